@@ -1,0 +1,56 @@
+#pragma once
+// The gateway's request handler: routing, bearer authentication, OCTO
+// request/response translation and the calls to the subscription service.
+// Knows nothing about sockets (see http_server.h).
+//
+// A webhook request goes through, in order:
+//   1. route (404 unknown path, 405 + Allow for a known path's other methods);
+//   2. Authorization: Bearer <key> (401 when missing or malformed), then
+//      AuthService.Authenticate (401 on UNAUTHENTICATED) -> connection_id;
+//   3. the Octo-Capabilities header (400 when invalid);
+//   4. :id routes: an id that is not a UUID answers INVALID_WEBHOOK_ID (400)
+//      without calling the service, exactly as an unknown id would;
+//   5. POST/PATCH: Content-Type application/json (415), the JSON body (400);
+//   6. the SubscriptionService call; its status is mapped by ErrorFromStatus.
+// Every response carries Octo-Capabilities: the request's capabilities,
+// parsed, joined with ", " (empty when none or invalid).
+//
+// Threading: Handle() runs on an I/O thread and never blocks; the steps after
+// a backend call run on the backend's callback thread and only do CPU work
+// (JSON); `done` is then invoked there and the server posts the response
+// back to the connection's strand.
+#include <chrono>
+#include <string>
+
+#include "gateway/http_types.h"
+#include "gateway/router.h"
+#include "gateway/subscription_backend.h"
+
+namespace octo::gateway {
+
+// grpc.health.v1 service names /readyz checks on the subscription service.
+inline constexpr const char* kOverallHealthService = "";
+inline constexpr const char* kPostgresHealthService = "octo.webhooks.v1.postgres";
+
+class ApiHandler final : public HttpHandler {
+ public:
+  struct Options {
+    std::string base_path = "/octo";  // normalized (NormalizeBasePath)
+    // Deadline of all backend calls one request makes, together.
+    std::chrono::milliseconds request_timeout{5000};
+    // Deadline of /readyz's health checks.
+    std::chrono::milliseconds readiness_timeout{2000};
+  };
+
+  // `backend` must outlive every callback of every Handle() call.
+  ApiHandler(Options options, SubscriptionBackend* backend);
+
+  void Handle(HttpRequest request, Done done) override;
+
+ private:
+  const Options options_;
+  const Router router_;
+  SubscriptionBackend* const backend_;
+};
+
+}  // namespace octo::gateway

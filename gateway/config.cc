@@ -1,0 +1,70 @@
+#include "gateway/config.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/router.h"
+#include "services/common/net.h"
+
+namespace octo::gateway {
+
+namespace {
+
+absl::Status CheckRange(absl::string_view flag, std::int64_t value, std::int64_t min,
+                        std::int64_t max) {
+  if (value >= min && value <= max) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("--", flag, " must be in [", min, ", ", max, "], got ", value));
+}
+
+}  // namespace
+
+absl::StatusOr<GatewayConfig> MakeGatewayConfig(const GatewayFlags& flags) {
+  GatewayConfig config;
+
+  absl::StatusOr<HostPort> listen = ParseHostPort(flags.listen);
+  if (!listen.ok())
+    return absl::InvalidArgumentError(absl::StrCat("--listen: ", listen.status().message()));
+  if (!flags.allow_non_loopback && !IsLoopbackHost(listen->host)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--listen: '", listen->host,
+                     "' is not a loopback address; pass --allow_non_loopback "
+                     "to serve other hosts"));
+  }
+  if (flags.subscription_target.empty())
+    return absl::InvalidArgumentError("--subscription_target is empty");
+  absl::StatusOr<std::string> base_path = NormalizeBasePath(flags.base_path);
+  if (!base_path.ok()) return base_path.status();
+
+  for (const absl::Status& status : {
+           CheckRange("request_timeout_ms", flags.request_timeout_ms, 1, 600000),
+           CheckRange("max_body_bytes", flags.max_body_bytes, 1, std::int64_t{64} << 20),
+           CheckRange("threads", flags.threads, 1, 256),
+           CheckRange("read_timeout_ms", flags.read_timeout_ms, 1, 3600000),
+           CheckRange("max_header_bytes", flags.max_header_bytes, 1024, 1 << 20),
+           CheckRange("max_connections", flags.max_connections, 1, 1000000),
+       }) {
+    if (!status.ok()) return status;
+  }
+
+  config.http.host = listen->host;
+  config.http.port = listen->port;
+  config.http.threads = flags.threads;
+  config.http.max_body_bytes = static_cast<std::uint64_t>(flags.max_body_bytes);
+  config.http.max_header_bytes = static_cast<std::uint32_t>(flags.max_header_bytes);
+  config.http.read_timeout = std::chrono::milliseconds(flags.read_timeout_ms);
+  config.http.write_timeout = std::chrono::milliseconds(flags.read_timeout_ms);
+  config.http.max_connections = flags.max_connections;
+
+  config.api.base_path = *base_path;
+  config.api.request_timeout = std::chrono::milliseconds(flags.request_timeout_ms);
+  // A readiness probe answers sooner than a request may take.
+  config.api.readiness_timeout =
+      std::chrono::milliseconds(std::min(flags.request_timeout_ms, 2000));
+
+  config.subscription_target = flags.subscription_target;
+  config.port_file = flags.port_file;
+  return config;
+}
+
+}  // namespace octo::gateway

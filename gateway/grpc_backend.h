@@ -1,0 +1,70 @@
+#pragma once
+// SubscriptionBackend over gRPC, with the callback API: a call costs no
+// thread while it waits, and its completion runs on a gRPC thread.
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "gateway/subscription_backend.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "octo/webhooks/v1/webhooks.grpc.pb.h"
+
+namespace octo::gateway {
+
+// An insecure channel to `target` that reconnects within about two seconds
+// after the service restarts (gRPC's default backoff grows to two minutes).
+std::shared_ptr<grpc::Channel> MakeSubscriptionChannel(const std::string& target);
+
+class GrpcSubscriptionBackend final : public SubscriptionBackend {
+ public:
+  explicit GrpcSubscriptionBackend(std::shared_ptr<grpc::Channel> channel);
+  // Calls Shutdown().
+  ~GrpcSubscriptionBackend() override;
+
+  // Cancels the calls in flight, waits until their callbacks have returned,
+  // and makes later calls fail with UNAVAILABLE at once. Idempotent.
+  void Shutdown();
+
+  void Authenticate(const octo::webhooks::v1::AuthenticateRequest& request, Deadline deadline,
+                    Callback<octo::webhooks::v1::AuthenticateResponse> done) override;
+  void CreateWebhook(const octo::webhooks::v1::CreateWebhookRequest& request, Deadline deadline,
+                     Callback<octo::webhooks::v1::CreateWebhookResponse> done) override;
+  void GetWebhook(const octo::webhooks::v1::GetWebhookRequest& request, Deadline deadline,
+                  Callback<octo::webhooks::v1::Webhook> done) override;
+  void ListWebhooks(const octo::webhooks::v1::ListWebhooksRequest& request, Deadline deadline,
+                    Callback<octo::webhooks::v1::ListWebhooksResponse> done) override;
+  void UpdateWebhook(const octo::webhooks::v1::UpdateWebhookRequest& request, Deadline deadline,
+                     Callback<octo::webhooks::v1::Webhook> done) override;
+  void DeleteWebhook(const octo::webhooks::v1::DeleteWebhookRequest& request, Deadline deadline,
+                     Callback<octo::webhooks::v1::Webhook> done) override;
+  void CheckHealth(const grpc::health::v1::HealthCheckRequest& request, Deadline deadline,
+                   Callback<grpc::health::v1::HealthCheckResponse> done) override;
+
+ private:
+  // Starts one unary call; `start` issues it on the right stub.
+  template <typename Request, typename Response, typename Start>
+  void Call(const Request& request, Deadline deadline, Callback<Response> done, Start start);
+
+  bool Register(std::shared_ptr<grpc::ClientContext> context);
+  void Unregister(grpc::ClientContext* context);
+  void Finished();
+
+  std::unique_ptr<octo::webhooks::v1::AuthService::Stub> auth_;
+  std::unique_ptr<octo::webhooks::v1::SubscriptionService::Stub> subscriptions_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
+
+  absl::Mutex mu_;
+  bool shut_down_ ABSL_GUARDED_BY(mu_) = false;
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  // The calls in flight, for Shutdown() to cancel; owning, so a context
+  // cannot be destroyed while Shutdown() cancels it outside the lock.
+  std::unordered_map<grpc::ClientContext*, std::shared_ptr<grpc::ClientContext>> contexts_
+      ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace octo::gateway

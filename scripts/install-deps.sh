@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 (bookworm) packages octo-webhooks needs to build, test
+# and run, and only those that are missing: `apt-get update` runs only when
+# something is missing. Needs root for that; as another user it checks and
+# fails with the list to install.
+#
+# Usage: scripts/install-deps.sh          (scripts/run.sh and scripts/test.sh call it)
+set -euo pipefail
+
+PACKAGES=(
+  # toolchain
+  build-essential cmake pkg-config ccache
+  # libraries (docs: /work/shared/TOOLCHAIN.md; versions in README.md)
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libpqxx-dev prometheus-cpp-dev
+  libboost1.81-dev libboost-json1.81-dev libcurl4-openssl-dev libssl-dev
+  libgtest-dev libgmock-dev
+  # the embedded / throwaway PostgreSQL 15 of run.sh and test.sh
+  postgresql
+  # run.sh waits for the gateway's /healthz with curl; README's examples use it
+  curl
+  # the test payload_capability_fields_up_to_date runs scripts/gen_capabilities.py
+  python3 python3-yaml
+)
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+  echo "install-deps: not a Debian system (no dpkg-query); install the equivalents of:" >&2
+  echo "  ${PACKAGES[*]}" >&2
+  echo "install-deps: continuing; the build fails if something is missing." >&2
+  exit 0
+fi
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+  status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+  if [[ $status != installed ]]; then missing+=("$pkg"); fi
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all ${#PACKAGES[@]} packages present" >&2
+  exit 0
+fi
+
+if [[ $(id -u) -ne 0 ]]; then
+  echo "install-deps: error: these packages are missing and installing them needs root:" >&2
+  echo "  ${missing[*]}" >&2
+  echo "Run as root:  sudo $0   (or: sudo apt-get install --no-install-recommends ${missing[*]})" >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,0 +1,88 @@
+# shellcheck shell=bash disable=SC2034
+# Shared helpers of scripts/test.sh and scripts/run.sh. Source it; do not run it.
+# Expects `set -euo pipefail` and the checkout root as the current directory.
+
+OCTO_ROOT=$(pwd -P)
+OCTO_BUILD_DIR="$OCTO_ROOT/build"
+PG_BIN=/usr/lib/postgresql/15/bin
+
+log() { printf '==> %s\n' "$*" >&2; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+is_root() { [[ $(id -u) -eq 0 ]]; }
+
+# Seconds since an $EPOCHREALTIME reading, with one decimal: elapsed "$t0".
+elapsed() { awk -v a="$1" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }'; }
+
+# Runs a PostgreSQL program as the user that owns the cluster: `postgres` when
+# we are root (PostgreSQL refuses to run as root), else the current user. From
+# / so that a cwd the postgres user cannot read causes no warning.
+as_pg() {
+  if is_root; then
+    (cd / && runuser -u postgres -- "$@")
+  else
+    "$@"
+  fi
+}
+
+# Gives a directory to the user that will own the cluster.
+give_to_pg() {
+  if is_root; then chown postgres: "$@"; fi
+}
+
+# True when something accepts TCP connections on 127.0.0.1:$1.
+port_in_use() {
+  (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# A port in 20000..59999 where nothing listens right now (someone may still
+# take it before we bind: callers retry).
+pick_free_port() {
+  local port i
+  for ((i = 0; i < 100; i++)); do
+    port=$((20000 + (RANDOM * 32768 + RANDOM) % 40000))
+    if ! port_in_use "$port"; then
+      echo "$port"
+      return 0
+    fi
+  done
+  die "found no free TCP port on 127.0.0.1"
+}
+
+# Quotes a value for a libpq conninfo string: 'value' with \ and ' escaped.
+conninfo_quote() {
+  local v=${1//\\/\\\\}
+  printf "'%s'" "${v//\'/\\\'}"
+}
+
+# Installs the missing Debian packages (scripts/install-deps.sh).
+install_deps() {
+  "$OCTO_ROOT/scripts/install-deps.sh"
+}
+
+# Configures and builds, Release, into build/: the given targets, or all.
+build_release() {
+  local t0=$EPOCHREALTIME
+  local what=("$@")
+  local target_args=()
+  if ((${#what[@]})); then target_args=(--target "${what[@]}"); fi
+  log "building (Release) into build/ with -j$(nproc): ${what[*]:-everything}"
+  cmake -S "$OCTO_ROOT" -B "$OCTO_BUILD_DIR" -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake --build "$OCTO_BUILD_DIR" -j"$(nproc)" "${target_args[@]}"
+  OCTO_BUILD_SECONDS=$(elapsed "$t0")
+  log "build: ${OCTO_BUILD_SECONDS} s"
+}
+
+# Checks that the data directory's socket path fits in a Unix socket address
+# (107 bytes), which PostgreSQL needs: "$dir/.s.PGSQL.$port".
+check_socket_path() {
+  local dir=$1 port=$2
+  local path="$dir/.s.PGSQL.$port"
+  if ((${#path} > 107)); then
+    die "the PostgreSQL socket path $path is longer than 107 bytes; use a shorter directory (OCTO_DATA_DIR=/var/tmp/octo)"
+  fi
+}

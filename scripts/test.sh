@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317  # (cleanup functions run from traps)
+# THE test command (README; .ci/run calls it):
+#   installs missing packages, builds Release into build/, starts a throwaway
+#   PostgreSQL 15 on a free 127.0.0.1 port with its socket in a temp dir, runs
+#   every test with ctest, and stops and removes PostgreSQL on exit, whatever
+#   happens (failure, Ctrl-C, SIGTERM). Exits non-zero when anything fails.
+#
+# Usage: scripts/test.sh [CTEST ARGS...]   e.g. scripts/test.sh -R Validation
+# Tests that need PostgreSQL read OCTO_TEST_PG (a libpq conninfo of the
+# cluster's superuser) and fail without it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+PG_TMP=""
+CTEST_PID=""
+
+# Stops ctest and everything it started (its own process group).
+stop_ctest() {
+  [[ -n $CTEST_PID ]] || return 0
+  if kill -0 "$CTEST_PID" 2>/dev/null; then
+    log "stopping the tests"
+    kill -TERM -- "-$CTEST_PID" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$CTEST_PID" 2>/dev/null || break
+      sleep 0.1
+    done
+  fi
+  kill -KILL -- "-$CTEST_PID" 2>/dev/null || true
+  CTEST_PID=""
+}
+
+stop_pg() {
+  [[ -n $PG_TMP && -d $PG_TMP ]] || return 0
+  if [[ -f $PG_TMP/data/postmaster.pid ]]; then
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
+      warn "pg_ctl stop failed; see $PG_TMP/postgresql.log"
+  fi
+  rm -rf "$PG_TMP"
+  PG_TMP=""
+}
+
+on_exit() {
+  local rc=$?
+  trap - EXIT INT TERM
+  stop_ctest
+  stop_pg
+  exit "$rc"
+}
+trap on_exit EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Starts a throwaway cluster; sets PG_PORT. Retries on another port when the
+# one picked was taken in between.
+start_pg() {
+  PG_TMP=$(mktemp -d "${TMPDIR:-/tmp}/octo-test-pg.XXXXXX")
+  give_to_pg "$PG_TMP"
+  as_pg "$PG_BIN/initdb" -D "$PG_TMP/data" -U postgres -A trust -E UTF8 --no-locale --no-sync \
+    >"$PG_TMP/initdb.log" 2>&1 || {
+    cat "$PG_TMP/initdb.log" >&2
+    die "initdb failed"
+  }
+  # Settings for a throwaway cluster: durability off (it is deleted anyway).
+  cat >>"$PG_TMP/data/postgresql.conf" <<EOF
+listen_addresses = '127.0.0.1'
+unix_socket_directories = '$PG_TMP'
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+max_connections = 200
+EOF
+  local attempt
+  for attempt in 1 2 3 4 5; do
+    PG_PORT=$(pick_free_port)
+    check_socket_path "$PG_TMP" "$PG_PORT"
+    if as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -l "$PG_TMP/postgresql.log" -w -t 60 \
+      -o "-p $PG_PORT" start >/dev/null; then
+      return 0
+    fi
+    warn "PostgreSQL did not start on port $PG_PORT (attempt $attempt)"
+  done
+  tail -n 20 "$PG_TMP/postgresql.log" >&2 || true
+  die "could not start the throwaway PostgreSQL"
+}
+
+install_deps
+# shellcheck disable=SC2119  # no targets: build everything
+build_release
+
+t0=$EPOCHREALTIME
+start_pg
+export OCTO_TEST_PG="host=$PG_TMP port=$PG_PORT user=postgres dbname=postgres"
+log "throwaway PostgreSQL 15 on 127.0.0.1:$PG_PORT, socket in $PG_TMP (started in $(elapsed "$t0") s)"
+
+log "running the tests"
+t0=$EPOCHREALTIME
+rc=0
+# In the background, in its own process group, so that a signal to this script
+# runs the trap at once and the trap can stop the tests' whole group.
+set -m
+ctest --test-dir "$OCTO_BUILD_DIR" --output-on-failure -j2 --timeout 300 "$@" &
+CTEST_PID=$!
+set +m
+wait "$CTEST_PID" || rc=$?
+CTEST_PID=""
+log "build: ${OCTO_BUILD_SECONDS} s; tests: $(elapsed "$t0") s"
+if ((rc != 0)); then
+  log "TESTS FAILED (ctest exit status $rc)"
+else
+  log "all tests passed"
+fi
+exit "$rc"

@@ -1,0 +1,26 @@
+#pragma once
+// Structured logs: one JSON object per line on stderr with time, level,
+// component, message and caller-supplied fields. Callers must never pass
+// secrets, URL credentials or header values as fields.
+#include <initializer_list>
+#include <string_view>
+#include <utility>
+
+namespace octo::log {
+
+enum class Level { kDebug = 0, kInfo = 1, kWarn = 2, kError = 3 };
+
+using Field = std::pair<std::string_view, std::string_view>;
+
+// Set once at process start, e.g. "gateway" or "subscription".
+void SetComponent(std::string_view component);
+void SetMinLevel(Level level);
+
+void Write(Level level, std::string_view message, std::initializer_list<Field> fields = {});
+
+inline void Debug(std::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kDebug, m, f); }
+inline void Info(std::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kInfo, m, f); }
+inline void Warn(std::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kWarn, m, f); }
+inline void Error(std::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kError, m, f); }
+
+}  // namespace octo::log

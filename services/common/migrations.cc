@@ -1,0 +1,58 @@
+#include "services/common/migrations.h"
+
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/log.h"
+#include "services/common/pg_pool.h"
+
+namespace octo {
+
+absl::Status ApplyMigrations(const std::string& conninfo, const std::vector<Migration>& migrations,
+                             long long advisory_lock_key) {
+  for (std::size_t i = 1; i < migrations.size(); ++i) {
+    if (migrations[i].version <= migrations[i - 1].version) {
+      return absl::InternalError("migrations are not sorted by version");
+    }
+  }
+  try {
+    pqxx::connection conn(conninfo);
+    {
+      // A session-level lock: held across the per-migration transactions and
+      // released when the connection closes, even if this process dies.
+      pqxx::nontransaction lock_tx(conn);
+      lock_tx.exec_params("SELECT pg_advisory_lock($1)", advisory_lock_key);
+    }
+    {
+      pqxx::work tx(conn);
+      tx.exec(
+          "CREATE TABLE IF NOT EXISTS schema_migrations ("
+          " version integer PRIMARY KEY,"
+          " name text NOT NULL,"
+          " applied_at timestamptz NOT NULL DEFAULT now())");
+      tx.commit();
+    }
+    int current = 0;
+    {
+      pqxx::work tx(conn);
+      current = tx.exec1("SELECT COALESCE(max(version), 0) FROM schema_migrations")[0].as<int>();
+      tx.commit();
+    }
+    for (const auto& migration : migrations) {
+      if (migration.version <= current) continue;
+      pqxx::work tx(conn);
+      tx.exec(migration.sql);
+      tx.exec_params("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", migration.version,
+                     migration.name);
+      tx.commit();
+      log::Info("migration applied", {{"version", std::to_string(migration.version)}, {"name", migration.name}});
+    }
+    pqxx::nontransaction unlock_tx(conn);
+    unlock_tx.exec_params("SELECT pg_advisory_unlock($1)", advisory_lock_key);
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return StatusFromException("apply migrations", e);
+  }
+}
+
+}  // namespace octo

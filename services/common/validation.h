@@ -1,0 +1,47 @@
+#pragma once
+// Validation and masking of webhook fields. The subscription service is the
+// authority; these are pure functions so the rules are unit-tested in one place.
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace octo {
+
+inline constexpr std::size_t kMaxUrlBytes = 2048;
+inline constexpr std::size_t kMaxHeaderCount = 20;
+inline constexpr std::size_t kMaxHeaderNameBytes = 256;
+inline constexpr std::size_t kMaxHeaderValueBytes = 4096;
+inline constexpr std::size_t kMaxHeadersTotalBytes = 16384;
+inline constexpr std::size_t kMaxCapabilities = 50;
+inline constexpr std::size_t kMaxCapabilityBytes = 100;
+
+// The OCTO webhook events a partner can subscribe to.
+const std::vector<std::string>& WebhookEvents();
+
+// Each returns InvalidArgumentError whose message starts with the field name
+// ("url: ...") so callers can surface it unchanged.
+absl::Status ValidateWebhookUrl(std::string_view url);
+absl::Status ValidateWebhookEvent(std::string_view event);
+absl::Status ValidateWebhookHeaders(const std::map<std::string, std::string>& headers);
+absl::Status ValidateCapabilities(const std::vector<std::string>& capabilities);
+
+// Parses an Octo-Capabilities header: comma-separated capability ids,
+// whitespace around each ignored, duplicates dropped, order kept.
+absl::StatusOr<std::vector<std::string>> ParseCapabilitiesHeader(std::string_view header);
+
+// RFC 9110 token (header field names).
+bool IsHttpToken(std::string_view s);
+// Canonical 8-4-4-4-12 hex UUID (either case).
+bool IsUuid(std::string_view s);
+
+// "https://user:pass@host/p" -> "https://user:***@host/p"; a URL without
+// credentials is returned unchanged. Never fails: an unparsable string has
+// everything between "://" and the last '@' before the path masked.
+std::string MaskUrlCredentials(std::string_view url);
+inline constexpr std::string_view kMaskedValue = "***";
+
+}  // namespace octo

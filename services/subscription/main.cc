@@ -1,0 +1,213 @@
+// octo-subscription: the gRPC server for SubscriptionService, AdminService and
+// AuthService. Wiring only: flags -> Config -> migrations -> pool ->
+// repository -> services -> server; everything else is in octo_subscription.
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "services/common/log.h"
+#include "services/common/migrations.h"
+#include "services/common/net.h"
+#include "services/common/pg_pool.h"
+#include "services/subscription/admin_service.h"
+#include "services/subscription/auth_service.h"
+#include "services/subscription/migrations.h"
+#include "services/subscription/pg_repository.h"
+#include "services/subscription/subscription_service.h"
+#include "services/subscription/validation.h"
+
+ABSL_FLAG(std::string, grpc_listen, octo::EnvOr("OCTO_SUBSCRIPTION_LISTEN", "127.0.0.1:50051"),
+          "host:port to serve gRPC on; port 0 picks a free port (env OCTO_SUBSCRIPTION_LISTEN)");
+ABSL_FLAG(std::string, database_url, octo::EnvOr("OCTO_DATABASE_URL", ""),
+          "libpq conninfo of the PostgreSQL database; required (env OCTO_DATABASE_URL)");
+ABSL_FLAG(int, db_pool_size, octo::EnvOrInt("OCTO_DB_POOL_SIZE", 8),
+          "maximum PostgreSQL connections (env OCTO_DB_POOL_SIZE)");
+ABSL_FLAG(int, default_max_webhooks, octo::EnvOrInt("OCTO_DEFAULT_MAX_WEBHOOKS", 100),
+          "webhook cap of a connection created without one (env OCTO_DEFAULT_MAX_WEBHOOKS)");
+ABSL_FLAG(std::string, port_file, octo::EnvOr("OCTO_SUBSCRIPTION_PORT_FILE", ""),
+          "if set, the bound port is written here once serving (env OCTO_SUBSCRIPTION_PORT_FILE)");
+ABSL_FLAG(bool, allow_non_loopback, octo::EnvOr("OCTO_ALLOW_NON_LOOPBACK", "false") == "true",
+          "allow --grpc_listen on a non-loopback address (env OCTO_ALLOW_NON_LOOPBACK=true)");
+
+namespace octo::subscription {
+namespace {
+
+// Health service name that reports PostgreSQL reachability.
+constexpr char kPostgresHealthService[] = "octo.webhooks.v1.postgres";
+constexpr auto kShutdownGrace = std::chrono::seconds(10);
+
+struct Config {
+  std::string listen;
+  std::string database_url;
+  int db_pool_size = 8;
+  int default_max_webhooks = 100;
+  std::string port_file;
+};
+
+absl::StatusOr<Config> ConfigFromFlags() {
+  Config c;
+  c.listen = absl::GetFlag(FLAGS_grpc_listen);
+  c.database_url = absl::GetFlag(FLAGS_database_url);
+  c.db_pool_size = absl::GetFlag(FLAGS_db_pool_size);
+  c.default_max_webhooks = absl::GetFlag(FLAGS_default_max_webhooks);
+  c.port_file = absl::GetFlag(FLAGS_port_file);
+
+  absl::StatusOr<HostPort> host_port = ParseHostPort(c.listen);
+  if (!host_port.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat("--grpc_listen: ", host_port.status().message()));
+  if (!absl::GetFlag(FLAGS_allow_non_loopback) && !IsLoopbackHost(host_port->host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--grpc_listen: ", host_port->host,
+        " is not a loopback address; pass --allow_non_loopback to serve beyond this machine"));
+  }
+  if (c.database_url.empty()) {
+    return absl::InvalidArgumentError(
+        "--database_url (or OCTO_DATABASE_URL) is required: a libpq conninfo");
+  }
+  if (c.db_pool_size < 1 || c.db_pool_size > 1000) {
+    return absl::InvalidArgumentError("--db_pool_size: must be between 1 and 1000");
+  }
+  if (c.default_max_webhooks < 1 || c.default_max_webhooks > kMaxWebhooksLimit) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--default_max_webhooks: must be between 1 and ", kMaxWebhooksLimit));
+  }
+  return c;
+}
+
+// Pings PostgreSQL every second on its own connection (so a busy pool cannot
+// make the service look down) and mirrors the result into the health
+// service: "" and "octo.webhooks.v1.postgres".
+class HealthReporter {
+ public:
+  HealthReporter(std::unique_ptr<PgPool> ping_pool, grpc::HealthCheckServiceInterface* health)
+      : ping_pool_(std::move(ping_pool)), health_(health), thread_([this] { Run(); }) {}
+  ~HealthReporter() {
+    stop_.Notify();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    bool last = false;
+    bool first = true;
+    do {
+      const bool up = ping_pool_->Ping().ok();
+      if (up != last || first) {
+        health_->SetServingStatus("", up);
+        health_->SetServingStatus(kPostgresHealthService, up);
+        if (up) {
+          log::Info("postgres reachable", {{"health", "SERVING"}});
+        } else {
+          log::Warn("postgres unreachable", {{"health", "NOT_SERVING"}});
+        }
+        last = up;
+        first = false;
+      }
+    } while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(1)));
+  }
+
+  std::unique_ptr<PgPool> ping_pool_;
+  grpc::HealthCheckServiceInterface* health_;
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+int Run(const Config& config) {
+  // Signals are taken synchronously below; block them before any thread
+  // (gRPC's included) starts, so every thread inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  if (absl::Status s = ApplyMigrations(config.database_url, Migrations(), kMigrationLockKey);
+      !s.ok()) {
+    log::Error("cannot apply migrations", {{"error", s.ToString()}});
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<PgPool>> pool =
+      PgPool::Create(config.database_url, config.db_pool_size);
+  if (!pool.ok()) {
+    log::Error("cannot connect to PostgreSQL", {{"error", pool.status().ToString()}});
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<PgPool>> ping_pool = PgPool::Create(config.database_url, 1);
+  if (!ping_pool.ok()) {
+    log::Error("cannot connect to PostgreSQL", {{"error", ping_pool.status().ToString()}});
+    return 1;
+  }
+
+  PgRepository repository(pool->get());
+  SubscriptionServiceImpl subscription_service(&repository);
+  AdminServiceImpl admin_service(&repository, config.default_max_webhooks);
+  AuthServiceImpl auth_service(&repository);
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&subscription_service);
+  builder.RegisterService(&admin_service);
+  builder.RegisterService(&auth_service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    log::Error("cannot listen", {{"address", config.listen}});
+    return 1;
+  }
+  auto health =
+      std::make_unique<HealthReporter>(*std::move(ping_pool), server->GetHealthCheckService());
+
+  const std::string port_text = std::to_string(port);
+  if (!config.port_file.empty() && !WriteFileAtomically(config.port_file, port_text + "\n")) {
+    log::Error("cannot write the port file", {{"path", config.port_file}});
+    server->Shutdown();
+    return 1;
+  }
+  log::Info("serving", {{"address", config.listen}, {"port", port_text}});
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  log::Info("shutting down", {{"signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"}});
+  health.reset();
+  server->GetHealthCheckService()->Shutdown();  // every service NOT_SERVING
+  server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+  server->Wait();
+  log::Info("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace octo::subscription
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "octo-subscription: webhook subscriptions, connections and API keys over gRPC.\n"
+      "Every flag defaults from its OCTO_* environment variable.");
+  absl::ParseCommandLine(argc, argv);
+  octo::log::SetComponent("subscription");
+  absl::StatusOr<octo::subscription::Config> config = octo::subscription::ConfigFromFlags();
+  if (!config.ok()) {
+    std::fprintf(stderr, "octo-subscription: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  return octo::subscription::Run(*config);
+}

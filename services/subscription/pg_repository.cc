@@ -1,0 +1,639 @@
+#include "services/subscription/pg_repository.h"
+
+#include <array>
+#include <cstdint>
+#include <exception>
+#include <utility>
+
+#include <boost/json.hpp>
+#include <pqxx/pqxx>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "services/common/crypto.h"
+#include "services/common/log.h"
+#include "services/common/strings.h"
+#include "services/common/validation.h"
+
+namespace octo::subscription {
+namespace {
+
+// ------------------------------------------------------------- statements --
+
+struct Statement {
+  const char* name;
+  const char* sql;
+};
+
+// clang-format off
+// Microseconds since the Unix epoch: exact (extract() returns numeric).
+#define OCTO_MICROS(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+
+#define OCTO_SUPPLIER_COLUMNS                                                   \
+  "id::text, name, endpoint, contact::text, "                                  \
+  OCTO_MICROS("created_at") ", " OCTO_MICROS("updated_at")
+#define OCTO_CONNECTION_COLUMNS                                                 \
+  "id::text, supplier_id::text, name, max_webhooks, " OCTO_MICROS("created_at")
+#define OCTO_API_KEY_COLUMNS                                                    \
+  "id::text, connection_id::text, name, prefix, "                              \
+  OCTO_MICROS("created_at") ", " OCTO_MICROS("revoked_at")
+#define OCTO_WEBHOOK_COLUMNS                                                    \
+  "id::text, connection_id::text, event, url, retry_on_error, "                \
+  "use_contact_language, headers::text, capabilities::text, secret, status, "  \
+  "COALESCE(disabled_reason, ''), "                                            \
+  OCTO_MICROS("created_at") ", " OCTO_MICROS("updated_at") ", "                \
+  OCTO_MICROS("disabled_at")
+// clang-format on
+
+constexpr Statement kInsertSupplier{
+    "insert_supplier",
+    "INSERT INTO suppliers (name, endpoint, contact) VALUES ($1, $2, $3::jsonb) "
+    "RETURNING " OCTO_SUPPLIER_COLUMNS};
+constexpr Statement kSelectSupplier{
+    "select_supplier", "SELECT " OCTO_SUPPLIER_COLUMNS " FROM suppliers WHERE id = $1::uuid"};
+constexpr Statement kListSuppliers{
+    "list_suppliers", "SELECT " OCTO_SUPPLIER_COLUMNS " FROM suppliers ORDER BY created_at, id"};
+constexpr Statement kUpdateSupplier{
+    "update_supplier",
+    "UPDATE suppliers SET name = COALESCE($2, name), endpoint = COALESCE($3, endpoint), "
+    "contact = COALESCE($4::jsonb, contact), updated_at = greatest(now(), created_at) "
+    "WHERE id = $1::uuid RETURNING " OCTO_SUPPLIER_COLUMNS};
+
+constexpr Statement kInsertConnection{
+    "insert_connection",
+    "INSERT INTO connections (supplier_id, name, max_webhooks) VALUES ($1::uuid, $2, $3) "
+    "RETURNING " OCTO_CONNECTION_COLUMNS};
+constexpr Statement kSelectConnection{
+    "select_connection", "SELECT " OCTO_CONNECTION_COLUMNS " FROM connections WHERE id = $1::uuid"};
+constexpr Statement kListConnections{"list_connections",
+                                     "SELECT " OCTO_CONNECTION_COLUMNS
+                                     " FROM connections WHERE supplier_id = $1::uuid "
+                                     "ORDER BY created_at, id"};
+constexpr Statement kSupplierExists{"supplier_exists",
+                                    "SELECT 1 FROM suppliers WHERE id = $1::uuid"};
+constexpr Statement kConnectionExists{"connection_exists",
+                                      "SELECT 1 FROM connections WHERE id = $1::uuid"};
+
+constexpr Statement kInsertApiKey{
+    "insert_api_key",
+    "INSERT INTO api_keys (connection_id, name, prefix, key_hash) "
+    "VALUES ($1::uuid, $2, $3, decode($4, 'hex')) RETURNING " OCTO_API_KEY_COLUMNS};
+constexpr Statement kListApiKeys{"list_api_keys", "SELECT " OCTO_API_KEY_COLUMNS
+                                                  " FROM api_keys WHERE connection_id = $1::uuid "
+                                                  "ORDER BY created_at, id"};
+constexpr Statement kRevokeApiKey{
+    "revoke_api_key",
+    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, greatest(now(), created_at)) "
+    "WHERE id = $1::uuid RETURNING " OCTO_API_KEY_COLUMNS};
+constexpr Statement kAuthenticate{
+    "authenticate_api_key",
+    "SELECT k.id::text, k.connection_id::text, c.supplier_id::text, k.revoked_at IS NOT NULL "
+    "FROM api_keys k JOIN connections c ON c.id = k.connection_id "
+    "WHERE k.key_hash = decode($1, 'hex')"};
+
+constexpr Statement kInsertWebhook{
+    "insert_webhook",
+    "INSERT INTO webhooks (connection_id, event, url, retry_on_error, use_contact_language, "
+    "headers, capabilities, secret) "
+    "VALUES ($1::uuid, $2, $3, $4::boolean, $5::boolean, $6::jsonb, $7::jsonb, $8) "
+    "RETURNING " OCTO_WEBHOOK_COLUMNS};
+constexpr Statement kSelectWebhook{
+    "select_webhook", "SELECT " OCTO_WEBHOOK_COLUMNS
+                      " FROM webhooks WHERE id = $1::uuid AND connection_id = $2::uuid"};
+constexpr Statement kListWebhooksFirst{"list_webhooks_first",
+                                       "SELECT " OCTO_WEBHOOK_COLUMNS
+                                       " FROM webhooks WHERE connection_id = $1::uuid "
+                                       "ORDER BY created_at, id LIMIT $2"};
+constexpr Statement kListWebhooksAfter{"list_webhooks_after",
+                                       "SELECT " OCTO_WEBHOOK_COLUMNS
+                                       " FROM webhooks WHERE connection_id = $1::uuid "
+                                       "AND (created_at, id) > ('epoch'::timestamptz + $2::bigint "
+                                       "* interval '1 microsecond', $3::uuid) "
+                                       "ORDER BY created_at, id LIMIT $4"};
+constexpr Statement kUpdateWebhook{
+    "update_webhook",
+    "UPDATE webhooks SET event = COALESCE($3, event), url = COALESCE($4, url), "
+    "retry_on_error = COALESCE($5::boolean, retry_on_error), "
+    "use_contact_language = COALESCE($6::boolean, use_contact_language), "
+    "headers = COALESCE($7::jsonb, headers), updated_at = greatest(now(), created_at) "
+    "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
+constexpr Statement kDeleteWebhook{
+    "delete_webhook",
+    "DELETE FROM webhooks WHERE id = $1::uuid AND connection_id = $2::uuid "
+    "RETURNING " OCTO_WEBHOOK_COLUMNS};
+
+constexpr std::array kStatements = {
+    kInsertSupplier,    kSelectSupplier,    kListSuppliers,  kUpdateSupplier,   kInsertConnection,
+    kSelectConnection,  kListConnections,   kSupplierExists, kConnectionExists, kInsertApiKey,
+    kListApiKeys,       kRevokeApiKey,      kAuthenticate,   kInsertWebhook,    kSelectWebhook,
+    kListWebhooksFirst, kListWebhooksAfter, kUpdateWebhook,  kDeleteWebhook,
+};
+
+// Registers every statement on `conn`. libpqxx keeps the definitions per
+// connection and prepares each on the server at its first use; registering
+// an identical definition again is a map lookup.
+void PrepareAll(pqxx::connection& conn) {
+  for (const Statement& s : kStatements) conn.prepare(s.name, s.sql);
+}
+
+// --------------------------------------------------------------- errors --
+
+// Custom SQLSTATE raised by the webhooks_enforce_cap trigger.
+constexpr std::string_view kCapReached = "OW001";
+
+// How a foreign-key or uniqueness violation reads for one operation.
+struct ErrorText {
+  std::string_view foreign_key;  // NOT_FOUND message; "" = INTERNAL
+  std::string_view unique;       // ALREADY_EXISTS message; "" = generic
+};
+
+absl::Status MapException(std::string_view operation, const std::exception& e,
+                          const ErrorText& text) {
+  const absl::string_view op = AbslView(operation);
+  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
+    const std::string& state = sql->sqlstate();
+    if (state == kCapReached) {
+      return absl::ResourceExhaustedError(
+          "this connection already has its maximum number of webhooks; delete one first");
+    }
+    if (state == "23503" && !text.foreign_key.empty())
+      return absl::NotFoundError(AbslView(text.foreign_key));
+    if (state == "23505") {
+      return absl::AlreadyExistsError(text.unique.empty() ? absl::StrCat(op, ": already exists")
+                                                          : std::string(text.unique));
+    }
+    // Integrity (23xxx: check, not-null) and data (22xxx) errors: a value the
+    // validation let through but the schema refuses.
+    if (absl::StartsWith(state, "23") || absl::StartsWith(state, "22")) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(op, ": rejected by a database constraint (SQLSTATE ", state, ")"));
+    }
+    if (absl::StartsWith(state, "40")) {
+      return absl::AbortedError(
+          absl::StrCat(op, ": transaction aborted (SQLSTATE ", state, "), retry"));
+    }
+    if (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P") ||
+        absl::StartsWith(state, "53")) {
+      return absl::UnavailableError(
+          absl::StrCat(op, ": database unavailable (SQLSTATE ", state, ")"));
+    }
+    // Class 42 (syntax, undefined objects) messages name SQL, not data: log
+    // them for whoever has to fix the statement. Other messages can quote row
+    // values, so only the SQLSTATE is logged.
+    if (absl::StartsWith(state, "42")) {
+      log::Error("database statement error",
+                 {{"operation", operation}, {"sqlstate", state}, {"error", e.what()}});
+    } else {
+      log::Error("database error", {{"operation", operation}, {"sqlstate", state}});
+    }
+    return absl::InternalError(absl::StrCat(op, ": database error (SQLSTATE ", state, ")"));
+  }
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
+      dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
+    return absl::UnavailableError(absl::StrCat(op, ": database connection lost"));
+  }
+  if (dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr) {
+    return absl::AbortedError(absl::StrCat(op, ": transaction aborted, retry"));
+  }
+  log::Error("unexpected error in repository", {{"operation", operation}});
+  return absl::InternalError(absl::StrCat(op, ": unexpected error"));
+}
+
+// Runs `body` in one transaction on a pooled connection, committing when it
+// returns OK. `body` gets a pqxx::work& and returns absl::StatusOr<T>.
+template <typename T, typename Body>
+absl::StatusOr<T> InTransaction(PgPool* pool, std::string_view operation, const ErrorText& text,
+                                Body&& body) {
+  absl::StatusOr<PgPool::Lease> lease = pool->Acquire();
+  if (!lease.ok()) return lease.status();
+  try {
+    PrepareAll(lease->conn());
+    pqxx::work txn(lease->conn(), std::string(operation));
+    absl::StatusOr<T> result = body(txn);
+    if (result.ok()) txn.commit();
+    return result;
+  } catch (const std::exception& e) {
+    if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
+        dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr || !lease->conn().is_open()) {
+      lease->MarkBroken();
+    }
+    return MapException(operation, e, text);
+  }
+}
+
+// ------------------------------------------------------------ conversion --
+
+absl::Time FromMicros(const pqxx::field& f) { return absl::FromUnixMicros(f.as<long long>()); }
+
+std::optional<absl::Time> FromNullableMicros(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return FromMicros(f);
+}
+
+std::string ContactToJson(const ContactRecord& c) {
+  boost::json::object o;
+  // Only the fields that are set, so an empty contact is {}.
+  if (!c.website.empty()) o["website"] = c.website;
+  if (!c.email.empty()) o["email"] = c.email;
+  if (!c.telephone.empty()) o["telephone"] = c.telephone;
+  if (!c.address.empty()) o["address"] = c.address;
+  return boost::json::serialize(o);
+}
+
+std::string StringField(const boost::json::object& o, std::string_view key) {
+  const boost::json::value* v = o.if_contains(boost::json::string_view(key.data(), key.size()));
+  if (v == nullptr || !v->is_string()) return "";
+  return std::string(v->as_string());
+}
+
+ContactRecord ContactFromJson(std::string_view json) {
+  ContactRecord c;
+  const boost::json::value v =
+      boost::json::parse(boost::json::string_view(json.data(), json.size()));
+  if (!v.is_object()) return c;  // the schema guarantees an object
+  const auto& o = v.as_object();
+  c.website = StringField(o, "website");
+  c.email = StringField(o, "email");
+  c.telephone = StringField(o, "telephone");
+  c.address = StringField(o, "address");
+  return c;
+}
+
+std::string HeadersToJson(const std::map<std::string, std::string>& headers) {
+  boost::json::object o;
+  for (const auto& [name, value] : headers) o[name] = value;
+  return boost::json::serialize(o);
+}
+
+std::map<std::string, std::string> HeadersFromJson(std::string_view json) {
+  std::map<std::string, std::string> out;
+  const boost::json::value v =
+      boost::json::parse(boost::json::string_view(json.data(), json.size()));
+  if (!v.is_object()) return out;
+  for (const auto& [name, value] : v.as_object()) {
+    if (value.is_string()) out.emplace(std::string(name), std::string(value.as_string()));
+  }
+  return out;
+}
+
+std::string StringsToJson(const std::vector<std::string>& values) {
+  boost::json::array a;
+  for (const auto& s : values) a.emplace_back(boost::json::string(s));
+  return boost::json::serialize(a);
+}
+
+std::vector<std::string> StringsFromJson(std::string_view json) {
+  std::vector<std::string> out;
+  const boost::json::value v =
+      boost::json::parse(boost::json::string_view(json.data(), json.size()));
+  if (!v.is_array()) return out;
+  for (const auto& item : v.as_array()) {
+    if (item.is_string()) out.emplace_back(item.as_string());
+  }
+  return out;
+}
+
+SupplierRecord SupplierFromRow(const pqxx::row& r) {
+  SupplierRecord s;
+  s.id = r[0].as<std::string>();
+  s.name = r[1].as<std::string>();
+  s.endpoint = r[2].as<std::string>();
+  s.contact = ContactFromJson(r[3].as<std::string>());
+  s.create_time = FromMicros(r[4]);
+  s.update_time = FromMicros(r[5]);
+  return s;
+}
+
+ConnectionRecord ConnectionFromRow(const pqxx::row& r) {
+  ConnectionRecord c;
+  c.id = r[0].as<std::string>();
+  c.supplier_id = r[1].as<std::string>();
+  c.name = r[2].as<std::string>();
+  c.max_webhooks = r[3].as<int>();
+  c.create_time = FromMicros(r[4]);
+  return c;
+}
+
+ApiKeyRecord ApiKeyFromRow(const pqxx::row& r) {
+  ApiKeyRecord k;
+  k.id = r[0].as<std::string>();
+  k.connection_id = r[1].as<std::string>();
+  k.name = r[2].as<std::string>();
+  k.prefix = r[3].as<std::string>();
+  k.create_time = FromMicros(r[4]);
+  k.revoke_time = FromNullableMicros(r[5]);
+  return k;
+}
+
+WebhookRecord WebhookFromRow(const pqxx::row& r) {
+  WebhookRecord w;
+  w.id = r[0].as<std::string>();
+  w.connection_id = r[1].as<std::string>();
+  w.event = r[2].as<std::string>();
+  w.url = r[3].as<std::string>();
+  w.retry_on_error = r[4].as<bool>();
+  w.use_contact_language = r[5].as<bool>();
+  w.headers = HeadersFromJson(r[6].as<std::string>());
+  w.capabilities = StringsFromJson(r[7].as<std::string>());
+  w.secret = r[8].as<std::string>();
+  w.status =
+      r[9].as<std::string>() == "disabled" ? WebhookStatus::kDisabled : WebhookStatus::kEnabled;
+  w.disabled_reason = r[10].as<std::string>();
+  w.create_time = FromMicros(r[11]);
+  w.update_time = FromMicros(r[12]);
+  w.disable_time = FromNullableMicros(r[13]);
+  return w;
+}
+
+// libpqxx passes a null const char* as SQL NULL.
+const char* NullableText(const std::optional<std::string>& v) { return v ? v->c_str() : nullptr; }
+const char* NullableBool(const std::optional<bool>& v) {
+  if (!v) return nullptr;
+  return *v ? "true" : "false";
+}
+const char* BoolText(bool v) { return v ? "true" : "false"; }
+
+absl::Status WebhookNotFound() { return absl::NotFoundError("webhookId: no such webhook"); }
+
+constexpr ErrorText kNoText{};
+constexpr ErrorText kSupplierText{"", "a supplier with these values already exists"};
+constexpr ErrorText kConnectionText{"supplierId: no such supplier",
+                                    "name: this supplier already has a connection with this name"};
+constexpr ErrorText kApiKeyText{"connectionId: no such connection", "apiKey: key collision, retry"};
+constexpr ErrorText kWebhookText{"connectionId: no such connection", ""};
+
+}  // namespace
+
+// ------------------------------------------------------------ page token --
+
+std::string EncodePageToken(const PageCursor& cursor) {
+  // version byte, 8-byte big-endian micros, 16-byte UUID.
+  std::string raw(1, '\x01');
+  const auto micros = static_cast<std::uint64_t>(cursor.create_time_micros);
+  for (int shift = 56; shift >= 0; shift -= 8)
+    raw.push_back(static_cast<char>((micros >> shift) & 0xff));
+  std::string hex;
+  for (char c : cursor.id) {
+    if (c != '-') hex.push_back(c);
+  }
+  raw += absl::HexStringToBytes(hex);
+  return crypto::Base64UrlEncode(raw);
+}
+
+absl::StatusOr<PageCursor> DecodePageToken(std::string_view token) {
+  const auto invalid = [] {
+    return absl::InvalidArgumentError("pageToken: not a token from a previous page");
+  };
+  if (token.size() > 64) return invalid();
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(AbslView(token), &raw) || raw.size() != 25 || raw[0] != '\x01') {
+    return invalid();
+  }
+  std::uint64_t micros = 0;
+  for (int i = 1; i <= 8; ++i) micros = (micros << 8) | static_cast<unsigned char>(raw[i]);
+  const std::string hex = absl::BytesToHexString(absl::string_view(raw).substr(9));
+  PageCursor cursor;
+  cursor.create_time_micros = static_cast<long long>(micros);
+  cursor.id = absl::StrCat(hex.substr(0, 8), "-", hex.substr(8, 4), "-", hex.substr(12, 4), "-",
+                           hex.substr(16, 4), "-", hex.substr(20));
+  return cursor;
+}
+
+// ------------------------------------------------------------- suppliers --
+
+absl::StatusOr<SupplierRecord> PgRepository::CreateSupplier(const NewSupplier& supplier) {
+  return InTransaction<SupplierRecord>(pool_, kInsertSupplier.name, kSupplierText,
+                                       [&](pqxx::work& txn) -> absl::StatusOr<SupplierRecord> {
+                                         return SupplierFromRow(txn.exec_prepared1(
+                                             kInsertSupplier.name, supplier.name, supplier.endpoint,
+                                             ContactToJson(supplier.contact)));
+                                       });
+}
+
+absl::StatusOr<SupplierRecord> PgRepository::GetSupplier(std::string_view supplier_id) {
+  if (!IsUuid(supplier_id)) return absl::NotFoundError("supplierId: no such supplier");
+  return InTransaction<SupplierRecord>(
+      pool_, kSelectSupplier.name, kNoText, [&](pqxx::work& txn) -> absl::StatusOr<SupplierRecord> {
+        const pqxx::result r = txn.exec_prepared(kSelectSupplier.name, std::string(supplier_id));
+        if (r.empty()) return absl::NotFoundError("supplierId: no such supplier");
+        return SupplierFromRow(r[0]);
+      });
+}
+
+absl::StatusOr<std::vector<SupplierRecord>> PgRepository::ListSuppliers() {
+  return InTransaction<std::vector<SupplierRecord>>(
+      pool_, kListSuppliers.name, kNoText,
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<SupplierRecord>> {
+        std::vector<SupplierRecord> out;
+        for (const auto& row : txn.exec_prepared(kListSuppliers.name))
+          out.push_back(SupplierFromRow(row));
+        return out;
+      });
+}
+
+absl::StatusOr<SupplierRecord> PgRepository::UpdateSupplier(std::string_view supplier_id,
+                                                            const SupplierPatch& patch) {
+  if (!IsUuid(supplier_id)) return absl::NotFoundError("supplierId: no such supplier");
+  if (!patch.name && !patch.endpoint && !patch.contact) return GetSupplier(supplier_id);
+  std::optional<std::string> contact;
+  if (patch.contact) contact = ContactToJson(*patch.contact);
+  return InTransaction<SupplierRecord>(
+      pool_, kUpdateSupplier.name, kSupplierText,
+      [&](pqxx::work& txn) -> absl::StatusOr<SupplierRecord> {
+        const pqxx::result r = txn.exec_prepared(
+            kUpdateSupplier.name, std::string(supplier_id), NullableText(patch.name),
+            NullableText(patch.endpoint), NullableText(contact));
+        if (r.empty()) return absl::NotFoundError("supplierId: no such supplier");
+        return SupplierFromRow(r[0]);
+      });
+}
+
+// ----------------------------------------------------------- connections --
+
+absl::StatusOr<ConnectionRecord> PgRepository::CreateConnection(std::string_view supplier_id,
+                                                                std::string_view name,
+                                                                int max_webhooks) {
+  if (!IsUuid(supplier_id)) return absl::NotFoundError("supplierId: no such supplier");
+  return InTransaction<ConnectionRecord>(
+      pool_, kInsertConnection.name, kConnectionText,
+      [&](pqxx::work& txn) -> absl::StatusOr<ConnectionRecord> {
+        return ConnectionFromRow(txn.exec_prepared1(
+            kInsertConnection.name, std::string(supplier_id), std::string(name), max_webhooks));
+      });
+}
+
+absl::StatusOr<ConnectionRecord> PgRepository::GetConnection(std::string_view connection_id) {
+  if (!IsUuid(connection_id)) return absl::NotFoundError("connectionId: no such connection");
+  return InTransaction<ConnectionRecord>(
+      pool_, kSelectConnection.name, kNoText,
+      [&](pqxx::work& txn) -> absl::StatusOr<ConnectionRecord> {
+        const pqxx::result r =
+            txn.exec_prepared(kSelectConnection.name, std::string(connection_id));
+        if (r.empty()) return absl::NotFoundError("connectionId: no such connection");
+        return ConnectionFromRow(r[0]);
+      });
+}
+
+absl::StatusOr<std::vector<ConnectionRecord>> PgRepository::ListConnections(
+    std::string_view supplier_id) {
+  if (!IsUuid(supplier_id)) return absl::NotFoundError("supplierId: no such supplier");
+  return InTransaction<std::vector<ConnectionRecord>>(
+      pool_, kListConnections.name, kNoText,
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<ConnectionRecord>> {
+        const std::string id(supplier_id);
+        if (txn.exec_prepared(kSupplierExists.name, id).empty()) {
+          return absl::NotFoundError("supplierId: no such supplier");
+        }
+        std::vector<ConnectionRecord> out;
+        for (const auto& row : txn.exec_prepared(kListConnections.name, id))
+          out.push_back(ConnectionFromRow(row));
+        return out;
+      });
+}
+
+// -------------------------------------------------------------- API keys --
+
+absl::StatusOr<ApiKeyRecord> PgRepository::CreateApiKey(const NewApiKey& key) {
+  if (!IsUuid(key.connection_id)) return absl::NotFoundError("connectionId: no such connection");
+  if (key.key_hash.size() != 32)
+    return absl::InvalidArgumentError("apiKey: the hash must be 32 bytes");
+  return InTransaction<ApiKeyRecord>(
+      pool_, kInsertApiKey.name, kApiKeyText, [&](pqxx::work& txn) -> absl::StatusOr<ApiKeyRecord> {
+        return ApiKeyFromRow(txn.exec_prepared1(kInsertApiKey.name, key.connection_id, key.name,
+                                                key.prefix, crypto::HexEncode(key.key_hash)));
+      });
+}
+
+absl::StatusOr<std::vector<ApiKeyRecord>> PgRepository::ListApiKeys(
+    std::string_view connection_id) {
+  if (!IsUuid(connection_id)) return absl::NotFoundError("connectionId: no such connection");
+  return InTransaction<std::vector<ApiKeyRecord>>(
+      pool_, kListApiKeys.name, kNoText,
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<ApiKeyRecord>> {
+        const std::string id(connection_id);
+        if (txn.exec_prepared(kConnectionExists.name, id).empty()) {
+          return absl::NotFoundError("connectionId: no such connection");
+        }
+        std::vector<ApiKeyRecord> out;
+        for (const auto& row : txn.exec_prepared(kListApiKeys.name, id))
+          out.push_back(ApiKeyFromRow(row));
+        return out;
+      });
+}
+
+absl::StatusOr<ApiKeyRecord> PgRepository::RevokeApiKey(std::string_view api_key_id) {
+  if (!IsUuid(api_key_id)) return absl::NotFoundError("apiKeyId: no such API key");
+  return InTransaction<ApiKeyRecord>(
+      pool_, kRevokeApiKey.name, kNoText, [&](pqxx::work& txn) -> absl::StatusOr<ApiKeyRecord> {
+        const pqxx::result r = txn.exec_prepared(kRevokeApiKey.name, std::string(api_key_id));
+        if (r.empty()) return absl::NotFoundError("apiKeyId: no such API key");
+        return ApiKeyFromRow(r[0]);
+      });
+}
+
+absl::StatusOr<KeyOwner> PgRepository::AuthenticateKeyHash(std::string_view key_hash) {
+  if (key_hash.size() != 32) return absl::UnauthenticatedError("invalid API key");
+  return InTransaction<KeyOwner>(
+      pool_, kAuthenticate.name, kNoText, [&](pqxx::work& txn) -> absl::StatusOr<KeyOwner> {
+        const pqxx::result r = txn.exec_prepared(kAuthenticate.name, crypto::HexEncode(key_hash));
+        if (r.empty()) return absl::UnauthenticatedError("invalid API key");
+        if (r[0][3].as<bool>()) return absl::UnauthenticatedError("API key revoked");
+        return KeyOwner{r[0][0].as<std::string>(), r[0][1].as<std::string>(),
+                        r[0][2].as<std::string>()};
+      });
+}
+
+// -------------------------------------------------------------- webhooks --
+
+absl::StatusOr<WebhookRecord> PgRepository::CreateWebhook(const NewWebhook& w) {
+  if (!IsUuid(w.connection_id)) return absl::NotFoundError("connectionId: no such connection");
+  return InTransaction<WebhookRecord>(
+      pool_, kInsertWebhook.name, kWebhookText,
+      [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
+        return WebhookFromRow(
+            txn.exec_prepared1(kInsertWebhook.name, w.connection_id, w.event, w.url,
+                               BoolText(w.retry_on_error), BoolText(w.use_contact_language),
+                               HeadersToJson(w.headers), StringsToJson(w.capabilities), w.secret));
+      });
+}
+
+absl::StatusOr<WebhookRecord> PgRepository::GetWebhook(std::string_view connection_id,
+                                                       std::string_view webhook_id) {
+  if (!IsUuid(connection_id) || !IsUuid(webhook_id)) return WebhookNotFound();
+  return InTransaction<WebhookRecord>(
+      pool_, kSelectWebhook.name, kNoText, [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
+        const pqxx::result r = txn.exec_prepared(kSelectWebhook.name, std::string(webhook_id),
+                                                 std::string(connection_id));
+        if (r.empty()) return WebhookNotFound();
+        return WebhookFromRow(r[0]);
+      });
+}
+
+absl::StatusOr<WebhookPage> PgRepository::ListWebhooks(std::string_view connection_id,
+                                                       int page_size, std::string_view page_token) {
+  if (page_size < 1 || page_size > 1000) {
+    return absl::InvalidArgumentError("pageSize: must be between 1 and 1000");
+  }
+  std::optional<PageCursor> after;
+  if (!page_token.empty()) {
+    absl::StatusOr<PageCursor> cursor = DecodePageToken(page_token);
+    if (!cursor.ok()) return cursor.status();
+    after = *std::move(cursor);
+  }
+  if (!IsUuid(connection_id)) return WebhookPage{};
+  return InTransaction<WebhookPage>(
+      pool_, kListWebhooksFirst.name, kNoText, [&](pqxx::work& txn) -> absl::StatusOr<WebhookPage> {
+        // One row more than asked tells whether another page follows.
+        const int limit = page_size + 1;
+        const std::string id(connection_id);
+        const pqxx::result r = after
+                                   ? txn.exec_prepared(kListWebhooksAfter.name, id,
+                                                       after->create_time_micros, after->id, limit)
+                                   : txn.exec_prepared(kListWebhooksFirst.name, id, limit);
+        WebhookPage page;
+        for (const auto& row : r) {
+          if (static_cast<int>(page.webhooks.size()) == page_size) break;
+          page.webhooks.push_back(WebhookFromRow(row));
+        }
+        if (static_cast<int>(r.size()) > page_size) {
+          const WebhookRecord& last = page.webhooks.back();
+          page.next_page_token = EncodePageToken({absl::ToUnixMicros(last.create_time), last.id});
+        }
+        return page;
+      });
+}
+
+absl::StatusOr<WebhookRecord> PgRepository::UpdateWebhook(std::string_view connection_id,
+                                                          std::string_view webhook_id,
+                                                          const WebhookPatch& patch) {
+  if (!IsUuid(connection_id) || !IsUuid(webhook_id)) return WebhookNotFound();
+  if (patch.empty()) return GetWebhook(connection_id, webhook_id);
+  std::optional<std::string> headers;
+  if (patch.headers) headers = HeadersToJson(*patch.headers);
+  return InTransaction<WebhookRecord>(
+      pool_, kUpdateWebhook.name, kWebhookText,
+      [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
+        const pqxx::result r = txn.exec_prepared(
+            kUpdateWebhook.name, std::string(webhook_id), std::string(connection_id),
+            NullableText(patch.event), NullableText(patch.url), NullableBool(patch.retry_on_error),
+            NullableBool(patch.use_contact_language), NullableText(headers));
+        if (r.empty()) return WebhookNotFound();
+        return WebhookFromRow(r[0]);
+      });
+}
+
+absl::StatusOr<WebhookRecord> PgRepository::DeleteWebhook(std::string_view connection_id,
+                                                          std::string_view webhook_id) {
+  if (!IsUuid(connection_id) || !IsUuid(webhook_id)) return WebhookNotFound();
+  return InTransaction<WebhookRecord>(
+      pool_, kDeleteWebhook.name, kNoText, [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
+        const pqxx::result r = txn.exec_prepared(kDeleteWebhook.name, std::string(webhook_id),
+                                                 std::string(connection_id));
+        if (r.empty()) return WebhookNotFound();
+        return WebhookFromRow(r[0]);
+      });
+}
+
+}  // namespace octo::subscription

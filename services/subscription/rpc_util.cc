@@ -1,0 +1,123 @@
+#include "services/subscription/rpc_util.h"
+
+#include <chrono>
+#include <exception>
+
+#include <google/protobuf/timestamp.pb.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "services/common/log.h"
+#include "services/common/status.h"
+#include "services/common/validation.h"
+
+namespace octo::subscription {
+namespace {
+
+void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t micros = absl::ToUnixMicros(t);
+  int64_t seconds = micros / 1000000;
+  int64_t rem = micros % 1000000;
+  if (rem < 0) {
+    rem += 1000000;
+    seconds -= 1;
+  }
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int32_t>(rem * 1000));
+}
+
+}  // namespace
+
+grpc::Status HandleRpc(std::string_view method,
+                       absl::FunctionRef<absl::Status(RpcLogFields&)> body) {
+  const auto start = std::chrono::steady_clock::now();
+  RpcLogFields fields;
+  absl::Status status;
+  try {
+    status = body(fields);
+  } catch (const std::exception& e) {
+    log::Error("unhandled exception in handler", {{"method", method}, {"exception", e.what()}});
+    status = absl::InternalError("internal error");
+  } catch (...) {
+    log::Error("unhandled exception in handler", {{"method", method}});
+    status = absl::InternalError("internal error");
+  }
+  const auto elapsed =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
+  const std::string duration = absl::StrFormat("%.3f", elapsed.count());
+  const std::string code = absl::StatusCodeToString(status.code());
+  const std::string error(status.message());
+  const bool server_fault =
+      status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown;
+  const log::Level level = server_fault ? log::Level::kError : log::Level::kInfo;
+  if (status.ok()) {
+    log::Write(level, "rpc",
+               {{"method", method},
+                {"code", code},
+                {"duration_ms", duration},
+                {"connection_id", fields.connection_id}});
+  } else {
+    log::Write(level, "rpc",
+               {{"method", method},
+                {"code", code},
+                {"duration_ms", duration},
+                {"connection_id", fields.connection_id},
+                {"error", error}});
+  }
+  return ToGrpcStatus(status);
+}
+
+void ToProto(const WebhookRecord& r, pb::Webhook* out) {
+  out->set_id(r.id);
+  out->set_connection_id(r.connection_id);
+  out->set_event(r.event);
+  out->set_url(MaskUrlCredentials(r.url));
+  out->set_retry_on_error(r.retry_on_error);
+  out->set_use_contact_language(r.use_contact_language);
+  auto& headers = *out->mutable_headers();
+  for (const auto& [name, value] : r.headers) headers[name] = std::string(kMaskedValue);
+  for (const auto& c : r.capabilities) out->add_capabilities(c);
+  out->set_status(r.status == WebhookStatus::kDisabled ? pb::WEBHOOK_STATUS_DISABLED
+                                                       : pb::WEBHOOK_STATUS_ENABLED);
+  SetTimestamp(r.create_time, out->mutable_create_time());
+  SetTimestamp(r.update_time, out->mutable_update_time());
+  out->set_disabled_reason(r.disabled_reason);
+  if (r.disable_time) SetTimestamp(*r.disable_time, out->mutable_disable_time());
+}
+
+void ToProto(const SupplierRecord& r, pb::Supplier* out) {
+  out->set_id(r.id);
+  out->set_name(r.name);
+  out->set_endpoint(r.endpoint);
+  auto* contact = out->mutable_contact();
+  contact->set_website(r.contact.website);
+  contact->set_email(r.contact.email);
+  contact->set_telephone(r.contact.telephone);
+  contact->set_address(r.contact.address);
+  SetTimestamp(r.create_time, out->mutable_create_time());
+  SetTimestamp(r.update_time, out->mutable_update_time());
+}
+
+void ToProto(const ConnectionRecord& r, pb::Connection* out) {
+  out->set_id(r.id);
+  out->set_supplier_id(r.supplier_id);
+  out->set_name(r.name);
+  out->set_max_webhooks(r.max_webhooks);
+  SetTimestamp(r.create_time, out->mutable_create_time());
+}
+
+void ToProto(const ApiKeyRecord& r, pb::ApiKey* out) {
+  out->set_id(r.id);
+  out->set_connection_id(r.connection_id);
+  out->set_name(r.name);
+  out->set_prefix(r.prefix);
+  SetTimestamp(r.create_time, out->mutable_create_time());
+  if (r.revoke_time) SetTimestamp(*r.revoke_time, out->mutable_revoke_time());
+}
+
+ContactRecord FromProto(const pb::SupplierContact& c) {
+  return ContactRecord{c.website(), c.email(), c.telephone(), c.address()};
+}
+
+}  // namespace octo::subscription

@@ -1,0 +1,251 @@
+#include "tests/e2e/e2e_stack.h"
+
+#include <stdlib.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <stdexcept>
+#include <string_view>
+#include <utility>
+
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/status.h"
+
+#ifndef OCTO_SUBSCRIPTION_BIN
+#error "OCTO_SUBSCRIPTION_BIN must name the octo-subscription binary"
+#endif
+#ifndef OCTO_GATEWAY_BIN
+#error "OCTO_GATEWAY_BIN must name the octo-gateway binary"
+#endif
+
+namespace octo::e2e {
+namespace {
+
+namespace v1 = ::octo::webhooks::v1;
+using namespace std::chrono_literals;
+
+constexpr auto kStartTimeout = 20s;  // generous: two cores shared with builds
+constexpr auto kStopTimeout = 10s;
+
+std::string MakeTempDir() {
+  std::string pattern = (std::filesystem::temp_directory_path() / "octo-e2e-XXXXXX").string();
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  return pattern;
+}
+
+std::unique_ptr<grpc::ClientContext> Context() {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  ctx->set_deadline(std::chrono::system_clock::now() + 10s);
+  return ctx;
+}
+
+absl::Status RpcStatus(std::string_view rpc, const grpc::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  absl::Status status = FromGrpcStatus(s);
+  return absl::Status(status.code(), absl::StrCat(std::string(rpc), ": ", std::string(status.message())));
+}
+
+}  // namespace
+
+E2eStack::E2eStack(StackOptions options) : options_(std::move(options)), dir_(MakeTempDir()) {}
+
+E2eStack::~E2eStack() {
+  if (gateway_) gateway_->Kill9();
+  if (subscription_) subscription_->Kill9();
+  const bool failed = ::testing::Test::HasFailure() ||
+                      ::testing::UnitTest::GetInstance()->failed_test_count() > 0;
+  const char* keep = std::getenv("OCTO_E2E_KEEP_LOGS");
+  if (failed || (keep != nullptr && *keep != '\0' && std::string_view(keep) != "0")) {
+    std::cerr << "e2e: service logs kept in " << dir_ << "\n";
+  } else {
+    std::error_code ignored;
+    std::filesystem::remove_all(dir_, ignored);
+  }
+}
+
+absl::Status E2eStack::StartSubscription(int port) {
+  const int n = ++starts_;
+  const std::string port_file = absl::StrCat(dir_, "/subscription-", n, ".port");
+  auto child = testing::ChildProcess::Start({
+      .binary = OCTO_SUBSCRIPTION_BIN,
+      .args = {absl::StrCat("--grpc_listen=127.0.0.1:", port), "--database_url=" + db_.conninfo(),
+               "--port_file=" + port_file},
+      .env = {},
+      .log_path = absl::StrCat(dir_, "/subscription-", n, ".log"),
+  });
+  if (!child.ok()) return child.status();
+  subscription_ = *std::move(child);
+  auto bound = subscription_->WaitForPortFile(port_file, kStartTimeout);
+  if (!bound.ok()) return bound.status();
+  subscription_port_ = *bound;
+  admin_.reset();  // connects on first use
+  channel_.reset();
+  return absl::OkStatus();
+}
+
+absl::Status E2eStack::StartGateway() {
+  if (subscription_port_ == 0) return absl::FailedPreconditionError("start the subscription service first");
+  const int n = ++starts_;
+  const std::string port_file = absl::StrCat(dir_, "/gateway-", n, ".port");
+  auto child = testing::ChildProcess::Start({
+      .binary = OCTO_GATEWAY_BIN,
+      .args = {"--listen=127.0.0.1:0", absl::StrCat("--subscription_target=127.0.0.1:", subscription_port_),
+               "--port_file=" + port_file, "--base_path=" + options_.base_path,
+               absl::StrCat("--max_body_bytes=", options_.max_body_bytes)},
+      .env = {},
+      .log_path = absl::StrCat(dir_, "/gateway-", n, ".log"),
+  });
+  if (!child.ok()) return child.status();
+  gateway_ = *std::move(child);
+  auto bound = gateway_->WaitForPortFile(port_file, kStartTimeout);
+  if (!bound.ok()) return bound.status();
+  gateway_port_ = *bound;
+  return absl::OkStatus();
+}
+
+absl::Status E2eStack::StartAll() {
+  if (absl::Status s = StartSubscription(); !s.ok()) return s;
+  return StartGateway();
+}
+
+testing::ExitInfo E2eStack::StopGateway() {
+  if (!gateway_) return {};
+  return gateway_->Terminate(kStopTimeout);
+}
+
+testing::ExitInfo E2eStack::StopSubscription() {
+  if (!subscription_) return {};
+  // Close the admin connection first: the service's graceful shutdown waits
+  // for connected clients to go away (up to a few seconds).
+  admin_.reset();
+  channel_.reset();
+  return subscription_->Terminate(kStopTimeout);
+}
+
+v1::AdminService::Stub& E2eStack::Admin() {
+  if (!admin_) {
+    if (subscription_port_ == 0) throw std::logic_error("E2eStack: the subscription service was never started");
+    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", subscription_port_), grpc::InsecureChannelCredentials());
+    admin_ = v1::AdminService::NewStub(channel_);
+  }
+  return *admin_;
+}
+
+absl::StatusOr<Tenant> E2eStack::CreateTenant(int max_webhooks) {
+  static int counter = 0;
+  ++counter;
+  Tenant tenant;
+
+  v1::CreateSupplierRequest supplier_req;
+  supplier_req.set_name(absl::StrCat("E2E Tours ", counter));
+  supplier_req.set_endpoint("https://api.e2e-tours.example/octo");
+  supplier_req.mutable_contact()->set_email("ops@e2e-tours.example");
+  v1::Supplier supplier;
+  if (auto s = RpcStatus("CreateSupplier", Admin().CreateSupplier(Context().get(), supplier_req, &supplier));
+      !s.ok()) {
+    return s;
+  }
+  tenant.supplier_id = supplier.id();
+
+  v1::CreateConnectionRequest connection_req;
+  connection_req.set_supplier_id(supplier.id());
+  connection_req.set_name(absl::StrCat("partner-", counter));
+  connection_req.set_max_webhooks(max_webhooks);
+  v1::Connection connection;
+  if (auto s = RpcStatus("CreateConnection",
+                         Admin().CreateConnection(Context().get(), connection_req, &connection));
+      !s.ok()) {
+    return s;
+  }
+  tenant.connection_id = connection.id();
+  if (max_webhooks > 0 && connection.max_webhooks() != max_webhooks) {
+    return absl::InternalError(absl::StrCat("CreateConnection: max_webhooks ", connection.max_webhooks(),
+                                            ", asked for ", max_webhooks));
+  }
+  return AddKey(tenant);
+}
+
+absl::StatusOr<Tenant> E2eStack::AddKey(const Tenant& tenant) {
+  v1::CreateApiKeyRequest req;
+  req.set_connection_id(tenant.connection_id);
+  req.set_name("e2e key");
+  v1::CreateApiKeyResponse resp;
+  if (auto s = RpcStatus("CreateApiKey", Admin().CreateApiKey(Context().get(), req, &resp)); !s.ok()) {
+    return s;
+  }
+  Tenant out = tenant;
+  out.api_key_id = resp.api_key().id();
+  out.api_key = resp.key();
+  if (out.api_key.empty()) return absl::InternalError("CreateApiKey answered no key");
+  return out;
+}
+
+absl::Status E2eStack::RevokeKey(const std::string& api_key_id) {
+  v1::RevokeApiKeyRequest req;
+  req.set_api_key_id(api_key_id);
+  v1::ApiKey key;
+  if (auto s = RpcStatus("RevokeApiKey", Admin().RevokeApiKey(Context().get(), req, &key)); !s.ok()) return s;
+  if (!key.has_revoke_time()) return absl::InternalError("RevokeApiKey answered a key without revoke_time");
+  return absl::OkStatus();
+}
+
+std::string E2eStack::LogTails() const {
+  std::string out;
+  if (subscription_) absl::StrAppend(&out, "--- subscription log tail:\n", subscription_->LogTail(2048));
+  if (gateway_) absl::StrAppend(&out, "--- gateway log tail:\n", gateway_->LogTail(2048));
+  return out;
+}
+
+// ------------------------------------------------------------------ RestApi --
+
+RestApi::RestApi(int port, std::string api_key, std::string base_path)
+    : http_(port), api_key_(std::move(api_key)), base_(std::move(base_path)) {}
+
+testing::HttpResponse RestApi::Send(testing::HttpRequest request, bool authorize) {
+  if (authorize) request.headers.emplace_back("Authorization", "Bearer " + api_key_);
+  auto response = http_.Send(request);
+  if (!response.ok()) {
+    ADD_FAILURE() << request.method << " " << request.target << ": " << response.status();
+    return {};
+  }
+  return *std::move(response);
+}
+
+namespace {
+testing::HttpRequest JsonRequest(std::string method, std::string target, std::optional<std::string> body,
+                                 const testing::HttpHeaders& extra) {
+  testing::HttpRequest req{.method = std::move(method), .target = std::move(target), .headers = {}, .body = {}};
+  if (body.has_value()) {
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = std::move(body);
+  }
+  req.headers.insert(req.headers.end(), extra.begin(), extra.end());
+  return req;
+}
+}  // namespace
+
+testing::HttpResponse RestApi::Create(const std::string& body, const testing::HttpHeaders& extra) {
+  return Send(JsonRequest("POST", WebhooksPath(), body, extra));
+}
+
+testing::HttpResponse RestApi::List(const testing::HttpHeaders& extra) {
+  return Send(JsonRequest("GET", WebhooksPath(), std::nullopt, extra));
+}
+
+testing::HttpResponse RestApi::Get(const std::string& id, const testing::HttpHeaders& extra) {
+  return Send(JsonRequest("GET", WebhookPath(id), std::nullopt, extra));
+}
+
+testing::HttpResponse RestApi::Patch(const std::string& id, const std::string& body,
+                                     const testing::HttpHeaders& extra) {
+  return Send(JsonRequest("PATCH", WebhookPath(id), body, extra));
+}
+
+testing::HttpResponse RestApi::Delete(const std::string& id, const testing::HttpHeaders& extra) {
+  return Send(JsonRequest("DELETE", WebhookPath(id), std::nullopt, extra));
+}
+
+}  // namespace octo::e2e

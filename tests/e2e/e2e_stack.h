@@ -1,0 +1,128 @@
+#pragma once
+// The system under test for end-to-end tests: a fresh database on the
+// throwaway cluster (OCTO_TEST_PG), the real octo-subscription and
+// octo-gateway processes on 127.0.0.1 with kernel-chosen ports, and an
+// AdminService client to create tenants over real gRPC.
+//
+// Example:
+//   E2eStack stack;                       // CREATE DATABASE; throws without OCTO_TEST_PG
+//   ASSERT_OK(stack.StartAll());
+//   auto tenant = stack.CreateTenant();   // supplier + connection + API key
+//   RestApi api(stack.gateway_port(), tenant->api_key);
+//   ...
+//   stack.StopAll();                      // SIGTERM both; exit codes checked by the caller
+#include <chrono>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "octo/webhooks/v1/webhooks.grpc.pb.h"
+#include "tests/support/http_client.h"
+#include "tests/support/pg_test_db.h"
+#include "tests/support/process.h"
+
+namespace octo::e2e {
+
+// What a partner holds: one connection of its own supplier and a bearer key.
+struct Tenant {
+  std::string supplier_id;
+  std::string connection_id;
+  std::string api_key_id;
+  std::string api_key;
+};
+
+struct StackOptions {
+  std::string base_path = "/octo";
+  int max_body_bytes = 65536;
+};
+
+// Not thread-safe. Start from the test's main thread (see process.h).
+class E2eStack {
+ public:
+  // Creates the database; throws (and records a test failure) when
+  // OCTO_TEST_PG is missing or the cluster is unreachable.
+  explicit E2eStack(StackOptions options = {});
+  ~E2eStack();  // kills what still runs, then drops the database
+
+  // Starts octo-subscription; `port` 0 lets the kernel choose. Waits for its
+  // port file. The message of a failure carries the service's log tail.
+  absl::Status StartSubscription(int port = 0);
+  // Starts octo-gateway against the running (or last) subscription port.
+  absl::Status StartGateway();
+  absl::Status StartAll();
+
+  // SIGTERM and wait; the result says whether the exit was clean.
+  testing::ExitInfo StopGateway();
+  testing::ExitInfo StopSubscription();
+
+  int gateway_port() const { return gateway_port_; }
+  int subscription_port() const { return subscription_port_; }
+  testing::ChildProcess* gateway() { return gateway_.get(); }
+  testing::ChildProcess* subscription() { return subscription_.get(); }
+  const std::string& database_url() const { return db_.conninfo(); }
+  const StackOptions& options() const { return options_; }
+  // Where the logs and port files live: removed after a passing run, kept
+  // (and printed) after a failure or when OCTO_E2E_KEEP_LOGS=1.
+  const std::string& dir() const { return dir_; }
+
+  // Over AdminService: a new supplier, one connection (max_webhooks 0 = the
+  // service default) and one API key.
+  absl::StatusOr<Tenant> CreateTenant(int max_webhooks = 0);
+  // Another API key for an existing connection.
+  absl::StatusOr<Tenant> AddKey(const Tenant& tenant);
+  absl::Status RevokeKey(const std::string& api_key_id);
+
+  // The log tails of both services, for failure messages.
+  std::string LogTails() const;
+
+ private:
+  webhooks::v1::AdminService::Stub& Admin();
+
+  StackOptions options_;
+  testing::TestDatabase db_;
+  std::string dir_;
+  int starts_ = 0;  // numbers the log and port files of successive starts
+  std::unique_ptr<testing::ChildProcess> subscription_;
+  std::unique_ptr<testing::ChildProcess> gateway_;
+  int subscription_port_ = 0;
+  int gateway_port_ = 0;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<webhooks::v1::AdminService::Stub> admin_;
+};
+
+// The OCTO REST API of one key, over real HTTP. Every call returns the
+// response; a transport failure records a test failure and returns status 0.
+class RestApi {
+ public:
+  RestApi(int port, std::string api_key, std::string base_path = "/octo");
+
+  const std::string& base() const { return base_; }
+  std::string WebhooksPath() const { return base_ + "/webhooks"; }
+  std::string WebhookPath(const std::string& id) const { return base_ + "/webhooks/" + id; }
+
+  // JSON requests with "Authorization: Bearer <key>" and
+  // "Content-Type: application/json"; `extra` headers are added.
+  testing::HttpResponse Create(const std::string& body, const testing::HttpHeaders& extra = {});
+  testing::HttpResponse List(const testing::HttpHeaders& extra = {});
+  testing::HttpResponse Get(const std::string& id, const testing::HttpHeaders& extra = {});
+  testing::HttpResponse Patch(const std::string& id, const std::string& body,
+                              const testing::HttpHeaders& extra = {});
+  testing::HttpResponse Delete(const std::string& id, const testing::HttpHeaders& extra = {});
+
+  // Any request; the bearer header is added when `authorize`.
+  testing::HttpResponse Send(testing::HttpRequest request, bool authorize = true);
+
+  testing::HttpClient& http() { return http_; }
+  const std::string& api_key() const { return api_key_; }
+
+ private:
+  testing::HttpClient http_;
+  std::string api_key_;
+  std::string base_;
+};
+
+}  // namespace octo::e2e

@@ -1,0 +1,91 @@
+#pragma once
+// Shared by the integration tests: status matchers (this abseil has none) and
+// a fixture with a fresh database, migrated, and a repository on it.
+#include <memory>
+#include <ostream>
+#include <string>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "services/common/migrations.h"
+#include "services/common/pg_pool.h"
+#include "services/subscription/migrations.h"
+#include "services/subscription/pg_repository.h"
+#include "tests/support/pg_test_db.h"
+
+namespace octo::subscription {
+inline void PrintTo(WebhookStatus s, std::ostream* os) {
+  *os << (s == WebhookStatus::kEnabled ? "enabled" : "disabled");
+}
+}  // namespace octo::subscription
+
+namespace octo::testing {
+
+inline const absl::Status& GetStatus(const absl::Status& s) { return s; }
+template <typename T>
+const absl::Status& GetStatus(const absl::StatusOr<T>& s) {
+  return s.status();
+}
+
+MATCHER(IsOk, "is OK") {
+  const absl::Status& s = GetStatus(arg);
+  *result_listener << "status " << s;
+  return s.ok();
+}
+
+// StatusIs(code) and StatusIs(code, message_matcher).
+MATCHER_P(StatusIs, code, "has code " + absl::StatusCodeToString(code)) {
+  const absl::Status& s = GetStatus(arg);
+  *result_listener << "status " << s;
+  return s.code() == code;
+}
+MATCHER_P2(StatusIs, code, message_matcher, "has code " + absl::StatusCodeToString(code)) {
+  const absl::Status& s = GetStatus(arg);
+  *result_listener << "status " << s;
+  return s.code() == code &&
+         ::testing::ExplainMatchResult(message_matcher, std::string(s.message()), result_listener);
+}
+
+// A migrated database of its own for each test, a pool and a repository.
+class PgRepositoryTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = std::make_unique<TestDatabase>();
+    ASSERT_THAT(ApplyMigrations(db_->conninfo(), subscription::Migrations(),
+                                subscription::kMigrationLockKey),
+                IsOk());
+    auto pool = PgPool::Create(db_->conninfo(), PoolSize());
+    ASSERT_THAT(pool, IsOk());
+    pool_ = *std::move(pool);
+    repo_ = std::make_unique<subscription::PgRepository>(pool_.get());
+  }
+
+  void TearDown() override {
+    repo_.reset();
+    pool_.reset();  // close connections before the database is dropped
+    db_.reset();
+  }
+
+  virtual int PoolSize() const { return 4; }
+
+  // A direct connection for raw SQL.
+  std::unique_ptr<pqxx::connection> Raw() const {
+    return std::make_unique<pqxx::connection>(db_->conninfo());
+  }
+
+  long long Count(const std::string& sql) const {
+    auto conn = Raw();
+    pqxx::work txn(*conn);
+    return txn.exec1(sql)[0].as<long long>();
+  }
+
+  std::unique_ptr<TestDatabase> db_;
+  std::unique_ptr<PgPool> pool_;
+  std::unique_ptr<subscription::PgRepository> repo_;
+};
+
+}  // namespace octo::testing

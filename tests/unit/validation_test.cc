@@ -1,0 +1,143 @@
+#include "services/common/validation.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace octo {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+
+TEST(ValidateWebhookUrl, AcceptsAbsoluteHttpAndHttps) {
+  EXPECT_TRUE(ValidateWebhookUrl("https://example.com/webhooks").ok());
+  EXPECT_TRUE(ValidateWebhookUrl("http://example.com").ok());
+  EXPECT_TRUE(ValidateWebhookUrl("HTTPS://Example.COM:8443/a?b=c#frag").ok());
+  EXPECT_TRUE(ValidateWebhookUrl("https://user:pass@example.com/webook").ok());
+  EXPECT_TRUE(ValidateWebhookUrl("https://[2001:db8::1]:443/x").ok());
+  EXPECT_TRUE(ValidateWebhookUrl("https://example.com./x").ok());
+  EXPECT_TRUE(ValidateWebhookUrl("https://a%40b:p%3A@example.com/").ok());
+}
+
+TEST(ValidateWebhookUrl, RejectsEverythingElseNamingTheField) {
+  for (const char* bad :
+       {"", "/relative/path", "example.com/x", "ftp://example.com/", "javascript:alert(1)", "https://",
+        "https:///path", "https://exa mple.com/", "https://example.com/a b", "https://example.com:0/",
+        "https://example.com:65536/", "https://example.com:/", "https://example.com:80x/", "https://-bad-.com/",
+        "https://[::1/", "https://exa\nmple.com/", "https://ex\xc3\xa4mple.com/", "https://user@/"}) {
+    const absl::Status status = ValidateWebhookUrl(bad);
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(status.message()), testing::StartsWith("url: ")) << bad;
+  }
+}
+
+TEST(ValidateWebhookUrl, LengthLimitIs2048Bytes) {
+  const std::string prefix = "https://example.com/";
+  EXPECT_TRUE(ValidateWebhookUrl(prefix + std::string(kMaxUrlBytes - prefix.size(), 'a')).ok());
+  EXPECT_FALSE(ValidateWebhookUrl(prefix + std::string(kMaxUrlBytes - prefix.size() + 1, 'a')).ok());
+}
+
+TEST(ValidateWebhookEvent, OnlyTheFourOctoEvents) {
+  for (const auto& event : WebhookEvents()) EXPECT_TRUE(ValidateWebhookEvent(event).ok()) << event;
+  EXPECT_EQ(WebhookEvents().size(), 4u);
+  for (const char* bad : {"", "BOOKING_UPDATE", "booking_updated", "webhook_test", " booking_update"}) {
+    EXPECT_THAT(std::string(ValidateWebhookEvent(bad).message()), HasSubstr("event: ")) << bad;
+  }
+}
+
+TEST(ValidateWebhookHeaders, AcceptsOrdinaryHeaders) {
+  EXPECT_TRUE(ValidateWebhookHeaders({}).ok());
+  EXPECT_TRUE(ValidateWebhookHeaders({{"Authorization", "Bearer abc"}, {"X-Api-Key", "k\tv"}, {"X-Empty", ""}}).ok());
+}
+
+TEST(ValidateWebhookHeaders, RejectsReservedNames) {
+  for (const char* name : {"Host", "content-length", "Transfer-Encoding", "CONNECTION", "Content-Type",
+                           "webhook-id", "Webhook-Signature", "webhook-timestamp", "Upgrade", "TE"}) {
+    const absl::Status status = ValidateWebhookHeaders({{name, "x"}});
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << name;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("reserved")) << name;
+  }
+}
+
+TEST(ValidateWebhookHeaders, RejectsBadNamesAndValuesWithoutEchoingValues) {
+  EXPECT_FALSE(ValidateWebhookHeaders({{"Bad Name", "x"}}).ok());
+  EXPECT_FALSE(ValidateWebhookHeaders({{"Bad:Name", "x"}}).ok());
+  EXPECT_FALSE(ValidateWebhookHeaders({{"", "x"}}).ok());
+  EXPECT_FALSE(ValidateWebhookHeaders({{"X-A", "x"}, {"x-a", "y"}}).ok());
+  for (const std::string& value : {std::string("a\rb"), std::string("a\nb"), std::string("a\0b", 3),
+                                  std::string("a\x01secret")}) {
+    const absl::Status status = ValidateWebhookHeaders({{"X-Token", value}});
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(status.message()), testing::Not(HasSubstr("secret")));
+  }
+}
+
+TEST(ValidateWebhookHeaders, BoundsCountAndSize) {
+  std::map<std::string, std::string> many;
+  for (std::size_t i = 0; i <= kMaxHeaderCount; ++i) many[absl::StrCat("X-H", i)] = "v";
+  EXPECT_FALSE(ValidateWebhookHeaders(many).ok());
+  EXPECT_FALSE(ValidateWebhookHeaders({{"X-Big", std::string(kMaxHeaderValueBytes + 1, 'v')}}).ok());
+  EXPECT_FALSE(ValidateWebhookHeaders({{std::string(kMaxHeaderNameBytes + 1, 'n'), "v"}}).ok());
+  std::map<std::string, std::string> large;
+  for (int i = 0; i < 5; ++i) large[absl::StrCat("X-L", i)] = std::string(kMaxHeaderValueBytes - 10, 'v');
+  EXPECT_FALSE(ValidateWebhookHeaders(large).ok());
+}
+
+TEST(ParseCapabilitiesHeader, SplitsTrimsAndDeduplicates) {
+  auto parsed = ParseCapabilitiesHeader(" octo/pricing,octo/content , ,octo/pricing,ventrata/checkin");
+  ASSERT_TRUE(parsed.ok());
+  EXPECT_THAT(*parsed, ElementsAre("octo/pricing", "octo/content", "ventrata/checkin"));
+  EXPECT_TRUE(ParseCapabilitiesHeader("")->empty());
+}
+
+TEST(ParseCapabilitiesHeader, RejectsMalformedIds) {
+  for (const char* bad : {"pricing", "/pricing", "octo/", "octo/pri cing", "octo/pricing;q=1", "octo/\xc3\xa4"}) {
+    EXPECT_EQ(ParseCapabilitiesHeader(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  std::string many;
+  for (std::size_t i = 0; i <= kMaxCapabilities; ++i) absl::StrAppend(&many, "v/c", i, ",");
+  EXPECT_FALSE(ParseCapabilitiesHeader(many).ok());
+}
+
+TEST(ValidateCapabilities, RejectsDuplicatesAndMalformed) {
+  EXPECT_TRUE(ValidateCapabilities({"octo/pricing", "octo/content"}).ok());
+  EXPECT_FALSE(ValidateCapabilities({"octo/pricing", "octo/pricing"}).ok());
+  EXPECT_FALSE(ValidateCapabilities({"nope"}).ok());
+}
+
+TEST(IsUuid, CanonicalFormOnly) {
+  EXPECT_TRUE(IsUuid("89fe0192-ddcd-430a-b285-e1396a4725d2"));
+  EXPECT_TRUE(IsUuid("89FE0192-DDCD-430A-B285-E1396A4725D2"));
+  EXPECT_FALSE(IsUuid("89fe0192ddcd430ab285e1396a4725d2"));
+  EXPECT_FALSE(IsUuid("89fe0192-ddcd-430a-b285-e1396a4725dz"));
+  EXPECT_FALSE(IsUuid("octohook_123"));
+  EXPECT_FALSE(IsUuid(""));
+}
+
+TEST(IsHttpToken, Rfc9110) {
+  EXPECT_TRUE(IsHttpToken("X-Custom_Header.1~"));
+  EXPECT_FALSE(IsHttpToken("X Custom"));
+  EXPECT_FALSE(IsHttpToken("X(Custom)"));
+  EXPECT_FALSE(IsHttpToken(""));
+}
+
+TEST(MaskUrlCredentials, MasksPasswordKeepsUser) {
+  EXPECT_EQ(MaskUrlCredentials("https://user:pass@example.com/webook"), "https://user:***@example.com/webook");
+  EXPECT_EQ(MaskUrlCredentials("https://user:p%40ss@example.com:8443/a?x=@y"),
+            "https://user:***@example.com:8443/a?x=@y");
+}
+
+TEST(MaskUrlCredentials, MasksALoneUserPartWhole) {
+  EXPECT_EQ(MaskUrlCredentials("https://tokenonly@example.com/"), "https://***@example.com/");
+}
+
+TEST(MaskUrlCredentials, LeavesUrlsWithoutCredentialsAlone) {
+  EXPECT_EQ(MaskUrlCredentials("https://example.com/a@b"), "https://example.com/a@b");
+  EXPECT_EQ(MaskUrlCredentials("https://example.com?q=a@b"), "https://example.com?q=a@b");
+  EXPECT_EQ(MaskUrlCredentials("not a url"), "not a url");
+}
+
+}  // namespace
+}  // namespace octo
