@@ -1,14 +1,15 @@
 #include "gateway/api_handler.h"
 
 #include <atomic>
-#include <boost/beast/http/field.hpp>
-#include <boost/json/array.hpp>
-#include <boost/json/object.hpp>
-#include <boost/json/serialize.hpp>
 #include <memory>
 #include <mutex>
 #include <utility>
 #include <vector>
+
+#include <boost/beast/http/field.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"

@@ -1,11 +1,11 @@
 #include "gateway/grpc_backend.h"
 
+#include <utility>
+#include <vector>
+
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
-
-#include <utility>
-#include <vector>
 
 #include "services/common/log.h"
 #include "services/common/status.h"

@@ -1,12 +1,12 @@
 #pragma once
 // SubscriptionBackend over gRPC, with the callback API: a call costs no
 // thread while it waits, and its completion runs on a gRPC thread.
-#include <grpcpp/channel.h>
-#include <grpcpp/client_context.h>
-
 #include <memory>
 #include <string>
 #include <unordered_map>
+
+#include <grpcpp/channel.h>
+#include <grpcpp/client_context.h>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"

@@ -2,10 +2,11 @@
 // The HTTP vocabulary shared by the gateway's server (sockets) and its handler
 // (routing, auth, translation to gRPC), so the handler is testable without a
 // socket.
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <functional>
 #include <string>
+
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 namespace octo::gateway {
 

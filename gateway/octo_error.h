@@ -8,11 +8,12 @@
 // Example:
 //   OctoError e = ErrorFromStatus(absl::NotFoundError("webhook"), id);
 //   // e.http_status == 400, e.code == "INVALID_WEBHOOK_ID", extra webhookId
-#include <boost/beast/http/status.hpp>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include <boost/beast/http/status.hpp>
 
 #include "absl/status/status.h"
 

@@ -18,10 +18,11 @@
 // Example:
 //   absl::StatusOr<CreateWebhookRequest> r =
 //       ParseCreateWebhookBody(R"({"url":"https://x.test/h","event":"booking_update"})");
-#include <boost/beast/http/fields.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <boost/beast/http/fields.hpp>
 
 #include "absl/status/statusor.h"
 #include "octo/webhooks/v1/webhooks.pb.h"

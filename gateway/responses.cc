@@ -1,7 +1,8 @@
 #include "gateway/responses.h"
 
-#include <boost/beast/http/field.hpp>
 #include <utility>
+
+#include <boost/beast/http/field.hpp>
 
 namespace octo::gateway {
 

@@ -1,7 +1,8 @@
 #pragma once
 // Construction of the gateway's JSON responses.
-#include <boost/beast/http/status.hpp>
 #include <string>
+
+#include <boost/beast/http/status.hpp>
 
 #include "gateway/http_types.h"
 #include "gateway/octo_error.h"

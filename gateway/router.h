@@ -16,9 +16,10 @@
 //   Router router("/octo");
 //   RouteMatch m = router.Match(http::verb::get, "/octo/webhooks/1b2c...?x=1");
 //   // m.route == Route::kGetWebhook, m.webhook_id == "1b2c..."
-#include <boost/beast/http/verb.hpp>
 #include <string>
 #include <string_view>
+
+#include <boost/beast/http/verb.hpp>
 
 #include "absl/status/statusor.h"
 

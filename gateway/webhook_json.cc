@@ -1,9 +1,10 @@
 #include "gateway/webhook_json.h"
 
 #include <algorithm>
-#include <boost/json/array.hpp>
 #include <utility>
 #include <vector>
+
+#include <boost/json/array.hpp>
 
 #include "absl/time/time.h"
 

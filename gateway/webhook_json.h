@@ -10,9 +10,10 @@
 //
 // URL credentials and header values arrive masked from the subscription
 // service and are rendered as they are.
-#include <boost/json/object.hpp>
 #include <string>
 #include <string_view>
+
+#include <boost/json/object.hpp>
 
 #include "google/protobuf/timestamp.pb.h"
 #include "octo/webhooks/v1/webhooks.pb.h"

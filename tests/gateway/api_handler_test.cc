@@ -1,10 +1,10 @@
 #include "gateway/api_handler.h"
 
-#include <gtest/gtest.h>
+#include <optional>
 
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
-#include <optional>
+#include <gtest/gtest.h>
 
 #include "tests/gateway/fake_subscription_backend.h"
 

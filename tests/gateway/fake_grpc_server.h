@@ -2,12 +2,12 @@
 // A real gRPC server on 127.0.0.1:0 serving AuthService, SubscriptionService
 // and grpc.health.v1.Health from a FakeSubscriptionBackend, so the gateway's
 // GrpcSubscriptionBackend is tested over the wire.
-#include <grpcpp/server.h>
-
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
+
+#include <grpcpp/server.h>
 
 #include "tests/gateway/fake_subscription_backend.h"
 

@@ -1,13 +1,11 @@
 // The octo-gateway executable itself: flags, environment defaults, the port
 // file, the access log and clean exits on SIGTERM/SIGINT.
 #include <fcntl.h>
-#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <boost/beast/http/field.hpp>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -16,6 +14,9 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include <boost/beast/http/field.hpp>
+#include <gtest/gtest.h>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"

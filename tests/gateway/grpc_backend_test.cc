@@ -2,11 +2,11 @@
 // against an in-process gRPC server backed by the in-memory fake.
 #include "gateway/grpc_backend.h"
 
-#include <gtest/gtest.h>
+#include <future>
 
 #include <boost/beast/http/field.hpp>
 #include <boost/json/parse.hpp>
-#include <future>
+#include <gtest/gtest.h>
 
 #include "gateway/api_handler.h"
 #include "gateway/http_server.h"

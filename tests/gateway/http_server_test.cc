@@ -4,12 +4,12 @@
 // can send.
 #include "gateway/http_server.h"
 
-#include <gtest/gtest.h>
+#include <random>
+#include <thread>
 
 #include <boost/beast/http/field.hpp>
 #include <boost/json/parse.hpp>
-#include <random>
-#include <thread>
+#include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "gateway/api_handler.h"

@@ -3,15 +3,16 @@
 // driving the real gateway server byte by byte (raw writes for malformed
 // input, Beast for well-formed requests and responses). Every operation has
 // a timeout, so a misbehaving server fails a test instead of hanging it.
+#include <chrono>
+#include <optional>
+#include <string>
+#include <string_view>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <chrono>
-#include <optional>
-#include <string>
-#include <string_view>
 
 namespace octo::gateway::testing {
 

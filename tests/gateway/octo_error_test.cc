@@ -1,8 +1,7 @@
 #include "gateway/octo_error.h"
 
-#include <gtest/gtest.h>
-
 #include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
 
 #include "gateway/responses.h"
 

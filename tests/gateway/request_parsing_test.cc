@@ -1,8 +1,9 @@
 #include "gateway/request_parsing.h"
 
+#include <boost/beast/http/fields.hpp>
 #include <gtest/gtest.h>
 
-#include <boost/beast/http/fields.hpp>
+#include "absl/strings/str_cat.h"
 
 namespace octo::gateway {
 namespace {
@@ -75,7 +76,7 @@ TEST(ParseCreateWebhookBody, RejectsNonObjects) {
 TEST(ParseCreateWebhookBody, NamesTheFieldOfAWrongType) {
   const std::string base = R"("url":"https://example.com","event":"booking_update")";
   const auto parse = [&](const std::string& extra) {
-    return ParseCreateWebhookBody("{" + base + "," + extra + "}");
+    return ParseCreateWebhookBody(absl::StrCat("{", base, ",", extra, "}"));
   };
   EXPECT_EQ(ErrorOf(ParseCreateWebhookBody(R"({"url":1,"event":"booking_update"})")),
             "url: must be a string");
@@ -103,9 +104,9 @@ TEST(ParseCreateWebhookBody, RejectsUnknownFieldsByName) {
 TEST(ParseCreateWebhookBody, TruncatesAnEchoedFieldNameOnACharacterBoundary) {
   std::string name = "a";
   for (int i = 0; i < 60; ++i) name += "\xc3\xa9";  // "é", 2 bytes each
-  const std::string message = ErrorOf(ParseCreateWebhookBody("{\"" + name + "\":1}"));
+  const std::string message = ErrorOf(ParseCreateWebhookBody(absl::StrCat("{\"", name, "\":1}")));
   // Byte 100 would split an "é": the echo stops before it.
-  EXPECT_NE(message.find("'" + name.substr(0, 99) + "'"), std::string::npos) << message;
+  EXPECT_NE(message.find(absl::StrCat("'", name.substr(0, 99), "'")), std::string::npos) << message;
 }
 
 TEST(ParseUpdateWebhookBody, SetsOnlyPresentFields) {

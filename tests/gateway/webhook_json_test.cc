@@ -1,9 +1,8 @@
 #include "gateway/webhook_json.h"
 
-#include <gtest/gtest.h>
-
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
+#include <gtest/gtest.h>
 
 namespace octo::gateway {
 namespace {
@@ -46,7 +45,8 @@ TEST(WebhookToJson, RendersTheOctoShapeInOrder) {
       R"({"id":"9f4c9d0e-1c7b-4c1e-9a59-0d7f9b1c2a3e","event":"booking_update",)"
       R"("url":"https://user:***@example.com/hook","retryOnError":true,"useContactLanguage":false,)"
       R"("headers":{"X-A":"***","X-B":"***"},"capabilities":["octo/pricing","octo/content"],)"
-      R"("status":"enabled","createdAt":"2026-11-18T11:06:40Z","updatedAt":"2026-11-18T11:06:41.25Z"})");
+      R"("status":"enabled","createdAt":"2026-11-18T11:06:40Z",)"
+      R"("updatedAt":"2026-11-18T11:06:41.25Z"})");
 }
 
 TEST(WebhookToJson, NeverRendersTheConnection) {
