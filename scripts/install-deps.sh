@@ -23,6 +23,14 @@ PACKAGES=(
   python3 python3-yaml
 )
 
+# tests/delivery_e2e checks signatures with the public npm package
+# `standardwebhooks` (tests/node, `npm ci` in scripts/test.sh): Debian's
+# nodejs and npm, unless a node and an npm are already on the PATH (from
+# any source).
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  PACKAGES+=(nodejs npm)
+fi
+
 if ! command -v dpkg-query >/dev/null 2>&1; then
   echo "install-deps: not a Debian system (no dpkg-query); install the equivalents of:" >&2
   echo "  ${PACKAGES[*]}" >&2

@@ -7,14 +7,18 @@
 #   - an embedded PostgreSQL 15 cluster it creates on first run and reuses
 #     afterwards (data survives restarts) under $OCTO_DATA_DIR/pgdata
 #     (default .local/pgdata, ignored by git), database `octo`;
-#   - octo-subscription (gRPC; applies the migrations), then octo-gateway (REST);
+#   - octo-delivery (gRPC; applies the migrations; stores published events
+#     and sends them), octo-subscription (gRPC; webhooks, publishing), then
+#     octo-gateway (REST);
 #   - on first run, a demo supplier, connection and API key, the key written
 #     to $OCTO_DATA_DIR/demo-api-key (mode 600);
 #   - prints ready-to-paste curl commands.
 #
-# Usage: scripts/run.sh [--gateway-port N] [--subscription-port N] [--pg-port N]
+# Usage: scripts/run.sh [--gateway-port N] [--subscription-port N]
+#                       [--delivery-port N] [--pg-port N]
 # Environment (flags win): OCTO_GATEWAY_PORT (8080), OCTO_SUBSCRIPTION_PORT
-# (50051), OCTO_PG_PORT (55432), OCTO_DATA_DIR (.local in the checkout).
+# (50051), OCTO_DELIVERY_PORT (50052), OCTO_PG_PORT (55432), OCTO_DATA_DIR
+# (.local in the checkout).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CALLER_PWD=$OLDPWD
@@ -26,17 +30,20 @@ usage() {
 
 GATEWAY_PORT=${OCTO_GATEWAY_PORT:-8080}
 SUBSCRIPTION_PORT=${OCTO_SUBSCRIPTION_PORT:-50051}
+DELIVERY_PORT=${OCTO_DELIVERY_PORT:-50052}
 PG_PORT=${OCTO_PG_PORT:-55432}
 while (($#)); do
   case $1 in
   --gateway-port=*) GATEWAY_PORT=${1#*=} ;;
   --subscription-port=*) SUBSCRIPTION_PORT=${1#*=} ;;
+  --delivery-port=*) DELIVERY_PORT=${1#*=} ;;
   --pg-port=*) PG_PORT=${1#*=} ;;
-  --gateway-port | --subscription-port | --pg-port)
+  --gateway-port | --subscription-port | --delivery-port | --pg-port)
     (($# >= 2)) || die "$1 needs a value"
     case $1 in
     --gateway-port) GATEWAY_PORT=$2 ;;
     --subscription-port) SUBSCRIPTION_PORT=$2 ;;
+    --delivery-port) DELIVERY_PORT=$2 ;;
     --pg-port) PG_PORT=$2 ;;
     esac
     shift
@@ -49,13 +56,13 @@ while (($#)); do
   esac
   shift
 done
-for p in GATEWAY_PORT SUBSCRIPTION_PORT PG_PORT; do
+for p in GATEWAY_PORT SUBSCRIPTION_PORT DELIVERY_PORT PG_PORT; do
   if ! [[ ${!p} =~ ^[0-9]+$ ]] || ((${!p} < 1 || ${!p} > 65535)); then
     die "$p must be a TCP port (1-65535), got '${!p}'"
   fi
 done
-if ((GATEWAY_PORT == SUBSCRIPTION_PORT || GATEWAY_PORT == PG_PORT || SUBSCRIPTION_PORT == PG_PORT)); then
-  die "the gateway, subscription and PostgreSQL ports must differ"
+if [[ $(printf '%s\n' "$GATEWAY_PORT" "$SUBSCRIPTION_PORT" "$DELIVERY_PORT" "$PG_PORT" | sort -u | wc -l) != 4 ]]; then
+  die "the gateway, subscription, delivery and PostgreSQL ports must differ"
 fi
 
 # ---------------------------------------------------------------- layout --
@@ -67,6 +74,7 @@ SOCKET_DIR=$DATA_DIR/run
 LOG_DIR=$DATA_DIR/logs
 KEY_FILE=$DATA_DIR/demo-api-key
 SUBSCRIPTION_BIN=$OCTO_BUILD_DIR/services/subscription/octo-subscription
+DELIVERY_BIN=$OCTO_BUILD_DIR/services/delivery/octo-delivery
 GATEWAY_BIN=$OCTO_BUILD_DIR/gateway/octo-gateway
 ADMIN_BIN=$OCTO_BUILD_DIR/tools/octo-admin
 
@@ -77,6 +85,7 @@ flock -n 9 || die "another scripts/run.sh is already running with $DATA_DIR"
 # ------------------------------------------------------------- processes --
 PG_STARTED=0
 SUBSCRIPTION_PID=""
+DELIVERY_PID=""
 GATEWAY_PID=""
 
 # Sends SIGTERM to a child and waits for it (10 s, then SIGKILL).
@@ -98,16 +107,19 @@ stop_child() {
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  if [[ -n $GATEWAY_PID || -n $SUBSCRIPTION_PID ]] || ((PG_STARTED)); then
+  if [[ -n $GATEWAY_PID || -n $SUBSCRIPTION_PID || -n $DELIVERY_PID ]] || ((PG_STARTED)); then
     log "stopping"
   fi
+  # Front to back: nothing publishes to octo-delivery once it stops; it
+  # finishes its in-flight deliveries and records them before PostgreSQL goes.
   stop_child octo-gateway "$GATEWAY_PID"
   stop_child octo-subscription "$SUBSCRIPTION_PID"
+  stop_child octo-delivery "$DELIVERY_PID"
   if ((PG_STARTED)); then
     as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w -t 60 stop >/dev/null ||
       warn "PostgreSQL did not stop; see $LOG_DIR/postgresql.log"
   fi
-  if [[ -n $GATEWAY_PID || -n $SUBSCRIPTION_PID ]] || ((PG_STARTED)); then
+  if [[ -n $GATEWAY_PID || -n $SUBSCRIPTION_PID || -n $DELIVERY_PID ]] || ((PG_STARTED)); then
     log "stopped"
   fi
   exit "$rc"
@@ -133,10 +145,13 @@ fi
 if port_in_use "$SUBSCRIPTION_PORT"; then
   die "127.0.0.1:$SUBSCRIPTION_PORT is in use; choose another with --subscription-port or OCTO_SUBSCRIPTION_PORT"
 fi
+if port_in_use "$DELIVERY_PORT"; then
+  die "127.0.0.1:$DELIVERY_PORT is in use; choose another with --delivery-port or OCTO_DELIVERY_PORT"
+fi
 
 install_deps
 # Only what runs: the tests are scripts/test.sh's business.
-build_release octo-subscription octo-gateway octo-admin
+build_release octo-delivery octo-subscription octo-gateway octo-admin
 
 # ------------------------------------------------------------ PostgreSQL --
 mkdir -p "$PGDATA_DIR" "$SOCKET_DIR" "$LOG_DIR"
@@ -192,8 +207,22 @@ fi
 DATABASE_URL="host=$(conninfo_quote "$SOCKET_DIR") port=$PG_PORT user=postgres dbname=octo"
 
 # --------------------------------------------------------------- services --
+# octo-delivery first: it applies the migrations, and octo-subscription hands
+# it every published event.
+log "starting octo-delivery on 127.0.0.1:$DELIVERY_PORT"
+"$DELIVERY_BIN" --grpc_listen="127.0.0.1:$DELIVERY_PORT" --database_url="$DATABASE_URL" \
+  9>&- </dev/null >>"$LOG_DIR/delivery.log" 2>&1 &
+DELIVERY_PID=$!
+for ((i = 0; ; i++)); do
+  check_alive octo-delivery "$DELIVERY_PID" "$LOG_DIR/delivery.log"
+  "$ADMIN_BIN" --target="127.0.0.1:$DELIVERY_PORT" --timeout=1s health >/dev/null 2>&1 && break
+  ((i < 300)) || die "octo-delivery did not answer its gRPC health check within 60 s; log: $LOG_DIR/delivery.log"
+  sleep 0.2
+done
+
 log "starting octo-subscription on 127.0.0.1:$SUBSCRIPTION_PORT"
 "$SUBSCRIPTION_BIN" --grpc_listen="127.0.0.1:$SUBSCRIPTION_PORT" --database_url="$DATABASE_URL" \
+  --delivery_target="127.0.0.1:$DELIVERY_PORT" \
   9>&- </dev/null >>"$LOG_DIR/subscription.log" 2>&1 &
 SUBSCRIPTION_PID=$!
 ADMIN=("$ADMIN_BIN" --target="127.0.0.1:$SUBSCRIPTION_PORT")
@@ -249,9 +278,11 @@ cat <<EOF
 
 octo-webhooks is running. Ctrl-C stops everything.
   gateway (REST)       $GATEWAY_URL/octo/webhooks   (GET /healthz, /readyz)
-  subscription (gRPC)  127.0.0.1:$SUBSCRIPTION_PORT   ($ADMIN_BIN --target=127.0.0.1:$SUBSCRIPTION_PORT --help)
+  subscription (gRPC)  127.0.0.1:$SUBSCRIPTION_PORT   ($ADMIN_BIN --target=127.0.0.1:$SUBSCRIPTION_PORT --help;
+                       internal services publish events here: octo.webhooks.v1.EventService)
+  delivery (gRPC)      127.0.0.1:$DELIVERY_PORT   (stores published events and delivers them)
   PostgreSQL 15        psql "$DATABASE_URL"
-  logs                 $log_path/{subscription,gateway,postgresql}.log
+  logs                 $log_path/{delivery,subscription,gateway,postgresql}.log
 
 Create a webhook:
 
@@ -270,8 +301,8 @@ EOF
 # ------------------------------------------------------------- foreground --
 # Returns when a service exits (or a signal runs the trap).
 status=0
-wait -n "$SUBSCRIPTION_PID" "$GATEWAY_PID" || status=$?
-for svc in subscription gateway; do
+wait -n "$DELIVERY_PID" "$SUBSCRIPTION_PID" "$GATEWAY_PID" || status=$?
+for svc in delivery subscription gateway; do
   pid_var=${svc^^}_PID
   if ! kill -0 "${!pid_var}" 2>/dev/null; then
     tail -n 20 "$LOG_DIR/$svc.log" >&2 || true

@@ -8,7 +8,8 @@
 #
 # Usage: scripts/test.sh [CTEST ARGS...]   e.g. scripts/test.sh -R Validation
 # Tests that need PostgreSQL read OCTO_TEST_PG (a libpq conninfo of the
-# cluster's superuser) and fail without it.
+# cluster's superuser) and fail without it; the delivery tests also read
+# OCTO_NODE_VERIFIER (tests/node/verify.mjs, after `npm ci` there).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -86,7 +87,28 @@ EOF
   die "could not start the throwaway PostgreSQL"
 }
 
+# The npm verifier of tests/delivery_e2e: the public `standardwebhooks`
+# package, pinned by tests/node/package-lock.json. `npm ci` runs only when
+# node_modules is missing or the lockfile changed since the last install (a
+# stamp of its SHA-256 in node_modules). Tests that need the verifier fail,
+# never skip, without OCTO_NODE_VERIFIER.
+prepare_node_verifier() {
+  local dir="$OCTO_ROOT/tests/node"
+  local stamp="$dir/node_modules/.octo-package-lock.sha256"
+  local want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [[ ! -d $dir/node_modules || ! -f $stamp || $(<"$stamp") != "$want" ]]; then
+    log "npm ci in tests/node (standardwebhooks, pinned by package-lock.json)"
+    local t0=$EPOCHREALTIME
+    (cd "$dir" && npm ci --no-audit --no-fund) || die "npm ci failed in tests/node"
+    printf '%s\n' "$want" >"$stamp"
+    log "npm ci: $(elapsed "$t0") s"
+  fi
+  export OCTO_NODE_VERIFIER="$dir/verify.mjs"
+}
+
 install_deps
+prepare_node_verifier
 # shellcheck disable=SC2119  # no targets: build everything
 build_release
 

@@ -1,6 +1,7 @@
-// octo-subscription: the gRPC server for SubscriptionService, AdminService and
-// AuthService. Wiring only: flags -> Config -> migrations -> pool ->
-// repository -> services -> server; everything else is in octo_subscription.
+// octo-subscription: the gRPC server for SubscriptionService, AdminService,
+// AuthService and EventService. Wiring only: flags -> Config -> migrations ->
+// pool -> repository (+ a DeliveryService channel) -> services -> server;
+// everything else is in octo_subscription.
 #include <pthread.h>
 #include <signal.h>
 
@@ -26,8 +27,10 @@
 #include "services/common/net.h"
 #include "services/common/pg_pool.h"
 #include "services/subscription/admin_service.h"
+#include "services/delivery/event_validation.h"
 #include "services/subscription/auth_service.h"
-#include "services/subscription/migrations.h"
+#include "services/subscription/event_service.h"
+#include "services/schema/migrations.h"
 #include "services/subscription/pg_repository.h"
 #include "services/subscription/subscription_service.h"
 #include "services/subscription/validation.h"
@@ -44,9 +47,17 @@ ABSL_FLAG(std::string, port_file, octo::EnvOr("OCTO_SUBSCRIPTION_PORT_FILE", "")
           "if set, the bound port is written here once serving (env OCTO_SUBSCRIPTION_PORT_FILE)");
 ABSL_FLAG(bool, allow_non_loopback, octo::EnvOr("OCTO_ALLOW_NON_LOOPBACK", "false") == "true",
           "allow --grpc_listen on a non-loopback address (env OCTO_ALLOW_NON_LOOPBACK=true)");
+ABSL_FLAG(std::string, delivery_target, octo::EnvOr("OCTO_DELIVERY_TARGET", "127.0.0.1:50052"),
+          "gRPC target of octo-delivery, where published events are stored "
+          "(env OCTO_DELIVERY_TARGET)");
+ABSL_FLAG(int, delivery_timeout_ms, octo::EnvOrInt("OCTO_DELIVERY_TIMEOUT_MS", 10000),
+          "deadline of one DeliveryService.Enqueue call, in milliseconds; a publisher's own "
+          "sooner deadline wins (env OCTO_DELIVERY_TIMEOUT_MS)");
 
 namespace octo::subscription {
 namespace {
+
+namespace pb = ::octo::webhooks::v1;
 
 // Health service name that reports PostgreSQL reachability.
 constexpr char kPostgresHealthService[] = "octo.webhooks.v1.postgres";
@@ -58,6 +69,8 @@ struct Config {
   int db_pool_size = 8;
   int default_max_webhooks = 100;
   std::string port_file;
+  std::string delivery_target;
+  std::chrono::milliseconds delivery_timeout{10000};
 };
 
 absl::StatusOr<Config> ConfigFromFlags() {
@@ -67,6 +80,8 @@ absl::StatusOr<Config> ConfigFromFlags() {
   c.db_pool_size = absl::GetFlag(FLAGS_db_pool_size);
   c.default_max_webhooks = absl::GetFlag(FLAGS_default_max_webhooks);
   c.port_file = absl::GetFlag(FLAGS_port_file);
+  c.delivery_target = absl::GetFlag(FLAGS_delivery_target);
+  const int delivery_timeout_ms = absl::GetFlag(FLAGS_delivery_timeout_ms);
 
   absl::StatusOr<HostPort> host_port = ParseHostPort(c.listen);
   if (!host_port.ok())
@@ -88,6 +103,11 @@ absl::StatusOr<Config> ConfigFromFlags() {
     return absl::InvalidArgumentError(
         absl::StrCat("--default_max_webhooks: must be between 1 and ", kMaxWebhooksLimit));
   }
+  if (c.delivery_target.empty()) return absl::InvalidArgumentError("--delivery_target is empty");
+  if (delivery_timeout_ms < 1 || delivery_timeout_ms > 600000) {
+    return absl::InvalidArgumentError("--delivery_timeout_ms: must be between 1 and 600000");
+  }
+  c.delivery_timeout = std::chrono::milliseconds(delivery_timeout_ms);
   return c;
 }
 
@@ -138,7 +158,8 @@ int Run(const Config& config) {
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
-  if (absl::Status s = ApplyMigrations(config.database_url, Migrations(), kMigrationLockKey);
+  if (absl::Status s =
+          ApplyMigrations(config.database_url, schema::Migrations(), schema::kMigrationLockKey);
       !s.ok()) {
     log::Error("cannot apply migrations", {{"error", s.ToString()}});
     return 1;
@@ -159,6 +180,13 @@ int Run(const Config& config) {
   SubscriptionServiceImpl subscription_service(&repository);
   AdminServiceImpl admin_service(&repository, config.default_max_webhooks);
   AuthServiceImpl auth_service(&repository);
+  // The channel connects lazily and reconnects by itself: octo-delivery may
+  // start after us; until it is reachable, publishing answers UNAVAILABLE.
+  std::shared_ptr<grpc::Channel> delivery_channel =
+      grpc::CreateChannel(config.delivery_target, grpc::InsecureChannelCredentials());
+  std::unique_ptr<pb::DeliveryService::Stub> delivery_stub =
+      pb::DeliveryService::NewStub(delivery_channel);
+  EventServiceImpl event_service(&repository, delivery_stub.get(), config.delivery_timeout);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -168,6 +196,9 @@ int Run(const Config& config) {
   builder.RegisterService(&subscription_service);
   builder.RegisterService(&admin_service);
   builder.RegisterService(&auth_service);
+  builder.RegisterService(&event_service);
+  // Room for PublishEvents batches (each resource up to 1 MiB).
+  builder.SetMaxReceiveMessageSize(delivery::kMaxPublishRequestBytes);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     log::Error("cannot listen", {{"address", config.listen}});
@@ -182,7 +213,9 @@ int Run(const Config& config) {
     server->Shutdown();
     return 1;
   }
-  log::Info("serving", {{"address", config.listen}, {"port", port_text}});
+  log::Info("serving", {{"address", config.listen},
+                        {"port", port_text},
+                        {"delivery_target", config.delivery_target}});
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

@@ -54,6 +54,9 @@ class PgRepository final : public Repository {
   absl::StatusOr<WebhookRecord> DeleteWebhook(std::string_view connection_id,
                                               std::string_view webhook_id) override;
 
+  absl::StatusOr<std::vector<ResolvedTarget>> ResolveWebhooks(
+      const std::vector<EventTarget>& targets) override;
+
  private:
   PgPool* const pool_;
 };

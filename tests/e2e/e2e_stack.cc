@@ -69,10 +69,12 @@ E2eStack::~E2eStack() {
 absl::Status E2eStack::StartSubscription(int port) {
   const int n = ++starts_;
   const std::string port_file = absl::StrCat(dir_, "/subscription-", n, ".port");
+  std::vector<std::string> args = {absl::StrCat("--grpc_listen=127.0.0.1:", port),
+                                   "--database_url=" + db_.conninfo(), "--port_file=" + port_file};
+  args.insert(args.end(), options_.subscription_args.begin(), options_.subscription_args.end());
   auto child = testing::ChildProcess::Start({
       .binary = OCTO_SUBSCRIPTION_BIN,
-      .args = {absl::StrCat("--grpc_listen=127.0.0.1:", port), "--database_url=" + db_.conninfo(),
-               "--port_file=" + port_file},
+      .args = std::move(args),
       .env = {},
       .log_path = absl::StrCat(dir_, "/subscription-", n, ".log"),
   });

@@ -38,6 +38,8 @@ struct Tenant {
 struct StackOptions {
   std::string base_path = "/octo";
   int max_body_bytes = 65536;
+  // Further flags for octo-subscription (e.g. --delivery_target=...).
+  std::vector<std::string> subscription_args;
 };
 
 // Not thread-safe. Start from the test's main thread (see process.h).
@@ -65,6 +67,8 @@ class E2eStack {
   testing::ChildProcess* subscription() { return subscription_.get(); }
   const std::string& database_url() const { return db_.conninfo(); }
   const StackOptions& options() const { return options_; }
+  // Read by the next Start*() (e.g. subscription_args once a port is known).
+  StackOptions& mutable_options() { return options_; }
   // Where the logs and port files live: removed after a passing run, kept
   // (and printed) after a failure or when OCTO_E2E_KEEP_LOGS=1.
   const std::string& dir() const { return dir_; }

@@ -1,5 +1,6 @@
-// The subscription schema's migrations: embedded correctly, idempotent, and
-// safe when several replicas apply them at once.
+// The shared schema's migrations (services/schema, octo_schema): embedded
+// correctly, idempotent, and safe when several replicas of either service
+// apply them at once.
 #include <stdlib.h>
 
 #include <algorithm>
@@ -17,7 +18,7 @@
 
 #include "absl/strings/str_format.h"
 #include "services/common/migrations.h"
-#include "services/subscription/migrations.h"
+#include "services/schema/migrations.h"
 #include "tests/integration/pg_fixture.h"
 #include "tests/support/pg_test_db.h"
 
@@ -28,8 +29,8 @@
 namespace octo::testing {
 namespace {
 
-using ::octo::subscription::kMigrationLockKey;
-using ::octo::subscription::Migrations;
+using ::octo::schema::kMigrationLockKey;
+using ::octo::schema::Migrations;
 
 long long Query(const std::string& conninfo, const std::string& sql) {
   pqxx::connection conn(conninfo);
@@ -39,11 +40,13 @@ long long Query(const std::string& conninfo, const std::string& sql) {
 
 constexpr char kTablesQuery[] =
     "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public' "
-    "AND table_name IN ('suppliers', 'connections', 'api_keys', 'webhooks')";
+    "AND table_name IN ('suppliers', 'connections', 'api_keys', 'webhooks', 'events', "
+    "'resource_snapshots', 'deliveries', 'delivery_attempts')";
+constexpr long long kTables = 8;
 
 TEST(Migrations, EmbeddedSqlMatchesTheFilesOnDisk) {
   const std::filesystem::path dir =
-      std::filesystem::path(OCTO_SOURCE_DIR) / "services/subscription/migrations";
+      std::filesystem::path(OCTO_SOURCE_DIR) / "services/schema/migrations";
   std::vector<std::filesystem::path> files;
   for (const auto& entry : std::filesystem::directory_iterator(dir)) {
     if (entry.path().extension() == ".sql") files.push_back(entry.path());
@@ -67,7 +70,7 @@ TEST(Migrations, EmbeddedSqlMatchesTheFilesOnDisk) {
 TEST(Migrations, ApplyingTwiceIsANoOp) {
   TestDatabase db;
   ASSERT_THAT(ApplyMigrations(db.conninfo(), Migrations(), kMigrationLockKey), IsOk());
-  EXPECT_EQ(Query(db.conninfo(), kTablesQuery), 4);
+  EXPECT_EQ(Query(db.conninfo(), kTablesQuery), kTables);
   ASSERT_THAT(ApplyMigrations(db.conninfo(), Migrations(), kMigrationLockKey), IsOk());
   EXPECT_EQ(Query(db.conninfo(), "SELECT count(*) FROM schema_migrations"),
             static_cast<long long>(Migrations().size()));
@@ -84,7 +87,7 @@ TEST(Migrations, ConcurrentAppliersApplyEachMigrationOnce) {
   }
   for (auto& t : threads) t.join();
   for (const auto& s : results) EXPECT_THAT(s, IsOk());
-  EXPECT_EQ(Query(db.conninfo(), kTablesQuery), 4);
+  EXPECT_EQ(Query(db.conninfo(), kTablesQuery), kTables);
   EXPECT_EQ(Query(db.conninfo(), "SELECT count(*) FROM schema_migrations"),
             static_cast<long long>(Migrations().size()));
   EXPECT_EQ(

@@ -13,7 +13,7 @@
 #include "absl/status/statusor.h"
 #include "services/common/migrations.h"
 #include "services/common/pg_pool.h"
-#include "services/subscription/migrations.h"
+#include "services/schema/migrations.h"
 #include "services/subscription/pg_repository.h"
 #include "tests/support/pg_test_db.h"
 
@@ -55,8 +55,7 @@ class PgRepositoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = std::make_unique<TestDatabase>();
-    ASSERT_THAT(ApplyMigrations(db_->conninfo(), subscription::Migrations(),
-                                subscription::kMigrationLockKey),
+    ASSERT_THAT(ApplyMigrations(db_->conninfo(), schema::Migrations(), schema::kMigrationLockKey),
                 IsOk());
     auto pool = PgPool::Create(db_->conninfo(), PoolSize());
     ASSERT_THAT(pool, IsOk());

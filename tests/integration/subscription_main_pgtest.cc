@@ -290,6 +290,7 @@ TEST_F(SubscriptionMainTest, ServesReflection) {
   EXPECT_THAT(bytes, HasSubstr("octo.webhooks.v1.SubscriptionService"));
   EXPECT_THAT(bytes, HasSubstr("octo.webhooks.v1.AdminService"));
   EXPECT_THAT(bytes, HasSubstr("octo.webhooks.v1.AuthService"));
+  EXPECT_THAT(bytes, HasSubstr("octo.webhooks.v1.EventService"));
   EXPECT_THAT(bytes, HasSubstr("grpc.health.v1.Health"));
   grpc::Status status;
   call->Finish(&status, reinterpret_cast<void*>(5));

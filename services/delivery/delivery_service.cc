@@ -1,0 +1,128 @@
+#include "services/delivery/delivery_service.h"
+
+#include <chrono>
+#include <exception>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "services/common/log.h"
+#include "services/common/status.h"
+#include "services/common/validation.h"
+#include "services/delivery/event_validation.h"
+
+namespace octo::delivery {
+namespace {
+
+namespace pb = ::octo::webhooks::v1;
+
+absl::Status Enqueue(EventStore* store, const pb::EnqueueRequest& request,
+                     pb::EnqueueResponse* response, int* deliveries) {
+  const int count = request.events_size();
+  if (count > kMaxEventsPerBatch) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("events: at most ", kMaxEventsPerBatch, " per request, got ", count));
+  }
+  // Validate everything before storing anything.
+  std::vector<ValidEvent> valid;
+  valid.reserve(count);
+  for (int i = 0; i < count; ++i) {
+    const pb::EnqueueEvent& e = request.events(i);
+    if (!e.has_event())
+      return absl::InvalidArgumentError(absl::StrCat("events[", i, "].event: required"));
+    absl::StatusOr<ValidEvent> v = ValidateEvent(e.event(), absl::StrCat("events[", i, "].event."));
+    if (!v.ok()) return v.status();
+    if (e.webhook_ids_size() > kMaxWebhooksPerEvent) {
+      return absl::InvalidArgumentError(absl::StrCat("events[", i, "].webhook_ids: at most ",
+                                                     kMaxWebhooksPerEvent, ", got ",
+                                                     e.webhook_ids_size()));
+    }
+    for (int j = 0; j < e.webhook_ids_size(); ++j) {
+      if (!IsUuid(e.webhook_ids(j))) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("events[", i, "].webhook_ids[", j, "]: must be a UUID"));
+      }
+    }
+    valid.push_back(*std::move(v));
+  }
+
+  std::vector<EventToStore> batch;
+  batch.reserve(count);
+  for (int i = 0; i < count; ++i) {
+    const pb::PublishEventRequest& e = request.events(i).event();
+    EventToStore s;
+    s.supplier_id = e.supplier_id();
+    s.idempotency_key = e.idempotency_key();
+    s.connection_id = e.connection_id();
+    s.event = e.event();
+    s.resource_json = e.resource_json();
+    if (e.has_diff_json()) s.diff_json = e.diff_json();
+    s.product_id = e.product_id();
+    s.option_id = e.option_id();
+    s.valid = &valid[i];
+    for (const std::string& id : request.events(i).webhook_ids()) s.webhook_ids.push_back(id);
+    batch.push_back(std::move(s));
+  }
+  absl::StatusOr<std::vector<StoredEvent>> stored = store->Enqueue(batch);
+  if (!stored.ok()) return stored.status();
+  if (static_cast<int>(stored->size()) != count) {
+    return absl::InternalError("enqueue: the store answered a different number of events");
+  }
+  for (StoredEvent& s : *stored) {
+    pb::PublishEventResponse* r = response->add_results();
+    r->set_event_id(std::move(s.event_id));
+    r->set_delivery_count(s.delivery_count);
+    r->set_duplicate(s.duplicate);
+    if (!s.duplicate) *deliveries += s.delivery_count;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+grpc::Status DeliveryServiceImpl::Enqueue(grpc::ServerContext*, const pb::EnqueueRequest* request,
+                                          pb::EnqueueResponse* response) {
+  const auto start = std::chrono::steady_clock::now();
+  int deliveries = 0;
+  absl::Status status;
+  try {
+    status = delivery::Enqueue(store_, *request, response, &deliveries);
+  } catch (const std::exception& e) {
+    log::Error("unhandled exception in handler",
+               {{"method", "DeliveryService/Enqueue"}, {"exception", e.what()}});
+    status = absl::InternalError("internal error");
+  } catch (...) {
+    log::Error("unhandled exception in handler", {{"method", "DeliveryService/Enqueue"}});
+    status = absl::InternalError("internal error");
+  }
+  if (!status.ok()) response->Clear();
+  const std::string duration = absl::StrFormat(
+      "%.3f",
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  const std::string code = absl::StatusCodeToString(status.code());
+  const std::string events = std::to_string(request->events_size());
+  const std::string created = std::to_string(deliveries);
+  const bool server_fault =
+      status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown;
+  if (status.ok()) {
+    log::Info("rpc", {{"method", "DeliveryService/Enqueue"},
+                      {"code", code},
+                      {"duration_ms", duration},
+                      {"events", events},
+                      {"deliveries", created}});
+  } else {
+    const std::string error(status.message());
+    log::Write(server_fault ? log::Level::kError : log::Level::kInfo, "rpc",
+               {{"method", "DeliveryService/Enqueue"},
+                {"code", code},
+                {"duration_ms", duration},
+                {"events", events},
+                {"error", error}});
+  }
+  return ToGrpcStatus(status);
+}
+
+}  // namespace octo::delivery

@@ -1,0 +1,30 @@
+# The dispatcher's sources (owned by the dispatcher; included by
+# services/delivery/CMakeLists.txt and tests/dispatch/CMakeLists.txt).
+#
+#   include(${PROJECT_SOURCE_DIR}/services/delivery/dispatch_sources.cmake)
+#   target_sources(<library> PRIVATE ${OCTO_DISPATCH_SOURCES})
+#   target_link_libraries(<library> PUBLIC ${OCTO_DISPATCH_LIBS})
+#
+# Public headers: dispatcher.h (Dispatcher, DispatcherOptions,
+# ParseRetrySchedule), dispatch_outcome.h, dispatch_sender.h,
+# dispatch_store.h, dispatch_render.h.
+if(NOT TARGET CURL::libcurl)
+  find_package(CURL REQUIRED)
+endif()
+
+set(OCTO_DISPATCH_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/dispatch_outcome.cc
+  ${CMAKE_CURRENT_LIST_DIR}/dispatch_render.cc
+  ${CMAKE_CURRENT_LIST_DIR}/dispatch_sender.cc
+  ${CMAKE_CURRENT_LIST_DIR}/dispatch_store.cc
+  ${CMAKE_CURRENT_LIST_DIR}/dispatcher.cc)
+
+set(OCTO_DISPATCH_LIBS
+  octo_payload
+  octo_common
+  CURL::libcurl
+  PkgConfig::PQXX
+  Boost::json
+  absl::random_random absl::random_distributions absl::random_bit_gen_ref
+  absl::status absl::statusor absl::strings absl::synchronization absl::time
+  Threads::Threads)

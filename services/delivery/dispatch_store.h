@@ -1,0 +1,142 @@
+#pragma once
+// The dispatcher's side of the delivery tables (docs/delivery.md, "Queue and
+// lease"): claim due deliveries under a lease, write attempt results in
+// batches, and listen for NOTIFY octo_deliveries.
+//
+// Example:
+//   auto store = PgDispatchStore::Connect(conninfo);
+//   absl::StatusOr<ClaimBatch> batch = (*store)->Claim(200, absl::Seconds(30));
+//   ...  // send
+//   (*store)->WriteResults(results);
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/delivery/dispatch_outcome.h"
+
+namespace octo::delivery {
+
+// The parts of an event a request is rendered from, as stored (json text).
+struct ClaimedEvent {
+  std::string id;
+  std::string event;          // booking_update, ..., webhook_test
+  std::string resource_kind;  // booking | order | availability | product
+  std::string resource_json;
+  std::string localized_json;  // object: locale tag -> resource; "{}" when none
+  std::string diff_json;       // array
+  std::string product_id;      // availability only, else ""
+  std::string option_id;
+};
+
+struct ClaimedDelivery {
+  std::string id;
+  int attempt_count = 0;  // attempts recorded before this one
+  int64_t lease_us = 0;   // the lease this claim holds (µs since the epoch): its token
+  std::string event_id;   // key into ClaimBatch::events
+  // The webhook, as stored.
+  std::string webhook_id;
+  std::string webhook_event;
+  std::string url;  // may hold credentials
+  bool retry_on_error = true;
+  bool use_contact_language = true;
+  std::string headers_json;       // object of strings
+  std::string capabilities_json;  // array of strings
+  std::string secret;             // whsec_...
+  bool webhook_enabled = true;
+  // The event's supplier (its OCTO profile).
+  std::string supplier_id;
+  std::string supplier_name;
+  std::string supplier_endpoint;
+  std::string supplier_contact_json;  // object: website, email, telephone, address
+};
+
+struct ClaimBatch {
+  std::vector<ClaimedDelivery> deliveries;
+  // Each event once, however many of its deliveries were claimed.
+  std::unordered_map<std::string, ClaimedEvent> events;
+};
+
+// What to write for one claimed delivery.
+struct DeliveryResult {
+  enum class Action {
+    kAttempt,  // record an attempt and apply `decision`
+    kCancel,   // no attempt: the delivery is cancelled (its webhook is disabled)
+    kRelease,  // no attempt: nothing was sent; clear the lease so it is claimed again
+               // (after decision.retry_delay when positive)
+  };
+  std::string delivery_id;
+  int64_t lease_us = 0;  // from the claim; a delivery re-claimed by someone else since keeps its state
+  std::string webhook_id;
+  Action action = Action::kAttempt;
+  // kAttempt:
+  absl::Time started_at;
+  absl::Duration duration;
+  AttemptResult attempt;  // http_status or error_class
+  std::string snippet;    // valid UTF-8, at most 4 KB
+  Decision decision;  // kAttempt; kRelease uses retry_delay only
+};
+
+// Where the dispatcher reads and writes deliveries. One instance is used by
+// one thread at a time (it owns one connection).
+class DispatchStore {
+ public:
+  virtual ~DispatchStore() = default;
+
+  // Claims up to `limit` due deliveries (pending, next_attempt_at reached,
+  // no live lease), leasing them for `lease`, with FOR UPDATE SKIP LOCKED
+  // so concurrent claimers never get the same one. UNAVAILABLE when the
+  // database cannot be reached; INTERNAL otherwise.
+  virtual absl::StatusOr<ClaimBatch> Claim(int limit, absl::Duration lease) = 0;
+
+  // Writes results in one transaction: inserts the attempt rows (number =
+  // attempt_count + 1 at write time), updates the deliveries whose lease is
+  // still the one claimed (state, next_attempt_at, last status, lease
+  // cleared), and for kGone disables the webhook and cancels its pending
+  // deliveries. Results of deliveries that no longer exist are dropped.
+  // Nothing is written on error: UNAVAILABLE (connection), ABORTED
+  // (serialization failure, deadlock), INTERNAL.
+  virtual absl::Status WriteResults(const std::vector<DeliveryResult>& results) = 0;
+};
+
+class PgDispatchStore final : public DispatchStore {
+ public:
+  // UNAVAILABLE when the database cannot be reached.
+  static absl::StatusOr<std::unique_ptr<PgDispatchStore>> Connect(std::string conninfo);
+  ~PgDispatchStore() override;
+
+  absl::StatusOr<ClaimBatch> Claim(int limit, absl::Duration lease) override;
+  absl::Status WriteResults(const std::vector<DeliveryResult>& results) override;
+
+ private:
+  struct Impl;
+  explicit PgDispatchStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The NOTIFY channel that Enqueue signals after committing deliveries.
+inline constexpr char kDeliveryChannel[] = "octo_deliveries";
+
+// LISTENs on `channel` on a dedicated connection in its own thread and calls
+// `on_notify` (from that thread) for each notification, and once after each
+// (re)connection since notifications may have been missed meanwhile.
+// Reconnects with backoff; the caller polls as a fallback. Stops on
+// destruction.
+class NotificationListener {
+ public:
+  NotificationListener(std::string conninfo, std::string channel, std::function<void()> on_notify);
+  ~NotificationListener();
+  NotificationListener(const NotificationListener&) = delete;
+  NotificationListener& operator=(const NotificationListener&) = delete;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace octo::delivery

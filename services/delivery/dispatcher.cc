@@ -1,0 +1,593 @@
+#include "services/delivery/dispatcher.h"
+
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <queue>
+#include <thread>
+#include <unordered_map>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "services/common/log.h"
+#include "services/common/strings.h"
+#include "services/delivery/dispatch_outcome.h"
+#include "services/delivery/dispatch_render.h"
+#include "services/delivery/dispatch_sender.h"
+#include "services/delivery/dispatch_store.h"
+
+namespace octo::delivery {
+
+absl::StatusOr<std::vector<std::chrono::milliseconds>> ParseRetrySchedule(const std::string& text) {
+  std::vector<std::chrono::milliseconds> schedule;
+  if (absl::StripAsciiWhitespace(text).empty()) return schedule;
+  for (absl::string_view item : absl::StrSplit(text, ',')) {
+    item = absl::StripAsciiWhitespace(item);
+    absl::Duration d;
+    if (item.empty() || !absl::ParseDuration(item, &d)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("retry schedule: '", item, "' is not a duration such as 250ms, 5s, 30m or 2h"));
+    }
+    if (d < absl::ZeroDuration() || d == absl::InfiniteDuration()) {
+      return absl::InvalidArgumentError(absl::StrCat("retry schedule: '", item, "' must be finite and not negative"));
+    }
+    schedule.push_back(absl::ToChronoMilliseconds(d));
+  }
+  return schedule;
+}
+
+std::vector<std::chrono::milliseconds> DefaultRetrySchedule() {
+  static const std::vector<std::chrono::milliseconds> kSchedule = *ParseRetrySchedule(kDefaultRetrySchedule);
+  return kSchedule;
+}
+
+namespace {
+
+absl::Status ValidateOptions(const DispatcherOptions& o) {
+  if (o.database_url.empty()) return absl::InvalidArgumentError("dispatcher: database_url is required");
+  if (o.claim_batch < 1 || o.max_in_flight < 1 || o.max_per_host < 1 || o.result_batch < 1 ||
+      o.result_writers < 1) {
+    return absl::InvalidArgumentError(
+        "dispatcher: claim_batch, max_in_flight, max_per_host, result_batch and result_writers must be at least 1");
+  }
+  if (o.max_queued_per_host < 0) return absl::InvalidArgumentError("dispatcher: max_queued_per_host must not be negative");
+  if (o.connect_timeout.count() <= 0 || o.request_timeout.count() <= 0 || o.poll_interval.count() <= 0) {
+    return absl::InvalidArgumentError("dispatcher: connect_timeout, request_timeout and poll_interval must be positive");
+  }
+  if (o.lease_margin.count() <= 0) return absl::InvalidArgumentError("dispatcher: lease_margin must be positive");
+  if (o.min_retry_after.count() < 0 || o.max_retry_after < o.min_retry_after) {
+    return absl::InvalidArgumentError(
+        "dispatcher: min_retry_after must not be negative, max_retry_after not below min_retry_after");
+  }
+  for (auto d : o.retry_schedule) {
+    if (d.count() < 0) return absl::InvalidArgumentError("dispatcher: retry delays must not be negative");
+  }
+  return absl::OkStatus();
+}
+
+std::string_view DecisionName(DecisionKind kind) {
+  switch (kind) {
+    case DecisionKind::kSucceeded:
+      return "succeeded";
+    case DecisionKind::kRetry:
+      return "retry";
+    case DecisionKind::kFailed:
+      return "failed";
+    case DecisionKind::kGone:
+      return "gone";
+  }
+  return "failed";
+}
+
+std::string StdString(absl::string_view s) { return std::string(s.data(), s.size()); }
+
+class DispatcherImpl final : public Dispatcher {
+ public:
+  explicit DispatcherImpl(DispatcherOptions options)
+      : options_(std::move(options)),
+        lease_(absl::FromChrono(options_.request_timeout) + absl::FromChrono(options_.lease_margin)),
+        min_claim_(std::max(1, std::min(options_.claim_batch, options_.max_in_flight) / 4)) {
+    for (auto d : options_.retry_schedule) policy_.schedule.push_back(absl::FromChrono(d));
+    policy_.min_retry_after = absl::FromChrono(options_.min_retry_after);
+    policy_.max_retry_after = absl::FromChrono(options_.max_retry_after);
+  }
+
+  ~DispatcherImpl() override { Stop(); }
+
+  absl::Status Init() {
+    absl::StatusOr<std::unique_ptr<PgDispatchStore>> claim_store = PgDispatchStore::Connect(options_.database_url);
+    if (!claim_store.ok()) return claim_store.status();
+    claim_store_ = std::move(*claim_store);
+    for (int i = 0; i < options_.result_writers; ++i) {
+      absl::StatusOr<std::unique_ptr<PgDispatchStore>> store = PgDispatchStore::Connect(options_.database_url);
+      if (!store.ok()) return store.status();
+      write_stores_.push_back(std::move(*store));
+    }
+
+    CurlSenderOptions sender_options;
+    sender_options.max_in_flight = options_.max_in_flight;
+    sender_options.max_per_host = options_.max_per_host;
+    sender_options.connect_timeout = options_.connect_timeout;
+    sender_options.request_timeout = options_.request_timeout;
+    // A request may wait for its destination at most half the lease margin,
+    // so it is sent (and its result written) before the lease runs out.
+    sender_options.max_queue_wait = std::max(std::chrono::milliseconds(1), options_.lease_margin / 2);
+    // One destination may hold this many deliveries waiting beyond its
+    // running ones; the rest of the claimed capacity stays for the others.
+    sender_options.max_queued_per_host =
+        options_.max_queued_per_host > 0
+            ? options_.max_queued_per_host
+            : std::max(4 * options_.max_per_host, options_.max_in_flight / 2 - options_.max_per_host);
+    absl::StatusOr<std::unique_ptr<HttpSender>> sender =
+        NewCurlSender(sender_options, [this](std::vector<TransferResult> done) { OnTransfers(std::move(done)); });
+    if (!sender.ok()) return sender.status();
+    sender_ = std::move(*sender);
+
+    for (auto& store : write_stores_) writers_.emplace_back([this, s = store.get()] { WriteLoop(*s); });
+    claimer_ = std::thread([this] { ClaimLoop(); });
+    listener_ = std::make_unique<NotificationListener>(options_.database_url, kDeliveryChannel, [this] { Wake(); });
+    started_ = true;
+    return absl::OkStatus();
+  }
+
+  void Stop() override {
+    std::call_once(stop_once_, [this] { StopOnce(); });
+  }
+
+ private:
+  // A result waiting to be written, and how often the database refused it.
+  struct PendingResult {
+    DeliveryResult result;
+    int failures = 0;
+  };
+
+  // What the writer needs to know about a claimed delivery.
+  struct Job {
+    std::string delivery_id;
+    std::string webhook_id;
+    int64_t lease_us = 0;
+    int attempt_number = 1;
+    bool retry_on_error = true;
+    bool cancel = false;  // its webhook is disabled: cancel, do not send
+  };
+
+  void StopOnce() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopping_ = true;
+    }
+    if (claimer_.joinable()) claimer_.join();
+    listener_.reset();
+    // Running transfers finish (bounded by the request timeout); queued ones
+    // come back unsent and are released.
+    if (sender_ != nullptr) sender_->Shutdown(absl::Now() + absl::FromChrono(options_.request_timeout));
+    {
+      absl::MutexLock lock(&results_mu_);
+      writer_stopping_ = true;
+      // Results still unwritten by then are given up (their leases expire and
+      // the deliveries are sent again).
+      writer_deadline_ = absl::Now() + absl::Seconds(10);
+    }
+    for (std::thread& w : writers_) w.join();
+    if (started_) {
+      absl::MutexLock lock(&stats_mu_);
+      // Where the time went, for tuning (not metrics: those are the caller's).
+      log::Info("dispatcher stopped",
+                {{"claims", std::to_string(stats_.claims)},
+                 {"claimed", std::to_string(stats_.claimed)},
+                 {"claim_time", absl::FormatDuration(stats_.claim_time)},
+                 {"render_time", absl::FormatDuration(stats_.render_time)},
+                 {"result_writes", std::to_string(stats_.writes)},
+                 {"results_written", std::to_string(stats_.written)},
+                 {"write_time", absl::FormatDuration(stats_.write_time)}});
+    }
+  }
+
+  // ------------------------------------------------------------ claiming --
+
+  void Wake() {
+    absl::MutexLock lock(&mu_);
+    wake_ = true;
+  }
+
+  int FreeSlots() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return options_.max_in_flight - in_flight_; }
+
+  bool ClaimReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || rearm_ || (wake_ && FreeSlots() >= min_claim_);
+  }
+
+  void ClaimLoop() {
+    absl::Time last_claim = absl::InfinitePast();
+    absl::Duration backoff = absl::Milliseconds(100);
+    while (true) {
+      int limit = 0;
+      {
+        absl::MutexLock lock(&mu_);
+        // Already woken: waiting for free capacity only, which a written
+        // result signals. Otherwise until the poll or a scheduled retry.
+        const absl::Time retry_at = retry_hints_.empty() ? absl::InfiniteFuture() : retry_hints_.top();
+        const absl::Time poll_at =
+            wake_ ? absl::InfiniteFuture()
+                  : std::min(last_claim + absl::FromChrono(options_.poll_interval), retry_at);
+        waiting_until_ = poll_at;
+        mu_.AwaitWithDeadline(absl::Condition(this, &DispatcherImpl::ClaimReady), poll_at);
+        waiting_until_ = absl::InfiniteFuture();
+        if (stopping_) return;
+        if (rearm_) {  // a retry falls due before poll_at: wait again with the new deadline
+          rearm_ = false;
+          continue;
+        }
+        const absl::Time now = absl::Now();
+        if (now >= poll_at) {
+          wake_ = true;
+          while (!retry_hints_.empty() && retry_hints_.top() <= now) retry_hints_.pop();
+        }
+        if (!wake_ || FreeSlots() < min_claim_) continue;
+        limit = std::min(options_.claim_batch, FreeSlots());
+        in_flight_ += limit;  // reserved until the claim returns
+        wake_ = false;
+      }
+      last_claim = absl::Now();
+      absl::StatusOr<ClaimBatch> batch = claim_store_->Claim(limit, lease_);
+      {
+        absl::MutexLock lock(&stats_mu_);
+        ++stats_.claims;
+        stats_.claim_time += absl::Now() - last_claim;
+        if (batch.ok()) stats_.claimed += static_cast<int64_t>(batch->deliveries.size());
+      }
+      if (!batch.ok()) {
+        log::Warn("claiming deliveries failed; retrying", {{"error", StdString(batch.status().ToString())}});
+        absl::MutexLock lock(&mu_);
+        in_flight_ -= limit;
+        wake_ = true;
+        mu_.AwaitWithTimeout(absl::Condition(&stopping_), backoff);
+        backoff = std::min(backoff * 2, absl::Seconds(5));
+        continue;
+      }
+      backoff = absl::Milliseconds(100);
+      const int claimed = static_cast<int>(batch->deliveries.size());
+      {
+        absl::MutexLock lock(&mu_);
+        in_flight_ -= limit - claimed;
+        if (claimed == limit) wake_ = true;  // there may be more due
+      }
+      const absl::Time t0 = absl::Now();
+      if (claimed > 0) Dispatch(*batch);
+      {
+        absl::MutexLock lock(&stats_mu_);
+        stats_.render_time += absl::Now() - t0;
+      }
+    }
+  }
+
+  // Renders and signs a claimed batch and hands it to the sender.
+  void Dispatch(const ClaimBatch& batch) {
+    std::unordered_map<std::string, absl::StatusOr<ParsedEvent>> events;
+    const int64_t timestamp = absl::ToUnixSeconds(absl::Now());
+    std::vector<std::pair<uint64_t, Job>> jobs;
+    std::vector<OutgoingRequest> requests;
+    std::vector<TransferResult> immediate;
+    jobs.reserve(batch.deliveries.size());
+    requests.reserve(batch.deliveries.size());
+    for (const ClaimedDelivery& d : batch.deliveries) {
+      const uint64_t tag = next_tag_.fetch_add(1);
+      Job job{d.id, d.webhook_id, d.lease_us, d.attempt_count + 1, d.retry_on_error, !d.webhook_enabled};
+      jobs.emplace_back(tag, std::move(job));
+      if (!d.webhook_enabled) {
+        TransferResult r;
+        r.tag = tag;
+        r.sent = false;
+        immediate.push_back(std::move(r));
+        continue;
+      }
+      absl::Status status;
+      auto it = events.find(d.event_id);
+      if (it == events.end()) {
+        auto stored = batch.events.find(d.event_id);
+        absl::StatusOr<ParsedEvent> parsed = stored == batch.events.end()
+                                                 ? absl::StatusOr<ParsedEvent>(absl::InternalError("event not loaded"))
+                                                 : ParseClaimedEvent(stored->second);
+        it = events.emplace(d.event_id, std::move(parsed)).first;
+      }
+      if (it->second.ok()) {
+        absl::StatusOr<OutgoingRequest> request = RenderRequest(d, *it->second, timestamp);
+        if (request.ok()) {
+          request->tag = tag;
+          requests.push_back(std::move(*request));
+          continue;
+        }
+        status = request.status();
+      } else {
+        status = it->second.status();
+      }
+      // Recorded as an attempt that failed on our side (error class internal).
+      log::Error("cannot render delivery", {{"delivery_id", d.id}, {"error", StdString(status.ToString())}});
+      TransferResult r;
+      r.tag = tag;
+      r.attempt.error_class = ErrorClass::kInternal;
+      r.error_detail = StdString(status.message());
+      r.started_at = absl::Now();
+      immediate.push_back(std::move(r));
+    }
+    {
+      absl::MutexLock lock(&jobs_mu_);
+      for (auto& [tag, job] : jobs) jobs_.emplace(tag, std::move(job));
+    }
+    sender_->Submit(std::move(requests));
+    if (!immediate.empty()) OnTransfers(std::move(immediate));
+  }
+
+  // ------------------------------------------------------------- results --
+
+  // On the sender's thread: hand over and return.
+  void OnTransfers(std::vector<TransferResult> done) {
+    absl::MutexLock lock(&results_mu_);
+    if (results_.empty()) {
+      results_ = std::move(done);
+    } else {
+      for (auto& r : done) results_.push_back(std::move(r));
+    }
+  }
+
+  bool WriterReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(results_mu_) {
+    return !results_.empty() || writer_stopping_;
+  }
+
+  DeliveryResult ToResult(const Job& job, TransferResult&& t, absl::BitGenRef bitgen) {
+    DeliveryResult r;
+    r.delivery_id = job.delivery_id;
+    r.webhook_id = job.webhook_id;
+    r.lease_us = job.lease_us;
+    if (job.cancel) {
+      r.action = DeliveryResult::Action::kCancel;
+      return r;
+    }
+    if (!t.sent) {
+      // Nothing was sent: another claim may take it. Deferred a little when
+      // its destination is backlogged, so the claim does not come straight back.
+      r.action = DeliveryResult::Action::kRelease;
+      if (t.backlogged) r.decision.retry_delay = kBacklogDefer;
+      return r;
+    }
+    r.action = DeliveryResult::Action::kAttempt;
+    r.started_at = t.started_at;
+    r.duration = t.duration;
+    r.snippet = SanitizeSnippet(t.body_prefix);
+    r.attempt = std::move(t.attempt);
+    r.decision = DecideOutcome(r.attempt, job.attempt_number, job.retry_on_error, policy_, absl::Now(), bitgen);
+    if (r.decision.kind != DecisionKind::kSucceeded) {
+      const std::string status =
+          r.attempt.error_class == ErrorClass::kNone ? std::to_string(r.attempt.http_status) : "";
+      log::Debug("delivery attempt failed",
+                 {{"delivery_id", job.delivery_id},
+                  {"webhook_id", job.webhook_id},
+                  {"attempt", std::to_string(job.attempt_number)},
+                  {"http_status", status},
+                  {"error_class", ErrorClassName(r.attempt.error_class)},
+                  {"error", t.error_detail},
+                  {"decision", DecisionName(r.decision.kind)}});
+    }
+    return r;
+  }
+
+  void WriteLoop(DispatchStore& store) {
+    absl::BitGen bitgen;
+    std::vector<PendingResult> backlog;  // converted, not yet written
+    absl::Duration backoff = absl::Milliseconds(100);
+    bool last_write_failed = false;
+    while (true) {
+      std::vector<TransferResult> taken;
+      bool stopping = false;
+      absl::Time deadline;
+      {
+        absl::MutexLock lock(&results_mu_);
+        if (last_write_failed) {
+          results_mu_.AwaitWithTimeout(absl::Condition(&writer_stopping_), backoff);
+        } else if (backlog.empty()) {
+          results_mu_.Await(absl::Condition(this, &DispatcherImpl::WriterReady));
+        }
+        taken.swap(results_);
+        stopping = writer_stopping_;
+        deadline = writer_deadline_;
+      }
+      if (!taken.empty()) {
+        std::vector<Job> jobs;
+        jobs.reserve(taken.size());
+        {
+          absl::MutexLock lock(&jobs_mu_);
+          for (TransferResult& t : taken) {
+            auto it = jobs_.find(t.tag);
+            if (it == jobs_.end()) {  // cannot happen: every tag is registered before sending
+              jobs.emplace_back();
+              continue;
+            }
+            jobs.push_back(std::move(it->second));
+            jobs_.erase(it);
+          }
+        }
+        for (std::size_t i = 0; i < taken.size(); ++i) {
+          if (jobs[i].delivery_id.empty()) continue;
+          backlog.push_back({ToResult(jobs[i], std::move(taken[i]), bitgen), 0});
+        }
+      }
+      if (backlog.empty()) {
+        if (stopping && sender_->Pending() == 0) {
+          absl::MutexLock lock(&results_mu_);
+          if (results_.empty()) return;
+        }
+        last_write_failed = false;
+        continue;
+      }
+      const bool ok = WriteBacklog(store, backlog);
+      last_write_failed = !ok;
+      if (ok) {
+        backoff = absl::Milliseconds(100);
+      } else {
+        backoff = std::min(backoff * 2, absl::Seconds(5));
+        if (stopping && absl::Now() >= deadline) {
+          log::Error("giving up writing delivery results at shutdown; their leases will expire and they "
+                     "will be sent again",
+                     {{"results", std::to_string(backlog.size())}});
+          Finished(backlog.size(), {});
+          backlog.clear();
+        }
+      }
+    }
+  }
+
+  static bool Transient(const absl::Status& status) {
+    return absl::IsUnavailable(status) || absl::IsAborted(status);
+  }
+
+  // Writes the backlog in chunks of result_batch. Returns true when it is
+  // empty afterwards; what could not be written stays for the next try.
+  // A chunk the database refuses for a lasting reason is written one result
+  // at a time so that one bad result does not hold back the others; a result
+  // refused kMaxWriteFailures times is given up (logged; its lease expires
+  // and the delivery is sent again: at least once).
+  bool WriteBacklog(DispatchStore& store, std::vector<PendingResult>& backlog) {
+    const std::size_t chunk_size = static_cast<std::size_t>(options_.result_batch);
+    std::vector<PendingResult> keep;
+    std::size_t done = 0;
+    bool unavailable = false;
+    while (done < backlog.size() && !unavailable) {
+      const std::size_t n = std::min(chunk_size, backlog.size() - done);
+      std::vector<DeliveryResult> chunk;
+      chunk.reserve(n);
+      for (std::size_t i = done; i < done + n; ++i) chunk.push_back(backlog[i].result);
+      const absl::Time t0 = absl::Now();
+      const absl::Status status = store.WriteResults(chunk);
+      {
+        absl::MutexLock lock(&stats_mu_);
+        ++stats_.writes;
+        stats_.write_time += absl::Now() - t0;
+        if (status.ok()) stats_.written += static_cast<int64_t>(chunk.size());
+      }
+      if (status.ok()) {
+        Finished(chunk.size(), chunk);
+        done += n;
+        continue;
+      }
+      if (Transient(status)) {
+        log::Warn("writing delivery results failed; will retry",
+                  {{"results", std::to_string(backlog.size() - done)}, {"error", StdString(status.ToString())}});
+        unavailable = true;
+        break;
+      }
+      for (std::size_t i = done; i < done + n; ++i) {
+        PendingResult& p = backlog[i];
+        const absl::Status one =
+            unavailable ? absl::UnavailableError("") : n == 1 ? status : store.WriteResults({p.result});
+        if (one.ok()) {
+          Finished(1, {p.result});
+        } else if (Transient(one)) {
+          unavailable = true;
+          keep.push_back(std::move(p));
+        } else if (++p.failures >= kMaxWriteFailures) {
+          log::Error("giving up a delivery result the database refuses; its lease will expire and it will be "
+                     "sent again",
+                     {{"delivery_id", p.result.delivery_id}, {"error", StdString(one.ToString())}});
+          Finished(1, {});
+        } else {
+          log::Warn("the database refused a delivery result; will retry",
+                    {{"delivery_id", p.result.delivery_id}, {"error", StdString(one.ToString())}});
+          keep.push_back(std::move(p));
+        }
+      }
+      done += n;
+    }
+    for (std::size_t i = done; i < backlog.size(); ++i) keep.push_back(std::move(backlog[i]));
+    backlog = std::move(keep);
+    return backlog.empty();
+  }
+
+  // Frees the slots of written (or given up) results and notes when the
+  // retries they scheduled fall due.
+  void Finished(std::size_t count, const std::vector<DeliveryResult>& written) {
+    const absl::Time now = absl::Now();
+    absl::MutexLock lock(&mu_);
+    in_flight_ -= static_cast<int>(count);
+    for (const DeliveryResult& r : written) {
+      const bool released = r.action == DeliveryResult::Action::kRelease;
+      if (released && r.decision.retry_delay <= absl::ZeroDuration()) wake_ = true;
+      if ((released || (r.action == DeliveryResult::Action::kAttempt && r.decision.kind == DecisionKind::kRetry)) &&
+          r.decision.retry_delay > absl::ZeroDuration() && retry_hints_.size() < kMaxRetryHints) {
+        const absl::Time due = now + r.decision.retry_delay;
+        retry_hints_.push(due);
+        if (due < waiting_until_) rearm_ = true;
+      }
+    }
+  }
+
+  static constexpr std::size_t kMaxRetryHints = 10000;
+  static constexpr int kMaxWriteFailures = 5;
+  // How long a delivery refused by a backlogged destination waits before it
+  // may be claimed again.
+  static constexpr absl::Duration kBacklogDefer = absl::Seconds(1);
+  absl::Mutex stats_mu_;
+  struct Stats {
+    int64_t claims = 0;
+    int64_t claimed = 0;
+    absl::Duration claim_time;
+    absl::Duration render_time;
+    int64_t writes = 0;
+    int64_t written = 0;
+    absl::Duration write_time;
+  } stats_ ABSL_GUARDED_BY(stats_mu_);
+
+  const DispatcherOptions options_;
+  const absl::Duration lease_;
+  const int min_claim_;
+  RetryPolicy policy_;
+  bool started_ = false;
+  std::once_flag stop_once_;
+
+  std::unique_ptr<DispatchStore> claim_store_;  // claimer thread only
+  std::vector<std::unique_ptr<DispatchStore>> write_stores_;  // one per writer thread
+  std::unique_ptr<HttpSender> sender_;
+  std::unique_ptr<NotificationListener> listener_;
+  std::thread claimer_;
+  std::vector<std::thread> writers_;
+  std::atomic<uint64_t> next_tag_{1};
+
+  absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool wake_ ABSL_GUARDED_BY(mu_) = true;   // claim as soon as there is room
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // claimed, result not yet written
+  // The claimer's current wait deadline, and whether an earlier one is due.
+  absl::Time waiting_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  bool rearm_ ABSL_GUARDED_BY(mu_) = false;
+  // When retries this process scheduled fall due (earliest on top).
+  std::priority_queue<absl::Time, std::vector<absl::Time>, std::greater<>> retry_hints_ ABSL_GUARDED_BY(mu_);
+
+  absl::Mutex jobs_mu_;
+  std::unordered_map<uint64_t, Job> jobs_ ABSL_GUARDED_BY(jobs_mu_);
+
+  absl::Mutex results_mu_;
+  std::vector<TransferResult> results_ ABSL_GUARDED_BY(results_mu_);
+  bool writer_stopping_ ABSL_GUARDED_BY(results_mu_) = false;
+  absl::Time writer_deadline_ ABSL_GUARDED_BY(results_mu_) = absl::InfiniteFuture();
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Start(DispatcherOptions options) {
+  if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  auto dispatcher = std::make_unique<DispatcherImpl>(std::move(options));
+  if (absl::Status s = dispatcher->Init(); !s.ok()) {
+    dispatcher->Stop();
+    return s;
+  }
+  log::Info("dispatcher started");
+  return dispatcher;
+}
+
+}  // namespace octo::delivery

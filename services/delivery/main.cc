@@ -1,0 +1,350 @@
+// octo-delivery: the gRPC server for DeliveryService, and the dispatcher that
+// sends what it stores. Wiring only: flags -> Config -> migrations -> pool ->
+// store -> service -> server, then the dispatcher; everything else is in
+// octo_delivery.
+#include <pthread.h>
+#include <signal.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/flags/flag.h"
+#include "absl/flags/parse.h"
+#include "absl/flags/usage.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "services/common/log.h"
+#include "services/common/migrations.h"
+#include "services/common/net.h"
+#include "services/common/pg_pool.h"
+#include "services/delivery/delivery_service.h"
+#include "services/delivery/dispatcher.h"
+#include "services/delivery/event_validation.h"
+#include "services/delivery/store.h"
+#include "services/schema/migrations.h"
+
+namespace {
+
+// A duration flag's default from the environment (absl syntax: "250ms",
+// "1h30m"); an unparsable value is a configuration error.
+absl::Duration EnvOrDuration(const char* name, absl::Duration fallback) {
+  const std::string text = octo::EnvOr(name, "");
+  if (text.empty()) return fallback;
+  absl::Duration value;
+  if (!absl::ParseDuration(text, &value)) {
+    std::fprintf(stderr, "octo-delivery: %s: not a duration (e.g. 5s, 250ms): %s\n", name,
+                 text.c_str());
+    std::exit(2);
+  }
+  return value;
+}
+
+}  // namespace
+
+ABSL_FLAG(std::string, grpc_listen, octo::EnvOr("OCTO_DELIVERY_LISTEN", "127.0.0.1:50052"),
+          "host:port to serve gRPC on; port 0 picks a free port (env OCTO_DELIVERY_LISTEN)");
+ABSL_FLAG(std::string, database_url, octo::EnvOr("OCTO_DATABASE_URL", ""),
+          "libpq conninfo of the PostgreSQL database; required (env OCTO_DATABASE_URL)");
+ABSL_FLAG(int, db_pool_size, octo::EnvOrInt("OCTO_DELIVERY_DB_POOL_SIZE", 8),
+          "maximum PostgreSQL connections of the gRPC handlers (env OCTO_DELIVERY_DB_POOL_SIZE)");
+ABSL_FLAG(std::string, port_file, octo::EnvOr("OCTO_DELIVERY_PORT_FILE", ""),
+          "if set, the bound port is written here once serving (env OCTO_DELIVERY_PORT_FILE)");
+ABSL_FLAG(bool, allow_non_loopback, octo::EnvOr("OCTO_ALLOW_NON_LOOPBACK", "false") == "true",
+          "allow --grpc_listen on a non-loopback address (env OCTO_ALLOW_NON_LOOPBACK=true)");
+ABSL_FLAG(bool, dispatch, octo::EnvOr("OCTO_DELIVERY_DISPATCH", "true") != "false",
+          "run the dispatcher; --dispatch=false only accepts and stores events, e.g. for tests "
+          "or a replica dedicated to Enqueue (env OCTO_DELIVERY_DISPATCH=false)");
+// The dispatcher (docs/delivery.md, "Queue and lease", "Request", "Outcomes").
+ABSL_FLAG(int, claim_batch, octo::EnvOrInt("OCTO_DELIVERY_CLAIM_BATCH", 200),
+          "deliveries claimed per query (env OCTO_DELIVERY_CLAIM_BATCH)");
+ABSL_FLAG(int, max_in_flight, octo::EnvOrInt("OCTO_DELIVERY_MAX_IN_FLIGHT", 1000),
+          "concurrent HTTP transfers at most (env OCTO_DELIVERY_MAX_IN_FLIGHT)");
+ABSL_FLAG(int, max_per_host, octo::EnvOrInt("OCTO_DELIVERY_MAX_PER_HOST", 64),
+          "concurrent HTTP transfers per destination host:port at most "
+          "(env OCTO_DELIVERY_MAX_PER_HOST)");
+ABSL_FLAG(absl::Duration, connect_timeout,
+          EnvOrDuration("OCTO_DELIVERY_CONNECT_TIMEOUT", absl::Seconds(5)),
+          "TCP + TLS connect timeout of a delivery (env OCTO_DELIVERY_CONNECT_TIMEOUT)");
+ABSL_FLAG(absl::Duration, request_timeout,
+          EnvOrDuration("OCTO_DELIVERY_REQUEST_TIMEOUT", absl::Seconds(15)),
+          "total timeout of a delivery request (env OCTO_DELIVERY_REQUEST_TIMEOUT)");
+ABSL_FLAG(absl::Duration, lease_margin,
+          EnvOrDuration("OCTO_DELIVERY_LEASE_MARGIN", absl::Seconds(15)),
+          "a claim's lease is --request_timeout plus this (env OCTO_DELIVERY_LEASE_MARGIN)");
+ABSL_FLAG(std::string, retry_schedule,
+          octo::EnvOr("OCTO_DELIVERY_RETRY_SCHEDULE", "5s,5m,30m,2h,5h,10h,10h"),
+          "delays before the 2nd, 3rd, ... attempt, each jittered by +-20% "
+          "(env OCTO_DELIVERY_RETRY_SCHEDULE)");
+ABSL_FLAG(absl::Duration, min_retry_after,
+          EnvOrDuration("OCTO_DELIVERY_MIN_RETRY_AFTER", absl::Seconds(1)),
+          "lower bound of an honoured Retry-After (env OCTO_DELIVERY_MIN_RETRY_AFTER)");
+ABSL_FLAG(absl::Duration, max_retry_after,
+          EnvOrDuration("OCTO_DELIVERY_MAX_RETRY_AFTER", absl::Hours(1)),
+          "upper bound of an honoured Retry-After (env OCTO_DELIVERY_MAX_RETRY_AFTER)");
+ABSL_FLAG(absl::Duration, poll_interval,
+          EnvOrDuration("OCTO_DELIVERY_POLL_INTERVAL", absl::Seconds(1)),
+          "how often to look for due deliveries without a NOTIFY "
+          "(env OCTO_DELIVERY_POLL_INTERVAL)");
+ABSL_FLAG(int, result_batch, octo::EnvOrInt("OCTO_DELIVERY_RESULT_BATCH", 500),
+          "attempt results written per transaction at most (env OCTO_DELIVERY_RESULT_BATCH)");
+
+namespace octo::delivery {
+namespace {
+
+// Health service name that reports PostgreSQL reachability.
+constexpr char kPostgresHealthService[] = "octo.webhooks.v1.postgres";
+constexpr auto kShutdownGrace = std::chrono::seconds(10);
+
+struct Config {
+  std::string listen;
+  std::string database_url;
+  int db_pool_size = 8;
+  std::string port_file;
+  bool dispatch = true;
+  DispatcherOptions dispatcher;
+};
+
+absl::Status CheckRange(const char* flag, long long value, long long min, long long max) {
+  if (value < min || value > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": must be between ", min, " and ", max, ", got ", value));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::chrono::milliseconds> Millis(const char* flag, absl::Duration d,
+                                                 absl::Duration min, absl::Duration max) {
+  if (d < min || d > max) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", flag, ": must be between ", absl::FormatDuration(min), " and ",
+                     absl::FormatDuration(max), ", got ", absl::FormatDuration(d)));
+  }
+  return absl::ToChronoMilliseconds(d);
+}
+
+absl::StatusOr<Config> ConfigFromFlags() {
+  Config c;
+  c.listen = absl::GetFlag(FLAGS_grpc_listen);
+  c.database_url = absl::GetFlag(FLAGS_database_url);
+  c.db_pool_size = absl::GetFlag(FLAGS_db_pool_size);
+  c.port_file = absl::GetFlag(FLAGS_port_file);
+  c.dispatch = absl::GetFlag(FLAGS_dispatch);
+
+  absl::StatusOr<HostPort> host_port = ParseHostPort(c.listen);
+  if (!host_port.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat("--grpc_listen: ", host_port.status().message()));
+  if (!absl::GetFlag(FLAGS_allow_non_loopback) && !IsLoopbackHost(host_port->host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--grpc_listen: ", host_port->host,
+        " is not a loopback address; pass --allow_non_loopback to serve beyond this machine"));
+  }
+  if (c.database_url.empty()) {
+    return absl::InvalidArgumentError(
+        "--database_url (or OCTO_DATABASE_URL) is required: a libpq conninfo");
+  }
+  if (absl::Status s = CheckRange("db_pool_size", c.db_pool_size, 1, 1000); !s.ok()) return s;
+
+  DispatcherOptions& d = c.dispatcher;
+  d.database_url = c.database_url;
+  d.claim_batch = absl::GetFlag(FLAGS_claim_batch);
+  d.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
+  d.max_per_host = absl::GetFlag(FLAGS_max_per_host);
+  d.result_batch = absl::GetFlag(FLAGS_result_batch);
+  if (absl::Status s = CheckRange("claim_batch", d.claim_batch, 1, 10000); !s.ok()) return s;
+  if (absl::Status s = CheckRange("max_in_flight", d.max_in_flight, 1, 100000); !s.ok()) return s;
+  if (absl::Status s = CheckRange("max_per_host", d.max_per_host, 1, d.max_in_flight); !s.ok())
+    return s;
+  if (absl::Status s = CheckRange("result_batch", d.result_batch, 1, 10000); !s.ok()) return s;
+
+  struct DurationFlag {
+    const char* name;
+    absl::Duration value;
+    absl::Duration min;
+    absl::Duration max;
+    std::chrono::milliseconds* out;
+  };
+  const DurationFlag durations[] = {
+      {"connect_timeout", absl::GetFlag(FLAGS_connect_timeout), absl::Milliseconds(1),
+       absl::Minutes(10), &d.connect_timeout},
+      {"request_timeout", absl::GetFlag(FLAGS_request_timeout), absl::Milliseconds(1),
+       absl::Minutes(10), &d.request_timeout},
+      {"lease_margin", absl::GetFlag(FLAGS_lease_margin), absl::Milliseconds(1), absl::Hours(1),
+       &d.lease_margin},
+      {"min_retry_after", absl::GetFlag(FLAGS_min_retry_after), absl::ZeroDuration(),
+       absl::Hours(24 * 7), &d.min_retry_after},
+      {"max_retry_after", absl::GetFlag(FLAGS_max_retry_after), absl::ZeroDuration(),
+       absl::Hours(24 * 7), &d.max_retry_after},
+      {"poll_interval", absl::GetFlag(FLAGS_poll_interval), absl::Milliseconds(1), absl::Hours(24),
+       &d.poll_interval},
+  };
+  for (const DurationFlag& f : durations) {
+    absl::StatusOr<std::chrono::milliseconds> ms = Millis(f.name, f.value, f.min, f.max);
+    if (!ms.ok()) return ms.status();
+    *f.out = *ms;
+  }
+  if (d.connect_timeout > d.request_timeout) {
+    return absl::InvalidArgumentError("--connect_timeout: must not exceed --request_timeout");
+  }
+  if (d.min_retry_after > d.max_retry_after) {
+    return absl::InvalidArgumentError("--min_retry_after: must not exceed --max_retry_after");
+  }
+  absl::StatusOr<std::vector<std::chrono::milliseconds>> schedule =
+      ParseRetrySchedule(absl::GetFlag(FLAGS_retry_schedule));
+  if (!schedule.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--retry_schedule: ", schedule.status().message()));
+  }
+  d.retry_schedule = *std::move(schedule);
+  return c;
+}
+
+// Pings PostgreSQL every second on its own connection (so a busy pool cannot
+// make the service look down) and mirrors the result into the health
+// service: "" and "octo.webhooks.v1.postgres".
+class HealthReporter {
+ public:
+  HealthReporter(std::unique_ptr<PgPool> ping_pool, grpc::HealthCheckServiceInterface* health)
+      : ping_pool_(std::move(ping_pool)), health_(health), thread_([this] { Run(); }) {}
+  ~HealthReporter() {
+    stop_.Notify();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    bool last = false;
+    bool first = true;
+    do {
+      const bool up = ping_pool_->Ping().ok();
+      if (up != last || first) {
+        health_->SetServingStatus("", up);
+        health_->SetServingStatus(kPostgresHealthService, up);
+        if (up) {
+          log::Info("postgres reachable", {{"health", "SERVING"}});
+        } else {
+          log::Warn("postgres unreachable", {{"health", "NOT_SERVING"}});
+        }
+        last = up;
+        first = false;
+      }
+    } while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(1)));
+  }
+
+  std::unique_ptr<PgPool> ping_pool_;
+  grpc::HealthCheckServiceInterface* health_;
+  absl::Notification stop_;
+  std::thread thread_;
+};
+
+int Run(const Config& config) {
+  // Signals are taken synchronously below; block them before any thread
+  // (gRPC's and the dispatcher's included) starts, so every thread inherits
+  // the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  if (absl::Status s =
+          ApplyMigrations(config.database_url, schema::Migrations(), schema::kMigrationLockKey);
+      !s.ok()) {
+    log::Error("cannot apply migrations", {{"error", s.ToString()}});
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<PgPool>> pool =
+      PgPool::Create(config.database_url, config.db_pool_size);
+  if (!pool.ok()) {
+    log::Error("cannot connect to PostgreSQL", {{"error", pool.status().ToString()}});
+    return 1;
+  }
+  absl::StatusOr<std::unique_ptr<PgPool>> ping_pool = PgPool::Create(config.database_url, 1);
+  if (!ping_pool.ok()) {
+    log::Error("cannot connect to PostgreSQL", {{"error", ping_pool.status().ToString()}});
+    return 1;
+  }
+
+  PgEventStore store(pool->get());
+  DeliveryServiceImpl delivery_service(&store);
+
+  std::unique_ptr<Dispatcher> dispatcher;
+  if (config.dispatch) {
+    absl::StatusOr<std::unique_ptr<Dispatcher>> started = Dispatcher::Start(config.dispatcher);
+    if (!started.ok()) {
+      log::Error("cannot start the dispatcher", {{"error", started.status().ToString()}});
+      return 1;
+    }
+    dispatcher = *std::move(started);
+  } else {
+    log::Info("dispatcher off (--dispatch=false): events are stored, not sent");
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::ServerBuilder builder;
+  builder.SetMaxReceiveMessageSize(kMaxEnqueueRequestBytes);
+  int port = 0;
+  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&delivery_service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    log::Error("cannot listen", {{"address", config.listen}});
+    if (dispatcher) dispatcher->Stop();
+    return 1;
+  }
+  auto health =
+      std::make_unique<HealthReporter>(*std::move(ping_pool), server->GetHealthCheckService());
+
+  const std::string port_text = std::to_string(port);
+  if (!config.port_file.empty() && !WriteFileAtomically(config.port_file, port_text + "\n")) {
+    log::Error("cannot write the port file", {{"path", config.port_file}});
+    health.reset();
+    server->Shutdown();
+    if (dispatcher) dispatcher->Stop();
+    return 1;
+  }
+  log::Info("serving", {{"address", config.listen},
+                        {"port", port_text},
+                        {"dispatch", config.dispatch ? "true" : "false"}});
+
+  int signal_number = 0;
+  sigwait(&signals, &signal_number);
+  log::Info("shutting down", {{"signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"}});
+  // Stop accepting first (in-flight Enqueue calls finish and commit), then
+  // let the dispatcher finish its in-flight transfers and record them.
+  health.reset();
+  server->GetHealthCheckService()->Shutdown();  // every service NOT_SERVING
+  server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
+  server->Wait();
+  if (dispatcher) dispatcher->Stop();
+  log::Info("stopped");
+  return 0;
+}
+
+}  // namespace
+}  // namespace octo::delivery
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "octo-delivery: stores published events and delivers them as signed webhooks.\n"
+      "Every flag defaults from its OCTO_* environment variable.");
+  absl::ParseCommandLine(argc, argv);
+  octo::log::SetComponent("delivery");
+  absl::StatusOr<octo::delivery::Config> config = octo::delivery::ConfigFromFlags();
+  if (!config.ok()) {
+    std::fprintf(stderr, "octo-delivery: %s\n", std::string(config.status().message()).c_str());
+    return 2;
+  }
+  return octo::delivery::Run(*config);
+}

@@ -1,0 +1,101 @@
+#pragma once
+// Storing published events: the accepting half of the delivery engine
+// (docs/delivery.md, "Idempotency", "Diff").
+//
+// EventStore::Enqueue writes a batch of validated events in ONE transaction:
+// per event, an idempotent insert into `events` (UNIQUE (supplier_id,
+// idempotency_key); a concurrent duplicate waits for the first transaction
+// and then answers as a duplicate), the resource snapshot and the computed
+// diff, and one `deliveries` row per webhook due now; then
+// `NOTIFY octo_deliveries` and commit. A duplicate writes nothing and answers
+// the original {event_id, delivery_count} with duplicate = true. Events are
+// written in request order, so a later event of a resource diffs against an
+// earlier one of the same batch. The transaction first takes advisory locks
+// on the batch's idempotency keys and resources in one global order, so
+// concurrent batches that share some serialise instead of deadlocking.
+//
+// Webhook ids are filtered in the database: a webhook that no longer exists,
+// is disabled, wants another event, or belongs to another supplier (or, when
+// the event names a connection, to another connection) is skipped, not an
+// error. delivery_count is the number of deliveries actually created.
+//
+// Status codes:
+//   NOT_FOUND           an event's supplier, or its connection (for this
+//                       supplier), does not exist: "events[i].supplier_id: ...".
+//   INVALID_ARGUMENT    a value the database constraints refuse (validation
+//                       should have caught it): "events[i]: ...".
+//   ABORTED             a deadlock or serialization failure, still there after
+//                       the bounded retries; retry the whole batch.
+//   UNAVAILABLE         the database is unreachable or the commit's outcome is
+//                       unknown; retrying with the same keys is safe.
+//   INTERNAL            anything else.
+// Messages carry the operation, index and SQLSTATE, never stored values.
+//
+// Example:
+//   PgEventStore store(pool.get());
+//   absl::StatusOr<std::vector<StoredEvent>> r = store.Enqueue(events);
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "services/common/pg_pool.h"
+#include "services/delivery/event_validation.h"
+
+namespace octo::delivery {
+
+// One validated event and the webhooks it goes to. The views must outlive the
+// Enqueue call (they usually point into the gRPC request).
+struct EventToStore {
+  std::string_view supplier_id;
+  std::string_view idempotency_key;
+  std::string_view connection_id;             // "" = every connection of the supplier
+  std::string_view event;                     // booking_update, ...
+  std::string_view resource_json;             // stored byte for byte
+  std::optional<std::string_view> diff_json;  // the publisher's diff, if any
+  std::string_view product_id;                // availability_update only
+  std::string_view option_id;
+  const ValidEvent* valid = nullptr;          // from ValidateEvent; not null
+  std::vector<std::string_view> webhook_ids;  // UUIDs
+};
+
+struct StoredEvent {
+  std::string event_id;
+  int delivery_count = 0;
+  bool duplicate = false;
+};
+
+// Implementations are thread-safe.
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
+  // One result per event, in order. See the file comment.
+  virtual absl::StatusOr<std::vector<StoredEvent>> Enqueue(
+      const std::vector<EventToStore>& events) = 0;
+};
+
+// EventStore on PostgreSQL (libpqxx), over services/schema/migrations.
+// Statements are prepared once per pooled connection under constant names.
+class PgEventStore final : public EventStore {
+ public:
+  // `pool` must outlive the store. A transaction that hits a deadlock or a
+  // serialization failure is retried, up to `max_attempts` runs in all.
+  explicit PgEventStore(PgPool* pool, int max_attempts = 5)
+      : pool_(pool), max_attempts_(max_attempts) {}
+
+  absl::StatusOr<std::vector<StoredEvent>> Enqueue(
+      const std::vector<EventToStore>& events) override;
+
+ private:
+  absl::StatusOr<std::vector<StoredEvent>> EnqueueOnce(const std::vector<EventToStore>& events);
+
+  PgPool* const pool_;
+  const int max_attempts_;
+};
+
+// The channel `NOTIFY`ed after a transaction that created deliveries.
+inline constexpr char kDeliveriesChannel[] = "octo_deliveries";
+
+}  // namespace octo::delivery

@@ -1,0 +1,384 @@
+// The libcurl sender against a scripted receiver on 127.0.0.1: what goes on
+// the wire, what comes back, the caps, connection reuse, error classes,
+// shutdown.
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/delivery/dispatch_sender.h"
+#include "tests/dispatch/http_receiver.h"
+
+namespace octo::delivery {
+namespace {
+
+using octo::testing::HttpReceiver;
+using octo::testing::ReceivedRequest;
+using octo::testing::Delayed;
+using octo::testing::Raw;
+using octo::testing::Reply;
+using octo::testing::ResetConnection;
+using octo::testing::ScriptedResponse;
+using octo::testing::UnusedPort;
+
+// Collects what the sender reports.
+class Results {
+ public:
+  HttpSender::CompletionFn Callback() {
+    return [this](std::vector<TransferResult> done) {
+      std::lock_guard lock(mu_);
+      for (auto& r : done) {
+        const uint64_t tag = r.tag;
+        by_tag_[tag] = std::move(r);
+        order_.push_back(tag);
+      }
+      cv_.notify_all();
+    };
+  }
+  bool WaitFor(std::size_t n, absl::Duration timeout = absl::Seconds(10)) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] { return by_tag_.size() >= n; });
+  }
+  TransferResult Get(uint64_t tag) {
+    std::lock_guard lock(mu_);
+    return by_tag_.at(tag);
+  }
+  std::vector<uint64_t> Order() {
+    std::lock_guard lock(mu_);
+    return order_;
+  }
+  std::size_t size() {
+    std::lock_guard lock(mu_);
+    return by_tag_.size();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, TransferResult> by_tag_;
+  std::vector<uint64_t> order_;
+};
+
+OutgoingRequest Post(uint64_t tag, std::string url, std::string body = R"({"a":1})") {
+  OutgoingRequest r;
+  r.tag = tag;
+  r.url = std::move(url);
+  r.headers = {"Content-Type: application/json", "User-Agent: octo-webhooks/test", "X-Custom: v",
+               "webhook-id: msg_1"};
+  r.body = std::move(body);
+  return r;
+}
+
+std::unique_ptr<HttpSender> NewSender(Results& results, CurlSenderOptions options = {}) {
+  auto sender = NewCurlSender(options, results.Callback());
+  EXPECT_TRUE(sender.ok()) << sender.status();
+  return std::move(*sender);
+}
+
+TEST(CurlSender, RejectsBadOptions) {
+  CurlSenderOptions o;
+  o.max_per_host = 0;
+  EXPECT_EQ(NewCurlSender(o, [](auto) {}).status().code(), absl::StatusCode::kInvalidArgument);
+  o = {};
+  o.request_timeout = std::chrono::milliseconds(0);
+  EXPECT_EQ(NewCurlSender(o, [](auto) {}).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CurlSender, PostsExactlyWhatItIsGivenAndCapturesTheAnswer) {
+  HttpReceiver receiver;
+  receiver.SetHandler([](const ReceivedRequest&) {
+    return Reply(503, "busy", {{"Retry-After", " 7 "}});
+  });
+  Results results;
+  auto sender = NewSender(results);
+  const absl::Time before = absl::Now();
+  sender->Submit({Post(1, receiver.Url("/hooks/a?x=1"))});
+  ASSERT_TRUE(results.WaitFor(1));
+  const TransferResult r = results.Get(1);
+  EXPECT_TRUE(r.sent);
+  EXPECT_EQ(r.attempt.http_status, 503);
+  EXPECT_EQ(r.attempt.error_class, ErrorClass::kNone);
+  EXPECT_EQ(r.attempt.retry_after, "7");
+  EXPECT_EQ(r.body_prefix, "busy");
+  EXPECT_GE(r.started_at, before);
+  EXPECT_GT(r.duration, absl::ZeroDuration());
+  EXPECT_LT(r.duration, absl::Seconds(5));
+
+  const std::vector<ReceivedRequest> got = receiver.Requests();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].method, "POST");
+  EXPECT_EQ(got[0].target, "/hooks/a?x=1");
+  EXPECT_EQ(got[0].body, R"({"a":1})");
+  std::vector<std::pair<std::string, std::string>> expected = {
+      {"Host", absl::StrCat("127.0.0.1:", receiver.port())},
+      {"Content-Type", "application/json"},
+      {"User-Agent", "octo-webhooks/test"},
+      {"X-Custom", "v"},
+      {"webhook-id", "msg_1"},
+      {"Content-Length", "7"},
+  };
+  EXPECT_EQ(got[0].headers, expected);
+  EXPECT_EQ(sender->Pending(), 0);
+}
+
+TEST(CurlSender, ReusesItsConnection) {
+  HttpReceiver receiver;
+  Results results;
+  auto sender = NewSender(results);
+  for (uint64_t i = 1; i <= 20; ++i) {
+    sender->Submit({Post(i, receiver.Url("/"))});
+    ASSERT_TRUE(results.WaitFor(i));
+    EXPECT_EQ(results.Get(i).attempt.http_status, 200);
+  }
+  EXPECT_EQ(receiver.Connections(), 1);
+}
+
+TEST(CurlSender, ManyConcurrentTransfersWithinThePerHostCap) {
+  HttpReceiver receiver;
+  receiver.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Milliseconds(150)); });
+  Results results;
+  CurlSenderOptions o;
+  o.max_per_host = 4;
+  o.max_in_flight = 100;
+  auto sender = NewSender(results, o);
+  std::vector<OutgoingRequest> batch;
+  for (uint64_t i = 1; i <= 16; ++i) batch.push_back(Post(i, receiver.Url("/")));
+  const absl::Time start = absl::Now();
+  sender->Submit(std::move(batch));
+  ASSERT_TRUE(results.WaitFor(16));
+  EXPECT_EQ(receiver.MaxConcurrent(), 4);
+  // 16 requests, 4 at a time, 150 ms each: about 600 ms, not 2.4 s.
+  EXPECT_LT(absl::Now() - start, absl::Milliseconds(1500));
+  EXPECT_LE(receiver.Connections(), 4);
+}
+
+TEST(CurlSender, ASlowHostDoesNotHoldUpOthers) {
+  HttpReceiver slow;
+  slow.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Seconds(2)); });
+  HttpReceiver fast;
+  Results results;
+  CurlSenderOptions o;
+  o.max_per_host = 2;
+  o.max_in_flight = 10;
+  auto sender = NewSender(results, o);
+  std::vector<OutgoingRequest> batch;
+  for (uint64_t i = 1; i <= 8; ++i) batch.push_back(Post(i, slow.Url("/")));
+  for (uint64_t i = 101; i <= 104; ++i) batch.push_back(Post(i, fast.Url("/")));
+  sender->Submit(std::move(batch));
+  ASSERT_TRUE(results.WaitFor(4, absl::Seconds(1)));
+  for (uint64_t tag : results.Order()) EXPECT_GE(tag, 101u);
+  ASSERT_TRUE(slow.WaitForRequests(2, absl::Seconds(1)));
+  EXPECT_EQ(slow.MaxConcurrent(), 2);
+  sender->Shutdown(absl::Now());
+}
+
+TEST(CurlSender, GlobalCapAcrossHosts) {
+  std::atomic<int> now{0}, peak{0};
+  const auto handler = [&](const ReceivedRequest&) {
+    const int n = ++now;
+    int p = peak.load();
+    while (n > p && !peak.compare_exchange_weak(p, n)) {
+    }
+    return Delayed(absl::Milliseconds(100));
+  };
+  // `now` is decremented when the sender sees the answer: close enough, and
+  // only ever over-counts.
+  HttpReceiver a, b, c;
+  a.SetHandler(handler);
+  b.SetHandler(handler);
+  c.SetHandler(handler);
+  Results results;
+  CurlSenderOptions o;
+  o.max_per_host = 10;
+  o.max_in_flight = 3;
+  std::atomic<int>* now_ptr = &now;
+  auto sender_or = NewCurlSender(o, [&, now_ptr](std::vector<TransferResult> done) {
+    *now_ptr -= static_cast<int>(done.size());
+    results.Callback()(std::move(done));
+  });
+  ASSERT_TRUE(sender_or.ok());
+  std::vector<OutgoingRequest> batch;
+  for (uint64_t i = 1; i <= 12; ++i) batch.push_back(Post(i, (i % 3 == 0 ? a : i % 3 == 1 ? b : c).Url("/")));
+  (*sender_or)->Submit(std::move(batch));
+  ASSERT_TRUE(results.WaitFor(12));
+  EXPECT_LE(peak.load(), 3);
+  EXPECT_GE(peak.load(), 2);
+}
+
+TEST(CurlSender, ConnectionRefused) {
+  Results results;
+  auto sender = NewSender(results);
+  sender->Submit({Post(1, absl::StrCat("http://127.0.0.1:", UnusedPort(), "/"))});
+  ASSERT_TRUE(results.WaitFor(1));
+  const TransferResult r = results.Get(1);
+  EXPECT_TRUE(r.sent);
+  EXPECT_EQ(r.attempt.error_class, ErrorClass::kConnect);
+  EXPECT_EQ(r.attempt.http_status, 0);
+  EXPECT_FALSE(r.error_detail.empty());
+}
+
+TEST(CurlSender, Timeout) {
+  HttpReceiver receiver;
+  receiver.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Seconds(3)); });
+  Results results;
+  CurlSenderOptions o;
+  o.request_timeout = std::chrono::milliseconds(300);
+  auto sender = NewSender(results, o);
+  sender->Submit({Post(1, receiver.Url("/"))});
+  ASSERT_TRUE(results.WaitFor(1));
+  const TransferResult r = results.Get(1);
+  EXPECT_EQ(r.attempt.error_class, ErrorClass::kTimeout);
+  EXPECT_GE(r.duration, absl::Milliseconds(280));
+  EXPECT_LT(r.duration, absl::Milliseconds(1500));
+}
+
+TEST(CurlSender, ResetAndGarbageAreHttpErrors) {
+  HttpReceiver receiver;
+  receiver.SetHandler([](const ReceivedRequest& r) {
+    if (r.target == "/reset") return ResetConnection();
+    return Raw("this is not HTTP\r\n\r\n");
+  });
+  Results results;
+  auto sender = NewSender(results);
+  sender->Submit({Post(1, receiver.Url("/reset")), Post(2, receiver.Url("/garbage"))});
+  ASSERT_TRUE(results.WaitFor(2));
+  EXPECT_EQ(results.Get(1).attempt.error_class, ErrorClass::kHttp);
+  EXPECT_EQ(results.Get(2).attempt.error_class, ErrorClass::kHttp) << results.Get(2).error_detail;
+}
+
+TEST(CurlSender, RedirectsAreNotFollowed) {
+  HttpReceiver receiver;
+  receiver.SetHandler([&](const ReceivedRequest&) {
+    return Reply(302, "", {{"Location", receiver.Url("/elsewhere")}});
+  });
+  Results results;
+  auto sender = NewSender(results);
+  sender->Submit({Post(1, receiver.Url("/"))});
+  ASSERT_TRUE(results.WaitFor(1));
+  EXPECT_EQ(results.Get(1).attempt.http_status, 302);
+  EXPECT_EQ(receiver.Requests().size(), 1u);
+}
+
+TEST(CurlSender, OnlyHttpAndHttps) {
+  Results results;
+  auto sender = NewSender(results);
+  sender->Submit({Post(1, "ftp://127.0.0.1/x"), Post(2, "file:///etc/passwd"), Post(3, "no url")});
+  ASSERT_TRUE(results.WaitFor(3));
+  for (uint64_t tag : {1, 2, 3}) {
+    EXPECT_EQ(results.Get(tag).attempt.error_class, ErrorClass::kInternal) << tag;
+  }
+}
+
+TEST(CurlSender, LargeBodiesAreCutAndTheStatusKept) {
+  HttpReceiver receiver;
+  receiver.SetHandler([](const ReceivedRequest&) {
+    return Reply(200, std::string(1 << 20, 'x'));
+  });
+  Results results;
+  auto sender = NewSender(results);
+  sender->Submit({Post(1, receiver.Url("/"))});
+  ASSERT_TRUE(results.WaitFor(1));
+  const TransferResult r = results.Get(1);
+  EXPECT_EQ(r.attempt.http_status, 200);
+  EXPECT_EQ(r.attempt.error_class, ErrorClass::kNone);
+  EXPECT_EQ(r.body_prefix, std::string(kMaxCapturedBody, 'x'));
+}
+
+TEST(CurlSender, ShutdownFinishesRunningTransfersAndReturnsQueuedOnesUnsent) {
+  HttpReceiver receiver;
+  receiver.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Milliseconds(300)); });
+  Results results;
+  CurlSenderOptions o;
+  o.max_per_host = 1;
+  auto sender = NewSender(results, o);
+  std::vector<OutgoingRequest> batch;
+  for (uint64_t i = 1; i <= 5; ++i) batch.push_back(Post(i, receiver.Url("/")));
+  sender->Submit(std::move(batch));
+  ASSERT_TRUE(receiver.WaitForRequests(1, absl::Seconds(5)));
+  sender->Shutdown(absl::Now() + absl::Seconds(5));
+  ASSERT_EQ(results.size(), 5u);  // every result is in when Shutdown returns
+  EXPECT_TRUE(results.Get(1).sent);
+  EXPECT_EQ(results.Get(1).attempt.http_status, 200);
+  for (uint64_t tag = 2; tag <= 5; ++tag) {
+    EXPECT_FALSE(results.Get(tag).sent) << tag;
+    EXPECT_FALSE(results.Get(tag).backlogged) << tag;
+  }
+  // Afterwards, nothing is sent.
+  sender->Submit({Post(6, receiver.Url("/"))});
+  ASSERT_TRUE(results.WaitFor(6));
+  EXPECT_FALSE(results.Get(6).sent);
+  EXPECT_EQ(sender->Pending(), 0);
+  sender->Shutdown(absl::Now());  // idempotent
+}
+
+TEST(CurlSender, ShutdownDeadlineAbortsRunningTransfers) {
+  HttpReceiver receiver;
+  receiver.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Seconds(10)); });
+  Results results;
+  auto sender = NewSender(results);
+  sender->Submit({Post(1, receiver.Url("/"))});
+  ASSERT_TRUE(receiver.WaitForRequests(1, absl::Seconds(5)));
+  const absl::Time start = absl::Now();
+  sender->Shutdown(absl::Now() + absl::Milliseconds(200));
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results.Get(1).sent);
+  EXPECT_EQ(results.Get(1).attempt.error_class, ErrorClass::kTimeout);
+}
+
+TEST(CurlSender, RequestsQueuedTooLongComeBackUnsent) {
+  HttpReceiver receiver;
+  receiver.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Milliseconds(600)); });
+  Results results;
+  CurlSenderOptions o;
+  o.max_per_host = 1;
+  o.max_queue_wait = std::chrono::milliseconds(150);
+  auto sender = NewSender(results, o);
+  sender->Submit({Post(1, receiver.Url("/")), Post(2, receiver.Url("/")), Post(3, receiver.Url("/"))});
+  ASSERT_TRUE(results.WaitFor(3));
+  EXPECT_EQ(results.Get(1).attempt.http_status, 200);
+  EXPECT_FALSE(results.Get(2).sent);
+  EXPECT_TRUE(results.Get(2).backlogged);
+  EXPECT_FALSE(results.Get(3).sent);
+  EXPECT_EQ(receiver.Requests().size(), 1u);
+}
+
+}  // namespace
+}  // namespace octo::delivery
+
+namespace octo::delivery {
+namespace {
+
+TEST(CurlSender, ABackloggedDestinationTakesNoMoreThanItsQueue) {
+  HttpReceiver slow;
+  slow.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Milliseconds(300)); });
+  HttpReceiver fast;
+  Results results;
+  CurlSenderOptions o;
+  o.max_per_host = 1;
+  o.max_queued_per_host = 2;
+  auto sender = NewSender(results, o);
+  std::vector<OutgoingRequest> batch;
+  for (uint64_t i = 1; i <= 6; ++i) batch.push_back(Post(i, slow.Url("/")));
+  batch.push_back(Post(7, fast.Url("/")));
+  sender->Submit(std::move(batch));
+  ASSERT_TRUE(results.WaitFor(7));
+  // One running and two waiting for the slow host; the rest answered at once.
+  for (uint64_t tag = 1; tag <= 3; ++tag) EXPECT_EQ(results.Get(tag).attempt.http_status, 200) << tag;
+  for (uint64_t tag = 4; tag <= 6; ++tag) {
+    EXPECT_FALSE(results.Get(tag).sent) << tag;
+    EXPECT_TRUE(results.Get(tag).backlogged) << tag;
+  }
+  EXPECT_EQ(results.Get(7).attempt.http_status, 200);
+  EXPECT_EQ(slow.Requests().size(), 3u);
+}
+
+}  // namespace
+}  // namespace octo::delivery
