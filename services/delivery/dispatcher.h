@@ -4,7 +4,7 @@
 // See docs/delivery.md.
 //
 // Threads: a claimer (claim, render, sign, hand to the sender), the sender
-// (libcurl multi, dispatch_sender.h), a result writer (batched transactions)
+// (libcurl multi, dispatch_sender.h), result writers (batched transactions)
 // and a LISTEN connection. A delivery holds one of max_in_flight slots from
 // its claim until its result is written, so claims never exceed the free
 // capacity and unwritten results stay bounded.
@@ -12,7 +12,7 @@
 // Example:
 //   DispatcherOptions options;
 //   options.database_url = conninfo;
-//   ASSIGN_OR_RETURN(options.retry_schedule, ParseRetrySchedule(absl::GetFlag(FLAGS_retry_schedule)));
+//   options.retry_schedule = *ParseRetrySchedule("100ms,1s");  // check .ok() first
 //   absl::StatusOr<std::unique_ptr<Dispatcher>> dispatcher = Dispatcher::Start(options);
 //   ...
 //   (*dispatcher)->Stop();  // on SIGTERM
