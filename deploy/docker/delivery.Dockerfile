@@ -1,0 +1,58 @@
+# syntax=docker/dockerfile:1
+# Image of octo-delivery, the delivery service (gRPC 50052, metrics 9102).
+# Build from the repository root (the context must be the whole checkout):
+#   docker build -f deploy/docker/delivery.Dockerfile -t octo-webhooks/delivery .
+# Two stages: Debian bookworm with the -dev packages of scripts/install-deps.sh
+# builds the binaries; debian:bookworm-slim with only their runtime libraries
+# runs them as an unprivileged user. Configuration: flags or OCTO_* variables
+# (docs/configuration.md). In a container set
+# OCTO_DELIVERY_LISTEN=0.0.0.0:50052, OCTO_DELIVERY_METRICS_LISTEN=0.0.0.0:9102
+# and OCTO_ALLOW_NON_LOOPBACK=true (deploy/compose.yaml, deploy/kubernetes).
+# ca-certificates: deliveries go to partners over HTTPS.
+
+FROM debian:bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      build-essential cmake pkg-config \
+      libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
+      libabsl-dev libpqxx-dev prometheus-cpp-dev \
+      libboost1.81-dev libboost-json1.81-dev libcurl4-openssl-dev libssl-dev \
+      libgtest-dev libgmock-dev \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+# Only what CMake reads (the top-level CMakeLists.txt configures tests/ too).
+COPY CMakeLists.txt ./
+COPY proto proto
+COPY services services
+COPY gateway gateway
+COPY tools tools
+COPY tests tests
+RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
+ && cmake --build build -j"$(nproc)" --target octo-delivery \
+ && strip build/services/delivery/octo-delivery
+
+FROM debian:bookworm-slim
+# The shared libraries the binaries need (ctest deploy_manifests checks this
+# list against their DT_NEEDED entries); libc6, libgcc-s1 and libstdc++6 are
+# in the base image.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends \
+      ca-certificates \
+      libabsl20220623 \
+      libboost-json1.81.0 \
+      libcurl4 \
+      libgrpc++1.51 \
+      libgrpc29 \
+      libpqxx-6.4 \
+      libprometheus-cpp-core1.0 \
+      libprometheus-cpp-pull1.0 \
+      libprotobuf32 \
+      libssl3 \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin octo
+COPY --from=build /src/build/services/delivery/octo-delivery /usr/local/bin/octo-delivery
+USER 10001:10001
+EXPOSE 50052 9102
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["/usr/local/bin/octo-delivery"]
