@@ -30,7 +30,7 @@ COPY tools tools
 COPY tests tests
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
  && cmake --build build -j"$(nproc)" --target octo-subscription octo-admin \
- && strip build/services/subscription/octo-subscription build/tools/admin/octo-admin
+ && strip build/services/subscription/octo-subscription build/tools/octo-admin
 
 FROM debian:bookworm-slim
 # The shared libraries the binaries need (ctest deploy_manifests checks this
@@ -51,7 +51,7 @@ RUN apt-get update \
  && useradd --system --uid 10001 --user-group --no-create-home --home-dir /nonexistent \
       --shell /usr/sbin/nologin octo
 COPY --from=build /src/build/services/subscription/octo-subscription /usr/local/bin/octo-subscription
-COPY --from=build /src/build/tools/admin/octo-admin /usr/local/bin/octo-admin
+COPY --from=build /src/build/tools/octo-admin /usr/local/bin/octo-admin
 USER 10001:10001
 EXPOSE 50051 9101
 STOPSIGNAL SIGTERM
