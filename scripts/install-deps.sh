@@ -21,6 +21,7 @@ PACKAGES=(
   curl
   # the test payload_capability_fields_up_to_date runs scripts/gen_capabilities.py
   python3 python3-yaml
+  prometheus  # promtool: tests/deploy checks the alert rules and the dashboard's queries
 )
 
 # tests/delivery_e2e checks signatures with the public npm package
