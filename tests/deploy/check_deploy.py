@@ -13,6 +13,9 @@ Usage: check_deploy.py COMMAND --root REPO [options]
   systemd        hardening settings, `systemd-analyze verify` and `security`
                  (exit 77, a visible ctest skip, without systemd-analyze)
   config-doc     docs/configuration.md documents every flag and OCTO_* variable
+  prometheus-rule
+                 deploy/kubernetes/prometheusrule.yaml holds exactly the rules of
+                 deploy/prometheus (--write regenerates it)
   metric-names   print the metric series the rules and the dashboard reference
                  (one a line), e.g. to compare with a live /metrics
 
@@ -920,11 +923,75 @@ def cmd_config_doc(args):
 
 
 # --------------------------------------------------------------------------
+# prometheus-rule: the PrometheusRule of deploy/kubernetes, generated from the rules
+
+PROMETHEUS_RULE = "deploy/kubernetes/prometheusrule.yaml"
+PROMETHEUS_RULE_HEADER = """\
+# For the Prometheus Operator (CRD monitoring.coreos.com/v1): the alert and
+# recording rules of deploy/prometheus/alerts.yml and recording.yml as one
+# PrometheusRule. Generated, do not edit; after changing the rules run
+#   /usr/bin/python3 tests/deploy/check_deploy.py prometheus-rule --root . --write
+# (ctest deploy_prometheus_rule fails while this file differs from them).
+# Not in kustomization.yaml, like servicemonitor.yaml: apply it where the CRD
+# exists, with the label your Prometheus' ruleSelector asks for.
+"""
+
+
+class _Dumper(yaml.SafeDumper):
+    pass
+
+
+def _str(dumper, value):
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def prometheus_rule(root):
+    groups = []
+    for name in ("alerts.yml", "recording.yml"):
+        groups += yaml.safe_load(read(os.path.join(root, "deploy/prometheus", name)))["groups"]
+    doc = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "octo-webhooks", "namespace": "octo-webhooks",
+                     "labels": {"app.kubernetes.io/part-of": "octo-webhooks"}},
+        "spec": {"groups": groups},
+    }
+    return PROMETHEUS_RULE_HEADER + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=1000)
+
+
+def cmd_prometheus_rule(args):
+    text = prometheus_rule(args.root)
+    path = os.path.join(args.root, PROMETHEUS_RULE)
+    if args.write:
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        print(f"wrote {PROMETHEUS_RULE}")
+        return 0
+    if not os.path.exists(path) or read(path) != text:
+        problem(f"{PROMETHEUS_RULE} differs from deploy/prometheus/alerts.yml and recording.yml: run\n"
+                f"  /usr/bin/python3 tests/deploy/check_deploy.py prometheus-rule --root . --write")
+    # The embedded rules are the ones promtool tests: same groups, same data.
+    groups = yaml.safe_load(text)["spec"]["groups"]
+    expected = []
+    for name in ("alerts.yml", "recording.yml"):
+        expected += yaml.safe_load(read(os.path.join(args.root, "deploy/prometheus", name)))["groups"]
+    if groups != expected:
+        problem(f"{PROMETHEUS_RULE}: its groups are not those of the rule files")
+    print(f"prometheus-rule: {sum(len(g['rules']) for g in groups)} rules in {len(groups)} groups")
+    return 0
+
+
+# --------------------------------------------------------------------------
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("command", choices=["rules", "grafana", "manifests", "kubernetes-prometheus-config",
-                                            "systemd", "config-doc", "metric-names"])
+                                            "systemd", "config-doc", "metric-names", "prometheus-rule"])
+    parser.add_argument("--write", action="store_true", help="prometheus-rule: write the file")
     parser.add_argument("--root", required=True, help="the repository")
     parser.add_argument("--promtool", default="promtool")
     parser.add_argument("--systemd-analyze", default="systemd-analyze")
@@ -945,6 +1012,7 @@ def main():
         "systemd": cmd_systemd,
         "config-doc": cmd_config_doc,
         "metric-names": cmd_metric_names,
+        "prometheus-rule": cmd_prometheus_rule,
     }
     status = commands[args.command](args) or 0
     for p in PROBLEMS:
