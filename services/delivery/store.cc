@@ -6,12 +6,17 @@
 #include <exception>
 #include <initializer_list>
 #include <map>
+#include <optional>
 #include <set>
 #include <system_error>
+#include <string>
+#include <string_view>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
 #include <pqxx/pqxx>
 
 #include "absl/random/random.h"
@@ -54,67 +59,82 @@ constexpr Statement kLockConnections{
     "SELECT id::text, supplier_id::text FROM connections WHERE id = ANY($1::uuid[]) "
     "FOR KEY SHARE"};
 
-// The event and its deliveries in one statement. `targets` keeps only the
-// webhooks that exist, are enabled, want this event and belong to the
-// supplier (and connection); FOR KEY SHARE keeps them until the commit (a
-// webhook deleted meanwhile is skipped, not a foreign-key error). A duplicate
-// key inserts nothing and returns no row.
-constexpr Statement kInsertEvent{
-    "enqueue_insert_event",
-    "WITH targets AS ("
-    "  SELECT w.id FROM webhooks w JOIN connections c ON c.id = w.connection_id"
-    "  WHERE w.id = ANY($14::uuid[]) AND c.supplier_id = $1::uuid"
-    "    AND ($3::uuid IS NULL OR w.connection_id = $3::uuid)"
-    "    AND w.event = $4 AND w.status = 'enabled'"
+// The batch's new events and their deliveries in one statement. `input`
+// holds the events to insert (the first of each key not stored before, with
+// its final diff), in request order (`ord` is the index in the request).
+// `targets` keeps only the webhooks that exist, are enabled, want the event
+// and belong to its supplier (and connection); FOR KEY SHARE keeps them until
+// the commit (a webhook deleted meanwhile is skipped, not a foreign-key
+// error). Returns (ord, event id, delivery count) per inserted event; a key
+// that exists after all inserts nothing and returns no row.
+constexpr Statement kInsertEvents{
+    "enqueue_insert_events",
+    "WITH input AS MATERIALIZED ("
+    "  SELECT * FROM json_to_recordset($1::json) AS x(ord integer, supplier_id uuid,"
+    "    idempotency_key text, connection_id uuid, event text, resource_kind text,"
+    "    resource_key text, resource text, localized text, diff text, diff_supplied boolean,"
+    "    product_id text, option_id text, occurred_at bigint, webhook_ids text)), "
+    "targets AS ("
+    "  SELECT i.ord, w.id FROM input i"
+    "  JOIN webhooks w ON w.id = ANY(i.webhook_ids::uuid[])"
+    "  JOIN connections c ON c.id = w.connection_id"
+    "  WHERE c.supplier_id = i.supplier_id"
+    "    AND (i.connection_id IS NULL OR w.connection_id = i.connection_id)"
+    "    AND w.event = i.event AND w.status = 'enabled'"
     "  FOR KEY SHARE OF w), "
+    "counts AS (SELECT ord, count(*)::integer AS n FROM targets GROUP BY ord), "
     "inserted AS ("
     "  INSERT INTO events (supplier_id, idempotency_key, connection_id, event, resource_kind,"
     "    resource_key, resource, localized, diff, diff_supplied, product_id, option_id,"
     "    occurred_at, delivery_count)"
-    "  SELECT $1::uuid, $2, $3::uuid, $4, $5, $6, $7::json, $8::json, $9::json, $10::boolean,"
-    "    $11, $12, " OCTO_TIMESTAMP("$13") ", count(*)::integer FROM targets"
+    "  SELECT i.supplier_id, i.idempotency_key, i.connection_id, i.event, i.resource_kind,"
+    "    i.resource_key, i.resource::json, i.localized::json, i.diff::json, i.diff_supplied,"
+    "    i.product_id, i.option_id, " OCTO_TIMESTAMP("i.occurred_at") ", coalesce(c.n, 0)"
+    "  FROM input i LEFT JOIN counts c ON c.ord = i.ord ORDER BY i.ord"
     "  ON CONFLICT (supplier_id, idempotency_key) DO NOTHING"
-    "  RETURNING id, delivery_count), "
+    "  RETURNING id, supplier_id, idempotency_key, delivery_count), "
+    "numbered AS ("
+    "  SELECT i.ord, n.id, n.delivery_count FROM inserted n JOIN input i"
+    "    ON i.supplier_id = n.supplier_id AND i.idempotency_key = n.idempotency_key), "
     "queued AS ("
     "  INSERT INTO deliveries (event_id, webhook_id)"
-    "  SELECT inserted.id, targets.id FROM inserted CROSS JOIN targets) "
-    "SELECT id::text, delivery_count FROM inserted"};
-constexpr Statement kSelectEvent{"enqueue_select_event",
-                                 "SELECT id::text, delivery_count FROM events "
-                                 "WHERE supplier_id = $1::uuid AND idempotency_key = $2"};
+    "  SELECT n.id, t.id FROM numbered n JOIN targets t ON t.ord = n.ord ORDER BY n.ord) "
+    "SELECT ord, id::text, delivery_count FROM numbered"};
+// The keys of the batch that are stored already: their answers as they were.
+constexpr Statement kSelectEvents{
+    "enqueue_select_events",
+    "SELECT x.ord, e.id::text, e.delivery_count"
+    " FROM json_to_recordset($1::json) AS x(ord integer, supplier_id uuid, idempotency_key text)"
+    " JOIN events e ON e.supplier_id = x.supplier_id AND e.idempotency_key = x.idempotency_key"};
 
-// First event of a resource: its snapshot. Returns a row only when inserted.
-constexpr Statement kInsertSnapshot{
-    "enqueue_insert_snapshot",
-    "INSERT INTO resource_snapshots (supplier_id, resource_kind, resource_key, resource,"
-    "  occurred_at) VALUES ($1::uuid, $2, $3, $4::json, " OCTO_TIMESTAMP("$5") ") "
-    "ON CONFLICT (supplier_id, resource_kind, resource_key) DO NOTHING RETURNING 1"};
-// The publisher supplied the diff: only keep the snapshot current.
-constexpr Statement kUpsertSnapshot{
-    "enqueue_upsert_snapshot",
+// The current snapshots of the resources of the new events, locked until
+// the commit (diffs are computed against them in C++).
+constexpr Statement kLockSnapshots{
+    "enqueue_lock_snapshots",
+    "SELECT x.supplier_id, x.resource_kind, x.resource_key, s.resource::text,"
+    "  (extract(epoch FROM s.occurred_at) * 1000000)::bigint"
+    " FROM json_to_recordset($1::json) AS x(supplier_id text, resource_kind text,"
+    "   resource_key text)"
+    " JOIN resource_snapshots s ON s.supplier_id = x.supplier_id::uuid"
+    "   AND s.resource_kind = x.resource_kind AND s.resource_key = x.resource_key"
+    " ORDER BY s.supplier_id, s.resource_kind, s.resource_key FOR UPDATE OF s"};
+// The last state of each resource the batch changed; never replaces a newer
+// snapshot.
+constexpr Statement kUpsertSnapshots{
+    "enqueue_upsert_snapshots",
     "INSERT INTO resource_snapshots AS s (supplier_id, resource_kind, resource_key, resource,"
-    "  occurred_at) VALUES ($1::uuid, $2, $3, $4::json, " OCTO_TIMESTAMP("$5") ") "
-    "ON CONFLICT (supplier_id, resource_kind, resource_key) DO UPDATE"
+    "  occurred_at)"
+    " SELECT x.supplier_id::uuid, x.resource_kind, x.resource_key, x.resource::json,"
+    "   " OCTO_TIMESTAMP("x.occurred_at")
+    " FROM json_to_recordset($1::json) AS x(supplier_id text, resource_kind text,"
+    "   resource_key text, resource text, occurred_at bigint)"
+    " ON CONFLICT (supplier_id, resource_kind, resource_key) DO UPDATE"
     "  SET resource = EXCLUDED.resource, occurred_at = EXCLUDED.occurred_at, updated_at = now()"
     "  WHERE s.occurred_at <= EXCLUDED.occurred_at"};
-constexpr Statement kLockSnapshot{
-    "enqueue_lock_snapshot",
-    "SELECT resource::text FROM resource_snapshots "
-    "WHERE supplier_id = $1::uuid AND resource_kind = $2 AND resource_key = $3 FOR UPDATE"};
-// The computed diff onto the event; the snapshot replaced unless the event
-// is older than it.
-constexpr Statement kReplaceSnapshot{
-    "enqueue_replace_snapshot",
-    "WITH replaced AS ("
-    "  UPDATE resource_snapshots SET resource = $4::json, occurred_at = " OCTO_TIMESTAMP("$5") ","
-    "    updated_at = now()"
-    "  WHERE supplier_id = $1::uuid AND resource_kind = $2 AND resource_key = $3"
-    "    AND occurred_at <= " OCTO_TIMESTAMP("$5") ") "
-    "UPDATE events SET diff = $6::json WHERE id = $7::uuid"};
 
-constexpr std::array kStatements = {kLockKeys,       kLockSuppliers, kLockConnections,
-                                    kInsertEvent,    kSelectEvent,   kInsertSnapshot,
-                                    kUpsertSnapshot, kLockSnapshot,  kReplaceSnapshot};
+constexpr std::array kStatements = {kLockKeys,     kLockSuppliers, kLockConnections,
+                                    kSelectEvents, kLockSnapshots, kInsertEvents,
+                                    kUpsertSnapshots};
 
 void PrepareAll(pqxx::connection& conn) {
   for (const Statement& s : kStatements) conn.prepare(s.name, s.sql);
@@ -166,8 +186,54 @@ std::string LockKeys(const std::vector<EventToStore>& events) {
   return out;
 }
 
-// libpqxx passes a null const char* as SQL NULL.
-const char* NullIfEmpty(const std::string& s) { return s.empty() ? nullptr : s.c_str(); }
+// The JSON array of objects a json_to_recordset parameter reads, written
+// directly (no DOM): Row() starts an object, then one call per field.
+class Recordset {
+ public:
+  Recordset& Row() {
+    text_ += rows_++ == 0 ? "[{" : "},{";
+    first_field_ = true;
+    return *this;
+  }
+  Recordset& Text(std::string_view name, std::string_view value) {
+    Key(name);
+    payload::AppendJsonString(value, text_);
+    return *this;
+  }
+  // "" is SQL NULL (optional UUIDs and ids).
+  Recordset& TextOrNull(std::string_view name, std::string_view value) {
+    if (!value.empty()) return Text(name, value);
+    Key(name);
+    text_ += "null";
+    return *this;
+  }
+  Recordset& Int(std::string_view name, std::int64_t value) {
+    Key(name);
+    text_ += std::to_string(value);
+    return *this;
+  }
+  Recordset& Bool(std::string_view name, bool value) {
+    Key(name);
+    text_ += value ? "true" : "false";
+    return *this;
+  }
+  bool empty() const { return rows_ == 0; }
+  std::string Finish() {
+    text_ += rows_ == 0 ? "[]" : "}]";
+    return std::move(text_);
+  }
+
+ private:
+  void Key(std::string_view name) {
+    if (!first_field_) text_.push_back(',');
+    first_field_ = false;
+    payload::AppendJsonString(name, text_);
+    text_.push_back(':');
+  }
+  std::string text_;
+  std::size_t rows_ = 0;
+  bool first_field_ = true;
+};
 
 // Which statement was running, for messages and logs.
 struct Where {
@@ -292,74 +358,188 @@ absl::StatusOr<std::vector<StoredEvent>> PgEventStore::EnqueueOnce(
       }
     }
 
-    // ---- the events, in request order (later events of a resource diff
-    //      against earlier ones of the same batch) ----
-    int new_deliveries = 0;
+    // ---- idempotency: the first event of each key in the batch stands for
+    //      the later ones; keys stored before answer as they were. The
+    //      advisory locks above keep any other transaction from inserting
+    //      these keys until the commit, so what this sees stays true ----
+    std::vector<std::size_t> first(events.size());
+    {
+      std::map<std::pair<std::string, std::string_view>, std::size_t> by_key;
+      for (std::size_t i = 0; i < events.size(); ++i) {
+        first[i] =
+            by_key.emplace(std::pair(Lower(events[i].supplier_id), events[i].idempotency_key), i)
+                .first->second;
+      }
+    }
+    std::vector<std::optional<StoredEvent>> stored(events.size());
+    {
+      Recordset keys;
+      for (std::size_t i = 0; i < events.size(); ++i) {
+        if (first[i] != i) continue;
+        keys.Row()
+            .Int("ord", static_cast<std::int64_t>(i))
+            .Text("supplier_id", Lower(events[i].supplier_id))
+            .Text("idempotency_key", events[i].idempotency_key);
+      }
+      where.operation = kSelectEvents.name;
+      for (const pqxx::row& row : txn.exec_prepared(kSelectEvents.name, keys.Finish())) {
+        StoredEvent s;
+        s.event_id = row[1].as<std::string>();
+        s.delivery_count = row[2].as<int>();
+        s.duplicate = true;
+        stored.at(row[0].as<std::size_t>()) = std::move(s);
+      }
+    }
+    std::vector<std::size_t> fresh;  // the events to insert, in request order
     for (std::size_t i = 0; i < events.size(); ++i) {
+      if (first[i] == i && !stored[i]) fresh.push_back(i);
+    }
+
+    // ---- snapshots and diffs: the new events of a resource chain in
+    //      request order from its stored snapshot (locked), so a later
+    //      event of the batch diffs against an earlier one ----
+    struct Snapshot {
+      bool exists = false;
+      bool changed = false;
+      std::string_view resource;  // into `stored_text` or an event
+      const boost::json::value* parsed = nullptr;  // of an event of the batch
+      std::string stored_text;
+      std::int64_t occurred_at = 0;
+    };
+    using ResourceId = std::tuple<std::string, std::string_view, std::string_view>;
+    auto resource_id = [&events](std::size_t i) {
+      const ValidEvent& v = *events[i].valid;
+      return ResourceId{Lower(events[i].supplier_id), payload::ResourceKindName(v.kind),
+                        std::string_view(v.resource_key)};
+    };
+    std::map<ResourceId, Snapshot> snapshots;
+    {
+      Recordset ids;
+      for (std::size_t i : fresh) {
+        ResourceId id = resource_id(i);
+        if (!snapshots.emplace(id, Snapshot{}).second) continue;
+        ids.Row()
+            .Text("supplier_id", std::get<0>(id))
+            .Text("resource_kind", std::get<1>(id))
+            .Text("resource_key", std::get<2>(id));
+      }
+      if (!ids.empty()) {
+        where.operation = kLockSnapshots.name;
+        const pqxx::result rows = txn.exec_prepared(kLockSnapshots.name, ids.Finish());
+        for (const pqxx::row& row : rows) {
+          const auto supplier = row[0].as<std::string>();
+          const auto kind = row[1].as<std::string>();
+          const auto key = row[2].as<std::string>();
+          Snapshot& s = snapshots.at(ResourceId{supplier, kind, key});
+          s.exists = true;
+          s.stored_text = row[3].as<std::string>();
+          s.resource = s.stored_text;
+          s.occurred_at = row[4].as<std::int64_t>();
+        }
+      }
+    }
+    std::vector<std::string> diffs(events.size());
+    for (std::size_t i : fresh) {
       const EventToStore& e = events[i];
       const ValidEvent& v = *e.valid;
-      where.index = static_cast<int>(i);
-      const std::string supplier(e.supplier_id);
-      const std::string key(e.idempotency_key);
-      const std::string connection(e.connection_id);
-      const std::string kind(payload::ResourceKindName(v.kind));
-      const std::string resource(e.resource_json);
-      const std::string product(e.product_id);
-      const std::string option(e.option_id);
-      const std::string diff = e.diff_json ? std::string(*e.diff_json) : std::string("[]");
-
-      where.operation = kInsertEvent.name;
-      const pqxx::result inserted =
-          txn.exec_prepared(kInsertEvent.name, supplier, key, NullIfEmpty(connection),
-                            std::string(e.event), kind, v.resource_key, resource, v.localized_json,
-                            diff, e.diff_json ? "true" : "false", NullIfEmpty(product),
-                            NullIfEmpty(option), v.occurred_at_micros, UuidArray(e.webhook_ids));
-      StoredEvent stored;
-      if (inserted.empty()) {
-        // The key exists (committed before, by a concurrent transaction we
-        // waited for, or earlier in this batch): answer as it was.
-        where.operation = kSelectEvent.name;
-        const pqxx::row row = txn.exec_prepared1(kSelectEvent.name, supplier, key);
-        stored.event_id = row[0].as<std::string>();
-        stored.delivery_count = row[1].as<int>();
-        stored.duplicate = true;
-        results.push_back(std::move(stored));
-        continue;
-      }
-      stored.event_id = inserted[0][0].as<std::string>();
-      stored.delivery_count = inserted[0][1].as<int>();
-      new_deliveries += stored.delivery_count;
-
-      // ---- the snapshot, and the diff when the publisher sent none ----
+      Snapshot& s = snapshots.at(resource_id(i));
       if (e.diff_json) {
-        where.operation = kUpsertSnapshot.name;
-        txn.exec_prepared0(kUpsertSnapshot.name, supplier, kind, v.resource_key, resource,
-                           v.occurred_at_micros);
+        diffs[i] = std::string(*e.diff_json);
+      } else if (!s.exists) {
+        diffs[i] = "[]";  // the first state known of the resource
       } else {
-        where.operation = kInsertSnapshot.name;
-        const pqxx::result first = txn.exec_prepared(
-            kInsertSnapshot.name, supplier, kind, v.resource_key, resource, v.occurred_at_micros);
-        if (first.empty()) {  // a previous state exists: diff against it
-          where.operation = kLockSnapshot.name;
-          const pqxx::row previous =
-              txn.exec_prepared1(kLockSnapshot.name, supplier, kind, v.resource_key);
+        boost::json::value before_storage;
+        const boost::json::value* before = s.parsed;
+        if (before == nullptr) {
           std::error_code ec;
-          const auto before_text = previous[0].as<std::string>();
-          const boost::json::value before = boost::json::parse(before_text, ec);
+          before_storage = boost::json::parse(s.resource, ec);
           if (ec) {
+            where.index = static_cast<int>(i);
             log::Error("stored snapshot is not valid JSON", {{"operation", where.operation}});
             return absl::InternalError(
                 absl::StrCat(Prefix(where), ": the stored snapshot of the resource is unreadable"));
           }
-          const std::string computed =
-              payload::SerializeCompact(payload::ComputeDiff(before, v.resource));
-          where.operation = kReplaceSnapshot.name;
-          txn.exec_prepared0(kReplaceSnapshot.name, supplier, kind, v.resource_key, resource,
-                             v.occurred_at_micros, computed, stored.event_id);
+          before = &before_storage;
         }
+        diffs[i] = payload::SerializeCompact(payload::ComputeDiff(*before, v.resource));
       }
-      results.push_back(std::move(stored));
+      // The snapshot follows the newest state (an older event diffs against
+      // it and leaves it).
+      if (!s.exists || s.occurred_at <= v.occurred_at_micros) {
+        s.exists = true;
+        s.changed = true;
+        s.resource = e.resource_json;
+        s.parsed = &v.resource;
+        s.occurred_at = v.occurred_at_micros;
+      }
     }
+
+    // ---- the new events and their deliveries: one statement ----
+    int new_deliveries = 0;
+    if (!fresh.empty()) {
+      Recordset rows;
+      for (std::size_t i : fresh) {
+        const EventToStore& e = events[i];
+        const ValidEvent& v = *e.valid;
+        std::set<std::string> hooks;
+        for (std::string_view id : e.webhook_ids) hooks.insert(Lower(id));
+        rows.Row()
+            .Int("ord", static_cast<std::int64_t>(i))
+            .Text("supplier_id", Lower(e.supplier_id))
+            .Text("idempotency_key", e.idempotency_key)
+            .TextOrNull("connection_id", e.connection_id)
+            .Text("event", e.event)
+            .Text("resource_kind", payload::ResourceKindName(v.kind))
+            .Text("resource_key", v.resource_key)
+            .Text("resource", e.resource_json)
+            .Text("localized", v.localized_json)
+            .Text("diff", diffs[i])
+            .Bool("diff_supplied", e.diff_json.has_value())
+            .TextOrNull("product_id", e.product_id)
+            .TextOrNull("option_id", e.option_id)
+            .Int("occurred_at", v.occurred_at_micros)
+            .Text("webhook_ids", UuidArray(hooks));
+      }
+      where.operation = kInsertEvents.name;
+      for (const pqxx::row& row : txn.exec_prepared(kInsertEvents.name, rows.Finish())) {
+        StoredEvent s;
+        s.event_id = row[1].as<std::string>();
+        s.delivery_count = row[2].as<int>();
+        new_deliveries += s.delivery_count;
+        stored.at(row[0].as<std::size_t>()) = std::move(s);
+      }
+      for (std::size_t i : fresh) {
+        if (stored[i]) continue;
+        // Cannot happen while every writer of `events` takes the key locks;
+        // rerunning the transaction answers it as a duplicate.
+        log::Warn("enqueue: an idempotency key appeared meanwhile; rerunning",
+                  {{"operation", where.operation}});
+        return absl::AbortedError(
+            absl::StrCat("events[", i, "]: the idempotency key appeared meanwhile, retry"));
+      }
+
+      Recordset changed;
+      for (const auto& [id, s] : snapshots) {
+        if (!s.changed) continue;
+        changed.Row()
+            .Text("supplier_id", std::get<0>(id))
+            .Text("resource_kind", std::get<1>(id))
+            .Text("resource_key", std::get<2>(id))
+            .Text("resource", s.resource)
+            .Int("occurred_at", s.occurred_at);
+      }
+      if (!changed.empty()) {
+        where.operation = kUpsertSnapshots.name;
+        txn.exec_prepared0(kUpsertSnapshots.name, changed.Finish());
+      }
+    }
+    for (std::size_t i = 0; i < events.size(); ++i) {
+      if (first[i] == i) continue;  // a later event of a key answers as the first
+      StoredEvent s = *stored[first[i]];
+      s.duplicate = true;
+      stored[i] = std::move(s);
+    }
+    for (std::optional<StoredEvent>& s : stored) results.push_back(std::move(*s));
 
     where = Where{};
     if (new_deliveries > 0) {
