@@ -53,7 +53,7 @@ struct EventToStore {
   std::string_view idempotency_key;
   std::string_view connection_id;             // "" = every connection of the supplier
   std::string_view event;                     // booking_update, ...
-  std::string_view resource_json;             // stored byte for byte
+  std::string_view resource_json;             // stored byte for byte (whitespace around it dropped)
   std::optional<std::string_view> diff_json;  // the publisher's diff, if any
   std::string_view product_id;                // availability_update only
   std::string_view option_id;
