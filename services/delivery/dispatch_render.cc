@@ -143,8 +143,9 @@ absl::StatusOr<OutgoingRequest> RenderRequest(const ClaimedDelivery& delivery, c
     }
   }
   input.kind = event.kind;
-  input.resource = *resource;  // a copy: the event is shared by its deliveries
-  input.diff = event.diff;
+  // By reference: the event is shared by its deliveries and outlives this.
+  input.resource_ref = resource;
+  input.diff_ref = &event.diff;
   input.product_id = event.product_id;
   input.option_id = event.option_id;
 

@@ -72,6 +72,9 @@ constexpr Statement kClaimEvents{
 // attempt always counts (it happened) and is inserted with its number =
 // the new attempt_count; the delivery's state, schedule and lease change only
 // while OCTO_OWNED. Deliveries that no longer exist join nothing: dropped.
+// The `= ANY(ARRAY(...))` lets the planner find the rows by primary key: with
+// the join alone it estimated 100 input rows and hashed a sequential scan of
+// the whole table for every batch (30 ms at 15,000 rows, growing with it).
 constexpr Statement kWriteResults{
     "dispatch_write_results",
     "WITH r AS MATERIALIZED ("
@@ -89,7 +92,7 @@ constexpr Statement kWriteResults{
     "    completed_at = CASE WHEN " OCTO_OWNED " AND r.state <> 'pending' THEN now() ELSE d.completed_at END,"
     "    last_http_status = CASE WHEN r.act = 'attempt' THEN r.status ELSE d.last_http_status END,"
     "    last_error_class = CASE WHEN r.act = 'attempt' THEN r.error ELSE d.last_error_class END"
-    "  FROM r WHERE d.id = r.id"
+    "  FROM r WHERE d.id = r.id AND d.id = ANY(ARRAY(SELECT id FROM r))"
     "  RETURNING d.id, d.attempt_count, r.act, r.started, r.duration, r.status, r.error, r.snippet),"
     " ins AS ("
     "  INSERT INTO delivery_attempts (delivery_id, attempt_number, started_at, duration_ms,"

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <queue>
 #include <thread>
 #include <unordered_map>
@@ -126,6 +127,7 @@ class DispatcherImpl final : public Dispatcher {
         options_.max_queued_per_host > 0
             ? options_.max_queued_per_host
             : std::max(4 * options_.max_per_host, options_.max_in_flight / 2 - options_.max_per_host);
+    destination_cap_ = options_.max_per_host + sender_options.max_queued_per_host;
     absl::StatusOr<std::unique_ptr<HttpSender>> sender =
         NewCurlSender(sender_options, [this](std::vector<TransferResult> done) { OnTransfers(std::move(done)); });
     if (!sender.ok()) return sender.status();
@@ -157,6 +159,7 @@ class DispatcherImpl final : public Dispatcher {
     int attempt_number = 1;
     bool retry_on_error = true;
     bool cancel = false;  // its webhook is disabled: cancel, do not send
+    std::string destination;  // counted in outstanding_by_destination_ ("" = not)
   };
 
   void StopOnce() {
@@ -275,11 +278,12 @@ class DispatcherImpl final : public Dispatcher {
     std::vector<std::pair<uint64_t, Job>> jobs;
     std::vector<OutgoingRequest> requests;
     std::vector<TransferResult> immediate;
+    std::unordered_map<std::string, std::optional<std::string>> destinations;  // by URL
     jobs.reserve(batch.deliveries.size());
     requests.reserve(batch.deliveries.size());
     for (const ClaimedDelivery& d : batch.deliveries) {
       const uint64_t tag = next_tag_.fetch_add(1);
-      Job job{d.id, d.webhook_id, d.lease_us, d.attempt_count + 1, d.retry_on_error, !d.webhook_enabled};
+      Job job{d.id, d.webhook_id, d.lease_us, d.attempt_count + 1, d.retry_on_error, !d.webhook_enabled, {}};
       jobs.emplace_back(tag, std::move(job));
       if (!d.webhook_enabled) {
         TransferResult r;
@@ -287,6 +291,23 @@ class DispatcherImpl final : public Dispatcher {
         r.sent = false;
         immediate.push_back(std::move(r));
         continue;
+      }
+      // A destination that already holds all the requests the sender would
+      // take (running + waiting) refuses this one too: released unrendered,
+      // as the sender would release it, without the cost of rendering and
+      // signing a body that is thrown away.
+      auto dest = destinations.find(d.url);
+      if (dest == destinations.end()) dest = destinations.emplace(d.url, DestinationKey(d.url)).first;
+      if (dest->second.has_value()) {
+        if (!ReserveDestination(*dest->second)) {
+          TransferResult r;
+          r.tag = tag;
+          r.sent = false;
+          r.backlogged = true;
+          immediate.push_back(std::move(r));
+          continue;
+        }
+        jobs.back().second.destination = *dest->second;
       }
       absl::Status status;
       auto it = events.find(d.event_id);
@@ -323,6 +344,20 @@ class DispatcherImpl final : public Dispatcher {
     }
     sender_->Submit(std::move(requests));
     if (!immediate.empty()) OnTransfers(std::move(immediate));
+  }
+
+  // Counts a request to `destination` unless it already has destination_cap_.
+  bool ReserveDestination(const std::string& destination) {
+    absl::MutexLock lock(&jobs_mu_);
+    int& outstanding = outstanding_by_destination_[destination];
+    if (outstanding >= destination_cap_) return false;
+    ++outstanding;
+    return true;
+  }
+
+  void ReleaseDestination(const std::string& destination) ABSL_EXCLUSIVE_LOCKS_REQUIRED(jobs_mu_) {
+    auto it = outstanding_by_destination_.find(destination);
+    if (it != outstanding_by_destination_.end() && --it->second <= 0) outstanding_by_destination_.erase(it);
   }
 
   // ------------------------------------------------------------- results --
@@ -409,6 +444,7 @@ class DispatcherImpl final : public Dispatcher {
               jobs.emplace_back();
               continue;
             }
+            if (!it->second.destination.empty()) ReleaseDestination(it->second.destination);
             jobs.push_back(std::move(it->second));
             jobs_.erase(it);
           }
@@ -570,6 +606,11 @@ class DispatcherImpl final : public Dispatcher {
 
   absl::Mutex jobs_mu_;
   std::unordered_map<uint64_t, Job> jobs_ ABSL_GUARDED_BY(jobs_mu_);
+  // Requests handed to the sender per destination whose result is not back
+  // yet, and the most the sender takes for one (max_per_host running plus
+  // max_queued_per_host waiting).
+  std::unordered_map<std::string, int> outstanding_by_destination_ ABSL_GUARDED_BY(jobs_mu_);
+  int destination_cap_ = 0;
 
   absl::Mutex results_mu_;
   std::vector<TransferResult> results_ ABSL_GUARDED_BY(results_mu_);

@@ -97,6 +97,13 @@ ABSL_FLAG(absl::Duration, poll_interval,
           "(env OCTO_DELIVERY_POLL_INTERVAL)");
 ABSL_FLAG(int, result_batch, octo::EnvOrInt("OCTO_DELIVERY_RESULT_BATCH", 500),
           "attempt results written per transaction at most (env OCTO_DELIVERY_RESULT_BATCH)");
+ABSL_FLAG(int, result_writers, octo::EnvOrInt("OCTO_DELIVERY_RESULT_WRITERS", 1),
+          "threads writing attempt results, each with its own database connection "
+          "(env OCTO_DELIVERY_RESULT_WRITERS)");
+ABSL_FLAG(int, max_queued_per_host, octo::EnvOrInt("OCTO_DELIVERY_MAX_QUEUED_PER_HOST", 0),
+          "claimed deliveries that may wait for one destination beyond its --max_per_host "
+          "running ones; more are released unsent for later; 0 = max(4 x max_per_host, "
+          "max_in_flight / 2 - max_per_host) (env OCTO_DELIVERY_MAX_QUEUED_PER_HOST)");
 
 namespace octo::delivery {
 namespace {
@@ -166,6 +173,12 @@ absl::StatusOr<Config> ConfigFromFlags() {
   if (absl::Status s = CheckRange("max_per_host", d.max_per_host, 1, d.max_in_flight); !s.ok())
     return s;
   if (absl::Status s = CheckRange("result_batch", d.result_batch, 1, 10000); !s.ok()) return s;
+  d.result_writers = absl::GetFlag(FLAGS_result_writers);
+  d.max_queued_per_host = absl::GetFlag(FLAGS_max_queued_per_host);
+  if (absl::Status s = CheckRange("result_writers", d.result_writers, 1, 16); !s.ok()) return s;
+  if (absl::Status s = CheckRange("max_queued_per_host", d.max_queued_per_host, 0, 1000000);
+      !s.ok())
+    return s;
 
   struct DurationFlag {
     const char* name;

@@ -2,28 +2,33 @@
 // Storing published events: the accepting half of the delivery engine
 // (docs/delivery.md, "Idempotency", "Diff").
 //
-// EventStore::Enqueue writes a batch of validated events in ONE transaction:
-// per event, an idempotent insert into `events` (UNIQUE (supplier_id,
+// EventStore::Enqueue writes a batch of validated events in ONE transaction,
+// with a fixed number of set-based statements whatever the batch size: the
+// keys stored before answer as they were (UNIQUE (supplier_id,
 // idempotency_key); a concurrent duplicate waits for the first transaction
-// and then answers as a duplicate), the resource snapshot and the computed
-// diff, and one `deliveries` row per webhook due now; then
-// `NOTIFY octo_deliveries` and commit. A duplicate writes nothing and answers
-// the original {event_id, delivery_count} with duplicate = true. Events are
-// written in request order, so a later event of a resource diffs against an
-// earlier one of the same batch. The transaction first takes advisory locks
-// on the batch's idempotency keys and resources in one global order, so
-// concurrent batches that share some serialise instead of deadlocking.
+// and then answers as a duplicate; a key repeated in the batch answers as
+// its first occurrence), the snapshots of the resources are locked and the
+// diffs computed in request order (a later event of a resource diffs against
+// an earlier one of the same batch), then one statement inserts the new
+// events and one `deliveries` row per webhook due now, one more upserts the
+// snapshots; then `NOTIFY octo_deliveries` and commit. A duplicate writes
+// nothing and answers the original {event_id, delivery_count} with
+// duplicate = true. The transaction first takes advisory locks on the
+// batch's idempotency keys and resources in one global order, so concurrent
+// batches that share some serialise instead of deadlocking (and what the
+// transaction read about them stays true until the commit).
 //
-// Webhook ids are filtered in the database: a webhook that no longer exists,
-// is disabled, wants another event, or belongs to another supplier (or, when
-// the event names a connection, to another connection) is skipped, not an
-// error. delivery_count is the number of deliveries actually created.
+// Webhook ids are filtered against the database: a webhook that no longer
+// exists, is disabled, wants another event, or belongs to another supplier
+// (or, when the event names a connection, to another connection) is skipped,
+// not an error; the others are locked FOR KEY SHARE until the commit.
+// delivery_count is the number of deliveries actually created.
 //
 // Status codes:
 //   NOT_FOUND           an event's supplier, or its connection (for this
 //                       supplier), does not exist: "events[i].supplier_id: ...".
 //   INVALID_ARGUMENT    a value the database constraints refuse (validation
-//                       should have caught it): "events[i]: ...".
+//                       should have caught it): "enqueue: ..." (the batch).
 //   ABORTED             a deadlock or serialization failure, still there after
 //                       the bounded retries; retry the whole batch.
 //   UNAVAILABLE         the database is unreachable or the commit's outcome is
@@ -53,7 +58,7 @@ struct EventToStore {
   std::string_view idempotency_key;
   std::string_view connection_id;             // "" = every connection of the supplier
   std::string_view event;                     // booking_update, ...
-  std::string_view resource_json;             // stored byte for byte
+  std::string_view resource_json;             // stored byte for byte (whitespace around it dropped)
   std::optional<std::string_view> diff_json;  // the publisher's diff, if any
   std::string_view product_id;                // availability_update only
   std::string_view option_id;

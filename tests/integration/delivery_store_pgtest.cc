@@ -561,6 +561,50 @@ TEST_F(DeliveryTest, LaterEventsOfABatchDiffAgainstEarlierOnes) {
             R"([{"op":"replace","path":"/status","was":"ON_HOLD","value":"CONFIRMED"}])");
 }
 
+// One set-based batch mixing everything: a key stored before, a key twice,
+// two resources, an older event between newer ones. Diffs chain per
+// resource in request order; answers keep request order.
+TEST_F(DeliveryTest, MixedBatchChainsDiffsPerResourceInRequestOrder) {
+  const std::string w = NewWebhook(connection_a_);
+  pb::PublishEventResponse stored;
+  pb::PublishEventRequest a = Booking("a", R"({"uuid":"b-1","status":"A"})");
+  *a.mutable_occurred_at() = At(10);
+  ASSERT_THAT(EnqueueOne(a, {w}, &stored), GrpcIsOk());
+
+  pb::PublishEventRequest b = Booking("b", R"({"uuid":"b-1","status":"B"})");
+  *b.mutable_occurred_at() = At(20);
+  pb::PublishEventRequest c = Booking("c", R"({"uuid":"b-2","status":"X"})");
+  pb::PublishEventRequest d = Booking("d", R"({"uuid":"b-1","status":"D"})");
+  *d.mutable_occurred_at() = At(15);  // older than b: diffed, does not replace
+  pb::PublishEventRequest e = Booking("e", R"({"uuid":"b-1","status":"E"})");
+  *e.mutable_occurred_at() = At(30);
+  pb::EnqueueRequest request;
+  for (const pb::PublishEventRequest* event : {&a, &b, &c, &b, &d, &e}) {
+    *request.add_events() = ToEnqueue(*event, {w});
+  }
+  pb::EnqueueResponse response;
+  ASSERT_THAT(Enqueue(request, &response), GrpcIsOk());
+  ASSERT_THAT(response.results(), SizeIs(6));
+  const std::vector<bool> duplicate = {true, false, false, true, false, false};
+  for (int i = 0; i < 6; ++i) {
+    EXPECT_EQ(response.results(i).duplicate(), duplicate[i]) << i;
+    EXPECT_EQ(response.results(i).delivery_count(), 1) << i;
+  }
+  EXPECT_EQ(response.results(0).event_id(), stored.event_id());
+  EXPECT_EQ(response.results(3).event_id(), response.results(1).event_id());
+  EXPECT_EQ(Text("SELECT diff::text FROM events WHERE idempotency_key = 'b'"),
+            R"([{"op":"replace","path":"/status","was":"A","value":"B"}])");
+  EXPECT_EQ(Text("SELECT diff::text FROM events WHERE idempotency_key = 'c'"), "[]");
+  EXPECT_EQ(Text("SELECT diff::text FROM events WHERE idempotency_key = 'd'"),
+            R"([{"op":"replace","path":"/status","was":"B","value":"D"}])");
+  EXPECT_EQ(Text("SELECT diff::text FROM events WHERE idempotency_key = 'e'"),
+            R"([{"op":"replace","path":"/status","was":"B","value":"E"}])");
+  EXPECT_EQ(Text("SELECT resource->>'status' FROM resource_snapshots WHERE resource_key = 'b-1'"), "E");
+  EXPECT_EQ(Text("SELECT resource->>'status' FROM resource_snapshots WHERE resource_key = 'b-2'"), "X");
+  EXPECT_EQ(Count("SELECT count(*) FROM events"), 5);
+  EXPECT_EQ(Count("SELECT count(*) FROM deliveries"), 5);
+}
+
 // ------------------------------------------------------------- webhooks --
 
 TEST_F(DeliveryTest, ConnectionScopedEventsGoOnlyToThatConnection) {

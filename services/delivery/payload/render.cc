@@ -56,13 +56,14 @@ std::string RenderDeliveryBody(const DeliveryPayloadInput& input) {
   // Written as text directly: the (large) resource is projected while it is
   // serialized, never copied.
   std::string out;
-  out.reserve(1024);
+  out.reserve(4096);
   out += "{\"webhook\":";
   AppendCompact(RenderWebhookObject(input.webhook), out);
   out += ',';
   AppendJsonString(ResourceKindName(input.kind), out);
   out += ':';
-  AppendProjectedResource(input.kind, input.resource, input.webhook.capabilities, out);
+  AppendProjectedResource(input.kind, input.resource_ref != nullptr ? *input.resource_ref : input.resource,
+                          input.webhook.capabilities, out);
   if (input.kind == ResourceKind::kAvailability) {
     out += ",\"productId\":";
     AppendJsonString(input.product_id, out);
@@ -70,7 +71,12 @@ std::string RenderDeliveryBody(const DeliveryPayloadInput& input) {
     AppendJsonString(input.option_id, out);
   }
   out += ",\"diff\":";
-  AppendCompact(ProjectDiff(input.kind, input.diff, input.webhook.capabilities), out);
+  const boost::json::array& diff = input.diff_ref != nullptr ? *input.diff_ref : input.diff;
+  if (diff.empty()) {
+    out += "[]";
+  } else {
+    AppendCompact(ProjectDiff(input.kind, diff, input.webhook.capabilities), out);
+  }
   out += ",\"supplier\":";
   AppendCompact(RenderSupplierObject(input.supplier), out);
   out += '}';

@@ -51,6 +51,11 @@ struct DeliveryPayloadInput {
   // webhook's capabilities (projecting twice changes nothing).
   boost::json::value resource;
   boost::json::array diff;
+  // When set, rendered instead of `resource` / `diff`, which are then
+  // ignored: the dispatcher renders many deliveries of one event from the
+  // same parsed values without copying them (they must outlive the call).
+  const boost::json::value* resource_ref = nullptr;
+  const boost::json::array* diff_ref = nullptr;
   std::string product_id;  // availability only
   std::string option_id;   // availability only
   SupplierProfile supplier;
