@@ -61,3 +61,10 @@ echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${missing[@]}"
+
+# The prometheus package (installed for promtool and the scrape test) enables
+# a Prometheus server listening on every interface where systemd runs: we
+# only ever start our own, on loopback, so stop and disable the packaged one.
+if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]]; then
+  systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+fi
