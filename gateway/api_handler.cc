@@ -355,6 +355,18 @@ void ApiHandler::Handle(HttpRequest request, Done done) {
     }
     case Route::kHealthz:
       return answer(JsonResponse(http::status::ok, request.version(), R"({"status":"ok"})"));
+    case Route::kMetrics: {
+      if (!options_.metrics_text) {
+        return answer(ErrorResponse(BadRequest("No route for GET /metrics", http::status::not_found),
+                                    request.version()));
+      }
+      HttpResponse response(http::status::ok, request.version());
+      response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+      response.set(http::field::cache_control, "no-store");
+      response.body() = options_.metrics_text();
+      response.prepare_payload();
+      return answer(std::move(response));
+    }
     case Route::kReadyz: {
       auto probe = std::make_shared<ReadinessProbe>(request.version(), request.keep_alive(), echo,
                                                     match.route_template, std::move(done));

@@ -20,6 +20,7 @@
 // (JSON); `done` is then invoked there and the server posts the response
 // back to the connection's strand.
 #include <chrono>
+#include <functional>
 #include <string>
 
 #include "gateway/http_types.h"
@@ -40,6 +41,8 @@ class ApiHandler final : public HttpHandler {
     std::chrono::milliseconds request_timeout{5000};
     // Deadline of /readyz's health checks.
     std::chrono::milliseconds readiness_timeout{2000};
+    // The body of GET /metrics (Prometheus text format); unset: 404.
+    std::function<std::string()> metrics_text;
   };
 
   // `backend` must outlive every callback of every Handle() call.

@@ -15,11 +15,16 @@ namespace octo::gateway {
 namespace v1 = octo::webhooks::v1;
 namespace health = grpc::health::v1;
 
-std::shared_ptr<grpc::Channel> MakeSubscriptionChannel(const std::string& target) {
+std::shared_ptr<grpc::Channel> MakeSubscriptionChannel(const std::string& target,
+                                                      metrics::GrpcMetrics* metrics) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  if (metrics != nullptr) {
+    return grpc::experimental::CreateCustomChannelWithInterceptors(
+        target, grpc::InsecureChannelCredentials(), args, metrics->ClientInterceptors());
+  }
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }
 

@@ -11,6 +11,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "gateway/subscription_backend.h"
+#include "services/common/metrics.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "octo/webhooks/v1/webhooks.grpc.pb.h"
 
@@ -18,7 +19,8 @@ namespace octo::gateway {
 
 // An insecure channel to `target` that reconnects within about two seconds
 // after the service restarts (gRPC's default backoff grows to two minutes).
-std::shared_ptr<grpc::Channel> MakeSubscriptionChannel(const std::string& target);
+std::shared_ptr<grpc::Channel> MakeSubscriptionChannel(const std::string& target,
+                                                      metrics::GrpcMetrics* metrics = nullptr);
 
 class GrpcSubscriptionBackend final : public SubscriptionBackend {
  public:

@@ -2,9 +2,11 @@
 
 #include <array>
 #include <atomic>
+#include <cstdint>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -57,13 +59,25 @@ bool IsHttpParseError(const error_code& ec) {
   return ec.category() == http::make_error_code(http::error::bad_target).category();
 }
 
+// A process-unique id for each answered request, to tell log lines apart and
+// quote in support tickets: a random per-process prefix and a sequence number.
+std::string NextRequestId() {
+  static const std::string prefix = [] {
+    std::random_device random;
+    return absl::StrFormat("%08x", random());
+  }();
+  static std::atomic<std::uint64_t> sequence{0};
+  return absl::StrCat(prefix, "-", sequence.fetch_add(1, std::memory_order_relaxed) + 1);
+}
+
 void LogAccess(std::string_view method, std::string_view route, unsigned status,
                std::chrono::steady_clock::duration duration) {
   const double ms = std::chrono::duration<double, std::milli>(duration).count();
   log::Info("request", {{"method", method},
                         {"route", route},
                         {"status", absl::StrCat(status)},
-                        {"duration_ms", absl::StrFormat("%.3f", ms)}});
+                        {"duration_ms", absl::StrFormat("%.3f", ms)},
+                        {"request_id", NextRequestId()}});
 }
 
 }  // namespace
@@ -206,6 +220,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     stream_.expires_never();
     HttpRequest request = parser_->release();
     method_ = PrintableAscii(request.method_string(), 16);
+    if (options().metrics != nullptr) options().metrics->RequestStarted();
     server_->handler()->Handle(
         std::move(request), [self = shared_from_this()](HandlerResult result) {
           asio::post(self->executor(), [self, result = std::move(result)]() mutable {
@@ -229,6 +244,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     route_ = std::string(kUnmatchedRoute);
     if (request_start_ == std::chrono::steady_clock::time_point{})
       request_start_ = std::chrono::steady_clock::now();
+    if (options().metrics != nullptr) options().metrics->RequestStarted();
     HttpResponse response = ErrorResponse(error, 11);
     response.set("Octo-Capabilities", echo);
     response.keep_alive(false);
@@ -246,8 +262,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   }
 
   void OnWrite(const error_code& ec, bool linger) {
-    LogAccess(method_, route_, response_->result_int(),
-              std::chrono::steady_clock::now() - request_start_);
+    const auto duration = std::chrono::steady_clock::now() - request_start_;
+    LogAccess(method_, route_, response_->result_int(), duration);
+    if (options().metrics != nullptr) {
+      options().metrics->RequestFinished(route_, method_, static_cast<int>(response_->result_int()),
+                                         std::chrono::duration<double>(duration).count());
+    }
     const bool close = response_->need_eof();
     response_.reset();
     request_start_ = {};

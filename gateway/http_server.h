@@ -32,6 +32,7 @@
 
 #include "absl/status/status.h"
 #include "gateway/http_types.h"
+#include "services/common/metrics.h"
 
 namespace octo::gateway {
 
@@ -46,6 +47,10 @@ class HttpServer {
     std::chrono::milliseconds read_timeout{30000};
     std::chrono::milliseconds write_timeout{30000};
     int max_connections = 10000;
+    // Counts requests by route template, method and status, their duration
+    // and those in flight (octo_gateway_http_*); null = not counted. Must
+    // outlive the server.
+    metrics::HttpMetrics* metrics = nullptr;
   };
 
   // `handler` must outlive the server, and its callbacks must all have

@@ -19,6 +19,7 @@
 #include "gateway/http_server.h"
 #include "gateway/string_views.h"
 #include "services/common/log.h"
+#include "services/common/metrics.h"
 #include "services/common/net.h"
 
 namespace {
@@ -63,6 +64,7 @@ int main(int argc, char** argv) {
       "octo-gateway: OCTO webhooks REST API in front of the subscription service");
   absl::ParseCommandLine(argc, argv);
   octo::log::SetComponent("gateway");
+  octo::log::CaptureGrpcLogs();
 
   octo::gateway::GatewayFlags flags;
   flags.listen = absl::GetFlag(FLAGS_listen);
@@ -92,8 +94,15 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
+  // GET /metrics on the HTTP listener (docs/observability.md).
+  octo::metrics::ProcessMetrics metrics;
+  octo::metrics::GrpcMetrics grpc_metrics(metrics.registry());
+  octo::metrics::HttpMetrics http_metrics(metrics.registry());
+  config->api.metrics_text = [&metrics] { return metrics.Text(); };
+  config->http.metrics = &http_metrics;
+
   octo::gateway::GrpcSubscriptionBackend backend(
-      octo::gateway::MakeSubscriptionChannel(config->subscription_target));
+      octo::gateway::MakeSubscriptionChannel(config->subscription_target, &grpc_metrics));
   octo::gateway::ApiHandler handler(config->api, &backend);
   octo::gateway::HttpServer server(config->http, &handler);
   if (absl::Status status = server.Start(); !status.ok()) {

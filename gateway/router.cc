@@ -13,6 +13,7 @@ namespace {
 
 constexpr absl::string_view kHealthz = "/healthz";
 constexpr absl::string_view kReadyz = "/readyz";
+constexpr absl::string_view kMetrics = "/metrics";
 
 bool IsPathChar(char c) {
   // RFC 3986 pchar minus "%" (we never decode), plus "/".
@@ -70,6 +71,10 @@ Router::Router(std::string base_path)
 RouteMatch Router::Match(http::verb method, std::string_view target) const {
   absl::string_view path = AbslView(target.substr(0, target.find('?')));
 
+  if (path == kMetrics) {
+    if (method != http::verb::get) return NotAllowed(StdView(path), "GET");
+    return Allowed(Route::kMetrics, StdView(path));
+  }
   if (path == kHealthz || path == kReadyz) {
     const bool healthz = path == kHealthz;
     if (method != http::verb::get) return NotAllowed(StdView(path), "GET");

@@ -7,6 +7,7 @@
 //   <base>/webhooks/:id[/]     GET, PATCH, DELETE  "GET, PATCH, DELETE"
 //   /healthz                   GET                 "GET"
 //   /readyz                    GET                 "GET"
+//   /metrics                   GET                 "GET"   (Prometheus text format)
 //
 // The query string is ignored. Paths are matched byte for byte (no
 // percent-decoding, no "//" collapsing): an id that is not a UUID is answered
@@ -30,6 +31,7 @@ enum class Route {
   kMethodNotAllowed,  // the path exists, the method does not: see `allow`
   kHealthz,
   kReadyz,
+  kMetrics,
   kCreateWebhook,
   kListWebhooks,
   kGetWebhook,

@@ -107,6 +107,12 @@ prepare_node_verifier() {
   export OCTO_NODE_VERIFIER="$dir/verify.mjs"
 }
 
+# Every octo-subscription / octo-delivery a test starts serves its metrics on
+# a free port unless the test says otherwise: the defaults (9101, 9102) would
+# collide between tests running in parallel (docs/observability.md).
+export OCTO_SUBSCRIPTION_METRICS_LISTEN=127.0.0.1:0
+export OCTO_DELIVERY_METRICS_LISTEN=127.0.0.1:0
+
 install_deps
 prepare_node_verifier
 # shellcheck disable=SC2119  # no targets: build everything

@@ -6,6 +6,9 @@
 #include <mutex>
 #include <string>
 
+#include <grpc/support/log.h>
+
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 
@@ -56,6 +59,17 @@ void SetComponent(std::string_view component) {
 }
 
 void SetMinLevel(Level level) { g_min_level = static_cast<int>(level); }
+
+void CaptureGrpcLogs() {
+  gpr_set_log_function([](gpr_log_func_args* args) {
+    const Level level = args->severity == GPR_LOG_SEVERITY_ERROR  ? Level::kError
+                        : args->severity == GPR_LOG_SEVERITY_INFO ? Level::kInfo
+                                                                  : Level::kDebug;
+    Write(level, "grpc",
+          {{"detail", args->message != nullptr ? args->message : ""},
+           {"source", absl::StrCat(args->file != nullptr ? args->file : "", ":", args->line)}});
+  });
+}
 
 void Write(Level level, std::string_view message, std::initializer_list<Field> fields) {
   if (static_cast<int>(level) < g_min_level.load(std::memory_order_relaxed)) return;

@@ -15,6 +15,10 @@ using Field = std::pair<std::string_view, std::string_view>;
 // Set once at process start, e.g. "gateway" or "subscription".
 void SetComponent(std::string_view component);
 void SetMinLevel(Level level);
+// Sends gRPC's own log lines (gpr_log, by default plain text on stderr)
+// through Write() as JSON lines with msg "grpc" and the text in "detail",
+// so every line a process writes is one JSON object. Call once, early.
+void CaptureGrpcLogs();
 
 void Write(Level level, std::string_view message, std::initializer_list<Field> fields = {});
 

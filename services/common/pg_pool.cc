@@ -5,9 +5,11 @@
 
 namespace octo {
 
-absl::StatusOr<std::unique_ptr<PgPool>> PgPool::Create(std::string conninfo, int max_connections) {
+absl::StatusOr<std::unique_ptr<PgPool>> PgPool::Create(std::string conninfo, int max_connections,
+                                                       metrics::PgMetrics* metrics) {
   if (max_connections < 1) return absl::InvalidArgumentError("PgPool needs at least one connection");
-  std::unique_ptr<PgPool> pool(new PgPool(std::move(conninfo), max_connections));
+  std::unique_ptr<PgPool> pool(new PgPool(std::move(conninfo), max_connections, metrics));
+  if (metrics != nullptr) metrics->Declare("ping");  // every pool pings (readiness)
   auto lease = pool->Acquire(std::chrono::seconds(10));
   if (!lease.ok()) return lease.status();
   return pool;
@@ -29,12 +31,14 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire(std::chrono::milliseconds timeout)
   if (!idle_.empty()) {
     auto conn = std::move(idle_.back());
     idle_.pop_back();
+    if (metrics_ != nullptr) metrics_->ConnectionsChanged(+1, -1);
     return Lease(this, std::move(conn));
   }
   ++open_;  // reserve the slot, then connect without holding the lock
   lock.unlock();
   try {
     auto conn = std::make_unique<pqxx::connection>(conninfo_);
+    if (metrics_ != nullptr) metrics_->ConnectionsChanged(+1, 0);
     return Lease(this, std::move(conn));
   } catch (const std::exception& e) {
     lock.lock();
@@ -48,21 +52,35 @@ void PgPool::Release(std::unique_ptr<pqxx::connection> conn, bool broken) {
   std::lock_guard lock(mu_);
   if (broken || !conn->is_open()) {
     --open_;
+    if (metrics_ != nullptr) metrics_->ConnectionsChanged(-1, 0);
   } else {
     idle_.push_back(std::move(conn));
+    if (metrics_ != nullptr) metrics_->ConnectionsChanged(-1, +1);
   }
   cv_.notify_one();
+}
+
+PgPool::~PgPool() {
+  // The idle connections close with the pool; leased ones cannot exist.
+  if (metrics_ != nullptr) metrics_->ConnectionsChanged(0, -static_cast<int>(idle_.size()));
+}
+
+void PgPool::RecordOperation(std::string_view operation, absl::Duration elapsed, bool ok) {
+  if (metrics_ != nullptr) metrics_->Query(operation, absl::ToDoubleSeconds(elapsed), ok);
 }
 
 absl::Status PgPool::Ping() {
   auto lease = Acquire(std::chrono::seconds(2));
   if (!lease.ok()) return lease.status();
+  const absl::Time start = absl::Now();
   try {
     pqxx::nontransaction tx(lease->conn());
     tx.exec("SELECT 1");
+    RecordOperation("ping", absl::Now() - start, true);
     return absl::OkStatus();
   } catch (const std::exception& e) {
     lease->MarkBroken();
+    RecordOperation("ping", absl::Now() - start, false);
     return StatusFromException("ping", e);
   }
 }

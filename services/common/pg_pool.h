@@ -12,13 +12,18 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/common/metrics.h"
 
 namespace octo {
 
 class PgPool {
  public:
   // Opens one connection eagerly so a wrong conninfo fails at start-up.
-  static absl::StatusOr<std::unique_ptr<PgPool>> Create(std::string conninfo, int max_connections);
+  // `metrics` (may be null; must outlive the pool) gets the pool's
+  // connection counts and the operations reported through RecordOperation.
+  static absl::StatusOr<std::unique_ptr<PgPool>> Create(std::string conninfo, int max_connections,
+                                                        metrics::PgMetrics* metrics = nullptr);
 
   class Lease {
    public:
@@ -46,12 +51,21 @@ class PgPool {
 
   const std::string& conninfo() const { return conninfo_; }
 
+  // For metrics: one database operation (named by a constant of the caller,
+  // e.g. its prepared statement's name) took `elapsed`; `ok` is false when
+  // it failed with a database error. No-op without metrics. Thread-safe.
+  void RecordOperation(std::string_view operation, absl::Duration elapsed, bool ok);
+
+  ~PgPool();
+
  private:
-  PgPool(std::string conninfo, int max_connections) : conninfo_(std::move(conninfo)), max_(max_connections) {}
+  PgPool(std::string conninfo, int max_connections, metrics::PgMetrics* metrics)
+      : conninfo_(std::move(conninfo)), max_(max_connections), metrics_(metrics) {}
   void Release(std::unique_ptr<pqxx::connection> conn, bool broken);
 
   const std::string conninfo_;
   const int max_;
+  metrics::PgMetrics* const metrics_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<pqxx::connection>> idle_;

@@ -59,7 +59,8 @@ constexpr Statement kClaim{
 constexpr Statement kClaimEvents{
     "dispatch_claim_events",
     "SELECT id::text, event, resource_kind, resource::text, COALESCE(localized::text, '{}'),"
-    "  COALESCE(diff::text, '[]'), COALESCE(product_id, ''), COALESCE(option_id, '')"
+    "  COALESCE(diff::text, '[]'), COALESCE(product_id, ''), COALESCE(option_id, ''),"
+    "  " OCTO_MICROS("created_at")
     " FROM events WHERE id = ANY($1::uuid[])"};
 
 // Whether this claim still holds the delivery: pending, and leased with the
@@ -270,6 +271,7 @@ absl::StatusOr<ClaimBatch> PgDispatchStore::Claim(int limit, absl::Duration leas
         e.diff_json = row[5].as<std::string>();
         e.product_id = row[6].as<std::string>();
         e.option_id = row[7].as<std::string>();
+        e.created_at = absl::FromUnixMicros(row[8].as<long long>());
         std::string key = e.id;
         batch.events.emplace(std::move(key), std::move(e));
       }

@@ -32,6 +32,7 @@ struct ClaimedEvent {
   std::string diff_json;       // array
   std::string product_id;      // availability only, else ""
   std::string option_id;
+  absl::Time created_at;  // when it was published (for the latency metric)
 };
 
 struct ClaimedDelivery {
@@ -80,6 +81,9 @@ struct DeliveryResult {
   AttemptResult attempt;  // http_status or error_class
   std::string snippet;    // valid UTF-8, at most 4 KB
   Decision decision;  // kAttempt; kRelease uses retry_delay only
+  // For metrics only, not written: the event's type and creation time.
+  std::string event;
+  absl::Time event_created_at;
 };
 
 // Where the dispatcher reads and writes deliveries. One instance is used by

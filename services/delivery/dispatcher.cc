@@ -160,6 +160,8 @@ class DispatcherImpl final : public Dispatcher {
     bool retry_on_error = true;
     bool cancel = false;  // its webhook is disabled: cancel, do not send
     std::string destination;  // counted in outstanding_by_destination_ ("" = not)
+    std::string event;    // for metrics: the event's type and creation time
+    absl::Time event_created_at;
   };
 
   void StopOnce() {
@@ -244,6 +246,8 @@ class DispatcherImpl final : public Dispatcher {
         absl::MutexLock lock(&stats_mu_);
         ++stats_.claims;
         stats_.claim_time += absl::Now() - last_claim;
+        if (options_.pg_metrics != nullptr)
+          options_.pg_metrics->Query("dispatch_claim", absl::ToDoubleSeconds(absl::Now() - last_claim), batch.ok());
         if (batch.ok()) stats_.claimed += static_cast<int64_t>(batch->deliveries.size());
       }
       if (!batch.ok()) {
@@ -283,7 +287,19 @@ class DispatcherImpl final : public Dispatcher {
     requests.reserve(batch.deliveries.size());
     for (const ClaimedDelivery& d : batch.deliveries) {
       const uint64_t tag = next_tag_.fetch_add(1);
-      Job job{d.id, d.webhook_id, d.lease_us, d.attempt_count + 1, d.retry_on_error, !d.webhook_enabled, {}};
+      const auto stored_event = batch.events.find(d.event_id);
+      const bool has_event = stored_event != batch.events.end();
+      Job job;
+      job.delivery_id = d.id;
+      job.webhook_id = d.webhook_id;
+      job.lease_us = d.lease_us;
+      job.attempt_number = d.attempt_count + 1;
+      job.retry_on_error = d.retry_on_error;
+      job.cancel = !d.webhook_enabled;
+      if (has_event) {
+        job.event = stored_event->second.event;
+        job.event_created_at = stored_event->second.created_at;
+      }
       jobs.emplace_back(tag, std::move(job));
       if (!d.webhook_enabled) {
         TransferResult r;
@@ -393,6 +409,8 @@ class DispatcherImpl final : public Dispatcher {
       return r;
     }
     r.action = DeliveryResult::Action::kAttempt;
+    r.event = job.event;
+    r.event_created_at = job.event_created_at;
     r.started_at = t.started_at;
     r.duration = t.duration;
     r.snippet = SanitizeSnippet(t.body_prefix);
@@ -505,6 +523,8 @@ class DispatcherImpl final : public Dispatcher {
         absl::MutexLock lock(&stats_mu_);
         ++stats_.writes;
         stats_.write_time += absl::Now() - t0;
+        if (options_.pg_metrics != nullptr)
+          options_.pg_metrics->Query("dispatch_write_results", absl::ToDoubleSeconds(absl::Now() - t0), status.ok());
         if (status.ok()) stats_.written += static_cast<int64_t>(chunk.size());
       }
       if (status.ok()) {
@@ -548,6 +568,7 @@ class DispatcherImpl final : public Dispatcher {
   // Frees the slots of written (or given up) results and notes when the
   // retries they scheduled fall due.
   void Finished(std::size_t count, const std::vector<DeliveryResult>& written) {
+    if (options_.metrics != nullptr) RecordMetrics(*options_.metrics, written);
     const absl::Time now = absl::Now();
     absl::MutexLock lock(&mu_);
     in_flight_ -= static_cast<int>(count);
@@ -559,6 +580,30 @@ class DispatcherImpl final : public Dispatcher {
         const absl::Time due = now + r.decision.retry_delay;
         retry_hints_.push(due);
         if (due < waiting_until_) rearm_ = true;
+      }
+    }
+  }
+
+  // Counts the attempts of written results (docs/observability.md).
+  static void RecordMetrics(metrics::DeliveryMetrics& m, const std::vector<DeliveryResult>& written) {
+    std::vector<std::string_view> gone_webhooks;
+    for (const DeliveryResult& r : written) {
+      if (r.action != DeliveryResult::Action::kAttempt) continue;
+      const bool responded = r.attempt.error_class == ErrorClass::kNone;
+      const std::string_view outcome = r.decision.kind == DecisionKind::kSucceeded ? "success"
+                                       : r.decision.kind == DecisionKind::kRetry   ? "retry"
+                                                                                   : "failed";
+      m.Attempt(r.event, outcome, responded ? "none" : ErrorClassName(r.attempt.error_class),
+                metrics::StatusClass(responded ? r.attempt.http_status : 0), absl::ToDoubleSeconds(r.duration));
+      if (r.decision.kind == DecisionKind::kSucceeded) {
+        m.Delivered(r.event, absl::ToDoubleSeconds(r.started_at + r.duration - r.event_created_at));
+      } else if (outcome == "failed") {
+        m.GivenUp(r.event);
+      }
+      if (r.decision.kind == DecisionKind::kGone &&
+          std::find(gone_webhooks.begin(), gone_webhooks.end(), r.webhook_id) == gone_webhooks.end()) {
+        gone_webhooks.push_back(r.webhook_id);
+        m.WebhookDisabled("gone");
       }
     }
   }
@@ -622,6 +667,10 @@ class DispatcherImpl final : public Dispatcher {
 
 absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Start(DispatcherOptions options) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  if (options.pg_metrics != nullptr) {
+    options.pg_metrics->Declare("dispatch_claim");
+    options.pg_metrics->Declare("dispatch_write_results");
+  }
   auto dispatcher = std::make_unique<DispatcherImpl>(std::move(options));
   if (absl::Status s = dispatcher->Init(); !s.ok()) {
     dispatcher->Stop();

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "services/common/metrics.h"
 
 namespace octo::delivery {
 
@@ -50,6 +51,11 @@ struct DispatcherOptions {
   std::chrono::milliseconds poll_interval{1000};
   int result_batch = 500;  // results written per transaction at most
   int result_writers = 1;  // threads (each with its own connection) writing results
+  // Where recorded attempts, outcomes and the claim/write queries are
+  // counted (docs/observability.md); null = not counted. Must outlive the
+  // dispatcher.
+  metrics::DeliveryMetrics* metrics = nullptr;
+  metrics::PgMetrics* pg_metrics = nullptr;
 };
 
 class Dispatcher {

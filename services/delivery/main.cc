@@ -24,12 +24,14 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "services/common/log.h"
+#include "services/common/metrics.h"
 #include "services/common/migrations.h"
 #include "services/common/net.h"
 #include "services/common/pg_pool.h"
 #include "services/delivery/delivery_service.h"
 #include "services/delivery/dispatcher.h"
 #include "services/delivery/event_validation.h"
+#include "services/delivery/queue_stats.h"
 #include "services/delivery/store.h"
 #include "services/schema/migrations.h"
 
@@ -61,6 +63,17 @@ ABSL_FLAG(std::string, port_file, octo::EnvOr("OCTO_DELIVERY_PORT_FILE", ""),
           "if set, the bound port is written here once serving (env OCTO_DELIVERY_PORT_FILE)");
 ABSL_FLAG(bool, allow_non_loopback, octo::EnvOr("OCTO_ALLOW_NON_LOOPBACK", "false") == "true",
           "allow --grpc_listen on a non-loopback address (env OCTO_ALLOW_NON_LOOPBACK=true)");
+ABSL_FLAG(std::string, metrics_listen, octo::EnvOr("OCTO_DELIVERY_METRICS_LISTEN", "127.0.0.1:9102"),
+          "host:port of the HTTP listener serving /metrics and /healthz; port 0 picks a free port "
+          "(env OCTO_DELIVERY_METRICS_LISTEN)");
+ABSL_FLAG(std::string, metrics_port_file, octo::EnvOr("OCTO_DELIVERY_METRICS_PORT_FILE", ""),
+          "if set, the bound metrics port is written here once serving "
+          "(env OCTO_DELIVERY_METRICS_PORT_FILE)");
+ABSL_FLAG(absl::Duration, queue_stats_interval,
+          EnvOrDuration("OCTO_DELIVERY_QUEUE_STATS_INTERVAL", absl::Seconds(5)),
+          "how often the queue gauges (octo_delivery_queue_deliveries, "
+          "octo_delivery_oldest_due_age_seconds) are read from PostgreSQL "
+          "(env OCTO_DELIVERY_QUEUE_STATS_INTERVAL)");
 ABSL_FLAG(bool, dispatch, octo::EnvOr("OCTO_DELIVERY_DISPATCH", "true") != "false",
           "run the dispatcher; --dispatch=false only accepts and stores events, e.g. for tests "
           "or a replica dedicated to Enqueue (env OCTO_DELIVERY_DISPATCH=false)");
@@ -119,6 +132,9 @@ struct Config {
   std::string port_file;
   bool dispatch = true;
   DispatcherOptions dispatcher;
+  std::string metrics_listen;
+  std::string metrics_port_file;
+  absl::Duration queue_stats_interval = absl::Seconds(5);
 };
 
 absl::Status CheckRange(const char* flag, long long value, long long min, long long max) {
@@ -146,6 +162,9 @@ absl::StatusOr<Config> ConfigFromFlags() {
   c.db_pool_size = absl::GetFlag(FLAGS_db_pool_size);
   c.port_file = absl::GetFlag(FLAGS_port_file);
   c.dispatch = absl::GetFlag(FLAGS_dispatch);
+  c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  c.metrics_port_file = absl::GetFlag(FLAGS_metrics_port_file);
+  c.queue_stats_interval = absl::GetFlag(FLAGS_queue_stats_interval);
 
   absl::StatusOr<HostPort> host_port = ParseHostPort(c.listen);
   if (!host_port.ok())
@@ -155,6 +174,18 @@ absl::StatusOr<Config> ConfigFromFlags() {
     return absl::InvalidArgumentError(absl::StrCat(
         "--grpc_listen: ", host_port->host,
         " is not a loopback address; pass --allow_non_loopback to serve beyond this machine"));
+  }
+  absl::StatusOr<HostPort> metrics_host_port = ParseHostPort(c.metrics_listen);
+  if (!metrics_host_port.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics_listen: ", metrics_host_port.status().message()));
+  if (!absl::GetFlag(FLAGS_allow_non_loopback) && !IsLoopbackHost(metrics_host_port->host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--metrics_listen: ", metrics_host_port->host,
+        " is not a loopback address; pass --allow_non_loopback to serve beyond this machine"));
+  }
+  if (c.queue_stats_interval < absl::Milliseconds(100) || c.queue_stats_interval > absl::Hours(1)) {
+    return absl::InvalidArgumentError("--queue_stats_interval: must be between 100ms and 1h");
   }
   if (c.database_url.empty()) {
     return absl::InvalidArgumentError(
@@ -276,13 +307,21 @@ int Run(const Config& config) {
     log::Error("cannot apply migrations", {{"error", s.ToString()}});
     return 1;
   }
+  // Metrics first: the pools, the service and the dispatcher record into
+  // them from the start.
+  metrics::ProcessMetrics metrics;
+  metrics::PgMetrics pg_metrics(metrics.registry());
+  metrics::GrpcMetrics grpc_metrics(metrics.registry());
+  metrics::DeliveryMetrics delivery_metrics(metrics.registry());
+
   absl::StatusOr<std::unique_ptr<PgPool>> pool =
-      PgPool::Create(config.database_url, config.db_pool_size);
+      PgPool::Create(config.database_url, config.db_pool_size, &pg_metrics);
   if (!pool.ok()) {
     log::Error("cannot connect to PostgreSQL", {{"error", pool.status().ToString()}});
     return 1;
   }
-  absl::StatusOr<std::unique_ptr<PgPool>> ping_pool = PgPool::Create(config.database_url, 1);
+  absl::StatusOr<std::unique_ptr<PgPool>> ping_pool =
+      PgPool::Create(config.database_url, 1, &pg_metrics);
   if (!ping_pool.ok()) {
     log::Error("cannot connect to PostgreSQL", {{"error", ping_pool.status().ToString()}});
     return 1;
@@ -293,7 +332,10 @@ int Run(const Config& config) {
 
   std::unique_ptr<Dispatcher> dispatcher;
   if (config.dispatch) {
-    absl::StatusOr<std::unique_ptr<Dispatcher>> started = Dispatcher::Start(config.dispatcher);
+    DispatcherOptions options = config.dispatcher;
+    options.metrics = &delivery_metrics;
+    options.pg_metrics = &pg_metrics;
+    absl::StatusOr<std::unique_ptr<Dispatcher>> started = Dispatcher::Start(options);
     if (!started.ok()) {
       log::Error("cannot start the dispatcher", {{"error", started.status().ToString()}});
       return 1;
@@ -310,6 +352,7 @@ int Run(const Config& config) {
   int port = 0;
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&delivery_service);
+  builder.experimental().SetInterceptorCreators(grpc_metrics.ServerInterceptors());
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     log::Error("cannot listen", {{"address", config.listen}});
@@ -318,6 +361,24 @@ int Run(const Config& config) {
   }
   auto health =
       std::make_unique<HealthReporter>(*std::move(ping_pool), server->GetHealthCheckService());
+  auto queue_stats = std::make_unique<QueueStatsReporter>(pool->get(), &delivery_metrics,
+                                                          config.queue_stats_interval);
+  absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> metrics_server =
+      metrics::MetricsServer::Start(config.metrics_listen, metrics);
+  const std::string metrics_port_text =
+      metrics_server.ok() ? std::to_string((*metrics_server)->port()) : "";
+  if (!metrics_server.ok() ||
+      (!config.metrics_port_file.empty() &&
+       !WriteFileAtomically(config.metrics_port_file, metrics_port_text + "\n"))) {
+    log::Error("cannot serve metrics",
+               {{"error", metrics_server.ok() ? "cannot write --metrics_port_file"
+                                              : metrics_server.status().ToString()}});
+    queue_stats.reset();
+    health.reset();
+    server->Shutdown();
+    if (dispatcher) dispatcher->Stop();
+    return 1;
+  }
 
   const std::string port_text = std::to_string(port);
   if (!config.port_file.empty() && !WriteFileAtomically(config.port_file, port_text + "\n")) {
@@ -329,6 +390,7 @@ int Run(const Config& config) {
   }
   log::Info("serving", {{"address", config.listen},
                         {"port", port_text},
+                        {"metrics_port", metrics_port_text},
                         {"dispatch", config.dispatch ? "true" : "false"}});
 
   int signal_number = 0;
@@ -336,6 +398,7 @@ int Run(const Config& config) {
   log::Info("shutting down", {{"signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"}});
   // Stop accepting first (in-flight Enqueue calls finish and commit), then
   // let the dispatcher finish its in-flight transfers and record them.
+  queue_stats.reset();
   health.reset();
   server->GetHealthCheckService()->Shutdown();  // every service NOT_SERVING
   server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
@@ -354,6 +417,7 @@ int main(int argc, char** argv) {
       "Every flag defaults from its OCTO_* environment variable.");
   absl::ParseCommandLine(argc, argv);
   octo::log::SetComponent("delivery");
+  octo::log::CaptureGrpcLogs();
   absl::StatusOr<octo::delivery::Config> config = octo::delivery::ConfigFromFlags();
   if (!config.ok()) {
     std::fprintf(stderr, "octo-delivery: %s\n", std::string(config.status().message()).c_str());

@@ -24,6 +24,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
 #include "services/common/crypto.h"
 #include "services/common/log.h"
 #include "services/common/strings.h"
@@ -353,6 +354,7 @@ absl::StatusOr<std::vector<StoredEvent>> PgEventStore::EnqueueOnce(
   absl::StatusOr<PgPool::Lease> lease = pool_->Acquire();
   if (!lease.ok()) return lease.status();
   Where where;
+  const absl::Time start = absl::Now();
   try {
     PrepareAll(lease->conn());
     pqxx::work txn(lease->conn(), "enqueue");
@@ -622,8 +624,10 @@ absl::StatusOr<std::vector<StoredEvent>> PgEventStore::EnqueueOnce(
     }
     where.operation = "commit";
     txn.commit();
+    pool_->RecordOperation("enqueue", absl::Now() - start, true);
     return results;
   } catch (const std::exception& e) {
+    pool_->RecordOperation("enqueue", absl::Now() - start, false);
     if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
         dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr || !lease->conn().is_open()) {
       lease->MarkBroken();

@@ -58,6 +58,7 @@ absl::Status FromEnqueueStatus(const grpc::Status& status) {
 absl::Status Publish(Repository* repository, pb::DeliveryService::StubInterface* delivery,
                      std::chrono::milliseconds delivery_timeout, grpc::ServerContext* context,
                      const std::vector<const pb::PublishEventRequest*>& events, bool batch,
+                     metrics::PublishMetrics* metrics,
                      std::vector<pb::PublishEventResponse>* results) {
   const int count = static_cast<int>(events.size());
   if (count > delivery::kMaxEventsPerBatch) {
@@ -126,6 +127,12 @@ absl::Status Publish(Repository* repository, pb::DeliveryService::StubInterface*
     return absl::InternalError("the delivery service answered a different number of events");
   }
   results->assign(response.results().begin(), response.results().end());
+  if (metrics != nullptr) {
+    for (int i = 0; i < count; ++i) {
+      const pb::PublishEventResponse& r = (*results)[i];
+      metrics->EventPublished(events[i]->event(), r.duplicate(), r.delivery_count());
+    }
+  }
   return absl::OkStatus();
 }
 
@@ -138,7 +145,7 @@ grpc::Status EventServiceImpl::PublishEvent(grpc::ServerContext* context,
     log.connection_id = request->connection_id();
     std::vector<pb::PublishEventResponse> results;
     absl::Status s = Publish(repository_, delivery_, delivery_timeout_, context, {request},
-                             /*batch=*/false, &results);
+                             /*batch=*/false, metrics_, &results);
     if (!s.ok()) return s;
     if (results.size() != 1) return absl::InternalError("no result for the event");
     *response = std::move(results[0]);
@@ -155,7 +162,7 @@ grpc::Status EventServiceImpl::PublishEvents(grpc::ServerContext* context,
     for (const pb::PublishEventRequest& e : request->events()) events.push_back(&e);
     std::vector<pb::PublishEventResponse> results;
     absl::Status s = Publish(repository_, delivery_, delivery_timeout_, context, events,
-                             /*batch=*/true, &results);
+                             /*batch=*/true, metrics_, &results);
     if (!s.ok()) return s;
     for (pb::PublishEventResponse& r : results) *response->add_results() = std::move(r);
     return absl::OkStatus();

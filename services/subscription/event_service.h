@@ -29,6 +29,7 @@
 
 #include "octo/webhooks/v1/delivery.grpc.pb.h"
 #include "octo/webhooks/v1/events.grpc.pb.h"
+#include "services/common/metrics.h"
 #include "services/subscription/repository.h"
 
 namespace octo::subscription {
@@ -38,10 +39,15 @@ class EventServiceImpl final : public ::octo::webhooks::v1::EventService::Servic
   // `repository` and `delivery` (a DeliveryService stub) must outlive the
   // service. Each Enqueue call gets `delivery_timeout`, or what is left of
   // the caller's deadline if that is sooner.
+  // `metrics` (may be null) counts accepted and duplicate events.
   EventServiceImpl(Repository* repository,
                    ::octo::webhooks::v1::DeliveryService::StubInterface* delivery,
-                   std::chrono::milliseconds delivery_timeout)
-      : repository_(repository), delivery_(delivery), delivery_timeout_(delivery_timeout) {}
+                   std::chrono::milliseconds delivery_timeout,
+                   metrics::PublishMetrics* metrics = nullptr)
+      : repository_(repository),
+        delivery_(delivery),
+        delivery_timeout_(delivery_timeout),
+        metrics_(metrics) {}
 
   grpc::Status PublishEvent(grpc::ServerContext* context,
                             const ::octo::webhooks::v1::PublishEventRequest* request,
@@ -54,6 +60,7 @@ class EventServiceImpl final : public ::octo::webhooks::v1::EventService::Servic
   Repository* const repository_;
   ::octo::webhooks::v1::DeliveryService::StubInterface* const delivery_;
   const std::chrono::milliseconds delivery_timeout_;
+  metrics::PublishMetrics* const metrics_;
 };
 
 }  // namespace octo::subscription

@@ -23,6 +23,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "services/common/log.h"
+#include "services/common/metrics.h"
 #include "services/common/migrations.h"
 #include "services/common/net.h"
 #include "services/common/pg_pool.h"
@@ -50,6 +51,13 @@ ABSL_FLAG(bool, allow_non_loopback, octo::EnvOr("OCTO_ALLOW_NON_LOOPBACK", "fals
 ABSL_FLAG(std::string, delivery_target, octo::EnvOr("OCTO_DELIVERY_TARGET", "127.0.0.1:50052"),
           "gRPC target of octo-delivery, where published events are stored "
           "(env OCTO_DELIVERY_TARGET)");
+ABSL_FLAG(std::string, metrics_listen,
+          octo::EnvOr("OCTO_SUBSCRIPTION_METRICS_LISTEN", "127.0.0.1:9101"),
+          "host:port of the HTTP listener serving /metrics and /healthz; port 0 picks a free port "
+          "(env OCTO_SUBSCRIPTION_METRICS_LISTEN)");
+ABSL_FLAG(std::string, metrics_port_file, octo::EnvOr("OCTO_SUBSCRIPTION_METRICS_PORT_FILE", ""),
+          "if set, the bound metrics port is written here once serving "
+          "(env OCTO_SUBSCRIPTION_METRICS_PORT_FILE)");
 ABSL_FLAG(int, delivery_timeout_ms, octo::EnvOrInt("OCTO_DELIVERY_TIMEOUT_MS", 10000),
           "deadline of one DeliveryService.Enqueue call, in milliseconds; a publisher's own "
           "sooner deadline wins (env OCTO_DELIVERY_TIMEOUT_MS)");
@@ -71,6 +79,8 @@ struct Config {
   std::string port_file;
   std::string delivery_target;
   std::chrono::milliseconds delivery_timeout{10000};
+  std::string metrics_listen;
+  std::string metrics_port_file;
 };
 
 absl::StatusOr<Config> ConfigFromFlags() {
@@ -82,6 +92,8 @@ absl::StatusOr<Config> ConfigFromFlags() {
   c.port_file = absl::GetFlag(FLAGS_port_file);
   c.delivery_target = absl::GetFlag(FLAGS_delivery_target);
   const int delivery_timeout_ms = absl::GetFlag(FLAGS_delivery_timeout_ms);
+  c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  c.metrics_port_file = absl::GetFlag(FLAGS_metrics_port_file);
 
   absl::StatusOr<HostPort> host_port = ParseHostPort(c.listen);
   if (!host_port.ok())
@@ -90,6 +102,15 @@ absl::StatusOr<Config> ConfigFromFlags() {
   if (!absl::GetFlag(FLAGS_allow_non_loopback) && !IsLoopbackHost(host_port->host)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--grpc_listen: ", host_port->host,
+        " is not a loopback address; pass --allow_non_loopback to serve beyond this machine"));
+  }
+  absl::StatusOr<HostPort> metrics_host_port = ParseHostPort(c.metrics_listen);
+  if (!metrics_host_port.ok())
+    return absl::InvalidArgumentError(
+        absl::StrCat("--metrics_listen: ", metrics_host_port.status().message()));
+  if (!absl::GetFlag(FLAGS_allow_non_loopback) && !IsLoopbackHost(metrics_host_port->host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--metrics_listen: ", metrics_host_port->host,
         " is not a loopback address; pass --allow_non_loopback to serve beyond this machine"));
   }
   if (c.database_url.empty()) {
@@ -164,13 +185,20 @@ int Run(const Config& config) {
     log::Error("cannot apply migrations", {{"error", s.ToString()}});
     return 1;
   }
+  // Metrics first: the pools and services record into them from the start.
+  metrics::ProcessMetrics metrics;
+  metrics::PgMetrics pg_metrics(metrics.registry());
+  metrics::GrpcMetrics grpc_metrics(metrics.registry());
+  metrics::PublishMetrics publish_metrics(metrics.registry());
+
   absl::StatusOr<std::unique_ptr<PgPool>> pool =
-      PgPool::Create(config.database_url, config.db_pool_size);
+      PgPool::Create(config.database_url, config.db_pool_size, &pg_metrics);
   if (!pool.ok()) {
     log::Error("cannot connect to PostgreSQL", {{"error", pool.status().ToString()}});
     return 1;
   }
-  absl::StatusOr<std::unique_ptr<PgPool>> ping_pool = PgPool::Create(config.database_url, 1);
+  absl::StatusOr<std::unique_ptr<PgPool>> ping_pool =
+      PgPool::Create(config.database_url, 1, &pg_metrics);
   if (!ping_pool.ok()) {
     log::Error("cannot connect to PostgreSQL", {{"error", ping_pool.status().ToString()}});
     return 1;
@@ -183,10 +211,13 @@ int Run(const Config& config) {
   // The channel connects lazily and reconnects by itself: octo-delivery may
   // start after us; until it is reachable, publishing answers UNAVAILABLE.
   std::shared_ptr<grpc::Channel> delivery_channel =
-      grpc::CreateChannel(config.delivery_target, grpc::InsecureChannelCredentials());
+      grpc::experimental::CreateCustomChannelWithInterceptors(
+          config.delivery_target, grpc::InsecureChannelCredentials(), grpc::ChannelArguments(),
+          grpc_metrics.ClientInterceptors());
   std::unique_ptr<pb::DeliveryService::Stub> delivery_stub =
       pb::DeliveryService::NewStub(delivery_channel);
-  EventServiceImpl event_service(&repository, delivery_stub.get(), config.delivery_timeout);
+  EventServiceImpl event_service(&repository, delivery_stub.get(), config.delivery_timeout,
+                                 &publish_metrics);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -197,6 +228,7 @@ int Run(const Config& config) {
   builder.RegisterService(&admin_service);
   builder.RegisterService(&auth_service);
   builder.RegisterService(&event_service);
+  builder.experimental().SetInterceptorCreators(grpc_metrics.ServerInterceptors());
   // Room for PublishEvents batches (each resource up to 1 MiB).
   builder.SetMaxReceiveMessageSize(delivery::kMaxPublishRequestBytes);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
@@ -206,6 +238,22 @@ int Run(const Config& config) {
   }
   auto health =
       std::make_unique<HealthReporter>(*std::move(ping_pool), server->GetHealthCheckService());
+  absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> metrics_server =
+      metrics::MetricsServer::Start(config.metrics_listen, metrics);
+  if (!metrics_server.ok()) {
+    log::Error("cannot serve metrics", {{"error", metrics_server.status().ToString()}});
+    health.reset();
+    server->Shutdown();
+    return 1;
+  }
+  const std::string metrics_port_text = std::to_string((*metrics_server)->port());
+  if (!config.metrics_port_file.empty() &&
+      !WriteFileAtomically(config.metrics_port_file, metrics_port_text + "\n")) {
+    log::Error("cannot write the metrics port file", {{"path", config.metrics_port_file}});
+    health.reset();
+    server->Shutdown();
+    return 1;
+  }
 
   const std::string port_text = std::to_string(port);
   if (!config.port_file.empty() && !WriteFileAtomically(config.port_file, port_text + "\n")) {
@@ -215,6 +263,7 @@ int Run(const Config& config) {
   }
   log::Info("serving", {{"address", config.listen},
                         {"port", port_text},
+                        {"metrics_port", metrics_port_text},
                         {"delivery_target", config.delivery_target}});
 
   int signal_number = 0;
@@ -237,6 +286,7 @@ int main(int argc, char** argv) {
       "Every flag defaults from its OCTO_* environment variable.");
   absl::ParseCommandLine(argc, argv);
   octo::log::SetComponent("subscription");
+  octo::log::CaptureGrpcLogs();
   absl::StatusOr<octo::subscription::Config> config = octo::subscription::ConfigFromFlags();
   if (!config.ok()) {
     std::fprintf(stderr, "octo-subscription: %s\n", std::string(config.status().message()).c_str());

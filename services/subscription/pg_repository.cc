@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "services/common/crypto.h"
 #include "services/common/log.h"
 #include "services/common/strings.h"
@@ -227,13 +228,16 @@ absl::StatusOr<T> InTransaction(PgPool* pool, std::string_view operation, const 
                                 Body&& body) {
   absl::StatusOr<PgPool::Lease> lease = pool->Acquire();
   if (!lease.ok()) return lease.status();
+  const absl::Time start = absl::Now();
   try {
     PrepareAll(lease->conn());
     pqxx::work txn(lease->conn(), std::string(operation));
     absl::StatusOr<T> result = body(txn);
     if (result.ok()) txn.commit();
+    pool->RecordOperation(operation, absl::Now() - start, true);
     return result;
   } catch (const std::exception& e) {
+    pool->RecordOperation(operation, absl::Now() - start, false);
     if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
         dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr || !lease->conn().is_open()) {
       lease->MarkBroken();

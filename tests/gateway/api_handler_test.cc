@@ -87,6 +87,20 @@ TEST_F(ApiHandlerTest, Healthz) {
   EXPECT_EQ(r.route, "/healthz");
 }
 
+TEST_F(ApiHandlerTest, MetricsServesTheProvidersText) {
+  // Without a provider (as in the fixture): no such route.
+  EXPECT_EQ(Call(http::verb::get, "/metrics", "", nullptr).response.result(), http::status::not_found);
+  ApiHandler::Options options = Options();
+  options.metrics_text = [] { return std::string("# TYPE x_total counter\nx_total 1\n"); };
+  ApiHandler handler(options, &backend_);
+  HandlerResult result;
+  handler.Handle(HttpRequest(http::verb::get, "/metrics", 11), [&](HandlerResult r) { result = std::move(r); });
+  EXPECT_EQ(result.response.result(), http::status::ok);
+  EXPECT_EQ(result.response.body(), "# TYPE x_total counter\nx_total 1\n");
+  EXPECT_EQ(result.response[http::field::content_type], "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(result.route, "/metrics");
+}
+
 TEST_F(ApiHandlerTest, ReadyzWhenBothChecksServe) {
   backend_.SetHealth(kOverallHealthService, health::HealthCheckResponse::SERVING);
   backend_.SetHealth(kPostgresHealthService, health::HealthCheckResponse::SERVING);

@@ -56,6 +56,16 @@ TEST(Router, Probes) {
   EXPECT_EQ(router.Match(http::verb::get, "/octo/healthz").route, Route::kNotFound);
 }
 
+TEST(Router, MetricsAtTheRootOnly) {
+  const Router router("/octo");
+  const RouteMatch m = router.Match(http::verb::get, "/metrics");
+  EXPECT_EQ(m.route, Route::kMetrics);
+  EXPECT_EQ(m.route_template, "/metrics");
+  EXPECT_EQ(router.Match(http::verb::post, "/metrics").allow, "GET");
+  EXPECT_EQ(router.Match(http::verb::get, "/octo/metrics").route, Route::kNotFound);
+  EXPECT_EQ(router.Match(http::verb::get, "/metrics/x").route, Route::kNotFound);
+}
+
 TEST(Router, UnknownPaths) {
   const Router router("/octo");
   for (const char* target :

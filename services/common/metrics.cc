@@ -1,0 +1,532 @@
+#include "services/common/metrics.h"
+
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include <google/protobuf/descriptor.h>
+#include <prometheus/exposer.h>
+#include <prometheus/text_serializer.h>
+
+#include "absl/strings/str_cat.h"
+
+namespace octo::metrics {
+namespace {
+
+using prometheus::BuildCounter;
+using prometheus::BuildGauge;
+using prometheus::BuildHistogram;
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+std::string Str(std::string_view s) { return std::string(s); }
+
+MetricFamily OneValue(std::string name, std::string help, MetricType type, double value) {
+  MetricFamily family{std::move(name), std::move(help), type, {}};
+  ClientMetric metric;
+  if (type == MetricType::Counter) {
+    metric.counter.value = value;
+  } else {
+    metric.gauge.value = value;
+  }
+  family.metric.push_back(std::move(metric));
+  return family;
+}
+
+// /proc/self/stat fields after the command (which may hold spaces and
+// parentheses, so parsing starts after the last ')'): field 3 is the state.
+std::vector<std::string> ProcStatFields() {
+  std::ifstream in("/proc/self/stat");
+  std::string line;
+  if (!std::getline(in, line)) return {};
+  const std::size_t close = line.rfind(')');
+  if (close == std::string::npos) return {};
+  std::istringstream rest(line.substr(close + 1));
+  std::vector<std::string> fields;
+  std::string f;
+  while (rest >> f) fields.push_back(f);
+  return fields;  // fields[0] is field 3 (state)
+}
+
+// Boot time, seconds since the epoch (/proc/stat btime); 0 when unknown.
+double BootTimeSeconds() {
+  std::ifstream in("/proc/stat");
+  std::string key;
+  while (in >> key) {
+    if (key == "btime") {
+      double value = 0;
+      in >> value;
+      return value;
+    }
+    in.ignore(1 << 16, '\n');
+  }
+  return 0;
+}
+
+int OpenFds() {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  int count = 0;
+  while (const dirent* entry = readdir(dir)) {
+    if (entry->d_name[0] != '.') ++count;
+  }
+  closedir(dir);
+  return count - 1;  // the descriptor opendir itself holds
+}
+
+}  // namespace
+
+std::vector<MetricFamily> ProcessCollector::Collect() const {
+  std::vector<MetricFamily> out;
+  const std::vector<std::string> f = ProcStatFields();
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  const double page = static_cast<double>(sysconf(_SC_PAGESIZE));
+  // Field n of proc(5) is f[n - 3].
+  if (f.size() > 21 && ticks > 0) {
+    try {
+      const double cpu = (std::stod(f[11]) + std::stod(f[12])) / ticks;  // utime + stime
+      out.push_back(OneValue("process_cpu_seconds_total", "Total user and system CPU time spent in seconds.",
+                             MetricType::Counter, cpu));
+      const double boot = BootTimeSeconds();
+      if (boot > 0) {
+        out.push_back(OneValue("process_start_time_seconds",
+                               "Start time of the process since unix epoch in seconds.", MetricType::Gauge,
+                               boot + std::stod(f[19]) / ticks));
+      }
+      out.push_back(OneValue("process_virtual_memory_bytes", "Virtual memory size in bytes.", MetricType::Gauge,
+                             std::stod(f[20])));
+      out.push_back(OneValue("process_resident_memory_bytes", "Resident memory size in bytes.",
+                             MetricType::Gauge, std::stod(f[21]) * page));
+    } catch (const std::exception&) {
+      // An unexpected /proc format: leave those out rather than fail the scrape.
+    }
+  }
+  if (const int fds = OpenFds(); fds >= 0) {
+    out.push_back(OneValue("process_open_fds", "Number of open file descriptors.", MetricType::Gauge, fds));
+  }
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur != RLIM_INFINITY) {
+    out.push_back(OneValue("process_max_fds", "Maximum number of open file descriptors.", MetricType::Gauge,
+                           static_cast<double>(limit.rlim_cur)));
+  }
+  return out;
+}
+
+ProcessMetrics::ProcessMetrics()
+    : registry_(std::make_shared<prometheus::Registry>()), process_(std::make_shared<ProcessCollector>()) {}
+
+std::vector<std::weak_ptr<prometheus::Collectable>> ProcessMetrics::Collectables() const {
+  return {registry_, process_};
+}
+
+std::string ProcessMetrics::Text() const {
+  std::vector<MetricFamily> families = registry_->Collect();
+  for (MetricFamily& f : process_->Collect()) families.push_back(std::move(f));
+  return prometheus::TextSerializer().Serialize(families);
+}
+
+struct MetricsServer::Impl {
+  std::unique_ptr<prometheus::Exposer> exposer;
+  std::shared_ptr<prometheus::Registry> empty = std::make_shared<prometheus::Registry>();
+};
+
+absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& listen,
+                                                                    const ProcessMetrics& metrics) {
+  auto impl = std::make_unique<Impl>();
+  try {
+    impl->exposer = std::make_unique<prometheus::Exposer>(listen, /*num_threads=*/2);
+  } catch (const std::exception& e) {
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen, ": ", e.what()));
+  }
+  for (const auto& c : metrics.Collectables()) impl->exposer->RegisterCollectable(c, "/metrics");
+  // /healthz: an empty registry answers 200 with an empty body.
+  impl->exposer->RegisterCollectable(impl->empty, "/healthz");
+  const std::vector<int> ports = impl->exposer->GetListeningPorts();
+  if (ports.empty() || ports.front() <= 0) {
+    return absl::UnavailableError(absl::StrCat("cannot serve metrics on ", listen, ": no listening port"));
+  }
+  const int port = ports.front();
+  return std::unique_ptr<MetricsServer>(new MetricsServer(std::move(impl), port));
+}
+
+MetricsServer::MetricsServer(std::unique_ptr<Impl> impl, int port) : impl_(std::move(impl)), port_(port) {}
+MetricsServer::~MetricsServer() = default;
+
+std::vector<double> LatencyBuckets() { return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}; }
+std::vector<double> DatabaseBuckets() {
+  return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
+}
+std::vector<double> DeliveryLatencyBuckets() {
+  return {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 7200, 21600, 86400};
+}
+
+std::string_view StatusClass(int http_status) {
+  if (http_status >= 200 && http_status < 300) return "2xx";
+  if (http_status >= 300 && http_status < 400) return "3xx";
+  if (http_status >= 400 && http_status < 500) return "4xx";
+  if (http_status >= 500 && http_status < 600) return "5xx";
+  return "none";
+}
+
+// ---------------------------------------------------------------- gRPC --
+
+std::string_view GrpcCodeName(int code) {
+  static constexpr std::string_view kNames[] = {
+      "OK",           "Canceled",          "Unknown",  "InvalidArgument", "DeadlineExceeded", "NotFound",
+      "AlreadyExists", "PermissionDenied", "ResourceExhausted", "FailedPrecondition", "Aborted",
+      "OutOfRange",   "Unimplemented",     "Internal", "Unavailable",     "DataLoss",         "Unauthenticated"};
+  if (code < 0 || code >= static_cast<int>(std::size(kNames))) return "Unknown";
+  return kNames[code];
+}
+
+namespace {
+
+// "/pkg.Service/Method" -> {"pkg.Service", "Method"} when the method is in
+// the linked descriptors, else {"unknown", "unknown"}.
+std::pair<std::string, std::string> ServiceAndMethod(std::string_view full_method) {
+  std::pair<std::string, std::string> unknown{"unknown", "unknown"};
+  if (full_method.size() < 4 || full_method.front() != '/') return unknown;
+  const std::size_t slash = full_method.find('/', 1);
+  if (slash == std::string_view::npos || slash + 1 >= full_method.size()) return unknown;
+  std::string service(full_method.substr(1, slash - 1));
+  std::string method(full_method.substr(slash + 1));
+  const auto* descriptor =
+      google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(absl::StrCat(service, ".", method));
+  if (descriptor == nullptr) return unknown;
+  return {std::move(service), std::move(method)};
+}
+
+template <typename Type>
+std::string_view GrpcTypeName(Type type) {
+  switch (type) {
+    case Type::UNARY:
+      return "unary";
+    case Type::CLIENT_STREAMING:
+      return "client_stream";
+    case Type::SERVER_STREAMING:
+      return "server_stream";
+    case Type::BIDI_STREAMING:
+      return "bidi_stream";
+    default:
+      return "unknown";
+  }
+}
+
+using grpc::experimental::InterceptionHookPoints;
+
+class ServerMetricsInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  ServerMetricsInterceptor(GrpcMetrics* metrics, grpc::experimental::ServerRpcInfo* info)
+      : metrics_(metrics),
+        type_(GrpcTypeName(info->type())),
+        method_(info->method() == nullptr ? "" : info->method()),
+        start_(std::chrono::steady_clock::now()) {
+    metrics_->Started(GrpcMetrics::Side::kServer, type_, method_);
+  }
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      metrics_->Handled(GrpcMetrics::Side::kServer, type_, method_, GrpcCodeName(status.error_code()),
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  GrpcMetrics* const metrics_;
+  const std::string_view type_;
+  const std::string method_;
+  const std::chrono::steady_clock::time_point start_;
+};
+
+class ClientMetricsInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  ClientMetricsInterceptor(GrpcMetrics* metrics, grpc::experimental::ClientRpcInfo* info)
+      : metrics_(metrics),
+        type_(GrpcTypeName(info->type())),
+        method_(info->method() == nullptr ? "" : info->method()),
+        start_(std::chrono::steady_clock::now()) {}
+
+  void Intercept(grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::PRE_SEND_INITIAL_METADATA)) {
+      metrics_->Started(GrpcMetrics::Side::kClient, type_, method_);
+    }
+    if (methods->QueryInterceptionHookPoint(InterceptionHookPoints::POST_RECV_STATUS)) {
+      const grpc::Status* status = methods->GetRecvStatus();
+      metrics_->Handled(GrpcMetrics::Side::kClient, type_, method_,
+                        GrpcCodeName(status == nullptr ? grpc::StatusCode::UNKNOWN : status->error_code()),
+                        std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count());
+    }
+    methods->Proceed();
+  }
+
+ private:
+  GrpcMetrics* const metrics_;
+  const std::string_view type_;
+  const std::string method_;
+  const std::chrono::steady_clock::time_point start_;
+};
+
+class ServerFactory final : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit ServerFactory(GrpcMetrics* metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(grpc::experimental::ServerRpcInfo* info) override {
+    return new ServerMetricsInterceptor(metrics_, info);
+  }
+
+ private:
+  GrpcMetrics* const metrics_;
+};
+
+class ClientFactory final : public grpc::experimental::ClientInterceptorFactoryInterface {
+ public:
+  explicit ClientFactory(GrpcMetrics* metrics) : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateClientInterceptor(grpc::experimental::ClientRpcInfo* info) override {
+    return new ClientMetricsInterceptor(metrics_, info);
+  }
+
+ private:
+  GrpcMetrics* const metrics_;
+};
+
+}  // namespace
+
+GrpcMetrics::GrpcMetrics(prometheus::Registry& registry)
+    : started_{&BuildCounter()
+                    .Name("grpc_server_started_total")
+                    .Help("Total number of RPCs started on the server.")
+                    .Register(registry),
+               &BuildCounter()
+                    .Name("grpc_client_started_total")
+                    .Help("Total number of RPCs started on the client.")
+                    .Register(registry)},
+      handled_{&BuildCounter()
+                    .Name("grpc_server_handled_total")
+                    .Help("Total number of RPCs completed on the server, regardless of success or failure.")
+                    .Register(registry),
+               &BuildCounter()
+                    .Name("grpc_client_handled_total")
+                    .Help("Total number of RPCs completed by the client, regardless of success or failure.")
+                    .Register(registry)},
+      handling_{&BuildHistogram()
+                     .Name("grpc_server_handling_seconds")
+                     .Help("Histogram of response latency (seconds) of gRPC that had been application-level "
+                           "handled by the server.")
+                     .Register(registry),
+                &BuildHistogram()
+                     .Name("grpc_client_handling_seconds")
+                     .Help("Histogram of response latency (seconds) of the gRPC until it is finished by the "
+                           "application.")
+                     .Register(registry)} {}
+
+std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> GrpcMetrics::ServerInterceptors() {
+  std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>> v;
+  v.push_back(std::make_unique<ServerFactory>(this));
+  return v;
+}
+
+std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> GrpcMetrics::ClientInterceptors() {
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> v;
+  v.push_back(std::make_unique<ClientFactory>(this));
+  return v;
+}
+
+void GrpcMetrics::Started(Side side, std::string_view grpc_type, std::string_view full_method) {
+  auto [service, method] = ServiceAndMethod(full_method);
+  started_[static_cast<int>(side)]
+      ->Add({{"grpc_type", Str(grpc_type)}, {"grpc_service", service}, {"grpc_method", method}})
+      .Increment();
+}
+
+void GrpcMetrics::Handled(Side side, std::string_view grpc_type, std::string_view full_method,
+                          std::string_view grpc_code, double seconds) {
+  auto [service, method] = ServiceAndMethod(full_method);
+  const int i = static_cast<int>(side);
+  handled_[i]
+      ->Add({{"grpc_type", Str(grpc_type)},
+             {"grpc_service", service},
+             {"grpc_method", method},
+             {"grpc_code", Str(grpc_code)}})
+      .Increment();
+  handling_[i]
+      ->Add({{"grpc_type", Str(grpc_type)}, {"grpc_service", service}, {"grpc_method", method}},
+            LatencyBuckets())
+      .Observe(seconds);
+}
+
+// ------------------------------------------------------------ gateway --
+
+HttpMetrics::HttpMetrics(prometheus::Registry& registry)
+    : requests_(BuildCounter()
+                    .Name("octo_gateway_http_requests_total")
+                    .Help("HTTP requests answered by the gateway, by route template, method and status code.")
+                    .Register(registry)),
+      duration_(BuildHistogram()
+                    .Name("octo_gateway_http_request_duration_seconds")
+                    .Help("Time from reading a request's header to having written its answer.")
+                    .Register(registry)),
+      in_flight_(BuildGauge()
+                     .Name("octo_gateway_http_requests_in_flight")
+                     .Help("HTTP requests read and not yet answered.")
+                     .Register(registry)
+                     .Add({})) {}
+
+void HttpMetrics::RequestStarted() { in_flight_.Increment(); }
+
+void HttpMetrics::RequestFinished(std::string_view route, std::string_view method, int code, double seconds) {
+  static constexpr std::string_view kMethods[] = {"GET",  "HEAD",    "POST",    "PUT",  "PATCH",
+                                                  "DELETE", "OPTIONS", "CONNECT", "TRACE"};
+  std::string_view known = "other";
+  for (std::string_view m : kMethods) {
+    if (m == method) known = m;
+  }
+  in_flight_.Decrement();
+  requests_.Add({{"route", Str(route)}, {"method", Str(known)}, {"code", std::to_string(code)}}).Increment();
+  duration_.Add({{"route", Str(route)}, {"method", Str(known)}}, LatencyBuckets()).Observe(seconds);
+}
+
+// ---------------------------------------------------------- publishing --
+
+PublishMetrics::PublishMetrics(prometheus::Registry& registry)
+    : published_(BuildCounter()
+                     .Name("octo_events_published_total")
+                     .Help("New events accepted by EventService (not counting idempotent replays).")
+                     .Register(registry)),
+      duplicate_(BuildCounter()
+                     .Name("octo_events_duplicate_total")
+                     .Help("Events published again with an idempotency key already stored: nothing new created.")
+                     .Register(registry)),
+      fanout_(BuildHistogram()
+                  .Name("octo_event_fanout_webhooks")
+                  .Help("Deliveries (one per webhook) created per new event.")
+                  .Register(registry)
+                  .Add({}, prometheus::Histogram::BucketBoundaries{0, 1, 2, 5, 10, 20, 50, 100, 200, 500, 1000})) {
+  for (std::string_view e : kEventTypes) {
+    published_.Add({{"event", Str(e)}});
+    duplicate_.Add({{"event", Str(e)}});
+  }
+}
+
+void PublishMetrics::EventPublished(std::string_view event, bool duplicate, int deliveries) {
+  if (duplicate) {
+    duplicate_.Add({{"event", Str(event)}}).Increment();
+    return;
+  }
+  published_.Add({{"event", Str(event)}}).Increment();
+  fanout_.Observe(deliveries);
+}
+
+// ------------------------------------------------------------ delivery --
+
+DeliveryMetrics::DeliveryMetrics(prometheus::Registry& registry)
+    : attempts_(BuildCounter()
+                    .Name("octo_delivery_attempts_total")
+                    .Help("Recorded delivery attempts by event type, outcome (success, retry, failed = given "
+                          "up), error class and HTTP status class.")
+                    .Register(registry)),
+      attempt_duration_(BuildHistogram()
+                            .Name("octo_delivery_attempt_duration_seconds")
+                            .Help("Duration of one delivery attempt (the HTTP exchange), by outcome.")
+                            .Register(registry)),
+      latency_(BuildHistogram()
+                   .Name("octo_delivery_latency_seconds")
+                   .Help("From the event's creation (publish) to the end of its delivery's successful attempt.")
+                   .Register(registry)),
+      delivered_(BuildCounter()
+                     .Name("octo_deliveries_delivered_total")
+                     .Help("Deliveries that succeeded (a 2xx answer).")
+                     .Register(registry)),
+      given_up_(BuildCounter()
+                    .Name("octo_deliveries_given_up_total")
+                    .Help("Deliveries that failed for good: no retry left, retryOnError false, or 410 Gone.")
+                    .Register(registry)),
+      queue_(BuildGauge()
+                 .Name("octo_delivery_queue_deliveries")
+                 .Help("Pending deliveries by state: due (waiting to be sent), retry_scheduled (waiting for a "
+                       "later attempt), in_flight (claimed under a live lease).")
+                 .Register(registry)),
+      oldest_due_age_(BuildGauge()
+                          .Name("octo_delivery_oldest_due_age_seconds")
+                          .Help("How long the oldest due, unclaimed delivery has been due (0 when none).")
+                          .Register(registry)
+                          .Add({})),
+      disabled_(BuildCounter()
+                    .Name("octo_webhooks_disabled_total")
+                    .Help("Webhooks disabled by the delivery service, by reason (gone = 410, failing).")
+                    .Register(registry)) {
+  for (std::string_view e : kEventTypes) {
+    delivered_.Add({{"event", Str(e)}});
+    given_up_.Add({{"event", Str(e)}});
+  }
+  for (const char* state : {"due", "retry_scheduled", "in_flight"}) queue_.Add({{"state", state}});
+  for (const char* reason : {"gone", "failing"}) disabled_.Add({{"reason", reason}});
+}
+
+void DeliveryMetrics::Attempt(std::string_view event, std::string_view outcome, std::string_view error_class,
+                              std::string_view status_class, double seconds) {
+  attempts_
+      .Add({{"event", Str(event)},
+            {"outcome", Str(outcome)},
+            {"error_class", Str(error_class)},
+            {"status_class", Str(status_class)}})
+      .Increment();
+  attempt_duration_.Add({{"outcome", Str(outcome)}}, LatencyBuckets()).Observe(seconds);
+}
+
+void DeliveryMetrics::Delivered(std::string_view event, double latency_seconds) {
+  delivered_.Add({{"event", Str(event)}}).Increment();
+  latency_.Add({{"event", Str(event)}}, DeliveryLatencyBuckets()).Observe(latency_seconds);
+}
+
+void DeliveryMetrics::GivenUp(std::string_view event) { given_up_.Add({{"event", Str(event)}}).Increment(); }
+
+void DeliveryMetrics::WebhookDisabled(std::string_view reason) {
+  disabled_.Add({{"reason", Str(reason)}}).Increment();
+}
+
+void DeliveryMetrics::SetQueue(double due, double retry_scheduled, double in_flight, double oldest_due_age_seconds) {
+  queue_.Add({{"state", "due"}}).Set(due);
+  queue_.Add({{"state", "retry_scheduled"}}).Set(retry_scheduled);
+  queue_.Add({{"state", "in_flight"}}).Set(in_flight);
+  oldest_due_age_.Set(oldest_due_age_seconds);
+}
+
+// ---------------------------------------------------------- PostgreSQL --
+
+PgMetrics::PgMetrics(prometheus::Registry& registry)
+    : connections_(BuildGauge()
+                       .Name("octo_pg_pool_connections")
+                       .Help("PostgreSQL connections of this process's pools, by state (in_use, idle).")
+                       .Register(registry)),
+      in_use_(connections_.Add({{"state", "in_use"}})),
+      idle_(connections_.Add({{"state", "idle"}})),
+      duration_(BuildHistogram()
+                    .Name("octo_pg_query_duration_seconds")
+                    .Help("Duration of a database operation (its statements and commit), by operation name.")
+                    .Register(registry)),
+      errors_(BuildCounter()
+                  .Name("octo_pg_errors_total")
+                  .Help("Database operations that failed with an error from libpqxx/PostgreSQL.")
+                  .Register(registry)) {}
+
+void PgMetrics::ConnectionsChanged(int in_use_delta, int idle_delta) {
+  in_use_.Increment(in_use_delta);
+  idle_.Increment(idle_delta);
+}
+
+void PgMetrics::Declare(std::string_view operation) { errors_.Add({{"operation", Str(operation)}}); }
+
+void PgMetrics::Query(std::string_view operation, double seconds, bool ok) {
+  duration_.Add({{"operation", Str(operation)}}, DatabaseBuckets()).Observe(seconds);
+  if (!ok) errors_.Add({{"operation", Str(operation)}}).Increment();
+}
+
+}  // namespace octo::metrics
