@@ -30,6 +30,8 @@
 #include "services/delivery/delivery_service.h"
 #include "services/delivery/dispatcher.h"
 #include "services/delivery/event_validation.h"
+#include "services/delivery/operations_service.h"
+#include "services/delivery/operations_store.h"
 #include "services/delivery/store.h"
 #include "services/schema/migrations.h"
 
@@ -277,6 +279,8 @@ int Run(const Config& config) {
 
   PgEventStore store(pool->get());
   DeliveryServiceImpl delivery_service(&store);
+  PgOperationsStore operations_store(pool->get());
+  OperationsServiceImpl operations_service(&operations_store);
 
   std::unique_ptr<Dispatcher> dispatcher;
   if (config.dispatch) {
@@ -297,6 +301,7 @@ int Run(const Config& config) {
   int port = 0;
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&delivery_service);
+  builder.RegisterService(&operations_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     log::Error("cannot listen", {{"address", config.listen}});
