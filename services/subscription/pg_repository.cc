@@ -45,7 +45,8 @@ struct Statement {
   "use_contact_language, headers::text, capabilities::text, secret, status, "  \
   "COALESCE(disabled_reason, ''), "                                            \
   OCTO_MICROS("created_at") ", " OCTO_MICROS("updated_at") ", "                \
-  OCTO_MICROS("disabled_at")
+  OCTO_MICROS("disabled_at") ", " OCTO_MICROS("failing_since") ", "          \
+  OCTO_MICROS("previous_secret_expires_at")
 // clang-format on
 
 constexpr Statement kInsertSupplier{
@@ -125,6 +126,21 @@ constexpr Statement kDeleteWebhook{
     "DELETE FROM webhooks WHERE id = $1::uuid AND connection_id = $2::uuid "
     "RETURNING " OCTO_WEBHOOK_COLUMNS};
 
+// $3 the new secret, $4 the grace in microseconds (0: keep no previous secret).
+constexpr Statement kRotateWebhookSecret{
+    "rotate_webhook_secret",
+    "UPDATE webhooks SET "
+    "previous_secret = CASE WHEN $4::bigint > 0 THEN secret END, "
+    "previous_secret_expires_at = CASE WHEN $4::bigint > 0 "
+    "  THEN now() + $4::bigint * interval '1 microsecond' END, "
+    "secret = $3, updated_at = greatest(now(), created_at) "
+    "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
+constexpr Statement kEnableWebhook{
+    "enable_webhook",
+    "UPDATE webhooks SET status = 'enabled', disabled_reason = NULL, disabled_at = NULL, "
+    "failing_since = NULL, updated_at = greatest(now(), created_at) "
+    "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
+
 // The webhooks of a batch of events, one row per target in order: does the
 // supplier exist, does the connection (if any) exist for that supplier, and
 // the enabled webhooks for the event, comma-separated, oldest first.
@@ -148,6 +164,7 @@ constexpr std::array kStatements = {
     kSelectConnection,  kListConnections,   kSupplierExists, kConnectionExists, kInsertApiKey,
     kListApiKeys,       kRevokeApiKey,      kAuthenticate,   kInsertWebhook,    kSelectWebhook,
     kListWebhooksFirst, kListWebhooksAfter, kUpdateWebhook,  kDeleteWebhook,    kResolveWebhooks,
+    kRotateWebhookSecret, kEnableWebhook,
 };
 
 // Registers every statement on `conn`. libpqxx keeps the definitions per
@@ -363,6 +380,8 @@ WebhookRecord WebhookFromRow(const pqxx::row& r) {
   w.create_time = FromMicros(r[11]);
   w.update_time = FromMicros(r[12]);
   w.disable_time = FromNullableMicros(r[13]);
+  w.failing_since = FromNullableMicros(r[14]);
+  w.previous_secret_expire_time = FromNullableMicros(r[15]);
   return w;
 }
 
@@ -649,6 +668,35 @@ absl::StatusOr<WebhookRecord> PgRepository::DeleteWebhook(std::string_view conne
   return InTransaction<WebhookRecord>(
       pool_, kDeleteWebhook.name, kNoText, [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
         const pqxx::result r = txn.exec_prepared(kDeleteWebhook.name, std::string(webhook_id),
+                                                 std::string(connection_id));
+        if (r.empty()) return WebhookNotFound();
+        return WebhookFromRow(r[0]);
+      });
+}
+
+absl::StatusOr<WebhookRecord> PgRepository::RotateWebhookSecret(std::string_view connection_id,
+                                                                std::string_view webhook_id,
+                                                                std::string_view new_secret,
+                                                                absl::Duration grace) {
+  if (!IsUuid(connection_id) || !IsUuid(webhook_id)) return WebhookNotFound();
+  const long long grace_us = absl::ToInt64Microseconds(grace);
+  return InTransaction<WebhookRecord>(
+      pool_, kRotateWebhookSecret.name, kNoText,
+      [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
+        const pqxx::result r =
+            txn.exec_prepared(kRotateWebhookSecret.name, std::string(webhook_id),
+                              std::string(connection_id), std::string(new_secret), grace_us);
+        if (r.empty()) return WebhookNotFound();
+        return WebhookFromRow(r[0]);
+      });
+}
+
+absl::StatusOr<WebhookRecord> PgRepository::EnableWebhook(std::string_view connection_id,
+                                                          std::string_view webhook_id) {
+  if (!IsUuid(connection_id) || !IsUuid(webhook_id)) return WebhookNotFound();
+  return InTransaction<WebhookRecord>(
+      pool_, kEnableWebhook.name, kNoText, [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
+        const pqxx::result r = txn.exec_prepared(kEnableWebhook.name, std::string(webhook_id),
                                                  std::string(connection_id));
         if (r.empty()) return WebhookNotFound();
         return WebhookFromRow(r[0]);

@@ -112,6 +112,10 @@ struct WebhookRecord {
   absl::Time create_time;
   absl::Time update_time;
   std::optional<absl::Time> disable_time;
+  // Endpoint health: when the current run of failed attempts began.
+  std::optional<absl::Time> failing_since;
+  // Set while a rotation's grace period runs (the previous secret signs too).
+  std::optional<absl::Time> previous_secret_expire_time;
 };
 
 struct NewWebhook {
@@ -214,6 +218,16 @@ class Repository {
                                                       const WebhookPatch& patch) = 0;
   // Returns the deleted webhook.
   virtual absl::StatusOr<WebhookRecord> DeleteWebhook(std::string_view connection_id,
+                                                      std::string_view webhook_id) = 0;
+  // Makes `new_secret` the signing secret. The replaced one is kept as the
+  // previous secret until now + `grace` (a zero grace keeps none); a previous
+  // secret from an earlier rotation is dropped.
+  virtual absl::StatusOr<WebhookRecord> RotateWebhookSecret(std::string_view connection_id,
+                                                            std::string_view webhook_id,
+                                                            std::string_view new_secret,
+                                                            absl::Duration grace) = 0;
+  // Enabled, with no disabled reason/time and no failing_since. Idempotent.
+  virtual absl::StatusOr<WebhookRecord> EnableWebhook(std::string_view connection_id,
                                                       std::string_view webhook_id) = 0;
 
   // ---- events ----
