@@ -6,6 +6,7 @@
 //    "capabilities",                                  <- OCTO, always present
 //    "status": "enabled"|"disabled", "createdAt", "updatedAt" (RFC 3339 UTC),
 //    "disabledReason", "disabledAt"                   <- only when disabled
+//    "rateLimitPerSecond", "maxConcurrency"           <- when set
 //    "failingSince"                                   <- while attempts keep failing
 //    "previousSecretExpiresAt"                        <- during a rotation's grace period
 //    "secret"}                                        <- only in the create and rotate responses

@@ -12,6 +12,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "services/common/crypto.h"
 #include "services/common/log.h"
@@ -46,7 +47,8 @@ struct Statement {
   "COALESCE(disabled_reason, ''), "                                            \
   OCTO_MICROS("created_at") ", " OCTO_MICROS("updated_at") ", "                \
   OCTO_MICROS("disabled_at") ", " OCTO_MICROS("failing_since") ", "          \
-  OCTO_MICROS("previous_secret_expires_at")
+  OCTO_MICROS("previous_secret_expires_at") ", rate_limit_per_second, "       \
+  "max_concurrency"
 // clang-format on
 
 constexpr Statement kInsertSupplier{
@@ -98,8 +100,9 @@ constexpr Statement kAuthenticate{
 constexpr Statement kInsertWebhook{
     "insert_webhook",
     "INSERT INTO webhooks (connection_id, event, url, retry_on_error, use_contact_language, "
-    "headers, capabilities, secret) "
-    "VALUES ($1::uuid, $2, $3, $4::boolean, $5::boolean, $6::jsonb, $7::jsonb, $8) "
+    "headers, capabilities, secret, rate_limit_per_second, max_concurrency) "
+    "VALUES ($1::uuid, $2, $3, $4::boolean, $5::boolean, $6::jsonb, $7::jsonb, $8, "
+    "$9::double precision, $10::integer) "
     "RETURNING " OCTO_WEBHOOK_COLUMNS};
 constexpr Statement kSelectWebhook{
     "select_webhook", "SELECT " OCTO_WEBHOOK_COLUMNS
@@ -119,7 +122,12 @@ constexpr Statement kUpdateWebhook{
     "UPDATE webhooks SET event = COALESCE($3, event), url = COALESCE($4, url), "
     "retry_on_error = COALESCE($5::boolean, retry_on_error), "
     "use_contact_language = COALESCE($6::boolean, use_contact_language), "
-    "headers = COALESCE($7::jsonb, headers), updated_at = greatest(now(), created_at) "
+    "headers = COALESCE($7::jsonb, headers), "
+    "rate_limit_per_second = CASE WHEN $8::double precision IS NULL THEN rate_limit_per_second "
+    "  ELSE NULLIF($8::double precision, 0) END, "
+    "max_concurrency = CASE WHEN $9::integer IS NULL THEN max_concurrency "
+    "  ELSE NULLIF($9::integer, 0) END, "
+    "updated_at = greatest(now(), created_at) "
     "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
 constexpr Statement kDeleteWebhook{
     "delete_webhook",
@@ -382,6 +390,8 @@ WebhookRecord WebhookFromRow(const pqxx::row& r) {
   w.disable_time = FromNullableMicros(r[13]);
   w.failing_since = FromNullableMicros(r[14]);
   w.previous_secret_expire_time = FromNullableMicros(r[15]);
+  if (!r[16].is_null()) w.rate_limit_per_second = r[16].as<double>();
+  if (!r[17].is_null()) w.max_concurrency = r[17].as<int>();
   return w;
 }
 
@@ -392,6 +402,15 @@ const char* NullableBool(const std::optional<bool>& v) {
   return *v ? "true" : "false";
 }
 const char* BoolText(bool v) { return v ? "true" : "false"; }
+// Text for a nullable numeric parameter (NULL when unset); exact for doubles.
+std::optional<std::string> NumberText(const std::optional<double>& v) {
+  if (!v) return std::nullopt;
+  return absl::StrFormat("%.17g", *v);
+}
+std::optional<std::string> NumberText(const std::optional<int>& v) {
+  if (!v) return std::nullopt;
+  return std::to_string(*v);
+}
 
 absl::Status WebhookNotFound() { return absl::NotFoundError("webhookId: no such webhook"); }
 
@@ -593,7 +612,9 @@ absl::StatusOr<WebhookRecord> PgRepository::CreateWebhook(const NewWebhook& w) {
         return WebhookFromRow(
             txn.exec_prepared1(kInsertWebhook.name, w.connection_id, w.event, w.url,
                                BoolText(w.retry_on_error), BoolText(w.use_contact_language),
-                               HeadersToJson(w.headers), StringsToJson(w.capabilities), w.secret));
+                               HeadersToJson(w.headers), StringsToJson(w.capabilities), w.secret,
+                               NullableText(NumberText(w.rate_limit_per_second)),
+                               NullableText(NumberText(w.max_concurrency))));
       });
 }
 
@@ -650,13 +671,16 @@ absl::StatusOr<WebhookRecord> PgRepository::UpdateWebhook(std::string_view conne
   if (patch.empty()) return GetWebhook(connection_id, webhook_id);
   std::optional<std::string> headers;
   if (patch.headers) headers = HeadersToJson(*patch.headers);
+  const std::optional<std::string> rate = NumberText(patch.rate_limit_per_second);
+  const std::optional<std::string> concurrency = NumberText(patch.max_concurrency);
   return InTransaction<WebhookRecord>(
       pool_, kUpdateWebhook.name, kWebhookText,
       [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
         const pqxx::result r = txn.exec_prepared(
             kUpdateWebhook.name, std::string(webhook_id), std::string(connection_id),
             NullableText(patch.event), NullableText(patch.url), NullableBool(patch.retry_on_error),
-            NullableBool(patch.use_contact_language), NullableText(headers));
+            NullableBool(patch.use_contact_language), NullableText(headers),
+            NullableText(rate), NullableText(concurrency));
         if (r.empty()) return WebhookNotFound();
         return WebhookFromRow(r[0]);
       });

@@ -116,6 +116,9 @@ struct WebhookRecord {
   std::optional<absl::Time> failing_since;
   // Set while a rotation's grace period runs (the previous secret signs too).
   std::optional<absl::Time> previous_secret_expire_time;
+  // Per-endpoint limits (none when unset).
+  std::optional<double> rate_limit_per_second;
+  std::optional<int> max_concurrency;
 };
 
 struct NewWebhook {
@@ -127,6 +130,8 @@ struct NewWebhook {
   std::map<std::string, std::string> headers;
   std::vector<std::string> capabilities;
   std::string secret;
+  std::optional<double> rate_limit_per_second;  // unset: none
+  std::optional<int> max_concurrency;           // unset: none
 };
 
 // Unset fields keep their value.
@@ -136,9 +141,12 @@ struct WebhookPatch {
   std::optional<bool> retry_on_error;
   std::optional<bool> use_contact_language;
   std::optional<std::map<std::string, std::string>> headers;  // replaces all
+  std::optional<double> rate_limit_per_second;  // 0 removes the limit
+  std::optional<int> max_concurrency;           // 0 removes the limit
 
   bool empty() const {
-    return !event && !url && !retry_on_error && !use_contact_language && !headers;
+    return !event && !url && !retry_on_error && !use_contact_language && !headers &&
+           !rate_limit_per_second && !max_concurrency;
   }
 };
 

@@ -45,6 +45,16 @@ grpc::Status SubscriptionServiceImpl::CreateWebhook(grpc::ServerContext*,
     if (absl::Status s = ValidateWebhookUrl(webhook.url); !s.ok()) return s;
     if (absl::Status s = ValidateWebhookHeaders(webhook.headers); !s.ok()) return s;
     if (absl::Status s = ValidateCapabilities(webhook.capabilities); !s.ok()) return s;
+    if (request->has_rate_limit_per_second()) {
+      if (absl::Status s = ValidateRateLimit(request->rate_limit_per_second()); !s.ok()) return s;
+      if (request->rate_limit_per_second() > 0) {
+        webhook.rate_limit_per_second = request->rate_limit_per_second();
+      }
+    }
+    if (request->has_max_concurrency()) {
+      if (absl::Status s = ValidateMaxConcurrency(request->max_concurrency()); !s.ok()) return s;
+      if (request->max_concurrency() > 0) webhook.max_concurrency = request->max_concurrency();
+    }
     webhook.secret = crypto::NewSigningSecret();
 
     absl::StatusOr<WebhookRecord> created = repository_->CreateWebhook(webhook);
@@ -112,6 +122,14 @@ grpc::Status SubscriptionServiceImpl::UpdateWebhook(grpc::ServerContext*,
     if (request->has_headers()) {
       patch.headers = ToMap(request->headers().values());
       if (absl::Status s = ValidateWebhookHeaders(*patch.headers); !s.ok()) return s;
+    }
+    if (request->has_rate_limit_per_second()) {
+      if (absl::Status s = ValidateRateLimit(request->rate_limit_per_second()); !s.ok()) return s;
+      patch.rate_limit_per_second = request->rate_limit_per_second();
+    }
+    if (request->has_max_concurrency()) {
+      if (absl::Status s = ValidateMaxConcurrency(request->max_concurrency()); !s.ok()) return s;
+      patch.max_concurrency = request->max_concurrency();
     }
     absl::StatusOr<WebhookRecord> webhook =
         repository_->UpdateWebhook(request->connection_id(), request->webhook_id(), patch);

@@ -450,6 +450,49 @@ TEST_F(OperationsE2eTest, GoneDisablesAndEnableClearsIt) {
       15s, 50ms));
 }
 
+// ------------------------------------------------------- endpoint limits --
+
+TEST_F(OperationsE2eTest, PerEndpointLimitsAreSetShownChangedAndRemoved) {
+  const CreatedWebhook hook =
+      Hook("booking_update", receiver_->Url("/limits"), R"("rateLimitPerSecond":2.5,"maxConcurrency":3)");
+  const auto stored = [&] {
+    return db().Scalar(absl::StrCat("SELECT coalesce(rate_limit_per_second::text, '-') || ' ' || "
+                                    "coalesce(max_concurrency::text, '-') FROM webhooks WHERE id = ",
+                                    SqlQuote(hook.id)));
+  };
+  EXPECT_EQ(stored(), "2.5 3");
+  Answer get = Call("GET", absl::StrCat("/octo/webhooks/", hook.id));
+  EXPECT_EQ(Str(get.json, "rateLimitPerSecond"), "2.5E0");
+  EXPECT_EQ(Str(get.json, "maxConcurrency"), "3");
+
+  Answer patched = Call("PATCH", absl::StrCat("/octo/webhooks/", hook.id), R"({"maxConcurrency":10})");
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(stored(), "2.5 10");
+  patched = Call("PATCH", absl::StrCat("/octo/webhooks/", hook.id), R"({"rateLimitPerSecond":0})");
+  ASSERT_EQ(patched.status, 200) << patched.body;
+  EXPECT_EQ(stored(), "- 10");
+  EXPECT_EQ(Str(patched.json, "rateLimitPerSecond"), "<absent>");
+
+  // Bad values: 400 naming the field, nothing changed.
+  for (const char* body : {R"({"rateLimitPerSecond":-1})", R"({"rateLimitPerSecond":100001})",
+                           R"({"rateLimitPerSecond":"5"})", R"({"rateLimitPerSecond":null})",
+                           R"({"maxConcurrency":10001})", R"({"maxConcurrency":-1})", R"({"maxConcurrency":1.5})",
+                           R"({"maxConcurrency":99999999999})"}) {
+    Answer bad = Call("PATCH", absl::StrCat("/octo/webhooks/", hook.id), body);
+    EXPECT_EQ(bad.status, 400) << body << " -> " << bad.body;
+    EXPECT_EQ(Str(bad.json, "error"), "BAD_REQUEST") << bad.body;
+  }
+  Answer bad_create = Call("POST", "/octo/webhooks",
+                           absl::StrCat(R"({"event":"booking_update","url":")", receiver_->Url("/x"),
+                                        R"(","maxConcurrency":20000})"));
+  EXPECT_EQ(bad_create.status, 400) << bad_create.body;
+  EXPECT_TRUE(absl::StartsWith(Str(bad_create.json, "errorMessage"), "maxConcurrency")) << bad_create.body;
+  EXPECT_EQ(stored(), "- 10");
+  EXPECT_EQ(db().Scalar(absl::StrCat("SELECT count(*) FROM webhooks WHERE connection_id = ",
+                                     SqlQuote(tenant_.connection_id))),
+            "1");
+}
+
 // ----------------------------------------------------- tenant isolation --
 
 TEST_F(OperationsE2eTest, AnotherConnectionSeesNothingAndChangesNothing) {
