@@ -13,7 +13,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/match.h"
 #include "gateway/octo_error.h"
+#include "gateway/openapi_document.h"
+#include "gateway/operations_json.h"
 #include "gateway/request_parsing.h"
 #include "gateway/responses.h"
 #include "gateway/string_views.h"
@@ -93,6 +96,20 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
         return Update();
       case Route::kDeleteWebhook:
         return Delete();
+      case Route::kListDeliveries:
+        return ListDeliveries();
+      case Route::kGetDelivery:
+        return GetDelivery();
+      case Route::kRedeliverDelivery:
+        return Redeliver();
+      case Route::kReplayDeliveries:
+        return Replay();
+      case Route::kSendTestEvent:
+        return SendTest();
+      case Route::kRotateWebhookSecret:
+        return RotateSecret();
+      case Route::kEnableWebhook:
+        return Enable();
       default:
         return Fail(InternalError());  // not a webhook route: a bug
     }
@@ -180,6 +197,170 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
     backend_->DeleteWebhook(request, deadline_, WebhookCallback());
   }
 
+  // ---- extensions (issue 4) ----
+
+  bool IsExtensionRoute() const {
+    switch (match_.route) {
+      case Route::kListDeliveries:
+      case Route::kGetDelivery:
+      case Route::kRedeliverDelivery:
+      case Route::kReplayDeliveries:
+      case Route::kSendTestEvent:
+      case Route::kRotateWebhookSecret:
+      case Route::kEnableWebhook:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // INVALID_DELIVERY_ID for an id that cannot exist.
+  bool CheckDeliveryId() {
+    if (IsUuid(match_.delivery_id)) return true;
+    Fail(InvalidDeliveryId(match_.delivery_id));
+    return false;
+  }
+
+  // Routes without parameters: no query; no body or "{}".
+  bool CheckNoParameters() {
+    if (absl::Status s = CheckNoQuery(request_.target()); !s.ok()) {
+      Fail(BadRequest(std::string(s.message())));
+      return false;
+    }
+    const auto content_type = request_.find(http::field::content_type);
+    const bool json =
+        content_type != request_.end() && IsJsonContentType(content_type->value());
+    absl::Status s = CheckEmptyBody(request_.body(), json);
+    if (absl::IsFailedPrecondition(s)) {
+      Fail(BadRequest(std::string(s.message()), http::status::unsupported_media_type));
+      return false;
+    }
+    if (!s.ok()) {
+      Fail(BadRequest(std::string(s.message())));
+      return false;
+    }
+    return true;
+  }
+
+  void ListDeliveries() {
+    if (!CheckWebhookId()) return;
+    absl::StatusOr<v1::ListDeliveriesRequest> request = ParseListDeliveriesQuery(request_.target());
+    if (!request.ok()) return Fail(BadRequest(std::string(request.status().message())));
+    request->set_connection_id(connection_id_);
+    request->set_webhook_id(match_.webhook_id);
+    backend_->ListDeliveries(
+        *request, deadline_,
+        [self = shared_from_this()](absl::StatusOr<v1::ListDeliveriesResponse> r) {
+          self->Step([&] {
+            if (!r.ok()) return self->FailWithStatus(r.status());
+            json::array deliveries;
+            for (const v1::Delivery& d : r->deliveries()) {
+              deliveries.emplace_back(DeliveryToJson(d, /*with_attempts=*/false));
+            }
+            json::object body;
+            body["deliveries"] = std::move(deliveries);
+            if (r->next_page_token().empty()) {
+              body["nextCursor"] = nullptr;
+            } else {
+              body["nextCursor"] = r->next_page_token();
+            }
+            self->Succeed(json::serialize(body));
+          });
+        });
+  }
+
+  void GetDelivery() {
+    if (!CheckWebhookId() || !CheckDeliveryId()) return;
+    if (absl::Status s = CheckNoQuery(request_.target()); !s.ok())
+      return Fail(BadRequest(std::string(s.message())));
+    v1::GetDeliveryRequest request;
+    request.set_connection_id(connection_id_);
+    request.set_webhook_id(match_.webhook_id);
+    request.set_delivery_id(match_.delivery_id);
+    backend_->GetDelivery(request, deadline_, DeliveryCallback(/*with_attempts=*/true));
+  }
+
+  void Redeliver() {
+    if (!CheckWebhookId() || !CheckDeliveryId() || !CheckNoParameters()) return;
+    v1::RedeliverDeliveryRequest request;
+    request.set_connection_id(connection_id_);
+    request.set_webhook_id(match_.webhook_id);
+    request.set_delivery_id(match_.delivery_id);
+    backend_->RedeliverDelivery(request, deadline_, DeliveryCallback(/*with_attempts=*/false));
+  }
+
+  void Replay() {
+    if (!CheckWebhookId() || !CheckJsonBody()) return;
+    if (absl::Status s = CheckNoQuery(request_.target()); !s.ok())
+      return Fail(BadRequest(std::string(s.message())));
+    absl::StatusOr<v1::ReplayDeliveriesRequest> request = ParseReplayBody(request_.body());
+    if (!request.ok()) return Fail(BadRequest(std::string(request.status().message())));
+    request->set_connection_id(connection_id_);
+    request->set_webhook_id(match_.webhook_id);
+    backend_->ReplayDeliveries(
+        *request, deadline_,
+        [self = shared_from_this()](absl::StatusOr<v1::ReplayDeliveriesResponse> r) {
+          self->Step([&] {
+            if (!r.ok()) return self->FailWithStatus(r.status());
+            json::object body;
+            body["queued"] = r->queued_count();
+            body["more"] = r->more();
+            self->Succeed(json::serialize(body));
+          });
+        });
+  }
+
+  void SendTest() {
+    if (!CheckWebhookId() || !CheckNoParameters()) return;
+    v1::SendTestEventRequest request;
+    request.set_connection_id(connection_id_);
+    request.set_webhook_id(match_.webhook_id);
+    backend_->SendTestEvent(
+        request, deadline_,
+        [self = shared_from_this()](absl::StatusOr<v1::SendTestEventResponse> r) {
+          self->Step([&] {
+            if (!r.ok()) return self->FailWithStatus(r.status());
+            self->Succeed(json::serialize(DeliveryToJson(r->delivery(), /*with_attempts=*/false)));
+          });
+        });
+  }
+
+  void RotateSecret() {
+    if (!CheckWebhookId()) return;
+    if (absl::Status s = CheckNoQuery(request_.target()); !s.ok())
+      return Fail(BadRequest(std::string(s.message())));
+    if (!request_.body().empty() && !CheckJsonBody()) return;
+    absl::StatusOr<v1::RotateWebhookSecretRequest> request = ParseRotateBody(request_.body());
+    if (!request.ok()) return Fail(BadRequest(std::string(request.status().message())));
+    request->set_connection_id(connection_id_);
+    request->set_webhook_id(match_.webhook_id);
+    backend_->RotateWebhookSecret(
+        *request, deadline_,
+        [self = shared_from_this()](absl::StatusOr<v1::RotateWebhookSecretResponse> r) {
+          self->Step([&] {
+            if (!r.ok()) return self->FailWithStatus(r.status());
+            self->Succeed(json::serialize(WebhookToJson(r->webhook(), r->secret())));
+          });
+        });
+  }
+
+  void Enable() {
+    if (!CheckWebhookId() || !CheckNoParameters()) return;
+    v1::EnableWebhookRequest request;
+    request.set_connection_id(connection_id_);
+    request.set_webhook_id(match_.webhook_id);
+    backend_->EnableWebhook(request, deadline_, WebhookCallback());
+  }
+
+  SubscriptionBackend::Callback<v1::Delivery> DeliveryCallback(bool with_attempts) {
+    return [self = shared_from_this(), with_attempts](absl::StatusOr<v1::Delivery> r) {
+      self->Step([&] {
+        if (!r.ok()) return self->FailWithStatus(r.status());
+        self->Succeed(json::serialize(DeliveryToJson(*r, with_attempts)));
+      });
+    };
+  }
+
   SubscriptionBackend::Callback<v1::Webhook> WebhookCallback() {
     return [self = shared_from_this()](absl::StatusOr<v1::Webhook> r) {
       self->Step([&] {
@@ -193,6 +374,15 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
 
   void FailWithStatus(const absl::Status& status, std::string_view webhook_id) {
     OctoError error = ErrorFromStatus(status, webhook_id);
+    if (status.code() == absl::StatusCode::kNotFound && !match_.delivery_id.empty() &&
+        absl::StartsWith(status.message(), "deliveryId")) {
+      // The delivery routes name the id that was not found: "deliveryId: ...".
+      error = InvalidDeliveryId(match_.delivery_id);
+    } else if (status.code() == absl::StatusCode::kFailedPrecondition && IsExtensionRoute()) {
+      // The delivery operations' one precondition: "webhookId: the webhook is
+      // disabled; ..." (operations.proto), written for partners.
+      error = Unprocessable(TruncateUtf8(StdView(status.message()), 1024));
+    }
     if (static_cast<int>(error.http_status) >= 500) {
       // The service's message is logged, never answered.
       log::Warn("backend call failed", {{"route", match_.route_template},
@@ -364,6 +554,13 @@ void ApiHandler::Handle(HttpRequest request, Done done) {
       response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
       response.set(http::field::cache_control, "no-store");
       response.body() = options_.metrics_text();
+      response.prepare_payload();
+      return answer(std::move(response));
+    }
+    case Route::kOpenApi: {
+      HttpResponse response{http::status::ok, request.version()};
+      response.set(http::field::content_type, "application/yaml");
+      response.body() = std::string(OpenApiDocument());
       response.prepare_payload();
       return answer(std::move(response));
     }

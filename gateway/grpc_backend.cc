@@ -165,4 +165,60 @@ void GrpcSubscriptionBackend::CheckHealth(const health::HealthCheckRequest& requ
        });
 }
 
+void GrpcSubscriptionBackend::RotateWebhookSecret(const v1::RotateWebhookSecretRequest& request, Deadline deadline,
+                                       Callback<v1::RotateWebhookSecretResponse> done) {
+  Call(request, deadline, std::move(done),
+       [this](auto* context, auto* req, auto* resp, auto callback) {
+         subscriptions_->async()->RotateWebhookSecret(context, req, resp, std::move(callback));
+       });
+}
+
+void GrpcSubscriptionBackend::EnableWebhook(const v1::EnableWebhookRequest& request, Deadline deadline,
+                                       Callback<v1::Webhook> done) {
+  Call(request, deadline, std::move(done),
+       [this](auto* context, auto* req, auto* resp, auto callback) {
+         subscriptions_->async()->EnableWebhook(context, req, resp, std::move(callback));
+       });
+}
+
+void GrpcSubscriptionBackend::ListDeliveries(const v1::ListDeliveriesRequest& request, Deadline deadline,
+                                       Callback<v1::ListDeliveriesResponse> done) {
+  Call(request, deadline, std::move(done),
+       [this](auto* context, auto* req, auto* resp, auto callback) {
+         subscriptions_->async()->ListDeliveries(context, req, resp, std::move(callback));
+       });
+}
+
+void GrpcSubscriptionBackend::GetDelivery(const v1::GetDeliveryRequest& request, Deadline deadline,
+                                       Callback<v1::Delivery> done) {
+  Call(request, deadline, std::move(done),
+       [this](auto* context, auto* req, auto* resp, auto callback) {
+         subscriptions_->async()->GetDelivery(context, req, resp, std::move(callback));
+       });
+}
+
+void GrpcSubscriptionBackend::RedeliverDelivery(const v1::RedeliverDeliveryRequest& request, Deadline deadline,
+                                       Callback<v1::Delivery> done) {
+  Call(request, deadline, std::move(done),
+       [this](auto* context, auto* req, auto* resp, auto callback) {
+         subscriptions_->async()->RedeliverDelivery(context, req, resp, std::move(callback));
+       });
+}
+
+void GrpcSubscriptionBackend::ReplayDeliveries(const v1::ReplayDeliveriesRequest& request, Deadline deadline,
+                                       Callback<v1::ReplayDeliveriesResponse> done) {
+  Call(request, deadline, std::move(done),
+       [this](auto* context, auto* req, auto* resp, auto callback) {
+         subscriptions_->async()->ReplayDeliveries(context, req, resp, std::move(callback));
+       });
+}
+
+void GrpcSubscriptionBackend::SendTestEvent(const v1::SendTestEventRequest& request, Deadline deadline,
+                                       Callback<v1::SendTestEventResponse> done) {
+  Call(request, deadline, std::move(done),
+       [this](auto* context, auto* req, auto* resp, auto callback) {
+         subscriptions_->async()->SendTestEvent(context, req, resp, std::move(callback));
+       });
+}
+
 }  // namespace octo::gateway

@@ -46,6 +46,22 @@ class GrpcSubscriptionBackend final : public SubscriptionBackend {
                      Callback<octo::webhooks::v1::Webhook> done) override;
   void CheckHealth(const grpc::health::v1::HealthCheckRequest& request, Deadline deadline,
                    Callback<grpc::health::v1::HealthCheckResponse> done) override;
+  void RotateWebhookSecret(const octo::webhooks::v1::RotateWebhookSecretRequest& request,
+                           Deadline deadline,
+                           Callback<octo::webhooks::v1::RotateWebhookSecretResponse> done) override;
+  void EnableWebhook(const octo::webhooks::v1::EnableWebhookRequest& request, Deadline deadline,
+                     Callback<octo::webhooks::v1::Webhook> done) override;
+  void ListDeliveries(const octo::webhooks::v1::ListDeliveriesRequest& request, Deadline deadline,
+                      Callback<octo::webhooks::v1::ListDeliveriesResponse> done) override;
+  void GetDelivery(const octo::webhooks::v1::GetDeliveryRequest& request, Deadline deadline,
+                   Callback<octo::webhooks::v1::Delivery> done) override;
+  void RedeliverDelivery(const octo::webhooks::v1::RedeliverDeliveryRequest& request,
+                         Deadline deadline, Callback<octo::webhooks::v1::Delivery> done) override;
+  void ReplayDeliveries(const octo::webhooks::v1::ReplayDeliveriesRequest& request,
+                        Deadline deadline,
+                        Callback<octo::webhooks::v1::ReplayDeliveriesResponse> done) override;
+  void SendTestEvent(const octo::webhooks::v1::SendTestEventRequest& request, Deadline deadline,
+                     Callback<octo::webhooks::v1::SendTestEventResponse> done) override;
 
  private:
   // Starts one unary call; `start` issues it on the right stub.

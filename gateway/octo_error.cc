@@ -37,6 +37,17 @@ OctoError InvalidWebhookId(std::string_view webhook_id) {
   return e;
 }
 
+OctoError InvalidDeliveryId(std::string_view delivery_id) {
+  OctoError e =
+      Make(http::status::bad_request, kInvalidDeliveryId, "The deliveryId was missing or invalid");
+  e.extra.emplace_back("deliveryId", PrintableAscii(delivery_id, 64));
+  return e;
+}
+
+OctoError Unprocessable(std::string message) {
+  return Make(http::status::unprocessable_entity, kUnprocessableEntity, std::move(message));
+}
+
 OctoError InternalError() {
   return Make(http::status::internal_server_error, kInternalServerError,
               "There was an un-recoverable error, please try again");

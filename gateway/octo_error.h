@@ -24,6 +24,7 @@ inline constexpr std::string_view kBadRequest = "BAD_REQUEST";
 inline constexpr std::string_view kUnauthorized = "UNAUTHORIZED";
 inline constexpr std::string_view kForbidden = "FORBIDDEN";
 inline constexpr std::string_view kInvalidWebhookId = "INVALID_WEBHOOK_ID";
+inline constexpr std::string_view kInvalidDeliveryId = "INVALID_DELIVERY_ID";
 inline constexpr std::string_view kUnprocessableEntity = "UNPROCESSABLE_ENTITY";
 inline constexpr std::string_view kInternalServerError = "INTERNAL_SERVER_ERROR";
 
@@ -48,6 +49,10 @@ OctoError BadRequest(std::string message,
 OctoError Unauthorized(std::string message);
 // 400 INVALID_WEBHOOK_ID + "webhookId": <id> (sanitized to printable ASCII).
 OctoError InvalidWebhookId(std::string_view webhook_id);
+// 400 INVALID_DELIVERY_ID + "deliveryId": <id>, as InvalidWebhookId.
+OctoError InvalidDeliveryId(std::string_view delivery_id);
+// 422 UNPROCESSABLE_ENTITY.
+OctoError Unprocessable(std::string message);
 // 500 INTERNAL_SERVER_ERROR with a fixed message: never leaks internals.
 OctoError InternalError();
 // 503 INTERNAL_SERVER_ERROR: the backend is unreachable or too slow.

@@ -29,6 +29,8 @@ struct WebhookFields {
   const json::value* retry_on_error = nullptr;
   const json::value* use_contact_language = nullptr;
   const json::object* headers = nullptr;
+  const json::value* rate_limit_per_second = nullptr;  // a number
+  const json::value* max_concurrency = nullptr;        // an integer
 };
 
 absl::Status TypeError(std::string_view field, std::string_view expected) {
@@ -71,6 +73,16 @@ absl::StatusOr<WebhookFields> ParseFields(std::string_view body, json::value& do
         }
       }
       fields.headers = headers;
+    } else if (key == "rateLimitPerSecond") {
+      if (!value.is_number()) return TypeError(key, "a number");
+      fields.rate_limit_per_second = &value;
+    } else if (key == "maxConcurrency") {
+      // Out of int32 range: refused here, the service checks the real bounds.
+      if (!(value.is_int64() && value.get_int64() >= 0 && value.get_int64() <= 1000000) &&
+          !(value.is_uint64() && value.get_uint64() <= 1000000)) {
+        return TypeError(key, "an integer between 0 and 10000");
+      }
+      fields.max_concurrency = &value;
     } else if (key == "capabilities") {
       const json::array* capabilities = value.if_array();
       if (capabilities == nullptr) return TypeError(key, "an array of strings");
@@ -81,7 +93,8 @@ absl::StatusOr<WebhookFields> ParseFields(std::string_view body, json::value& do
     } else {
       return absl::InvalidArgumentError(absl::StrCat(
           "Unknown field '", TruncateUtf8(std::string_view(key), kMaxEchoedNameBytes),
-          "'; allowed: url, event, retryOnError, useContactLanguage, headers, capabilities"));
+          "'; allowed: url, event, retryOnError, useContactLanguage, headers, capabilities, "
+          "rateLimitPerSecond, maxConcurrency"));
     }
   }
   return fields;
@@ -91,6 +104,16 @@ template <typename Map>
 void CopyHeaders(const json::object& headers, Map& out) {
   for (const auto& header : headers) {
     out[std::string(header.key())] = std::string(header.value().get_string());
+  }
+}
+
+template <typename Request>
+void SetLimits(const WebhookFields& fields, Request& request) {
+  if (fields.rate_limit_per_second != nullptr) {
+    request.set_rate_limit_per_second(fields.rate_limit_per_second->to_number<double>());
+  }
+  if (fields.max_concurrency != nullptr) {
+    request.set_max_concurrency(static_cast<int32_t>(fields.max_concurrency->to_number<int64_t>()));
   }
 }
 
@@ -168,6 +191,7 @@ absl::StatusOr<v1::CreateWebhookRequest> ParseCreateWebhookBody(std::string_view
     request.set_use_contact_language(fields->use_contact_language->get_bool());
   }
   if (fields->headers != nullptr) CopyHeaders(*fields->headers, *request.mutable_headers());
+  SetLimits(*fields, request);
   return request;
 }
 
@@ -188,6 +212,7 @@ absl::StatusOr<v1::UpdateWebhookRequest> ParseUpdateWebhookBody(std::string_view
     // Present (even empty) = replace all headers.
     CopyHeaders(*fields->headers, *request.mutable_headers()->mutable_values());
   }
+  SetLimits(*fields, request);
   return request;
 }
 

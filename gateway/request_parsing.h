@@ -5,7 +5,9 @@
 // Body rules (both create and update):
 //   - the body must be a JSON object (Boost.JSON, strict RFC 8259, valid UTF-8);
 //   - known fields: url, event (string), retryOnError, useContactLanguage
-//     (boolean), headers (object of strings), capabilities (array of strings);
+//     (boolean), headers (object of strings), capabilities (array of strings),
+//     and our extensions rateLimitPerSecond (number) and maxConcurrency
+//     (integer), 0 meaning no limit (on PATCH: remove it);
 //   - a wrong type or an unknown field is INVALID_ARGUMENT naming the field;
 //     null is a wrong type, not "absent";
 //   - "capabilities" is type-checked, then ignored: a webhook's capabilities

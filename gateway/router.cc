@@ -14,6 +14,7 @@ namespace {
 constexpr absl::string_view kHealthz = "/healthz";
 constexpr absl::string_view kReadyz = "/readyz";
 constexpr absl::string_view kMetrics = "/metrics";
+constexpr absl::string_view kOpenApiPath = "/openapi.yaml";
 
 bool IsPathChar(char c) {
   // RFC 3986 pchar minus "%" (we never decode), plus "/".
@@ -75,14 +76,21 @@ RouteMatch Router::Match(http::verb method, std::string_view target) const {
     if (method != http::verb::get) return NotAllowed(StdView(path), "GET");
     return Allowed(Route::kMetrics, StdView(path));
   }
+  if (path == kOpenApiPath) {
+    if (method != http::verb::get) return NotAllowed(StdView(path), "GET");
+    return Allowed(Route::kOpenApi, StdView(path));
+  }
   if (path == kHealthz || path == kReadyz) {
     const bool healthz = path == kHealthz;
     if (method != http::verb::get) return NotAllowed(StdView(path), "GET");
     return Allowed(healthz ? Route::kHealthz : Route::kReadyz, StdView(path));
   }
 
+  if (!absl::ConsumePrefix(&path, base_path_)) return Allowed(Route::kNotFound, "unmatched");
+  // <base>/ext/webhooks/:id/...
+  if (absl::ConsumePrefix(&path, "/ext/webhooks/")) return MatchExtension(method, path);
   // <base>/webhooks ...
-  if (!absl::ConsumePrefix(&path, base_path_) || !absl::ConsumePrefix(&path, "/webhooks")) {
+  if (!absl::ConsumePrefix(&path, "/webhooks")) {
     return Allowed(Route::kNotFound, "unmatched");
   }
   if (path.empty() || path == "/") {
@@ -117,6 +125,83 @@ RouteMatch Router::Match(http::verb method, std::string_view target) const {
   }
   m.webhook_id = std::string(path);
   return m;
+}
+
+namespace {
+
+// One extension route: the segments after "/ext/webhooks/:id" (":delivery"
+// stands for a delivery id), its method and what it is.
+struct ExtensionRoute {
+  std::vector<absl::string_view> tail;
+  http::verb method;
+  Route route;
+};
+
+const std::vector<ExtensionRoute>& ExtensionRoutes() {
+  static const auto* routes = new std::vector<ExtensionRoute>{
+      {{"deliveries"}, http::verb::get, Route::kListDeliveries},
+      {{"deliveries", ":deliveryId"}, http::verb::get, Route::kGetDelivery},
+      {{"deliveries", ":deliveryId", "redeliver"}, http::verb::post, Route::kRedeliverDelivery},
+      {{"replay"}, http::verb::post, Route::kReplayDeliveries},
+      {{"test"}, http::verb::post, Route::kSendTestEvent},
+      {{"rotate-secret"}, http::verb::post, Route::kRotateWebhookSecret},
+      {{"enable"}, http::verb::post, Route::kEnableWebhook},
+  };
+  return *routes;
+}
+
+std::string ExtensionTemplate(absl::string_view base, const ExtensionRoute& r) {
+  std::string t = absl::StrCat(base, "/ext/webhooks/:id");
+  for (absl::string_view segment : r.tail) absl::StrAppend(&t, "/", segment);
+  return t;
+}
+
+}  // namespace
+
+// `path` is what follows "<base>/ext/webhooks/".
+RouteMatch Router::MatchExtension(http::verb method, absl::string_view path) const {
+  absl::ConsumeSuffix(&path, "/");
+  std::vector<absl::string_view> segments = absl::StrSplit(path, '/');
+  if (segments.size() < 2 || segments[0].empty()) return Allowed(Route::kNotFound, "unmatched");
+  const absl::string_view webhook_id = segments[0];
+  for (const ExtensionRoute& r : ExtensionRoutes()) {
+    if (r.tail.size() != segments.size() - 1) continue;
+    bool same = true;
+    absl::string_view delivery_id;
+    for (std::size_t i = 0; i < r.tail.size() && same; ++i) {
+      const absl::string_view got = segments[i + 1];
+      if (r.tail[i] == ":deliveryId") {
+        same = !got.empty();
+        delivery_id = got;
+      } else {
+        same = got == r.tail[i];
+      }
+    }
+    if (!same) continue;
+    const std::string tmpl = ExtensionTemplate(base_path_, r);
+    if (method != r.method) {
+      return NotAllowed(tmpl, r.method == http::verb::get ? "GET" : "POST");
+    }
+    RouteMatch m = Allowed(r.route, tmpl);
+    m.webhook_id = std::string(webhook_id);
+    m.delivery_id = std::string(delivery_id);
+    return m;
+  }
+  return Allowed(Route::kNotFound, "unmatched");
+}
+
+std::vector<RouteSpec> Router::Routes() const {
+  std::vector<RouteSpec> out = {
+      {"GET", collection_template_},  {"POST", collection_template_},
+      {"GET", item_template_},        {"PATCH", item_template_},
+      {"DELETE", item_template_},     {"GET", std::string(kHealthz)},
+      {"GET", std::string(kReadyz)},  {"GET", std::string(kOpenApiPath)},
+      {"GET", std::string(kMetrics)},
+  };
+  for (const ExtensionRoute& r : ExtensionRoutes()) {
+    out.push_back({r.method == http::verb::get ? "GET" : "POST", ExtensionTemplate(base_path_, r)});
+  }
+  return out;
 }
 
 }  // namespace octo::gateway

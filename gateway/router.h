@@ -8,6 +8,16 @@
 //   /healthz                   GET                 "GET"
 //   /readyz                    GET                 "GET"
 //   /metrics                   GET                 "GET"   (Prometheus text format)
+//   /openapi.yaml              GET                 "GET"
+//
+// Extensions (issue 4; docs/decisions.md: why "/ext"), each "[/]":
+//   <base>/ext/webhooks/:id/deliveries                       GET
+//   <base>/ext/webhooks/:id/deliveries/:deliveryId           GET
+//   <base>/ext/webhooks/:id/deliveries/:deliveryId/redeliver POST
+//   <base>/ext/webhooks/:id/replay                           POST
+//   <base>/ext/webhooks/:id/test                             POST
+//   <base>/ext/webhooks/:id/rotate-secret                    POST
+//   <base>/ext/webhooks/:id/enable                           POST
 //
 // The query string is ignored. Paths are matched byte for byte (no
 // percent-decoding, no "//" collapsing): an id that is not a UUID is answered
@@ -19,10 +29,12 @@
 //   // m.route == Route::kGetWebhook, m.webhook_id == "1b2c..."
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/beast/http/verb.hpp>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace octo::gateway {
 
@@ -37,6 +49,20 @@ enum class Route {
   kGetWebhook,
   kUpdateWebhook,
   kDeleteWebhook,
+  kOpenApi,
+  kListDeliveries,
+  kGetDelivery,
+  kRedeliverDelivery,
+  kReplayDeliveries,
+  kSendTestEvent,
+  kRotateWebhookSecret,
+  kEnableWebhook,
+};
+
+// One route the router serves: for the OpenAPI completeness test.
+struct RouteSpec {
+  std::string method;         // "GET", ...
+  std::string path_template;  // "/octo/webhooks/:id"
 };
 
 struct RouteMatch {
@@ -46,6 +72,8 @@ struct RouteMatch {
   std::string route_template;
   // The :id segment, raw, for the webhook-by-id routes.
   std::string webhook_id;
+  // The :deliveryId segment, raw, for the delivery-by-id routes.
+  std::string delivery_id;
   // For kMethodNotAllowed: the Allow header value.
   std::string allow;
 };
@@ -65,7 +93,12 @@ class Router {
 
   const std::string& base_path() const { return base_path_; }
 
+  // Every method and path template served, in routing-table order.
+  std::vector<RouteSpec> Routes() const;
+
  private:
+  RouteMatch MatchExtension(boost::beast::http::verb method, absl::string_view path) const;
+
   std::string base_path_;
   std::string collection_template_;  // <base>/webhooks
   std::string item_template_;        // <base>/webhooks/:id

@@ -41,9 +41,45 @@ class SubscriptionBackend {
                              Deadline deadline, Callback<octo::webhooks::v1::Webhook> done) = 0;
   virtual void DeleteWebhook(const octo::webhooks::v1::DeleteWebhookRequest& request,
                              Deadline deadline, Callback<octo::webhooks::v1::Webhook> done) = 0;
+  // The extension RPCs (issue 4). Default: UNIMPLEMENTED, for backends that
+  // only serve the OCTO routes (the gateway's unit-test fake).
+  virtual void RotateWebhookSecret(
+      const octo::webhooks::v1::RotateWebhookSecretRequest& request, Deadline deadline,
+      Callback<octo::webhooks::v1::RotateWebhookSecretResponse> done);
+  virtual void EnableWebhook(const octo::webhooks::v1::EnableWebhookRequest& request,
+                             Deadline deadline, Callback<octo::webhooks::v1::Webhook> done);
+  virtual void ListDeliveries(const octo::webhooks::v1::ListDeliveriesRequest& request,
+                              Deadline deadline,
+                              Callback<octo::webhooks::v1::ListDeliveriesResponse> done);
+  virtual void GetDelivery(const octo::webhooks::v1::GetDeliveryRequest& request,
+                           Deadline deadline, Callback<octo::webhooks::v1::Delivery> done);
+  virtual void RedeliverDelivery(const octo::webhooks::v1::RedeliverDeliveryRequest& request,
+                                 Deadline deadline, Callback<octo::webhooks::v1::Delivery> done);
+  virtual void ReplayDeliveries(const octo::webhooks::v1::ReplayDeliveriesRequest& request,
+                                Deadline deadline,
+                                Callback<octo::webhooks::v1::ReplayDeliveriesResponse> done);
+  virtual void SendTestEvent(const octo::webhooks::v1::SendTestEventRequest& request,
+                             Deadline deadline,
+                             Callback<octo::webhooks::v1::SendTestEventResponse> done);
   // grpc.health.v1.Health/Check of the subscription service.
   virtual void CheckHealth(const grpc::health::v1::HealthCheckRequest& request, Deadline deadline,
                            Callback<grpc::health::v1::HealthCheckResponse> done) = 0;
 };
+
+// The defaults of the extension RPCs.
+#define OCTO_GATEWAY_UNIMPLEMENTED(Method, Request, Response)                       \
+  inline void SubscriptionBackend::Method(const octo::webhooks::v1::Request&, Deadline, \
+                                          Callback<octo::webhooks::v1::Response> done) {  \
+    done(absl::UnimplementedError(#Method " is not served by this backend"));          \
+  }
+OCTO_GATEWAY_UNIMPLEMENTED(RotateWebhookSecret, RotateWebhookSecretRequest,
+                           RotateWebhookSecretResponse)
+OCTO_GATEWAY_UNIMPLEMENTED(EnableWebhook, EnableWebhookRequest, Webhook)
+OCTO_GATEWAY_UNIMPLEMENTED(ListDeliveries, ListDeliveriesRequest, ListDeliveriesResponse)
+OCTO_GATEWAY_UNIMPLEMENTED(GetDelivery, GetDeliveryRequest, Delivery)
+OCTO_GATEWAY_UNIMPLEMENTED(RedeliverDelivery, RedeliverDeliveryRequest, Delivery)
+OCTO_GATEWAY_UNIMPLEMENTED(ReplayDeliveries, ReplayDeliveriesRequest, ReplayDeliveriesResponse)
+OCTO_GATEWAY_UNIMPLEMENTED(SendTestEvent, SendTestEventRequest, SendTestEventResponse)
+#undef OCTO_GATEWAY_UNIMPLEMENTED
 
 }  // namespace octo::gateway

@@ -57,6 +57,12 @@ boost::json::object WebhookToJson(const v1::Webhook& webhook, std::string_view s
     out["disabledReason"] = webhook.disabled_reason();
     if (webhook.has_disable_time()) out["disabledAt"] = FormatRfc3339(webhook.disable_time());
   }
+  if (webhook.has_rate_limit_per_second()) out["rateLimitPerSecond"] = webhook.rate_limit_per_second();
+  if (webhook.has_max_concurrency()) out["maxConcurrency"] = webhook.max_concurrency();
+  if (webhook.has_failing_since()) out["failingSince"] = FormatRfc3339(webhook.failing_since());
+  if (webhook.has_previous_secret_expire_time()) {
+    out["previousSecretExpiresAt"] = FormatRfc3339(webhook.previous_secret_expire_time());
+  }
   if (!secret.empty()) out["secret"] = secret;
   return out;
 }

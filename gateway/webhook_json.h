@@ -6,7 +6,10 @@
 //    "capabilities",                                  <- OCTO, always present
 //    "status": "enabled"|"disabled", "createdAt", "updatedAt" (RFC 3339 UTC),
 //    "disabledReason", "disabledAt"                   <- only when disabled
-//    "secret"}                                        <- only in the create response
+//    "rateLimitPerSecond", "maxConcurrency"           <- when set
+//    "failingSince"                                   <- while attempts keep failing
+//    "previousSecretExpiresAt"                        <- during a rotation's grace period
+//    "secret"}                                        <- only in the create and rotate responses
 //
 // URL credentials and header values arrive masked from the subscription
 // service and are rendered as they are.

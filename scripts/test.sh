@@ -9,7 +9,8 @@
 # Usage: scripts/test.sh [CTEST ARGS...]   e.g. scripts/test.sh -R Validation
 # Tests that need PostgreSQL read OCTO_TEST_PG (a libpq conninfo of the
 # cluster's superuser) and fail without it; the delivery tests also read
-# OCTO_NODE_VERIFIER (tests/node/verify.mjs, after `npm ci` there).
+# OCTO_NODE_VERIFIER (tests/node/verify.mjs, after `npm ci` there), the
+# gateway's OpenAPI test OCTO_OPENAPI_CHECK (tests/openapi/check.mjs).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -113,8 +114,26 @@ prepare_node_verifier() {
 export OCTO_SUBSCRIPTION_METRICS_LISTEN=127.0.0.1:0
 export OCTO_DELIVERY_METRICS_LISTEN=127.0.0.1:0
 
+# The OpenAPI checker of tests/gateway: the public @apidevtools/swagger-parser,
+# pinned by tests/openapi/package-lock.json, installed the same way.
+prepare_openapi_check() {
+  local dir="$OCTO_ROOT/tests/openapi"
+  local stamp="$dir/node_modules/.octo-package-lock.sha256"
+  local want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [[ ! -d $dir/node_modules || ! -f $stamp || $(<"$stamp") != "$want" ]]; then
+    log "npm ci in tests/openapi (@apidevtools/swagger-parser, pinned by package-lock.json)"
+    local t0=$EPOCHREALTIME
+    (cd "$dir" && npm ci --no-audit --no-fund) || die "npm ci failed in tests/openapi"
+    printf '%s\n' "$want" >"$stamp"
+    log "npm ci: $(elapsed "$t0") s"
+  fi
+  export OCTO_OPENAPI_CHECK="$dir/check.mjs"
+}
+
 install_deps
 prepare_node_verifier
+prepare_openapi_check
 # shellcheck disable=SC2119  # no targets: build everything
 build_release
 

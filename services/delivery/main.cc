@@ -32,6 +32,8 @@
 #include "services/delivery/dispatcher.h"
 #include "services/delivery/event_validation.h"
 #include "services/delivery/queue_stats.h"
+#include "services/delivery/operations_service.h"
+#include "services/delivery/operations_store.h"
 #include "services/delivery/store.h"
 #include "services/schema/migrations.h"
 
@@ -329,6 +331,8 @@ int Run(const Config& config) {
 
   PgEventStore store(pool->get());
   DeliveryServiceImpl delivery_service(&store);
+  PgOperationsStore operations_store(pool->get());
+  OperationsServiceImpl operations_service(&operations_store);
 
   std::unique_ptr<Dispatcher> dispatcher;
   if (config.dispatch) {
@@ -353,6 +357,7 @@ int Run(const Config& config) {
   builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
   builder.RegisterService(&delivery_service);
   builder.experimental().SetInterceptorCreators(grpc_metrics.ServerInterceptors());
+  builder.RegisterService(&operations_service);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     log::Error("cannot listen", {{"address", config.listen}});

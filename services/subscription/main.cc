@@ -205,17 +205,21 @@ int Run(const Config& config) {
   }
 
   PgRepository repository(pool->get());
-  SubscriptionServiceImpl subscription_service(&repository);
-  AdminServiceImpl admin_service(&repository, config.default_max_webhooks);
-  AuthServiceImpl auth_service(&repository);
   // The channel connects lazily and reconnects by itself: octo-delivery may
-  // start after us; until it is reachable, publishing answers UNAVAILABLE.
+  // start after us; until it is reachable, publishing and the delivery
+  // operations answer UNAVAILABLE.
   std::shared_ptr<grpc::Channel> delivery_channel =
       grpc::experimental::CreateCustomChannelWithInterceptors(
           config.delivery_target, grpc::InsecureChannelCredentials(), grpc::ChannelArguments(),
           grpc_metrics.ClientInterceptors());
   std::unique_ptr<pb::DeliveryService::Stub> delivery_stub =
       pb::DeliveryService::NewStub(delivery_channel);
+  std::unique_ptr<pb::DeliveryOperationsService::Stub> operations_stub =
+      pb::DeliveryOperationsService::NewStub(delivery_channel);
+  SubscriptionServiceImpl subscription_service(&repository, operations_stub.get(),
+                                               config.delivery_timeout);
+  AdminServiceImpl admin_service(&repository, config.default_max_webhooks);
+  AuthServiceImpl auth_service(&repository);
   EventServiceImpl event_service(&repository, delivery_stub.get(), config.delivery_timeout,
                                  &publish_metrics);
 

@@ -12,6 +12,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "services/common/crypto.h"
@@ -46,7 +47,9 @@ struct Statement {
   "use_contact_language, headers::text, capabilities::text, secret, status, "  \
   "COALESCE(disabled_reason, ''), "                                            \
   OCTO_MICROS("created_at") ", " OCTO_MICROS("updated_at") ", "                \
-  OCTO_MICROS("disabled_at")
+  OCTO_MICROS("disabled_at") ", " OCTO_MICROS("failing_since") ", "          \
+  OCTO_MICROS("previous_secret_expires_at") ", rate_limit_per_second, "       \
+  "max_concurrency"
 // clang-format on
 
 constexpr Statement kInsertSupplier{
@@ -98,8 +101,9 @@ constexpr Statement kAuthenticate{
 constexpr Statement kInsertWebhook{
     "insert_webhook",
     "INSERT INTO webhooks (connection_id, event, url, retry_on_error, use_contact_language, "
-    "headers, capabilities, secret) "
-    "VALUES ($1::uuid, $2, $3, $4::boolean, $5::boolean, $6::jsonb, $7::jsonb, $8) "
+    "headers, capabilities, secret, rate_limit_per_second, max_concurrency) "
+    "VALUES ($1::uuid, $2, $3, $4::boolean, $5::boolean, $6::jsonb, $7::jsonb, $8, "
+    "$9::double precision, $10::integer) "
     "RETURNING " OCTO_WEBHOOK_COLUMNS};
 constexpr Statement kSelectWebhook{
     "select_webhook", "SELECT " OCTO_WEBHOOK_COLUMNS
@@ -119,12 +123,32 @@ constexpr Statement kUpdateWebhook{
     "UPDATE webhooks SET event = COALESCE($3, event), url = COALESCE($4, url), "
     "retry_on_error = COALESCE($5::boolean, retry_on_error), "
     "use_contact_language = COALESCE($6::boolean, use_contact_language), "
-    "headers = COALESCE($7::jsonb, headers), updated_at = greatest(now(), created_at) "
+    "headers = COALESCE($7::jsonb, headers), "
+    "rate_limit_per_second = CASE WHEN $8::double precision IS NULL THEN rate_limit_per_second "
+    "  ELSE NULLIF($8::double precision, 0) END, "
+    "max_concurrency = CASE WHEN $9::integer IS NULL THEN max_concurrency "
+    "  ELSE NULLIF($9::integer, 0) END, "
+    "updated_at = greatest(now(), created_at) "
     "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
 constexpr Statement kDeleteWebhook{
     "delete_webhook",
     "DELETE FROM webhooks WHERE id = $1::uuid AND connection_id = $2::uuid "
     "RETURNING " OCTO_WEBHOOK_COLUMNS};
+
+// $3 the new secret, $4 the grace in microseconds (0: keep no previous secret).
+constexpr Statement kRotateWebhookSecret{
+    "rotate_webhook_secret",
+    "UPDATE webhooks SET "
+    "previous_secret = CASE WHEN $4::bigint > 0 THEN secret END, "
+    "previous_secret_expires_at = CASE WHEN $4::bigint > 0 "
+    "  THEN now() + $4::bigint * interval '1 microsecond' END, "
+    "secret = $3, updated_at = greatest(now(), created_at) "
+    "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
+constexpr Statement kEnableWebhook{
+    "enable_webhook",
+    "UPDATE webhooks SET status = 'enabled', disabled_reason = NULL, disabled_at = NULL, "
+    "failing_since = NULL, updated_at = greatest(now(), created_at) "
+    "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
 
 // The webhooks of a batch of events, one row per target in order: does the
 // supplier exist, does the connection (if any) exist for that supplier, and
@@ -149,6 +173,7 @@ constexpr std::array kStatements = {
     kSelectConnection,  kListConnections,   kSupplierExists, kConnectionExists, kInsertApiKey,
     kListApiKeys,       kRevokeApiKey,      kAuthenticate,   kInsertWebhook,    kSelectWebhook,
     kListWebhooksFirst, kListWebhooksAfter, kUpdateWebhook,  kDeleteWebhook,    kResolveWebhooks,
+    kRotateWebhookSecret, kEnableWebhook,
 };
 
 // Registers every statement on `conn`. libpqxx keeps the definitions per
@@ -367,6 +392,10 @@ WebhookRecord WebhookFromRow(const pqxx::row& r) {
   w.create_time = FromMicros(r[11]);
   w.update_time = FromMicros(r[12]);
   w.disable_time = FromNullableMicros(r[13]);
+  w.failing_since = FromNullableMicros(r[14]);
+  w.previous_secret_expire_time = FromNullableMicros(r[15]);
+  if (!r[16].is_null()) w.rate_limit_per_second = r[16].as<double>();
+  if (!r[17].is_null()) w.max_concurrency = r[17].as<int>();
   return w;
 }
 
@@ -377,6 +406,15 @@ const char* NullableBool(const std::optional<bool>& v) {
   return *v ? "true" : "false";
 }
 const char* BoolText(bool v) { return v ? "true" : "false"; }
+// Text for a nullable numeric parameter (NULL when unset); exact for doubles.
+std::optional<std::string> NumberText(const std::optional<double>& v) {
+  if (!v) return std::nullopt;
+  return absl::StrFormat("%.17g", *v);
+}
+std::optional<std::string> NumberText(const std::optional<int>& v) {
+  if (!v) return std::nullopt;
+  return std::to_string(*v);
+}
 
 absl::Status WebhookNotFound() { return absl::NotFoundError("webhookId: no such webhook"); }
 
@@ -578,7 +616,9 @@ absl::StatusOr<WebhookRecord> PgRepository::CreateWebhook(const NewWebhook& w) {
         return WebhookFromRow(
             txn.exec_prepared1(kInsertWebhook.name, w.connection_id, w.event, w.url,
                                BoolText(w.retry_on_error), BoolText(w.use_contact_language),
-                               HeadersToJson(w.headers), StringsToJson(w.capabilities), w.secret));
+                               HeadersToJson(w.headers), StringsToJson(w.capabilities), w.secret,
+                               NullableText(NumberText(w.rate_limit_per_second)),
+                               NullableText(NumberText(w.max_concurrency))));
       });
 }
 
@@ -635,13 +675,16 @@ absl::StatusOr<WebhookRecord> PgRepository::UpdateWebhook(std::string_view conne
   if (patch.empty()) return GetWebhook(connection_id, webhook_id);
   std::optional<std::string> headers;
   if (patch.headers) headers = HeadersToJson(*patch.headers);
+  const std::optional<std::string> rate = NumberText(patch.rate_limit_per_second);
+  const std::optional<std::string> concurrency = NumberText(patch.max_concurrency);
   return InTransaction<WebhookRecord>(
       pool_, kUpdateWebhook.name, kWebhookText,
       [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
         const pqxx::result r = txn.exec_prepared(
             kUpdateWebhook.name, std::string(webhook_id), std::string(connection_id),
             NullableText(patch.event), NullableText(patch.url), NullableBool(patch.retry_on_error),
-            NullableBool(patch.use_contact_language), NullableText(headers));
+            NullableBool(patch.use_contact_language), NullableText(headers),
+            NullableText(rate), NullableText(concurrency));
         if (r.empty()) return WebhookNotFound();
         return WebhookFromRow(r[0]);
       });
@@ -653,6 +696,35 @@ absl::StatusOr<WebhookRecord> PgRepository::DeleteWebhook(std::string_view conne
   return InTransaction<WebhookRecord>(
       pool_, kDeleteWebhook.name, kNoText, [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
         const pqxx::result r = txn.exec_prepared(kDeleteWebhook.name, std::string(webhook_id),
+                                                 std::string(connection_id));
+        if (r.empty()) return WebhookNotFound();
+        return WebhookFromRow(r[0]);
+      });
+}
+
+absl::StatusOr<WebhookRecord> PgRepository::RotateWebhookSecret(std::string_view connection_id,
+                                                                std::string_view webhook_id,
+                                                                std::string_view new_secret,
+                                                                absl::Duration grace) {
+  if (!IsUuid(connection_id) || !IsUuid(webhook_id)) return WebhookNotFound();
+  const long long grace_us = absl::ToInt64Microseconds(grace);
+  return InTransaction<WebhookRecord>(
+      pool_, kRotateWebhookSecret.name, kNoText,
+      [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
+        const pqxx::result r =
+            txn.exec_prepared(kRotateWebhookSecret.name, std::string(webhook_id),
+                              std::string(connection_id), std::string(new_secret), grace_us);
+        if (r.empty()) return WebhookNotFound();
+        return WebhookFromRow(r[0]);
+      });
+}
+
+absl::StatusOr<WebhookRecord> PgRepository::EnableWebhook(std::string_view connection_id,
+                                                          std::string_view webhook_id) {
+  if (!IsUuid(connection_id) || !IsUuid(webhook_id)) return WebhookNotFound();
+  return InTransaction<WebhookRecord>(
+      pool_, kEnableWebhook.name, kNoText, [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
+        const pqxx::result r = txn.exec_prepared(kEnableWebhook.name, std::string(webhook_id),
                                                  std::string(connection_id));
         if (r.empty()) return WebhookNotFound();
         return WebhookFromRow(r[0]);

@@ -53,6 +53,12 @@ class PgRepository final : public Repository {
                                               const WebhookPatch& patch) override;
   absl::StatusOr<WebhookRecord> DeleteWebhook(std::string_view connection_id,
                                               std::string_view webhook_id) override;
+  absl::StatusOr<WebhookRecord> RotateWebhookSecret(std::string_view connection_id,
+                                                    std::string_view webhook_id,
+                                                    std::string_view new_secret,
+                                                    absl::Duration grace) override;
+  absl::StatusOr<WebhookRecord> EnableWebhook(std::string_view connection_id,
+                                              std::string_view webhook_id) override;
 
   absl::StatusOr<std::vector<ResolvedTarget>> ResolveWebhooks(
       const std::vector<EventTarget>& targets) override;

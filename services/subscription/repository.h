@@ -112,6 +112,13 @@ struct WebhookRecord {
   absl::Time create_time;
   absl::Time update_time;
   std::optional<absl::Time> disable_time;
+  // Endpoint health: when the current run of failed attempts began.
+  std::optional<absl::Time> failing_since;
+  // Set while a rotation's grace period runs (the previous secret signs too).
+  std::optional<absl::Time> previous_secret_expire_time;
+  // Per-endpoint limits (none when unset).
+  std::optional<double> rate_limit_per_second;
+  std::optional<int> max_concurrency;
 };
 
 struct NewWebhook {
@@ -123,6 +130,8 @@ struct NewWebhook {
   std::map<std::string, std::string> headers;
   std::vector<std::string> capabilities;
   std::string secret;
+  std::optional<double> rate_limit_per_second;  // unset: none
+  std::optional<int> max_concurrency;           // unset: none
 };
 
 // Unset fields keep their value.
@@ -132,9 +141,12 @@ struct WebhookPatch {
   std::optional<bool> retry_on_error;
   std::optional<bool> use_contact_language;
   std::optional<std::map<std::string, std::string>> headers;  // replaces all
+  std::optional<double> rate_limit_per_second;  // 0 removes the limit
+  std::optional<int> max_concurrency;           // 0 removes the limit
 
   bool empty() const {
-    return !event && !url && !retry_on_error && !use_contact_language && !headers;
+    return !event && !url && !retry_on_error && !use_contact_language && !headers &&
+           !rate_limit_per_second && !max_concurrency;
   }
 };
 
@@ -214,6 +226,16 @@ class Repository {
                                                       const WebhookPatch& patch) = 0;
   // Returns the deleted webhook.
   virtual absl::StatusOr<WebhookRecord> DeleteWebhook(std::string_view connection_id,
+                                                      std::string_view webhook_id) = 0;
+  // Makes `new_secret` the signing secret. The replaced one is kept as the
+  // previous secret until now + `grace` (a zero grace keeps none); a previous
+  // secret from an earlier rotation is dropped.
+  virtual absl::StatusOr<WebhookRecord> RotateWebhookSecret(std::string_view connection_id,
+                                                            std::string_view webhook_id,
+                                                            std::string_view new_secret,
+                                                            absl::Duration grace) = 0;
+  // Enabled, with no disabled reason/time and no failing_since. Idempotent.
+  virtual absl::StatusOr<WebhookRecord> EnableWebhook(std::string_view connection_id,
                                                       std::string_view webhook_id) = 0;
 
   // ---- events ----

@@ -84,6 +84,13 @@ void ToProto(const WebhookRecord& r, pb::Webhook* out) {
   SetTimestamp(r.update_time, out->mutable_update_time());
   out->set_disabled_reason(r.disabled_reason);
   if (r.disable_time) SetTimestamp(*r.disable_time, out->mutable_disable_time());
+  if (r.rate_limit_per_second) out->set_rate_limit_per_second(*r.rate_limit_per_second);
+  if (r.max_concurrency) out->set_max_concurrency(*r.max_concurrency);
+  if (r.failing_since) SetTimestamp(*r.failing_since, out->mutable_failing_since());
+  // An expired grace period is history: the previous secret no longer signs.
+  if (r.previous_secret_expire_time && *r.previous_secret_expire_time > absl::Now()) {
+    SetTimestamp(*r.previous_secret_expire_time, out->mutable_previous_secret_expire_time());
+  }
 }
 
 void ToProto(const SupplierRecord& r, pb::Supplier* out) {

@@ -5,7 +5,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "services/common/crypto.h"
+#include "services/common/status.h"
 #include "services/common/validation.h"
 #include "services/subscription/rpc_util.h"
 #include "services/subscription/validation.h"
@@ -43,6 +45,16 @@ grpc::Status SubscriptionServiceImpl::CreateWebhook(grpc::ServerContext*,
     if (absl::Status s = ValidateWebhookUrl(webhook.url); !s.ok()) return s;
     if (absl::Status s = ValidateWebhookHeaders(webhook.headers); !s.ok()) return s;
     if (absl::Status s = ValidateCapabilities(webhook.capabilities); !s.ok()) return s;
+    if (request->has_rate_limit_per_second()) {
+      if (absl::Status s = ValidateRateLimit(request->rate_limit_per_second()); !s.ok()) return s;
+      if (request->rate_limit_per_second() > 0) {
+        webhook.rate_limit_per_second = request->rate_limit_per_second();
+      }
+    }
+    if (request->has_max_concurrency()) {
+      if (absl::Status s = ValidateMaxConcurrency(request->max_concurrency()); !s.ok()) return s;
+      if (request->max_concurrency() > 0) webhook.max_concurrency = request->max_concurrency();
+    }
     webhook.secret = crypto::NewSigningSecret();
 
     absl::StatusOr<WebhookRecord> created = repository_->CreateWebhook(webhook);
@@ -111,6 +123,14 @@ grpc::Status SubscriptionServiceImpl::UpdateWebhook(grpc::ServerContext*,
       patch.headers = ToMap(request->headers().values());
       if (absl::Status s = ValidateWebhookHeaders(*patch.headers); !s.ok()) return s;
     }
+    if (request->has_rate_limit_per_second()) {
+      if (absl::Status s = ValidateRateLimit(request->rate_limit_per_second()); !s.ok()) return s;
+      patch.rate_limit_per_second = request->rate_limit_per_second();
+    }
+    if (request->has_max_concurrency()) {
+      if (absl::Status s = ValidateMaxConcurrency(request->max_concurrency()); !s.ok()) return s;
+      patch.max_concurrency = request->max_concurrency();
+    }
     absl::StatusOr<WebhookRecord> webhook =
         repository_->UpdateWebhook(request->connection_id(), request->webhook_id(), patch);
     if (!webhook.ok()) return webhook.status();
@@ -131,6 +151,120 @@ grpc::Status SubscriptionServiceImpl::DeleteWebhook(grpc::ServerContext*,
     ToProto(*webhook, response);
     return absl::OkStatus();
   });
+}
+
+grpc::Status SubscriptionServiceImpl::RotateWebhookSecret(
+    grpc::ServerContext*, const pb::RotateWebhookSecretRequest* request,
+    pb::RotateWebhookSecretResponse* response) {
+  return HandleRpc("SubscriptionService/RotateWebhookSecret", [&](RpcLogFields& log) -> absl::Status {
+    if (absl::Status s = ValidateUuid("connectionId", request->connection_id()); !s.ok()) return s;
+    log.connection_id = request->connection_id();
+    int grace_seconds = kDefaultGracePeriodSeconds;
+    if (request->has_grace_period_seconds()) {
+      grace_seconds = request->grace_period_seconds();
+      if (grace_seconds < 0 || grace_seconds > kMaxGracePeriodSeconds) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "gracePeriodSeconds: must be between 0 and ", kMaxGracePeriodSeconds, " (7 days)"));
+      }
+    }
+    const std::string secret = crypto::NewSigningSecret();
+    absl::StatusOr<WebhookRecord> webhook = repository_->RotateWebhookSecret(
+        request->connection_id(), request->webhook_id(), secret, absl::Seconds(grace_seconds));
+    if (!webhook.ok()) return webhook.status();
+    ToProto(*webhook, response->mutable_webhook());
+    response->set_secret(secret);
+    return absl::OkStatus();
+  });
+}
+
+grpc::Status SubscriptionServiceImpl::EnableWebhook(grpc::ServerContext*,
+                                                    const pb::EnableWebhookRequest* request,
+                                                    pb::Webhook* response) {
+  return HandleRpc("SubscriptionService/EnableWebhook", [&](RpcLogFields& log) -> absl::Status {
+    if (absl::Status s = ValidateUuid("connectionId", request->connection_id()); !s.ok()) return s;
+    log.connection_id = request->connection_id();
+    absl::StatusOr<WebhookRecord> webhook =
+        repository_->EnableWebhook(request->connection_id(), request->webhook_id());
+    if (!webhook.ok()) return webhook.status();
+    ToProto(*webhook, response);
+    return absl::OkStatus();
+  });
+}
+
+template <typename Request, typename Response, typename Call>
+grpc::Status SubscriptionServiceImpl::Forward(std::string_view method,
+                                              grpc::ServerContext* context,
+                                              const Request& request, Response* response,
+                                              Call call) {
+  return HandleRpc(method, [&](RpcLogFields& log) -> absl::Status {
+    if (absl::Status s = ValidateUuid("connectionId", request.connection_id()); !s.ok()) return s;
+    log.connection_id = request.connection_id();
+    if (operations_ == nullptr) {
+      return absl::UnavailableError("the delivery service is not configured");
+    }
+    grpc::ClientContext client;
+    auto deadline = std::chrono::system_clock::now() + operations_timeout_;
+    if (context != nullptr) deadline = std::min(deadline, context->deadline());
+    client.set_deadline(deadline);
+    const grpc::Status status = call(&client, request, response);
+    if (status.ok()) return absl::OkStatus();
+    response->Clear();
+    switch (status.error_code()) {
+      // Unreachable, too slow, or not (yet) serving these RPCs: retry later.
+      case grpc::StatusCode::UNAVAILABLE:
+      case grpc::StatusCode::DEADLINE_EXCEEDED:
+      case grpc::StatusCode::UNIMPLEMENTED:
+        return absl::UnavailableError(
+            absl::StrCat("the delivery service is unavailable: ", status.error_message()));
+      default:
+        return FromGrpcStatus(status);
+    }
+  });
+}
+
+grpc::Status SubscriptionServiceImpl::ListDeliveries(grpc::ServerContext* context,
+                                                     const pb::ListDeliveriesRequest* request,
+                                                     pb::ListDeliveriesResponse* response) {
+  return Forward("SubscriptionService/ListDeliveries", context, *request, response,
+                 [&](grpc::ClientContext* c, const auto& req, auto* resp) {
+                   return operations_->ListDeliveries(c, req, resp);
+                 });
+}
+
+grpc::Status SubscriptionServiceImpl::GetDelivery(grpc::ServerContext* context,
+                                                  const pb::GetDeliveryRequest* request,
+                                                  pb::Delivery* response) {
+  return Forward("SubscriptionService/GetDelivery", context, *request, response,
+                 [&](grpc::ClientContext* c, const auto& req, auto* resp) {
+                   return operations_->GetDelivery(c, req, resp);
+                 });
+}
+
+grpc::Status SubscriptionServiceImpl::RedeliverDelivery(grpc::ServerContext* context,
+                                                        const pb::RedeliverDeliveryRequest* request,
+                                                        pb::Delivery* response) {
+  return Forward("SubscriptionService/RedeliverDelivery", context, *request, response,
+                 [&](grpc::ClientContext* c, const auto& req, auto* resp) {
+                   return operations_->RedeliverDelivery(c, req, resp);
+                 });
+}
+
+grpc::Status SubscriptionServiceImpl::ReplayDeliveries(grpc::ServerContext* context,
+                                                       const pb::ReplayDeliveriesRequest* request,
+                                                       pb::ReplayDeliveriesResponse* response) {
+  return Forward("SubscriptionService/ReplayDeliveries", context, *request, response,
+                 [&](grpc::ClientContext* c, const auto& req, auto* resp) {
+                   return operations_->ReplayDeliveries(c, req, resp);
+                 });
+}
+
+grpc::Status SubscriptionServiceImpl::SendTestEvent(grpc::ServerContext* context,
+                                                    const pb::SendTestEventRequest* request,
+                                                    pb::SendTestEventResponse* response) {
+  return Forward("SubscriptionService/SendTestEvent", context, *request, response,
+                 [&](grpc::ClientContext* c, const auto& req, auto* resp) {
+                   return operations_->SendTestEvent(c, req, resp);
+                 });
 }
 
 }  // namespace octo::subscription

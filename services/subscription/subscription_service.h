@@ -6,9 +6,18 @@
 // retryOnError = true, useContactLanguage = true. A webhook id that is not a
 // UUID, or that belongs to another connection, answers NOT_FOUND exactly like
 // a missing one. Responses mask URL credentials and header values; the
-// signing secret is returned by CreateWebhook only. Thread-safe.
+// signing secret is returned by CreateWebhook and RotateWebhookSecret only.
+//
+// The delivery operations (ListDeliveries, GetDelivery, RedeliverDelivery,
+// ReplayDeliveries, SendTestEvent) are forwarded to octo-delivery's
+// DeliveryOperationsService with the caller's connection_id, which scopes
+// every query there; its status comes back unchanged, except that an
+// unreachable or too slow delivery service is UNAVAILABLE. Thread-safe.
+#include <chrono>
+
 #include <grpcpp/grpcpp.h>
 
+#include "octo/webhooks/v1/operations.grpc.pb.h"
 #include "octo/webhooks/v1/webhooks.grpc.pb.h"
 #include "services/subscription/repository.h"
 
@@ -16,8 +25,15 @@ namespace octo::subscription {
 
 class SubscriptionServiceImpl final : public ::octo::webhooks::v1::SubscriptionService::Service {
  public:
-  // `repository` must outlive the service.
-  explicit SubscriptionServiceImpl(Repository* repository) : repository_(repository) {}
+  // `repository` and `operations` must outlive the service. Without
+  // `operations` the delivery operations answer UNAVAILABLE.
+  explicit SubscriptionServiceImpl(
+      Repository* repository,
+      ::octo::webhooks::v1::DeliveryOperationsService::StubInterface* operations = nullptr,
+      std::chrono::milliseconds operations_timeout = std::chrono::seconds(10))
+      : repository_(repository),
+        operations_(operations),
+        operations_timeout_(operations_timeout) {}
 
   grpc::Status CreateWebhook(grpc::ServerContext* context,
                              const ::octo::webhooks::v1::CreateWebhookRequest* request,
@@ -35,8 +51,43 @@ class SubscriptionServiceImpl final : public ::octo::webhooks::v1::SubscriptionS
                              const ::octo::webhooks::v1::DeleteWebhookRequest* request,
                              ::octo::webhooks::v1::Webhook* response) override;
 
+  grpc::Status RotateWebhookSecret(
+      grpc::ServerContext* context, const ::octo::webhooks::v1::RotateWebhookSecretRequest* request,
+      ::octo::webhooks::v1::RotateWebhookSecretResponse* response) override;
+  grpc::Status EnableWebhook(grpc::ServerContext* context,
+                             const ::octo::webhooks::v1::EnableWebhookRequest* request,
+                             ::octo::webhooks::v1::Webhook* response) override;
+
+  grpc::Status ListDeliveries(grpc::ServerContext* context,
+                              const ::octo::webhooks::v1::ListDeliveriesRequest* request,
+                              ::octo::webhooks::v1::ListDeliveriesResponse* response) override;
+  grpc::Status GetDelivery(grpc::ServerContext* context,
+                           const ::octo::webhooks::v1::GetDeliveryRequest* request,
+                           ::octo::webhooks::v1::Delivery* response) override;
+  grpc::Status RedeliverDelivery(grpc::ServerContext* context,
+                                 const ::octo::webhooks::v1::RedeliverDeliveryRequest* request,
+                                 ::octo::webhooks::v1::Delivery* response) override;
+  grpc::Status ReplayDeliveries(grpc::ServerContext* context,
+                                const ::octo::webhooks::v1::ReplayDeliveriesRequest* request,
+                                ::octo::webhooks::v1::ReplayDeliveriesResponse* response) override;
+  grpc::Status SendTestEvent(grpc::ServerContext* context,
+                             const ::octo::webhooks::v1::SendTestEventRequest* request,
+                             ::octo::webhooks::v1::SendTestEventResponse* response) override;
+
+  // Default and bounds of RotateWebhookSecretRequest.grace_period_seconds.
+  static constexpr int kDefaultGracePeriodSeconds = 24 * 3600;
+  static constexpr int kMaxGracePeriodSeconds = 7 * 24 * 3600;
+
  private:
+  // Calls `call` on the operations stub with the request's connection_id
+  // checked and a deadline; see the class comment for the codes.
+  template <typename Request, typename Response, typename Call>
+  grpc::Status Forward(std::string_view method, grpc::ServerContext* context,
+                       const Request& request, Response* response, Call call);
+
   Repository* const repository_;
+  ::octo::webhooks::v1::DeliveryOperationsService::StubInterface* const operations_;
+  const std::chrono::milliseconds operations_timeout_;
 };
 
 }  // namespace octo::subscription

@@ -102,6 +102,22 @@ absl::Status ValidateMaxWebhooks(int max_webhooks) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateRateLimit(double requests_per_second) {
+  // NaN fails every comparison: refused too.
+  if (!(requests_per_second >= 0 && requests_per_second <= 100000)) {
+    return Invalid("rateLimitPerSecond",
+                   "must be a number of requests per second up to 100000 (0 means no limit)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ValidateMaxConcurrency(int max_concurrency) {
+  if (max_concurrency < 0 || max_concurrency > 10000) {
+    return Invalid("maxConcurrency", "must be between 1 and 10000 (0 means no limit)");
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateUuid(std::string_view field, std::string_view id) {
   if (id.empty()) return Invalid(field, "is required");
   if (!IsUuid(id)) return Invalid(field, "must be a UUID");

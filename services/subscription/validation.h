@@ -33,4 +33,9 @@ absl::Status ValidateMaxWebhooks(int max_webhooks);
 // A UUID, else INVALID_ARGUMENT "<field>: must be a UUID".
 absl::Status ValidateUuid(std::string_view field, std::string_view id);
 
+// Per-endpoint limits; 0 means none. rateLimitPerSecond: a finite number in
+// (0, 100000]; maxConcurrency: 1..10000 (the schema's bounds).
+absl::Status ValidateRateLimit(double requests_per_second);
+absl::Status ValidateMaxConcurrency(int max_concurrency);
+
 }  // namespace octo::subscription

@@ -136,6 +136,27 @@ TEST(ParseUpdateWebhookBody, AcceptsAnEmptyObjectAndChecksTypes) {
   EXPECT_EQ(ErrorOf(ParseUpdateWebhookBody("[]")), "The request body must be a JSON object");
 }
 
+TEST(ParseWebhookBody, TakesTheLimitExtensions) {
+  absl::StatusOr<v1::CreateWebhookRequest> c = ParseCreateWebhookBody(
+      R"({"url":"https://x.test/h","event":"booking_update","rateLimitPerSecond":2.5,"maxConcurrency":4})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->rate_limit_per_second(), 2.5);
+  EXPECT_EQ(c->max_concurrency(), 4);
+  absl::StatusOr<v1::UpdateWebhookRequest> u = ParseUpdateWebhookBody(R"({"rateLimitPerSecond":10})");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_TRUE(u->has_rate_limit_per_second());
+  EXPECT_EQ(u->rate_limit_per_second(), 10);
+  EXPECT_FALSE(u->has_max_concurrency());
+  EXPECT_FALSE(ParseUpdateWebhookBody("{}")->has_rate_limit_per_second());
+  EXPECT_EQ(ErrorOf(ParseUpdateWebhookBody(R"({"rateLimitPerSecond":"1"})")),
+            "rateLimitPerSecond: must be a number");
+  for (const char* body : {R"({"maxConcurrency":1.5})", R"({"maxConcurrency":-1})",
+                           R"({"maxConcurrency":4294967297})", R"({"maxConcurrency":null})"}) {
+    EXPECT_EQ(ErrorOf(ParseUpdateWebhookBody(body)), "maxConcurrency: must be an integer between 0 and 10000")
+        << body;
+  }
+}
+
 TEST(IsJsonContentType, AcceptsJsonWithUtf8Charset) {
   EXPECT_TRUE(IsJsonContentType("application/json"));
   EXPECT_TRUE(IsJsonContentType("Application/JSON"));

@@ -776,5 +776,38 @@ TEST_F(GrpcServicesTest, ApiKeyValidation) {
   EXPECT_EQ(Count("SELECT count(*) FROM api_keys"), 0);
 }
 
+// ------------------------------------------------- delivery operations --
+
+// The delivery operations are forwarded to octo-delivery: without it (not
+// configured, or nothing listening) they answer UNAVAILABLE, a retryable
+// code (REST 503), never INTERNAL.
+TEST_F(GrpcServicesTest, DeliveryOperationsAreUnavailableWithoutTheDeliveryService) {
+  pb::ListDeliveriesRequest request;
+  request.set_connection_id(connection_id_);
+  request.set_webhook_id("9f4c9d0e-1c7b-4c1e-9a59-0d7f9b1c2a3e");
+  pb::ListDeliveriesResponse response;
+  grpc::Status s = Call(&pb::SubscriptionService::Stub::ListDeliveries, subscriptions_.get(),
+                        request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+
+  // Port 1 on loopback: refused at once.
+  auto channel = grpc::CreateChannel("127.0.0.1:1", grpc::InsecureChannelCredentials());
+  auto operations = pb::DeliveryOperationsService::NewStub(channel);
+  subscription::SubscriptionServiceImpl service(repo_.get(), operations.get(),
+                                                std::chrono::milliseconds(2000));
+  s = service.ListDeliveries(nullptr, &request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  pb::SendTestEventRequest test;
+  test.set_connection_id(connection_id_);
+  test.set_webhook_id(request.webhook_id());
+  pb::SendTestEventResponse sent;
+  s = service.SendTestEvent(nullptr, &test, &sent);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
+  // The connection id is checked first, without calling octo-delivery.
+  test.set_connection_id("nope");
+  EXPECT_EQ(service.SendTestEvent(nullptr, &test, &sent).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+}
+
 }  // namespace
 }  // namespace octo::testing

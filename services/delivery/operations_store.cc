@@ -1,0 +1,350 @@
+#include "services/delivery/operations_store.h"
+
+#include <array>
+#include <exception>
+#include <utility>
+
+#include <boost/json/object.hpp>
+#include <boost/json/serialize.hpp>
+#include <pqxx/pqxx>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "services/common/crypto.h"
+#include "services/common/strings.h"
+#include "services/common/validation.h"
+#include "services/delivery/dispatch_render.h"
+#include "services/delivery/store.h"
+
+namespace octo::delivery {
+namespace {
+
+namespace pb = ::octo::webhooks::v1;
+
+struct Statement {
+  const char* name;
+  const char* sql;
+};
+
+// clang-format off
+#define OCTO_OPS_MICROS(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+#define OCTO_OPS_TIMESTAMP(param) "('epoch'::timestamptz + " param "::bigint * interval '1 microsecond')"
+#define OCTO_OPS_DELIVERY_COLUMNS                                                  \
+  "d.id::text, d.webhook_id::text, d.event_id::text, e.event, d.state, d.attempt_count, " \
+  OCTO_OPS_MICROS("d.created_at") ", " OCTO_OPS_MICROS("d.next_attempt_at") ", "        \
+  OCTO_OPS_MICROS("d.completed_at") ", d.last_http_status, d.last_error_class"
+// clang-format on
+
+// The webhook, if it is the connection's: its status, event and supplier.
+// FOR KEY SHARE: it cannot be deleted before the commit (the rows written
+// below reference it).
+constexpr Statement kWebhook{
+    "ops_webhook",
+    "SELECT w.status, w.event, c.supplier_id::text FROM webhooks w"
+    " JOIN connections c ON c.id = w.connection_id"
+    " WHERE w.id = $1::uuid AND w.connection_id = $2::uuid FOR KEY SHARE OF w"};
+
+// $1 webhook, $2 state or NULL, $3 event or NULL, $4/$5 the cursor or NULL,
+// $6 limit. Newest first along deliveries_webhook_created_idx.
+constexpr Statement kList{
+    "ops_list_deliveries",
+    "SELECT " OCTO_OPS_DELIVERY_COLUMNS " FROM deliveries d JOIN events e ON e.id = d.event_id"
+    " WHERE d.webhook_id = $1::uuid"
+    "   AND ($2::text IS NULL OR d.state = $2) AND ($3::text IS NULL OR e.event = $3)"
+    "   AND (d.created_at, d.id) < (COALESCE(" OCTO_OPS_TIMESTAMP("$4") ", 'infinity'),"
+    "                               COALESCE($5::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))"
+    " ORDER BY d.created_at DESC, d.id DESC LIMIT $6"};
+
+constexpr Statement kGet{
+    "ops_get_delivery",
+    "SELECT " OCTO_OPS_DELIVERY_COLUMNS " FROM deliveries d JOIN events e ON e.id = d.event_id"
+    " WHERE d.id = $1::uuid AND d.webhook_id = $2::uuid"};
+
+constexpr Statement kAttempts{
+    "ops_delivery_attempts",
+    "SELECT attempt_number, " OCTO_OPS_MICROS("started_at") ", duration_ms,"
+    " COALESCE(http_status, 0), COALESCE(error_class, ''), response_snippet"
+    " FROM delivery_attempts WHERE delivery_id = $1::uuid ORDER BY attempt_number"};
+
+// Due now. A pending delivery keeps its lease: if a dispatcher holds it, its
+// attempt is recorded and then the next one is due at once.
+constexpr Statement kRedeliver{
+    "ops_redeliver",
+    "UPDATE deliveries SET state = 'pending', next_attempt_at = now(), completed_at = NULL,"
+    " lease_expires_at = CASE WHEN state = 'pending' THEN lease_expires_at END"
+    " WHERE id = $1::uuid AND webhook_id = $2::uuid RETURNING id"};
+
+// $1 webhook, $2 since (µs), $3 bound. SKIP LOCKED: a concurrent replay
+// takes other rows, so none is counted twice.
+constexpr Statement kReplay{
+    "ops_replay",
+    "WITH picked AS ("
+    "  SELECT id FROM deliveries"
+    "  WHERE webhook_id = $1::uuid AND state = 'failed' AND created_at >= " OCTO_OPS_TIMESTAMP("$2")
+    "  ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED),"
+    " queued AS ("
+    "  UPDATE deliveries d SET state = 'pending', next_attempt_at = now(), completed_at = NULL,"
+    "    lease_expires_at = NULL FROM picked WHERE d.id = picked.id RETURNING 1)"
+    " SELECT count(*)::integer FROM queued"};
+
+constexpr Statement kReplayMore{
+    "ops_replay_more",
+    "SELECT EXISTS (SELECT 1 FROM deliveries WHERE webhook_id = $1::uuid AND state = 'failed'"
+    " AND created_at >= " OCTO_OPS_TIMESTAMP("$2") ")"};
+
+// $1 supplier, $2 connection, $3 resource kind, $4 resource, $5 webhook.
+constexpr Statement kInsertTest{
+    "ops_insert_test",
+    "WITH ev AS ("
+    "  INSERT INTO events (supplier_id, idempotency_key, connection_id, event, resource_kind,"
+    "    resource_key, resource, occurred_at, delivery_count)"
+    "  VALUES ($1::uuid, 'webhook_test:' || gen_random_uuid(), $2::uuid, 'webhook_test', $3,"
+    "    'webhook_test:' || gen_random_uuid(), $4::json, now(), 1) RETURNING id)"
+    " INSERT INTO deliveries (event_id, webhook_id) SELECT id, $5::uuid FROM ev RETURNING id::text"};
+
+constexpr std::array kStatements = {kWebhook, kList,       kGet,       kAttempts,
+                                    kRedeliver, kReplay, kReplayMore, kInsertTest};
+
+absl::Status WebhookNotFound() { return absl::NotFoundError("webhookId: no such webhook"); }
+absl::Status DeliveryNotFound() { return absl::NotFoundError("deliveryId: no such delivery"); }
+absl::Status WebhookDisabled() {
+  return absl::FailedPreconditionError(
+      "webhookId: the webhook is disabled; enable it first (POST .../enable)");
+}
+
+void SetTime(const pqxx::field& micros, google::protobuf::Timestamp* out) {
+  const long long us = micros.as<long long>();
+  // Floor division: times before 1970 have negative micros.
+  long long seconds = us / 1000000;
+  long long rest = us % 1000000;
+  if (rest < 0) {
+    rest += 1000000;
+    --seconds;
+  }
+  out->set_seconds(seconds);
+  out->set_nanos(static_cast<int>(rest * 1000));
+}
+
+pb::DeliveryState StateFromName(std::string_view name) {
+  if (name == "pending") return pb::DELIVERY_STATE_PENDING;
+  if (name == "succeeded") return pb::DELIVERY_STATE_SUCCEEDED;
+  if (name == "failed") return pb::DELIVERY_STATE_FAILED;
+  if (name == "cancelled") return pb::DELIVERY_STATE_CANCELLED;
+  return pb::DELIVERY_STATE_UNSPECIFIED;
+}
+
+void DeliveryFromRow(const pqxx::row& r, pb::Delivery* out) {
+  out->set_id(r[0].as<std::string>());
+  out->set_webhook_id(r[1].as<std::string>());
+  out->set_event_id(r[2].as<std::string>());
+  out->set_event(r[3].as<std::string>());
+  out->set_state(StateFromName(r[4].as<std::string>()));
+  out->set_attempt_count(r[5].as<int>());
+  SetTime(r[6], out->mutable_create_time());
+  if (out->state() == pb::DELIVERY_STATE_PENDING) SetTime(r[7], out->mutable_next_attempt_time());
+  if (!r[8].is_null()) SetTime(r[8], out->mutable_complete_time());
+  if (!r[9].is_null()) out->set_last_http_status(r[9].as<int>());
+  if (!r[10].is_null()) out->set_last_error_class(r[10].as<std::string>());
+  out->set_webhook_message_id(WebhookMessageId(out->id()));
+}
+
+// Runs `body(txn)` in one transaction on a pooled connection, committing when
+// it returns OK; libpqxx exceptions become a status here.
+template <typename T, typename Body>
+absl::StatusOr<T> InTransaction(PgPool* pool, std::string_view operation, Body&& body) {
+  absl::StatusOr<PgPool::Lease> lease = pool->Acquire();
+  if (!lease.ok()) return lease.status();
+  try {
+    for (const Statement& s : kStatements) lease->conn().prepare(s.name, s.sql);
+    pqxx::work txn(lease->conn(), std::string(operation));
+    absl::StatusOr<T> result = body(txn);
+    if (result.ok()) txn.commit();
+    return result;
+  } catch (const std::exception& e) {
+    if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
+        dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr || !lease->conn().is_open()) {
+      lease->MarkBroken();
+    }
+    absl::Status status = StatusFromException(operation, e);
+    // FAILED_PRECONDITION is this store's answer for a disabled webhook; a
+    // constraint the statements should never break is a bug of ours.
+    if (absl::IsFailedPrecondition(status)) return absl::InternalError(status.message());
+    return status;
+  }
+}
+
+struct WebhookRow {
+  bool enabled = false;
+  std::string event;
+  std::string supplier_id;
+};
+
+absl::StatusOr<WebhookRow> LockWebhook(pqxx::work& txn, std::string_view connection_id,
+                                       std::string_view webhook_id) {
+  const pqxx::result r =
+      txn.exec_prepared(kWebhook.name, std::string(webhook_id), std::string(connection_id));
+  if (r.empty()) return WebhookNotFound();
+  WebhookRow w;
+  w.enabled = r[0][0].as<std::string>() == "enabled";
+  w.event = r[0][1].as<std::string>();
+  w.supplier_id = r[0][2].as<std::string>();
+  return w;
+}
+
+absl::StatusOr<pb::Delivery> ReadDelivery(pqxx::work& txn, std::string_view webhook_id,
+                                          std::string_view delivery_id, bool with_attempts) {
+  const pqxx::result r =
+      txn.exec_prepared(kGet.name, std::string(delivery_id), std::string(webhook_id));
+  if (r.empty()) return DeliveryNotFound();
+  pb::Delivery delivery;
+  DeliveryFromRow(r[0], &delivery);
+  if (with_attempts) {
+    for (const pqxx::row& a : txn.exec_prepared(kAttempts.name, std::string(delivery_id))) {
+      pb::DeliveryAttempt* attempt = delivery.add_attempts();
+      attempt->set_attempt_number(a[0].as<int>());
+      SetTime(a[1], attempt->mutable_start_time());
+      attempt->set_duration_ms(a[2].as<double>());
+      attempt->set_http_status(a[3].as<int>());
+      attempt->set_error_class(a[4].as<std::string>());
+      attempt->set_response_snippet(a[5].as<std::string>());
+    }
+  }
+  return delivery;
+}
+
+void Notify(pqxx::work& txn) { txn.exec0(absl::StrCat("NOTIFY ", kDeliveriesChannel)); }
+
+}  // namespace
+
+// ----------------------------------------------------------------- cursor --
+
+// "v1:<micros>:<uuid>", base64url: opaque to clients, trivially checked here.
+std::string EncodeDeliveryCursor(const DeliveryCursor& cursor) {
+  return crypto::Base64UrlEncode(absl::StrCat("v1:", cursor.create_time_micros, ":", cursor.id));
+}
+
+absl::StatusOr<DeliveryCursor> DecodeDeliveryCursor(std::string_view token) {
+  const auto invalid = [] {
+    return absl::InvalidArgumentError("pageToken: not a token from a previous page");
+  };
+  if (token.empty() || token.size() > 100) return invalid();
+  std::string raw;
+  if (!absl::WebSafeBase64Unescape(AbslView(token), &raw)) return invalid();
+  std::vector<std::string> parts = absl::StrSplit(raw, ':');
+  DeliveryCursor cursor;
+  if (parts.size() != 3 || parts[0] != "v1" || !IsUuid(parts[2]) ||
+      !absl::SimpleAtoi(parts[1], &cursor.create_time_micros)) {
+    return invalid();
+  }
+  cursor.id = absl::AsciiStrToLower(parts[2]);
+  return cursor;
+}
+
+// ----------------------------------------------------------------- store --
+
+absl::StatusOr<pb::ListDeliveriesResponse> PgOperationsStore::List(
+    std::string_view connection_id, std::string_view webhook_id, int page_size,
+    const std::optional<DeliveryCursor>& after, const DeliveryFilter& filter) {
+  return InTransaction<pb::ListDeliveriesResponse>(
+      pool_, kList.name, [&](pqxx::work& txn) -> absl::StatusOr<pb::ListDeliveriesResponse> {
+        if (absl::StatusOr<WebhookRow> w = LockWebhook(txn, connection_id, webhook_id); !w.ok())
+          return w.status();
+        const std::string micros = after ? std::to_string(after->create_time_micros) : "";
+        const pqxx::result rows = txn.exec_prepared(
+            kList.name, std::string(webhook_id),
+            filter.state.empty() ? nullptr : filter.state.c_str(),
+            filter.event.empty() ? nullptr : filter.event.c_str(),
+            after ? micros.c_str() : nullptr, after ? after->id.c_str() : nullptr,
+            page_size + 1);  // one more: is there a next page?
+        pb::ListDeliveriesResponse out;
+        const int n = std::min<int>(page_size, static_cast<int>(rows.size()));
+        long long last_micros = 0;
+        for (int i = 0; i < n; ++i) {
+          DeliveryFromRow(rows[i], out.add_deliveries());
+          last_micros = rows[i][6].as<long long>();
+        }
+        if (static_cast<int>(rows.size()) > page_size && n > 0) {
+          out.set_next_page_token(
+              EncodeDeliveryCursor({last_micros, out.deliveries(n - 1).id()}));
+        }
+        return out;
+      });
+}
+
+absl::StatusOr<pb::Delivery> PgOperationsStore::Get(std::string_view connection_id,
+                                                    std::string_view webhook_id,
+                                                    std::string_view delivery_id) {
+  return InTransaction<pb::Delivery>(
+      pool_, kGet.name, [&](pqxx::work& txn) -> absl::StatusOr<pb::Delivery> {
+        if (absl::StatusOr<WebhookRow> w = LockWebhook(txn, connection_id, webhook_id); !w.ok())
+          return w.status();
+        return ReadDelivery(txn, webhook_id, delivery_id, /*with_attempts=*/true);
+      });
+}
+
+absl::StatusOr<pb::Delivery> PgOperationsStore::Redeliver(std::string_view connection_id,
+                                                          std::string_view webhook_id,
+                                                          std::string_view delivery_id) {
+  return InTransaction<pb::Delivery>(
+      pool_, kRedeliver.name, [&](pqxx::work& txn) -> absl::StatusOr<pb::Delivery> {
+        absl::StatusOr<WebhookRow> w = LockWebhook(txn, connection_id, webhook_id);
+        if (!w.ok()) return w.status();
+        // Ownership first: a delivery of another webhook is NOT_FOUND, even
+        // when this webhook is disabled.
+        const pqxx::result r =
+            txn.exec_prepared(kRedeliver.name, std::string(delivery_id), std::string(webhook_id));
+        if (r.empty()) return DeliveryNotFound();
+        if (!w->enabled) return WebhookDisabled();  // rolls the update back
+        Notify(txn);
+        return ReadDelivery(txn, webhook_id, delivery_id, /*with_attempts=*/false);
+      });
+}
+
+absl::StatusOr<pb::ReplayDeliveriesResponse> PgOperationsStore::Replay(
+    std::string_view connection_id, std::string_view webhook_id, absl::Time since,
+    int max_count) {
+  return InTransaction<pb::ReplayDeliveriesResponse>(
+      pool_, kReplay.name, [&](pqxx::work& txn) -> absl::StatusOr<pb::ReplayDeliveriesResponse> {
+        absl::StatusOr<WebhookRow> w = LockWebhook(txn, connection_id, webhook_id);
+        if (!w.ok()) return w.status();
+        if (!w->enabled) return WebhookDisabled();
+        const long long since_us = absl::ToUnixMicros(since);
+        pb::ReplayDeliveriesResponse out;
+        out.set_queued_count(
+            txn.exec_prepared1(kReplay.name, std::string(webhook_id), since_us, max_count)[0]
+                .as<int>());
+        out.set_more(
+            txn.exec_prepared1(kReplayMore.name, std::string(webhook_id), since_us)[0].as<bool>());
+        if (out.queued_count() > 0) Notify(txn);
+        return out;
+      });
+}
+
+absl::StatusOr<pb::Delivery> PgOperationsStore::SendTest(std::string_view connection_id,
+                                                         std::string_view webhook_id) {
+  return InTransaction<pb::Delivery>(
+      pool_, kInsertTest.name, [&](pqxx::work& txn) -> absl::StatusOr<pb::Delivery> {
+        absl::StatusOr<WebhookRow> w = LockWebhook(txn, connection_id, webhook_id);
+        if (!w.ok()) return w.status();
+        if (!w->enabled) return WebhookDisabled();
+        // booking_update -> booking, ..., availability_update -> availability.
+        const std::string kind = w->event.substr(0, w->event.find('_'));
+        boost::json::object resource;
+        resource["test"] = true;
+        resource["message"] =
+            "A test delivery of octo-webhooks, sent on request; no resource changed.";
+        resource["requestedAt"] =
+            absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
+        const pqxx::row r =
+            txn.exec_prepared1(kInsertTest.name, w->supplier_id, std::string(connection_id), kind,
+                               boost::json::serialize(resource), std::string(webhook_id));
+        const std::string delivery_id = r[0].as<std::string>();
+        Notify(txn);
+        return ReadDelivery(txn, webhook_id, delivery_id, /*with_attempts=*/false);
+      });
+}
+
+}  // namespace octo::delivery

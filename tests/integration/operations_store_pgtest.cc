@@ -1,0 +1,155 @@
+// PgOperationsStore (services/delivery/operations_store.h) on a real
+// database: scoping by connection, the cursor, redelivery of a delivery in
+// flight, concurrent replays, and what the test ping stores.
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/delivery/operations_store.h"
+#include "tests/integration/delivery_fixture.h"
+
+namespace octo::testing {
+namespace {
+
+using delivery::DeliveryCursor;
+using delivery::DecodeDeliveryCursor;
+using delivery::EncodeDeliveryCursor;
+using delivery::PgOperationsStore;
+
+class OperationsStoreTest : public DeliveryTest {
+ protected:
+  void SetUp() override {
+    DeliveryTest::SetUp();
+    if (HasFatalFailure()) return;
+    ops_ = std::make_unique<PgOperationsStore>(pool_.get());
+    webhook_ = NewWebhook(connection_a_);
+  }
+
+  // `n` booking events delivered to webhook_, then marked failed (as the
+  // dispatcher leaves a delivery whose attempts ran out).
+  void FailedDeliveries(int n) {
+    for (int i = 0; i < n; ++i) {
+      pb::PublishEventResponse result;
+      ASSERT_THAT(EnqueueOne(Booking(absl::StrCat("k-", i, "-", webhook_),
+                                     absl::StrCat(R"({"uuid":"b-)", i, R"("})")),
+                             {webhook_}, &result),
+                  GrpcIsOk());
+    }
+    Exec(absl::StrCat("UPDATE deliveries SET state = 'failed', completed_at = now(), attempt_count = 1, "
+                      "last_http_status = 500 WHERE webhook_id = '", webhook_, "'"));
+  }
+
+  void Exec(const std::string& sql) {
+    auto conn = Raw();
+    pqxx::work txn(*conn);
+    txn.exec0(sql);
+    txn.commit();
+  }
+
+  std::unique_ptr<PgOperationsStore> ops_;
+  std::string webhook_;
+};
+
+TEST_F(OperationsStoreTest, CursorRoundTripsAndRefusesAnythingElse) {
+  const DeliveryCursor c{1764064800123456, "9f4c9d0e-1c7b-4c1e-9a59-0d7f9b1c2a3e"};
+  absl::StatusOr<DeliveryCursor> back = DecodeDeliveryCursor(EncodeDeliveryCursor(c));
+  ASSERT_THAT(back, IsOk());
+  EXPECT_EQ(back->create_time_micros, c.create_time_micros);
+  EXPECT_EQ(back->id, c.id);
+  for (const std::string& bad : {std::string(""), std::string("AAAA"), std::string("!!"),
+                                 EncodeDeliveryCursor({1, "not-a-uuid"}), std::string(300, 'A')}) {
+    EXPECT_EQ(DecodeDeliveryCursor(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+}
+
+TEST_F(OperationsStoreTest, AnotherConnectionFindsNothing) {
+  FailedDeliveries(1);
+  const std::string delivery = Text(absl::StrCat("SELECT id::text FROM deliveries WHERE webhook_id = '", webhook_, "'"));
+  EXPECT_EQ(ops_->List(connection_b_, webhook_, 10, std::nullopt, {}).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ops_->Get(connection_b_, webhook_, delivery).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ops_->Redeliver(connection_b_, webhook_, delivery).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(ops_->Replay(connection_b_, webhook_, absl::UnixEpoch(), 10).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(ops_->SendTest(connection_b_, webhook_).status().code(), absl::StatusCode::kNotFound);
+  // A delivery of another webhook of the same connection is not this one's.
+  const std::string other = NewWebhook(connection_a_);
+  EXPECT_EQ(ops_->Get(connection_a_, other, delivery).status().code(), absl::StatusCode::kNotFound);
+  EXPECT_EQ(Text(absl::StrCat("SELECT state FROM deliveries WHERE id = '", delivery, "'")), "failed");
+  EXPECT_EQ(Count("SELECT count(*) FROM events WHERE event = 'webhook_test'"), 0);
+}
+
+TEST_F(OperationsStoreTest, RedeliveringADeliveryInFlightKeepsItsLease) {
+  FailedDeliveries(1);
+  const std::string delivery = Text(absl::StrCat("SELECT id::text FROM deliveries WHERE webhook_id = '", webhook_, "'"));
+  // A dispatcher holds it: pending, leased for a minute, due later.
+  Exec(absl::StrCat("UPDATE deliveries SET state = 'pending', completed_at = NULL, "
+                    "lease_expires_at = now() + interval '1 minute', next_attempt_at = now() + interval '1 hour' "
+                    "WHERE id = '", delivery, "'"));
+  const std::string lease = Text(absl::StrCat("SELECT lease_expires_at::text FROM deliveries WHERE id = '", delivery, "'"));
+  absl::StatusOr<pb::Delivery> r = ops_->Redeliver(connection_a_, webhook_, delivery);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->state(), pb::DELIVERY_STATE_PENDING);
+  EXPECT_EQ(Text(absl::StrCat("SELECT lease_expires_at::text FROM deliveries WHERE id = '", delivery, "'")), lease);
+  EXPECT_EQ(Text(absl::StrCat("SELECT (next_attempt_at <= now())::text FROM deliveries WHERE id = '", delivery, "'")),
+            "true");
+  EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM deliveries WHERE webhook_id = '", webhook_, "'")), 1);
+}
+
+TEST_F(OperationsStoreTest, ConcurrentReplaysNeverCountADeliveryTwice) {
+  FailedDeliveries(25);
+  std::atomic<int> queued{0};
+  std::atomic<int> errors{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int round = 0; round < 4; ++round) {
+        absl::StatusOr<pb::ReplayDeliveriesResponse> r =
+            ops_->Replay(connection_a_, webhook_, absl::Now() - absl::Hours(1), 3);
+        if (r.ok()) {
+          queued += r->queued_count();
+        } else {
+          ++errors;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(errors.load(), 0);
+  // 16 calls of at most 3 could take 48: exactly the 25 were queued, once each.
+  EXPECT_EQ(queued.load(), 25);
+  EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM deliveries WHERE webhook_id = '", webhook_,
+                               "' AND state = 'pending' AND completed_at IS NULL AND lease_expires_at IS NULL")),
+            25);
+  absl::StatusOr<pb::ReplayDeliveriesResponse> again =
+      ops_->Replay(connection_a_, webhook_, absl::Now() - absl::Hours(1), 1000);
+  ASSERT_THAT(again, IsOk());
+  EXPECT_EQ(again->queued_count(), 0);
+  EXPECT_FALSE(again->more());
+}
+
+TEST_F(OperationsStoreTest, TestPingStoresAnEventAndADeliveryButNoSnapshot) {
+  const std::string availability = NewWebhook(connection_a_, "availability_update");
+  const long long snapshots = Count("SELECT count(*) FROM resource_snapshots");
+  absl::StatusOr<pb::Delivery> d = ops_->SendTest(connection_a_, availability);
+  ASSERT_THAT(d, IsOk());
+  EXPECT_EQ(d->event(), "webhook_test");
+  EXPECT_EQ(d->state(), pb::DELIVERY_STATE_PENDING);
+  EXPECT_EQ(d->webhook_message_id().size(), 4u + 32u);
+  EXPECT_EQ(Text(absl::StrCat("SELECT e.resource_kind || ' ' || e.connection_id || ' ' || "
+                              "(e.resource->>'test') FROM events e JOIN deliveries d ON d.event_id = e.id "
+                              "WHERE d.id = '", d->id(), "'")),
+            absl::StrCat("availability ", connection_a_, " true"));
+  EXPECT_EQ(Count("SELECT count(*) FROM resource_snapshots"), snapshots);
+  // Twice: two pings, two events.
+  ASSERT_THAT(ops_->SendTest(connection_a_, availability), IsOk());
+  EXPECT_EQ(Count("SELECT count(*) FROM events WHERE event = 'webhook_test'"), 2);
+}
+
+}  // namespace
+}  // namespace octo::testing
