@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "services/common/address_guard.h"
 
 namespace octo::delivery {
 
@@ -50,6 +51,12 @@ struct DispatcherOptions {
   std::chrono::milliseconds poll_interval{1000};
   int result_batch = 500;  // results written per transaction at most
   int result_writers = 1;  // threads (each with its own connection) writing results
+  // SSRF guard: the addresses deliveries may connect to. Default: public
+  // addresses only (production); see address_guard.h.
+  DestinationPolicy destination_policy;
+  // Endpoint health: a webhook whose attempts have all failed for longer
+  // than this is disabled (its pending deliveries cancelled).
+  std::chrono::milliseconds disable_after_failing_for{std::chrono::hours(5 * 24)};
 };
 
 class Dispatcher {

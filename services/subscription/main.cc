@@ -53,6 +53,13 @@ ABSL_FLAG(std::string, delivery_target, octo::EnvOr("OCTO_DELIVERY_TARGET", "127
 ABSL_FLAG(int, delivery_timeout_ms, octo::EnvOrInt("OCTO_DELIVERY_TIMEOUT_MS", 10000),
           "deadline of one DeliveryService.Enqueue call, in milliseconds; a publisher's own "
           "sooner deadline wins (env OCTO_DELIVERY_TIMEOUT_MS)");
+// SSRF guard at creation: the same setting as octo-delivery's (one
+// environment variable configures both).
+ABSL_FLAG(std::string, allow_destination_cidrs,
+          octo::EnvOr("OCTO_DELIVERY_ALLOW_DESTINATION_CIDRS", ""),
+          "comma-separated CIDRs webhook URLs may name as IP literals although they are "
+          "loopback, private, link-local, ... (e.g. 127.0.0.0/8,::1/128); empty = public "
+          "addresses only (env OCTO_DELIVERY_ALLOW_DESTINATION_CIDRS)");
 
 namespace octo::subscription {
 namespace {
@@ -71,6 +78,7 @@ struct Config {
   std::string port_file;
   std::string delivery_target;
   std::chrono::milliseconds delivery_timeout{10000};
+  DestinationPolicy destination_policy;
 };
 
 absl::StatusOr<Config> ConfigFromFlags() {
@@ -108,6 +116,13 @@ absl::StatusOr<Config> ConfigFromFlags() {
     return absl::InvalidArgumentError("--delivery_timeout_ms: must be between 1 and 600000");
   }
   c.delivery_timeout = std::chrono::milliseconds(delivery_timeout_ms);
+  absl::StatusOr<DestinationPolicy> policy =
+      DestinationPolicy::Parse(absl::GetFlag(FLAGS_allow_destination_cidrs));
+  if (!policy.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--allow_destination_cidrs: ", policy.status().message()));
+  }
+  c.destination_policy = *std::move(policy);
   return c;
 }
 
@@ -177,7 +192,7 @@ int Run(const Config& config) {
   }
 
   PgRepository repository(pool->get());
-  SubscriptionServiceImpl subscription_service(&repository);
+  SubscriptionServiceImpl subscription_service(&repository, config.destination_policy);
   AdminServiceImpl admin_service(&repository, config.default_max_webhooks);
   AuthServiceImpl auth_service(&repository);
   // The channel connects lazily and reconnects by itself: octo-delivery may

@@ -10,14 +10,18 @@
 #include <grpcpp/grpcpp.h>
 
 #include "octo/webhooks/v1/webhooks.grpc.pb.h"
+#include "services/common/address_guard.h"
 #include "services/subscription/repository.h"
 
 namespace octo::subscription {
 
 class SubscriptionServiceImpl final : public ::octo::webhooks::v1::SubscriptionService::Service {
  public:
-  // `repository` must outlive the service.
-  explicit SubscriptionServiceImpl(Repository* repository) : repository_(repository) {}
+  // `repository` must outlive the service. Webhook URLs whose host is an IP
+  // literal (or localhost) must pass `destination_policy` (SSRF guard;
+  // default: public addresses only).
+  explicit SubscriptionServiceImpl(Repository* repository, DestinationPolicy destination_policy = {})
+      : repository_(repository), destination_policy_(std::move(destination_policy)) {}
 
   grpc::Status CreateWebhook(grpc::ServerContext* context,
                              const ::octo::webhooks::v1::CreateWebhookRequest* request,
@@ -37,6 +41,7 @@ class SubscriptionServiceImpl final : public ::octo::webhooks::v1::SubscriptionS
 
  private:
   Repository* const repository_;
+  const DestinationPolicy destination_policy_;
 };
 
 }  // namespace octo::subscription
