@@ -196,7 +196,19 @@ class CurlSender final : public HttpSender {
     std::deque<std::unique_ptr<Transfer>> queued;
     int active = 0;
     bool ready = false;  // listed in ready_
+    int turned_away = 0;  // backlogged answers since its queue was last empty
   };
+
+  // A backlogged answer for `host`: it will have drained its running,
+  // queued and earlier turned-away requests after about this long.
+  TransferResult Backlogged(uint64_t tag, Host& host) {
+    TransferResult r = NotSent(tag, /*backlogged=*/true);
+    const int ahead = host.active + static_cast<int>(host.queued.size()) + ++host.turned_away;
+    auto pace = pace_.find(host.key);
+    const absl::Duration typical = pace == pace_.end() ? absl::ZeroDuration() : pace->second;
+    r.backlog_wait = std::clamp(typical * ahead / options_.max_per_host, absl::ZeroDuration(), absl::Minutes(10));
+    return r;
+  }
 
   static TransferResult NotSent(uint64_t tag, bool backlogged = false) {
     TransferResult r;
@@ -320,7 +332,7 @@ class CurlSender final : public HttpSender {
     // Running plus waiting, beyond which a destination takes no more.
     if (options_.max_queued_per_host > 0 && static_cast<int>(host.queued.size()) + host.active >=
                                                 options_.max_per_host + options_.max_queued_per_host) {
-      done.push_back(NotSent(request.tag, /*backlogged=*/true));
+      done.push_back(Backlogged(request.tag, host));
       return;
     }
     auto t = std::make_unique<Transfer>();
@@ -347,6 +359,7 @@ class CurlSender final : public HttpSender {
       if (host->queued.empty()) continue;  // expired meanwhile
       std::unique_ptr<Transfer> t = std::move(host->queued.front());
       host->queued.pop_front();
+      if (host->queued.empty()) host->turned_away = 0;  // caught up
       Start(std::move(t), done);
       MarkReady(*host);
     }
@@ -423,6 +436,11 @@ class CurlSender final : public HttpSender {
       auto it = active_.find(raw);
       if (it == active_.end()) continue;  // cannot happen: every added handle is listed
       done.push_back(Finish(*raw, msg->data.result));
+      // The destination's pace, kept while it is idle too (bounded: a
+      // cleared map only loses estimates).
+      if (pace_.size() > kMaxPaces) pace_.clear();
+      auto [pace, fresh] = pace_.try_emplace(raw->host->key, done.back().duration);
+      if (!fresh) pace->second = pace->second * 0.8 + done.back().duration * 0.2;
       Finalize(std::move(it->second));
       active_.erase(it);
     }
@@ -509,8 +527,9 @@ class CurlSender final : public HttpSender {
     for (auto it = hosts_.begin(); it != hosts_.end();) {
       Host& host = it->second;
       while (!host.queued.empty() && host.queued.front()->queued_at < limit) {
-        done.push_back(NotSent(host.queued.front()->request.tag, /*backlogged=*/true));
+        const uint64_t tag = host.queued.front()->request.tag;
         host.queued.pop_front();
+        done.push_back(Backlogged(tag, host));
       }
       if (host.queued.empty() && host.active == 0) {
         if (host.ready) std::erase(ready_, &host);
@@ -558,6 +577,9 @@ class CurlSender final : public HttpSender {
 
   // The sender thread's own state.
   std::unordered_map<std::string, Host> hosts_;
+  // Per destination: moving average of its transfers' durations.
+  static constexpr std::size_t kMaxPaces = 10000;
+  std::unordered_map<std::string, absl::Duration> pace_;
   std::deque<Host*> ready_;
   std::unordered_map<Transfer*, std::unique_ptr<Transfer>> active_;
   std::vector<CURL*> free_easy_;

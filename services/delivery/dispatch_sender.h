@@ -52,6 +52,11 @@ struct TransferResult {
   // Not sent because its destination is backlogged (max_queued_per_host,
   // max_queue_wait) rather than because the sender shut down.
   bool backlogged = false;
+  // Backlogged only: about when the destination could take it, from its
+  // queue and how long its transfers take, so that a slow destination's
+  // backlog comes back spread out at the pace it drains rather than all at
+  // once (each return costs a claim and a release).
+  absl::Duration backlog_wait;
   AttemptResult attempt;             // status or error class, Retry-After
   std::string error_detail;          // libcurl's message; never holds the URL's credentials
   std::string body_prefix;           // raw first kMaxCapturedBody bytes of the response body

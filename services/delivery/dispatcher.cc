@@ -429,7 +429,7 @@ class DispatcherImpl final : public Dispatcher {
       // its destination is backlogged, so the claim does not come straight
       // back, or as long as its webhook's limits say.
       r.action = DeliveryResult::Action::kRelease;
-      if (t.backlogged) r.decision.retry_delay = kBacklogDefer;
+      if (t.backlogged) r.decision.retry_delay = std::max(kBacklogDefer, t.backlog_wait);
       if (job.defer > absl::ZeroDuration()) r.decision.retry_delay = job.defer;
       return r;
     }

@@ -482,5 +482,35 @@ TEST(CurlSender, ABackloggedDestinationTakesNoMoreThanItsQueue) {
   EXPECT_EQ(slow.Requests().size(), 3u);
 }
 
+// A backlogged answer says when the destination could take the request:
+// its typical transfer time per place in line, later places waiting longer.
+TEST(CurlSender, BacklogWaitGrowsWithTheLineAndTheDestinationsPace) {
+  HttpReceiver slow;
+  slow.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Milliseconds(200)); });
+  Results results;
+  CurlSenderOptions o;
+  o.max_per_host = 1;
+  o.max_queued_per_host = 1;
+  auto sender = NewSender(results, o);
+  // Learn the destination's pace first.
+  sender->Submit({Post(1, slow.Url("/"))});
+  ASSERT_TRUE(results.WaitFor(1));
+  std::vector<OutgoingRequest> batch;
+  for (uint64_t i = 2; i <= 6; ++i) batch.push_back(Post(i, slow.Url("/")));
+  sender->Submit(std::move(batch));
+  ASSERT_TRUE(results.WaitFor(6));
+  // 2 runs, 3 waits; 4, 5, 6 are turned away with growing waits of about
+  // 200 ms per request ahead of them (running + waiting + turned away before).
+  absl::Duration previous = absl::ZeroDuration();
+  for (uint64_t tag = 4; tag <= 6; ++tag) {
+    const TransferResult r = results.Get(tag);
+    ASSERT_TRUE(r.backlogged) << tag;
+    EXPECT_GE(r.backlog_wait, absl::Milliseconds(150) * static_cast<int>(tag - 3 + 1)) << tag;
+    EXPECT_LE(r.backlog_wait, absl::Seconds(2)) << tag;
+    EXPECT_GT(r.backlog_wait, previous) << tag;
+    previous = r.backlog_wait;
+  }
+}
+
 }  // namespace
 }  // namespace octo::delivery

@@ -2,23 +2,25 @@
 // (requirement 7). Not a test: scripts/bench-isolation.sh builds and runs it
 // against a throwaway PostgreSQL.
 //
-// One run, three phases, the same fast workload each time (N events to W
-// webhooks on the fast sink, published in batches):
+// One run, the same fast workload in every phase (N events to W webhooks
+// on the fast sink, published in batches), phases alternating:
 //   baseline    the fast workload alone;
 //   slow        the same, while another tenant's webhook points at a slow
 //               sink (answers after --slow_delay_ms, with --slow_status) and
-//               has a backlog of --slow_events deliveries all along;
-//   baseline2   the fast workload alone again (the slow webhook deleted),
-//               so that drift of a shared machine shows.
-// Prints the fast endpoint's deliveries/s in each phase and the ratio
-// slow / mean(baseline, baseline2). Everything on 127.0.0.1; every wait is
-// bounded.
+//               has a backlog of --slow_events deliveries all along (the
+//               webhook is deleted afterwards, its deliveries with it);
+// baseline, slow, baseline, slow, ..., baseline (--rounds slow phases), so
+// that drift of a shared machine shows and averages out. Prints the fast
+// deliveries/s of each phase, the ratio over all slow phases to all
+// baselines, and the median per-round ratio. Everything on 127.0.0.1; every
+// wait is bounded.
 #include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -63,6 +65,7 @@ ABSL_FLAG(int, slow_events, 3000, "slow phase: deliveries queued for the slow en
 ABSL_FLAG(int, slow_delay_ms, 2000, "slow phase: the slow endpoint answers after this long");
 ABSL_FLAG(int, slow_status, 200, "slow phase: ...with this status (e.g. 503: a slow failing endpoint)");
 ABSL_FLAG(int, phase_timeout_s, 300, "give up a phase after this long");
+ABSL_FLAG(int, rounds, 3, "slow phases, each between two baselines");
 
 namespace octo::perf {
 namespace {
@@ -156,6 +159,7 @@ int Run() {
   const int slow_delay_ms = absl::GetFlag(FLAGS_slow_delay_ms);
   const int slow_status = absl::GetFlag(FLAGS_slow_status);
   const std::chrono::seconds timeout(absl::GetFlag(FLAGS_phase_timeout_s));
+  const int rounds = absl::GetFlag(FLAGS_rounds);
   if (options.database_url.empty() || options.subscription_bin.empty() || options.delivery_bin.empty() ||
       options.sink_bin.empty()) {
     std::fprintf(stderr, "octo-bench-isolation: --database_url and the binaries are required\n");
@@ -163,7 +167,7 @@ int Run() {
   }
   if (events < 1 || events > 1'000'000 || webhooks < 1 || webhooks > 50 || batch < 1 || batch > 500 ||
       publishers < 1 || publishers > 64 || slow_events < 1 || slow_events > 100'000 || slow_delay_ms < 0 ||
-      slow_delay_ms > 600'000 || slow_status < 200 || slow_status > 599 || timeout.count() < 1) {
+      slow_delay_ms > 600'000 || slow_status < 200 || slow_status > 599 || timeout.count() < 1 || rounds < 1 || rounds > 20) {
     std::fprintf(stderr, "octo-bench-isolation: a flag is out of range (see --help)\n");
     return 2;
   }
@@ -186,44 +190,29 @@ int Run() {
   }
   const std::vector<std::string> capabilities = {"octo/pricing"};
   absl::StatusOr<Tenant> fast = CreateTenant(stack.SubscriptionChannel(), stack.sink_port(), webhooks, capabilities);
-  absl::StatusOr<Tenant> slow = CreateTenant(stack.SubscriptionChannel(), (*slow_sink)->port(), 1, capabilities);
-  if (!fast.ok() || !slow.ok()) {
-    std::fprintf(stderr, "octo-bench-isolation: setup: %s %s\n%s", fast.status().ToString().c_str(),
-                 slow.status().ToString().c_str(), stack.LogTails().c_str());
+  if (!fast.ok()) {
+    std::fprintf(stderr, "octo-bench-isolation: setup: %s\n%s", fast.status().ToString().c_str(),
+                 stack.LogTails().c_str());
     return 1;
   }
   auto subscriptions = v1::SubscriptionService::NewStub(stack.SubscriptionChannel());
-  {
-    // The slow webhook's URL scripts the slow sink's answer.
-    v1::UpdateWebhookRequest update;
-    update.set_connection_id(slow->connection_id);
-    update.set_webhook_id(slow->webhook_ids.front());
-    update.set_url(absl::StrCat("http://127.0.0.1:", (*slow_sink)->port(), "/delay/", slow_delay_ms, "/status/",
-                                slow_status, "/slow"));
-    v1::Webhook updated;
-    const grpc::Status s = subscriptions->UpdateWebhook(Context().get(), update, &updated);
-    if (!s.ok()) {
-      std::fprintf(stderr, "octo-bench-isolation: UpdateWebhook: %s\n", s.error_message().c_str());
-      return 1;
-    }
-  }
   const std::string run_id = RandomRunId();
   EventFactory fast_factory(fast->supplier_id, run_id, 0);
-  EventFactory slow_factory(slow->supplier_id, run_id, 0);
-  std::printf("isolation benchmark: N=%d events x W=%d fast webhooks per phase; slow endpoint: %d queued "
-              "deliveries answered after %d ms with %d; run %s\n",
-              events, webhooks, slow_events, slow_delay_ms, slow_status, run_id.c_str());
+  std::printf("isolation benchmark: %d rounds; per phase N=%d events x W=%d fast webhooks; slow endpoint: %d "
+              "queued deliveries answered after %d ms with %d; run %s\n",
+              rounds, events, webhooks, slow_events, slow_delay_ms, slow_status, run_id.c_str());
   std::fflush(stdout);
 
   int rc = 0;
-  std::vector<PhaseResult> results;
-  auto run = [&](const std::string& name, char phase, SinkServer* slow_sink_or_null) {
-    absl::StatusOr<PhaseResult> r =
-        RunFastPhase(name, phase, stack, fast_factory, events, batch, publishers, timeout, slow_sink_or_null);
+  std::vector<PhaseResult> baselines, slows;
+  char next_phase = 'a';  // idempotency keys: a letter per phase
+  auto run = [&](const std::string& name, SinkServer* slow_sink_or_null) -> std::optional<PhaseResult> {
+    absl::StatusOr<PhaseResult> r = RunFastPhase(name, next_phase++, stack, fast_factory, events, batch, publishers,
+                                                 timeout, slow_sink_or_null);
     if (!r.ok()) {
       std::fprintf(stderr, "octo-bench-isolation: %s\n%s", r.status().ToString().c_str(), stack.LogTails().c_str());
       rc = 1;
-      return false;
+      return std::nullopt;
     }
     std::printf("   %-10s fast deliveries/s %8.0f  (%llu in %.2f s)%s\n", name.c_str(), r->Rate(),
                 static_cast<unsigned long long>(r->deliveries), r->seconds,
@@ -231,12 +220,30 @@ int Run() {
                     ? absl::StrCat("; the slow endpoint received ", r->slow_received, " meanwhile").c_str()
                     : "");
     std::fflush(stdout);
-    results.push_back(*r);
-    return true;
+    return *r;
   };
-
-  if (run("baseline", 'a', nullptr)) {
-    // The slow endpoint's backlog first: it is there for the whole phase.
+  // Another tenant's webhook on the slow sink, with `slow_events`
+  // deliveries queued; nullopt (rc set) on failure.
+  auto add_slow_backlog = [&](int round) -> std::optional<Tenant> {
+    absl::StatusOr<Tenant> slow = CreateTenant(stack.SubscriptionChannel(), (*slow_sink)->port(), 1, capabilities);
+    if (!slow.ok()) {
+      std::fprintf(stderr, "octo-bench-isolation: setup: %s\n", slow.status().ToString().c_str());
+      rc = 1;
+      return std::nullopt;
+    }
+    // The slow webhook's URL scripts the slow sink's answer.
+    v1::UpdateWebhookRequest update;
+    update.set_connection_id(slow->connection_id);
+    update.set_webhook_id(slow->webhook_ids.front());
+    update.set_url(absl::StrCat("http://127.0.0.1:", (*slow_sink)->port(), "/delay/", slow_delay_ms, "/status/",
+                                slow_status, "/slow"));
+    v1::Webhook updated;
+    if (const grpc::Status s = subscriptions->UpdateWebhook(Context().get(), update, &updated); !s.ok()) {
+      std::fprintf(stderr, "octo-bench-isolation: UpdateWebhook: %s\n", s.error_message().c_str());
+      rc = 1;
+      return std::nullopt;
+    }
+    EventFactory slow_factory(slow->supplier_id, absl::StrCat(run_id, "-slow", round), 0);
     Publisher slow_publisher(stack.SubscriptionChannel(), slow_factory, 2, 60s);
     for (int first = 0; first < slow_events; first += batch) {
       slow_publisher.Submit('s', first, std::min(batch, slow_events - first), 0);
@@ -246,23 +253,54 @@ int Run() {
       std::fprintf(stderr, "octo-bench-isolation: publishing the slow backlog failed: %s\n",
                    slow_publisher.Stats().first_error.c_str());
       rc = 1;
-    } else if (run("slow", 'b', slow_sink->get())) {
-      // Gone with its deliveries (the foreign key cascades): baseline2 runs alone.
-      v1::DeleteWebhookRequest del;
-      del.set_connection_id(slow->connection_id);
-      del.set_webhook_id(slow->webhook_ids.front());
-      v1::Webhook deleted;
-      (void)subscriptions->DeleteWebhook(Context().get(), del, &deleted);
-      std::this_thread::sleep_for(std::chrono::milliseconds(slow_delay_ms) + 1s);  // in-flight ones end
-      run("baseline2", 'c', nullptr);
+      return std::nullopt;
     }
+    return *slow;
+  };
+
+  // baseline, (slow, baseline) x rounds: each slow phase between two
+  // baselines, so that drift of a shared machine shows and averages out.
+  if (std::optional<PhaseResult> first = run("baseline", nullptr)) baselines.push_back(*first);
+  for (int round = 1; round <= rounds && rc == 0; ++round) {
+    std::optional<Tenant> slow = add_slow_backlog(round);
+    if (!slow) break;
+    std::optional<PhaseResult> with_slow = run("slow", slow_sink->get());
+    // Gone with its deliveries (the foreign key cascades): the next baseline runs alone.
+    v1::DeleteWebhookRequest del;
+    del.set_connection_id(slow->connection_id);
+    del.set_webhook_id(slow->webhook_ids.front());
+    v1::Webhook deleted;
+    (void)subscriptions->DeleteWebhook(Context().get(), del, &deleted);
+    if (!with_slow) break;
+    slows.push_back(*with_slow);
+    std::this_thread::sleep_for(std::min(std::chrono::milliseconds(slow_delay_ms), std::chrono::milliseconds(15000)) +
+                                1s);  // its in-flight requests end
+    std::optional<PhaseResult> after = run("baseline", nullptr);
+    if (!after) break;
+    baselines.push_back(*after);
   }
-  if (results.size() == 3) {
-    const double baseline = (results[0].Rate() + results[2].Rate()) / 2;
-    const double ratio = baseline > 0 ? results[1].Rate() / baseline : 0;
-    std::printf("\n== summary\n   fast deliveries/s with the slow endpoint / without (mean of both baselines): "
-                "%.0f / %.0f = %.3f   goal >= %.2f (at most 10 %% slower): %s\n",
-                results[1].Rate(), baseline, ratio, kGoalRatio, ratio >= kGoalRatio ? "MET" : "NOT MET");
+  if (rc == 0 && !slows.empty() && baselines.size() == slows.size() + 1) {
+    auto rate = [](const std::vector<PhaseResult>& phases) {
+      double deliveries = 0, seconds = 0;
+      for (const PhaseResult& p : phases) {
+        deliveries += static_cast<double>(p.deliveries);
+        seconds += p.seconds;
+      }
+      return seconds > 0 ? deliveries / seconds : 0;
+    };
+    std::vector<double> ratios;
+    for (std::size_t i = 0; i < slows.size(); ++i) {
+      const double around = (baselines[i].Rate() + baselines[i + 1].Rate()) / 2;
+      ratios.push_back(around > 0 ? slows[i].Rate() / around : 0);
+    }
+    std::sort(ratios.begin(), ratios.end());
+    const double median = ratios[ratios.size() / 2];
+    const double overall = rate(baselines) > 0 ? rate(slows) / rate(baselines) : 0;
+    std::printf("\n== summary\n   fast deliveries/s, all phases: with the slow endpoint %.0f, without %.0f: ratio "
+                "%.3f\n   per round (slow / mean of the baselines around it), median of %zu: %.3f   goal >= %.2f "
+                "(at most 10 %% slower): %s\n",
+                rate(slows), rate(baselines), overall, ratios.size(), median, kGoalRatio,
+                overall >= kGoalRatio ? "MET" : "NOT MET");
   }
   (*slow_sink)->Stop();
   if (absl::Status s = stack.Stop(); !s.ok()) std::printf("   warning: %s\n", std::string(s.message()).c_str());
