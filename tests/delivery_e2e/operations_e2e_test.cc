@@ -27,6 +27,8 @@ constexpr const char* kBooking =
 
 // A webhook failing continuously for longer than this is disabled.
 constexpr int kDisableAfterMs = 700;
+// Transfers at once per destination (host:port).
+constexpr int kMaxPerHost = 4;
 
 class OperationsE2eTest : public DeliveryTest {
  protected:
@@ -40,7 +42,10 @@ class OperationsE2eTest : public DeliveryTest {
                 .poll_interval = "100ms",
                 .min_retry_after = "1s",
                 .max_retry_after = "2500ms",
-                .extra_args = {absl::StrCat("--disable_after_failing_for=", kDisableAfterMs, "ms")}});
+                // A small per-destination share, so that one slow endpoint
+                // has a backlog in the isolation test.
+                .extra_args = {absl::StrCat("--disable_after_failing_for=", kDisableAfterMs, "ms"),
+                               absl::StrCat("--max_per_host=", kMaxPerHost)}});
   }
   static void TearDownTestSuite() { StopStack(); }
 
@@ -272,6 +277,32 @@ TEST_F(OperationsE2eTest, TheConcurrencyCapHoldsAtTheReceiver) {
   EXPECT_LE(most, kCap);
   EXPECT_EQ(most, kCap);  // and the cap is used, not undercut
   EXPECT_TRUE(AllSucceededWithOneAttemptEach(capped, kEvents));
+}
+
+// ------------------------------------------------------------ isolation --
+
+// One slow endpoint (another host:port answering after 1.5 s) with a
+// backlog does not hold up an endpoint beside it: the fast one gets all of
+// its deliveries while the slow one is still working through its own.
+TEST_F(OperationsE2eTest, ASlowEndpointDoesNotHoldUpTheOthers) {
+  constexpr int kEvents = 24;  // the slow endpoint needs 24 / 4 x 1.5 s = 9 s for them
+  auto slow = testing::HttpReceiver::Start();
+  ASSERT_TRUE(slow.ok());
+  (*slow)->SetPlan("/slow", {}, Reply(200).Delay(1500ms));
+  const CreatedWebhook slow_hook = Hook("booking_update", (*slow)->Url("/slow"));
+  const CreatedWebhook fast_hook = Hook("booking_update", receiver_->Url("/fast"));
+  webhooks::v1::PublishEventsRequest batch;
+  for (int i = 0; i < kEvents; ++i) {
+    *batch.add_events() = Event(tenant_, "booking_update", Fill(kBooking, {{"{uuid}", NewUuid()}}), NewKey("iso"));
+  }
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(stack_->PublishBatch(batch).ok());
+  ASSERT_TRUE(receiver_->WaitFor("/fast", kEvents, 5s)) << stack_->LogTails();
+  const double fast_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  EXPECT_LT(fast_ms, 4000);
+  // Meanwhile the slow endpoint is at its share of the transfers, far from done.
+  EXPECT_LT((*slow)->Count("/slow"), static_cast<std::size_t>(kEvents));
+  EXPECT_GE((*slow)->Count("/slow"), static_cast<std::size_t>(kMaxPerHost));
 }
 
 }  // namespace
