@@ -5,6 +5,10 @@
 // loopback (as run.sh does), so that webhooks pointing at the receiver can
 // be created; the addresses creation refuses (10/8, 169.254.169.254) are
 // set with SQL. Creation-time refusals are tested in tests/e2e.
+#include <netdb.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <string>
 #include <vector>
 
@@ -12,6 +16,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/address_guard.h"
 #include "tests/delivery_e2e/delivery_fixture.h"
 
 namespace octo::delivery_e2e {
@@ -19,6 +24,28 @@ namespace {
 
 constexpr const char* kBooking =
     R"({"id":"bk-g","uuid":"{uuid}","status":"CONFIRMED","contact":{"fullName":"Ada","locales":["en"]}})";
+
+// This machine's host name when the system resolver (/etc/hosts, DNS)
+// gives only loopback addresses for it, as Debian's /etc/hosts does
+// (127.0.1.1, or 127.0.0.1): a name that is not "localhost", resolved by
+// getaddrinfo at connect time, like a rebinding name. Else "" (the test then
+// fails rather than connect anywhere else).
+std::string LoopbackHostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "";
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  if (getaddrinfo(name, nullptr, &hints, &found) != 0 || found == nullptr) return "";
+  bool only_loopback = true;
+  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
+    const std::optional<IpAddress> ip = IpAddress::FromSockaddr(a->ai_addr, a->ai_addrlen);
+    const std::optional<BlockedRange> range = ip ? ClassifyAddress(*ip) : std::nullopt;
+    if (!range || range->name != "loopback") only_loopback = false;
+  }
+  freeaddrinfo(found);
+  return only_loopback ? std::string(name) : "";
+}
 
 class SsrfGuardE2eTest : public DeliveryTest {
  protected:
@@ -48,6 +75,8 @@ class SsrfGuardE2eTest : public DeliveryTest {
 
 TEST_F(SsrfGuardE2eTest, EveryVectorIsBlockedAtConnectTimeAndNothingIsSent) {
   const std::string port = std::to_string(receiver_->port());
+  const std::string host_name = LoopbackHostName();
+  ASSERT_FALSE(host_name.empty()) << "this machine's host name does not resolve to loopback addresses only";
   struct Vector {
     std::string name;
     std::string url;           // as created through the REST API
@@ -57,9 +86,13 @@ TEST_F(SsrfGuardE2eTest, EveryVectorIsBlockedAtConnectTimeAndNothingIsSent) {
       {"ipv4 loopback", "http://127.0.0.1:" + port + "/v4", ""},
       {"ipv6 loopback", "http://[::1]:" + port + "/v6", ""},
       {"ipv4-mapped loopback", "http://[::ffff:127.0.0.1]:" + port + "/mapped", ""},
-      // Resolved by the system (RFC 6761, /etc/hosts) to loopback at connect
-      // time: what a DNS rebinding attack amounts to.
-      {"name resolving to loopback", "http://localhost:" + port + "/name", ""},
+      // Names resolved to loopback only at connect time: what a DNS
+      // rebinding attack amounts to. localhost is loopback by RFC 6761
+      // (libcurl may answer it without asking the system)...
+      {"localhost", "http://localhost:" + port + "/name", ""},
+      // ...this machine's name is resolved by the system (getaddrinfo,
+      // /etc/hosts) to 127.0.x.1.
+      {"host name resolving to loopback", "http://" + host_name + ":" + port + "/hostname", ""},
       {"decimal ipv4", "http://2130706433:" + port + "/decimal", ""},
       {"octal ipv4", "http://0177.0.0.1:" + port + "/octal", ""},
       {"private 10/8", "http://127.0.0.1:" + port + "/placeholder-a", "http://10.255.255.1:" + port + "/private"},
