@@ -18,6 +18,9 @@
 #       octo-delivery under valgrind --tool=callgrind; prints the functions
 #       with the most instructions (inclusive and self)
 #   build/tests/perf/octo-bench --help             every flag
+#   scripts/bench.sh --isolation [FLAGS...]        the slow-endpoint isolation
+#       benchmark instead (issue 4): fast deliveries/s with and without a slow
+#       endpoint beside them; build/tests/perf/octo-bench-isolation --help
 # Environment: OCTO_BENCH_BUILD_DIR (default build/) is where it builds;
 # OCTO_BENCH_KEEP=1 keeps the work directory (logs, results.json,
 # callgrind output) instead of deleting it; it is always kept on failure.
@@ -28,10 +31,12 @@ OCTO_BUILD_DIR=${OCTO_BENCH_BUILD_DIR:-$OCTO_BUILD_DIR}
 [[ $OCTO_BUILD_DIR == /* ]] || OCTO_BUILD_DIR=$OCTO_ROOT/$OCTO_BUILD_DIR
 
 PROFILE=0
+ISOLATION=0
 BENCH_ARGS=()
 for arg in "$@"; do
   case $arg in
   --profile) PROFILE=1 ;;
+  --isolation) ISOLATION=1 ;;
   -h | --help)
     sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
     exit 0
@@ -153,6 +158,10 @@ log "throwaway PostgreSQL 15 on 127.0.0.1:$PG_PORT (fsync on), data in $PG_TMP"
 
 args=(--database_url="$DATABASE_URL" --work_dir="$WORK" --json_out="$WORK/results.json"
   --delivery_bin="$DELIVERY_BIN")
+if ((ISOLATION)); then
+  BENCH_BIN=$OCTO_BUILD_DIR/tests/perf/octo-bench-isolation
+  args=(--database_url="$DATABASE_URL" --work_dir="$WORK" --delivery_bin="$DELIVERY_BIN")
+fi
 if ((PROFILE)); then
   # Callgrind slows the service ~50x: a smaller run, throughput only.
   args+=(--events=2000 --phases=throughput --throughput_timeout_s=900 --drain_timeout_s=600

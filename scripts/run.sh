@@ -207,10 +207,16 @@ fi
 DATABASE_URL="host=$(conninfo_quote "$SOCKET_DIR") port=$PG_PORT user=postgres dbname=octo"
 
 # --------------------------------------------------------------- services --
+# SSRF guard: the services refuse loopback and private destinations unless
+# allowed. Everything here runs on one machine, so webhooks to a receiver on
+# this machine are allowed; set OCTO_DELIVERY_ALLOW_DESTINATION_CIDRS to
+# change it ("" = public addresses only, as in production).
+ALLOW_DESTINATION_CIDRS=${OCTO_DELIVERY_ALLOW_DESTINATION_CIDRS-127.0.0.0/8,::1/128}
 # octo-delivery first: it applies the migrations, and octo-subscription hands
 # it every published event.
 log "starting octo-delivery on 127.0.0.1:$DELIVERY_PORT"
 "$DELIVERY_BIN" --grpc_listen="127.0.0.1:$DELIVERY_PORT" --database_url="$DATABASE_URL" \
+  --allow_destination_cidrs="$ALLOW_DESTINATION_CIDRS" \
   9>&- </dev/null >>"$LOG_DIR/delivery.log" 2>&1 &
 DELIVERY_PID=$!
 for ((i = 0; ; i++)); do
@@ -223,6 +229,7 @@ done
 log "starting octo-subscription on 127.0.0.1:$SUBSCRIPTION_PORT"
 "$SUBSCRIPTION_BIN" --grpc_listen="127.0.0.1:$SUBSCRIPTION_PORT" --database_url="$DATABASE_URL" \
   --delivery_target="127.0.0.1:$DELIVERY_PORT" \
+  --allow_destination_cidrs="$ALLOW_DESTINATION_CIDRS" \
   9>&- </dev/null >>"$LOG_DIR/subscription.log" 2>&1 &
 SUBSCRIPTION_PID=$!
 ADMIN=("$ADMIN_BIN" --target="127.0.0.1:$SUBSCRIPTION_PORT")

@@ -117,6 +117,41 @@ absl::Status ValidateWebhookUrl(std::string_view url) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateWebhookDestination(std::string_view url, const DestinationPolicy& policy) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return Invalid("url", "must be an absolute http or https URL");
+  std::string_view authority = url.substr(scheme_end + 3);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos) authority = authority.substr(at + 1);
+  std::string_view host = authority;
+  if (!host.empty() && host.front() == '[') {
+    host = host.substr(0, host.find(']') + 1);
+  } else {
+    host = host.substr(0, host.find(':'));
+  }
+  absl::StatusOr<std::optional<IpAddress>> literal = ParseUrlHostAddress(host);
+  if (!literal.ok()) return Invalid("url", absl::StrCat("has an ", literal.status().message()));
+  std::vector<IpAddress> addresses;
+  if (literal->has_value()) {
+    addresses.push_back(**literal);
+  } else {
+    // RFC 6761: "localhost" and every name under it are the loopback
+    // addresses (libcurl resolves them so without asking DNS).
+    std::string name = absl::AsciiStrToLower(AbslView(host));
+    if (!name.empty() && name.back() == '.') name.pop_back();
+    if (name == "localhost" || absl::EndsWith(name, ".localhost")) {
+      addresses = {IpAddress::V4(0x7f000001), *IpAddress::Parse("::1")};
+    }
+  }
+  for (const IpAddress& ip : addresses) {
+    if (absl::Status s = policy.Check(ip); !s.ok()) {
+      return Invalid("url", absl::StrCat("must not point at a non-public address: ", s.message(),
+                                         "; webhooks are delivered over the internet only"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateWebhookEvent(std::string_view event) {
   if (event.empty()) return Invalid("event", "is required");
   const auto& events = WebhookEvents();

@@ -8,6 +8,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "services/common/address_guard.h"
 
 namespace octo {
 
@@ -25,6 +26,13 @@ const std::vector<std::string>& WebhookEvents();
 // Each returns InvalidArgumentError whose message starts with the field name
 // ("url: ...") so callers can surface it unchanged.
 absl::Status ValidateWebhookUrl(std::string_view url);
+// SSRF protection at creation (docs/delivery.md, "SSRF guard"): a url whose
+// host is an IP literal, in any spelling a resolver accepts (decimal
+// "2130706433", octal "0177.0.0.1", hex, "127.1", "[::ffff:127.0.0.1]"), or
+// a "localhost" name, must be an address `policy` allows: else
+// INVALID_ARGUMENT "url: ...". Host names are judged by the delivery service
+// when it connects. Call after ValidateWebhookUrl.
+absl::Status ValidateWebhookDestination(std::string_view url, const DestinationPolicy& policy);
 absl::Status ValidateWebhookEvent(std::string_view event);
 absl::Status ValidateWebhookHeaders(const std::map<std::string, std::string>& headers);
 absl::Status ValidateCapabilities(const std::vector<std::string>& capabilities);

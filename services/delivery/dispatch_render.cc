@@ -152,8 +152,11 @@ absl::StatusOr<OutgoingRequest> RenderRequest(const ClaimedDelivery& delivery, c
   OutgoingRequest request;
   request.body = payload::RenderDeliveryBody(input);
   const std::string message_id = WebhookMessageId(delivery.id);
-  absl::StatusOr<std::string> signature =
-      payload::SignatureHeader(message_id, timestamp, request.body, {delivery.secret});
+  // During a secret rotation's grace period the old secret signs too, after
+  // the new one: "v1,<new> v1,<old>" (Standard Webhooks).
+  std::vector<std::string> secrets = {delivery.secret};
+  if (!delivery.previous_secret.empty()) secrets.push_back(delivery.previous_secret);
+  absl::StatusOr<std::string> signature = payload::SignatureHeader(message_id, timestamp, request.body, secrets);
   if (!signature.ok()) return absl::InvalidArgumentError("the webhook's signing secret does not decode");
 
   payload::UrlAuth auth = payload::BasicAuthFromUrl(delivery.url);

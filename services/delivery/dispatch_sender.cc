@@ -1,6 +1,7 @@
 #include "services/delivery/dispatch_sender.h"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
 
 #include <algorithm>
 #include <atomic>
@@ -14,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/log.h"
+#include "services/common/strings.h"
 
 namespace octo::delivery {
 
@@ -85,6 +87,19 @@ std::optional<std::string> DestinationKey(const std::string& url) {
 }
 
 namespace {
+
+// The lower-cased scheme of a URL ("http"), or "" when it has none (RFC 3986:
+// a letter, then letters, digits, '+', '-', '.', up to the first ':').
+std::string UrlScheme(std::string_view url) {
+  const auto colon = url.find(':');
+  if (colon == std::string_view::npos || colon == 0 || !absl::ascii_isalpha(static_cast<unsigned char>(url[0]))) {
+    return "";
+  }
+  for (char c : url.substr(0, colon)) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '-' && c != '.') return "";
+  }
+  return absl::AsciiStrToLower(AbslView(url.substr(0, colon)));
+}
 
 // Beyond this much response body the transfer is cut short (the status is
 // known by then and kept): a receiver streaming megabytes must not hold a
@@ -169,6 +184,11 @@ class CurlSender final : public HttpSender {
     absl::Time queued_at;
     absl::Time started_at;
     char error_buffer[CURL_ERROR_SIZE] = {};
+    // SSRF guard bookkeeping (OnOpenSocket): sockets actually created, and
+    // why the first refused address was refused.
+    const DestinationPolicy* policy = nullptr;
+    int sockets_opened = 0;
+    std::string blocked_reason;
   };
 
   struct Host {
@@ -176,7 +196,19 @@ class CurlSender final : public HttpSender {
     std::deque<std::unique_ptr<Transfer>> queued;
     int active = 0;
     bool ready = false;  // listed in ready_
+    int turned_away = 0;  // backlogged answers since its queue was last empty
   };
+
+  // A backlogged answer for `host`: it will have drained its running,
+  // queued and earlier turned-away requests after about this long.
+  TransferResult Backlogged(uint64_t tag, Host& host) {
+    TransferResult r = NotSent(tag, /*backlogged=*/true);
+    const int ahead = host.active + static_cast<int>(host.queued.size()) + ++host.turned_away;
+    auto pace = pace_.find(host.key);
+    const absl::Duration typical = pace == pace_.end() ? absl::ZeroDuration() : pace->second;
+    r.backlog_wait = std::clamp(typical * ahead / options_.max_per_host, absl::ZeroDuration(), absl::Minutes(10));
+    return r;
+  }
 
   static TransferResult NotSent(uint64_t tag, bool backlogged = false) {
     TransferResult r;
@@ -198,6 +230,24 @@ class CurlSender final : public HttpSender {
       return 0;  // CURLE_WRITE_ERROR: stop reading
     }
     return n;
+  }
+
+  // libcurl asks us for every socket it connects (each address of a name,
+  // each Happy Eyeballs attempt), after DNS: a refused address gets no
+  // socket, so not a single packet goes to it.
+  static curl_socket_t OnOpenSocket(void* user, curlsocktype /*purpose*/, curl_sockaddr* address) {
+    auto* t = static_cast<Transfer*>(user);
+    const std::optional<IpAddress> ip =
+        IpAddress::FromSockaddr(&address->addr, static_cast<socklen_t>(address->addrlen));
+    const absl::Status allowed =
+        ip.has_value() ? t->policy->Check(*ip) : absl::PermissionDeniedError("not an IP socket address");
+    if (!allowed.ok()) {
+      if (t->blocked_reason.empty()) t->blocked_reason = std::string(allowed.message());
+      return CURL_SOCKET_BAD;
+    }
+    const curl_socket_t fd = socket(address->family, address->socktype, address->protocol);
+    if (fd != CURL_SOCKET_BAD) ++t->sockets_opened;
+    return fd;
   }
 
   static size_t OnHeader(char* data, size_t size, size_t count, void* user) {
@@ -257,6 +307,16 @@ class CurlSender final : public HttpSender {
   }
 
   void Enqueue(OutgoingRequest request, std::vector<TransferResult>& done) {
+    if (const std::string scheme = UrlScheme(request.url); !scheme.empty() && scheme != "http" && scheme != "https") {
+      // SSRF guard: file://, gopher://, ... are never fetched.
+      TransferResult r;
+      r.tag = request.tag;
+      r.attempt.error_class = ErrorClass::kBlocked;
+      r.error_detail = "blocked by the SSRF guard: only http and https URLs are delivered";
+      r.started_at = absl::Now();
+      done.push_back(std::move(r));
+      return;
+    }
     std::optional<std::string> key = DestinationKey(request.url);
     if (!key.has_value()) {
       TransferResult r;
@@ -272,7 +332,7 @@ class CurlSender final : public HttpSender {
     // Running plus waiting, beyond which a destination takes no more.
     if (options_.max_queued_per_host > 0 && static_cast<int>(host.queued.size()) + host.active >=
                                                 options_.max_per_host + options_.max_queued_per_host) {
-      done.push_back(NotSent(request.tag, /*backlogged=*/true));
+      done.push_back(Backlogged(request.tag, host));
       return;
     }
     auto t = std::make_unique<Transfer>();
@@ -299,6 +359,7 @@ class CurlSender final : public HttpSender {
       if (host->queued.empty()) continue;  // expired meanwhile
       std::unique_ptr<Transfer> t = std::move(host->queued.front());
       host->queued.pop_front();
+      if (host->queued.empty()) host->turned_away = 0;  // caught up
       Start(std::move(t), done);
       MarkReady(*host);
     }
@@ -325,6 +386,12 @@ class CurlSender final : public HttpSender {
     const OutgoingRequest& req = t->request;
     curl_easy_setopt(easy, CURLOPT_URL, req.url.c_str());
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+    // An environment proxy would connect on our behalf, out of the guard's sight.
+    curl_easy_setopt(easy, CURLOPT_PROXY, "");
+    t->policy = &options_.destination_policy;
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &CurlSender::OnOpenSocket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
@@ -369,6 +436,11 @@ class CurlSender final : public HttpSender {
       auto it = active_.find(raw);
       if (it == active_.end()) continue;  // cannot happen: every added handle is listed
       done.push_back(Finish(*raw, msg->data.result));
+      // The destination's pace, kept while it is idle too (bounded: a
+      // cleared map only loses estimates).
+      if (pace_.size() > kMaxPaces) pace_.clear();
+      auto [pace, fresh] = pace_.try_emplace(raw->host->key, done.back().duration);
+      if (!fresh) pace->second = pace->second * 0.8 + done.back().duration * 0.2;
       Finalize(std::move(it->second));
       active_.erase(it);
     }
@@ -397,6 +469,12 @@ class CurlSender final : public HttpSender {
     } else {
       r.attempt.error_class = ClassifyCurlCode(code);
       r.error_detail = t.error_buffer[0] != '\0' ? std::string(t.error_buffer) : curl_easy_strerror(code);
+      if (!t.blocked_reason.empty() && t.sockets_opened == 0) {
+        // Every address was refused by the guard: libcurl reports that as a
+        // failed connect, but nothing was attempted on the network.
+        r.attempt.error_class = ErrorClass::kBlocked;
+        r.error_detail = absl::StrCat("blocked by the SSRF guard: ", t.blocked_reason);
+      }
       long request_bytes = 0;
       curl_easy_getinfo(t.easy, CURLINFO_REQUEST_SIZE, &request_bytes);
       if (code == CURLE_UNSUPPORTED_PROTOCOL && request_bytes > 0) {
@@ -449,8 +527,9 @@ class CurlSender final : public HttpSender {
     for (auto it = hosts_.begin(); it != hosts_.end();) {
       Host& host = it->second;
       while (!host.queued.empty() && host.queued.front()->queued_at < limit) {
-        done.push_back(NotSent(host.queued.front()->request.tag, /*backlogged=*/true));
+        const uint64_t tag = host.queued.front()->request.tag;
         host.queued.pop_front();
+        done.push_back(Backlogged(tag, host));
       }
       if (host.queued.empty() && host.active == 0) {
         if (host.ready) std::erase(ready_, &host);
@@ -498,6 +577,9 @@ class CurlSender final : public HttpSender {
 
   // The sender thread's own state.
   std::unordered_map<std::string, Host> hosts_;
+  // Per destination: moving average of its transfers' durations.
+  static constexpr std::size_t kMaxPaces = 10000;
+  std::unordered_map<std::string, absl::Duration> pace_;
   std::deque<Host*> ready_;
   std::unordered_map<Transfer*, std::unique_ptr<Transfer>> active_;
   std::vector<CURL*> free_easy_;

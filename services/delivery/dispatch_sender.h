@@ -7,7 +7,11 @@
 // `max_per_host` run to that destination, taking the destinations in turn,
 // so one slow host holds at most max_per_host slots and never blocks the
 // others. Connections are kept alive and reused (the multi handle's
-// connection cache); redirects are not followed; only http and https.
+// connection cache); redirects are not followed; only http and https;
+// proxies from the environment are ignored. SSRF guard: every address a
+// connection is opened to (after DNS, so rebinding is caught) must pass the
+// destination policy, else no socket is even created and the request is
+// answered with error class kBlocked.
 //
 // Example:
 //   auto sender = NewCurlSender(options, [&](std::vector<TransferResult> done) {
@@ -28,6 +32,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/common/address_guard.h"
 #include "services/delivery/dispatch_outcome.h"
 
 namespace octo::delivery {
@@ -47,6 +52,11 @@ struct TransferResult {
   // Not sent because its destination is backlogged (max_queued_per_host,
   // max_queue_wait) rather than because the sender shut down.
   bool backlogged = false;
+  // Backlogged only: about when the destination could take it, from its
+  // queue and how long its transfers take, so that a slow destination's
+  // backlog comes back spread out at the pace it drains rather than all at
+  // once (each return costs a claim and a release).
+  absl::Duration backlog_wait;
   AttemptResult attempt;             // status or error class, Retry-After
   std::string error_detail;          // libcurl's message; never holds the URL's credentials
   std::string body_prefix;           // raw first kMaxCapturedBody bytes of the response body
@@ -88,6 +98,9 @@ struct CurlSenderOptions {
   // at once as not sent (backlogged), so that one slow destination cannot
   // take the claimed capacity from the others. Zero: no limit.
   int max_queued_per_host = 0;
+  // Which addresses may be connected to; the default is production (public
+  // addresses only). Tests and self-hosters allow e.g. 127.0.0.0/8.
+  DestinationPolicy destination_policy;
 };
 
 // INVALID_ARGUMENT for a non-positive cap or timeout; INTERNAL when libcurl

@@ -4,6 +4,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <exception>
+#include <map>
+#include <optional>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -49,7 +51,9 @@ constexpr Statement kClaim{
     " SELECT c.id::text, c.attempt_count, " OCTO_MICROS("c.lease_expires_at") ", c.event_id::text,"
     "  w.id::text, w.event, w.url, w.retry_on_error, w.use_contact_language,"
     "  w.headers::text, w.capabilities::text, w.secret, w.status = 'enabled',"
-    "  s.id::text, s.name, s.endpoint, s.contact::text"
+    "  s.id::text, s.name, s.endpoint, s.contact::text,"
+    "  CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret ELSE '' END,"
+    "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0)"
     " FROM claimed c"
     " JOIN webhooks w ON w.id = c.webhook_id"
     " JOIN events e ON e.id = c.event_id"
@@ -113,9 +117,42 @@ constexpr Statement kCancelPending{
     "dispatch_cancel_pending",
     "UPDATE deliveries SET state = 'cancelled', completed_at = now(), lease_expires_at = NULL"
     " WHERE webhook_id = $1::uuid AND state = 'pending'"};
+
+// Endpoint health (issue 4, requirement 5). $1 = a JSON array, one object
+// per webhook with attempts in the batch: first_failure = when the batch's
+// last run of failed attempts began (µs; null when its last attempt
+// succeeded), reset = a success came before that run. failing_since is set
+// on the first failure of a run and cleared by a success; unchanged rows
+// are not written.
+#define OCTO_NEW_FAILING_SINCE                                                  \
+  "(CASE WHEN a.first_failure IS NULL THEN NULL"                                \
+  "  WHEN a.reset THEN 'epoch'::timestamptz + a.first_failure * interval '1 microsecond'" \
+  "  ELSE COALESCE(w.failing_since,"                                           \
+  "    'epoch'::timestamptz + a.first_failure * interval '1 microsecond') END)"
+constexpr Statement kTrackFailing{
+    "dispatch_track_failing",
+    "WITH a AS MATERIALIZED ("
+    "  SELECT * FROM json_to_recordset($1::json) AS x(id uuid, first_failure bigint, reset boolean))"
+    " UPDATE webhooks w SET failing_since = " OCTO_NEW_FAILING_SINCE
+    " FROM a WHERE w.id = a.id AND w.failing_since IS DISTINCT FROM " OCTO_NEW_FAILING_SINCE};
+// $1 = the same array plus `error` (the last attempt's outcome), $2 = the
+// limit in milliseconds: enabled webhooks whose run of failures (still
+// going: the batch ended on a failure) is older than the limit are disabled.
+constexpr Statement kDisableFailing{
+    "dispatch_disable_failing",
+    "WITH a AS MATERIALIZED ("
+    "  SELECT * FROM json_to_recordset($1::json) AS x(id uuid, first_failure bigint, error text))"
+    " UPDATE webhooks w SET status = 'disabled', disabled_at = now(),"
+    "  updated_at = greatest(now(), w.created_at),"
+    "  disabled_reason = left('failing since ' ||"
+    "    to_char(w.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') || ': ' || a.error, 1000)"
+    " FROM a WHERE w.id = a.id AND a.first_failure IS NOT NULL AND w.status = 'enabled'"
+    "  AND w.failing_since <= now() - $2::bigint * interval '1 millisecond'"
+    " RETURNING w.id::text, w.disabled_reason"};
 // clang-format on
 
-constexpr Statement kStatements[] = {kClaim, kClaimEvents, kWriteResults, kDisableWebhook, kCancelPending};
+constexpr Statement kStatements[] = {kClaim,          kClaimEvents,  kWriteResults,  kDisableWebhook,
+                                     kCancelPending, kTrackFailing, kDisableFailing};
 
 bool IsBroken(const std::exception& e) {
   return dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
@@ -155,6 +192,55 @@ std::string_view ActionName(DeliveryResult::Action action) {
   return "release";
 }
 
+// "HTTP 503", "timeout": what an attempt ended with, for disabled_reason.
+std::string OutcomeText(const AttemptResult& a) {
+  if (a.error_class == ErrorClass::kNone) return absl::StrCat("last attempt HTTP ", a.http_status);
+  return absl::StrCat("last attempt failed (", AbslView(ErrorClassName(a.error_class)), ")");
+}
+
+// Per webhook with attempts among `results`, in the order the attempts
+// ended: the health JSON of kTrackFailing / kDisableFailing.
+std::string HealthJson(const std::vector<DeliveryResult>& results) {
+  struct Health {
+    std::optional<absl::Time> first_failure;  // of the current run
+    bool reset = false;
+    std::string error;
+  };
+  std::vector<const DeliveryResult*> attempts;
+  for (const DeliveryResult& r : results) {
+    if (r.action == DeliveryResult::Action::kAttempt) attempts.push_back(&r);
+  }
+  std::stable_sort(attempts.begin(), attempts.end(), [](const DeliveryResult* a, const DeliveryResult* b) {
+    return a->started_at + a->duration < b->started_at + b->duration;
+  });
+  std::map<std::string, Health> by_webhook;
+  for (const DeliveryResult* r : attempts) {
+    Health& h = by_webhook[r->webhook_id];
+    if (r->decision.kind == DecisionKind::kSucceeded) {
+      h.first_failure.reset();
+      h.reset = true;
+    } else {
+      h.first_failure = std::min(h.first_failure.value_or(absl::InfiniteFuture()), r->started_at);
+      h.error = OutcomeText(r->attempt);
+    }
+  }
+  boost::json::array rows;
+  rows.reserve(by_webhook.size());
+  for (const auto& [id, h] : by_webhook) {
+    boost::json::object o;
+    o.emplace("id", id);
+    if (h.first_failure.has_value()) {
+      o.emplace("first_failure", absl::ToUnixMicros(*h.first_failure));
+    } else {
+      o.emplace("first_failure", nullptr);
+    }
+    o.emplace("reset", h.reset);
+    o.emplace("error", h.error);
+    rows.emplace_back(std::move(o));
+  }
+  return boost::json::serialize(rows);
+}
+
 std::string ResultsJson(const std::vector<const DeliveryResult*>& results) {
   boost::json::array rows;
   rows.reserve(results.size());
@@ -186,6 +272,7 @@ std::string ResultsJson(const std::vector<const DeliveryResult*>& results) {
 
 struct PgDispatchStore::Impl {
   std::string conninfo;
+  absl::Duration disable_after = kDefaultDisableAfter;
   std::unique_ptr<pqxx::connection> conn;
 
   absl::Status EnsureConnected() {
@@ -216,9 +303,11 @@ struct PgDispatchStore::Impl {
 PgDispatchStore::PgDispatchStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PgDispatchStore::~PgDispatchStore() = default;
 
-absl::StatusOr<std::unique_ptr<PgDispatchStore>> PgDispatchStore::Connect(std::string conninfo) {
+absl::StatusOr<std::unique_ptr<PgDispatchStore>> PgDispatchStore::Connect(std::string conninfo,
+                                                                           absl::Duration disable_after) {
   auto impl = std::make_unique<Impl>();
   impl->conninfo = std::move(conninfo);
+  impl->disable_after = disable_after;
   if (absl::Status s = impl->EnsureConnected(); !s.ok()) return s;
   return std::unique_ptr<PgDispatchStore>(new PgDispatchStore(std::move(impl)));
 }
@@ -251,6 +340,9 @@ absl::StatusOr<ClaimBatch> PgDispatchStore::Claim(int limit, absl::Duration leas
       d.supplier_name = row[14].as<std::string>();
       d.supplier_endpoint = row[15].as<std::string>();
       d.supplier_contact_json = row[16].as<std::string>();
+      d.previous_secret = row[17].as<std::string>();
+      d.rate_limit_per_second = row[18].as<double>();
+      d.max_concurrency = row[19].as<int>();
       event_ids.insert(d.event_id);
       batch.deliveries.push_back(std::move(d));
     }
@@ -311,9 +403,23 @@ absl::Status PgDispatchStore::WriteResults(const std::vector<DeliveryResult>& re
                                                  absl::FormatTime(absl::RFC3339_sec, r.started_at + r.duration,
                                                                   absl::UTCTimeZone())));
   }
+  const std::string health = HealthJson(results);
   try {
     pqxx::work txn(*impl_->conn);
     for (const auto& round : rounds) txn.exec_prepared(kWriteResults.name, ResultsJson(round));
+    if (health != "[]") {
+      txn.exec_prepared(kTrackFailing.name, health);
+      const pqxx::result disabled = txn.exec_prepared(
+          kDisableFailing.name, health, static_cast<long long>(absl::ToInt64Milliseconds(impl_->disable_after)));
+      for (const pqxx::row& row : disabled) {
+        const std::string webhook_id = row[0].as<std::string>();
+        const pqxx::result cancelled = txn.exec_prepared(kCancelPending.name, webhook_id);
+        log::Warn("webhook disabled: its endpoint has been failing for too long",
+                  {{"webhook_id", webhook_id},
+                   {"reason", row[1].as<std::string>()},
+                   {"cancelled_deliveries", std::to_string(cancelled.affected_rows())}});
+      }
+    }
     for (const auto& [webhook_id, reason] : gone) {
       const pqxx::result disabled = txn.exec_prepared(kDisableWebhook.name, webhook_id, reason);
       const pqxx::result cancelled = txn.exec_prepared(kCancelPending.name, webhook_id);

@@ -49,6 +49,12 @@ struct ClaimedDelivery {
   std::string headers_json;       // object of strings
   std::string capabilities_json;  // array of strings
   std::string secret;             // whsec_...
+  // The secret replaced by the last rotation while its grace period runs
+  // (previous_secret_expires_at in the future at claim time), else "".
+  std::string previous_secret;
+  // Per-endpoint limits; 0 = none.
+  double rate_limit_per_second = 0;
+  int max_concurrency = 0;
   bool webhook_enabled = true;
   // The event's supplier (its OCTO profile).
   std::string supplier_id;
@@ -102,16 +108,27 @@ class DispatchStore {
   // attempt_count + 1 at write time), updates the deliveries whose lease is
   // still the one claimed (state, next_attempt_at, last status, lease
   // cleared), and for kGone disables the webhook and cancels its pending
-  // deliveries. Results of deliveries that no longer exist are dropped.
+  // deliveries. Endpoint health: a webhook's failing_since is set by the
+  // first failed attempt of a run and cleared by a success; a webhook whose
+  // run is older than the store's limit is disabled ("failing since <time>:
+  // <last outcome>") and its pending deliveries cancelled, as for 410.
+  // Results of deliveries that no longer exist are dropped.
   // Nothing is written on error: UNAVAILABLE (connection), ABORTED
   // (serialization failure, deadlock), INTERNAL.
   virtual absl::Status WriteResults(const std::vector<DeliveryResult>& results) = 0;
 };
 
+// How long a webhook may fail continuously before it is disabled (issue 4,
+// requirement 5; octo-delivery --disable_after_failing_for).
+inline constexpr absl::Duration kDefaultDisableAfter = absl::Hours(5 * 24);
+
 class PgDispatchStore final : public DispatchStore {
  public:
-  // UNAVAILABLE when the database cannot be reached.
-  static absl::StatusOr<std::unique_ptr<PgDispatchStore>> Connect(std::string conninfo);
+  // UNAVAILABLE when the database cannot be reached. WriteResults disables
+  // webhooks whose attempts have failed continuously for longer than
+  // `disable_after`.
+  static absl::StatusOr<std::unique_ptr<PgDispatchStore>> Connect(std::string conninfo,
+                                                                  absl::Duration disable_after = kDefaultDisableAfter);
   ~PgDispatchStore() override;
 
   absl::StatusOr<ClaimBatch> Claim(int limit, absl::Duration lease) override;

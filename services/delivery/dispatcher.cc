@@ -64,6 +64,9 @@ absl::Status ValidateOptions(const DispatcherOptions& o) {
     return absl::InvalidArgumentError("dispatcher: connect_timeout, request_timeout and poll_interval must be positive");
   }
   if (o.lease_margin.count() <= 0) return absl::InvalidArgumentError("dispatcher: lease_margin must be positive");
+  if (o.disable_after_failing_for.count() <= 0) {
+    return absl::InvalidArgumentError("dispatcher: disable_after_failing_for must be positive");
+  }
   if (o.min_retry_after.count() < 0 || o.max_retry_after < o.min_retry_after) {
     return absl::InvalidArgumentError(
         "dispatcher: min_retry_after must not be negative, max_retry_after not below min_retry_after");
@@ -108,7 +111,8 @@ class DispatcherImpl final : public Dispatcher {
     if (!claim_store.ok()) return claim_store.status();
     claim_store_ = std::move(*claim_store);
     for (int i = 0; i < options_.result_writers; ++i) {
-      absl::StatusOr<std::unique_ptr<PgDispatchStore>> store = PgDispatchStore::Connect(options_.database_url);
+      absl::StatusOr<std::unique_ptr<PgDispatchStore>> store =
+          PgDispatchStore::Connect(options_.database_url, absl::FromChrono(options_.disable_after_failing_for));
       if (!store.ok()) return store.status();
       write_stores_.push_back(std::move(*store));
     }
@@ -118,6 +122,7 @@ class DispatcherImpl final : public Dispatcher {
     sender_options.max_per_host = options_.max_per_host;
     sender_options.connect_timeout = options_.connect_timeout;
     sender_options.request_timeout = options_.request_timeout;
+    sender_options.destination_policy = options_.destination_policy;
     // A request may wait for its destination at most half the lease margin,
     // so it is sent (and its result written) before the lease runs out.
     sender_options.max_queue_wait = std::max(std::chrono::milliseconds(1), options_.lease_margin / 2);
@@ -159,9 +164,21 @@ class DispatcherImpl final : public Dispatcher {
     int attempt_number = 1;
     bool retry_on_error = true;
     bool cancel = false;  // its webhook is disabled: cancel, do not send
-    std::string destination;  // counted in outstanding_by_destination_ ("" = not)
+    std::string destination;  // counted in load_by_destination_ ("" = not)
     std::string event;    // for metrics: the event's type and creation time
     absl::Time event_created_at;
+    bool limited = false;  // holds one of its webhook's EndpointLimit slots until its result
+    // Over its webhook's limits: not sent, released to be claimed again after this.
+    absl::Duration defer;
+  };
+
+  // A webhook's per-endpoint limits in this process (rate_limit_per_second,
+  // max_concurrency): requests spaced at least 1/rate apart (GCRA, no
+  // burst) and at most max_concurrency running.
+  struct EndpointLimit {
+    int in_flight = 0;
+    absl::Time next_send = absl::InfinitePast();  // earliest start the rate allows
+    absl::Duration typical_duration = absl::Milliseconds(100);  // moving average of attempts
   };
 
   void StopOnce() {
@@ -285,6 +302,8 @@ class DispatcherImpl final : public Dispatcher {
     std::unordered_map<std::string, std::optional<std::string>> destinations;  // by URL
     jobs.reserve(batch.deliveries.size());
     requests.reserve(batch.deliveries.size());
+    // Per webhook: deliveries of this batch deferred by its limits so far.
+    std::unordered_map<std::string, int> deferred;
     for (const ClaimedDelivery& d : batch.deliveries) {
       const uint64_t tag = next_tag_.fetch_add(1);
       const auto stored_event = batch.events.find(d.event_id);
@@ -300,8 +319,15 @@ class DispatcherImpl final : public Dispatcher {
         job.event = stored_event->second.event;
         job.event_created_at = stored_event->second.created_at;
       }
+      bool send = d.webhook_enabled;
+      if (send && (d.rate_limit_per_second > 0 || d.max_concurrency > 0)) {
+        job.defer = AdmitLimited(d, deferred[d.webhook_id]);
+        job.limited = job.defer <= absl::ZeroDuration();
+        send = job.limited;
+      }
       jobs.emplace_back(tag, std::move(job));
-      if (!d.webhook_enabled) {
+      if (!send) {
+        // Cancelled (webhook disabled) or released (over its limits): nothing sent.
         TransferResult r;
         r.tag = tag;
         r.sent = false;
@@ -315,11 +341,13 @@ class DispatcherImpl final : public Dispatcher {
       auto dest = destinations.find(d.url);
       if (dest == destinations.end()) dest = destinations.emplace(d.url, DestinationKey(d.url)).first;
       if (dest->second.has_value()) {
-        if (!ReserveDestination(*dest->second)) {
+        absl::Duration wait;
+        if (!ReserveDestination(*dest->second, &wait)) {
           TransferResult r;
           r.tag = tag;
           r.sent = false;
           r.backlogged = true;
+          r.backlog_wait = wait;
           immediate.push_back(std::move(r));
           continue;
         }
@@ -363,17 +391,73 @@ class DispatcherImpl final : public Dispatcher {
   }
 
   // Counts a request to `destination` unless it already has destination_cap_.
-  bool ReserveDestination(const std::string& destination) {
+  // When it has, `*wait` is about when the destination will have drained
+  // what is ahead (as the sender estimates it for the requests it turns
+  // away), so that a slow destination's surplus comes back at its pace
+  // instead of every second.
+  bool ReserveDestination(const std::string& destination, absl::Duration* wait) {
     absl::MutexLock lock(&jobs_mu_);
-    int& outstanding = outstanding_by_destination_[destination];
-    if (outstanding >= destination_cap_) return false;
-    ++outstanding;
+    DestinationLoad& load = load_by_destination_[destination];
+    if (load.outstanding >= destination_cap_) {
+      const int ahead = load.outstanding + ++load.turned_away;
+      *wait = std::clamp(load.pace * ahead / options_.max_per_host, absl::ZeroDuration(), absl::Minutes(10));
+      return false;
+    }
+    ++load.outstanding;
     return true;
   }
 
-  void ReleaseDestination(const std::string& destination) ABSL_EXCLUSIVE_LOCKS_REQUIRED(jobs_mu_) {
-    auto it = outstanding_by_destination_.find(destination);
-    if (it != outstanding_by_destination_.end() && --it->second <= 0) outstanding_by_destination_.erase(it);
+  void ReleaseDestination(const std::string& destination, const TransferResult& t)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(jobs_mu_) {
+    auto it = load_by_destination_.find(destination);
+    if (it == load_by_destination_.end()) return;
+    DestinationLoad& load = it->second;
+    if (t.sent && t.duration > absl::ZeroDuration()) {
+      load.pace = load.pace == absl::ZeroDuration() ? t.duration : load.pace * 0.8 + t.duration * 0.2;
+    }
+    if (--load.outstanding <= 0) load_by_destination_.erase(it);
+  }
+
+  // Whether a delivery of a limited webhook may start now: zero, and a slot
+  // of the webhook is taken (released by LimitedDone); else how long to
+  // defer it. `deferred` counts this batch's deferrals of the webhook so
+  // that they come back spread out, at the pace the limits allow, instead of
+  // all at once.
+  absl::Duration AdmitLimited(const ClaimedDelivery& d, int& deferred) {
+    const absl::Time now = absl::Now();
+    absl::MutexLock lock(&limits_mu_);
+    if (limits_.size() > kMaxIdleLimits) {
+      std::erase_if(limits_, [&](const auto& kv) { return kv.second.in_flight == 0 && kv.second.next_send < now; });
+    }
+    EndpointLimit& limit = limits_[d.webhook_id];
+    if (d.max_concurrency > 0 && limit.in_flight >= d.max_concurrency) {
+      // A slot frees when a running attempt ends: about one typical
+      // duration, per max_concurrency deferred deliveries.
+      const absl::Duration typical = std::clamp(limit.typical_duration, absl::Milliseconds(20), absl::Seconds(5));
+      ++deferred;
+      return typical * (1.0 + static_cast<double>(deferred - 1) / d.max_concurrency);
+    }
+    if (d.rate_limit_per_second > 0) {
+      const absl::Duration interval = absl::Seconds(1.0 / d.rate_limit_per_second);
+      if (limit.next_send > now) {
+        ++deferred;
+        return std::max(kMinLimitDefer, (limit.next_send - now) + interval * (deferred - 1));
+      }
+      limit.next_send = now + interval;
+    }
+    ++limit.in_flight;
+    return absl::ZeroDuration();
+  }
+
+  // The result of an admitted delivery of a limited webhook arrived.
+  void LimitedDone(const std::string& webhook_id, const TransferResult& t) {
+    absl::MutexLock lock(&limits_mu_);
+    auto it = limits_.find(webhook_id);
+    if (it == limits_.end()) return;
+    if (it->second.in_flight > 0) --it->second.in_flight;
+    if (t.sent && t.duration > absl::ZeroDuration()) {
+      it->second.typical_duration = it->second.typical_duration * 0.8 + t.duration * 0.2;
+    }
   }
 
   // ------------------------------------------------------------- results --
@@ -403,9 +487,11 @@ class DispatcherImpl final : public Dispatcher {
     }
     if (!t.sent) {
       // Nothing was sent: another claim may take it. Deferred a little when
-      // its destination is backlogged, so the claim does not come straight back.
+      // its destination is backlogged, so the claim does not come straight
+      // back, or as long as its webhook's limits say.
       r.action = DeliveryResult::Action::kRelease;
-      if (t.backlogged) r.decision.retry_delay = kBacklogDefer;
+      if (t.backlogged) r.decision.retry_delay = std::max(kBacklogDefer, t.backlog_wait);
+      if (job.defer > absl::ZeroDuration()) r.decision.retry_delay = job.defer;
       return r;
     }
     r.action = DeliveryResult::Action::kAttempt;
@@ -462,7 +548,8 @@ class DispatcherImpl final : public Dispatcher {
               jobs.emplace_back();
               continue;
             }
-            if (!it->second.destination.empty()) ReleaseDestination(it->second.destination);
+            if (!it->second.destination.empty()) ReleaseDestination(it->second.destination, t);
+            if (it->second.limited) LimitedDone(it->second.webhook_id, t);
             jobs.push_back(std::move(it->second));
             jobs_.erase(it);
           }
@@ -609,6 +696,10 @@ class DispatcherImpl final : public Dispatcher {
   }
 
   static constexpr std::size_t kMaxRetryHints = 10000;
+  // Limiter entries kept before idle ones are forgotten.
+  static constexpr std::size_t kMaxIdleLimits = 10000;
+  // The shortest deferral of a delivery over its webhook's rate.
+  static constexpr absl::Duration kMinLimitDefer = absl::Milliseconds(10);
   static constexpr int kMaxWriteFailures = 5;
   // How long a delivery refused by a backlogged destination waits before it
   // may be claimed again.
@@ -649,12 +740,20 @@ class DispatcherImpl final : public Dispatcher {
   // When retries this process scheduled fall due (earliest on top).
   std::priority_queue<absl::Time, std::vector<absl::Time>, std::greater<>> retry_hints_ ABSL_GUARDED_BY(mu_);
 
+  absl::Mutex limits_mu_;
+  std::unordered_map<std::string, EndpointLimit> limits_ ABSL_GUARDED_BY(limits_mu_);
+
   absl::Mutex jobs_mu_;
   std::unordered_map<uint64_t, Job> jobs_ ABSL_GUARDED_BY(jobs_mu_);
   // Requests handed to the sender per destination whose result is not back
   // yet, and the most the sender takes for one (max_per_host running plus
   // max_queued_per_host waiting).
-  std::unordered_map<std::string, int> outstanding_by_destination_ ABSL_GUARDED_BY(jobs_mu_);
+  struct DestinationLoad {
+    int outstanding = 0;
+    int turned_away = 0;    // refused since it last had nothing outstanding
+    absl::Duration pace;    // moving average of its transfer times
+  };
+  std::unordered_map<std::string, DestinationLoad> load_by_destination_ ABSL_GUARDED_BY(jobs_mu_);
   int destination_cap_ = 0;
 
   absl::Mutex results_mu_;

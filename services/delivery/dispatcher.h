@@ -23,6 +23,7 @@
 
 #include "absl/status/statusor.h"
 #include "services/common/metrics.h"
+#include "services/common/address_guard.h"
 
 namespace octo::delivery {
 
@@ -56,6 +57,12 @@ struct DispatcherOptions {
   // dispatcher.
   metrics::DeliveryMetrics* metrics = nullptr;
   metrics::PgMetrics* pg_metrics = nullptr;
+  // SSRF guard: the addresses deliveries may connect to. Default: public
+  // addresses only (production); see address_guard.h.
+  DestinationPolicy destination_policy;
+  // Endpoint health: a webhook whose attempts have all failed for longer
+  // than this is disabled (its pending deliveries cancelled).
+  std::chrono::milliseconds disable_after_failing_for{std::chrono::hours(5 * 24)};
 };
 
 class Dispatcher {

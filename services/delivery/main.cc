@@ -110,6 +110,17 @@ ABSL_FLAG(absl::Duration, poll_interval,
           EnvOrDuration("OCTO_DELIVERY_POLL_INTERVAL", absl::Seconds(1)),
           "how often to look for due deliveries without a NOTIFY "
           "(env OCTO_DELIVERY_POLL_INTERVAL)");
+ABSL_FLAG(std::string, allow_destination_cidrs,
+          octo::EnvOr("OCTO_DELIVERY_ALLOW_DESTINATION_CIDRS", ""),
+          "SSRF guard: comma-separated CIDRs deliveries may connect to although they are "
+          "loopback, private, link-local, ... (e.g. 127.0.0.0/8,::1/128 to deliver on this "
+          "machine); empty = public addresses only "
+          "(env OCTO_DELIVERY_ALLOW_DESTINATION_CIDRS)");
+ABSL_FLAG(absl::Duration, disable_after_failing_for,
+          EnvOrDuration("OCTO_DELIVERY_DISABLE_AFTER_FAILING_FOR", absl::Hours(5 * 24)),
+          "a webhook whose delivery attempts have all failed for longer than this is disabled "
+          "and its pending deliveries cancelled; any success resets it "
+          "(env OCTO_DELIVERY_DISABLE_AFTER_FAILING_FOR)");
 ABSL_FLAG(int, result_batch, octo::EnvOrInt("OCTO_DELIVERY_RESULT_BATCH", 500),
           "attempt results written per transaction at most (env OCTO_DELIVERY_RESULT_BATCH)");
 ABSL_FLAG(int, result_writers, octo::EnvOrInt("OCTO_DELIVERY_RESULT_WRITERS", 1),
@@ -233,6 +244,8 @@ absl::StatusOr<Config> ConfigFromFlags() {
        absl::Hours(24 * 7), &d.max_retry_after},
       {"poll_interval", absl::GetFlag(FLAGS_poll_interval), absl::Milliseconds(1), absl::Hours(24),
        &d.poll_interval},
+      {"disable_after_failing_for", absl::GetFlag(FLAGS_disable_after_failing_for),
+       absl::Milliseconds(1), absl::Hours(24 * 365), &d.disable_after_failing_for},
   };
   for (const DurationFlag& f : durations) {
     absl::StatusOr<std::chrono::milliseconds> ms = Millis(f.name, f.value, f.min, f.max);
@@ -252,6 +265,13 @@ absl::StatusOr<Config> ConfigFromFlags() {
         absl::StrCat("--retry_schedule: ", schedule.status().message()));
   }
   d.retry_schedule = *std::move(schedule);
+  absl::StatusOr<DestinationPolicy> policy =
+      DestinationPolicy::Parse(absl::GetFlag(FLAGS_allow_destination_cidrs));
+  if (!policy.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--allow_destination_cidrs: ", policy.status().message()));
+  }
+  d.destination_policy = *std::move(policy);
   return c;
 }
 
@@ -393,10 +413,15 @@ int Run(const Config& config) {
     if (dispatcher) dispatcher->Stop();
     return 1;
   }
+  std::string allowed;
+  for (const Cidr& cidr : config.dispatcher.destination_policy.allowed()) {
+    absl::StrAppend(&allowed, allowed.empty() ? "" : ",", cidr.ToString());
+  }
   log::Info("serving", {{"address", config.listen},
                         {"port", port_text},
                         {"metrics_port", metrics_port_text},
-                        {"dispatch", config.dispatch ? "true" : "false"}});
+                        {"dispatch", config.dispatch ? "true" : "false"},
+                        {"allow_destination_cidrs", allowed.empty() ? "none (public only)" : allowed}});
 
   int signal_number = 0;
   sigwait(&signals, &signal_number);

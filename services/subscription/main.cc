@@ -61,6 +61,13 @@ ABSL_FLAG(std::string, metrics_port_file, octo::EnvOr("OCTO_SUBSCRIPTION_METRICS
 ABSL_FLAG(int, delivery_timeout_ms, octo::EnvOrInt("OCTO_DELIVERY_TIMEOUT_MS", 10000),
           "deadline of one DeliveryService.Enqueue call, in milliseconds; a publisher's own "
           "sooner deadline wins (env OCTO_DELIVERY_TIMEOUT_MS)");
+// SSRF guard at creation: the same setting as octo-delivery's (one
+// environment variable configures both).
+ABSL_FLAG(std::string, allow_destination_cidrs,
+          octo::EnvOr("OCTO_DELIVERY_ALLOW_DESTINATION_CIDRS", ""),
+          "comma-separated CIDRs webhook URLs may name as IP literals although they are "
+          "loopback, private, link-local, ... (e.g. 127.0.0.0/8,::1/128); empty = public "
+          "addresses only (env OCTO_DELIVERY_ALLOW_DESTINATION_CIDRS)");
 
 namespace octo::subscription {
 namespace {
@@ -81,6 +88,7 @@ struct Config {
   std::chrono::milliseconds delivery_timeout{10000};
   std::string metrics_listen;
   std::string metrics_port_file;
+  DestinationPolicy destination_policy;
 };
 
 absl::StatusOr<Config> ConfigFromFlags() {
@@ -129,6 +137,13 @@ absl::StatusOr<Config> ConfigFromFlags() {
     return absl::InvalidArgumentError("--delivery_timeout_ms: must be between 1 and 600000");
   }
   c.delivery_timeout = std::chrono::milliseconds(delivery_timeout_ms);
+  absl::StatusOr<DestinationPolicy> policy =
+      DestinationPolicy::Parse(absl::GetFlag(FLAGS_allow_destination_cidrs));
+  if (!policy.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--allow_destination_cidrs: ", policy.status().message()));
+  }
+  c.destination_policy = *std::move(policy);
   return c;
 }
 
@@ -217,7 +232,7 @@ int Run(const Config& config) {
   std::unique_ptr<pb::DeliveryOperationsService::Stub> operations_stub =
       pb::DeliveryOperationsService::NewStub(delivery_channel);
   SubscriptionServiceImpl subscription_service(&repository, operations_stub.get(),
-                                               config.delivery_timeout);
+                                               config.delivery_timeout, config.destination_policy);
   AdminServiceImpl admin_service(&repository, config.default_max_webhooks);
   AuthServiceImpl auth_service(&repository);
   EventServiceImpl event_service(&repository, delivery_stub.get(), config.delivery_timeout,

@@ -43,6 +43,7 @@ grpc::Status SubscriptionServiceImpl::CreateWebhook(grpc::ServerContext*,
     webhook.capabilities.assign(request->capabilities().begin(), request->capabilities().end());
     if (absl::Status s = ValidateWebhookEvent(webhook.event); !s.ok()) return s;
     if (absl::Status s = ValidateWebhookUrl(webhook.url); !s.ok()) return s;
+    if (absl::Status s = ValidateWebhookDestination(webhook.url, destination_policy_); !s.ok()) return s;
     if (absl::Status s = ValidateWebhookHeaders(webhook.headers); !s.ok()) return s;
     if (absl::Status s = ValidateCapabilities(webhook.capabilities); !s.ok()) return s;
     if (request->has_rate_limit_per_second()) {
@@ -114,6 +115,7 @@ grpc::Status SubscriptionServiceImpl::UpdateWebhook(grpc::ServerContext*,
     }
     if (request->has_url()) {
       if (absl::Status s = ValidateWebhookUrl(request->url()); !s.ok()) return s;
+      if (absl::Status s = ValidateWebhookDestination(request->url(), destination_policy_); !s.ok()) return s;
       patch.url = request->url();
     }
     if (request->has_retry_on_error()) patch.retry_on_error = request->retry_on_error();

@@ -14,11 +14,13 @@
 // every query there; its status comes back unchanged, except that an
 // unreachable or too slow delivery service is UNAVAILABLE. Thread-safe.
 #include <chrono>
+#include <utility>
 
 #include <grpcpp/grpcpp.h>
 
 #include "octo/webhooks/v1/operations.grpc.pb.h"
 #include "octo/webhooks/v1/webhooks.grpc.pb.h"
+#include "services/common/address_guard.h"
 #include "services/subscription/repository.h"
 
 namespace octo::subscription {
@@ -26,14 +28,21 @@ namespace octo::subscription {
 class SubscriptionServiceImpl final : public ::octo::webhooks::v1::SubscriptionService::Service {
  public:
   // `repository` and `operations` must outlive the service. Without
-  // `operations` the delivery operations answer UNAVAILABLE.
+  // `operations` the delivery operations answer UNAVAILABLE. Webhook URLs
+  // whose host is an IP literal (or localhost) must pass `destination_policy`
+  // (SSRF guard; default: public addresses only).
   explicit SubscriptionServiceImpl(
       Repository* repository,
       ::octo::webhooks::v1::DeliveryOperationsService::StubInterface* operations = nullptr,
-      std::chrono::milliseconds operations_timeout = std::chrono::seconds(10))
+      std::chrono::milliseconds operations_timeout = std::chrono::seconds(10),
+      DestinationPolicy destination_policy = {})
       : repository_(repository),
         operations_(operations),
-        operations_timeout_(operations_timeout) {}
+        operations_timeout_(operations_timeout),
+        destination_policy_(std::move(destination_policy)) {}
+  SubscriptionServiceImpl(Repository* repository, DestinationPolicy destination_policy)
+      : SubscriptionServiceImpl(repository, nullptr, std::chrono::seconds(10),
+                                std::move(destination_policy)) {}
 
   grpc::Status CreateWebhook(grpc::ServerContext* context,
                              const ::octo::webhooks::v1::CreateWebhookRequest* request,
@@ -88,6 +97,7 @@ class SubscriptionServiceImpl final : public ::octo::webhooks::v1::SubscriptionS
   Repository* const repository_;
   ::octo::webhooks::v1::DeliveryOperationsService::StubInterface* const operations_;
   const std::chrono::milliseconds operations_timeout_;
+  const DestinationPolicy destination_policy_;
 };
 
 }  // namespace octo::subscription

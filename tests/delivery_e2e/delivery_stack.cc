@@ -72,6 +72,7 @@ absl::Status DeliveryStack::StartDelivery() {
       "--poll_interval=" + flags_.poll_interval,
       "--min_retry_after=" + flags_.min_retry_after,
       "--max_retry_after=" + flags_.max_retry_after,
+      "--allow_destination_cidrs=" + flags_.allow_destination_cidrs,
   };
   args.insert(args.end(), flags_.extra_args.begin(), flags_.extra_args.end());
   auto child = testing::ChildProcess::Start({

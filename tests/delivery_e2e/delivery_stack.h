@@ -38,6 +38,9 @@ struct DeliveryFlags {
   std::string poll_interval = "100ms";
   std::string min_retry_after = "1s";
   std::string max_retry_after = "2500ms";
+  // SSRF guard: the test receivers run on loopback. Tests of the guard set
+  // "" (production) so that octo-delivery refuses them.
+  std::string allow_destination_cidrs = "127.0.0.0/8,::1/128";
   std::vector<std::string> extra_args;
 };
 

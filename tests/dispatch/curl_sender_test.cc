@@ -76,7 +76,12 @@ OutgoingRequest Post(uint64_t tag, std::string url, std::string body = R"({"a":1
   return r;
 }
 
+// The receivers run on loopback, which the production SSRF policy refuses.
+DestinationPolicy LoopbackAllowed() { return *DestinationPolicy::Parse("127.0.0.0/8,::1/128"); }
+
+// A sender allowed to reach loopback (the guard's own tests use NewCurlSender).
 std::unique_ptr<HttpSender> NewSender(Results& results, CurlSenderOptions options = {}) {
+  options.destination_policy = LoopbackAllowed();
   auto sender = NewCurlSender(options, results.Callback());
   EXPECT_TRUE(sender.ok()) << sender.status();
   return std::move(*sender);
@@ -199,6 +204,7 @@ TEST(CurlSender, GlobalCapAcrossHosts) {
   o.max_per_host = 10;
   o.max_in_flight = 3;
   std::atomic<int>* now_ptr = &now;
+  o.destination_policy = LoopbackAllowed();
   auto sender_or = NewCurlSender(o, [&, now_ptr](std::vector<TransferResult> done) {
     *now_ptr -= static_cast<int>(done.size());
     results.Callback()(std::move(done));
@@ -269,11 +275,107 @@ TEST(CurlSender, RedirectsAreNotFollowed) {
 TEST(CurlSender, OnlyHttpAndHttps) {
   Results results;
   auto sender = NewSender(results);
-  sender->Submit({Post(1, "ftp://127.0.0.1/x"), Post(2, "file:///etc/passwd"), Post(3, "no url")});
-  ASSERT_TRUE(results.WaitFor(3));
+  sender->Submit({Post(1, "ftp://127.0.0.1/x"), Post(2, "file:///etc/passwd"), Post(3, "gopher://127.0.0.1:70/_x"),
+                  Post(4, "no url")});
+  ASSERT_TRUE(results.WaitFor(4));
   for (uint64_t tag : {1, 2, 3}) {
-    EXPECT_EQ(results.Get(tag).attempt.error_class, ErrorClass::kInternal) << tag;
+    EXPECT_EQ(results.Get(tag).attempt.error_class, ErrorClass::kBlocked) << tag;
+    EXPECT_THAT(results.Get(tag).error_detail, ::testing::HasSubstr("only http and https")) << tag;
   }
+  EXPECT_EQ(results.Get(4).attempt.error_class, ErrorClass::kInternal);
+}
+
+// ------------------------------------------------------------ SSRF guard --
+
+// A production sender (no allow-list) whose policy is also recorded: every
+// address it was asked about. The guard runs before a socket exists.
+TEST(CurlSenderGuard, RefusesLoopbackTargetsWithoutSendingAnything) {
+  HttpReceiver receiver;
+  Results results;
+  CurlSenderOptions o;  // production policy
+  o.connect_timeout = std::chrono::milliseconds(1000);
+  o.request_timeout = std::chrono::milliseconds(2000);
+  auto sender_or = NewCurlSender(o, results.Callback());
+  ASSERT_TRUE(sender_or.ok());
+  auto& sender = *sender_or;
+  const std::string path = absl::StrCat(":", receiver.port(), "/hook");
+  sender->Submit({Post(1, "http://127.0.0.1" + path), Post(2, "http://[::1]" + path),
+                  Post(3, "http://[::ffff:127.0.0.1]" + path), Post(4, "http://localhost" + path),
+                  Post(5, "http://2130706433" + path), Post(6, "http://0177.0.0.1" + path),
+                  Post(7, "http://127.1" + path), Post(8, "http://0x7f.0.0.1" + path),
+                  Post(9, "https://127.0.0.1" + path)});
+  ASSERT_TRUE(results.WaitFor(9));
+  for (uint64_t tag = 1; tag <= 9; ++tag) {
+    const TransferResult r = results.Get(tag);
+    EXPECT_TRUE(r.sent) << tag;  // an attempt, recorded as such
+    EXPECT_EQ(r.attempt.error_class, ErrorClass::kBlocked) << tag << ": " << r.error_detail;
+    EXPECT_THAT(r.error_detail, ::testing::HasSubstr("blocked by the SSRF guard")) << tag;
+    EXPECT_THAT(r.error_detail, ::testing::HasSubstr("loopback address")) << tag;
+    EXPECT_LT(r.duration, absl::Milliseconds(900)) << tag;  // not a connect timeout
+  }
+  EXPECT_EQ(receiver.Connections(), 0);
+  EXPECT_TRUE(receiver.Requests().empty());
+}
+
+// 10.255.255.1 would black-hole a SYN until the connect timeout: a blocked
+// result well before it shows that no connection was even attempted.
+TEST(CurlSenderGuard, RefusesPrivateAndMetadataAddressesBeforeAnyPacket) {
+  Results results;
+  CurlSenderOptions o;
+  o.connect_timeout = std::chrono::milliseconds(3000);
+  o.request_timeout = std::chrono::milliseconds(4000);
+  o.destination_policy = LoopbackAllowed();  // loopback only: private stays refused
+  auto sender_or = NewCurlSender(o, results.Callback());
+  ASSERT_TRUE(sender_or.ok());
+  (*sender_or)->Submit({Post(1, "http://10.255.255.1/hook"), Post(2, "http://169.254.169.254/latest/meta-data/"),
+                        Post(3, "http://[fd00:ec2::254]/"), Post(4, "http://[::ffff:10.255.255.1]/"),
+                        Post(5, "http://[64:ff9b::a9fe:a9fe]/")});
+  ASSERT_TRUE(results.WaitFor(5));
+  const char* expected[] = {"10.255.255.1 is a private address (10.0.0.0/8)",
+                            "169.254.169.254 is a cloud metadata address",
+                            "fd00:ec2::254 is a cloud metadata address",
+                            "::ffff:10.255.255.1 is a private address",
+                            "64:ff9b::a9fe:a9fe is a cloud metadata address"};
+  for (uint64_t tag = 1; tag <= 5; ++tag) {
+    const TransferResult r = results.Get(tag);
+    EXPECT_EQ(r.attempt.error_class, ErrorClass::kBlocked) << tag << ": " << r.error_detail;
+    EXPECT_THAT(r.error_detail, ::testing::HasSubstr(expected[tag - 1])) << tag;
+    EXPECT_LT(r.duration, absl::Seconds(1)) << tag;
+  }
+}
+
+// A closed port on an allowed address is a connect failure; the same port
+// refused by the guard is `blocked`: the two are never confused.
+TEST(CurlSenderGuard, BlockedIsNotConnect) {
+  const int closed = UnusedPort();
+  Results allowed_results;
+  auto allowed = NewSender(allowed_results);
+  allowed->Submit({Post(1, absl::StrCat("http://127.0.0.1:", closed, "/"))});
+  Results production_results;
+  auto production = NewCurlSender(CurlSenderOptions{}, production_results.Callback());
+  ASSERT_TRUE(production.ok());
+  (*production)->Submit({Post(1, absl::StrCat("http://127.0.0.1:", closed, "/"))});
+  ASSERT_TRUE(allowed_results.WaitFor(1));
+  ASSERT_TRUE(production_results.WaitFor(1));
+  EXPECT_EQ(allowed_results.Get(1).attempt.error_class, ErrorClass::kConnect);
+  EXPECT_EQ(production_results.Get(1).attempt.error_class, ErrorClass::kBlocked);
+}
+
+// The allow-list opens exactly its ranges: 127.0.0.0/8 lets 127.0.0.1
+// through but not ::1.
+TEST(CurlSenderGuard, AllowListOpensOnlyItsRanges) {
+  HttpReceiver receiver;
+  Results results;
+  CurlSenderOptions o;
+  o.destination_policy = *DestinationPolicy::Parse("127.0.0.0/8");
+  auto sender = NewCurlSender(o, results.Callback());
+  ASSERT_TRUE(sender.ok());
+  (*sender)->Submit({Post(1, receiver.Url("/ok")), Post(2, absl::StrCat("http://[::1]:", receiver.port(), "/no"))});
+  ASSERT_TRUE(results.WaitFor(2));
+  EXPECT_EQ(results.Get(1).attempt.http_status, 200);
+  EXPECT_EQ(results.Get(2).attempt.error_class, ErrorClass::kBlocked);
+  ASSERT_EQ(receiver.Requests().size(), 1u);
+  EXPECT_EQ(receiver.Requests()[0].target, "/ok");
 }
 
 TEST(CurlSender, LargeBodiesAreCutAndTheStatusKept) {
@@ -378,6 +480,36 @@ TEST(CurlSender, ABackloggedDestinationTakesNoMoreThanItsQueue) {
   }
   EXPECT_EQ(results.Get(7).attempt.http_status, 200);
   EXPECT_EQ(slow.Requests().size(), 3u);
+}
+
+// A backlogged answer says when the destination could take the request:
+// its typical transfer time per place in line, later places waiting longer.
+TEST(CurlSender, BacklogWaitGrowsWithTheLineAndTheDestinationsPace) {
+  HttpReceiver slow;
+  slow.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Milliseconds(200)); });
+  Results results;
+  CurlSenderOptions o;
+  o.max_per_host = 1;
+  o.max_queued_per_host = 1;
+  auto sender = NewSender(results, o);
+  // Learn the destination's pace first.
+  sender->Submit({Post(1, slow.Url("/"))});
+  ASSERT_TRUE(results.WaitFor(1));
+  std::vector<OutgoingRequest> batch;
+  for (uint64_t i = 2; i <= 6; ++i) batch.push_back(Post(i, slow.Url("/")));
+  sender->Submit(std::move(batch));
+  ASSERT_TRUE(results.WaitFor(6));
+  // 2 runs, 3 waits; 4, 5, 6 are turned away with growing waits of about
+  // 200 ms per request ahead of them (running + waiting + turned away before).
+  absl::Duration previous = absl::ZeroDuration();
+  for (uint64_t tag = 4; tag <= 6; ++tag) {
+    const TransferResult r = results.Get(tag);
+    ASSERT_TRUE(r.backlogged) << tag;
+    EXPECT_GE(r.backlog_wait, absl::Milliseconds(150) * static_cast<int>(tag - 3 + 1)) << tag;
+    EXPECT_LE(r.backlog_wait, absl::Seconds(2)) << tag;
+    EXPECT_GT(r.backlog_wait, previous) << tag;
+    previous = r.backlog_wait;
+  }
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_split.h"
 #include "services/delivery/payload/render.h"
 #include "services/delivery/payload/signing.h"
 
@@ -83,6 +84,27 @@ TEST(RenderRequest, HeadersInOrder) {
                                              r.body, kSecret));
   EXPECT_FALSE(payload::VerifySignatureHeader(signature, "msg_6f1c2a3b4d5e4f60817293a4b5c6d7e8", 1614265331,
                                               r.body, kSecret));
+}
+
+// Secret rotation's grace period: the new secret's signature first, then
+// the previous one's, each verifying with its own secret only.
+TEST(RenderRequest, APreviousSecretAddsASecondSignature) {
+  constexpr char kPrevious[] = "whsec_c2Vjb25kLXNlY3JldC1vZi10aGUtd2ViaG9vaw==";
+  ClaimedDelivery d = Delivery();
+  d.previous_secret = kPrevious;
+  const OutgoingRequest r = Render(d, BookingEvent());
+  ASSERT_EQ(r.headers.size(), 7u);
+  const std::string header = r.headers[6].substr(std::string("webhook-signature: ").size());
+  const std::vector<std::string> parts = absl::StrSplit(header, ' ');
+  ASSERT_EQ(parts.size(), 2u) << header;
+  const std::string id = "msg_6f1c2a3b4d5e4f60817293a4b5c6d7e8";
+  EXPECT_TRUE(payload::VerifySignatureHeader(parts[0], id, 1614265330, r.body, kSecret));
+  EXPECT_FALSE(payload::VerifySignatureHeader(parts[0], id, 1614265330, r.body, kPrevious));
+  EXPECT_TRUE(payload::VerifySignatureHeader(parts[1], id, 1614265330, r.body, kPrevious));
+  EXPECT_FALSE(payload::VerifySignatureHeader(parts[1], id, 1614265330, r.body, kSecret));
+  // Without a previous secret (none, or its grace period over): one signature.
+  const OutgoingRequest single = Render(Delivery(), BookingEvent());
+  EXPECT_EQ(single.headers[6].find(' ', std::string("webhook-signature: ").size()), std::string::npos);
 }
 
 TEST(RenderRequest, BodyIsTheRenderedPayload) {

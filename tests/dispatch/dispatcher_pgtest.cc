@@ -1,6 +1,7 @@
 // The dispatcher end to end against a real PostgreSQL (OCTO_TEST_PG) and a
 // scripted HTTP receiver on 127.0.0.1: rows are inserted directly, the
 // dispatcher claims, sends and records them, and the tests read the tables.
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -126,6 +127,8 @@ class DispatcherTest : public ::testing::Test {
     o.min_retry_after = milliseconds(100);
     o.max_retry_after = milliseconds(5000);
     o.poll_interval = milliseconds(50);
+    // The receivers run on loopback, which the production SSRF policy refuses.
+    o.destination_policy = *DestinationPolicy::Parse("127.0.0.0/8,::1/128");
     return o;
   }
 
@@ -772,6 +775,104 @@ TEST_F(DispatcherTest, TwoDispatchersShareTheQueueWithoutDuplicates) {
   (*second)->Stop();
   EXPECT_EQ(Scalar("SELECT count(*) FROM delivery_attempts"), "40");
   EXPECT_EQ(receiver.Requests().size(), 40u);
+}
+
+}  // namespace
+}  // namespace octo::delivery
+
+// --------------------------------------------------------------- issue 4 --
+
+namespace octo::delivery {
+namespace {
+
+// Production SSRF policy: the receiver on loopback is refused at connect
+// time, recorded as `blocked` (not `connect`), and sees nothing.
+TEST_F(DispatcherTest, TheSsrfGuardRecordsBlockedAndSendsNothing) {
+  HttpReceiver receiver;
+  const Webhook w = AddWebhook(Spec(receiver.Url("/")));
+  const std::string id = AddDelivery(AddEvent(), w.id);
+  DispatcherOptions o = FastOptions();
+  o.destination_policy = DestinationPolicy();  // production
+  StartDispatcher(o);
+  const DeliveryRow d = WaitDone(id);
+  EXPECT_EQ(d.state, "failed");
+  EXPECT_EQ(d.last_error_class, "blocked");
+  const std::vector<AttemptRow> a = Attempts(id);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].error_class, "blocked");
+  EXPECT_EQ(a[0].http_status, std::nullopt);
+  EXPECT_EQ(receiver.Connections(), 0);
+}
+
+TEST_F(DispatcherTest, AWebhookFailingLongerThanTheLimitIsDisabled) {
+  HttpReceiver receiver;
+  receiver.SetHandler([](const ReceivedRequest&) { return Reply(500, "down"); });
+  const Webhook w = AddWebhook(Spec(receiver.Url("/")));
+  const std::string first = AddDelivery(AddEvent(), w.id);
+  const std::string later = AddDelivery(AddEvent(), w.id, /*next_attempt_in_ms=*/3'600'000);
+  DispatcherOptions o = FastOptions();
+  o.retry_schedule = std::vector<milliseconds>(20, milliseconds(100));
+  o.disable_after_failing_for = milliseconds(400);
+  StartDispatcher(o);
+  const absl::Time deadline = absl::Now() + absl::Seconds(15);
+  while (Scalar(absl::StrCat("SELECT status FROM webhooks WHERE id = '", w.id, "'")) != "disabled" &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT status FROM webhooks WHERE id = '", w.id, "'")), "disabled");
+  EXPECT_THAT(Scalar(absl::StrCat("SELECT disabled_reason FROM webhooks WHERE id = '", w.id, "'")),
+              ::testing::MatchesRegex("failing since 20[0-9-]+T[0-9:]+Z: last attempt HTTP 500"));
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT disabled_at - failing_since >= interval '400 milliseconds' FROM webhooks "
+                                "WHERE id = '", w.id, "'")),
+            "t");
+  // More than one attempt (the first did not disable it), fewer than the schedule allows.
+  const std::size_t attempts = Attempts(first).size();
+  EXPECT_GE(attempts, 3u);
+  EXPECT_LT(attempts, 15u);
+  EXPECT_EQ(Delivery(later).state, "cancelled");
+  EXPECT_EQ(WaitDone(first).state, "cancelled");  // its own retries stop too
+}
+
+TEST_F(DispatcherTest, ASuccessClearsFailingSince) {
+  HttpReceiver receiver;
+  std::atomic<int> calls{0};
+  receiver.SetHandler([&](const ReceivedRequest&) { return Reply(++calls == 1 ? 503 : 200); });
+  const Webhook w = AddWebhook(Spec(receiver.Url("/")));
+  const std::string id = AddDelivery(AddEvent(), w.id);
+  DispatcherOptions o = FastOptions();
+  o.retry_schedule = {milliseconds(300)};
+  StartDispatcher(o);
+  ASSERT_EQ(WaitAttempts(id, 1).size(), 1u);
+  // Written with the first attempt, before the retry.
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  std::string since;
+  while ((since = Scalar(absl::StrCat("SELECT failing_since IS NOT NULL FROM webhooks WHERE id = '", w.id, "'"))) !=
+             "t" &&
+         Delivery(id).state == "pending" && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  EXPECT_EQ(since, "t");
+  EXPECT_EQ(WaitDone(id).state, "succeeded");
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT failing_since IS NULL FROM webhooks WHERE id = '", w.id, "'")), "t");
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT status FROM webhooks WHERE id = '", w.id, "'")), "enabled");
+}
+
+// Over its limits a delivery is released without an attempt and comes back.
+TEST_F(DispatcherTest, PerEndpointLimitsDeferWithoutCountingAttempts) {
+  HttpReceiver receiver;
+  receiver.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Milliseconds(200)); });
+  const Webhook w = AddWebhook(Spec(receiver.Url("/")));
+  Exec(absl::StrCat("UPDATE webhooks SET max_concurrency = 1, rate_limit_per_second = 20 WHERE id = '", w.id, "'"));
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(AddDelivery(AddEvent(), w.id));
+  StartDispatcher();
+  for (const std::string& id : ids) {
+    const DeliveryRow d = WaitDone(id);
+    EXPECT_EQ(d.state, "succeeded") << id;
+    EXPECT_EQ(d.attempt_count, 1) << id;  // deferrals are not attempts
+  }
+  EXPECT_EQ(receiver.MaxConcurrent(), 1);
+  EXPECT_EQ(receiver.Requests().size(), 5u);
 }
 
 }  // namespace

@@ -70,7 +70,8 @@ absl::Status E2eStack::StartSubscription(int port) {
   const int n = ++starts_;
   const std::string port_file = absl::StrCat(dir_, "/subscription-", n, ".port");
   std::vector<std::string> args = {absl::StrCat("--grpc_listen=127.0.0.1:", port),
-                                   "--database_url=" + db_.conninfo(), "--port_file=" + port_file};
+                                   "--database_url=" + db_.conninfo(), "--port_file=" + port_file,
+                                   "--allow_destination_cidrs=" + options_.allow_destination_cidrs};
   args.insert(args.end(), options_.subscription_args.begin(), options_.subscription_args.end());
   auto child = testing::ChildProcess::Start({
       .binary = OCTO_SUBSCRIPTION_BIN,

@@ -40,6 +40,9 @@ struct StackOptions {
   int max_body_bytes = 65536;
   // Further flags for octo-subscription (e.g. --delivery_target=...).
   std::vector<std::string> subscription_args;
+  // octo-subscription's --allow_destination_cidrs (SSRF guard): the test
+  // receivers run on loopback. "" = production (public addresses only).
+  std::string allow_destination_cidrs = "127.0.0.0/8,::1/128";
 };
 
 // Not thread-safe. Start from the test's main thread (see process.h).

@@ -73,7 +73,8 @@ class DeliveryMainTest : public ::testing::Test {
                     const std::string& listen = "127.0.0.1:0") {
     const std::string port_file = dir_ + "/delivery.port";
     std::filesystem::remove(port_file);
-    std::vector<std::string> args = {"--grpc_listen=" + listen, "--port_file=" + port_file};
+    std::vector<std::string> args = {"--grpc_listen=" + listen, "--port_file=" + port_file,
+                                     "--allow_destination_cidrs=127.0.0.0/8,::1/128"};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     auto child = ChildProcess::Start({.binary = OCTO_DELIVERY_BIN,
                                       .args = args,
@@ -96,7 +97,8 @@ class DeliveryMainTest : public ::testing::Test {
     auto child =
         ChildProcess::Start({.binary = OCTO_SUBSCRIPTION_BIN,
                              .args = {"--grpc_listen=127.0.0.1:0", "--port_file=" + port_file,
-                                      absl::StrCat("--delivery_target=127.0.0.1:", delivery_port)},
+                                      absl::StrCat("--delivery_target=127.0.0.1:", delivery_port),
+                                      "--allow_destination_cidrs=127.0.0.0/8,::1/128"},
                              .env = {{"OCTO_DATABASE_URL", db_->conninfo()}},
                              .log_path = dir_ + "/subscription.log"});
     EXPECT_TRUE(child.ok()) << child.status();

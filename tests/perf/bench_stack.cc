@@ -13,6 +13,8 @@ namespace {
 
 // The flag names the services take (services/*/main.cc).
 constexpr char kListenFlag[] = "--grpc_listen=127.0.0.1:0";  // octo-subscription
+// SSRF guard: the sink runs on loopback (both services take the flag).
+constexpr char kAllowLoopbackFlag[] = "--allow_destination_cidrs=127.0.0.0/8,::1/128";
 constexpr char kDeliveryTargetFlag[] = "--delivery_target=";
 
 // `name` when it has a slash, else the first executable in $PATH.
@@ -81,7 +83,7 @@ absl::Status BenchStack::StartDelivery(const std::string& listen,
     args.push_back(options_.delivery_bin);
   }
   args.insert(args.end(), {"--grpc_listen=" + listen, "--database_url=" + options_.database_url,
-                           "--port_file=" + port_file});
+                           "--port_file=" + port_file, kAllowLoopbackFlag});
   args.insert(args.end(), options_.delivery_flags.begin(), options_.delivery_flags.end());
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   auto child = testing::ChildProcess::Start({
@@ -104,7 +106,8 @@ absl::Status BenchStack::StartDelivery(const std::string& listen,
 absl::Status BenchStack::StartSubscription() {
   const std::string port_file = options_.work_dir + "/subscription.port";
   std::vector<std::string> args = {kListenFlag, "--database_url=" + options_.database_url,
-                                   "--port_file=" + port_file, kDeliveryTargetFlag + delivery_target_};
+                                   "--port_file=" + port_file, kDeliveryTargetFlag + delivery_target_,
+                                   kAllowLoopbackFlag};
   args.insert(args.end(), options_.subscription_flags.begin(), options_.subscription_flags.end());
   auto child = testing::ChildProcess::Start({
       .binary = options_.subscription_bin,

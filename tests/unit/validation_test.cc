@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace octo {
@@ -137,6 +138,62 @@ TEST(MaskUrlCredentials, LeavesUrlsWithoutCredentialsAlone) {
   EXPECT_EQ(MaskUrlCredentials("https://example.com/a@b"), "https://example.com/a@b");
   EXPECT_EQ(MaskUrlCredentials("https://example.com?q=a@b"), "https://example.com?q=a@b");
   EXPECT_EQ(MaskUrlCredentials("not a url"), "not a url");
+}
+
+}  // namespace
+}  // namespace octo
+
+namespace octo {
+namespace {
+
+TEST(ValidateWebhookDestination, RefusesEveryNonPublicLiteralSpelling) {
+  const DestinationPolicy production;
+  for (const char* url : {"http://127.0.0.1/", "https://127.0.0.1:8443/hook", "http://[::1]/", "http://[::1]:80/x",
+                          "http://10.255.255.1/", "http://169.254.169.254/latest/meta-data/",
+                          "http://[::ffff:127.0.0.1]/", "http://[::ffff:7f00:1]/", "http://[64:ff9b::7f00:1]/",
+                          "http://2130706433/", "http://0177.0.0.1/", "http://0x7f.0.0.1/", "http://0x7f000001/",
+                          "http://127.1/", "http://127.0.0.1./", "http://user:pw@192.168.1.1:8080/a?b#c",
+                          "http://0/", "http://[fd00:ec2::254]/", "http://100.64.0.1/", "http://localhost/",
+                          "http://LOCALHOST.:8080/", "http://api.localhost/", "http://224.0.0.1/",
+                          "http://255.255.255.255/", "http://198.18.0.1/", "http://203.0.113.9/"}) {
+    const absl::Status s = ValidateWebhookDestination(url, production);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << url;
+    EXPECT_TRUE(absl::StartsWith(s.message(), "url: must not point at a non-public address")) << url << ": " << s;
+  }
+  EXPECT_EQ(ValidateWebhookDestination("http://2130706433/", production).message(),
+            "url: must not point at a non-public address: 127.0.0.1 is a loopback address (127.0.0.0/8); "
+            "webhooks are delivered over the internet only");
+}
+
+TEST(ValidateWebhookDestination, AcceptsPublicAddressesAndHostNames) {
+  const DestinationPolicy production;
+  for (const char* url : {"https://hooks.example.com/x", "http://8.8.8.8/", "http://[2606:4700:4700::1111]/",
+                          "https://134744072/", "https://user:pw@example.com:8443/", "http://localhost.example.com/"}) {
+    EXPECT_TRUE(ValidateWebhookDestination(url, production).ok()) << url;
+  }
+}
+
+TEST(ValidateWebhookDestination, RefusesMalformedNumericHosts) {
+  const DestinationPolicy production;
+  for (const char* url : {"http://1.2.3.256/", "http://1.2.3.4.5/", "http://08.0.0.1/", "http://example.123/"}) {
+    const absl::Status s = ValidateWebhookDestination(url, production);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << url;
+    EXPECT_TRUE(absl::StartsWith(s.message(), "url: has an invalid IPv4 address")) << url << ": " << s;
+  }
+}
+
+TEST(ValidateWebhookDestination, TheAllowListOpensItsRanges) {
+  const absl::StatusOr<DestinationPolicy> loopback = DestinationPolicy::Parse("127.0.0.0/8,::1/128");
+  ASSERT_TRUE(loopback.ok());
+  for (const char* url : {"http://127.0.0.1:8080/", "http://[::1]/", "http://localhost:9/", "http://127.1/",
+                          "http://[::ffff:127.0.0.1]/"}) {
+    EXPECT_TRUE(ValidateWebhookDestination(url, *loopback).ok()) << url;
+  }
+  EXPECT_FALSE(ValidateWebhookDestination("http://10.0.0.1/", *loopback).ok());
+  // localhost means both loopback addresses: both must be allowed.
+  const absl::StatusOr<DestinationPolicy> v4_only = DestinationPolicy::Parse("127.0.0.0/8");
+  ASSERT_TRUE(v4_only.ok());
+  EXPECT_FALSE(ValidateWebhookDestination("http://localhost/", *v4_only).ok());
 }
 
 }  // namespace
