@@ -274,6 +274,7 @@ struct PgDispatchStore::Impl {
   std::string conninfo;
   absl::Duration disable_after = kDefaultDisableAfter;
   std::unique_ptr<pqxx::connection> conn;
+  DisabledCounts disabled;  // since the last TakeDisabledCounts
 
   absl::Status EnsureConnected() {
     if (conn != nullptr && conn->is_open()) return absl::OkStatus();
@@ -404,6 +405,7 @@ absl::Status PgDispatchStore::WriteResults(const std::vector<DeliveryResult>& re
                                                                   absl::UTCTimeZone())));
   }
   const std::string health = HealthJson(results);
+  DisabledCounts disabled_here;
   try {
     pqxx::work txn(*impl_->conn);
     for (const auto& round : rounds) txn.exec_prepared(kWriteResults.name, ResultsJson(round));
@@ -411,6 +413,7 @@ absl::Status PgDispatchStore::WriteResults(const std::vector<DeliveryResult>& re
       txn.exec_prepared(kTrackFailing.name, health);
       const pqxx::result disabled = txn.exec_prepared(
           kDisableFailing.name, health, static_cast<long long>(absl::ToInt64Milliseconds(impl_->disable_after)));
+      disabled_here.failing += static_cast<int>(disabled.size());
       for (const pqxx::row& row : disabled) {
         const std::string webhook_id = row[0].as<std::string>();
         const pqxx::result cancelled = txn.exec_prepared(kCancelPending.name, webhook_id);
@@ -424,15 +427,22 @@ absl::Status PgDispatchStore::WriteResults(const std::vector<DeliveryResult>& re
       const pqxx::result disabled = txn.exec_prepared(kDisableWebhook.name, webhook_id, reason);
       const pqxx::result cancelled = txn.exec_prepared(kCancelPending.name, webhook_id);
       if (disabled.affected_rows() > 0) {
+        ++disabled_here.gone;
         log::Warn("webhook disabled: its endpoint answered 410 Gone",
                   {{"webhook_id", webhook_id}, {"cancelled_deliveries", std::to_string(cancelled.affected_rows())}});
       }
     }
     txn.commit();
+    impl_->disabled.gone += disabled_here.gone;
+    impl_->disabled.failing += disabled_here.failing;
     return absl::OkStatus();
   } catch (const std::exception& e) {
     return impl_->Failed("write delivery results", e);
   }
+}
+
+DispatchStore::DisabledCounts PgDispatchStore::TakeDisabledCounts() {
+  return std::exchange(impl_->disabled, DisabledCounts{});
 }
 
 // ------------------------------------------------------------- listener --

@@ -116,6 +116,14 @@ class DispatchStore {
   // Nothing is written on error: UNAVAILABLE (connection), ABORTED
   // (serialization failure, deadlock), INTERNAL.
   virtual absl::Status WriteResults(const std::vector<DeliveryResult>& results) = 0;
+
+  // Webhooks that committed WriteResults calls disabled since the last call
+  // of this (counted in octo_webhooks_disabled_total).
+  struct DisabledCounts {
+    int gone = 0;     // 410 Gone
+    int failing = 0;  // failing for longer than the limit
+  };
+  virtual DisabledCounts TakeDisabledCounts() { return {}; }
 };
 
 // How long a webhook may fail continuously before it is disabled (issue 4,
@@ -133,6 +141,7 @@ class PgDispatchStore final : public DispatchStore {
 
   absl::StatusOr<ClaimBatch> Claim(int limit, absl::Duration lease) override;
   absl::Status WriteResults(const std::vector<DeliveryResult>& results) override;
+  DisabledCounts TakeDisabledCounts() override;
 
  private:
   struct Impl;

@@ -648,6 +648,11 @@ class DispatcherImpl final : public Dispatcher {
       done += n;
     }
     for (std::size_t i = done; i < backlog.size(); ++i) keep.push_back(std::move(backlog[i]));
+    if (options_.metrics != nullptr) {
+      const DispatchStore::DisabledCounts disabled = store.TakeDisabledCounts();
+      for (int i = 0; i < disabled.gone; ++i) options_.metrics->WebhookDisabled("gone");
+      for (int i = 0; i < disabled.failing; ++i) options_.metrics->WebhookDisabled("failing");
+    }
     backlog = std::move(keep);
     return backlog.empty();
   }
@@ -671,9 +676,9 @@ class DispatcherImpl final : public Dispatcher {
     }
   }
 
-  // Counts the attempts of written results (docs/observability.md).
+  // Counts the attempts of written results (docs/observability.md); the
+  // webhooks disabled are counted from the store (WriteBacklog).
   static void RecordMetrics(metrics::DeliveryMetrics& m, const std::vector<DeliveryResult>& written) {
-    std::vector<std::string_view> gone_webhooks;
     for (const DeliveryResult& r : written) {
       if (r.action != DeliveryResult::Action::kAttempt) continue;
       const bool responded = r.attempt.error_class == ErrorClass::kNone;
@@ -686,11 +691,6 @@ class DispatcherImpl final : public Dispatcher {
         m.Delivered(r.event, absl::ToDoubleSeconds(r.started_at + r.duration - r.event_created_at));
       } else if (outcome == "failed") {
         m.GivenUp(r.event);
-      }
-      if (r.decision.kind == DecisionKind::kGone &&
-          std::find(gone_webhooks.begin(), gone_webhooks.end(), r.webhook_id) == gone_webhooks.end()) {
-        gone_webhooks.push_back(r.webhook_id);
-        m.WebhookDisabled("gone");
       }
     }
   }
