@@ -77,13 +77,15 @@ constexpr Statement kRedeliver{
     " lease_expires_at = CASE WHEN state = 'pending' THEN lease_expires_at END"
     " WHERE id = $1::uuid AND webhook_id = $2::uuid RETURNING id"};
 
-// $1 webhook, $2 since (µs), $3 bound. SKIP LOCKED: a concurrent replay
-// takes other rows, so none is counted twice.
+// $1 webhook, $2 since (µs), $3 bound. Failed deliveries, and cancelled
+// ones (their webhook was disabled: after re-enabling it, a replay sends
+// what the outage held back). SKIP LOCKED: a concurrent replay takes other
+// rows, so none is counted twice.
 constexpr Statement kReplay{
     "ops_replay",
     "WITH picked AS ("
     "  SELECT id FROM deliveries"
-    "  WHERE webhook_id = $1::uuid AND state = 'failed' AND created_at >= " OCTO_OPS_TIMESTAMP("$2")
+    "  WHERE webhook_id = $1::uuid AND state IN ('failed', 'cancelled') AND created_at >= " OCTO_OPS_TIMESTAMP("$2")
     "  ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED),"
     " queued AS ("
     "  UPDATE deliveries d SET state = 'pending', next_attempt_at = now(), completed_at = NULL,"
@@ -92,8 +94,8 @@ constexpr Statement kReplay{
 
 constexpr Statement kReplayMore{
     "ops_replay_more",
-    "SELECT EXISTS (SELECT 1 FROM deliveries WHERE webhook_id = $1::uuid AND state = 'failed'"
-    " AND created_at >= " OCTO_OPS_TIMESTAMP("$2") ")"};
+    "SELECT EXISTS (SELECT 1 FROM deliveries WHERE webhook_id = $1::uuid"
+    " AND state IN ('failed', 'cancelled') AND created_at >= " OCTO_OPS_TIMESTAMP("$2") ")"};
 
 // $1 supplier, $2 connection, $3 resource kind, $4 resource, $5 webhook.
 constexpr Statement kInsertTest{

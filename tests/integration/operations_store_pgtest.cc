@@ -133,6 +133,22 @@ TEST_F(OperationsStoreTest, ConcurrentReplaysNeverCountADeliveryTwice) {
   EXPECT_FALSE(again->more());
 }
 
+TEST_F(OperationsStoreTest, ReplayAlsoQueuesDeliveriesCancelledWhileTheWebhookWasDisabled) {
+  FailedDeliveries(3);
+  Exec(absl::StrCat("UPDATE deliveries SET state = 'cancelled', attempt_count = 0, last_http_status = NULL "
+                    "WHERE webhook_id = '", webhook_, "' AND id = (SELECT min(id::text)::uuid FROM deliveries "
+                    "WHERE webhook_id = '", webhook_, "')"));
+  Exec(absl::StrCat("UPDATE deliveries SET state = 'succeeded' WHERE webhook_id = '", webhook_,
+                    "' AND id = (SELECT max(id::text)::uuid FROM deliveries WHERE webhook_id = '", webhook_, "')"));
+  absl::StatusOr<pb::ReplayDeliveriesResponse> r =
+      ops_->Replay(connection_a_, webhook_, absl::Now() - absl::Hours(1), 1000);
+  ASSERT_THAT(r, IsOk());
+  EXPECT_EQ(r->queued_count(), 2);  // the failed one and the cancelled one, not the succeeded one
+  EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM deliveries WHERE webhook_id = '", webhook_,
+                               "' AND state = 'pending'")),
+            2);
+}
+
 TEST_F(OperationsStoreTest, TestPingStoresAnEventAndADeliveryButNoSnapshot) {
   const std::string availability = NewWebhook(connection_a_, "availability_update");
   const long long snapshots = Count("SELECT count(*) FROM resource_snapshots");
