@@ -320,38 +320,47 @@ class DispatcherImpl final : public Dispatcher {
         job.event_created_at = stored_event->second.created_at;
       }
       bool send = d.webhook_enabled;
-      if (send && (d.rate_limit_per_second > 0 || d.max_concurrency > 0)) {
-        job.defer = AdmitLimited(d, deferred[d.webhook_id]);
-        job.limited = job.defer <= absl::ZeroDuration();
-        send = job.limited;
-      }
-      jobs.emplace_back(tag, std::move(job));
-      if (!send) {
-        // Cancelled (webhook disabled) or released (over its limits): nothing sent.
-        TransferResult r;
-        r.tag = tag;
-        r.sent = false;
-        immediate.push_back(std::move(r));
-        continue;
-      }
       // A destination that already holds all the requests the sender would
       // take (running + waiting) refuses this one too: released unrendered,
       // as the sender would release it, without the cost of rendering and
       // signing a body that is thrown away.
-      auto dest = destinations.find(d.url);
-      if (dest == destinations.end()) dest = destinations.emplace(d.url, DestinationKey(d.url)).first;
-      if (dest->second.has_value()) {
-        absl::Duration wait;
-        if (!ReserveDestination(*dest->second, &wait)) {
-          TransferResult r;
-          r.tag = tag;
-          r.sent = false;
-          r.backlogged = true;
-          r.backlog_wait = wait;
-          immediate.push_back(std::move(r));
-          continue;
+      bool backlogged = false;
+      absl::Duration backlog_wait;
+      if (send) {
+        auto dest = destinations.find(d.url);
+        if (dest == destinations.end()) dest = destinations.emplace(d.url, DestinationKey(d.url)).first;
+        if (dest->second.has_value()) {
+          if (ReserveDestination(*dest->second, &backlog_wait)) {
+            job.destination = *dest->second;
+          } else {
+            backlogged = true;
+            send = false;
+          }
         }
-        jobs.back().second.destination = *dest->second;
+      }
+      // Per-endpoint limits, checked last so that a delivery refused above
+      // uses none of its webhook's rate or concurrency.
+      if (send && (d.rate_limit_per_second > 0 || d.max_concurrency > 0)) {
+        job.defer = AdmitLimited(d, deferred[d.webhook_id]);
+        job.limited = job.defer <= absl::ZeroDuration();
+        if (!job.limited) {
+          absl::MutexLock lock(&jobs_mu_);
+          ReleaseDestination(job.destination, nullptr);
+          job.destination.clear();
+          send = false;
+        }
+      }
+      jobs.emplace_back(tag, std::move(job));
+      if (!send) {
+        // Cancelled (webhook disabled), or released unsent (its destination
+        // is backlogged, or its webhook over its limits).
+        TransferResult r;
+        r.tag = tag;
+        r.sent = false;
+        r.backlogged = backlogged;
+        r.backlog_wait = backlog_wait;
+        immediate.push_back(std::move(r));
+        continue;
       }
       absl::Status status;
       auto it = events.find(d.event_id);
@@ -400,22 +409,34 @@ class DispatcherImpl final : public Dispatcher {
     DestinationLoad& load = load_by_destination_[destination];
     if (load.outstanding >= destination_cap_) {
       const int ahead = load.outstanding + ++load.turned_away;
-      *wait = std::clamp(load.pace * ahead / options_.max_per_host, absl::ZeroDuration(), absl::Minutes(10));
+      const auto pace = pace_by_destination_.find(destination);
+      const absl::Duration typical = pace == pace_by_destination_.end() ? absl::ZeroDuration() : pace->second;
+      *wait = std::clamp(typical * ahead / options_.max_per_host, absl::ZeroDuration(), absl::Minutes(10));
       return false;
     }
     ++load.outstanding;
     return true;
   }
 
-  void ReleaseDestination(const std::string& destination, const TransferResult& t)
+  // A reserved request's result came back (`t`), or the reservation is
+  // undone unsent (null).
+  void ReleaseDestination(const std::string& destination, const TransferResult* t)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(jobs_mu_) {
+    if (t != nullptr && t->sent && t->duration > absl::ZeroDuration()) {
+      // Kept while the destination is idle too (bounded: a cleared map only
+      // loses estimates).
+      if (pace_by_destination_.size() > kMaxPaces) pace_by_destination_.clear();
+      auto [pace, fresh] = pace_by_destination_.try_emplace(destination, t->duration);
+      if (!fresh) pace->second = pace->second * 0.8 + t->duration * 0.2;
+    }
     auto it = load_by_destination_.find(destination);
     if (it == load_by_destination_.end()) return;
     DestinationLoad& load = it->second;
-    if (t.sent && t.duration > absl::ZeroDuration()) {
-      load.pace = load.pace == absl::ZeroDuration() ? t.duration : load.pace * 0.8 + t.duration * 0.2;
-    }
-    if (--load.outstanding <= 0) load_by_destination_.erase(it);
+    --load.outstanding;
+    // Nothing waits behind the running ones any more: the earlier refusals
+    // have been taken into account (as the sender does).
+    if (load.outstanding <= options_.max_per_host) load.turned_away = 0;
+    if (load.outstanding <= 0) load_by_destination_.erase(it);
   }
 
   // Whether a delivery of a limited webhook may start now: zero, and a slot
@@ -435,13 +456,13 @@ class DispatcherImpl final : public Dispatcher {
       // duration, per max_concurrency deferred deliveries.
       const absl::Duration typical = std::clamp(limit.typical_duration, absl::Milliseconds(20), absl::Seconds(5));
       ++deferred;
-      return typical * (1.0 + static_cast<double>(deferred - 1) / d.max_concurrency);
+      return std::min(kMaxLimitDefer, typical * (1.0 + static_cast<double>(deferred - 1) / d.max_concurrency));
     }
     if (d.rate_limit_per_second > 0) {
       const absl::Duration interval = absl::Seconds(1.0 / d.rate_limit_per_second);
       if (limit.next_send > now) {
         ++deferred;
-        return std::max(kMinLimitDefer, (limit.next_send - now) + interval * (deferred - 1));
+        return std::clamp((limit.next_send - now) + interval * (deferred - 1), kMinLimitDefer, kMaxLimitDefer);
       }
       limit.next_send = now + interval;
     }
@@ -548,7 +569,7 @@ class DispatcherImpl final : public Dispatcher {
               jobs.emplace_back();
               continue;
             }
-            if (!it->second.destination.empty()) ReleaseDestination(it->second.destination, t);
+            if (!it->second.destination.empty()) ReleaseDestination(it->second.destination, &t);
             if (it->second.limited) LimitedDone(it->second.webhook_id, t);
             jobs.push_back(std::move(it->second));
             jobs_.erase(it);
@@ -698,6 +719,10 @@ class DispatcherImpl final : public Dispatcher {
   static constexpr std::size_t kMaxRetryHints = 10000;
   // Limiter entries kept before idle ones are forgotten.
   static constexpr std::size_t kMaxIdleLimits = 10000;
+  // Destinations whose transfer time is remembered before the map is reset.
+  static constexpr std::size_t kMaxPaces = 10000;
+  // The longest deferral of a delivery over its webhook's limits.
+  static constexpr absl::Duration kMaxLimitDefer = absl::Hours(1);
   // The shortest deferral of a delivery over its webhook's rate.
   static constexpr absl::Duration kMinLimitDefer = absl::Milliseconds(10);
   static constexpr int kMaxWriteFailures = 5;
@@ -750,10 +775,11 @@ class DispatcherImpl final : public Dispatcher {
   // max_queued_per_host waiting).
   struct DestinationLoad {
     int outstanding = 0;
-    int turned_away = 0;    // refused since it last had nothing outstanding
-    absl::Duration pace;    // moving average of its transfer times
+    int turned_away = 0;  // refused since nothing last waited behind the running ones
   };
   std::unordered_map<std::string, DestinationLoad> load_by_destination_ ABSL_GUARDED_BY(jobs_mu_);
+  // Moving average of each destination's transfer times.
+  std::unordered_map<std::string, absl::Duration> pace_by_destination_ ABSL_GUARDED_BY(jobs_mu_);
   int destination_cap_ = 0;
 
   absl::Mutex results_mu_;

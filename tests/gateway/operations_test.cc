@@ -96,9 +96,10 @@ TEST(ExtensionRouter, FollowsTheBasePathAndListsEveryRoute) {
   EXPECT_EQ(router.Match(http::verb::post, absl::StrCat("/ext/webhooks/", kId, "/test")).route,
             Route::kSendTestEvent);
   EXPECT_EQ(router.Match(http::verb::get, "/openapi.yaml").route, Route::kOpenApi);
+  EXPECT_EQ(router.Match(http::verb::get, "/metrics").route, Route::kMetrics);
   EXPECT_EQ(router.Match(http::verb::post, "/openapi.yaml").route, Route::kMethodNotAllowed);
   const std::vector<RouteSpec> routes = Router("/octo").Routes();
-  EXPECT_EQ(routes.size(), 15u);
+  EXPECT_EQ(routes.size(), 16u);
 }
 
 // ---------------------------------------------------------------- parsing --
@@ -316,7 +317,7 @@ TEST(OpenApi, IsValidAndDocumentsEveryRoute) {
   const int status = ::pclose(pipe);
   std::filesystem::remove(input);
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
-  EXPECT_NE(output.find("15 routes documented"), std::string::npos) << output;
+  EXPECT_NE(output.find("16 routes documented"), std::string::npos) << output;
 }
 
 }  // namespace
