@@ -152,7 +152,11 @@ absl::StatusOr<v1::ListDeliveriesRequest> ParseListDeliveriesQuery(std::string_v
   }
   // The event's value is checked by the service (it knows the events).
   if (auto it = query->find("event"); it != query->end()) {
-    if (it->second.empty() || it->second.size() > 64) {
+    // Event names are lower-case letters and "_": anything else (bytes that
+    // are not UTF-8 included, which a proto string field cannot carry) is
+    // refused here.
+    if (it->second.empty() || it->second.size() > 64 ||
+        it->second.find_first_not_of("abcdefghijklmnopqrstuvwxyz_") != std::string::npos) {
       return absl::InvalidArgumentError("event: must be an event name");
     }
     request.set_event(it->second);
@@ -167,7 +171,10 @@ absl::StatusOr<v1::ListDeliveriesRequest> ParseListDeliveriesQuery(std::string_v
     request.set_page_size(limit);
   }
   if (auto it = query->find("cursor"); it != query->end()) {
-    if (it->second.empty() || it->second.size() > 200) {
+    // Cursors are unpadded or padded base64url.
+    if (it->second.empty() || it->second.size() > 200 ||
+        it->second.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_=") !=
+            std::string::npos) {
       return absl::InvalidArgumentError("cursor: not a cursor from a previous page");
     }
     request.set_page_token(it->second);

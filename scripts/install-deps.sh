@@ -63,11 +63,21 @@ fi
 echo "install-deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
+# Packages must not start their daemons: the prometheus package would start
+# a server listening on every interface (we only ever start our own, on
+# loopback), and the postgresql one a cluster nothing here uses. A
+# policy-rc.d answering 101 ("action forbidden") tells invoke-rc.d and
+# deb-systemd-invoke so for the duration of the install.
+policy_rc=/usr/sbin/policy-rc.d
+if [[ ! -e $policy_rc ]]; then
+  printf '#!/bin/sh\nexit 101\n' >"$policy_rc"
+  chmod 755 "$policy_rc"
+  trap 'rm -f "$policy_rc"' EXIT
+fi
 apt-get install -y -q --no-install-recommends "${missing[@]}"
 
-# The prometheus package (installed for promtool and the scrape test) enables
-# a Prometheus server listening on every interface where systemd runs: we
-# only ever start our own, on loopback, so stop and disable the packaged one.
+# Where systemd runs, the packaged Prometheus is still enabled for the next
+# boot: disable it.
 if [[ " ${missing[*]} " == *" prometheus "* && -d /run/systemd/system ]]; then
   systemctl disable --now prometheus.service >/dev/null 2>&1 || true
 fi

@@ -18,16 +18,19 @@ RUN apt-get update \
       libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
       libabsl-dev libpqxx-dev prometheus-cpp-dev \
       libboost1.81-dev libboost-json1.81-dev libcurl4-openssl-dev libssl-dev \
-      libgtest-dev libgmock-dev \
+      libgtest-dev libgmock-dev python3 \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
-# Only what CMake reads (the top-level CMakeLists.txt configures tests/ too).
+# Only what CMake reads (the top-level CMakeLists.txt configures tests/ too,
+# whose tests/metrics needs python3).
 COPY CMakeLists.txt ./
 COPY proto proto
 COPY services services
 COPY gateway gateway
 COPY tools tools
 COPY tests tests
+# gateway/ embeds docs/openapi.yaml.
+COPY docs docs
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
  && cmake --build build -j"$(nproc)" --target octo-subscription octo-admin \
  && strip build/services/subscription/octo-subscription build/tools/octo-admin

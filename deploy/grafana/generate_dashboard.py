@@ -248,7 +248,7 @@ def build():
             line_height = max(line_height, height)
         y += line_height
     variable = {"current": {"selected": True, "text": ["All"], "value": ["$__all"]},
-                "includeAll": True, "multi": True, "refresh": 2, "sort": 1, "type": "query",
+                "includeAll": True, "allValue": ".*", "multi": True, "refresh": 2, "sort": 1, "type": "query",
                 "datasource": DS}
     return {
         "title": "octo-webhooks",
@@ -276,8 +276,8 @@ def build():
                  query={"query": 'label_values(up{job=~"octo-.*"}, job)', "refId": "PrometheusVariableQueryEditor-VariableQuery"},
                  regex=""),
             dict(variable, name="event", label="Event",
-                 definition="label_values(octo_delivery_attempts_total, event)",
-                 query={"query": "label_values(octo_delivery_attempts_total, event)", "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+                 definition="label_values(octo_events_published_total, event)",
+                 query={"query": "label_values(octo_events_published_total, event)", "refId": "PrometheusVariableQueryEditor-VariableQuery"},
                  regex=""),
         ]},
         "panels": panels,

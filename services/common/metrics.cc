@@ -163,6 +163,11 @@ std::vector<double> LatencyBuckets() { return {0.005, 0.01, 0.025, 0.05, 0.1, 0.
 std::vector<double> DatabaseBuckets() {
   return {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5};
 }
+// Attempts last up to --request_timeout (15 s by default, up to 10 min):
+// timeouts get buckets of their own instead of all landing in +Inf.
+std::vector<double> AttemptDurationBuckets() {
+  return {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 15, 30, 60, 120, 300, 600};
+}
 std::vector<double> DeliveryLatencyBuckets() {
   return {0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 7200, 21600, 86400};
 }
@@ -478,7 +483,7 @@ void DeliveryMetrics::Attempt(std::string_view event, std::string_view outcome, 
             {"error_class", Str(error_class)},
             {"status_class", Str(status_class)}})
       .Increment();
-  attempt_duration_.Add({{"outcome", Str(outcome)}}, LatencyBuckets()).Observe(seconds);
+  attempt_duration_.Add({{"outcome", Str(outcome)}}, AttemptDurationBuckets()).Observe(seconds);
 }
 
 void DeliveryMetrics::Delivered(std::string_view event, double latency_seconds) {

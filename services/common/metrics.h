@@ -83,6 +83,7 @@ class MetricsServer {
 // Bucket boundaries, in the metric's base unit.
 std::vector<double> LatencyBuckets();         // 5 ms .. 10 s (Prometheus' defaults)
 std::vector<double> DatabaseBuckets();        // 0.5 ms .. 5 s
+std::vector<double> AttemptDurationBuckets(); // 5 ms .. 10 min (the longest request timeout)
 std::vector<double> DeliveryLatencyBuckets(); // 50 ms .. 1 day (retries span a day)
 
 // "2xx".."5xx" for an HTTP status, "none" for 0 (no response).

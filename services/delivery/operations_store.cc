@@ -69,12 +69,19 @@ constexpr Statement kAttempts{
     " COALESCE(http_status, 0), COALESCE(error_class, ''), response_snippet"
     " FROM delivery_attempts WHERE delivery_id = $1::uuid ORDER BY attempt_number"};
 
-// Due now. A pending delivery keeps its lease: if a dispatcher holds it, its
-// attempt is recorded and then the next one is due at once.
+// 9999-12-31T23:59:59.999999Z in microseconds since the epoch.
+constexpr int64_t kMaxCursorMicros = 253402300799999999;
+
+// Due now, lease cleared. If a dispatcher is sending it at this moment, the
+// result it writes no longer owns the row (dispatch_write_results checks
+// the lease): its attempt is recorded but the row stays pending and due, so
+// the redelivery is sent after it and not lost (at least once; the two
+// sends may overlap).
+
 constexpr Statement kRedeliver{
     "ops_redeliver",
     "UPDATE deliveries SET state = 'pending', next_attempt_at = now(), completed_at = NULL,"
-    " lease_expires_at = CASE WHEN state = 'pending' THEN lease_expires_at END"
+    " lease_expires_at = NULL"
     " WHERE id = $1::uuid AND webhook_id = $2::uuid RETURNING id"};
 
 // $1 webhook, $2 since (µs), $3 bound. Failed deliveries, and cancelled
@@ -239,6 +246,11 @@ absl::StatusOr<DeliveryCursor> DecodeDeliveryCursor(std::string_view token) {
   DeliveryCursor cursor;
   if (parts.size() != 3 || parts[0] != "v1" || !IsUuid(parts[2]) ||
       !absl::SimpleAtoi(parts[1], &cursor.create_time_micros)) {
+    return invalid();
+  }
+  // A forged time outside what a delivery can have (1970 .. 9999) would
+  // make the query's timestamp arithmetic fail.
+  if (cursor.create_time_micros < 0 || cursor.create_time_micros > kMaxCursorMicros) {
     return invalid();
   }
   cursor.id = absl::AsciiStrToLower(parts[2]);

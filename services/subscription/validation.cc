@@ -104,9 +104,11 @@ absl::Status ValidateMaxWebhooks(int max_webhooks) {
 
 absl::Status ValidateRateLimit(double requests_per_second) {
   // NaN fails every comparison: refused too.
-  if (!(requests_per_second >= 0 && requests_per_second <= 100000)) {
+  // At least one request in 1000 s: slower rates are not a useful limit
+  // (and 1/rate must stay a finite interval).
+  if (!(requests_per_second == 0 || (requests_per_second >= 0.001 && requests_per_second <= 100000))) {
     return Invalid("rateLimitPerSecond",
-                   "must be a number of requests per second up to 100000 (0 means no limit)");
+                   "must be a number of requests per second from 0.001 up to 100000 (0 means no limit)");
   }
   return absl::OkStatus();
 }

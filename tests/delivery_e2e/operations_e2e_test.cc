@@ -475,6 +475,7 @@ TEST_F(OperationsE2eTest, PerEndpointLimitsAreSetShownChangedAndRemoved) {
 
   // Bad values: 400 naming the field, nothing changed.
   for (const char* body : {R"({"rateLimitPerSecond":-1})", R"({"rateLimitPerSecond":100001})",
+                           R"({"rateLimitPerSecond":0.0001})",
                            R"({"rateLimitPerSecond":"5"})", R"({"rateLimitPerSecond":null})",
                            R"({"maxConcurrency":10001})", R"({"maxConcurrency":-1})", R"({"maxConcurrency":1.5})",
                            R"({"maxConcurrency":99999999999})"}) {

@@ -122,7 +122,8 @@ TEST(ListDeliveriesQuery, RefusesBadParameters) {
   for (const char* target :
        {"/x?status=ok", "/x?status=", "/x?limit=0", "/x?limit=101", "/x?limit=+5", "/x?limit=0x5",
         "/x?limit=99999999999", "/x?cursor=", "/x?event=", "/x?foo=1", "/x?limit=1&limit=1", "/x?limit=%",
-        "/x?limit=%4", "/x?status=%zz"}) {
+        "/x?limit=%4", "/x?status=%zz", "/x?event=%FF", "/x?event=Order_Update", "/x?event=a%00b",
+        "/x?cursor=%C3%28", "/x?cursor=a%2Bb", "/x?cursor=a/b"}) {
     absl::StatusOr<v1::ListDeliveriesRequest> r = ParseListDeliveriesQuery(target);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << target;
   }

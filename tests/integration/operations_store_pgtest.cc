@@ -2,6 +2,7 @@
 // database: scoping by connection, the cursor, redelivery of a delivery in
 // flight, concurrent replays, and what the test ping stores.
 #include <atomic>
+#include <limits>
 #include <string>
 #include <thread>
 #include <vector>
@@ -63,7 +64,11 @@ TEST_F(OperationsStoreTest, CursorRoundTripsAndRefusesAnythingElse) {
   EXPECT_EQ(back->create_time_micros, c.create_time_micros);
   EXPECT_EQ(back->id, c.id);
   for (const std::string& bad : {std::string(""), std::string("AAAA"), std::string("!!"),
-                                 EncodeDeliveryCursor({1, "not-a-uuid"}), std::string(300, 'A')}) {
+                                 EncodeDeliveryCursor({1, "not-a-uuid"}), std::string(300, 'A'),
+                                 // Forged times the query's arithmetic could not take.
+                                 EncodeDeliveryCursor({-1, c.id}),
+                                 EncodeDeliveryCursor({std::numeric_limits<int64_t>::max(), c.id}),
+                                 EncodeDeliveryCursor({253402300800000000, c.id})}) {
     EXPECT_EQ(DecodeDeliveryCursor(bad).status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
 }
@@ -84,18 +89,20 @@ TEST_F(OperationsStoreTest, AnotherConnectionFindsNothing) {
   EXPECT_EQ(Count("SELECT count(*) FROM events WHERE event = 'webhook_test'"), 0);
 }
 
-TEST_F(OperationsStoreTest, RedeliveringADeliveryInFlightKeepsItsLease) {
+TEST_F(OperationsStoreTest, RedeliveringADeliveryInFlightTakesItsLeaseAway) {
   FailedDeliveries(1);
   const std::string delivery = Text(absl::StrCat("SELECT id::text FROM deliveries WHERE webhook_id = '", webhook_, "'"));
   // A dispatcher holds it: pending, leased for a minute, due later.
   Exec(absl::StrCat("UPDATE deliveries SET state = 'pending', completed_at = NULL, "
                     "lease_expires_at = now() + interval '1 minute', next_attempt_at = now() + interval '1 hour' "
                     "WHERE id = '", delivery, "'"));
-  const std::string lease = Text(absl::StrCat("SELECT lease_expires_at::text FROM deliveries WHERE id = '", delivery, "'"));
   absl::StatusOr<pb::Delivery> r = ops_->Redeliver(connection_a_, webhook_, delivery);
   ASSERT_THAT(r, IsOk());
   EXPECT_EQ(r->state(), pb::DELIVERY_STATE_PENDING);
-  EXPECT_EQ(Text(absl::StrCat("SELECT lease_expires_at::text FROM deliveries WHERE id = '", delivery, "'")), lease);
+  // The running attempt's result no longer owns the row, so it cannot mark
+  // it succeeded or push it back: the redelivery follows it.
+  EXPECT_EQ(Text(absl::StrCat("SELECT (lease_expires_at IS NULL)::text FROM deliveries WHERE id = '", delivery, "'")),
+            "true");
   EXPECT_EQ(Text(absl::StrCat("SELECT (next_attempt_at <= now())::text FROM deliveries WHERE id = '", delivery, "'")),
             "true");
   EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM deliveries WHERE webhook_id = '", webhook_, "'")), 1);
