@@ -51,27 +51,12 @@ BENCH_PID=""
 KEEP=${OCTO_BENCH_KEEP:-0}
 
 stop_bench() {
-  [[ -n $BENCH_PID ]] || return 0
-  if kill -0 "$BENCH_PID" 2>/dev/null; then
-    log "stopping the benchmark"
-    kill -TERM -- "-$BENCH_PID" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$BENCH_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-  fi
-  kill -KILL -- "-$BENCH_PID" 2>/dev/null || true
+  stop_process_group "$BENCH_PID" "the benchmark"
   BENCH_PID=""
 }
 
 stop_pg() {
-  [[ -n $PG_TMP && -d $PG_TMP ]] || return 0
-  if [[ -f $PG_TMP/data/postmaster.pid ]]; then
-    as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m fast -w -t 60 stop >/dev/null 2>&1 ||
-      warn "pg_ctl stop failed; see $PG_TMP/postgresql.log"
-  fi
-  rm -rf "$PG_TMP"
+  remove_throwaway_pg "$PG_TMP" 60
   PG_TMP=""
 }
 

@@ -86,3 +86,32 @@ check_socket_path() {
     die "the PostgreSQL socket path $path is longer than 107 bytes; use a shorter directory (OCTO_DATA_DIR=/var/tmp/octo)"
   fi
 }
+
+# Stops a process group started with `set -m` (its leader's pid, "" = none)
+# and everything in it: TERM, up to 10 s, then KILL. $2 says what for the log.
+stop_process_group() {
+  local pid=$1 what=$2
+  [[ -n $pid ]] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    log "stopping $what"
+    kill -TERM -- "-$pid" 2>/dev/null || true
+    local i
+    for ((i = 0; i < 100; i++)); do
+      kill -0 "$pid" 2>/dev/null || break
+      sleep 0.1
+    done
+  fi
+  kill -KILL -- "-$pid" 2>/dev/null || true
+}
+
+# Stops a throwaway cluster under $1 (data in $1/data) within $2 seconds
+# and deletes the directory.
+remove_throwaway_pg() {
+  local dir=$1 timeout=$2
+  [[ -n $dir && -d $dir ]] || return 0
+  if [[ -f $dir/data/postmaster.pid ]]; then
+    as_pg "$PG_BIN/pg_ctl" -D "$dir/data" -m fast -w -t "$timeout" stop >/dev/null 2>&1 ||
+      warn "pg_ctl stop failed; see $dir/postgresql.log"
+  fi
+  rm -rf "$dir"
+}

@@ -20,27 +20,12 @@ CTEST_PID=""
 
 # Stops ctest and everything it started (its own process group).
 stop_ctest() {
-  [[ -n $CTEST_PID ]] || return 0
-  if kill -0 "$CTEST_PID" 2>/dev/null; then
-    log "stopping the tests"
-    kill -TERM -- "-$CTEST_PID" 2>/dev/null || true
-    local i
-    for ((i = 0; i < 100; i++)); do
-      kill -0 "$CTEST_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-  fi
-  kill -KILL -- "-$CTEST_PID" 2>/dev/null || true
+  stop_process_group "$CTEST_PID" "the tests"
   CTEST_PID=""
 }
 
 stop_pg() {
-  [[ -n $PG_TMP && -d $PG_TMP ]] || return 0
-  if [[ -f $PG_TMP/data/postmaster.pid ]]; then
-    as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m fast -w -t 30 stop >/dev/null 2>&1 ||
-      warn "pg_ctl stop failed; see $PG_TMP/postgresql.log"
-  fi
-  rm -rf "$PG_TMP"
+  remove_throwaway_pg "$PG_TMP" 30
   PG_TMP=""
 }
 

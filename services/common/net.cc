@@ -50,6 +50,19 @@ bool IsLoopbackHost(std::string_view host) {
   return false;
 }
 
+absl::Status CheckListenAddress(std::string_view flag, std::string_view address, bool allow_non_loopback) {
+  absl::StatusOr<HostPort> host_port = ParseHostPort(address);
+  if (!host_port.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat(AbslView(flag), ": ", host_port.status().message()));
+  }
+  if (!allow_non_loopback && !IsLoopbackHost(host_port->host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        AbslView(flag), ": ", host_port->host,
+        " is not a loopback address; pass --allow_non_loopback to serve beyond this machine"));
+  }
+  return absl::OkStatus();
+}
+
 std::string EnvOr(const char* name, std::string fallback) {
   const char* value = std::getenv(name);
   return value != nullptr && *value != '\0' ? std::string(value) : std::move(fallback);

@@ -2,6 +2,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace octo {
@@ -16,6 +17,10 @@ absl::StatusOr<HostPort> ParseHostPort(std::string_view s);
 
 // True for 127.0.0.0/8, ::1 and "localhost".
 bool IsLoopbackHost(std::string_view host);
+
+// Checks a service's listen flag (`flag` names it in the message, e.g.
+// "--grpc_listen"): a host:port, and loopback unless `allow_non_loopback`.
+absl::Status CheckListenAddress(std::string_view flag, std::string_view address, bool allow_non_loopback);
 
 // Default from the environment variable if set, else `fallback`: lets every
 // flag be overridden by OCTO_* environment variables.

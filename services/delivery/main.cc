@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <memory>
 #include <string>
-#include <thread>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/grpcpp.h>
@@ -21,12 +20,12 @@
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
-#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "services/common/log.h"
 #include "services/common/metrics.h"
 #include "services/common/migrations.h"
 #include "services/common/net.h"
+#include "services/common/pg_health_reporter.h"
 #include "services/common/pg_pool.h"
 #include "services/delivery/delivery_service.h"
 #include "services/delivery/dispatcher.h"
@@ -134,8 +133,6 @@ ABSL_FLAG(int, max_queued_per_host, octo::EnvOrInt("OCTO_DELIVERY_MAX_QUEUED_PER
 namespace octo::delivery {
 namespace {
 
-// Health service name that reports PostgreSQL reachability.
-constexpr char kPostgresHealthService[] = "octo.webhooks.v1.postgres";
 constexpr auto kShutdownGrace = std::chrono::seconds(10);
 
 struct Config {
@@ -179,23 +176,10 @@ absl::StatusOr<Config> ConfigFromFlags() {
   c.metrics_port_file = absl::GetFlag(FLAGS_metrics_port_file);
   c.queue_stats_interval = absl::GetFlag(FLAGS_queue_stats_interval);
 
-  absl::StatusOr<HostPort> host_port = ParseHostPort(c.listen);
-  if (!host_port.ok())
-    return absl::InvalidArgumentError(
-        absl::StrCat("--grpc_listen: ", host_port.status().message()));
-  if (!absl::GetFlag(FLAGS_allow_non_loopback) && !IsLoopbackHost(host_port->host)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--grpc_listen: ", host_port->host,
-        " is not a loopback address; pass --allow_non_loopback to serve beyond this machine"));
-  }
-  absl::StatusOr<HostPort> metrics_host_port = ParseHostPort(c.metrics_listen);
-  if (!metrics_host_port.ok())
-    return absl::InvalidArgumentError(
-        absl::StrCat("--metrics_listen: ", metrics_host_port.status().message()));
-  if (!absl::GetFlag(FLAGS_allow_non_loopback) && !IsLoopbackHost(metrics_host_port->host)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "--metrics_listen: ", metrics_host_port->host,
-        " is not a loopback address; pass --allow_non_loopback to serve beyond this machine"));
+  const bool allow_non_loopback = absl::GetFlag(FLAGS_allow_non_loopback);
+  if (absl::Status s = CheckListenAddress("--grpc_listen", c.listen, allow_non_loopback); !s.ok()) return s;
+  if (absl::Status s = CheckListenAddress("--metrics_listen", c.metrics_listen, allow_non_loopback); !s.ok()) {
+    return s;
   }
   if (c.queue_stats_interval < absl::Milliseconds(100) || c.queue_stats_interval > absl::Hours(1)) {
     return absl::InvalidArgumentError("--queue_stats_interval: must be between 100ms and 1h");
@@ -275,44 +259,6 @@ absl::StatusOr<Config> ConfigFromFlags() {
   return c;
 }
 
-// Pings PostgreSQL every second on its own connection (so a busy pool cannot
-// make the service look down) and mirrors the result into the health
-// service: "" and "octo.webhooks.v1.postgres".
-class HealthReporter {
- public:
-  HealthReporter(std::unique_ptr<PgPool> ping_pool, grpc::HealthCheckServiceInterface* health)
-      : ping_pool_(std::move(ping_pool)), health_(health), thread_([this] { Run(); }) {}
-  ~HealthReporter() {
-    stop_.Notify();
-    thread_.join();
-  }
-
- private:
-  void Run() {
-    bool last = false;
-    bool first = true;
-    do {
-      const bool up = ping_pool_->Ping().ok();
-      if (up != last || first) {
-        health_->SetServingStatus("", up);
-        health_->SetServingStatus(kPostgresHealthService, up);
-        if (up) {
-          log::Info("postgres reachable", {{"health", "SERVING"}});
-        } else {
-          log::Warn("postgres unreachable", {{"health", "NOT_SERVING"}});
-        }
-        last = up;
-        first = false;
-      }
-    } while (!stop_.WaitForNotificationWithTimeout(absl::Seconds(1)));
-  }
-
-  std::unique_ptr<PgPool> ping_pool_;
-  grpc::HealthCheckServiceInterface* health_;
-  absl::Notification stop_;
-  std::thread thread_;
-};
-
 int Run(const Config& config) {
   // Signals are taken synchronously below; block them before any thread
   // (gRPC's and the dispatcher's included) starts, so every thread inherits
@@ -385,7 +331,7 @@ int Run(const Config& config) {
     return 1;
   }
   auto health =
-      std::make_unique<HealthReporter>(*std::move(ping_pool), server->GetHealthCheckService());
+      std::make_unique<PgHealthReporter>(*std::move(ping_pool), server->GetHealthCheckService());
   auto queue_stats = std::make_unique<QueueStatsReporter>(pool->get(), &delivery_metrics,
                                                           config.queue_stats_interval);
   absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> metrics_server =
