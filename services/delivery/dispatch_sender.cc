@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/log.h"
 #include "services/common/strings.h"
+#include "services/delivery/send_fault.h"
 
 namespace octo::delivery {
 
@@ -406,6 +407,7 @@ class CurlSender final : public HttpSender {
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->error_buffer);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, t.get());
+    MaybeCrashBeforeSend(req.url);
     t->started_at = absl::Now();
     if (curl_multi_add_handle(multi_, easy) != CURLM_OK) {
       Fail(std::move(t), "curl_multi_add_handle failed", done);

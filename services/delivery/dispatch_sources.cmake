@@ -17,7 +17,8 @@ set(OCTO_DISPATCH_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_render.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_sender.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_store.cc
-  ${CMAKE_CURRENT_LIST_DIR}/dispatcher.cc)
+  ${CMAKE_CURRENT_LIST_DIR}/dispatcher.cc
+  ${CMAKE_CURRENT_LIST_DIR}/send_fault.cc)
 
 set(OCTO_DISPATCH_LIBS
   octo_payload
