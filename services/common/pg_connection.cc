@@ -109,7 +109,9 @@ absl::StatusOr<std::string> PgConninfo(std::string_view conninfo,
   }
   kv["options"] = session;
   std::string out;
-  for (const auto& [key, value] : kv) absl::StrAppend(&out, out.empty() ? "" : " ", key, "=", Quote(value));
+  for (const auto& [key, value] : kv) {
+    absl::StrAppend(&out, out.empty() ? "" : " ", key, "=", Quote(value));
+  }
   return out;
 }
 

@@ -83,7 +83,9 @@ absl::Status PgErrorToStatus(std::string_view operation, const std::exception& e
   }
   const std::string state = SqlstateOfException(e);
   if (state.empty()) {
-    if (IsConnectionLost(e)) return absl::UnavailableError(absl::StrCat(op, ": database connection lost"));
+    if (IsConnectionLost(e)) {
+      return absl::UnavailableError(absl::StrCat(op, ": database connection lost"));
+    }
     if (dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr) {
       return absl::AbortedError(absl::StrCat(op, ": transaction aborted, retry"));
     }
