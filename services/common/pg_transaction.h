@@ -9,7 +9,9 @@
 // exceptions from `fn` or the commit become a status (pg_status.h). `fn` may
 // run more than once, so it must only touch the database:
 //   - serialization failures and deadlocks (ABORTED) rerun it, up to
-//     max_attempts in all, after a short jittered pause;
+//     max_attempts in all, after a short jittered pause; so does an ABORTED
+//     status `fn` returns itself (e.g. a unique key that appeared meanwhile);
+//     any other status of `fn` is returned as is;
 //   - on a pool, a connection found lost is replaced and `fn` rerun once,
 //     when that is safe: the commit was not reached (the server rolled the
 //     transaction back) or the transaction is read_only. A commit whose
