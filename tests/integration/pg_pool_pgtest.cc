@@ -195,7 +195,16 @@ TEST_F(PgLayerTest, SerializationFailuresAreRerunUpToMaxAttempts) {
                                           });
   EXPECT_THAT(s, StatusIs(absl::StatusCode::kAborted));
   EXPECT_EQ(runs, 2);
-  // A failing status of the body itself is returned as is, never rerun.
+  // So is an ABORTED status of the body's own (a key that appeared meanwhile).
+  runs = 0;
+  EXPECT_THAT(RunInTransaction(*pool, {.operation = "appeared"},
+                               [&](pqxx::work&) {
+                                 return ++runs == 1 ? absl::AbortedError("key appeared, retry")
+                                                    : absl::OkStatus();
+                               }),
+              IsOk());
+  EXPECT_EQ(runs, 2);
+  // Any other failing status of the body is returned as is, never rerun.
   runs = 0;
   EXPECT_THAT(RunInTransaction(*pool, {.operation = "missing"},
                                [&](pqxx::work&) {
