@@ -17,9 +17,13 @@ absl::Status ApplyMigrations(const std::string& conninfo, const std::vector<Migr
       return absl::InternalError("migrations are not sorted by version");
     }
   }
+  // A second replica waits on the advisory lock while the first migrates, and
+  // a migration may rewrite a big table: no statement or lock timeout, also
+  // over an operator's options='-c lock_timeout=...' (placed after them).
   PgConnectionOptions unbounded = options;
   unbounded.statement_timeout = absl::ZeroDuration();
   unbounded.lock_timeout = absl::ZeroDuration();
+  unbounded.override_options = "-c lock_timeout=0 -c statement_timeout=0";
   absl::StatusOr<std::string> full = PgConninfo(conninfo, unbounded);
   if (!full.ok()) return full.status();
   absl::StatusOr<std::unique_ptr<pqxx::connection>> opened = OpenPgConnection(*full);

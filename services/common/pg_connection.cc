@@ -2,6 +2,7 @@
 
 #include <libpq-fe.h>
 
+#include <cstdlib>
 #include <map>
 #include <utility>
 
@@ -43,15 +44,22 @@ std::string Quote(std::string_view value) {
 std::string Seconds(absl::Duration d) { return std::to_string(absl::ToInt64Seconds(d)); }
 std::string Millis(absl::Duration d) { return std::to_string(absl::ToInt64Milliseconds(d)); }
 
+bool EnvSet(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0';
+}
+
 // The parsed conninfo, keyword -> value, only what it sets.
 absl::StatusOr<std::map<std::string, std::string>> Parse(std::string_view conninfo) {
   char* error = nullptr;
   PQconninfoOption* parsed = PQconninfoParse(std::string(conninfo).c_str(), &error);
   if (parsed == nullptr) {
-    std::string reason = error != nullptr ? error : "out of memory";
+    // libpq's reason quotes the offending token, which can be part of the
+    // password (a bad %-escape, a space in an unquoted value): not repeated.
     if (error != nullptr) PQfreemem(error);
-    while (!reason.empty() && reason.back() == '\n') reason.pop_back();
-    return absl::InvalidArgumentError(absl::StrCat("unparsable PostgreSQL conninfo: ", reason));
+    return absl::InvalidArgumentError(
+        "unparsable PostgreSQL conninfo (expected key=value pairs or a postgresql:// URI; "
+        "quote values with spaces, percent-encode URI parts)");
   }
   std::map<std::string, std::string> out;
   for (const PQconninfoOption* o = parsed; o->keyword != nullptr; ++o) {
@@ -79,6 +87,8 @@ absl::Status ValidatePgConnectionOptions(const PgConnectionOptions& o) {
            CheckRange("pg_keepalives_idle", o.keepalives_idle, s, kMaxKeepalive, s, "seconds"),
            CheckRange("pg_keepalives_interval", o.keepalives_interval, s, kMaxKeepalive, s,
                       "seconds"),
+           CheckRange("pg_tcp_user_timeout", o.tcp_user_timeout, zero, kMaxKeepalive, ms,
+                      "milliseconds"),
        }) {
     if (!st.ok()) return st;
   }
@@ -94,19 +104,29 @@ absl::StatusOr<std::string> PgConninfo(std::string_view conninfo,
   absl::StatusOr<std::map<std::string, std::string>> parsed = Parse(conninfo);
   if (!parsed.ok()) return parsed.status();
   std::map<std::string, std::string>& kv = *parsed;
-  kv.emplace("connect_timeout", Seconds(options.connect_timeout));
+  // An operator's PGCONNECT_TIMEOUT applies when the conninfo names none.
+  if (!EnvSet("PGCONNECT_TIMEOUT")) kv.emplace("connect_timeout", Seconds(options.connect_timeout));
   kv.emplace("keepalives", options.keepalives ? "1" : "0");
   kv.emplace("keepalives_idle", Seconds(options.keepalives_idle));
   kv.emplace("keepalives_interval", Seconds(options.keepalives_interval));
   kv.emplace("keepalives_count", std::to_string(options.keepalives_count));
-  // Later -c settings win in PostgreSQL's startup options: ours first.
+  // libpq 12 and later; 0 keeps the system's default, as if unset.
+  if (PQlibVersion() >= 120000 && options.tcp_user_timeout > absl::ZeroDuration()) {
+    kv.emplace("tcp_user_timeout", Millis(options.tcp_user_timeout));
+  }
+  // Later -c settings win in PostgreSQL's startup options: ours first, then
+  // the operator's (conninfo, else PGOPTIONS, which libpq would otherwise
+  // drop once "options" is set), then the caller's overrides.
   std::string session = absl::StrCat(
       "-c statement_timeout=", Millis(options.statement_timeout),
       " -c lock_timeout=", Millis(options.lock_timeout),
       " -c idle_in_transaction_session_timeout=", Millis(options.idle_in_transaction_timeout));
   if (auto it = kv.find("options"); it != kv.end()) {
-    session = absl::StrCat(session, " ", it->second);
+    if (!it->second.empty()) absl::StrAppend(&session, " ", it->second);
+  } else if (EnvSet("PGOPTIONS")) {
+    absl::StrAppend(&session, " ", std::getenv("PGOPTIONS"));
   }
+  if (!options.override_options.empty()) absl::StrAppend(&session, " ", options.override_options);
   kv["options"] = session;
   std::string out;
   for (const auto& [key, value] : kv) {

@@ -5,7 +5,16 @@
 //
 // The session timeouts travel in the startup packet (libpq "options",
 // "-c name=value"): no extra round trip, and they hold from the first
-// statement. Settings the operator's conninfo already names win.
+// statement. Precedence, highest first (docs/configuration.md):
+//   - `override_options` (session settings a caller must have, e.g. the
+//     migrations' lock_timeout=0), placed after everything else;
+//   - the operator's options: the conninfo's own "options", or PGOPTIONS
+//     from the environment when the conninfo has none (libpq would ignore
+//     PGOPTIONS once we set "options", so it is merged here);
+//   - the timeouts of PgConnectionOptions.
+// Keywords the conninfo sets itself (connect_timeout, keepalives*,
+// tcp_user_timeout) win over ours; connect_timeout is also left out when
+// PGCONNECT_TIMEOUT is set, so the environment's value applies.
 //
 // Example:
 //   PgConnectionOptions options;            // the defaults of docs/decisions.md
@@ -43,6 +52,14 @@ struct PgConnectionOptions {
   absl::Duration keepalives_idle = absl::Seconds(30);
   absl::Duration keepalives_interval = absl::Seconds(10);
   int keepalives_count = 3;
+  // Keepalive only probes an idle socket: with a request in flight to a
+  // vanished server the kernel retransmits for ~15 minutes. A connection
+  // whose sent data stays unacknowledged this long is dropped (libpq
+  // tcp_user_timeout, Linux). Default: keepalives_idle + interval * count.
+  // Whole milliseconds; 0 = the system's default.
+  absl::Duration tcp_user_timeout = absl::Seconds(60);
+  // "-c name=value ..." placed after the operator's options, so these win.
+  std::string override_options;
 };
 
 // INVALID_ARGUMENT naming the field (as its flag, e.g. "--pg_lock_timeout")
@@ -51,10 +68,9 @@ struct PgConnectionOptions {
 absl::Status ValidatePgConnectionOptions(const PgConnectionOptions& options);
 
 // `conninfo` (key=value or postgresql:// URI) as a key=value conninfo with
-// the options added where it does not set them itself; a libpq "options"
-// value of its own is kept after ours, so its -c settings win.
-// INVALID_ARGUMENT for an unparsable conninfo (libpq's reason, which never
-// quotes the password) or invalid options.
+// the options added as described above.
+// INVALID_ARGUMENT for an unparsable conninfo (a fixed message: libpq's
+// reason can quote a piece of the password) or invalid options.
 absl::StatusOr<std::string> PgConninfo(std::string_view conninfo,
                                        const PgConnectionOptions& options);
 

@@ -165,6 +165,12 @@ ABSL_FLAG(int, pg_keepalives_count,
           octo::EnvOrInt("OCTO_PG_KEEPALIVES_COUNT", octo::PgConnectionOptions{}.keepalives_count),
           "TCP keepalive: unanswered probes before the connection is declared dead "
           "(env OCTO_PG_KEEPALIVES_COUNT)");
+ABSL_FLAG(absl::Duration, pg_tcp_user_timeout,
+          octo::EnvOrDuration("OCTO_PG_TCP_USER_TIMEOUT",
+                              octo::PgConnectionOptions{}.tcp_user_timeout),
+          "a connection whose sent data stays unacknowledged this long is dropped (a request "
+          "in flight to a vanished server); whole milliseconds, 0 = the system's default "
+          "(env OCTO_PG_TCP_USER_TIMEOUT)");
 
 namespace octo::delivery {
 namespace {
@@ -212,6 +218,7 @@ absl::StatusOr<PgConnectionOptions> PgOptionsFromFlags() {
   o.keepalives_idle = absl::GetFlag(FLAGS_pg_keepalives_idle);
   o.keepalives_interval = absl::GetFlag(FLAGS_pg_keepalives_interval);
   o.keepalives_count = absl::GetFlag(FLAGS_pg_keepalives_count);
+  o.tcp_user_timeout = absl::GetFlag(FLAGS_pg_tcp_user_timeout);
   if (absl::Status s = ValidatePgConnectionOptions(o); !s.ok()) return s;
   return o;
 }

@@ -4,8 +4,10 @@
 
 #include <libpq-fe.h>
 
+#include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <gtest/gtest.h>
@@ -40,6 +42,8 @@ TEST(PgConninfo, AddsTheDefaultTimeoutsAndKeepalives) {
   EXPECT_EQ(kv["keepalives_idle"], "30");
   EXPECT_EQ(kv["keepalives_interval"], "10");
   EXPECT_EQ(kv["keepalives_count"], "3");
+  // Keepalive only probes idle sockets; a request in flight needs this.
+  EXPECT_EQ(kv["tcp_user_timeout"], "60000");
   EXPECT_EQ(kv["options"],
             "-c statement_timeout=30000 -c lock_timeout=5000 "
             "-c idle_in_transaction_session_timeout=60000");
@@ -85,6 +89,86 @@ TEST(PgConninfo, RefusesAnUnparsableConninfoWithoutEchoingIt) {
   EXPECT_EQ(c.status().message().find("hunter2"), absl::string_view::npos) << c.status();
 }
 
+// libpq's own parse errors quote the offending token, which can be a piece
+// of the password: none of it may reach the message.
+TEST(PgConninfo, ParseErrorsNeverQuoteAPieceOfThePassword) {
+  const struct {
+    const char* conninfo;
+    const char* secret;
+  } cases[] = {
+      {"postgresql://octo:p%zz@db/octo", "p%zz"},        // invalid percent-encoded token
+      {"host=db password=hun ter2 dbname=octo", "ter2"},  // missing "=" after "ter2"
+  };
+  for (const auto& c : cases) {
+    absl::StatusOr<std::string> r = PgConninfo(c.conninfo, {});
+    ASSERT_FALSE(r.ok()) << c.conninfo;
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(r.status().message().find(c.secret), absl::string_view::npos) << r.status();
+    EXPECT_NE(r.status().message().find("unparsable PostgreSQL conninfo"), absl::string_view::npos);
+  }
+}
+
+// Sets an environment variable for one scope, restoring it after.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) old_ = old;
+    ::setenv(name, value, 1);
+  }
+  ~ScopedEnv() {
+    if (old_) {
+      ::setenv(name_, old_->c_str(), 1);
+    } else {
+      ::unsetenv(name_);
+    }
+  }
+
+ private:
+  const char* name_;
+  std::optional<std::string> old_;
+};
+
+TEST(PgConninfo, PgoptionsFromTheEnvironmentIsKeptAfterOurs) {
+  ScopedEnv env("PGOPTIONS", "-c lock_timeout=2s -c search_path=octo");
+  auto kv = Parsed(*PgConninfo("dbname=octo", {}));
+  EXPECT_EQ(kv["options"],
+            "-c statement_timeout=30000 -c lock_timeout=5000 "
+            "-c idle_in_transaction_session_timeout=60000 -c lock_timeout=2s -c search_path=octo");
+  // The conninfo's own options replace PGOPTIONS, as libpq does.
+  auto own = Parsed(*PgConninfo("dbname=octo options='-c work_mem=8MB'", {}));
+  EXPECT_EQ(own["options"],
+            "-c statement_timeout=30000 -c lock_timeout=5000 "
+            "-c idle_in_transaction_session_timeout=60000 -c work_mem=8MB");
+}
+
+TEST(PgConninfo, PgconnectTimeoutFromTheEnvironmentApplies) {
+  ScopedEnv env("PGCONNECT_TIMEOUT", "17");
+  auto kv = Parsed(*PgConninfo("dbname=octo", {}));
+  EXPECT_EQ(kv.count("connect_timeout"), 0u);  // libpq takes PGCONNECT_TIMEOUT
+  EXPECT_EQ(Parsed(*PgConninfo("dbname=octo connect_timeout=9", {}))["connect_timeout"], "9");
+}
+
+TEST(PgConninfo, OverrideOptionsComeAfterTheOperatorsAndWin) {
+  PgConnectionOptions o;
+  o.override_options = "-c lock_timeout=0 -c statement_timeout=0";
+  auto kv = Parsed(*PgConninfo("dbname=octo options='-c lock_timeout=2s'", o));
+  EXPECT_EQ(kv["options"],
+            "-c statement_timeout=30000 -c lock_timeout=5000 "
+            "-c idle_in_transaction_session_timeout=60000 -c lock_timeout=2s "
+            "-c lock_timeout=0 -c statement_timeout=0");
+}
+
+TEST(PgConninfo, TcpUserTimeoutIsConfigurableAndOffAtZero) {
+  PgConnectionOptions o;
+  o.tcp_user_timeout = absl::Milliseconds(2500);
+  EXPECT_EQ(Parsed(*PgConninfo("dbname=octo", o))["tcp_user_timeout"], "2500");
+  o.tcp_user_timeout = absl::ZeroDuration();
+  EXPECT_EQ(Parsed(*PgConninfo("dbname=octo", o)).count("tcp_user_timeout"), 0u);
+  // The conninfo's own value wins.
+  EXPECT_EQ(Parsed(*PgConninfo("dbname=octo tcp_user_timeout=100", {}))["tcp_user_timeout"],
+            "100");
+}
+
 TEST(PgConnectionOptions, DefaultsAreValid) {
   EXPECT_TRUE(ValidatePgConnectionOptions({}).ok());
 }
@@ -110,6 +194,10 @@ TEST(PgConnectionOptions, RefusesOutOfRangeValuesNamingTheFlag) {
       {[](PgConnectionOptions& o) { o.keepalives_interval = absl::Hours(3); },
        "--pg_keepalives_interval"},
       {[](PgConnectionOptions& o) { o.keepalives_count = 0; }, "--pg_keepalives_count"},
+      {[](PgConnectionOptions& o) { o.tcp_user_timeout = absl::Seconds(-1); },
+       "--pg_tcp_user_timeout"},
+      {[](PgConnectionOptions& o) { o.tcp_user_timeout = absl::Microseconds(1500); },
+       "--pg_tcp_user_timeout"},
   };
   for (const auto& c : cases) {
     PgConnectionOptions o;
