@@ -49,8 +49,7 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire(std::chrono::milliseconds timeout)
     idle_.pop_back();
     lock.unlock();
     if (metrics_ != nullptr) metrics_->ConnectionsChanged(+1, -1);
-    statements_.DefineNew(*idle.conn, &idle.defined);
-    return Lease(this, std::move(idle.conn), idle.defined);
+    return Ready(std::move(idle.conn), idle.defined);
   }
   ++open_;  // reserve the slot, then connect without holding the lock
   lock.unlock();
@@ -62,9 +61,19 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire(std::chrono::milliseconds timeout)
     return conn.status();
   }
   if (metrics_ != nullptr) metrics_->ConnectionsChanged(+1, 0);
-  std::size_t defined = 0;
-  statements_.DefineNew(**conn, &defined);
-  return Lease(this, *std::move(conn), defined);
+  return Ready(*std::move(conn), 0);
+}
+
+absl::StatusOr<PgPool::Lease> PgPool::Ready(std::unique_ptr<pqxx::connection> conn,
+                                            std::size_t defined) {
+  const absl::Status status = statements_.DefineNew(*conn, &defined);
+  if (status.ok()) return Lease(this, std::move(conn), defined);
+  conn.reset();  // a connection missing a statement is never handed out
+  std::lock_guard lock(mu_);
+  --open_;
+  if (metrics_ != nullptr) metrics_->ConnectionsChanged(-1, 0);
+  cv_.notify_one();
+  return status;
 }
 
 std::vector<PgPool::Idle> PgPool::TakeIdleLocked() {

@@ -68,7 +68,8 @@ class PgPool {
   absl::Status RegisterStatements(std::span<const PgStatement> statements);
 
   // A connection with every registered statement defined. UNAVAILABLE when
-  // none frees up within the timeout or a new one cannot be opened.
+  // none frees up within the timeout or a new one cannot be opened; INTERNAL
+  // when a statement cannot be defined on it.
   absl::StatusOr<Lease> Acquire(std::chrono::milliseconds timeout = std::chrono::seconds(5));
 
   // A round trip ("SELECT 1"), for readiness. A pooled connection found lost
@@ -99,6 +100,9 @@ class PgPool {
   PgPool(std::string conninfo, int max_connections, metrics::PgMetrics* metrics)
       : conninfo_(std::move(conninfo)), max_(max_connections), metrics_(metrics) {}
   void Release(std::unique_ptr<pqxx::connection> conn, std::size_t defined, bool broken);
+  // `conn` (counted in open_ and in use) with the registered statements
+  // defined, or the error of defining them (the connection is closed).
+  absl::StatusOr<Lease> Ready(std::unique_ptr<pqxx::connection> conn, std::size_t defined);
   std::vector<Idle> TakeIdleLocked();
 
   const std::string conninfo_;

@@ -3,6 +3,7 @@
 #include <string_view>
 
 #include "absl/strings/str_cat.h"
+#include "services/common/pg_status.h"
 
 namespace octo {
 
@@ -27,11 +28,17 @@ absl::Status PgStatementRegistry::Add(std::span<const PgStatement> statements) {
   return absl::OkStatus();
 }
 
-void PgStatementRegistry::DefineNew(pqxx::connection_base& conn, std::size_t* defined) const {
+absl::Status PgStatementRegistry::DefineNew(pqxx::connection_base& conn,
+                                            std::size_t* defined) const {
   std::lock_guard lock(mu_);
   for (; *defined < statements_.size(); ++*defined) {
-    conn.prepare(statements_[*defined].name, statements_[*defined].sql);
+    try {
+      conn.prepare(statements_[*defined].name, statements_[*defined].sql);
+    } catch (const std::exception& e) {
+      return PgErrorToStatus(statements_[*defined].name, e);
+    }
   }
+  return absl::OkStatus();
 }
 
 std::size_t PgStatementRegistry::size() const {

@@ -36,8 +36,10 @@ class PgStatementRegistry {
 
   // Defines on `conn` the statements added since it was last brought up to
   // date; `*defined` is how many it has (0 for a new connection) and is
-  // updated. No round trip: libpqxx prepares lazily.
-  void DefineNew(pqxx::connection_base& conn, std::size_t* defined) const;
+  // updated. No round trip: libpqxx prepares lazily. INTERNAL when libpqxx
+  // refuses a definition (e.g. the name was prepared on `conn` differently);
+  // `*defined` then stops before it.
+  absl::Status DefineNew(pqxx::connection_base& conn, std::size_t* defined) const;
 
   std::size_t size() const;
 

@@ -33,13 +33,13 @@ constexpr Row kTable[] = {
     {"55P03", absl::StatusCode::kUnavailable},         // lock_not_available: lock_timeout
     {"25P03", absl::StatusCode::kUnavailable},         // idle_in_transaction_session_timeout
     {"57P", absl::StatusCode::kUnavailable},           // admin/crash shutdown, starting up
+    // protocol_violation: also raised on a healthy session (e.g. a malformed
+    // bind message of ours); not a sign the server went away.
+    {"08P01", absl::StatusCode::kInternal},
     {"08", absl::StatusCode::kUnavailable},            // connection exception
     {"53", absl::StatusCode::kUnavailable},            // insufficient resources
     {"58", absl::StatusCode::kUnavailable},            // system error (I/O)
 };
-
-// After these the server has closed the session (FATAL) or never had one.
-constexpr std::string_view kLostPrefixes[] = {"08", "57P", "25P03"};
 
 std::string SqlstateOfException(const std::exception& e) {
   if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) return sql->sqlstate();
@@ -57,29 +57,31 @@ absl::StatusCode StatusCodeForSqlstate(std::string_view sqlstate) {
 }
 
 bool IsTransient(const absl::Status& status) {
+  if (IsCommitInDoubt(status)) return false;  // rerunning could write twice
   return absl::IsUnavailable(status) || absl::IsAborted(status) ||
          absl::IsDeadlineExceeded(status);
 }
 
+// A SQLSTATE alone never says the session is gone: 08P01 and friends also
+// come from healthy sessions, and a FATAL error that did close the socket
+// surfaces as broken_connection (libpqxx checks the connection first) or as
+// !conn.is_open(), which the caller checks.
 bool IsConnectionLost(const std::exception& e) {
-  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
-      dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
-    return true;
-  }
-  const std::string state = SqlstateOfException(e);
-  for (std::string_view prefix : kLostPrefixes) {
-    if (absl::StartsWith(state, AbslView(prefix))) return true;
-  }
-  return false;
+  return dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
+         dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr;
+}
+
+absl::Status CommitInDoubtStatus(std::string_view operation) {
+  absl::Status s(absl::StatusCode::kUnknown,
+                 absl::StrCat(AbslView(operation), ": the outcome of the commit is unknown"));
+  s.SetPayload(kInDoubtPayload, absl::Cord("1"));
+  return s;
 }
 
 absl::Status PgErrorToStatus(std::string_view operation, const std::exception& e) {
   const absl::string_view op = AbslView(operation);
   if (dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
-    absl::Status s = absl::UnavailableError(
-        absl::StrCat(op, ": the connection was lost during the commit; its outcome is unknown"));
-    s.SetPayload(kInDoubtPayload, absl::Cord("1"));
-    return s;
+    return CommitInDoubtStatus(operation);
   }
   const std::string state = SqlstateOfException(e);
   if (state.empty()) {
@@ -121,6 +123,14 @@ absl::Status PgErrorToStatus(std::string_view operation, const std::exception& e
 std::string SqlstateOf(const absl::Status& status) {
   const auto payload = status.GetPayload(kSqlstatePayload);
   return payload ? std::string(*payload) : std::string();
+}
+
+absl::Status DataErrorsAsInternal(const absl::Status& status) {
+  const std::string state = SqlstateOf(status);
+  if (!absl::StartsWith(state, "22") && !absl::StartsWith(state, "23")) return status;
+  absl::Status internal(absl::StatusCode::kInternal, status.message());
+  internal.SetPayload(kSqlstatePayload, absl::Cord(state));
+  return internal;
 }
 
 bool IsCommitInDoubt(const absl::Status& status) {

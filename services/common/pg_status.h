@@ -5,9 +5,10 @@
 //   UNAVAILABLE          transient: the connection is gone or the server is
 //                        shutting down, starting, out of connections or
 //                        memory; a statement or lock wait timed out (57014,
-//                        55P03). Retry later; nothing was committed, except
-//                        for a commit whose outcome is unknown (see
-//                        IsCommitInDoubt).
+//                        55P03). Retry later; nothing was committed.
+//   UNKNOWN              the connection was lost during COMMIT: the
+//                        transaction may or may not have been committed
+//                        (IsCommitInDoubt). Not transient: never rerun blindly.
 //   ABORTED              transient: serialization failure or deadlock (class
 //                        40); rerun the whole transaction.
 //   ALREADY_EXISTS       unique violation (23505).
@@ -16,8 +17,9 @@
 //   INVALID_ARGUMENT     other integrity (23) and data (22) errors: a value
 //                        the schema refuses.
 //   RESOURCE_EXHAUSTED   the project's own OW001 (a webhook cap reached).
-//   INTERNAL             everything else (syntax, undefined objects, ...): a
-//                        bug of ours; logged with the SQLSTATE.
+//   INTERNAL             everything else (syntax, undefined objects, protocol
+//                        violation 08P01, ...): a bug of ours; logged with
+//                        the SQLSTATE.
 // Transient vs permanent is decided here and nowhere else: IsTransient().
 //
 // Messages name the operation and the SQLSTATE, never PostgreSQL's text,
@@ -38,24 +40,35 @@ absl::StatusCode StatusCodeForSqlstate(std::string_view sqlstate);
 
 // True for the codes worth retrying later: UNAVAILABLE, ABORTED,
 // DEADLINE_EXCEEDED (the last never comes from the table; a caller's own
-// deadline may produce it).
+// deadline may produce it). False for a commit in doubt, whatever its code.
 bool IsTransient(const absl::Status& status);
 
 // The status for an exception caught around libpqxx calls of `operation`
-// (a constant of the caller, e.g. a statement name). Broken connections and
-// lost commits are UNAVAILABLE; a lost commit is also marked (IsCommitInDoubt).
+// (a constant of the caller, e.g. a statement name). Broken connections are
+// UNAVAILABLE; a lost commit (pqxx::in_doubt_error) is CommitInDoubtStatus.
 absl::Status PgErrorToStatus(std::string_view operation, const std::exception& e);
 
 // The SQLSTATE that produced `status`, or "" when it did not come from
 // PgErrorToStatus with a SQL error.
 std::string SqlstateOf(const absl::Status& status);
 
+// `status` as INTERNAL (same message and SQLSTATE) when it carries a class
+// 22 or 23 SQLSTATE; otherwise unchanged. For a store whose statements take
+// no client values a constraint could refuse: breaking one is its own bug,
+// not the client's ALREADY_EXISTS / INVALID_ARGUMENT / FAILED_PRECONDITION.
+absl::Status DataErrorsAsInternal(const absl::Status& status);
+
 // True when the connection was lost during COMMIT: the transaction may or may
 // not have been committed. Rerun only what is idempotent.
 bool IsCommitInDoubt(const absl::Status& status);
 
-// True when, after `e`, the connection cannot be used again (lost socket,
-// server shutdown, backend terminated, session timeout): the pool must drop it.
+// UNKNOWN "<operation>: the outcome of the commit is unknown", marked so
+// that IsCommitInDoubt is true.
+absl::Status CommitInDoubtStatus(std::string_view operation);
+
+// True when `e` itself says the connection is gone (pqxx::broken_connection,
+// pqxx::in_doubt_error). No SQLSTATE decides it: callers also check
+// !conn.is_open(), which covers a server that ended the session (FATAL).
 bool IsConnectionLost(const std::exception& e);
 
 }  // namespace octo

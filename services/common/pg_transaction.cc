@@ -20,14 +20,22 @@ struct Attempt {
 };
 
 // One transaction: BEGIN, body, COMMIT (or ROLLBACK when body fails).
+// A connection lost once COMMIT may have been sent leaves the outcome unknown,
+// whatever exception type libpqxx chose to report it with.
 Attempt RunOnce(pqxx::connection_base& conn, const PgTxOptions& options, Body body) {
+  bool committing = false;
   try {
     pqxx::work txn(conn, std::string(options.operation));
     absl::Status status = body(txn);
-    if (status.ok()) txn.commit();
+    if (status.ok()) {
+      committing = true;
+      txn.commit();
+    }
     return {status, false, false};
   } catch (const std::exception& e) {
-    return {PgErrorToStatus(options.operation, e), true, IsConnectionLost(e) || !conn.is_open()};
+    const bool lost = IsConnectionLost(e) || !conn.is_open();
+    if (committing && lost) return {CommitInDoubtStatus(options.operation), true, true};
+    return {PgErrorToStatus(options.operation, e), true, lost};
   }
 }
 
@@ -60,7 +68,8 @@ absl::Status Run(PgPool& pool, const PgTxOptions& options, Body body) {
     if (a.status.ok()) return a.status;
     if (a.connection_lost) {
       lease->MarkBroken();
-      const bool safe = options.read_only || !IsCommitInDoubt(a.status);
+      // A commit in doubt is not transient: rerunning could write twice.
+      const bool safe = options.read_only || IsTransient(a.status);
       if (safe && !replaced) {
         replaced = true;
         log::Info("PostgreSQL connection lost; rerunning on a new connection",

@@ -14,9 +14,10 @@
 //     any other status of `fn` is returned as is;
 //   - on a pool, a connection found lost is replaced and `fn` rerun once,
 //     when that is safe: the commit was not reached (the server rolled the
-//     transaction back) or the transaction is read_only. A commit whose
-//     outcome is unknown is returned (UNAVAILABLE, IsCommitInDoubt) for the
-//     caller to settle, never rerun blindly.
+//     transaction back, IsTransient) or the transaction is read_only. A
+//     connection lost once COMMIT was sent leaves the outcome unknown: that
+//     is returned (UNKNOWN, IsCommitInDoubt, not IsTransient) for the caller
+//     to settle, never rerun blindly.
 // Every attempt is recorded in the pool's metrics under `operation`.
 //
 // Example:

@@ -362,7 +362,14 @@ int Run(const Config& config) {
 
   PgEventStore store(pool->get());
   DeliveryServiceImpl delivery_service(&store);
-  PgOperationsStore operations_store(pool->get());
+  absl::StatusOr<std::unique_ptr<PgOperationsStore>> operations_store_or =
+      PgOperationsStore::Create(pool->get());
+  if (!operations_store_or.ok()) {
+    log::Error("cannot prepare the operations store",
+               {{"error", operations_store_or.status().ToString()}});
+    return 1;
+  }
+  PgOperationsStore& operations_store = **operations_store_or;
   OperationsServiceImpl operations_service(&operations_store);
 
   std::unique_ptr<Dispatcher> dispatcher;

@@ -166,11 +166,11 @@ absl::StatusOr<T> InTransaction(PgPool* pool, std::string_view operation, bool r
                                 Body&& body) {
   absl::StatusOr<T> result = RunInTransaction(
       *pool, {.operation = operation, .read_only = read_only}, std::forward<Body>(body));
-  // FAILED_PRECONDITION is this store's answer for a disabled webhook; a
-  // constraint the statements should never break is a bug of ours.
-  if (absl::IsFailedPrecondition(result.status()) && !SqlstateOf(result.status()).empty()) {
-    return absl::InternalError(result.status().message());
-  }
+  // The statements take only validated ids and our own values: a data or
+  // integrity error (class 22/23) is a bug of ours, never the client's
+  // ALREADY_EXISTS / INVALID_ARGUMENT / FAILED_PRECONDITION (the last is
+  // this store's answer for a disabled webhook).
+  if (!result.ok()) return DataErrorsAsInternal(result.status());
   return result;
 }
 
@@ -248,10 +248,11 @@ absl::StatusOr<DeliveryCursor> DecodeDeliveryCursor(std::string_view token) {
 
 // ----------------------------------------------------------------- store --
 
-PgOperationsStore::PgOperationsStore(PgPool* pool) : pool_(pool) {
-  if (absl::Status s = pool_->RegisterStatements(kStatements); !s.ok()) {
-    log::Error("cannot register the operations store's statements", {{"error", s.ToString()}});
-  }
+absl::StatusOr<std::unique_ptr<PgOperationsStore>> PgOperationsStore::Create(PgPool* pool) {
+  // A clash with another store on the same pool: refuse to start rather than
+  // fail every request that names the statement.
+  if (absl::Status s = pool->RegisterStatements(kStatements); !s.ok()) return s;
+  return std::unique_ptr<PgOperationsStore>(new PgOperationsStore(pool));
 }
 
 absl::StatusOr<pb::ListDeliveriesResponse> PgOperationsStore::List(

@@ -14,14 +14,17 @@
 //   NOT_FOUND            "webhookId: no such webhook", "deliveryId: no such delivery"
 //   FAILED_PRECONDITION  the webhook is disabled (redeliver, replay, test)
 //   INVALID_ARGUMENT     a bad page token ("pageToken: ...")
-//   UNAVAILABLE/ABORTED/INTERNAL  from the database (the table of pg_status.h)
+//   UNAVAILABLE/ABORTED/UNKNOWN/INTERNAL  from the database (the table of
+//                        pg_status.h); a class 22/23 SQLSTATE is INTERNAL here:
+//                        a constraint our statements break is our bug
 // Thread-safe.
 //
 // Example:
-//   PgOperationsStore ops(pool.get());
+//   ASSIGN_OR_RETURN(auto ops, PgOperationsStore::Create(pool.get()));
 //   absl::StatusOr<pb::ReplayDeliveriesResponse> r =
-//       ops.Replay(connection_id, webhook_id, absl::Now() - absl::Hours(24), 100);
+//       ops->Replay(connection_id, webhook_id, absl::Now() - absl::Hours(24), 100);
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -51,8 +54,9 @@ struct DeliveryFilter {
 
 class PgOperationsStore {
  public:
-  // `pool` must outlive the store.
-  explicit PgOperationsStore(PgPool* pool);
+  // Registers the store's statements with `pool` (INTERNAL when one clashes
+  // with another store's). `pool` must outlive the store.
+  static absl::StatusOr<std::unique_ptr<PgOperationsStore>> Create(PgPool* pool);
 
   // Newest first; `page_size` 1..100. next_page_token is set when more follow.
   absl::StatusOr<::octo::webhooks::v1::ListDeliveriesResponse> List(
@@ -82,6 +86,7 @@ class PgOperationsStore {
                                                          std::string_view webhook_id);
 
  private:
+  explicit PgOperationsStore(PgPool* pool) : pool_(pool) {}
   PgPool* const pool_;
 };
 

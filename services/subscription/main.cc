@@ -227,7 +227,12 @@ int Run(const Config& config) {
     return 1;
   }
 
-  PgRepository repository(pool->get());
+  absl::StatusOr<std::unique_ptr<PgRepository>> repository_or = PgRepository::Create(pool->get());
+  if (!repository_or.ok()) {
+    log::Error("cannot prepare the repository", {{"error", repository_or.status().ToString()}});
+    return 1;
+  }
+  PgRepository& repository = **repository_or;
   // The channel connects lazily and reconnects by itself: octo-delivery may
   // start after us; until it is reachable, publishing and the delivery
   // operations answer UNAVAILABLE.

@@ -408,12 +408,11 @@ absl::StatusOr<PageCursor> DecodePageToken(std::string_view token) {
   return cursor;
 }
 
-PgRepository::PgRepository(PgPool* pool) : pool_(pool) {
-  // Distinct constant names: only a clash with another store on the same
-  // pool can fail, which every test would show at once.
-  if (absl::Status s = pool_->RegisterStatements(kStatements); !s.ok()) {
-    log::Error("cannot register the repository's statements", {{"error", s.ToString()}});
-  }
+absl::StatusOr<std::unique_ptr<PgRepository>> PgRepository::Create(PgPool* pool) {
+  // A clash with another store on the same pool: refuse to start rather than
+  // fail every request that names the statement.
+  if (absl::Status s = pool->RegisterStatements(kStatements); !s.ok()) return s;
+  return std::unique_ptr<PgRepository>(new PgRepository(pool));
 }
 
 // ------------------------------------------------------------- suppliers --

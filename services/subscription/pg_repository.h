@@ -11,7 +11,7 @@
 //
 // Example:
 //   ASSIGN_OR_RETURN(auto pool, octo::PgPool::Create(conninfo, 8));
-//   octo::subscription::PgRepository repo(pool.get());
+//   ASSIGN_OR_RETURN(auto repo, octo::subscription::PgRepository::Create(pool.get()));
 #include <memory>
 #include <string>
 #include <string_view>
@@ -24,8 +24,10 @@ namespace octo::subscription {
 
 class PgRepository final : public Repository {
  public:
-  // `pool` must outlive the repository. Thread-safe.
-  explicit PgRepository(PgPool* pool);
+  // Registers the repository's statements with `pool` (INTERNAL when one
+  // clashes with another store's). `pool` must outlive the repository.
+  // Thread-safe.
+  static absl::StatusOr<std::unique_ptr<PgRepository>> Create(PgPool* pool);
 
   absl::StatusOr<SupplierRecord> CreateSupplier(const NewSupplier& supplier) override;
   absl::StatusOr<SupplierRecord> GetSupplier(std::string_view supplier_id) override;
@@ -66,6 +68,7 @@ class PgRepository final : public Repository {
       const std::vector<EventTarget>& targets) override;
 
  private:
+  explicit PgRepository(PgPool* pool) : pool_(pool) {}
   PgPool* const pool_;
 };
 

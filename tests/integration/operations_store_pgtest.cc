@@ -28,7 +28,9 @@ class OperationsStoreTest : public DeliveryTest {
   void SetUp() override {
     DeliveryTest::SetUp();
     if (HasFatalFailure()) return;
-    ops_ = std::make_unique<PgOperationsStore>(pool_.get());
+    auto ops = PgOperationsStore::Create(pool_.get());
+    ASSERT_THAT(ops, IsOk());
+    ops_ = *std::move(ops);
     webhook_ = NewWebhook(connection_a_);
   }
 
@@ -106,6 +108,26 @@ TEST_F(OperationsStoreTest, RedeliveringADeliveryInFlightTakesItsLeaseAway) {
   EXPECT_EQ(Text(absl::StrCat("SELECT (next_attempt_at <= now())::text FROM deliveries WHERE id = '", delivery, "'")),
             "true");
   EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM deliveries WHERE webhook_id = '", webhook_, "'")), 1);
+}
+
+// A constraint our own statement breaks is our bug: INTERNAL, never a
+// client-facing ALREADY_EXISTS or INVALID_ARGUMENT.
+TEST_F(OperationsStoreTest, ConstraintErrorsOfItsStatementsAreInternal) {
+  FailedDeliveries(1);
+  const std::string delivery = Text(absl::StrCat("SELECT id::text FROM deliveries WHERE webhook_id = '", webhook_, "'"));
+  for (const char* errcode : {"unique_violation", "check_violation", "invalid_text_representation"}) {
+    Exec(absl::StrCat(
+        "CREATE OR REPLACE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS $$"
+        " BEGIN RAISE EXCEPTION 'refused' USING ERRCODE = '", errcode, "'; END $$"));
+    Exec("CREATE OR REPLACE TRIGGER test_refuse BEFORE UPDATE OR INSERT ON deliveries"
+         " FOR EACH ROW EXECUTE FUNCTION test_refuse()");
+    EXPECT_EQ(ops_->Redeliver(connection_a_, webhook_, delivery).status().code(),
+              absl::StatusCode::kInternal) << errcode;
+    EXPECT_EQ(ops_->Replay(connection_a_, webhook_, absl::Now() - absl::Hours(1), 10).status().code(),
+              absl::StatusCode::kInternal) << errcode;
+    EXPECT_EQ(ops_->SendTest(connection_a_, webhook_).status().code(), absl::StatusCode::kInternal)
+        << errcode;
+  }
 }
 
 TEST_F(OperationsStoreTest, ConcurrentReplaysNeverCountADeliveryTwice) {

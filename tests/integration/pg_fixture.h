@@ -60,7 +60,9 @@ class PgRepositoryTest : public ::testing::Test {
     auto pool = PgPool::Create(db_->conninfo(), PoolSize());
     ASSERT_THAT(pool, IsOk());
     pool_ = *std::move(pool);
-    repo_ = std::make_unique<subscription::PgRepository>(pool_.get());
+    auto repo = subscription::PgRepository::Create(pool_.get());
+    ASSERT_THAT(repo, IsOk());
+    repo_ = *std::move(repo);
   }
 
   void TearDown() override {

@@ -7,12 +7,15 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/common/migrations.h"
 #include "services/common/pg_connection.h"
 #include "services/common/pg_pool.h"
 #include "services/common/pg_status.h"
@@ -76,6 +79,7 @@ TEST_F(PgLayerTest, EveryPooledConnectionCarriesTheDefaultTimeouts) {
   // The TCP settings are libpq's: visible in the conninfo it connects with.
   EXPECT_THAT(pool->conninfo(), HasSubstr("connect_timeout='5'"));
   EXPECT_THAT(pool->conninfo(), HasSubstr("keepalives_idle='30'"));
+  EXPECT_THAT(pool->conninfo(), HasSubstr("tcp_user_timeout='60000'"));
 }
 
 TEST_F(PgLayerTest, ConfiguredTimeoutsReachTheServer) {
@@ -161,6 +165,81 @@ TEST_F(PgLayerTest, AKilledPooledConnectionIsReplacedAndTheRequestRerun) {
   pqxx::connection check(db_->conninfo());
   pqxx::work txn(check);
   EXPECT_EQ(txn.exec1("SELECT v FROM t WHERE id = 1")[0].as<int>(), 1);
+}
+
+// The connection dies once the body is done: COMMIT goes to a dead backend,
+// so nobody knows whether it committed. Never rerun: a rerun could write
+// twice. UNKNOWN, marked in doubt, not transient.
+TEST_F(PgLayerTest, AConnectionLostAtCommitIsInDoubtAndNeverRerun) {
+  auto pool = Pool({}, 1);
+  ASSERT_NE(pool, nullptr);
+  int runs = 0;
+  const absl::Status s =
+      RunInTransaction(*pool, {.operation = "write"}, [&](pqxx::work& txn) {
+        ++runs;
+        txn.exec("UPDATE t SET v = v + 1 WHERE id = 1");
+        const int self = txn.exec1("SELECT pg_backend_pid()")[0].as<int>();
+        pqxx::connection admin(db_->conninfo());
+        pqxx::nontransaction kill(admin);
+        kill.exec(absl::StrCat("SELECT pg_terminate_backend(", self, ", 10000)"));
+        return absl::OkStatus();
+      });
+  EXPECT_THAT(s, StatusIs(absl::StatusCode::kUnknown,
+                          HasSubstr("write: the outcome of the commit is unknown")));
+  EXPECT_TRUE(IsCommitInDoubt(s));
+  EXPECT_FALSE(IsTransient(s));
+  EXPECT_EQ(runs, 1);
+  EXPECT_THAT(pool->Ping(), IsOk());  // the dead connection was replaced
+}
+
+// A statement name libpqxx refuses to define on a pooled connection (here:
+// prepared on it by hand with other SQL) is a status, not an exception
+// escaping Acquire; the pool goes on with fresh connections.
+TEST_F(PgLayerTest, AStatementThatCannotBeDefinedFailsAcquireWithAStatus) {
+  auto pool = Pool({}, 1);
+  ASSERT_NE(pool, nullptr);
+  {
+    auto lease = pool->Acquire();
+    ASSERT_THAT(lease, IsOk());
+    lease->conn().prepare("get_v", "SELECT 2");
+  }
+  constexpr PgStatement kStatements[] = {{"get_v", "SELECT v FROM t WHERE id = $1"}};
+  ASSERT_THAT(pool->RegisterStatements(kStatements), IsOk());
+  EXPECT_THAT(pool->Acquire(), StatusIs(absl::StatusCode::kInternal, HasSubstr("get_v")));
+  auto fresh = pool->Acquire();  // the slot was given back
+  ASSERT_THAT(fresh, IsOk());
+  pqxx::work txn(fresh->conn());
+  EXPECT_EQ(txn.exec_prepared1("get_v", 1)[0].as<int>(), 0);
+}
+
+// A second replica waits for the first's migrations on the advisory lock,
+// even when the operator's options set a short lock_timeout.
+TEST_F(PgLayerTest, MigrationsWaitForTheAdvisoryLockWhateverTheOperatorsLockTimeout) {
+  constexpr long long kKey = 424242;
+  pqxx::connection first(db_->conninfo());
+  pqxx::nontransaction hold(first);
+  hold.exec(absl::StrCat("SELECT pg_advisory_lock(", kKey, ")"));
+
+  absl::Status applied = absl::UnknownError("not run");
+  std::thread second([&] {
+    applied = ApplyMigrations(db_->conninfo() + " options='-c lock_timeout=100'",
+                              {{1, "one", "CREATE TABLE migrated (id integer)"}}, kKey);
+  });
+  // Wait until the second one queues on the lock, then past its would-be
+  // lock_timeout, before releasing.
+  pqxx::connection observer(db_->conninfo());
+  for (int i = 0; i < 500; ++i) {
+    pqxx::nontransaction q(observer);
+    if (q.exec1("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")[0]
+            .as<int>() > 0) {
+      break;
+    }
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  hold.exec(absl::StrCat("SELECT pg_advisory_unlock(", kKey, ")"));
+  second.join();
+  EXPECT_THAT(applied, IsOk());
 }
 
 TEST_F(PgLayerTest, PingAnswersForTheServerNotForADeadConnection) {

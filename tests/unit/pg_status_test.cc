@@ -23,6 +23,7 @@ TEST(PgStatusTable, MapsEachClassToTheCodeThatSaysHowToRetry) {
       {"57P01", StatusCode::kUnavailable},         // admin_shutdown (terminated)
       {"57P03", StatusCode::kUnavailable},         // cannot_connect_now
       {"08006", StatusCode::kUnavailable},         // connection_failure
+      {"08P01", StatusCode::kInternal},            // protocol_violation: ours
       {"53300", StatusCode::kUnavailable},         // too_many_connections
       {"23505", StatusCode::kAlreadyExists},       // unique_violation
       {"23503", StatusCode::kFailedPrecondition},  // foreign_key_violation
@@ -80,15 +81,35 @@ TEST(PgErrorToStatus, LostConnectionsAndCommitsInDoubt) {
   const pqxx::in_doubt_error doubt("connection lost during commit");
   EXPECT_TRUE(IsConnectionLost(doubt));
   const absl::Status d = PgErrorToStatus("enqueue", doubt);
-  EXPECT_EQ(d.code(), StatusCode::kUnavailable);
+  EXPECT_EQ(d.code(), StatusCode::kUnknown);
+  EXPECT_EQ(d.message(), "enqueue: the outcome of the commit is unknown");
   EXPECT_TRUE(IsCommitInDoubt(d));
+  EXPECT_FALSE(IsTransient(d));  // a rerun could write twice
+  EXPECT_FALSE(IsTransient(CommitInDoubtStatus("x")));
+  EXPECT_TRUE(IsCommitInDoubt(CommitInDoubtStatus("x")));
 
-  // A backend terminated by the server, or a session ended for idling in a
-  // transaction, cannot be used again; a statement timeout leaves it usable.
-  EXPECT_TRUE(IsConnectionLost(pqxx::sql_error("terminating connection", "", "57P01")));
-  EXPECT_TRUE(IsConnectionLost(pqxx::sql_error("idle in transaction", "", "25P03")));
+  // A SQLSTATE alone never says the session is gone: the caller checks
+  // conn.is_open() for a server that ended it. A protocol violation happens
+  // on healthy sessions too.
+  EXPECT_FALSE(IsConnectionLost(pqxx::sql_error("protocol violation", "", "08P01")));
   EXPECT_FALSE(IsConnectionLost(pqxx::sql_error("canceling statement", "", "57014")));
   EXPECT_FALSE(IsConnectionLost(pqxx::sql_error("lock timeout", "", "55P03")));
+}
+
+TEST(DataErrorsAsInternal, OnlyClass22And23BecomeInternalKeepingTheSqlstate) {
+  for (const char* state : {"23505", "23503", "23514", "22P02", "22001"}) {
+    const absl::Status s = DataErrorsAsInternal(PgErrorToStatus("op", pqxx::sql_error("m", "", state)));
+    EXPECT_EQ(s.code(), StatusCode::kInternal) << state;
+    EXPECT_EQ(SqlstateOf(s), state);
+    EXPECT_NE(s.message().find(state), absl::string_view::npos) << s;
+  }
+  for (const char* state : {"40001", "57014", "OW001"}) {
+    const absl::Status original = PgErrorToStatus("op", pqxx::sql_error("m", "", state));
+    EXPECT_EQ(DataErrorsAsInternal(original), original) << state;
+  }
+  // A store's own statuses (no SQLSTATE) pass unchanged.
+  EXPECT_EQ(DataErrorsAsInternal(absl::FailedPreconditionError("webhook disabled")).code(),
+            StatusCode::kFailedPrecondition);
 }
 
 TEST(PgErrorToStatus, OtherExceptionsAreInternal) {
