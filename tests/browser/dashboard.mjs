@@ -243,6 +243,30 @@ try {
   assert.ok(!(await page.content()).includes(rotated), "the new secret is shown only once");
   step("rotate secret shows the new secret once");
 
+  // --- Send a test event; edit; replay failed deliveries since a time.
+  await page.click("#send-test");
+  await page.waitForSelector("#action-result:has-text('Test event queued')");
+  await waitForDelivery(page, "succeeded", 3);
+  assert.match(await page.innerText("#deliveries tr[data-delivery-id]:first-child"), /webhook_test/);
+  step("send test event: a test delivery is queued and delivered");
+
+  await page.click("#edit summary");
+  await page.uncheck("#edit-form input[name=retryOnError]");
+  await page.fill("#edit-form input[name=url]", "example.com/no-scheme");
+  await page.click("#save-webhook");
+  await page.waitForSelector("#edit-form #error-url:not([hidden])");
+  await page.fill("#edit-form input[name=url]", env.RECEIVER_URL + "?v=2");
+  await page.click("#save-webhook");
+  await page.waitForSelector("#action-result:has-text('Saved.')");
+  assert.equal(await page.innerText("#webhook-title"), env.RECEIVER_URL + "?v=2");
+  assert.equal(await page.isChecked("#edit-form input[name=retryOnError]"), false);
+  step("edit: a bad URL shows its field error; a good edit is saved");
+
+  await page.fill("#replay-since", "2020-01-01T00:00");
+  await page.click("#replay");
+  await page.waitForSelector("#replay-result:has-text('queued again')");
+  step("replay failed deliveries since a time answers how many were queued");
+
   // --- Another supplier's operator cannot see or reach the webhook.
   await page.click("#logout");
   await page.waitForURL(new URL("login", base).href);
@@ -260,15 +284,19 @@ try {
     return [get.status, (await get.json()).errorMessage, unknown.status, (await unknown.json()).errorMessage];
   }, webhookId);
   assert.equal(answers[0], 404);
-  const changes = await page.evaluate(async (id) => {
+  const connection = env.CONNECTION_ID;
+  const changes = await page.evaluate(async ([id, connection]) => {
     const { csrfToken } = await (await fetch("/dashboard/api/session")).json();
     const headers = { "X-CSRF-Token": csrfToken, "Content-Type": "application/json" };
     const patch = await fetch("/dashboard/api/webhooks/" + id, { method: "PATCH", headers, body: '{"url":"https://evil.example/x"}' });
     const del = await fetch("/dashboard/api/webhooks/" + id, { method: "DELETE", headers });
     const redo = await fetch("/dashboard/api/webhooks/" + id + "/rotate-secret", { method: "POST", headers, body: "{}" });
-    return [patch.status, del.status, redo.status];
-  }, webhookId);
-  assert.deepEqual(changes, [404, 404, 404], "another supplier cannot change, delete or rotate the webhook");
+    const steal = await fetch("/dashboard/api/webhooks", { method: "POST", headers,
+      body: JSON.stringify({ connectionId: connection, url: "https://evil.example/x", event: "booking_update" }) });
+    return [patch.status, del.status, redo.status, steal.status, (await steal.json()).field];
+  }, [webhookId, connection]);
+  assert.deepEqual(changes, [404, 404, 404, 400, "connectionId"],
+    "another supplier cannot change, delete or rotate the webhook, nor add one to the connection");
   assert.deepEqual([answers[0], answers[1]], [answers[2], answers[3]], "another supplier's id answers like an unknown one");
   step("another supplier's operator sees nothing and gets 404 for the webhook, also by its URL");
 
@@ -276,6 +304,21 @@ try {
   const forged = await page.evaluate(async () => (await fetch("/dashboard/api/logout", { method: "POST" })).status);
   assert.equal(forged, 403);
   step("a state-changing request without X-CSRF-Token is refused (403)");
+
+  // --- The owner deletes the webhook, after confirming.
+  await page.click("#logout");
+  await page.waitForURL(new URL("login", base).href);
+  await login(page, env.OPERATOR_NAME, env.OPERATOR_PASSWORD);
+  await page.goto(base + "#/webhooks/" + webhookId);
+  await page.waitForSelector("#webhook-title");
+  await page.click("#delete");
+  await page.waitForSelector("#confirm-delete");
+  await page.click("#confirm-delete-no");
+  assert.equal(await page.locator("#confirm-delete").count(), 0);
+  await page.click("#delete");
+  await page.click("#confirm-delete-yes");
+  await page.waitForSelector("text=No webhooks match.");
+  step("delete asks for confirmation, then the webhook is gone");
 
   assert.deepEqual(consoleErrors, [], "no console errors");
   step("no console errors");
