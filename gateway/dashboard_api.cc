@@ -31,12 +31,8 @@ constexpr std::string_view kApiPrefix = "/dashboard/api/";
 class Exchange {
  public:
   Exchange(const HttpRequest& request, const DashboardApiOptions& options, v1::OperatorService::StubInterface* ops,
-           v1::SubscriptionService::StubInterface* subs)
-      : request_(request),
-        options_(options),
-        ops_(ops),
-        subs_(subs),
-        deadline_(std::chrono::system_clock::now() + options.timeout) {}
+           v1::SubscriptionService::StubInterface* subs, std::chrono::system_clock::time_point deadline)
+      : request_(request), options_(options), ops_(ops), subs_(subs), deadline_(deadline) {}
 
   HttpResponse Run(const std::vector<std::string>& segments, std::string& route);
 
@@ -354,7 +350,10 @@ std::string TemplateOf(const std::vector<std::string>& s) {
   return t;
 }
 
-HttpResponse Exchange::Run(const std::vector<std::string>& s, std::string& route) {
+// What needs no backend call: an unknown route (404), a wrong method (405),
+// the capability list, and a request without a session cookie (401).
+std::optional<HttpResponse> Precheck(const HttpRequest& request, const std::vector<std::string>& s,
+                                     std::string& route) {
   const std::string tmpl = TemplateOf(s);
   route = absl::StrCat(AbslView(kApiPrefix), tmpl);
   std::string allow;
@@ -362,20 +361,43 @@ HttpResponse Exchange::Run(const std::vector<std::string>& s, std::string& route
   for (const RouteEntry& r : Table()) {
     if (r.path != tmpl) continue;
     allow += allow.empty() ? r.method : ", " + r.method;
-    method_ok = method_ok || r.method == std::string_view(request_.method_string().data(), request_.method_string().size());
+    method_ok = method_ok || r.method == std::string_view(request.method_string().data(), request.method_string().size());
   }
   if (allow.empty()) {
     route = "unmatched";
-    return DashboardError(BadRequest("No such dashboard API route", http::status::not_found), version());
+    return DashboardError(BadRequest("No such dashboard API route", http::status::not_found), request.version());
   }
   if (!method_ok) {
     HttpResponse r = DashboardError(BadRequest(absl::StrCat("Allowed: ", allow), http::status::method_not_allowed),
-                                    version());
+                                    request.version());
     r.set(http::field::allow, allow);
     return r;
   }
+  if (tmpl == "capabilities") {
+    HttpResponse response = JsonResponse(http::status::ok, request.version(), JsonText(KnownCapabilitiesJson()));
+    AddSecurityHeaders(response);
+    return response;
+  }
+  if (tmpl == "login") return std::nullopt;
+  const std::optional<std::string> token = SessionCookie(request);
+  if (!token.has_value() || token->empty()) {
+    return DashboardStatusError(absl::UnauthenticatedError("no session"), request.version());
+  }
+  return std::nullopt;
+}
+
+std::vector<std::string> SegmentsOf(const HttpRequest& request) {
+  std::string_view path(request.target().data(), request.target().size());
+  path = path.substr(0, path.find('?'));
+  path.remove_prefix(std::min(path.size(), kApiPrefix.size()));
+  return absl::StrSplit(AbslView(path), '/', absl::SkipEmpty());
+}
+
+// Runs a request Precheck() let through.
+HttpResponse Exchange::Run(const std::vector<std::string>& s, std::string& route) {
+  const std::string tmpl = TemplateOf(s);
+  route = absl::StrCat(AbslView(kApiPrefix), tmpl);
   if (tmpl == "login") return Login();
-  if (tmpl == "capabilities") return Json(KnownCapabilitiesJson());
   if (absl::Status s = Authenticate(); !s.ok()) return Error(s);
   if (tmpl == "logout") return Logout();
   if (tmpl == "session") return Session();
@@ -391,12 +413,15 @@ HttpResponse Exchange::Run(const std::vector<std::string>& s, std::string& route
 
 }  // namespace
 
-HttpResponse DashboardApi::Handle(const HttpRequest& request, std::string& route) const {
-  std::string_view path(request.target().data(), request.target().size());
-  path = path.substr(0, path.find('?'));
-  path.remove_prefix(std::min(path.size(), kApiPrefix.size()));
-  std::vector<std::string> segments = absl::StrSplit(AbslView(path), '/', absl::SkipEmpty());
-  Exchange exchange(request, options_, operators_, subscriptions_);
+std::optional<HttpResponse> DashboardApi::Precheck(const HttpRequest& request, std::string& route) {
+  return octo::gateway::Precheck(request, SegmentsOf(request), route);
+}
+
+HttpResponse DashboardApi::Handle(const HttpRequest& request, std::string& route,
+                                  std::chrono::system_clock::time_point deadline) const {
+  const std::vector<std::string> segments = SegmentsOf(request);
+  if (std::optional<HttpResponse> early = octo::gateway::Precheck(request, segments, route)) return *std::move(early);
+  Exchange exchange(request, options_, operators_, subscriptions_, deadline);
   return exchange.Run(segments, route);
 }
 

@@ -1,5 +1,7 @@
 #include "gateway/dashboard_handler.h"
 
+#include <optional>
+#include <string>
 #include <utility>
 
 #include <boost/beast/http/field.hpp>
@@ -22,13 +24,27 @@ DashboardHandler::DashboardHandler(Options options, HttpHandler* inner, std::sha
   for (int i = 0; i < std::max(1, options_.threads); ++i) workers_.emplace_back([this] { Work(); });
 }
 
-DashboardHandler::~DashboardHandler() {
+DashboardHandler::~DashboardHandler() { Stop(); }
+
+void DashboardHandler::Stop() {
+  std::deque<Job> queued;
   {
     std::lock_guard lock(mu_);
     stopping_ = true;
+    queued.swap(queue_);
   }
   cv_.notify_all();
-  for (std::thread& t : workers_) t.join();
+  for (Job& job : queued) AnswerUnavailable(job);
+  std::lock_guard join_lock(join_mu_);
+  for (std::thread& t : workers_) {
+    if (t.joinable()) t.join();
+  }
+}
+
+void DashboardHandler::AnswerUnavailable(Job& job) {
+  HttpResponse busy = DashboardError(Unavailable(), job.request.version());
+  busy.keep_alive(job.request.keep_alive());
+  job.done(HandlerResult{std::move(busy), "/dashboard/api"});
 }
 
 bool DashboardHandler::IsDashboardTarget(std::string_view target) {
@@ -39,15 +55,23 @@ bool DashboardHandler::IsDashboardTarget(std::string_view target) {
 
 void DashboardHandler::Work() {
   for (;;) {
-    std::function<void()> job;
+    std::optional<Job> job;
     {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
       if (queue_.empty()) return;
-      job = std::move(queue_.front());
+      job.emplace(std::move(queue_.front()));
       queue_.pop_front();
     }
-    job();
+    // Waited past its deadline: every backend call would fail anyway.
+    if (std::chrono::system_clock::now() >= job->deadline) {
+      AnswerUnavailable(*job);
+      continue;
+    }
+    std::string route;
+    HttpResponse response = api_.Handle(job->request, route, job->deadline);
+    response.keep_alive(job->request.keep_alive());
+    job->done(HandlerResult{std::move(response), std::move(route)});
   }
 }
 
@@ -101,23 +125,23 @@ void DashboardHandler::Handle(HttpRequest request, Done done) {
     result.response.keep_alive(request.keep_alive());
     return done(std::move(result));
   }
-  auto shared = std::make_shared<std::pair<HttpRequest, Done>>(std::move(request), std::move(done));
+  {
+    std::string route;
+    if (std::optional<HttpResponse> early = DashboardApi::Precheck(request, route)) {
+      early->keep_alive(request.keep_alive());
+      return done(HandlerResult{*std::move(early), std::move(route)});
+    }
+  }
+  Job job{std::move(request), std::move(done), std::chrono::system_clock::now() + options_.api.timeout};
   {
     std::lock_guard lock(mu_);
     if (!stopping_ && queue_.size() < options_.max_queue) {
-      queue_.push_back([this, shared] {
-        std::string route;
-        HttpResponse response = api_.Handle(shared->first, route);
-        response.keep_alive(shared->first.keep_alive());
-        shared->second(HandlerResult{std::move(response), std::move(route)});
-      });
+      queue_.push_back(std::move(job));
       cv_.notify_one();
       return;
     }
   }
-  HttpResponse busy = DashboardError(Unavailable(), shared->first.version());
-  busy.keep_alive(shared->first.keep_alive());
-  shared->second(HandlerResult{std::move(busy), "/dashboard/api"});
+  AnswerUnavailable(job);
 }
 
 }  // namespace octo::gateway

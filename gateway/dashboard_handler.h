@@ -9,10 +9,18 @@
 //   /dashboard/assets/<file>    scripts and styles (embedded)
 //   /dashboard/api/...          the JSON API (DashboardApi)
 //
-// Pages and assets are answered on the I/O thread (no backend call); API
-// requests make blocking gRPC calls, so they run on this handler's own
-// worker threads, and a full queue answers 503 at once. Every response has
-// the security headers (Content-Security-Policy without inline script, ...).
+// Pages, assets and API requests that need no backend call (unknown route,
+// wrong method, no session cookie) are answered on the I/O thread; the other
+// API requests make blocking gRPC calls, so they run on this handler's own
+// worker threads. A request's deadline starts when it is queued: a full
+// queue answers 503 at once, and a worker answers 503 (with Retry-After) to a
+// request whose deadline passed while it waited. Every response has the
+// security headers (Content-Security-Policy without inline script, ...).
+//
+// Shutdown: Stop() right after HttpServer::Stop() and before the server is
+// destroyed; it answers the queued requests 503 and joins the workers, so no
+// callback runs after it returns.
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -38,15 +46,26 @@ class DashboardHandler final : public HttpHandler {
 
   // `inner` must outlive this handler. Starts the worker threads.
   DashboardHandler(Options options, HttpHandler* inner, std::shared_ptr<grpc::Channel> channel);
-  // Finishes the queued requests (each within its deadline), then joins.
+  // Calls Stop().
   ~DashboardHandler() override;
+
+  // Answers every queued request 503, lets the requests in progress finish
+  // (within their deadline), joins the workers; later requests answer 503 at
+  // once. Idempotent.
+  void Stop();
 
   void Handle(HttpRequest request, Done done) override;
 
   static bool IsDashboardTarget(std::string_view target);
 
  private:
+  struct Job {
+    HttpRequest request;
+    Done done;
+    std::chrono::system_clock::time_point deadline;
+  };
   void Work();
+  static void AnswerUnavailable(Job& job);
   HandlerResult Page(const HttpRequest& request) const;
 
   const Options options_;
@@ -56,9 +75,10 @@ class DashboardHandler final : public HttpHandler {
   DashboardApi api_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> queue_;  // guarded by mu_
-  bool stopping_ = false;                    // guarded by mu_
-  std::vector<std::thread> workers_;
+  std::deque<Job> queue_;   // guarded by mu_
+  bool stopping_ = false;   // guarded by mu_
+  std::mutex join_mu_;      // one Stop() joins at a time
+  std::vector<std::thread> workers_;  // guarded by join_mu_ after the constructor
 };
 
 }  // namespace octo::gateway

@@ -96,6 +96,7 @@ HttpResponse DashboardError(const OctoError& error, unsigned http_version) {
     body["field"] = field;
   }
   HttpResponse response = JsonResponse(error.http_status, http_version, JsonText(body));
+  if (error.http_status == http::status::service_unavailable) response.set(http::field::retry_after, "1");
   AddSecurityHeaders(response);
   return response;
 }

@@ -115,6 +115,9 @@ int main(int argc, char** argv) {
   dashboard_options.api.timeout = config->api.request_timeout;
   dashboard_options.api.secure_cookies = absl::GetFlag(FLAGS_dashboard_secure_cookies);
   octo::gateway::DashboardHandler dashboard(dashboard_options, &handler, channel);
+  // Declared after `dashboard`, so destroyed before it; every path out of
+  // main() below calls dashboard.Stop() before that, so no dashboard worker
+  // calls back into a destroyed server.
   octo::gateway::HttpServer server(config->http, &dashboard);
   if (absl::Status status = server.Start(); !status.ok()) {
     octo::log::Error("cannot start the HTTP server",
@@ -125,6 +128,7 @@ int main(int argc, char** argv) {
   if (!config->port_file.empty() && !octo::WriteFileAtomically(config->port_file, port + "\n")) {
     octo::log::Error("cannot write the port file", {{"path", config->port_file}});
     server.Stop(std::chrono::milliseconds(0));
+    dashboard.Stop();
     backend.Shutdown();
     return 1;
   }
@@ -140,6 +144,9 @@ int main(int argc, char** argv) {
   // Requests in progress finish within their gRPC deadline; then cancel
   // whatever is left and wait for its callbacks before anything is destroyed.
   server.Stop(config->api.request_timeout + std::chrono::seconds(1));
+  // The dashboard's queued requests answer 503 and its workers are joined
+  // now, while the server (whose callbacks they call) still exists.
+  dashboard.Stop();
   backend.Shutdown();
   octo::log::Info("stopped");
   return 0;

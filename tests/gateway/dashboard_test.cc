@@ -6,11 +6,20 @@
 #include <fstream>
 #include <regex>
 
+#include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <grpcpp/create_channel.h>
+#include <grpcpp/security/credentials.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <atomic>
+#include <future>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "gateway/dashboard_api.h"
@@ -146,6 +155,109 @@ TEST(DashboardHandler, ClaimsOnlyDashboardTargets) {
   EXPECT_TRUE(DashboardHandler::IsDashboardTarget("/dashboard/api/session"));
   EXPECT_FALSE(DashboardHandler::IsDashboardTarget("/dashboards"));
   EXPECT_FALSE(DashboardHandler::IsDashboardTarget("/octo/webhooks"));
+}
+
+// The handler's queue. The backend is a loopback socket that never answers
+// (connections wait in its backlog), so a backend call lasts its deadline.
+class SilentBackend {
+ public:
+  SilentBackend() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    EXPECT_EQ(::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len), 0);
+    EXPECT_EQ(::listen(fd_, 16), 0);
+    EXPECT_EQ(::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len), 0);
+    port_ = ntohs(addr.sin_port);
+  }
+  ~SilentBackend() { ::close(fd_); }
+  std::shared_ptr<grpc::Channel> Channel() const {
+    return grpc::CreateChannel(absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials());
+  }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+};
+
+class NoInner final : public HttpHandler {
+ public:
+  void Handle(HttpRequest, Done) override { ADD_FAILURE() << "not a dashboard request"; }
+};
+
+HttpRequest SessionRequest(std::string target) {
+  HttpRequest r = Request(http::verb::get, std::move(target));
+  r.set(http::field::cookie, "octo_dashboard_session=made-up");
+  return r;
+}
+
+std::string ErrorCode(const HandlerResult& result) {
+  return std::string(boost::json::parse(result.response.body()).as_object().at("error").as_string());
+}
+
+DashboardHandler::Options QueueOptions(std::chrono::milliseconds timeout, int threads) {
+  DashboardHandler::Options options;
+  options.api.timeout = timeout;
+  options.threads = threads;
+  return options;
+}
+
+TEST(DashboardHandler, AnswersWhatNeedsNoBackendOnTheCallingThread) {
+  SilentBackend backend;
+  NoInner inner;
+  DashboardHandler handler(QueueOptions(std::chrono::seconds(30), 1), &inner, backend.Channel());
+  const auto answer = [&](HttpRequest request) {
+    std::optional<HandlerResult> out;
+    handler.Handle(std::move(request), [&](HandlerResult r) { out = std::move(r); });
+    EXPECT_TRUE(out.has_value()) << "answered later, on a worker";
+    return out.value_or(HandlerResult{});
+  };
+  HandlerResult unknown = answer(SessionRequest("/dashboard/api/no/such/route"));
+  EXPECT_EQ(unknown.response.result(), http::status::not_found);
+  EXPECT_EQ(unknown.route, "unmatched");
+  HandlerResult method = answer(Request(http::verb::delete_, "/dashboard/api/session"));
+  EXPECT_EQ(method.response.result(), http::status::method_not_allowed);
+  HandlerResult no_cookie = answer(Request(http::verb::get, "/dashboard/api/webhooks"));
+  EXPECT_EQ(no_cookie.response.result(), http::status::unauthorized);
+  HandlerResult caps = answer(Request(http::verb::get, "/dashboard/api/capabilities"));
+  EXPECT_EQ(caps.response.result(), http::status::ok);
+}
+
+TEST(DashboardHandler, RequestWhoseDeadlinePassedInTheQueueAnswers503) {
+  SilentBackend backend;
+  NoInner inner;
+  DashboardHandler handler(QueueOptions(std::chrono::milliseconds(0), 1), &inner, backend.Channel());
+  std::promise<HandlerResult> answered;
+  handler.Handle(SessionRequest("/dashboard/api/session"), [&](HandlerResult r) { answered.set_value(std::move(r)); });
+  HandlerResult result = answered.get_future().get();
+  EXPECT_EQ(result.response.result(), http::status::service_unavailable);
+  EXPECT_EQ(result.response[http::field::retry_after], "1");
+  EXPECT_EQ(ErrorCode(result), "INTERNAL_SERVER_ERROR");
+  EXPECT_THAT(std::string(result.response["Content-Security-Policy"]), HasSubstr("default-src 'none'"));
+}
+
+TEST(DashboardHandler, StopAnswersQueuedRequestsAndNoCallbackRunsAfterIt) {
+  SilentBackend backend;
+  NoInner inner;
+  DashboardHandler handler(QueueOptions(std::chrono::seconds(2), 1), &inner, backend.Channel());
+  std::atomic<int> answered{0};
+  std::atomic<int> unavailable{0};
+  for (int i = 0; i < 4; ++i) {
+    handler.Handle(SessionRequest("/dashboard/api/session"), [&](HandlerResult r) {
+      if (r.response.result() == http::status::service_unavailable) ++unavailable;
+      ++answered;
+    });
+  }
+  handler.Stop();
+  EXPECT_EQ(answered.load(), 4);
+  EXPECT_EQ(unavailable.load(), 4);  // queued, or past their backend deadline
+  std::optional<HandlerResult> late;
+  handler.Handle(SessionRequest("/dashboard/api/session"), [&](HandlerResult r) { late = std::move(r); });
+  ASSERT_TRUE(late.has_value());
+  EXPECT_EQ(late->response.result(), http::status::service_unavailable);
+  handler.Stop();  // idempotent; the destructor calls it again
 }
 
 // Runs tests/openapi/check.mjs with the dashboard's routes.
