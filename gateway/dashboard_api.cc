@@ -95,10 +95,6 @@ absl::Status Exchange::Authenticate() {
       [&](grpc::ClientContext* c, v1::OperatorSession* r) { return ops_->AuthenticateSession(c, req, r); });
   if (!s.ok()) return s.status();
   session_ = *std::move(s);
-  if (Mutating()) {
-    if (absl::Status o = CheckSameOrigin(request_); !o.ok()) return o;
-    return CheckCsrf(request_, session_.csrf_token());
-  }
   return absl::OkStatus();
 }
 
@@ -121,7 +117,7 @@ absl::StatusOr<std::string> Exchange::ConnectionOf(std::string_view webhook_id) 
 }
 
 HttpResponse Exchange::Login() {
-  if (absl::Status s = CheckSameOrigin(request_); !s.ok()) return Error(s);
+  if (absl::Status s = CheckSameOrigin(request_); !s.ok()) return DashboardForbidden(s, version());
   if (absl::Status s = CheckJson(); !s.ok()) return Error(s);
   absl::StatusOr<v1::LoginRequest> req = ParseLoginBody(request_.body());
   if (!req.ok()) return Error(req.status());
@@ -399,6 +395,10 @@ HttpResponse Exchange::Run(const std::vector<std::string>& s, std::string& route
   route = absl::StrCat(AbslView(kApiPrefix), tmpl);
   if (tmpl == "login") return Login();
   if (absl::Status s = Authenticate(); !s.ok()) return Error(s);
+  if (Mutating()) {
+    if (absl::Status s = CheckSameOrigin(request_); !s.ok()) return DashboardForbidden(s, version());
+    if (absl::Status s = CheckCsrf(request_, session_.csrf_token()); !s.ok()) return DashboardForbidden(s, version());
+  }
   if (tmpl == "logout") return Logout();
   if (tmpl == "session") return Session();
   if (tmpl == "connections") return Connections();

@@ -101,6 +101,12 @@ HttpResponse DashboardError(const OctoError& error, unsigned http_version) {
   return response;
 }
 
+HttpResponse DashboardForbidden(const absl::Status& check, unsigned http_version) {
+  return DashboardError(OctoError{http::status::forbidden, std::string(kForbidden),
+                                  std::string(StdView(check.message())), {}},
+                        http_version);
+}
+
 HttpResponse DashboardStatusError(const absl::Status& status, unsigned http_version, std::string_view not_found_code,
                                   std::string_view id_member, std::string_view id) {
   if (status.code() == absl::StatusCode::kNotFound) {
@@ -112,13 +118,27 @@ HttpResponse DashboardStatusError(const absl::Status& status, unsigned http_vers
   if (status.code() == absl::StatusCode::kUnauthenticated) {
     return DashboardError(Unauthorized("Log in to use the dashboard"), http_version);
   }
+  // The backend's other messages are passed through only when written for
+  // partners (they name the field or id they are about, and no SQL state);
+  // otherwise the OCTO routes' fixed messages (ErrorFromStatus) apply.
+  const std::string_view message = StdView(status.message());
+  const bool partner_facing = !FieldOfMessage(message).empty() && message.find("SQLSTATE") == std::string_view::npos;
   if (status.code() == absl::StatusCode::kPermissionDenied) {
     return DashboardError(OctoError{http::status::forbidden, std::string(kForbidden),
-                                    std::string(StdView(status.message())), {}},
+                                    "You do not have access to this resource", {}},
                           http_version);
   }
-  if (status.code() == absl::StatusCode::kAlreadyExists || status.code() == absl::StatusCode::kFailedPrecondition) {
-    return DashboardError(Unprocessable(TruncateUtf8(StdView(status.message()), 1024)), http_version);
+  if (status.code() == absl::StatusCode::kAlreadyExists) {
+    return DashboardError(Unprocessable(partner_facing ? TruncateUtf8(message, 1024) : "It already exists"),
+                          http_version);
+  }
+  if (status.code() == absl::StatusCode::kFailedPrecondition && partner_facing &&
+      message.starts_with("webhookId:")) {
+    return DashboardError(Unprocessable(TruncateUtf8(message, 1024)), http_version);
+  }
+  if (status.code() == absl::StatusCode::kInvalidArgument && !partner_facing &&
+      message.find("SQLSTATE") != std::string_view::npos) {
+    return DashboardError(BadRequest("The request was rejected by a data constraint"), http_version);
   }
   return DashboardError(ErrorFromStatus(status, ""), http_version);
 }

@@ -47,8 +47,12 @@ std::string FieldOfMessage(std::string_view message);
 
 // An error response for the dashboard API: OCTO shape + "field".
 HttpResponse DashboardError(const OctoError& error, unsigned http_version);
+// 403 with the message of CheckSameOrigin()/CheckCsrf() (the gateway's own).
+HttpResponse DashboardForbidden(const absl::Status& check, unsigned http_version);
 // From a backend status; NOT_FOUND becomes 404 with `not_found_code`
-// (INVALID_WEBHOOK_ID, INVALID_DELIVERY_ID, ...) and `id`.
+// (INVALID_WEBHOOK_ID, INVALID_DELIVERY_ID, ...) and `id`. Backend messages
+// are answered only when written for partners ("field: ..." without a SQL
+// state); PERMISSION_DENIED and the rest get the OCTO routes' fixed text.
 HttpResponse DashboardStatusError(const absl::Status& status, unsigned http_version,
                                   std::string_view not_found_code = kInvalidWebhookId,
                                   std::string_view id_member = "", std::string_view id = "");

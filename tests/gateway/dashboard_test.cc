@@ -90,6 +90,28 @@ TEST(DashboardHttp, FieldOfValidationMessages) {
   EXPECT_EQ(r["Content-Security-Policy"], kDashboardCsp);
 }
 
+TEST(DashboardStatusError, BackendInternalsAreNeverAnswered) {
+  const auto body = [](const absl::Status& s) { return std::string(DashboardStatusError(s, 11).body()); };
+  for (const absl::Status& s :
+       {absl::PermissionDeniedError("update_webhook (SQLSTATE 42501): permission denied for table webhooks"),
+        absl::FailedPreconditionError("update_webhook (SQLSTATE 23514): constraint violated"),
+        absl::FailedPreconditionError("update_webhook: a referenced row does not exist (SQLSTATE 23503)"),
+        absl::AlreadyExistsError("create_operator: already exists (SQLSTATE 23505)"),
+        absl::InvalidArgumentError("update_webhook: rejected by a database constraint (SQLSTATE 23514)")}) {
+    EXPECT_THAT(body(s), Not(HasSubstr("SQLSTATE"))) << s;
+    EXPECT_THAT(body(s), Not(HasSubstr("update_webhook"))) << s;
+  }
+  EXPECT_EQ(DashboardStatusError(absl::PermissionDeniedError("x"), 11).result(), http::status::forbidden);
+  // Messages written for partners still reach the form.
+  EXPECT_THAT(body(absl::AlreadyExistsError("name: an operator with this name already exists")),
+              HasSubstr("an operator with this name already exists"));
+  EXPECT_THAT(body(absl::FailedPreconditionError("webhookId: the webhook is disabled; enable it first")),
+              HasSubstr("enable it first"));
+  // The gateway's own checks keep their message.
+  EXPECT_THAT(std::string(DashboardForbidden(absl::PermissionDeniedError("Missing or wrong X-CSRF-Token: reload the page"), 11).body()),
+              HasSubstr("X-CSRF-Token"));
+}
+
 TEST(DashboardStatusError, NotFoundIsOneAnswerForUnknownAndForeign) {
   const HttpResponse r = DashboardStatusError(absl::NotFoundError("no such webhook"), 11, kInvalidWebhookId,
                                               "webhookId", "abc");
