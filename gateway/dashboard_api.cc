@@ -63,7 +63,8 @@ class Exchange {
 
   absl::Status Authenticate();
   absl::StatusOr<std::string> ConnectionOf(std::string_view webhook_id);
-  absl::Status CheckJson() const;
+  std::optional<HttpResponse> JsonContentTypeError() const;
+  std::optional<HttpResponse> EmptyBodyError() const;
 
   HttpResponse Login();
   HttpResponse Logout();
@@ -98,12 +99,28 @@ absl::Status Exchange::Authenticate() {
   return absl::OkStatus();
 }
 
-absl::Status Exchange::CheckJson() const {
+// 415 unless the body is declared JSON (as the OCTO routes answer).
+std::optional<HttpResponse> Exchange::JsonContentTypeError() const {
   const auto type = request_[http::field::content_type];
   if (!IsJsonContentType(std::string_view(type.data(), type.size()))) {
-    return absl::InvalidArgumentError("Content-Type must be application/json");
+    return DashboardError(BadRequest("Content-Type must be application/json", http::status::unsupported_media_type),
+                          version());
   }
-  return absl::OkStatus();
+  return std::nullopt;
+}
+
+// Routes without a body: none, or "{}" declared JSON (CheckEmptyBody, as the
+// OCTO routes): invalid JSON and unknown or duplicate members answer 400.
+std::optional<HttpResponse> Exchange::EmptyBodyError() const {
+  const auto type = request_[http::field::content_type];
+  const absl::Status s =
+      CheckEmptyBody(std::string_view(request_.body()), IsJsonContentType(std::string_view(type.data(), type.size())));
+  if (absl::IsFailedPrecondition(s)) {
+    return DashboardError(BadRequest(std::string(StdView(s.message())), http::status::unsupported_media_type),
+                          version());
+  }
+  if (!s.ok()) return Error(s);
+  return std::nullopt;
 }
 
 absl::StatusOr<std::string> Exchange::ConnectionOf(std::string_view webhook_id) {
@@ -118,7 +135,7 @@ absl::StatusOr<std::string> Exchange::ConnectionOf(std::string_view webhook_id) 
 
 HttpResponse Exchange::Login() {
   if (absl::Status s = CheckSameOrigin(request_); !s.ok()) return DashboardForbidden(s, version());
-  if (absl::Status s = CheckJson(); !s.ok()) return Error(s);
+  if (std::optional<HttpResponse> e = JsonContentTypeError()) return *std::move(e);
   absl::StatusOr<v1::LoginRequest> req = ParseLoginBody(request_.body());
   if (!req.ok()) return Error(req.status());
   absl::StatusOr<v1::OperatorSession> s = Call<v1::OperatorSession>(
@@ -136,6 +153,7 @@ HttpResponse Exchange::Login() {
 }
 
 HttpResponse Exchange::Logout() {
+  if (std::optional<HttpResponse> e = EmptyBodyError()) return *std::move(e);
   v1::SessionRequest req;
   req.set_token(SessionCookie(request_).value_or(""));
   absl::StatusOr<v1::LogoutResponse> r = Call<v1::LogoutResponse>(
@@ -174,7 +192,7 @@ HttpResponse Exchange::ListWebhooks() {
 }
 
 HttpResponse Exchange::CreateWebhook() {
-  if (absl::Status s = CheckJson(); !s.ok()) return Error(s);
+  if (std::optional<HttpResponse> e = JsonContentTypeError()) return *std::move(e);
   absl::StatusOr<v1::CreateWebhookRequest> req = ParseDashboardCreateBody(request_.body());
   if (!req.ok()) return Error(req.status());
   // The connection must be one of the operator's supplier's.
@@ -214,7 +232,7 @@ HttpResponse Exchange::UpdateOrDelete(const std::string& id, const std::string& 
     if (!w.ok()) return Error(w.status(), kInvalidWebhookId, "webhookId", id);
     return Json(WebhookToJson(*w));
   }
-  if (absl::Status s = CheckJson(); !s.ok()) return Error(s);
+  if (std::optional<HttpResponse> e = JsonContentTypeError()) return *std::move(e);
   absl::StatusOr<v1::UpdateWebhookRequest> req = ParseUpdateWebhookBody(request_.body());
   if (!req.ok()) return Error(req.status());
   req->set_connection_id(connection);
@@ -231,8 +249,10 @@ HttpResponse Exchange::WebhookAction(const std::string& id, const std::string& a
   if (action.empty()) return UpdateOrDelete(id, *connection);
   if (action == "deliveries") return Deliveries(id, *connection);
   const std::string_view body(request_.body());
-  if (!body.empty()) {
-    if (absl::Status s = CheckJson(); !s.ok()) return Error(s);
+  if (action == "enable" || action == "test") {
+    if (std::optional<HttpResponse> e = EmptyBodyError()) return *std::move(e);
+  } else if (!body.empty()) {
+    if (std::optional<HttpResponse> e = JsonContentTypeError()) return *std::move(e);
   }
   if (action == "enable") {
     v1::EnableWebhookRequest req;
@@ -406,6 +426,9 @@ HttpResponse Exchange::Run(const std::vector<std::string>& s, std::string& route
   const std::string& id = s[1];
   if (s.size() == 2 && request_.method() == http::verb::get) return GetWebhook(id);
   if (s.size() <= 3) return WebhookAction(id, s.size() == 3 ? s[2] : "");
+  if (s.size() == 5) {
+    if (std::optional<HttpResponse> e = EmptyBodyError()) return *std::move(e);
+  }
   absl::StatusOr<std::string> connection = ConnectionOf(id);
   if (!connection.ok()) return Error(connection.status(), kInvalidWebhookId, "webhookId", id);
   return Delivery(id, *connection, s[3], s.size() == 5);
