@@ -7,6 +7,7 @@
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_split.h"
 #include "gateway/dashboard_http.h"
 #include "gateway/dashboard_json.h"
@@ -88,7 +89,7 @@ class Exchange {
 };
 
 absl::Status Exchange::Authenticate() {
-  std::optional<std::string> token = SessionCookie(request_);
+  std::optional<std::string> token = SessionCookie(request_, options_.secure_cookies);
   if (!token.has_value() || token->empty()) return absl::UnauthenticatedError("no session");
   v1::SessionRequest req;
   req.set_token(*token);
@@ -155,7 +156,7 @@ HttpResponse Exchange::Login() {
 HttpResponse Exchange::Logout() {
   if (std::optional<HttpResponse> e = EmptyBodyError()) return *std::move(e);
   v1::SessionRequest req;
-  req.set_token(SessionCookie(request_).value_or(""));
+  req.set_token(SessionCookie(request_, options_.secure_cookies).value_or(""));
   absl::StatusOr<v1::LogoutResponse> r = Call<v1::LogoutResponse>(
       [&](grpc::ClientContext* c, v1::LogoutResponse* out) { return ops_->Logout(c, req, out); });
   if (!r.ok()) return Error(r.status());
@@ -203,8 +204,15 @@ HttpResponse Exchange::CreateWebhook() {
         return ops_->ListSupplierConnections(c, list, out);
       });
   if (!mine.ok()) return Error(mine.status());
+  // Connection ids are UUIDs: compared in canonical lower case, and the
+  // stored spelling is the one sent on.
+  const std::string wanted = absl::AsciiStrToLower(req->connection_id());
   bool found = false;
-  for (const auto& c : mine->connections()) found = found || c.connection().id() == req->connection_id();
+  for (const auto& c : mine->connections()) {
+    if (absl::AsciiStrToLower(c.connection().id()) != wanted) continue;
+    req->set_connection_id(c.connection().id());
+    found = true;
+  }
   if (!found) return Error(absl::InvalidArgumentError("connectionId: select one of your connections"));
   absl::StatusOr<v1::CreateWebhookResponse> r = Call<v1::CreateWebhookResponse>(
       [&](grpc::ClientContext* c, v1::CreateWebhookResponse* out) { return subs_->CreateWebhook(c, *req, out); });
@@ -395,7 +403,9 @@ std::optional<HttpResponse> Precheck(const HttpRequest& request, const std::vect
     return response;
   }
   if (tmpl == "login") return std::nullopt;
-  const std::optional<std::string> token = SessionCookie(request);
+  // Either name: which one this gateway uses is checked on the worker.
+  std::optional<std::string> token = SessionCookie(request, false);
+  if (!token.has_value() || token->empty()) token = SessionCookie(request, true);
   if (!token.has_value() || token->empty()) {
     return DashboardStatusError(absl::UnauthenticatedError("no session"), request.version());
   }

@@ -14,26 +14,27 @@
 namespace octo::gateway {
 namespace http = boost::beast::http;
 
-std::optional<std::string> SessionCookie(const HttpRequest& request) {
+std::optional<std::string> SessionCookie(const HttpRequest& request, bool secure) {
+  const std::string_view name = secure ? kSecureSessionCookie : kSessionCookie;
   for (auto [it, end] = request.equal_range(http::field::cookie); it != end; ++it) {
     for (absl::string_view part : absl::StrSplit(AbslView(it->value()), ';')) {
       part = absl::StripAsciiWhitespace(part);
       const std::size_t eq = part.find('=');
       if (eq == absl::string_view::npos) continue;
-      if (StdView(part.substr(0, eq)) == kSessionCookie) return std::string(part.substr(eq + 1));
+      if (StdView(part.substr(0, eq)) == name) return std::string(part.substr(eq + 1));
     }
   }
   return std::nullopt;
 }
 
 std::string SessionSetCookie(std::string_view token, std::chrono::seconds max_age, bool secure) {
-  return absl::StrCat(AbslView(kSessionCookie), "=", AbslView(token), "; Path=/dashboard; Max-Age=",
-                      max_age.count(), "; HttpOnly; SameSite=Strict", secure ? "; Secure" : "");
+  return absl::StrCat(AbslView(secure ? kSecureSessionCookie : kSessionCookie), "=", AbslView(token),
+                      secure ? "; Path=/" : "; Path=/dashboard", "; Max-Age=", max_age.count(),
+                      "; HttpOnly; SameSite=Strict", secure ? "; Secure" : "");
 }
 
 std::string SessionClearCookie(bool secure) {
-  return absl::StrCat(AbslView(kSessionCookie), "=; Path=/dashboard; Max-Age=0; HttpOnly; SameSite=Strict",
-                      secure ? "; Secure" : "");
+  return SessionSetCookie("", std::chrono::seconds(0), secure);
 }
 
 namespace {

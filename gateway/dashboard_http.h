@@ -15,6 +15,10 @@
 namespace octo::gateway {
 
 inline constexpr std::string_view kSessionCookie = "octo_dashboard_session";
+// The name when the cookie is Secure: browsers take a __Host- cookie only
+// with Secure, Path=/ and no Domain, so a sibling subdomain or a plain-HTTP
+// page cannot set or shadow it.
+inline constexpr std::string_view kSecureSessionCookie = "__Host-octo_dashboard_session";
 inline constexpr std::string_view kCsrfHeader = "X-CSRF-Token";
 
 // No inline script or style, nothing from another origin.
@@ -22,11 +26,13 @@ inline constexpr std::string_view kDashboardCsp =
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-// The session token from the Cookie header(s), if any.
-std::optional<std::string> SessionCookie(const HttpRequest& request);
+// The session token from the Cookie header(s), if any: the cookie named
+// kSecureSessionCookie when `secure`, kSessionCookie otherwise.
+std::optional<std::string> SessionCookie(const HttpRequest& request, bool secure = false);
 
-// Set-Cookie for a new session (HttpOnly, SameSite=Strict, Path=/dashboard,
-// Max-Age; Secure when `secure`), and the one that clears it.
+// Set-Cookie for a new session (HttpOnly, SameSite=Strict, Max-Age;
+// Path=/dashboard, or when `secure` the __Host- name with Path=/ and Secure),
+// and the one that clears it.
 std::string SessionSetCookie(std::string_view token, std::chrono::seconds max_age, bool secure);
 std::string SessionClearCookie(bool secure);
 

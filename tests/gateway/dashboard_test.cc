@@ -48,6 +48,20 @@ TEST(DashboardHttp, SessionCookieIsFoundAmongOthers) {
   EXPECT_EQ(SessionCookie(r).value_or(""), "ops_abc");
 }
 
+TEST(DashboardHttp, SecureCookieUsesTheHostPrefix) {
+  const std::string secure = SessionSetCookie("ops_x", std::chrono::seconds(60), true);
+  EXPECT_THAT(secure, HasSubstr("__Host-octo_dashboard_session=ops_x; Path=/;"));
+  EXPECT_THAT(secure, HasSubstr("; Secure"));
+  EXPECT_THAT(secure, Not(HasSubstr("Domain")));
+  EXPECT_THAT(SessionClearCookie(true), HasSubstr("__Host-octo_dashboard_session=; Path=/; Max-Age=0"));
+  HttpRequest r = Request(http::verb::get, "/dashboard/api/session");
+  r.set(http::field::cookie, "octo_dashboard_session=plain; __Host-octo_dashboard_session=host");
+  EXPECT_EQ(SessionCookie(r, true).value_or(""), "host");
+  EXPECT_EQ(SessionCookie(r, false).value_or(""), "plain");
+  r.set(http::field::cookie, "octo_dashboard_session=plain");
+  EXPECT_FALSE(SessionCookie(r, true).has_value());  // a shadowing plain cookie is not taken
+}
+
 TEST(DashboardHttp, CookieAttributes) {
   const std::string plain = SessionSetCookie("ops_x", std::chrono::seconds(3600), false);
   EXPECT_THAT(plain, HasSubstr("octo_dashboard_session=ops_x"));
