@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
+#include "gateway/json_body.h"
 #include "gateway/octo_error.h"
 #include "gateway/openapi_document.h"
 #include "gateway/operations_json.h"
@@ -144,7 +145,7 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
         [self = shared_from_this()](absl::StatusOr<v1::CreateWebhookResponse> r) {
           self->Step([&] {
             if (!r.ok()) return self->FailWithStatus(r.status());
-            self->Succeed(json::serialize(WebhookToJson(r->webhook(), r->secret())));
+            self->Succeed(JsonText(WebhookToJson(r->webhook(), r->secret())));
           });
         });
   }
@@ -167,7 +168,7 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
                                }
                                if (!r->next_page_token().empty())
                                  return self->ListPage(r->next_page_token());
-                               self->Succeed(json::serialize(self->list_));
+                               self->Succeed(JsonText(self->list_));
                              });
                            });
   }
@@ -264,7 +265,7 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
             } else {
               body["nextCursor"] = r->next_page_token();
             }
-            self->Succeed(json::serialize(body));
+            self->Succeed(JsonText(body));
           });
         });
   }
@@ -305,7 +306,7 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
             json::object body;
             body["queued"] = r->queued_count();
             body["more"] = r->more();
-            self->Succeed(json::serialize(body));
+            self->Succeed(JsonText(body));
           });
         });
   }
@@ -320,7 +321,7 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
         [self = shared_from_this()](absl::StatusOr<v1::SendTestEventResponse> r) {
           self->Step([&] {
             if (!r.ok()) return self->FailWithStatus(r.status());
-            self->Succeed(json::serialize(DeliveryToJson(r->delivery(), /*with_attempts=*/false)));
+            self->Succeed(JsonText(DeliveryToJson(r->delivery(), /*with_attempts=*/false)));
           });
         });
   }
@@ -339,7 +340,7 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
         [self = shared_from_this()](absl::StatusOr<v1::RotateWebhookSecretResponse> r) {
           self->Step([&] {
             if (!r.ok()) return self->FailWithStatus(r.status());
-            self->Succeed(json::serialize(WebhookToJson(r->webhook(), r->secret())));
+            self->Succeed(JsonText(WebhookToJson(r->webhook(), r->secret())));
           });
         });
   }
@@ -356,7 +357,7 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
     return [self = shared_from_this(), with_attempts](absl::StatusOr<v1::Delivery> r) {
       self->Step([&] {
         if (!r.ok()) return self->FailWithStatus(r.status());
-        self->Succeed(json::serialize(DeliveryToJson(*r, with_attempts)));
+        self->Succeed(JsonText(DeliveryToJson(*r, with_attempts)));
       });
     };
   }
@@ -365,7 +366,7 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
     return [self = shared_from_this()](absl::StatusOr<v1::Webhook> r) {
       self->Step([&] {
         if (!r.ok()) return self->FailWithStatus(r.status());
-        self->Succeed(json::serialize(WebhookToJson(*r)));
+        self->Succeed(JsonText(WebhookToJson(*r)));
       });
     };
   }
@@ -484,14 +485,14 @@ class ReadinessProbe : public std::enable_shared_from_this<ReadinessProbe> {
     if (failed.empty()) {
       body["status"] = "ready";
       body["checks"] = std::move(checks);
-      response = JsonResponse(http::status::ok, http_version_, json::serialize(body));
+      response = JsonResponse(http::status::ok, http_version_, JsonText(body));
     } else {
       body["status"] = "unready";
       body["error"] = kInternalServerError;
       body["errorMessage"] = absl::StrCat("Not ready: ", absl::StrJoin(failed, ", "));
       body["checks"] = std::move(checks);
       response =
-          JsonResponse(http::status::service_unavailable, http_version_, json::serialize(body));
+          JsonResponse(http::status::service_unavailable, http_version_, JsonText(body));
     }
     response.set("Octo-Capabilities", echo_);
     response.keep_alive(keep_alive_);

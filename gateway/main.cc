@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "gateway/api_handler.h"
 #include "gateway/config.h"
+#include "gateway/dashboard_handler.h"
 #include "gateway/grpc_backend.h"
 #include "gateway/http_server.h"
 #include "gateway/string_views.h"
@@ -59,6 +60,10 @@ ABSL_FLAG(int, max_header_bytes, octo::EnvOrInt("OCTO_GATEWAY_MAX_HEADER_BYTES",
 ABSL_FLAG(int, max_connections, octo::EnvOrInt("OCTO_GATEWAY_MAX_CONNECTIONS", 10000),
           "open connections beyond this are closed at once (env OCTO_GATEWAY_MAX_CONNECTIONS)");
 
+ABSL_FLAG(bool, dashboard_secure_cookies, EnvBool("OCTO_DASHBOARD_SECURE_COOKIES", false),
+          "mark the dashboard's session cookie Secure: set it when the gateway is served over "
+          "TLS (a TLS-terminating proxy in front) (env OCTO_DASHBOARD_SECURE_COOKIES)");
+
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "octo-gateway: OCTO webhooks REST API in front of the subscription service");
@@ -101,10 +106,19 @@ int main(int argc, char** argv) {
   config->api.metrics_text = [&metrics] { return metrics.Text(); };
   config->http.metrics = &http_metrics;
 
-  octo::gateway::GrpcSubscriptionBackend backend(
-      octo::gateway::MakeSubscriptionChannel(config->subscription_target, &grpc_metrics));
+  std::shared_ptr<grpc::Channel> channel =
+      octo::gateway::MakeSubscriptionChannel(config->subscription_target, &grpc_metrics);
+  octo::gateway::GrpcSubscriptionBackend backend(channel);
   octo::gateway::ApiHandler handler(config->api, &backend);
-  octo::gateway::HttpServer server(config->http, &handler);
+  // The operators' dashboard under /dashboard (docs/dashboard.md).
+  octo::gateway::DashboardHandler::Options dashboard_options;
+  dashboard_options.api.timeout = config->api.request_timeout;
+  dashboard_options.api.secure_cookies = absl::GetFlag(FLAGS_dashboard_secure_cookies);
+  octo::gateway::DashboardHandler dashboard(dashboard_options, &handler, channel);
+  // Declared after `dashboard`, so destroyed before it; every path out of
+  // main() below calls dashboard.Stop() before that, so no dashboard worker
+  // calls back into a destroyed server.
+  octo::gateway::HttpServer server(config->http, &dashboard);
   if (absl::Status status = server.Start(); !status.ok()) {
     octo::log::Error("cannot start the HTTP server",
                      {{"error", octo::gateway::StdView(status.message())}});
@@ -114,6 +128,7 @@ int main(int argc, char** argv) {
   if (!config->port_file.empty() && !octo::WriteFileAtomically(config->port_file, port + "\n")) {
     octo::log::Error("cannot write the port file", {{"path", config->port_file}});
     server.Stop(std::chrono::milliseconds(0));
+    dashboard.Stop();
     backend.Shutdown();
     return 1;
   }
@@ -129,6 +144,9 @@ int main(int argc, char** argv) {
   // Requests in progress finish within their gRPC deadline; then cancel
   // whatever is left and wait for its callbacks before anything is destroyed.
   server.Stop(config->api.request_timeout + std::chrono::seconds(1));
+  // The dashboard's queued requests answer 503 and its workers are joined
+  // now, while the server (whose callbacks they call) still exists.
+  dashboard.Stop();
   backend.Shutdown();
   octo::log::Info("stopped");
   return 0;

@@ -3,6 +3,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 
+#include "gateway/json_body.h"
 #include "gateway/string_views.h"
 
 namespace octo::gateway {
@@ -108,7 +109,7 @@ std::string ErrorBodyJson(const OctoError& error) {
   body["error"] = error.code;
   body["errorMessage"] = error.message;
   for (const auto& [key, value] : error.extra) body[key] = value;
-  return boost::json::serialize(body);
+  return JsonText(body);
 }
 
 std::string PrintableAscii(std::string_view s, std::size_t max_bytes) {

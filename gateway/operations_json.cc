@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "gateway/json_body.h"
 #include "gateway/octo_error.h"
 #include "gateway/string_views.h"
 #include "gateway/webhook_json.h"
@@ -79,9 +80,9 @@ absl::StatusOr<std::map<std::string, std::string>> ParseQuery(
 }
 
 absl::StatusOr<json::object> ParseObject(std::string_view body) {
-  boost::system::error_code ec;
-  json::value doc = json::parse(json::string_view(body.data(), body.size()), ec);
-  if (ec) return absl::InvalidArgumentError("The request body is not valid JSON");
+  absl::StatusOr<json::value> parsed = ParseJsonBody(body);
+  if (!parsed.ok()) return parsed.status();
+  json::value doc = *std::move(parsed);
   if (!doc.is_object()) return absl::InvalidArgumentError("The request body must be a JSON object");
   return std::move(doc.as_object());
 }

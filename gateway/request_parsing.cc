@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "gateway/json_body.h"
 #include "gateway/octo_error.h"
 #include "gateway/string_views.h"
 #include "services/common/validation.h"
@@ -41,12 +42,9 @@ absl::Status TypeError(std::string_view field, std::string_view expected) {
 // Parses `body` into `doc` and checks every member's type. `doc` owns the
 // storage the returned pointers refer to.
 absl::StatusOr<WebhookFields> ParseFields(std::string_view body, json::value& doc) {
-  boost::system::error_code ec;
-  doc = json::parse(body, ec);
-  if (ec) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("The request body is not valid JSON: ", ec.message()));
-  }
+  absl::StatusOr<json::value> parsed = ParseJsonBody(body);
+  if (!parsed.ok()) return parsed.status();
+  doc = *std::move(parsed);
   const json::object* object = doc.if_object();
   if (object == nullptr)
     return absl::InvalidArgumentError("The request body must be a JSON object");

@@ -13,7 +13,7 @@
 //   - "capabilities" is type-checked, then ignored: a webhook's capabilities
 //     come from the Octo-Capabilities request header, as the OCTO webhooks
 //     docs say ("you don't set the capabilities in the request body").
-//   - a member repeated in the body: the last one wins (Boost.JSON).
+//   - a member named twice in one object is refused (ParseJsonBody).
 // Create additionally requires url and event; validating their values is the
 // subscription service's job.
 //

@@ -1,7 +1,14 @@
 #!/usr/bin/python3
 """Derive the capability -> fields table from Ventrata's OCTO OpenAPI document.
 
-Usage: scripts/gen_capabilities.py <ventrata-octo-openapi.yaml> > capability_fields.json
+Usage: scripts/gen_capabilities.py [--octo-types=<@octocloud/types src/types dir>]
+           <ventrata-octo-openapi.yaml> > capability_fields.json
+
+scripts/check_capabilities.sh runs it with both sources (a maintainer's
+command, not part of the test run): with --octo-types, OCTO's own types are
+the authority for the octo/* capabilities they describe (see
+merge_octo_types below); Ventrata's document supplies its vendor
+capabilities and the octo/* ones the types say nothing about.
 
 For each resource delivered by a webhook (booking, order, availability,
 product: the component schemas Booking, Order, Availability, Product, i.e.
@@ -41,9 +48,56 @@ RESOURCES = {
 REF_PREFIX = "#/components/schemas/"
 
 
+# {capability a webhook has: capabilities it also grants}; the same as
+# kCapabilityAliases in services/delivery/payload/capabilities.h.
+ALIASES = {"octo/content": {"ventrata/content"}}
+
+
+def merge_octo_types(ventrata, types_dir):
+    """octo/* from OCTO's types where they describe the capability.
+
+    - an octo/* capability the types describe takes their paths, plus
+      Ventrata's paths for it that the types do not give to another
+      capability (a field the types lack, or declare without a capability,
+      stays gated as Ventrata gates it: sending less is the safe side);
+    - an octo/* capability they do not describe keeps Ventrata's paths;
+    - a vendor capability keeps Ventrata's paths, less those the types give
+      to an octo/* capability that does not grant it (Ventrata files
+      Product.includeTax under ventrata/content too; the types say
+      octo/pricing, so a webhook with only ventrata/content does not get it).
+    """
+    import subprocess
+    script = __file__.replace("gen_capabilities.py", "octo_types_capabilities.py")
+    types = json.loads(subprocess.run([sys.executable, script, types_dir], check=True,
+                                      capture_output=True, text=True).stdout)
+    described = set(types.pop("_described"))
+    types.pop("_known")
+    merged = {}
+    for kind, caps in ventrata.items():
+        owner = {}
+        for cap, paths in types.get(kind, {}).items():
+            for p in paths:
+                owner.setdefault(p, set()).add(cap)
+        out = {}
+        for cap, paths in types.get(kind, {}).items():
+            out[cap] = set(paths)
+        for cap, paths in caps.items():
+            if cap in described:
+                out.setdefault(cap, set()).update(p for p in paths if cap in owner.get(p, {cap}))
+                continue
+            if not cap.startswith("octo/"):
+                paths = [p for p in paths
+                         if not owner.get(p) or any(cap in ALIASES.get(o, ()) for o in owner[p])]
+            if paths:
+                out[cap] = set(paths)
+        merged[kind] = {cap: sorted(paths) for cap, paths in out.items()}
+    return merged
+
+
 def main(argv):
     args = [a for a in argv[1:] if not a.startswith("--")]
-    flags = {a for a in argv[1:] if a.startswith("--")}
+    octo_types = [a.split("=", 1)[1] for a in argv[1:] if a.startswith("--octo-types=")]
+    flags = {a for a in argv[1:] if a.startswith("--") and not a.startswith("--octo-types=")}
     unknown = flags - {"--x-capability-data-only"}
     if len(args) != 1 or unknown:
         sys.stderr.write(__doc__)
@@ -104,6 +158,8 @@ def main(argv):
         walk(schemas[schema_name], "", (schema_name,), out)
         out.pop("", None)
         table[kind] = {cap: sorted(p for p in paths if p) for cap, paths in out.items()}
+    if octo_types:
+        table = merge_octo_types(table, octo_types[0])
     json.dump(table, sys.stdout, indent=2, sort_keys=True, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0

@@ -19,12 +19,14 @@ PACKAGES=(
   postgresql
   # run.sh waits for the gateway's /healthz with curl; README's examples use it
   curl
-  # the test payload_capability_fields_up_to_date runs scripts/gen_capabilities.py;
+  # scripts/check_capabilities.sh (a maintainer's command) runs scripts/gen_capabilities.py;
   # tests/metrics/check_metric_refs.py reads dashboards and rule files
   python3 python3-yaml
   # promtool: tests/deploy checks the alert rules and the dashboard's queries,
   # tests/metrics runs `promtool check metrics` and a real Prometheus
   prometheus
+  # tests/browser drives Debian's Chromium with npm playwright-core (no browser download)
+  chromium
 )
 
 # tests/delivery_e2e checks signatures with the public npm package

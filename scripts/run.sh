@@ -11,7 +11,8 @@
 #     and sends them), octo-subscription (gRPC; webhooks, publishing), then
 #     octo-gateway (REST);
 #   - on first run, a demo supplier, connection and API key, the key written
-#     to $OCTO_DATA_DIR/demo-api-key (mode 600);
+#     to $OCTO_DATA_DIR/demo-api-key (mode 600), and a dashboard operator of
+#     the demo supplier, its name and password in $OCTO_DATA_DIR/demo-operator;
 #   - prints ready-to-paste curl commands.
 #
 # Usage: scripts/run.sh [--gateway-port N] [--subscription-port N]
@@ -269,6 +270,25 @@ if [[ ! -s $KEY_FILE ]]; then
   (umask 077 && printf '%s\n' "$api_key" >"$KEY_FILE.tmp" && mv "$KEY_FILE.tmp" "$KEY_FILE")
   log "demo supplier $supplier_id, connection $connection_id; API key in $KEY_FILE"
 fi
+# The dashboard's demo operator (a login of the demo supplier's staff).
+OPERATOR_FILE=$DATA_DIR/demo-operator
+if ((FRESH_CLUSTER)) && [[ -e $OPERATOR_FILE ]]; then
+  rm -f "$OPERATOR_FILE"
+fi
+if [[ ! -s $OPERATOR_FILE ]]; then
+  demo_supplier=${supplier_id:-$("${ADMIN[@]}" --output=id supplier list | head -n 1)}
+  operator_name=demo-operator
+  if ! operator_password=$("${ADMIN[@]}" operator create --supplier="$demo_supplier" \
+    --name="$operator_name" --output=password 2>/dev/null); then
+    operator_name=demo-operator-$RANDOM$RANDOM  # the file was lost: a new login
+    operator_password=$("${ADMIN[@]}" operator create --supplier="$demo_supplier" \
+      --name="$operator_name" --output=password)
+  fi
+  (umask 077 && printf '%s\n%s\n' "$operator_name" "$operator_password" >"$OPERATOR_FILE.tmp" &&
+    mv "$OPERATOR_FILE.tmp" "$OPERATOR_FILE")
+  log "demo dashboard operator $operator_name; login in $OPERATOR_FILE"
+fi
+{ read -r operator_name && read -r operator_password; } <"$OPERATOR_FILE"
 status=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 \
   -H "Authorization: Bearer $(<"$KEY_FILE")" "$GATEWAY_URL/octo/webhooks" || true)
 if [[ $status == 401 ]]; then
@@ -278,12 +298,17 @@ fi
 # Show the key file as the user can paste it from where they started us.
 key_path=$KEY_FILE
 [[ $key_path == "$CALLER_PWD"/* ]] && key_path=${key_path#"$CALLER_PWD"/}
+op_path=$OPERATOR_FILE
+[[ $op_path == "$CALLER_PWD"/* ]] && op_path=${op_path#"$CALLER_PWD"/}
 log_path=$LOG_DIR
 [[ $log_path == "$CALLER_PWD"/* ]] && log_path=${log_path#"$CALLER_PWD"/}
 
 cat <<EOF
 
 octo-webhooks is running. Ctrl-C stops everything.
+  dashboard            $GATEWAY_URL/dashboard/
+                       log in as: $operator_name
+                       password:  $operator_password   (also in $op_path; docs/dashboard.md)
   gateway (REST)       $GATEWAY_URL/octo/webhooks   (GET /healthz, /readyz)
   subscription (gRPC)  127.0.0.1:$SUBSCRIPTION_PORT   ($ADMIN_BIN --target=127.0.0.1:$SUBSCRIPTION_PORT --help;
                        internal services publish events here: octo.webhooks.v1.EventService)

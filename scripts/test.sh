@@ -116,8 +116,24 @@ prepare_openapi_check() {
   export OCTO_OPENAPI_CHECK="$dir/check.mjs"
 }
 
+prepare_browser_tests() {
+  local dir="$OCTO_ROOT/tests/browser"
+  local stamp="$dir/node_modules/.octo-package-lock.sha256"
+  local want
+  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
+  if [[ ! -d $dir/node_modules || ! -f $stamp || $(<"$stamp") != "$want" ]]; then
+    log "npm ci in tests/browser (playwright-core, pinned by package-lock.json; Debian's chromium)"
+    local t0=$EPOCHREALTIME
+    (cd "$dir" && npm ci --no-audit --no-fund) || die "npm ci failed in tests/browser"
+    printf '%s\n' "$want" >"$stamp"
+    log "npm ci: $(elapsed "$t0") s"
+  fi
+  export OCTO_BROWSER_TESTS="$dir"
+}
+
 install_deps
 prepare_node_verifier
+prepare_browser_tests
 prepare_openapi_check
 # shellcheck disable=SC2119  # no targets: build everything
 build_release

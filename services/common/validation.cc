@@ -45,6 +45,24 @@ bool IsValidHost(std::string_view host) {
   return true;
 }
 
+// "application/json", any case, with at most a charset=utf-8 parameter:
+// what every delivery is sent with anyway.
+bool IsDeliveryContentType(std::string_view value) {
+  std::vector<absl::string_view> parts = absl::StrSplit(AbslView(value), ';');
+  if (!absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(parts[0]), "application/json")) return false;
+  if (parts.size() == 1) return true;
+  if (parts.size() > 2) return false;
+  const absl::string_view param = absl::StripAsciiWhitespace(parts[1]);
+  const std::size_t eq = param.find('=');
+  if (eq == absl::string_view::npos) return false;
+  absl::string_view charset = absl::StripAsciiWhitespace(param.substr(eq + 1));
+  if (charset.size() >= 2 && charset.front() == '"' && charset.back() == '"') {
+    charset = charset.substr(1, charset.size() - 2);
+  }
+  return absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(param.substr(0, eq)), "charset") &&
+         absl::EqualsIgnoreCase(charset, "utf-8");
+}
+
 bool IsReservedHeader(std::string_view name) {
   static const std::set<std::string, std::less<>> kReserved = {
       "host", "content-length", "transfer-encoding", "connection", "content-type",
@@ -172,7 +190,14 @@ absl::Status ValidateWebhookHeaders(const std::map<std::string, std::string>& he
     if (name.empty() || name.size() > kMaxHeaderNameBytes || !IsHttpToken(name)) {
       return Invalid("headers", "header names must be HTTP tokens (RFC 9110) of at most 256 bytes");
     }
-    if (IsReservedHeader(name)) {
+    if (absl::EqualsIgnoreCase(AbslView(name), "content-type")) {
+      // Seed dashboards suggest "Content-Type": "application/json": accepted
+      // when it says what is sent anyway, refused otherwise.
+      if (!IsDeliveryContentType(value)) {
+        return Invalid("headers", absl::StrCat("'", name, "' can only be application/json (optionally with "
+                                               "charset=utf-8): every delivery is a JSON body"));
+      }
+    } else if (IsReservedHeader(name)) {
       return Invalid("headers", absl::StrCat("'", name, "' is reserved and cannot be set"));
     }
     if (!seen.insert(absl::AsciiStrToLower(name)).second) {

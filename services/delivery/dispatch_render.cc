@@ -175,6 +175,7 @@ absl::StatusOr<OutgoingRequest> RenderRequest(const ClaimedDelivery& delivery, c
   for (const auto& [name, value] : webhook.headers) {
     if (auth.authorization.has_value() && absl::EqualsIgnoreCase(name, "Authorization")) continue;
     if (language.has_value() && absl::EqualsIgnoreCase(name, "Content-Language")) continue;
+    if (absl::EqualsIgnoreCase(name, "Content-Type")) continue;  // only ever application/json: sent above
     if (!SafeHeader(name, value)) continue;
     h.push_back(HeaderLine(name, value));
   }

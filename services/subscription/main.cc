@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <memory>
@@ -27,6 +28,8 @@
 #include "services/common/pg_connection.h"
 #include "services/common/pg_health_reporter.h"
 #include "services/common/pg_pool.h"
+#include "services/subscription/operator_service.h"
+#include "services/subscription/operator_store.h"
 #include "services/subscription/admin_service.h"
 #include "services/delivery/event_validation.h"
 #include "services/subscription/auth_service.h"
@@ -58,6 +61,8 @@ ABSL_FLAG(std::string, metrics_listen,
 ABSL_FLAG(std::string, metrics_port_file, octo::EnvOr("OCTO_SUBSCRIPTION_METRICS_PORT_FILE", ""),
           "if set, the bound metrics port is written here once serving "
           "(env OCTO_SUBSCRIPTION_METRICS_PORT_FILE)");
+ABSL_FLAG(int, operator_session_hours, octo::EnvOrInt("OCTO_OPERATOR_SESSION_HOURS", 12),
+          "how long a dashboard operator's session lasts after login, in hours (1..720)");
 ABSL_FLAG(int, delivery_timeout_ms, octo::EnvOrInt("OCTO_DELIVERY_TIMEOUT_MS", 10000),
           "deadline of one DeliveryService.Enqueue call, in milliseconds; a publisher's own "
           "sooner deadline wins (env OCTO_DELIVERY_TIMEOUT_MS)");
@@ -250,6 +255,9 @@ int Run(const Config& config) {
   AuthServiceImpl auth_service(&repository);
   EventServiceImpl event_service(&repository, delivery_stub.get(), config.delivery_timeout,
                                  &publish_metrics);
+  OperatorStore operator_store(pool->get());
+  OperatorServiceImpl operator_service(&operator_store, &repository,
+                                       absl::Hours(std::clamp(absl::GetFlag(FLAGS_operator_session_hours), 1, 720)));
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -260,6 +268,7 @@ int Run(const Config& config) {
   builder.RegisterService(&admin_service);
   builder.RegisterService(&auth_service);
   builder.RegisterService(&event_service);
+  builder.RegisterService(&operator_service);
   builder.experimental().SetInterceptorCreators(grpc_metrics.ServerInterceptors());
   // Room for PublishEvents batches (each resource up to 1 MiB).
   builder.SetMaxReceiveMessageSize(delivery::kMaxPublishRequestBytes);

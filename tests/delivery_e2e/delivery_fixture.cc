@@ -73,9 +73,12 @@ std::string DeliveryTest::Body(const std::string& webhook_object, std::string_vi
                                std::optional<std::pair<std::string, std::string>> product_option) {
   std::string out = absl::StrCat("{\"webhook\":", webhook_object, ",", Q(kind), ":", resource);
   if (product_option) {
+    // Availability (Ventrata's AvailabilityUpdate): ids, no diff.
     absl::StrAppend(&out, ",\"productId\":", Q(product_option->first), ",\"optionId\":", Q(product_option->second));
+  } else {
+    absl::StrAppend(&out, ",\"diff\":", diff);
   }
-  absl::StrAppend(&out, ",\"diff\":", diff, ",\"supplier\":", supplier, "}");
+  absl::StrAppend(&out, ",\"supplier\":", supplier, "}");
   return out;
 }
 

@@ -34,7 +34,8 @@ class DeliveryTest : public ::testing::Test {
   CreatedWebhook HookFor(const e2e::Tenant& tenant, const std::string& event, const std::string& url,
                          const std::string& more_json = "", std::optional<std::string> capabilities = std::nullopt);
 
-  // The body the contract prescribes, from its parts (already JSON text).
+  // The body the contract prescribes, from its parts (already JSON text);
+  // with product_option (availability) there is no diff member.
   static std::string Body(const std::string& webhook_object, std::string_view kind, const std::string& resource,
                           const std::string& diff, const std::string& supplier,
                           std::optional<std::pair<std::string, std::string>> product_option = std::nullopt);

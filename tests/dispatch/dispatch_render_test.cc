@@ -8,6 +8,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_split.h"
 #include "services/delivery/payload/render.h"
 #include "services/delivery/payload/signing.h"
@@ -147,6 +148,16 @@ TEST(RenderRequest, CustomAuthorizationWithoutUrlCredentials) {
   EXPECT_THAT(r.headers, testing::Contains("Authorization: Bearer custom"));
 }
 
+TEST(RenderRequest, AStoredJsonContentTypeIsSentOnce) {
+  ClaimedDelivery d = Delivery();
+  d.headers_json = R"({"content-type":"Application/JSON; charset=utf-8"})";
+  const OutgoingRequest r = Render(d, BookingEvent());
+  int content_types = 0;
+  for (const std::string& h : r.headers) content_types += absl::StartsWithIgnoreCase(h, "content-type:") ? 1 : 0;
+  EXPECT_EQ(content_types, 1);
+  EXPECT_EQ(r.headers[0], "Content-Type: application/json");
+}
+
 TEST(RenderRequest, TheWebhooksUserAgentWins) {
   ClaimedDelivery d = Delivery();
   d.headers_json = R"({"User-Agent":"partner-ua/1"})";
@@ -189,7 +200,7 @@ TEST(RenderRequest, AvailabilityCarriesProductAndOption) {
   d.webhook_event = "availability_update";
   const OutgoingRequest r = Render(d, e);
   EXPECT_THAT(r.body, HasSubstr(R"("availability":{"id":"2024-05-01T10:00:00+02:00","status":"AVAILABLE"},)"
-                                R"("productId":"p-1","optionId":"DEFAULT","diff":[])"));
+                                R"("productId":"p-1","optionId":"DEFAULT")"));
 }
 
 TEST(RenderRequest, UnsafeStoredHeadersAreNeverSent) {

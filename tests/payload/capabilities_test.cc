@@ -88,15 +88,22 @@ TEST(ProjectResourceTest, OctoContentIsAnAliasForVentrataContent) {
   EXPECT_EQ(Compact(ProjectResource(ResourceKind::kProduct, unit, {"octo/content"})), Compact(unit));
 }
 
-TEST(ProjectResourceTest, FieldUnderSeveralCapabilitiesStaysWithAnyOfThem) {
-  // Product.includeTax is annotated ventrata/content and octo/pricing.
+TEST(ProjectResourceTest, OctoTypesDecideTheOctoCapabilities) {
+  // Ventrata's document files Product.includeTax under ventrata/content as
+  // well as octo/pricing; OCTO's types (ProductPricing) say octo/pricing only.
   const auto product = Json(R"({"id":"p1","includeTax":true,"defaultCurrency":"EUR"})");
   EXPECT_EQ(Compact(ProjectResource(ResourceKind::kProduct, product, {"octo/pricing"})), Compact(product));
-  EXPECT_EQ(Compact(ProjectResource(ResourceKind::kProduct, product, {"ventrata/content"})),
-            R"({"id":"p1","includeTax":true})");
-  EXPECT_EQ(Compact(ProjectResource(ResourceKind::kProduct, product, {"octo/content"})),
-            R"({"id":"p1","includeTax":true})");
+  EXPECT_EQ(Compact(ProjectResource(ResourceKind::kProduct, product, {"ventrata/content"})), R"({"id":"p1"})");
+  EXPECT_EQ(Compact(ProjectResource(ResourceKind::kProduct, product, {"octo/content"})), R"({"id":"p1"})");
   EXPECT_EQ(Compact(ProjectResource(ResourceKind::kProduct, product, {})), R"({"id":"p1"})");
+  // Product.questions (ProductQuestions) is octo/questions; Ventrata's
+  // document has no such field.
+  const auto asked = Json(R"({"id":"p1","questions":[{"id":"q1"}]})");
+  EXPECT_EQ(Compact(ProjectResource(ResourceKind::kProduct, asked, {"octo/pricing"})), R"({"id":"p1"})");
+  EXPECT_EQ(Compact(ProjectResource(ResourceKind::kProduct, asked, {"octo/questions"})), Compact(asked));
+  const auto booking = Json(R"({"uuid":"b1","product":{"id":"p1","questions":[],"includeTax":false}})");
+  EXPECT_EQ(Compact(ProjectResource(ResourceKind::kBooking, booking, {"ventrata/content"})),
+            R"({"uuid":"b1","product":{"id":"p1"}})");
 }
 
 TEST(ProjectResourceTest, AvailabilityOrderAndProductTables) {

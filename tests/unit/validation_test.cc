@@ -54,11 +54,27 @@ TEST(ValidateWebhookHeaders, AcceptsOrdinaryHeaders) {
 }
 
 TEST(ValidateWebhookHeaders, RejectsReservedNames) {
-  for (const char* name : {"Host", "content-length", "Transfer-Encoding", "CONNECTION", "Content-Type",
+  for (const char* name : {"Host", "content-length", "Transfer-Encoding", "CONNECTION",
                            "webhook-id", "Webhook-Signature", "webhook-timestamp", "Upgrade", "TE"}) {
     const absl::Status status = ValidateWebhookHeaders({{name, "x"}});
     EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << name;
     EXPECT_THAT(std::string(status.message()), HasSubstr("reserved")) << name;
+  }
+}
+
+TEST(ValidateWebhookHeaders, ContentTypeOnlyAsTheJsonThatIsSentAnyway) {
+  for (const char* value : {"application/json", "Application/JSON", " application/json ",
+                            "application/json; charset=utf-8", "application/json;charset=\"UTF-8\""}) {
+    EXPECT_TRUE(ValidateWebhookHeaders({{"Content-Type", value}}).ok()) << value;
+    EXPECT_TRUE(ValidateWebhookHeaders({{"content-type", value}}).ok()) << value;
+  }
+  for (const char* value : {"text/plain", "application/xml", "application/json; charset=latin1",
+                            "application/json; boundary=x", "application/json; charset=utf-8; x=y",
+                            "application/jsonx", ""}) {
+    const absl::Status status = ValidateWebhookHeaders({{"Content-Type", value}});
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument) << value;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("can only be application/json")) << value;
+    EXPECT_THAT(std::string(status.message()), HasSubstr("every delivery is a JSON body")) << value;
   }
 }
 

@@ -10,10 +10,23 @@
 #include "services/common/net.h"
 #include "tools/admin/admin_args.h"
 #include "tools/admin/admin_runner.h"
+#include "tools/admin/operator_commands.h"
 
 int main(int argc, char** argv) {
   using namespace octo::admin;
   const std::vector<std::string> args(argv, argv + argc);
+  if (IsOperatorCommand(args)) {
+    const absl::StatusOr<OperatorInvocation> op =
+        ParseOperatorArgs(args, octo::EnvOr("OCTO_SUBSCRIPTION_TARGET", "127.0.0.1:50051"));
+    if (!op.ok()) {
+      std::cerr << "octo-admin: " << op.status().message() << "\n";
+      return kExitUsage;
+    }
+    const std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(op->target, grpc::InsecureChannelCredentials());
+    const auto operators = octo::webhooks::v1::OperatorService::NewStub(channel);
+    const auto subscriptions = octo::webhooks::v1::SubscriptionService::NewStub(channel);
+    return RunOperatorCommand(*op, *operators, *subscriptions, std::cout, std::cerr);
+  }
   const absl::StatusOr<AdminInvocation> inv =
       ParseAdminArgs(args, octo::EnvOr("OCTO_SUBSCRIPTION_TARGET", "127.0.0.1:50051"));
   if (!inv.ok()) {
@@ -21,7 +34,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (inv->command == AdminCommand::kHelp) {
-    std::cout << AdminUsage();
+    std::cout << AdminUsage() << OperatorUsage();
     return kExitOk;
   }
   if (inv->command == AdminCommand::kVersion) {

@@ -3,10 +3,12 @@
 // capabilities it was created with.
 //
 // The table (capability -> JSON paths, per resource kind) is
-// capability_fields.json in this directory, generated from the
-// x-capability-data annotations of Ventrata's OCTO OpenAPI document by
-// scripts/gen_capabilities.py (a ctest checks it is up to date) and embedded
-// into the library at build time. Paths are dot-separated property names,
+// capability_fields.json in this directory, embedded into the library at
+// build time. scripts/gen_capabilities.py derives it from OCTO's TypeScript
+// types (npm @octocloud/types: one interface per capability, the authority
+// for octo/*) and Ventrata's OCTO OpenAPI document (x-capability-data, for
+// the vendor capabilities and octo/* ones the types do not describe);
+// scripts/check_capabilities.sh, a maintainer's command, checks it. Paths are dot-separated property names,
 // `[]` standing for "every element of this array": "unitItems[].pricing".
 //
 // A field is kept when it belongs to no capability, or when the webhook has

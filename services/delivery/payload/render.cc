@@ -52,6 +52,20 @@ boost::json::object RenderSupplierObject(const SupplierProfile& supplier) {
   return out;
 }
 
+namespace {
+
+void AppendDiff(const DeliveryPayloadInput& input, std::string& out) {
+  out += ",\"diff\":";
+  const boost::json::array& diff = input.diff_ref != nullptr ? *input.diff_ref : input.diff;
+  if (diff.empty()) {
+    out += "[]";
+  } else {
+    AppendCompact(ProjectDiff(input.kind, diff, input.webhook.capabilities), out);
+  }
+}
+
+}  // namespace
+
 std::string RenderDeliveryBody(const DeliveryPayloadInput& input) {
   // Written as text directly: the (large) resource is projected while it is
   // serialized, never copied.
@@ -65,17 +79,14 @@ std::string RenderDeliveryBody(const DeliveryPayloadInput& input) {
   AppendProjectedResource(input.kind, input.resource_ref != nullptr ? *input.resource_ref : input.resource,
                           input.webhook.capabilities, out);
   if (input.kind == ResourceKind::kAvailability) {
+    // Ventrata's AvailabilityUpdate: webhook, availability, productId,
+    // optionId, supplier, in that order, and nothing else (no diff).
     out += ",\"productId\":";
     AppendJsonString(input.product_id, out);
     out += ",\"optionId\":";
     AppendJsonString(input.option_id, out);
-  }
-  out += ",\"diff\":";
-  const boost::json::array& diff = input.diff_ref != nullptr ? *input.diff_ref : input.diff;
-  if (diff.empty()) {
-    out += "[]";
   } else {
-    AppendCompact(ProjectDiff(input.kind, diff, input.webhook.capabilities), out);
+    AppendDiff(input, out);
   }
   out += ",\"supplier\":";
   AppendCompact(RenderSupplierObject(input.supplier), out);

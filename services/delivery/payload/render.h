@@ -2,8 +2,8 @@
 // The body of a delivery, byte for byte:
 //   {"webhook":{"id","event","url","retryOnError","useContactLanguage","headers","capabilities"},
 //    "<booking|order|availability|product>":{...},
-//    ["productId":"...","optionId":"...",]   (availability only, as in Ventrata's AvailabilityUpdate example)
-//    "diff":[...],
+//    "productId":"...","optionId":"...",   (availability only: Ventrata's AvailabilityUpdate)
+//    "diff":[...],                          (every kind but availability)
 //    "supplier":{"id","name","endpoint","contact":{"website","email","telephone","address"}}}
 // Compact (SerializeCompact, json_text.h), the resource's keys in the order
 // published.

@@ -1,0 +1,109 @@
+// OperatorStore on a real, migrated database: operators and their logins,
+// sessions (expiry, logout, deletion of the operator), and the supplier
+// scoping of connections and webhooks.
+#include "services/subscription/operator_store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "services/common/crypto.h"
+#include "tests/integration/pg_fixture.h"
+
+namespace octo::testing {
+namespace {
+
+using subscription::OperatorStore;
+using ::testing::SizeIs;
+
+class OperatorStorePgTest : public PgRepositoryTest {
+ protected:
+  void SetUp() override {
+    PgRepositoryTest::SetUp();
+    store_ = std::make_unique<OperatorStore>(pool_.get());
+    for (std::string* id : {&supplier_, &other_}) {
+      auto s = repo_->CreateSupplier({id == &supplier_ ? "Mine Ltd" : "Theirs Ltd", "https://api.example.com/octo", {}});
+      ASSERT_THAT(s, IsOk());
+      *id = s->id;
+    }
+    auto c = repo_->CreateConnection(supplier_, "partner", 10);
+    ASSERT_THAT(c, IsOk());
+    connection_ = c->id;
+    auto w = repo_->CreateWebhook({connection_, "booking_update", "https://x.example/h", true, true, {}, {},
+                                   crypto::NewSigningSecret(), std::nullopt, std::nullopt});
+    ASSERT_THAT(w, IsOk());
+    webhook_ = w->id;
+  }
+  void TearDown() override {
+    store_.reset();
+    PgRepositoryTest::TearDown();
+  }
+
+  std::unique_ptr<OperatorStore> store_;
+  std::string supplier_, other_, connection_, webhook_;
+};
+
+TEST_F(OperatorStorePgTest, LoginNeedsTheRightNameAndPassword) {
+  ASSERT_THAT(store_->CreateOperator(supplier_, "alice", crypto::Sha256("pw")), IsOk());
+  EXPECT_THAT(store_->CreateOperator(other_, "alice", crypto::Sha256("x")), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(store_->CreateOperator("00000000-0000-4000-8000-000000000000", "bob", crypto::Sha256("x")),
+              StatusIs(absl::StatusCode::kNotFound));
+  auto ok = store_->CheckLogin("alice", crypto::Sha256("pw"));
+  ASSERT_THAT(ok, IsOk());
+  EXPECT_EQ(ok->supplier_id, supplier_);
+  EXPECT_THAT(store_->CheckLogin("alice", crypto::Sha256("wrong")), StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(store_->CheckLogin("nobody", crypto::Sha256("pw")), StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_EQ(Count("SELECT count(*) FROM operators WHERE password_hash = decode('" +
+                  crypto::HexEncode(crypto::Sha256("pw")) + "', 'hex')"),
+            1);
+}
+
+TEST_F(OperatorStorePgTest, SessionsExpireEndAtLogoutAndWithTheOperator) {
+  auto op = store_->CreateOperator(supplier_, "alice", crypto::Sha256("pw"));
+  ASSERT_THAT(op, IsOk());
+  const std::string csrf(43, 'a');
+  ASSERT_THAT(store_->CreateSession(op->id, crypto::Sha256("live"), csrf, absl::Now() + absl::Hours(1)), IsOk());
+  {  // a session that expired an hour ago
+    auto conn = Raw();
+    pqxx::work txn(*conn);
+    txn.exec_params("INSERT INTO operator_sessions (token_hash, operator_id, csrf_token, created_at, expires_at) "
+                    "VALUES (decode($1, 'hex'), $2, $3, now() - interval '2 hours', now() - interval '1 hour')",
+                    crypto::HexEncode(crypto::Sha256("old")), op->id, csrf);
+    txn.commit();
+  }
+  auto live = store_->GetSession(crypto::Sha256("live"));
+  ASSERT_THAT(live, IsOk());
+  EXPECT_EQ(live->op.name, "alice");
+  EXPECT_EQ(live->csrf_token, csrf);
+  EXPECT_THAT(store_->GetSession(crypto::Sha256("old")), StatusIs(absl::StatusCode::kUnauthenticated));
+  EXPECT_THAT(store_->DeleteSession(crypto::Sha256("live")), IsOk());
+  EXPECT_THAT(store_->GetSession(crypto::Sha256("live")), StatusIs(absl::StatusCode::kUnauthenticated));
+  ASSERT_THAT(store_->CreateSession(op->id, crypto::Sha256("again"), csrf, absl::Now() + absl::Hours(1)), IsOk());
+  EXPECT_EQ(Count("SELECT count(*) FROM operator_sessions"), 1);  // the expired one was removed
+  ASSERT_THAT(store_->DeleteOperator(op->id), IsOk());
+  EXPECT_THAT(store_->GetSession(crypto::Sha256("again")), StatusIs(absl::StatusCode::kUnauthenticated));
+}
+
+TEST_F(OperatorStorePgTest, EverythingIsScopedBySupplier) {
+  auto mine = store_->ListConnections(supplier_);
+  ASSERT_THAT(mine, IsOk());
+  ASSERT_THAT(*mine, SizeIs(1));
+  EXPECT_EQ((*mine)[0].webhook_count, 1);
+  EXPECT_THAT(*store_->ListConnections(other_), SizeIs(0));
+  EXPECT_THAT(*store_->ListWebhooks(supplier_, {}), SizeIs(1));
+  EXPECT_THAT(*store_->ListWebhooks(supplier_, {"", "order_update", ""}), SizeIs(0));
+  EXPECT_THAT(*store_->ListWebhooks(supplier_, {"", "", "disabled"}), SizeIs(0));
+  EXPECT_THAT(*store_->ListWebhooks(other_, {}), SizeIs(0));
+  EXPECT_THAT(*store_->ListWebhooks(other_, {connection_, "", ""}), SizeIs(0));
+  auto ref = store_->ResolveWebhook(supplier_, webhook_);
+  ASSERT_THAT(ref, IsOk());
+  EXPECT_EQ(ref->connection_id, connection_);
+  const absl::Status foreign = store_->ResolveWebhook(other_, webhook_).status();
+  const absl::Status unknown = store_->ResolveWebhook(other_, "00000000-0000-4000-8000-000000000000").status();
+  EXPECT_EQ(foreign, unknown);  // the same answer, message included
+  auto health = store_->Health({webhook_});
+  ASSERT_THAT(health, IsOk());
+  EXPECT_EQ(health->at(webhook_).succeeded[0], 0);
+}
+
+}  // namespace
+}  // namespace octo::testing
