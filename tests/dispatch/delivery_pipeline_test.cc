@@ -108,6 +108,16 @@ TEST_F(PipelineTest, ServerErrorsFollowTheRetryScheduleThenFail) {
   EXPECT_EQ(r[2].decision.kind, DecisionKind::kFailed);
 }
 
+TEST_F(PipelineTest, NoRetryWhenRetryOnErrorIsOff) {
+  ClaimedDelivery d = TestDelivery(1, kUrl);
+  d.retry_on_error = false;
+  transport_.SetResponder([](const OutgoingRequest&) { return Answered(503); });
+  pipeline_->Dispatch(Claims({d}));
+  const std::vector<DeliveryResult> r = Record();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].decision.kind, DecisionKind::kFailed);
+}
+
 TEST_F(PipelineTest, RetryAfterReplacesTheScheduleWithinItsBounds) {
   PipelineOptions o;
   o.retry_policy.min_retry_after = absl::Seconds(1);

@@ -444,9 +444,10 @@ TEST_F(DispatcherTest, OneAttemptWhenRetryOnErrorIsFalse) {
   o.retry_schedule = {milliseconds(10), milliseconds(10)};
   StartDispatcher(o);
   const DeliveryRow d = WaitDone(id);
+  // Failed is final: claims take pending deliveries only, so nothing more
+  // can come (the decision itself: PipelineTest.NoRetryWhenRetryOnErrorIsOff).
   EXPECT_EQ(d.state, "failed");
   EXPECT_EQ(d.attempt_count, 1);
-  absl::SleepFor(absl::Milliseconds(200));  // nothing more comes
   EXPECT_EQ(Attempts(id).size(), 1u);
   EXPECT_EQ(receiver.Requests().size(), 1u);
 }
@@ -606,7 +607,7 @@ TEST_F(DispatcherTest, NotifyWakesTheDispatcherWithoutWaitingForThePoll) {
   DispatcherOptions o = FastOptions();
   o.poll_interval = milliseconds(60'000);
   StartDispatcher(o);
-  absl::SleepFor(absl::Milliseconds(300));  // listening, first claim done
+  ASSERT_TRUE(WaitListening());
   const absl::Time start = absl::Now();
   const std::string id = AddDelivery(AddEvent(), w.id, 0, std::nullopt, /*notify=*/true);
   EXPECT_EQ(WaitDone(id, absl::Seconds(10)).state, "succeeded");
@@ -732,13 +733,20 @@ TEST_F(DispatcherTest, SurvivesLostDatabaseConnections) {
 TEST_F(DispatcherTest, AResultTheDatabaseRefusesForAMomentIsWrittenLater) {
   HttpReceiver receiver;
   const Webhook w = AddWebhook(Spec(receiver.Url("/")));
+  // A sequence counts the refusals (nextval survives the rollback).
+  Exec("CREATE SEQUENCE refusals");
   Exec("CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS "
-       "$$ BEGIN RAISE EXCEPTION 'refused'; END $$");
+       "$$ BEGIN PERFORM nextval('refusals'); RAISE EXCEPTION 'refused'; END $$");
   Exec("CREATE TRIGGER refuse BEFORE INSERT ON delivery_attempts FOR EACH ROW EXECUTE FUNCTION refuse()");
   const std::string id = AddDelivery(AddEvent(), w.id);
   StartDispatcher();
   ASSERT_TRUE(receiver.WaitForRequests(1, absl::Seconds(10)));
-  absl::SleepFor(absl::Milliseconds(150));  // refused once or twice
+  // Refused twice (the batch, then the result on its own).
+  const absl::Time deadline = absl::Now() + absl::Seconds(10);
+  while (std::stoll(Scalar("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM refusals")) < 2 &&
+         absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
   Exec("DROP TRIGGER refuse ON delivery_attempts");
   EXPECT_EQ(WaitDone(id).state, "succeeded");
   EXPECT_EQ(Attempts(id).size(), 1u);
