@@ -13,6 +13,7 @@ if(NOT TARGET CURL::libcurl)
 endif()
 
 set(OCTO_DISPATCH_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/dispatch_listener.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_outcome.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_render.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_sender.cc

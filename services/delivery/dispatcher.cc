@@ -107,12 +107,16 @@ class DispatcherImpl final : public Dispatcher {
   ~DispatcherImpl() override { Stop(); }
 
   absl::Status Init() {
-    absl::StatusOr<std::unique_ptr<PgDispatchStore>> claim_store = PgDispatchStore::Connect(options_.database_url);
+    DispatchStoreOptions store_options;
+    store_options.disable_after = absl::FromChrono(options_.disable_after_failing_for);
+    store_options.max_unreported_claims = options_.max_unreported_claims;
+    absl::StatusOr<std::unique_ptr<PgDispatchStore>> claim_store =
+        PgDispatchStore::Connect(options_.database_url, store_options);
     if (!claim_store.ok()) return claim_store.status();
     claim_store_ = std::move(*claim_store);
     for (int i = 0; i < options_.result_writers; ++i) {
       absl::StatusOr<std::unique_ptr<PgDispatchStore>> store =
-          PgDispatchStore::Connect(options_.database_url, absl::FromChrono(options_.disable_after_failing_for));
+          PgDispatchStore::Connect(options_.database_url, store_options);
       if (!store.ok()) return store.status();
       write_stores_.push_back(std::move(*store));
     }
@@ -223,7 +227,7 @@ class DispatcherImpl final : public Dispatcher {
   int FreeSlots() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return options_.max_in_flight - in_flight_; }
 
   bool ClaimReady() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return stopping_ || rearm_ || (wake_ && FreeSlots() >= min_claim_);
+    return stopping_ || rearm_ || (wake_ && FreeSlots() >= min_claim_ && writers_holding_ == 0);
   }
 
   void ClaimLoop() {
@@ -252,7 +256,10 @@ class DispatcherImpl final : public Dispatcher {
           wake_ = true;
           while (!retry_hints_.empty() && retry_hints_.top() <= now) retry_hints_.pop();
         }
-        if (!wake_ || FreeSlots() < min_claim_) continue;
+        // Results held through an outage are written before anything is
+        // claimed again: their deliveries' leases may have run out, and a
+        // claim would send them again.
+        if (!wake_ || FreeSlots() < min_claim_ || writers_holding_ > 0) continue;
         limit = std::min(options_.claim_batch, FreeSlots());
         in_flight_ += limit;  // reserved until the claim returns
         wake_ = false;
@@ -502,6 +509,7 @@ class DispatcherImpl final : public Dispatcher {
     r.delivery_id = job.delivery_id;
     r.webhook_id = job.webhook_id;
     r.lease_us = job.lease_us;
+    r.attempt_number = job.attempt_number;
     if (job.cancel) {
       r.action = DeliveryResult::Action::kCancel;
       return r;
@@ -543,6 +551,7 @@ class DispatcherImpl final : public Dispatcher {
     std::vector<PendingResult> backlog;  // converted, not yet written
     absl::Duration backoff = absl::Milliseconds(100);
     bool last_write_failed = false;
+    bool holding = false;  // counted in writers_holding_
     while (true) {
       std::vector<TransferResult> taken;
       bool stopping = false;
@@ -588,8 +597,14 @@ class DispatcherImpl final : public Dispatcher {
         last_write_failed = false;
         continue;
       }
-      const bool ok = WriteBacklog(store, backlog);
+      bool outage = false;
+      const bool ok = WriteBacklog(store, backlog, &outage);
       last_write_failed = !ok;
+      if (outage != holding) {
+        holding = outage;
+        absl::MutexLock lock(&mu_);
+        writers_holding_ += holding ? 1 : -1;
+      }
       if (ok) {
         backoff = absl::Milliseconds(100);
       } else {
@@ -615,7 +630,7 @@ class DispatcherImpl final : public Dispatcher {
   // at a time so that one bad result does not hold back the others; a result
   // refused kMaxWriteFailures times is given up (logged; its lease expires
   // and the delivery is sent again: at least once).
-  bool WriteBacklog(DispatchStore& store, std::vector<PendingResult>& backlog) {
+  bool WriteBacklog(DispatchStore& store, std::vector<PendingResult>& backlog, bool* outage) {
     const std::size_t chunk_size = static_cast<std::size_t>(options_.result_batch);
     std::vector<PendingResult> keep;
     std::size_t done = 0;
@@ -641,6 +656,7 @@ class DispatcherImpl final : public Dispatcher {
         continue;
       }
       if (Transient(status)) {
+        *outage = absl::IsUnavailable(status);
         log::Warn("writing delivery results failed; will retry",
                   {{"results", std::to_string(backlog.size() - done)}, {"error", StdString(status.ToString())}});
         unavailable = true;
@@ -759,6 +775,7 @@ class DispatcherImpl final : public Dispatcher {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = true;   // claim as soon as there is room
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;  // claimed, result not yet written
+  int writers_holding_ ABSL_GUARDED_BY(mu_) = 0;  // writers whose results wait for the database
   // The claimer's current wait deadline, and whether an earlier one is due.
   absl::Time waiting_until_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   bool rearm_ ABSL_GUARDED_BY(mu_) = false;
