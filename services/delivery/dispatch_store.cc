@@ -75,8 +75,9 @@ std::string OutcomeText(const AttemptResult& a) {
 }
 
 // Per webhook with attempts among `results`, in the order the attempts
-// ended: the health JSON of kTrackFailing / kDisableFailing.
-std::string HealthJson(const std::vector<DeliveryResult>& results) {
+// ended: the health JSON of kTrackFailing / kDisableFailing. `failing`:
+// some webhook's last attempt among them failed.
+std::string HealthJson(const std::vector<DeliveryResult>& results, bool* failing) {
   struct Health {
     std::optional<absl::Time> first_failure;  // of the current run
     bool reset = false;
@@ -106,6 +107,7 @@ std::string HealthJson(const std::vector<DeliveryResult>& results) {
     boost::json::object o;
     o.emplace("id", id);
     if (h.first_failure.has_value()) {
+      *failing = true;
       o.emplace("first_failure", absl::ToUnixMicros(*h.first_failure));
     } else {
       o.emplace("first_failure", nullptr);
@@ -277,9 +279,10 @@ struct PgDispatchStore::Impl {
   // The results' statements in `txn`; counts the webhooks disabled.
   void Write(pqxx::work& txn, const std::vector<DeliveryResult>& results, DisabledCounts& disabled_here) {
     for (const auto& round : Rounds(results)) txn.exec_prepared(kWriteResults.name, ResultsJson(round));
-    const std::string health = HealthJson(results);
-    if (health != "[]") {
-      txn.exec_prepared(kTrackFailing.name, health);
+    bool failing = false;
+    const std::string health = HealthJson(results, &failing);
+    if (health != "[]") txn.exec_prepared(kTrackFailing.name, health);
+    if (failing) {  // only a webhook whose last attempt failed can be disabled: skip the statement otherwise
       const pqxx::result disabled = txn.exec_prepared(
           kDisableFailing.name, health, static_cast<long long>(absl::ToInt64Milliseconds(options.disable_after)));
       disabled_here.failing += static_cast<int>(disabled.size());
