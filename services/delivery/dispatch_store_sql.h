@@ -18,13 +18,19 @@ struct Statement {
 #define OCTO_UNREPORTED "(d.claimed_attempt IS NOT NULL)"
 // ... and this claim would be one unreported claim too many: quarantine.
 #define OCTO_QUARANTINE "(d.claimed_attempt IS NOT NULL AND d.unreported_claims + 1 >= $3::integer)"
+// A picked row interrupted twice in a row already (its process died with
+// it in flight twice): it is claimed alone, so that when it is the one that
+// crashes the process, deliveries claimed beside it are not counted with it.
+#define OCTO_SUSPECT "(claimed_attempt IS NOT NULL AND unreported_claims >= 1)"
 // The attempt number a claim reserves: after everything recorded or lost.
 #define OCTO_RESERVED "(greatest(d.attempt_count, COALESCE(d.claimed_attempt, 0)) + 1)"
 
 // $1 = batch size, $2 = lease in milliseconds, $3 = claims without a result
 // after which a delivery is quarantined. `picked` takes the due rows in
 // next_attempt_at order from the partial index, skipping rows another
-// session holds locked; the UPDATE leases them (found by primary key, an
+// session holds locked; `chosen` keeps them all, or only one suspect (see
+// OCTO_SUSPECT: the others stay due, for the next claim); the UPDATE
+// leases them (found by primary key, an
 // array: the planner then never scans the whole table), reserves the
 // attempt number of this claim, and, for a row whose previous claim never
 // reported, records that attempt as `interrupted` (or quarantines the row:
@@ -38,6 +44,10 @@ constexpr Statement kClaim{
     "  WHERE state = 'pending' AND next_attempt_at <= now()"
     "    AND (lease_expires_at IS NULL OR lease_expires_at < now())"
     "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
+    " chosen AS MATERIALIZED ("
+    "  SELECT * FROM picked WHERE NOT EXISTS (SELECT 1 FROM picked WHERE " OCTO_SUSPECT ")"
+    "  UNION ALL"
+    "  (SELECT * FROM picked WHERE " OCTO_SUSPECT " ORDER BY id LIMIT 1)),"
     " claimed AS ("
     "  UPDATE deliveries d SET"
     "    lease_expires_at = CASE WHEN " OCTO_QUARANTINE " THEN NULL"
@@ -50,7 +60,7 @@ constexpr Statement kClaim{
     "    completed_at = CASE WHEN " OCTO_QUARANTINE " THEN now() ELSE d.completed_at END,"
     "    last_http_status = CASE WHEN " OCTO_UNREPORTED " THEN NULL ELSE d.last_http_status END,"
     "    last_error_class = CASE WHEN " OCTO_UNREPORTED " THEN 'interrupted' ELSE d.last_error_class END"
-    "  WHERE d.id = ANY(ARRAY(SELECT id FROM picked))"
+    "  WHERE d.id = ANY(ARRAY(SELECT id FROM chosen))"
     "  RETURNING d.id, d.event_id, d.webhook_id, d.attempt_count, d.lease_expires_at, d.state),"
     // The rows are locked by `picked`: its values are the ones the UPDATE saw.
     " lost AS ("
@@ -63,7 +73,7 @@ constexpr Statement kClaim{
     " (the process stopped each time, e.g. it crashed while sending it); it is not tried again unless redelivered'"
     "    ELSE 'interrupted: the process stopped before the outcome of this attempt was recorded;"
     " whether the request reached the endpoint is unknown' END"
-    "  FROM picked WHERE claimed_attempt IS NOT NULL"
+    "  FROM chosen WHERE claimed_attempt IS NOT NULL"
     "  ON CONFLICT (delivery_id, attempt_number) DO NOTHING)"
     " SELECT c.id::text, c.attempt_count, COALESCE(" OCTO_MICROS("c.lease_expires_at") ", 0), c.event_id::text,"
     "  w.id::text, w.event, w.url, w.retry_on_error, w.use_contact_language,"

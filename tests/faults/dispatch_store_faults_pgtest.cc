@@ -133,6 +133,7 @@ TEST_F(DispatchStoreFaultsTest, ALateSuccessEndsAReclaimedDeliveryAndALaterFailu
 }
 
 TEST_F(DispatchStoreFaultsTest, ClaimsWithoutAResultAreRecordedAndQuarantined) {
+  Exec(absl::StrCat("DELETE FROM deliveries WHERE id = '", ids_[1], "'"));
   for (int claim = 1; claim <= 3; ++claim) {
     const ClaimedDelivery d = ClaimOne(ids_[0]);
     EXPECT_EQ(d.attempt_count, claim - 1);
@@ -146,6 +147,26 @@ TEST_F(DispatchStoreFaultsTest, ClaimsWithoutAResultAreRecordedAndQuarantined) {
   EXPECT_EQ(Scalar(absl::StrCat("SELECT left(response_snippet, 27) FROM delivery_attempts WHERE delivery_id = '", ids_[0],
                                 "' AND attempt_number = 3")),
             "quarantined: 3 claims of th");
+}
+
+TEST_F(DispatchStoreFaultsTest, ADeliveryInterruptedTwiceIsClaimedAloneSoItsNeighboursAreNotQuarantined) {
+  for (int claim = 1; claim <= 2; ++claim) {  // both in flight at two crashes
+    absl::StatusOr<ClaimBatch> batch = store_->Claim(10, absl::Seconds(30));
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    EXPECT_EQ(batch->deliveries.size(), 2u);
+    ExpireLeases();
+  }
+  // Now each is claimed on its own; the one that reports is cleared.
+  absl::StatusOr<ClaimBatch> alone = store_->Claim(10, absl::Seconds(30));
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  ASSERT_EQ(alone->deliveries.size(), 1u);
+  const ClaimedDelivery& d = alone->deliveries[0];
+  ASSERT_TRUE(store_->WriteResults({Result(d, 200, DecisionKind::kSucceeded)}).ok());
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT unreported_claims FROM deliveries WHERE id = '", d.id, "'")), "0");
+  absl::StatusOr<ClaimBatch> next = store_->Claim(10, absl::Seconds(30));
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_EQ(next->deliveries.size(), 1u);
+  EXPECT_NE(next->deliveries[0].id, d.id);
 }
 
 TEST_F(DispatchStoreFaultsTest, ARedeliverDuringTheSendMakesItDueWhenTheResultIsWritten) {
