@@ -75,6 +75,11 @@ struct DispatcherOptions {
   // Endpoint health: a webhook whose attempts have all failed for longer
   // than this is disabled (its pending deliveries cancelled).
   std::chrono::milliseconds disable_after_failing_for{std::chrono::hours(5 * 24)};
+  // A delivery whose claims end this many times in a row without a result
+  // (the process stops while sending it: a crash, kill -9) is quarantined:
+  // failed, with the reason in its attempt log, instead of being claimed
+  // forever.
+  int max_unreported_claims = 3;
 };
 
 // The parts a dispatcher is assembled from (Dispatcher::Assemble): what
