@@ -27,13 +27,17 @@ std::string_view DecisionName(DecisionKind kind) {
 }
 
 // A result that records no attempt: cancelled, or released for another claim
-// after `delay` (zero: at once).
+// after `delay` (zero: at once). Every result carries the attempt number its
+// claim reserved (ClaimedDelivery::attempt_count + 1), so that a result
+// written twice is recorded once.
 DeliveryResult NoAttempt(const std::string& delivery_id, const std::string& webhook_id, int64_t lease_us,
-                         DeliveryResult::Action action, absl::Duration delay = absl::ZeroDuration()) {
+                         int attempt_number, DeliveryResult::Action action,
+                         absl::Duration delay = absl::ZeroDuration()) {
   DeliveryResult r;
   r.delivery_id = delivery_id;
   r.webhook_id = webhook_id;
   r.lease_us = lease_us;
+  r.attempt_number = attempt_number;
   r.action = action;
   r.decision.retry_delay = delay;
   return r;
@@ -76,7 +80,7 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
                                    EventCache& events, std::unordered_map<std::string, int>& deferred,
                                    std::vector<OutgoingRequest>& start, std::vector<DeliveryResult>& results) {
   if (!d.webhook_enabled) {  // disabled since it was enqueued: cancelled unsent
-    results.push_back(NoAttempt(d.id, d.webhook_id, d.lease_us, DeliveryResult::Action::kCancel));
+    results.push_back(NoAttempt(d.id, d.webhook_id, d.lease_us, d.attempt_count + 1, DeliveryResult::Action::kCancel));
     return;
   }
   Job job{d.id, d.webhook_id, d.lease_us, d.attempt_count + 1, d.retry_on_error, false, "", absl::InfinitePast()};
@@ -95,7 +99,8 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
       admission = admission_.Admit({tag, *destination, d.webhook_id, d.rate_limit_per_second, d.max_concurrency},
                                    deferred[d.webhook_id]);
       if (admission.verdict == Admission::kDefer) {
-        results.push_back(NoAttempt(d.id, d.webhook_id, d.lease_us, DeliveryResult::Action::kRelease, admission.defer));
+        results.push_back(NoAttempt(d.id, d.webhook_id, d.lease_us, d.attempt_count + 1,
+                                    DeliveryResult::Action::kRelease, admission.defer));
         return;
       }
       job.admitted = true;
@@ -172,7 +177,7 @@ void DeliveryPipeline::Submit(std::vector<OutgoingRequest> start) {
         if (it == jobs_.end()) continue;
         if (it->second.admitted) admission_.Finished(r.tag, absl::ZeroDuration(), false, false);
         released.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
-                                     DeliveryResult::Action::kRelease));
+                                     it->second.attempt_number, DeliveryResult::Action::kRelease));
         jobs_.erase(it);
       }
       recorder_.Add(std::move(released));
@@ -202,7 +207,7 @@ void DeliveryPipeline::ExpireLocked(std::vector<DeliveryResult>& results) {
     auto it = jobs_.find(e.tag);
     if (it == jobs_.end()) continue;
     results.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
-                                DeliveryResult::Action::kRelease, e.defer));
+                                it->second.attempt_number, DeliveryResult::Action::kRelease, e.defer));
     jobs_.erase(it);
   }
 }
@@ -216,7 +221,7 @@ void DeliveryPipeline::StopSending() {
       auto it = jobs_.find(tag);
       if (it == jobs_.end()) continue;
       released.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
-                                   DeliveryResult::Action::kRelease));
+                                   it->second.attempt_number, DeliveryResult::Action::kRelease));
       jobs_.erase(it);
     }
   }
@@ -235,9 +240,11 @@ absl::Duration DeliveryPipeline::render_time() const {
 
 DeliveryResult DeliveryPipeline::ToResult(const Job& job, TransferResult&& t) {
   if (!t.sent) {  // the transport shut down first: another claim may take it
-    return NoAttempt(job.delivery_id, job.webhook_id, job.lease_us, DeliveryResult::Action::kRelease);
+    return NoAttempt(job.delivery_id, job.webhook_id, job.lease_us, job.attempt_number,
+                     DeliveryResult::Action::kRelease);
   }
-  DeliveryResult r = NoAttempt(job.delivery_id, job.webhook_id, job.lease_us, DeliveryResult::Action::kAttempt);
+  DeliveryResult r = NoAttempt(job.delivery_id, job.webhook_id, job.lease_us, job.attempt_number,
+                               DeliveryResult::Action::kAttempt);
   r.event = job.event;
   r.event_created_at = job.event_created_at;
   r.started_at = t.started_at;

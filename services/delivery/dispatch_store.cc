@@ -14,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "services/common/log.h"
 #include "services/common/pg_pool.h"
+#include "services/common/pg_status.h"
 #include "services/common/strings.h"
 #include "services/delivery/dispatch_store_sql.h"
 
@@ -252,12 +253,12 @@ struct PgDispatchStore::Impl {
     conn.reset();
     try {
       auto c = std::make_unique<pqxx::connection>(conninfo);
-      {
-        // A statement stuck this long (locks, a failing disk) is abandoned and
-        // retried rather than holding the dispatcher, and its Stop(), forever;
-        // a row lock held by another session holds back only what needs it.
+      // The statement and lock timeouts come with the conninfo (the layer's
+      // --pg_statement_timeout, --pg_lock_timeout); a shorter lock wait may
+      // be asked for, so a row lock held by another session holds back only
+      // the results that need it.
+      if (options.lock_timeout > absl::ZeroDuration()) {
         pqxx::nontransaction tx(*c);
-        tx.exec(absl::StrCat("SET statement_timeout = ", absl::ToInt64Milliseconds(options.statement_timeout)));
         tx.exec(absl::StrCat("SET lock_timeout = ", absl::ToInt64Milliseconds(options.lock_timeout)));
       }
       for (const dispatch_sql::Statement& s : kStatements) c->prepare(s.name, s.sql);
@@ -268,10 +269,13 @@ struct PgDispatchStore::Impl {
     }
   }
 
+  // The layer's table (pg_status.h), except that a statement or lock
+  // timeout is ABORTED, not UNAVAILABLE: the work is retried, but the
+  // connection is fine, so the result recorder does not take it for an
+  // outage and claims go on (a row lock holds back only its own result).
   absl::Status Failed(std::string_view operation, const std::exception& e) {
-    if (conn != nullptr && (IsBroken(e) || !conn->is_open())) conn.reset();  // reconnect next time
-    absl::Status status = StatusFromException(operation, e);
-    // A timeout says nothing about the work itself: try again.
+    if (conn != nullptr && (IsBroken(e) || IsConnectionLost(e) || !conn->is_open())) conn.reset();  // reconnect
+    absl::Status status = PgErrorToStatus(operation, e);
     if (IsTimeout(e)) return absl::AbortedError(status.message());
     return status;
   }

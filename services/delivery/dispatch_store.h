@@ -159,10 +159,14 @@ struct DispatchStoreOptions {
   int max_unreported_claims = kDefaultMaxUnreportedClaims;
   // How long a statement waits for a row lock another session holds (a
   // stuck operator session, a long transaction) before it gives up and the
-  // rest of the work goes on; and how long any statement may run.
-  absl::Duration lock_timeout = absl::Seconds(2);
-  absl::Duration statement_timeout = absl::Seconds(30);
+  // rest of the work goes on. Zero: the connection's own (the layer's
+  // --pg_lock_timeout, in the conninfo). The statement timeout is always
+  // the connection's (--pg_statement_timeout).
+  absl::Duration lock_timeout = absl::ZeroDuration();
 };
+
+// The lock timeout of the dispatcher's result connections.
+inline constexpr absl::Duration kResultLockTimeout = absl::Seconds(2);
 
 class PgDispatchStore final : public DispatchStore {
  public:

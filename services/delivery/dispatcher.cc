@@ -23,6 +23,9 @@ absl::Status ValidateOptions(const DispatcherOptions& o) {
     return absl::InvalidArgumentError(
         "dispatcher: claim_batch, max_in_flight, max_per_host, result_batch and result_writers must be at least 1");
   }
+  if (o.max_unreported_claims < 1) {
+    return absl::InvalidArgumentError("dispatcher: max_unreported_claims must be at least 1");
+  }
   if (o.max_queued_per_host < 0) return absl::InvalidArgumentError("dispatcher: max_queued_per_host must not be negative");
   if (o.connect_timeout.count() <= 0 || o.request_timeout.count() <= 0 || o.poll_interval.count() <= 0) {
     return absl::InvalidArgumentError("dispatcher: connect_timeout, request_timeout and poll_interval must be positive");
@@ -136,12 +139,18 @@ class DispatcherImpl final : public Dispatcher {
 // libcurl transport, LISTEN.
 absl::StatusOr<DispatcherParts> RealParts(const DispatcherOptions& o) {
   DispatcherParts parts;
-  absl::StatusOr<std::unique_ptr<PgDispatchStore>> claim_store = PgDispatchStore::Connect(o.database_url);
+  DispatchStoreOptions store_options;
+  store_options.disable_after = absl::FromChrono(o.disable_after_failing_for);
+  store_options.max_unreported_claims = o.max_unreported_claims;
+  absl::StatusOr<std::unique_ptr<PgDispatchStore>> claim_store = PgDispatchStore::Connect(o.database_url, store_options);
   if (!claim_store.ok()) return claim_store.status();
   parts.claim_store = std::move(*claim_store);
+  // A result connection gives up on a row lock after 2 s (not the layer's
+  // --pg_lock_timeout): the results that do not need the locked row are then
+  // committed without it (docs/delivery.md, "Faults").
+  store_options.lock_timeout = kResultLockTimeout;
   for (int i = 0; i < o.result_writers; ++i) {
-    absl::StatusOr<std::unique_ptr<PgDispatchStore>> store =
-        PgDispatchStore::Connect(o.database_url, absl::FromChrono(o.disable_after_failing_for));
+    absl::StatusOr<std::unique_ptr<PgDispatchStore>> store = PgDispatchStore::Connect(o.database_url, store_options);
     if (!store.ok()) return store.status();
     parts.write_stores.push_back(std::move(*store));
   }

@@ -12,6 +12,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/common/migrations.h"
+#include "services/common/pg_connection.h"
 #include "services/delivery/dispatch_store.h"
 #include "services/schema/migrations.h"
 #include "tests/support/pg_test_db.h"
@@ -200,10 +201,16 @@ TEST_F(DispatchStoreFaultsTest, ALockedRowHoldsBackOnlyItsOwnResult) {
 }
 
 TEST_F(DispatchStoreFaultsTest, AStatementTimeoutIsTransient) {
+  // The statement timeout comes with the conninfo (the layer's
+  // --pg_statement_timeout); the lock wait outlasts it.
+  PgConnectionOptions pg;
+  pg.statement_timeout = absl::Milliseconds(100);
+  pg.lock_timeout = absl::Seconds(30);
+  const absl::StatusOr<std::string> conninfo = PgConninfo(db_->conninfo(), pg);
+  ASSERT_TRUE(conninfo.ok()) << conninfo.status();
   DispatchStoreOptions o = Options();
-  o.statement_timeout = absl::Milliseconds(100);
-  o.lock_timeout = absl::Seconds(30);
-  auto store = PgDispatchStore::Connect(db_->conninfo(), o);
+  o.lock_timeout = absl::ZeroDuration();
+  auto store = PgDispatchStore::Connect(*conninfo, o);
   ASSERT_TRUE(store.ok());
   const ClaimedDelivery d = ClaimOne(ids_[0]);
   pqxx::connection other(db_->conninfo());
