@@ -43,6 +43,13 @@ void ClaimScheduler::Claimed(int limit, int claimed) {
   signalled_ = true;
 }
 
+void ClaimScheduler::ResultsHeld(bool held) {
+  absl::MutexLock lock(&mu_);
+  writers_holding_ += held ? 1 : -1;
+  if (writers_holding_ == 0) wake_ = true;  // what waited may be claimed now
+  signalled_ = true;
+}
+
 int ClaimScheduler::TakeClaim() {
   absl::MutexLock lock(&mu_);
   return TakeClaimLocked();
@@ -54,7 +61,7 @@ int ClaimScheduler::TakeClaimLocked() {
     wake_ = true;  // the poll, or a retry fell due
     while (!retry_hints_.empty() && retry_hints_.top() <= now) retry_hints_.pop();
   }
-  if (!wake_ || FreeSlots() < min_claim_) return 0;
+  if (!wake_ || FreeSlots() < min_claim_ || writers_holding_ > 0) return 0;
   const int limit = std::min(options_.claim_batch, FreeSlots());
   in_flight_ += limit;  // reserved until the claim returns
   wake_ = false;

@@ -47,6 +47,11 @@ class ClaimScheduler {
   // The claim of `limit` returned `claimed` (the unused slots come back; a
   // full batch means more may be due), or failed (claimed < 0).
   void Claimed(int limit, int claimed);
+  // A result writer starts (true) or stops (false) holding results through
+  // a lost database connection. No claim is made while any does: results
+  // answered during an outage are written before their deliveries, whose
+  // leases may have run out, could be claimed and sent again.
+  void ResultsHeld(bool held);
 
   // How many to claim now (that many slots reserved), or 0: not yet.
   int TakeClaim();
@@ -73,6 +78,7 @@ class ClaimScheduler {
   bool signalled_ ABSL_GUARDED_BY(mu_) = false;  // something changed since the last check
   bool wake_ ABSL_GUARDED_BY(mu_) = true;        // claim as soon as there is room
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;       // claimed, result not yet written
+  int writers_holding_ ABSL_GUARDED_BY(mu_) = 0;  // writers whose results wait for the database
   absl::Time last_claim_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // When retries this process scheduled fall due (earliest on top).
   std::priority_queue<absl::Time, std::vector<absl::Time>, std::greater<>> retry_hints_ ABSL_GUARDED_BY(mu_);

@@ -78,7 +78,8 @@ class DispatcherImpl final : public Dispatcher {
         parts_(std::move(parts)),
         scheduler_({options.claim_batch, options.max_in_flight, absl::FromChrono(options.poll_interval)},
                    *parts_.clock),
-        recorder_({options.result_batch, options.metrics, options.pg_metrics},
+        recorder_({options.result_batch, options.metrics, options.pg_metrics,
+                   [this](bool held) { scheduler_.ResultsHeld(held); }},
                   [this](std::size_t count, const std::vector<DeliveryResult>& written) {
                     scheduler_.Finished(static_cast<int>(count), DueIn(written));
                   }),

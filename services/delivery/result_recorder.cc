@@ -57,6 +57,7 @@ void ResultRecorder::WriterLoop(DispatchStore& store) {
   std::vector<Pending> backlog;  // taken, not yet written
   absl::Duration backoff = absl::Milliseconds(100);
   bool last_failed = false;
+  bool holding = false;  // reported through on_results_held
   while (true) {
     bool stopping = false;
     absl::Time deadline;
@@ -71,7 +72,9 @@ void ResultRecorder::WriterLoop(DispatchStore& store) {
       deadline = deadline_;
       if (stopping && added_.empty() && backlog.empty()) return;
     }
-    const bool ok = WriteOnce(store, backlog);
+    bool outage = false;
+    const bool ok = WriteOnce(store, backlog, &outage);
+    SetHeld(holding, outage);
     last_failed = !ok;
     backoff = ok ? absl::Milliseconds(100) : std::min(backoff * 2, absl::Seconds(5));
     if (!ok && stopping && absl::Now() >= deadline) {
@@ -80,13 +83,21 @@ void ResultRecorder::WriterLoop(DispatchStore& store) {
                  {{"results", std::to_string(backlog.size())}});
       Done(backlog.size(), {});
       backlog.clear();
+      SetHeld(holding, false);
       absl::MutexLock lock(&mu_);
       if (added_.empty()) return;
     }
   }
 }
 
-bool ResultRecorder::WriteOnce(DispatchStore& store, std::vector<Pending>& backlog) {
+void ResultRecorder::SetHeld(bool& holding, bool held) {
+  if (holding == held) return;
+  holding = held;
+  if (options_.on_results_held) options_.on_results_held(held);
+}
+
+bool ResultRecorder::WriteOnce(DispatchStore& store, std::vector<Pending>& backlog, bool* outage) {
+  if (outage != nullptr) *outage = false;
   {
     absl::MutexLock lock(&mu_);
     for (DeliveryResult& r : added_) backlog.push_back({std::move(r), 0});
@@ -104,6 +115,7 @@ bool ResultRecorder::WriteOnce(DispatchStore& store, std::vector<Pending>& backl
       continue;
     }
     if (Transient(status)) {
+      if (outage != nullptr) *outage = absl::IsUnavailable(status);
       log::Warn("writing delivery results failed; will retry",
                 {{"results", std::to_string(backlog.size() - done)}, {"error", StatusText(status)}});
       break;
@@ -114,6 +126,7 @@ bool ResultRecorder::WriteOnce(DispatchStore& store, std::vector<Pending>& backl
       const absl::Status one = unavailable ? absl::UnavailableError("") : n == 1 ? status : WriteChunk(store, backlog, i, 1);
       if (one.ok()) continue;
       if (Transient(one)) {
+        if (outage != nullptr && !unavailable) *outage = absl::IsUnavailable(one);
         unavailable = true;
         keep.push_back(std::move(p));
       } else if (++p.failures >= kMaxWriteFailures) {

@@ -33,6 +33,11 @@ struct RecorderOptions {
   int batch = 500;  // results per transaction at most
   metrics::DeliveryMetrics* metrics = nullptr;  // attempts, outcomes, webhooks disabled
   metrics::PgMetrics* pg_metrics = nullptr;     // dispatch_write_results timing
+  // Called by a writer when it starts (true) and stops (false) holding
+  // results it could not write for lack of a database connection
+  // (UNAVAILABLE). The claimer waits meanwhile (ClaimScheduler::ResultsHeld):
+  // those deliveries' leases may run out, and a claim would send them again.
+  std::function<void(bool held)> on_results_held;
 };
 
 class ResultRecorder {
@@ -57,8 +62,10 @@ class ResultRecorder {
   // Thread-safe.
   void Add(std::vector<DeliveryResult> results);
   // One writing round: takes what was added into `backlog` and writes it in
-  // batches. True when `backlog` is empty afterwards.
-  bool WriteOnce(DispatchStore& store, std::vector<Pending>& backlog);
+  // batches. True when `backlog` is empty afterwards. `outage` (optional):
+  // set when what is left was kept for lack of a connection (UNAVAILABLE),
+  // not for a lock or a refusal.
+  bool WriteOnce(DispatchStore& store, std::vector<Pending>& backlog, bool* outage = nullptr);
   // One thread per store (the stores must outlive Stop).
   void StartWriters(const std::vector<DispatchStore*>& stores);
   // Once nothing more will be added: the writers write what is left and end;
@@ -68,6 +75,7 @@ class ResultRecorder {
 
  private:
   void WriterLoop(DispatchStore& store);
+  void SetHeld(bool& holding, bool held);
   bool Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !added_.empty() || stopping_; }
   // Writes backlog[from, from + n) as one transaction.
   absl::Status WriteChunk(DispatchStore& store, const std::vector<Pending>& backlog, std::size_t from, std::size_t n);

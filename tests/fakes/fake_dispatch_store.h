@@ -32,6 +32,12 @@ class FakeDispatchStore final : public delivery::DispatchStore {
     std::lock_guard lock(mu_);
     for (auto& s : statuses) write_failures_.push_back(std::move(s));
   }
+  // Every WriteResults call returns `status` until it is set back to OK
+  // (after the FailNextWrites ones).
+  void FailWritesWith(absl::Status status) {
+    std::lock_guard lock(mu_);
+    failing_ = std::move(status);
+  }
   void SetDisabledCounts(DisabledCounts counts) {
     std::lock_guard lock(mu_);
     disabled_ = counts;
@@ -55,6 +61,7 @@ class FakeDispatchStore final : public delivery::DispatchStore {
       write_failures_.pop_front();
       if (!s.ok()) return s;
     }
+    if (!failing_.ok()) return failing_;
     for (const auto& r : results) written_.push_back(r);
     cv_.notify_all();
     return absl::OkStatus();
@@ -94,6 +101,7 @@ class FakeDispatchStore final : public delivery::DispatchStore {
   mutable std::condition_variable cv_;
   std::deque<absl::StatusOr<delivery::ClaimBatch>> claims_;
   std::deque<absl::Status> write_failures_;
+  absl::Status failing_;
   std::vector<delivery::DeliveryResult> written_;
   std::vector<int> write_sizes_;
   std::vector<int> claim_limits_;
