@@ -37,7 +37,7 @@ struct RecorderOptions {
   // results it could not write for lack of a database connection
   // (UNAVAILABLE). The claimer waits meanwhile (ClaimScheduler::ResultsHeld):
   // those deliveries' leases may run out, and a claim would send them again.
-  std::function<void(bool held)> on_results_held;
+  std::function<void(bool held)> on_results_held = nullptr;
 };
 
 class ResultRecorder {
