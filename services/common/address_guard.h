@@ -12,7 +12,7 @@
 // "127.0.0.0/8,::1/128" for everything on one machine).
 //
 // The delivery service applies the policy to every address it connects to
-// (dispatch_sender.cc, at socket-open time, so DNS rebinding cannot slip
+// (curl_transport.cc, at socket-open time, so DNS rebinding cannot slip
 // through); the subscription service applies it early to URL hosts that are
 // IP literals in any spelling a resolver accepts (ParseUrlHostAddress).
 //

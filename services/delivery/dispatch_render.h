@@ -18,7 +18,7 @@
 #include <boost/json/value.hpp>
 
 #include "absl/status/statusor.h"
-#include "services/delivery/dispatch_sender.h"
+#include "services/delivery/http_transport.h"
 #include "services/delivery/dispatch_store.h"
 #include "services/delivery/payload/resource_kind.h"
 

@@ -6,18 +6,29 @@
 #   target_link_libraries(<library> PUBLIC ${OCTO_DISPATCH_LIBS})
 #
 # Public headers: dispatcher.h (Dispatcher, DispatcherOptions,
-# ParseRetrySchedule), dispatch_outcome.h, dispatch_sender.h,
-# dispatch_store.h, dispatch_render.h.
+# DispatcherParts), retry_policy.h, dispatch_outcome.h, dispatch_store.h,
+# dispatch_render.h, and the parts of the walk claim -> admit -> render ->
+# sign -> send -> record: claim_loop.h, destination_admission.h,
+# http_transport.h (curl_transport.h), result_recorder.h,
+# notification_source.h, delivery_pipeline.h.
 if(NOT TARGET CURL::libcurl)
   find_package(CURL REQUIRED)
 endif()
 
 set(OCTO_DISPATCH_SOURCES
+  ${CMAKE_CURRENT_LIST_DIR}/claim_loop.cc
+  ${CMAKE_CURRENT_LIST_DIR}/curl_transport.cc
+  ${CMAKE_CURRENT_LIST_DIR}/curl_url_and_errors.cc
+  ${CMAKE_CURRENT_LIST_DIR}/delivery_pipeline.cc
+  ${CMAKE_CURRENT_LIST_DIR}/destination_admission.cc
+  ${CMAKE_CURRENT_LIST_DIR}/dispatch_listener.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_outcome.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_render.cc
-  ${CMAKE_CURRENT_LIST_DIR}/dispatch_sender.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_store.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatcher.cc
+  ${CMAKE_CURRENT_LIST_DIR}/pg_notification_source.cc
+  ${CMAKE_CURRENT_LIST_DIR}/result_recorder.cc
+  ${CMAKE_CURRENT_LIST_DIR}/retry_policy.cc
   ${CMAKE_CURRENT_LIST_DIR}/send_fault.cc)
 
 set(OCTO_DISPATCH_LIBS

@@ -1,14 +1,10 @@
 #include "services/delivery/dispatch_store.h"
 
 #include <algorithm>
-#include <atomic>
-#include <condition_variable>
 #include <exception>
 #include <map>
 #include <optional>
-#include <mutex>
 #include <set>
-#include <thread>
 #include <utility>
 
 #include <boost/json.hpp>
@@ -18,141 +14,22 @@
 #include "absl/time/clock.h"
 #include "services/common/log.h"
 #include "services/common/pg_pool.h"
+#include "services/common/pg_status.h"
 #include "services/common/strings.h"
+#include "services/delivery/dispatch_store_sql.h"
 
 namespace octo::delivery {
 namespace {
 
-struct Statement {
-  const char* name;
-  const char* sql;
-};
-
-// clang-format off
-// Microseconds since the Unix epoch: exact (extract() returns numeric).
-#define OCTO_MICROS(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
-
-// $1 = batch size, $2 = lease in milliseconds. The inner SELECT takes the due
-// rows in next_attempt_at order from the partial index, skipping rows another
-// claimer holds locked; the UPDATE leases them, found by primary key (an
-// array, not a join: the planner then never scans the whole table); the
-// outer SELECT joins what the request is rendered from (events are fetched
-// apart, once each).
-constexpr Statement kClaim{
-    "dispatch_claim",
-    "WITH claimed AS ("
-    "  UPDATE deliveries d SET lease_expires_at = now() + $2::bigint * interval '1 millisecond'"
-    "  WHERE d.id = ANY(ARRAY("
-    "    SELECT id FROM deliveries"
-    "    WHERE state = 'pending' AND next_attempt_at <= now()"
-    "      AND (lease_expires_at IS NULL OR lease_expires_at < now())"
-    "    ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED))"
-    "  RETURNING d.id, d.event_id, d.webhook_id, d.attempt_count, d.lease_expires_at)"
-    " SELECT c.id::text, c.attempt_count, " OCTO_MICROS("c.lease_expires_at") ", c.event_id::text,"
-    "  w.id::text, w.event, w.url, w.retry_on_error, w.use_contact_language,"
-    "  w.headers::text, w.capabilities::text, w.secret, w.status = 'enabled',"
-    "  s.id::text, s.name, s.endpoint, s.contact::text,"
-    "  CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret ELSE '' END,"
-    "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0)"
-    " FROM claimed c"
-    " JOIN webhooks w ON w.id = c.webhook_id"
-    " JOIN events e ON e.id = c.event_id"
-    " JOIN suppliers s ON s.id = e.supplier_id"};
-
-// $1 = '{uuid,...}'.
-constexpr Statement kClaimEvents{
-    "dispatch_claim_events",
-    "SELECT id::text, event, resource_kind, resource::text, COALESCE(localized::text, '{}'),"
-    "  COALESCE(diff::text, '[]'), COALESCE(product_id, ''), COALESCE(option_id, ''),"
-    "  " OCTO_MICROS("created_at")
-    " FROM events WHERE id = ANY($1::uuid[])"};
-
-// Whether this claim still holds the delivery: pending, and leased with the
-// lease the claim set (not re-claimed after it expired, not cancelled).
-#define OCTO_OWNED                                                              \
-  "(d.state = 'pending' AND d.lease_expires_at IS NOT NULL AND "               \
-  OCTO_MICROS("d.lease_expires_at") " = r.lease)"
-
-// $1 = a JSON array of results (see ResultsJson). One UPDATE per batch: an
-// attempt always counts (it happened) and is inserted with its number =
-// the new attempt_count; the delivery's state, schedule and lease change only
-// while OCTO_OWNED. Deliveries that no longer exist join nothing: dropped.
-// The `= ANY(ARRAY(...))` lets the planner find the rows by primary key: with
-// the join alone it estimated 100 input rows and hashed a sequential scan of
-// the whole table for every batch (30 ms at 15,000 rows, growing with it).
-constexpr Statement kWriteResults{
-    "dispatch_write_results",
-    "WITH r AS MATERIALIZED ("
-    "  SELECT * FROM json_to_recordset($1::json) AS x("
-    "    id uuid, lease bigint, act text, started bigint, duration double precision,"
-    "    status integer, error text, snippet text, state text, delay bigint)),"
-    " upd AS ("
-    "  UPDATE deliveries d SET"
-    "    attempt_count = d.attempt_count + (r.act = 'attempt')::int,"
-    "    state = CASE WHEN " OCTO_OWNED " THEN r.state ELSE d.state END,"
-    "    next_attempt_at = CASE WHEN " OCTO_OWNED " AND r.state = 'pending'"
-    "      AND (r.act = 'attempt' OR r.delay > 0)"
-    "      THEN now() + r.delay * interval '1 millisecond' ELSE d.next_attempt_at END,"
-    "    lease_expires_at = CASE WHEN " OCTO_OWNED " THEN NULL ELSE d.lease_expires_at END,"
-    "    completed_at = CASE WHEN " OCTO_OWNED " AND r.state <> 'pending' THEN now() ELSE d.completed_at END,"
-    "    last_http_status = CASE WHEN r.act = 'attempt' THEN r.status ELSE d.last_http_status END,"
-    "    last_error_class = CASE WHEN r.act = 'attempt' THEN r.error ELSE d.last_error_class END"
-    "  FROM r WHERE d.id = r.id AND d.id = ANY(ARRAY(SELECT id FROM r))"
-    "  RETURNING d.id, d.attempt_count, r.act, r.started, r.duration, r.status, r.error, r.snippet),"
-    " ins AS ("
-    "  INSERT INTO delivery_attempts (delivery_id, attempt_number, started_at, duration_ms,"
-    "    http_status, error_class, response_snippet)"
-    "  SELECT id, attempt_count, 'epoch'::timestamptz + started * interval '1 microsecond',"
-    "    duration, status, error, snippet"
-    "  FROM upd WHERE act = 'attempt')"
-    " SELECT count(*) FROM upd"};
-
-// 410 Gone: $1 = webhook id, $2 = reason.
-constexpr Statement kDisableWebhook{
-    "dispatch_disable_webhook",
-    "UPDATE webhooks SET status = 'disabled', disabled_reason = $2, disabled_at = now(),"
-    "  updated_at = greatest(now(), created_at)"
-    " WHERE id = $1::uuid AND status = 'enabled'"};
-constexpr Statement kCancelPending{
-    "dispatch_cancel_pending",
-    "UPDATE deliveries SET state = 'cancelled', completed_at = now(), lease_expires_at = NULL"
-    " WHERE webhook_id = $1::uuid AND state = 'pending'"};
-
-// Endpoint health (issue 4, requirement 5). $1 = a JSON array, one object
-// per webhook with attempts in the batch: first_failure = when the batch's
-// last run of failed attempts began (µs; null when its last attempt
-// succeeded), reset = a success came before that run. failing_since is set
-// on the first failure of a run and cleared by a success; unchanged rows
-// are not written.
-#define OCTO_NEW_FAILING_SINCE                                                  \
-  "(CASE WHEN a.first_failure IS NULL THEN NULL"                                \
-  "  WHEN a.reset THEN 'epoch'::timestamptz + a.first_failure * interval '1 microsecond'" \
-  "  ELSE COALESCE(w.failing_since,"                                           \
-  "    'epoch'::timestamptz + a.first_failure * interval '1 microsecond') END)"
-constexpr Statement kTrackFailing{
-    "dispatch_track_failing",
-    "WITH a AS MATERIALIZED ("
-    "  SELECT * FROM json_to_recordset($1::json) AS x(id uuid, first_failure bigint, reset boolean))"
-    " UPDATE webhooks w SET failing_since = " OCTO_NEW_FAILING_SINCE
-    " FROM a WHERE w.id = a.id AND w.failing_since IS DISTINCT FROM " OCTO_NEW_FAILING_SINCE};
-// $1 = the same array plus `error` (the last attempt's outcome), $2 = the
-// limit in milliseconds: enabled webhooks whose run of failures (still
-// going: the batch ended on a failure) is older than the limit are disabled.
-constexpr Statement kDisableFailing{
-    "dispatch_disable_failing",
-    "WITH a AS MATERIALIZED ("
-    "  SELECT * FROM json_to_recordset($1::json) AS x(id uuid, first_failure bigint, error text))"
-    " UPDATE webhooks w SET status = 'disabled', disabled_at = now(),"
-    "  updated_at = greatest(now(), w.created_at),"
-    "  disabled_reason = left('failing since ' ||"
-    "    to_char(w.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') || ': ' || a.error, 1000)"
-    " FROM a WHERE w.id = a.id AND a.first_failure IS NOT NULL AND w.status = 'enabled'"
-    "  AND w.failing_since <= now() - $2::bigint * interval '1 millisecond'"
-    " RETURNING w.id::text, w.disabled_reason"};
-// clang-format on
-
-constexpr Statement kStatements[] = {kClaim,          kClaimEvents,  kWriteResults,  kDisableWebhook,
-                                     kCancelPending, kTrackFailing, kDisableFailing};
+using dispatch_sql::kClaim;
+using dispatch_sql::kClaimEvents;
+using dispatch_sql::kWriteResults;
+using dispatch_sql::kLockFree;
+using dispatch_sql::kDisableWebhook;
+using dispatch_sql::kCancelPending;
+using dispatch_sql::kTrackFailing;
+using dispatch_sql::kDisableFailing;
+using dispatch_sql::kStatements;
 
 bool IsBroken(const std::exception& e) {
   return dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
@@ -199,8 +76,9 @@ std::string OutcomeText(const AttemptResult& a) {
 }
 
 // Per webhook with attempts among `results`, in the order the attempts
-// ended: the health JSON of kTrackFailing / kDisableFailing.
-std::string HealthJson(const std::vector<DeliveryResult>& results) {
+// ended: the health JSON of kTrackFailing / kDisableFailing. `failing`:
+// some webhook's last attempt among them failed.
+std::string HealthJson(const std::vector<DeliveryResult>& results, bool* failing) {
   struct Health {
     std::optional<absl::Time> first_failure;  // of the current run
     bool reset = false;
@@ -230,6 +108,7 @@ std::string HealthJson(const std::vector<DeliveryResult>& results) {
     boost::json::object o;
     o.emplace("id", id);
     if (h.first_failure.has_value()) {
+      *failing = true;
       o.emplace("first_failure", absl::ToUnixMicros(*h.first_failure));
     } else {
       o.emplace("first_failure", nullptr);
@@ -247,9 +126,10 @@ std::string ResultsJson(const std::vector<const DeliveryResult*>& results) {
   for (const DeliveryResult* result : results) {
     const DeliveryResult& r = *result;
     boost::json::object o;
-    o.reserve(10);
+    o.reserve(11);
     o.emplace("id", r.delivery_id);
     o.emplace("lease", r.lease_us);
+    o.emplace("num", r.attempt_number);
     o.emplace("act", ActionName(r.action));
     o.emplace("started", absl::ToUnixMicros(r.started_at));
     o.emplace("duration", std::max(0.0, absl::ToDoubleMilliseconds(r.duration)));
@@ -268,11 +148,103 @@ std::string ResultsJson(const std::vector<const DeliveryResult*>& results) {
   return boost::json::serialize(rows);
 }
 
+// SQLSTATEs a result write or claim may meet and should simply retry:
+// query_canceled (statement_timeout) and lock_not_available (lock_timeout).
+bool IsTimeout(const std::exception& e) {
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  return sql != nullptr && (sql->sqlstate() == "57014" || sql->sqlstate() == "55P03");
+}
+
+bool IsLockTimeout(const std::exception& e) {
+  const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
+  return sql != nullptr && sql->sqlstate() == "55P03";
+}
+
+std::string UuidArray(const std::set<std::string>& ids) {
+  std::string array = "{";
+  for (const std::string& id : ids) {
+    if (array.size() > 1) array += ',';
+    array += id;  // canonical uuid text: nothing to quote
+  }
+  array += '}';
+  return array;
+}
+
+ClaimedDelivery DeliveryFromRow(const pqxx::row& row) {
+  ClaimedDelivery d;
+  d.id = row[0].as<std::string>();
+  d.attempt_count = row[1].as<int>();
+  d.lease_us = row[2].as<long long>();
+  d.event_id = row[3].as<std::string>();
+  d.webhook_id = row[4].as<std::string>();
+  d.webhook_event = row[5].as<std::string>();
+  d.url = row[6].as<std::string>();
+  d.retry_on_error = row[7].as<bool>();
+  d.use_contact_language = row[8].as<bool>();
+  d.headers_json = row[9].as<std::string>();
+  d.capabilities_json = row[10].as<std::string>();
+  d.secret = row[11].as<std::string>();
+  d.webhook_enabled = row[12].as<bool>();
+  d.supplier_id = row[13].as<std::string>();
+  d.supplier_name = row[14].as<std::string>();
+  d.supplier_endpoint = row[15].as<std::string>();
+  d.supplier_contact_json = row[16].as<std::string>();
+  d.previous_secret = row[17].as<std::string>();
+  d.rate_limit_per_second = row[18].as<double>();
+  d.max_concurrency = row[19].as<int>();
+  return d;
+}
+
+ClaimedEvent EventFromRow(const pqxx::row& row) {
+  ClaimedEvent e;
+  e.id = row[0].as<std::string>();
+  e.event = row[1].as<std::string>();
+  e.resource_kind = row[2].as<std::string>();
+  e.resource_json = row[3].as<std::string>();
+  e.localized_json = row[4].as<std::string>();
+  e.diff_json = row[5].as<std::string>();
+  e.product_id = row[6].as<std::string>();
+  e.option_id = row[7].as<std::string>();
+  e.created_at = absl::FromUnixMicros(row[8].as<long long>());
+  return e;
+}
+
+// 410 Gone among `results`, once per webhook: (webhook id, reason).
+std::vector<std::pair<std::string, std::string>> GoneWebhooks(const std::vector<DeliveryResult>& results) {
+  std::vector<std::pair<std::string, std::string>> gone;
+  for (const DeliveryResult& r : results) {
+    if (r.action != DeliveryResult::Action::kAttempt || r.decision.kind != DecisionKind::kGone) continue;
+    if (std::any_of(gone.begin(), gone.end(), [&](const auto& g) { return g.first == r.webhook_id; })) continue;
+    gone.emplace_back(r.webhook_id, absl::StrCat("the endpoint answered 410 Gone to delivery ", r.delivery_id, " at ",
+                                                 absl::FormatTime(absl::RFC3339_sec, r.started_at + r.duration,
+                                                                  absl::UTCTimeZone())));
+  }
+  return gone;
+}
+
+// One UPDATE touches a row once: a delivery appearing twice (claimed again
+// after its lease expired) is written in a second round.
+std::vector<std::vector<const DeliveryResult*>> Rounds(const std::vector<DeliveryResult>& results) {
+  std::vector<std::vector<const DeliveryResult*>> rounds;
+  std::vector<std::set<std::string_view>> ids;
+  for (const DeliveryResult& r : results) {
+    std::size_t i = 0;
+    while (i < ids.size() && ids[i].count(r.delivery_id) > 0) ++i;
+    if (i == ids.size()) {
+      ids.emplace_back();
+      rounds.emplace_back();
+    }
+    ids[i].insert(r.delivery_id);
+    rounds[i].push_back(&r);
+  }
+  return rounds;
+}
+
 }  // namespace
 
 struct PgDispatchStore::Impl {
   std::string conninfo;
-  absl::Duration disable_after = kDefaultDisableAfter;
+  DispatchStoreOptions options;
   std::unique_ptr<pqxx::connection> conn;
   DisabledCounts disabled;  // since the last TakeDisabledCounts
 
@@ -281,13 +253,15 @@ struct PgDispatchStore::Impl {
     conn.reset();
     try {
       auto c = std::make_unique<pqxx::connection>(conninfo);
-      {
-        // A statement stuck this long (locks, a failing disk) is abandoned and
-        // retried rather than holding the dispatcher, and its Stop(), forever.
+      // The statement and lock timeouts come with the conninfo (the layer's
+      // --pg_statement_timeout, --pg_lock_timeout); a shorter lock wait may
+      // be asked for, so a row lock held by another session holds back only
+      // the results that need it.
+      if (options.lock_timeout > absl::ZeroDuration()) {
         pqxx::nontransaction tx(*c);
-        tx.exec("SET statement_timeout = '30s'");
+        tx.exec(absl::StrCat("SET lock_timeout = ", absl::ToInt64Milliseconds(options.lock_timeout)));
       }
-      for (const Statement& s : kStatements) c->prepare(s.name, s.sql);
+      for (const dispatch_sql::Statement& s : kStatements) c->prepare(s.name, s.sql);
       conn = std::move(c);
       return absl::OkStatus();
     } catch (const std::exception& e) {
@@ -295,9 +269,69 @@ struct PgDispatchStore::Impl {
     }
   }
 
+  // The layer's table (pg_status.h), except that a statement or lock
+  // timeout is ABORTED, not UNAVAILABLE: the work is retried, but the
+  // connection is fine, so the result recorder does not take it for an
+  // outage and claims go on (a row lock holds back only its own result).
   absl::Status Failed(std::string_view operation, const std::exception& e) {
-    if (IsBroken(e)) conn.reset();  // reconnect next time
-    return StatusFromException(operation, e);
+    if (conn != nullptr && (IsBroken(e) || IsConnectionLost(e) || !conn->is_open())) conn.reset();  // reconnect
+    absl::Status status = PgErrorToStatus(operation, e);
+    if (IsTimeout(e)) return absl::AbortedError(status.message());
+    return status;
+  }
+
+  // The results' statements in `txn`; counts the webhooks disabled.
+  void Write(pqxx::work& txn, const std::vector<DeliveryResult>& results, DisabledCounts& disabled_here) {
+    for (const auto& round : Rounds(results)) txn.exec_prepared(kWriteResults.name, ResultsJson(round));
+    bool failing = false;
+    const std::string health = HealthJson(results, &failing);
+    if (health != "[]") txn.exec_prepared(kTrackFailing.name, health);
+    if (failing) {  // only a webhook whose last attempt failed can be disabled: skip the statement otherwise
+      const pqxx::result disabled = txn.exec_prepared(
+          kDisableFailing.name, health, static_cast<long long>(absl::ToInt64Milliseconds(options.disable_after)));
+      disabled_here.failing += static_cast<int>(disabled.size());
+      for (const pqxx::row& row : disabled) {
+        const std::string webhook_id = row[0].as<std::string>();
+        const pqxx::result cancelled = txn.exec_prepared(kCancelPending.name, webhook_id);
+        log::Warn("webhook disabled: its endpoint has been failing for too long",
+                  {{"webhook_id", webhook_id},
+                   {"reason", row[1].as<std::string>()},
+                   {"cancelled_deliveries", std::to_string(cancelled.affected_rows())}});
+      }
+    }
+    for (const auto& [webhook_id, reason] : GoneWebhooks(results)) {
+      const pqxx::result disabled = txn.exec_prepared(kDisableWebhook.name, webhook_id, reason);
+      const pqxx::result cancelled = txn.exec_prepared(kCancelPending.name, webhook_id);
+      if (disabled.affected_rows() > 0) {
+        ++disabled_here.gone;
+        log::Warn("webhook disabled: its endpoint answered 410 Gone",
+                  {{"webhook_id", webhook_id}, {"cancelled_deliveries", std::to_string(cancelled.affected_rows())}});
+      }
+    }
+  }
+
+  // After a lock timeout: commits the results whose delivery rows no other
+  // session holds locked. How many were held back, or an error.
+  absl::StatusOr<std::size_t> WriteUnlocked(const std::vector<DeliveryResult>& results, DisabledCounts& disabled_here) {
+    std::set<std::string> ids;
+    for (const DeliveryResult& r : results) ids.insert(r.delivery_id);
+    try {
+      pqxx::work txn(*conn);
+      std::set<std::string> free;
+      for (const pqxx::row& row : txn.exec_prepared(kLockFree.name, UuidArray(ids))) free.insert(row[0].as<std::string>());
+      std::vector<DeliveryResult> writable;
+      for (const DeliveryResult& r : results) {
+        // A result of a deleted delivery is dropped by the write either way.
+        if (free.count(r.delivery_id) > 0) writable.push_back(r);
+      }
+      // Deleted deliveries are neither free nor locked: not held back.
+      const std::size_t held = ids.size() - free.size();
+      Write(txn, writable, disabled_here);
+      txn.commit();
+      return held;
+    } catch (const std::exception& e) {
+      return Failed("write delivery results", e);
+    }
   }
 };
 
@@ -305,10 +339,11 @@ PgDispatchStore::PgDispatchStore(std::unique_ptr<Impl> impl) : impl_(std::move(i
 PgDispatchStore::~PgDispatchStore() = default;
 
 absl::StatusOr<std::unique_ptr<PgDispatchStore>> PgDispatchStore::Connect(std::string conninfo,
-                                                                           absl::Duration disable_after) {
+                                                                           DispatchStoreOptions options) {
   auto impl = std::make_unique<Impl>();
   impl->conninfo = std::move(conninfo);
-  impl->disable_after = disable_after;
+  impl->options = options;
+  impl->options.max_unreported_claims = std::max(1, impl->options.max_unreported_claims);
   if (absl::Status s = impl->EnsureConnected(); !s.ok()) return s;
   return std::unique_ptr<PgDispatchStore>(new PgDispatchStore(std::move(impl)));
 }
@@ -319,52 +354,26 @@ absl::StatusOr<ClaimBatch> PgDispatchStore::Claim(int limit, absl::Duration leas
     ClaimBatch batch;
     pqxx::work txn(*impl_->conn);
     const pqxx::result rows =
-        txn.exec_prepared(kClaim.name, limit, static_cast<long long>(absl::ToInt64Milliseconds(lease)));
+        txn.exec_prepared(kClaim.name, limit, static_cast<long long>(absl::ToInt64Milliseconds(lease)),
+                          impl_->options.max_unreported_claims);
     batch.deliveries.reserve(rows.size());
     std::set<std::string> event_ids;
     for (const pqxx::row& row : rows) {
-      ClaimedDelivery d;
-      d.id = row[0].as<std::string>();
-      d.attempt_count = row[1].as<int>();
-      d.lease_us = row[2].as<long long>();
-      d.event_id = row[3].as<std::string>();
-      d.webhook_id = row[4].as<std::string>();
-      d.webhook_event = row[5].as<std::string>();
-      d.url = row[6].as<std::string>();
-      d.retry_on_error = row[7].as<bool>();
-      d.use_contact_language = row[8].as<bool>();
-      d.headers_json = row[9].as<std::string>();
-      d.capabilities_json = row[10].as<std::string>();
-      d.secret = row[11].as<std::string>();
-      d.webhook_enabled = row[12].as<bool>();
-      d.supplier_id = row[13].as<std::string>();
-      d.supplier_name = row[14].as<std::string>();
-      d.supplier_endpoint = row[15].as<std::string>();
-      d.supplier_contact_json = row[16].as<std::string>();
-      d.previous_secret = row[17].as<std::string>();
-      d.rate_limit_per_second = row[18].as<double>();
-      d.max_concurrency = row[19].as<int>();
+      ClaimedDelivery d = DeliveryFromRow(row);
+      if (row[20].as<bool>()) {  // quarantined by this claim: not sent
+        log::Warn("delivery quarantined: its claims keep ending without a result (the process stops while "
+                  "sending it); redeliver it to try again",
+                  {{"delivery_id", d.id},
+                   {"webhook_id", d.webhook_id},
+                   {"unreported_claims", std::to_string(impl_->options.max_unreported_claims)}});
+        continue;
+      }
       event_ids.insert(d.event_id);
       batch.deliveries.push_back(std::move(d));
     }
     if (!event_ids.empty()) {
-      std::string array = "{";
-      for (const std::string& id : event_ids) {
-        if (array.size() > 1) array += ',';
-        array += id;  // canonical uuid text: nothing to quote
-      }
-      array += '}';
-      for (const pqxx::row& row : txn.exec_prepared(kClaimEvents.name, array)) {
-        ClaimedEvent e;
-        e.id = row[0].as<std::string>();
-        e.event = row[1].as<std::string>();
-        e.resource_kind = row[2].as<std::string>();
-        e.resource_json = row[3].as<std::string>();
-        e.localized_json = row[4].as<std::string>();
-        e.diff_json = row[5].as<std::string>();
-        e.product_id = row[6].as<std::string>();
-        e.option_id = row[7].as<std::string>();
-        e.created_at = absl::FromUnixMicros(row[8].as<long long>());
+      for (const pqxx::row& row : txn.exec_prepared(kClaimEvents.name, UuidArray(event_ids))) {
+        ClaimedEvent e = EventFromRow(row);
         std::string key = e.id;
         batch.events.emplace(std::move(key), std::move(e));
       }
@@ -379,141 +388,35 @@ absl::StatusOr<ClaimBatch> PgDispatchStore::Claim(int limit, absl::Duration leas
 absl::Status PgDispatchStore::WriteResults(const std::vector<DeliveryResult>& results) {
   if (results.empty()) return absl::OkStatus();
   if (absl::Status s = impl_->EnsureConnected(); !s.ok()) return s;
-  // One UPDATE touches a row once: a delivery appearing twice (claimed again
-  // after its lease expired) is written in a second round.
-  std::vector<std::vector<const DeliveryResult*>> rounds;
-  {
-    std::vector<std::set<std::string_view>> ids;
-    for (const DeliveryResult& r : results) {
-      std::size_t i = 0;
-      while (i < ids.size() && ids[i].count(r.delivery_id) > 0) ++i;
-      if (i == ids.size()) {
-        ids.emplace_back();
-        rounds.emplace_back();
-      }
-      ids[i].insert(r.delivery_id);
-      rounds[i].push_back(&r);
-    }
-  }
-  // 410 Gone, once per webhook.
-  std::vector<std::pair<std::string, std::string>> gone;
-  for (const DeliveryResult& r : results) {
-    if (r.action != DeliveryResult::Action::kAttempt || r.decision.kind != DecisionKind::kGone) continue;
-    if (std::any_of(gone.begin(), gone.end(), [&](const auto& g) { return g.first == r.webhook_id; })) continue;
-    gone.emplace_back(r.webhook_id, absl::StrCat("the endpoint answered 410 Gone to delivery ", r.delivery_id, " at ",
-                                                 absl::FormatTime(absl::RFC3339_sec, r.started_at + r.duration,
-                                                                  absl::UTCTimeZone())));
-  }
-  const std::string health = HealthJson(results);
   DisabledCounts disabled_here;
+  absl::Status status;
   try {
     pqxx::work txn(*impl_->conn);
-    for (const auto& round : rounds) txn.exec_prepared(kWriteResults.name, ResultsJson(round));
-    if (health != "[]") {
-      txn.exec_prepared(kTrackFailing.name, health);
-      const pqxx::result disabled = txn.exec_prepared(
-          kDisableFailing.name, health, static_cast<long long>(absl::ToInt64Milliseconds(impl_->disable_after)));
-      disabled_here.failing += static_cast<int>(disabled.size());
-      for (const pqxx::row& row : disabled) {
-        const std::string webhook_id = row[0].as<std::string>();
-        const pqxx::result cancelled = txn.exec_prepared(kCancelPending.name, webhook_id);
-        log::Warn("webhook disabled: its endpoint has been failing for too long",
-                  {{"webhook_id", webhook_id},
-                   {"reason", row[1].as<std::string>()},
-                   {"cancelled_deliveries", std::to_string(cancelled.affected_rows())}});
-      }
-    }
-    for (const auto& [webhook_id, reason] : gone) {
-      const pqxx::result disabled = txn.exec_prepared(kDisableWebhook.name, webhook_id, reason);
-      const pqxx::result cancelled = txn.exec_prepared(kCancelPending.name, webhook_id);
-      if (disabled.affected_rows() > 0) {
-        ++disabled_here.gone;
-        log::Warn("webhook disabled: its endpoint answered 410 Gone",
-                  {{"webhook_id", webhook_id}, {"cancelled_deliveries", std::to_string(cancelled.affected_rows())}});
-      }
-    }
+    impl_->Write(txn, results, disabled_here);
     txn.commit();
-    impl_->disabled.gone += disabled_here.gone;
-    impl_->disabled.failing += disabled_here.failing;
-    return absl::OkStatus();
   } catch (const std::exception& e) {
-    return impl_->Failed("write delivery results", e);
+    status = impl_->Failed("write delivery results", e);
+    if (!IsLockTimeout(e) || impl_->conn == nullptr) return status;
   }
+  if (!status.ok()) {
+    disabled_here = {};
+    absl::StatusOr<std::size_t> held = impl_->WriteUnlocked(results, disabled_here);
+    if (!held.ok()) return held.status();
+    if (*held > 0) {
+      status = absl::AbortedError(absl::StrCat(
+          "write delivery results: ", *held,
+          " delivery rows are locked by another session; the other results were written, these wait"));
+    } else {
+      status = absl::OkStatus();
+    }
+  }
+  impl_->disabled.gone += disabled_here.gone;
+  impl_->disabled.failing += disabled_here.failing;
+  return status;
 }
 
 DispatchStore::DisabledCounts PgDispatchStore::TakeDisabledCounts() {
   return std::exchange(impl_->disabled, DisabledCounts{});
-}
-
-// ------------------------------------------------------------- listener --
-
-namespace {
-
-class Receiver final : public pqxx::notification_receiver {
- public:
-  Receiver(pqxx::connection_base& conn, const std::string& channel, const std::function<void()>& on_notify)
-      : pqxx::notification_receiver(conn, channel), on_notify_(on_notify) {}
-  void operator()(const std::string& /*payload*/, int /*backend_pid*/) override { on_notify_(); }
-
- private:
-  const std::function<void()>& on_notify_;
-};
-
-}  // namespace
-
-struct NotificationListener::Impl {
-  std::string conninfo;
-  std::string channel;
-  std::function<void()> on_notify;
-  std::mutex mu;
-  std::condition_variable cv;
-  bool stop = false;  // guarded by mu
-  std::thread thread;
-
-  bool Stopping() {
-    std::lock_guard lock(mu);
-    return stop;
-  }
-
-  void Run() {
-    absl::Duration backoff = absl::Milliseconds(100);
-    while (!Stopping()) {
-      try {
-        pqxx::connection conn(conninfo);
-        Receiver receiver(conn, channel, on_notify);
-        on_notify();  // anything enqueued while we were not listening
-        backoff = absl::Milliseconds(100);
-        while (!Stopping()) {
-          conn.await_notification(0, 200'000);
-          if (!conn.is_open()) throw pqxx::broken_connection("LISTEN connection closed");
-        }
-      } catch (const std::exception& e) {
-        const std::string error = StatusFromException("listen", e).ToString();
-        log::Warn("LISTEN connection failed; polling meanwhile", {{"error", error}});
-        std::unique_lock lock(mu);
-        cv.wait_for(lock, absl::ToChronoMilliseconds(backoff), [&] { return stop; });
-        backoff = std::min(backoff * 2, absl::Seconds(5));
-      }
-    }
-  }
-};
-
-NotificationListener::NotificationListener(std::string conninfo, std::string channel,
-                                           std::function<void()> on_notify)
-    : impl_(std::make_unique<Impl>()) {
-  impl_->conninfo = std::move(conninfo);
-  impl_->channel = std::move(channel);
-  impl_->on_notify = std::move(on_notify);
-  impl_->thread = std::thread([impl = impl_.get()] { impl->Run(); });
-}
-
-NotificationListener::~NotificationListener() {
-  {
-    std::lock_guard lock(impl_->mu);
-    impl_->stop = true;
-  }
-  impl_->cv.notify_all();
-  impl_->thread.join();
 }
 
 }  // namespace octo::delivery

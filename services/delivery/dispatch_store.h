@@ -13,6 +13,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -37,7 +38,9 @@ struct ClaimedEvent {
 
 struct ClaimedDelivery {
   std::string id;
-  int attempt_count = 0;  // attempts recorded before this one
+  // Attempts recorded (or lost: `interrupted`) before this one; this claim
+  // reserved number attempt_count + 1 (DeliveryResult::attempt_number).
+  int attempt_count = 0;
   int64_t lease_us = 0;   // the lease this claim holds (µs since the epoch): its token
   std::string event_id;   // key into ClaimBatch::events
   // The webhook, as stored.
@@ -79,6 +82,10 @@ struct DeliveryResult {
   };
   std::string delivery_id;
   int64_t lease_us = 0;  // from the claim; a delivery re-claimed by someone else since keeps its state
+  // The number the claim reserved (ClaimedDelivery::attempt_count + 1); the
+  // attempt row gets it, so writing a result twice records it once. 0: the
+  // next number at write time (no idempotence).
+  int attempt_number = 0;
   std::string webhook_id;
   Action action = Action::kAttempt;
   // kAttempt:
@@ -100,21 +107,32 @@ class DispatchStore {
 
   // Claims up to `limit` due deliveries (pending, next_attempt_at reached,
   // no live lease), leasing them for `lease`, with FOR UPDATE SKIP LOCKED
-  // so concurrent claimers never get the same one. UNAVAILABLE when the
-  // database cannot be reached; INTERNAL otherwise.
+  // so concurrent claimers never get the same one. The claim counts itself
+  // in the row: a delivery whose previous claim never reported a result
+  // (its process stopped) gets that attempt recorded as `interrupted`, and
+  // after max_unreported_claims such claims in a row it is quarantined
+  // (failed, the reason in the attempt log) and not returned. UNAVAILABLE
+  // when the database cannot be reached; ABORTED for a transient refusal
+  // (deadlock, timeout); INTERNAL otherwise.
   virtual absl::StatusOr<ClaimBatch> Claim(int limit, absl::Duration lease) = 0;
 
-  // Writes results in one transaction: inserts the attempt rows (number =
-  // attempt_count + 1 at write time), updates the deliveries whose lease is
-  // still the one claimed (state, next_attempt_at, last status, lease
-  // cleared), and for kGone disables the webhook and cancels its pending
-  // deliveries. Endpoint health: a webhook's failing_since is set by the
+  // Writes results in one transaction: inserts the attempt rows (under the
+  // number reserved at claim time), updates the deliveries whose lease is
+  // still the one claimed, however late (state, next_attempt_at, last
+  // status, lease cleared; a redeliver requested meanwhile makes it due
+  // again), ends a delivery re-claimed by someone else as succeeded when
+  // this attempt succeeded, and for kGone disables the webhook and cancels
+  // its pending deliveries. Idempotent: a result written twice is recorded
+  // once. A delivery row locked by another session for longer than the
+  // lock timeout holds back only its own result: the others are committed
+  // and ABORTED returned (write the same results again later). Endpoint health: a webhook's failing_since is set by the
   // first failed attempt of a run and cleared by a success; a webhook whose
   // run is older than the store's limit is disabled ("failing since <time>:
   // <last outcome>") and its pending deliveries cancelled, as for 410.
   // Results of deliveries that no longer exist are dropped.
-  // Nothing is written on error: UNAVAILABLE (connection), ABORTED
-  // (serialization failure, deadlock), INTERNAL.
+  // Otherwise nothing is written on error: UNAVAILABLE (connection),
+  // ABORTED (serialization failure, deadlock, statement or lock timeout),
+  // INTERNAL.
   virtual absl::Status WriteResults(const std::vector<DeliveryResult>& results) = 0;
 
   // Webhooks that committed WriteResults calls disabled since the last call
@@ -126,17 +144,41 @@ class DispatchStore {
   virtual DisabledCounts TakeDisabledCounts() { return {}; }
 };
 
-// How long a webhook may fail continuously before it is disabled (issue 4,
-// requirement 5; octo-delivery --disable_after_failing_for).
+// How long a webhook may fail continuously before it is disabled
+// (octo-delivery --disable_after_failing_for).
 inline constexpr absl::Duration kDefaultDisableAfter = absl::Hours(5 * 24);
+
+// Claims in a row that end without a result (the process stopped) after
+// which a delivery is quarantined (octo-delivery --max_unreported_claims).
+inline constexpr int kDefaultMaxUnreportedClaims = 3;
+
+struct DispatchStoreOptions {
+  // WriteResults disables webhooks whose attempts have failed continuously
+  // for longer than this.
+  absl::Duration disable_after = kDefaultDisableAfter;
+  int max_unreported_claims = kDefaultMaxUnreportedClaims;
+  // How long a statement waits for a row lock another session holds (a
+  // stuck operator session, a long transaction) before it gives up and the
+  // rest of the work goes on. Zero: the connection's own (the layer's
+  // --pg_lock_timeout, in the conninfo). The statement timeout is always
+  // the connection's (--pg_statement_timeout).
+  absl::Duration lock_timeout = absl::ZeroDuration();
+};
+
+// The lock timeout of the dispatcher's result connections.
+inline constexpr absl::Duration kResultLockTimeout = absl::Seconds(2);
 
 class PgDispatchStore final : public DispatchStore {
  public:
-  // UNAVAILABLE when the database cannot be reached. WriteResults disables
-  // webhooks whose attempts have failed continuously for longer than
-  // `disable_after`.
+  // UNAVAILABLE when the database cannot be reached.
   static absl::StatusOr<std::unique_ptr<PgDispatchStore>> Connect(std::string conninfo,
-                                                                  absl::Duration disable_after = kDefaultDisableAfter);
+                                                                  DispatchStoreOptions options);
+  static absl::StatusOr<std::unique_ptr<PgDispatchStore>> Connect(std::string conninfo,
+                                                                  absl::Duration disable_after = kDefaultDisableAfter) {
+    DispatchStoreOptions options;
+    options.disable_after = disable_after;
+    return Connect(std::move(conninfo), options);
+  }
   ~PgDispatchStore() override;
 
   absl::StatusOr<ClaimBatch> Claim(int limit, absl::Duration lease) override;

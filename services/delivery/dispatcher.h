@@ -1,13 +1,24 @@
 #pragma once
 // The dispatcher: claims due deliveries from PostgreSQL, renders and signs
 // them, sends them with libcurl's multi interface and records every attempt.
-// See docs/delivery.md.
+// See docs/delivery.md ("Dispatch core").
 //
-// Threads: a claimer (claim, render, sign, hand to the sender), the sender
-// (libcurl multi, dispatch_sender.h), result writers (batched transactions)
-// and a LISTEN connection. A delivery holds one of max_in_flight slots from
-// its claim until its result is written, so claims never exceed the free
-// capacity and unwritten results stay bounded.
+// One straight walk, each step its own part with its dependencies passed in:
+//   claim   ClaimScheduler + ClaimLoop (claim_loop.h) over a DispatchStore
+//   admit   DestinationAdmission (destination_admission.h): the one owner of
+//           per-destination pace, caps, warm-up and backlog, and of the
+//           per-webhook rate and concurrency limits
+//   render, sign   RenderRequest (dispatch_render.h)
+//   send    an HttpTransport (http_transport.h; libcurl: curl_transport.h)
+//   record  ResultRecorder (result_recorder.h): batched writes
+// wired by DeliveryPipeline (delivery_pipeline.h), woken by a
+// NotificationSource (notification_source.h), timed by a Clock.
+//
+// Threads: the claimer (claim, admit, render, sign, hand to the transport),
+// the transport's, result writers (batched transactions) and the LISTEN
+// connection's. A delivery holds one of max_in_flight slots from its claim
+// until its result is written, so claims never exceed the free capacity and
+// unwritten results stay bounded.
 //
 // Example:
 //   DispatcherOptions options;
@@ -22,14 +33,15 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "services/common/metrics.h"
 #include "services/common/address_guard.h"
+#include "services/common/clock.h"
+#include "services/common/metrics.h"
+#include "services/delivery/dispatch_store.h"
+#include "services/delivery/http_transport.h"
+#include "services/delivery/notification_source.h"
+#include "services/delivery/retry_policy.h"
 
 namespace octo::delivery {
-
-inline constexpr char kDefaultRetrySchedule[] = "5s,5m,30m,2h,5h,10h,10h";
-// kDefaultRetrySchedule as durations.
-std::vector<std::chrono::milliseconds> DefaultRetrySchedule();
 
 struct DispatcherOptions {
   std::string database_url;  // libpq conninfo
@@ -63,6 +75,21 @@ struct DispatcherOptions {
   // Endpoint health: a webhook whose attempts have all failed for longer
   // than this is disabled (its pending deliveries cancelled).
   std::chrono::milliseconds disable_after_failing_for{std::chrono::hours(5 * 24)};
+  // A delivery whose claims end this many times in a row without a result
+  // (the process stops while sending it: a crash, kill -9) is quarantined:
+  // failed, with the reason in its attempt log, instead of being claimed
+  // forever.
+  int max_unreported_claims = 3;
+};
+
+// The parts a dispatcher is assembled from (Dispatcher::Assemble): what
+// Start builds from options.database_url, or fakes in unit tests.
+struct DispatcherParts {
+  std::unique_ptr<DispatchStore> claim_store;                // the claimer's
+  std::vector<std::unique_ptr<DispatchStore>> write_stores;  // one per result writer
+  std::unique_ptr<HttpTransport> transport;
+  std::unique_ptr<NotificationSource> notifications;  // null: polling only
+  const Clock* clock = &RealClock();                  // must outlive the dispatcher
 };
 
 class Dispatcher {
@@ -71,6 +98,9 @@ class Dispatcher {
   // threads. INVALID_ARGUMENT for a non-positive batch, cap or timeout, or a
   // negative retry delay. The schema must already be migrated.
   static absl::StatusOr<std::unique_ptr<Dispatcher>> Start(DispatcherOptions options);
+  // Starts a dispatcher on the given parts (options.database_url unused).
+  // INVALID_ARGUMENT as Start, or when a part is missing.
+  static absl::StatusOr<std::unique_ptr<Dispatcher>> Assemble(DispatcherOptions options, DispatcherParts parts);
   virtual ~Dispatcher() = default;
   // Stops claiming, lets in-flight transfers finish (bounded by the request
   // timeout), writes their results, then returns. Deliveries claimed but not
@@ -78,10 +108,5 @@ class Dispatcher {
   // Idempotent and thread-safe; the destructor calls it.
   virtual void Stop() = 0;
 };
-
-// "5s,5m,30m,2h" -> durations; absl duration syntax ("250ms", "1h30m"),
-// whitespace around items ignored, "" -> no retries. INVALID_ARGUMENT for an
-// empty item, an unparsable, negative or infinite duration.
-absl::StatusOr<std::vector<std::chrono::milliseconds>> ParseRetrySchedule(const std::string& text);
 
 }  // namespace octo::delivery

@@ -126,6 +126,10 @@ ABSL_FLAG(int, result_batch, octo::EnvOrInt("OCTO_DELIVERY_RESULT_BATCH", 500),
 ABSL_FLAG(int, result_writers, octo::EnvOrInt("OCTO_DELIVERY_RESULT_WRITERS", 1),
           "threads writing attempt results, each with its own database connection "
           "(env OCTO_DELIVERY_RESULT_WRITERS)");
+ABSL_FLAG(int, max_unreported_claims, octo::EnvOrInt("OCTO_DELIVERY_MAX_UNREPORTED_CLAIMS", 3),
+          "a delivery whose claims end this many times in a row without a recorded result (the "
+          "process stopped while sending it: a crash, kill -9) is quarantined: failed, the reason "
+          "in its attempt log (env OCTO_DELIVERY_MAX_UNREPORTED_CLAIMS)");
 ABSL_FLAG(int, max_queued_per_host, octo::EnvOrInt("OCTO_DELIVERY_MAX_QUEUED_PER_HOST", 0),
           "claimed deliveries that may wait for one destination beyond its --max_per_host "
           "running ones; more are released unsent for later; 0 = max(4 x max_per_host, "
@@ -268,6 +272,9 @@ absl::StatusOr<Config> ConfigFromFlags() {
   d.result_writers = absl::GetFlag(FLAGS_result_writers);
   d.max_queued_per_host = absl::GetFlag(FLAGS_max_queued_per_host);
   if (absl::Status s = CheckRange("result_writers", d.result_writers, 1, 16); !s.ok()) return s;
+  d.max_unreported_claims = absl::GetFlag(FLAGS_max_unreported_claims);
+  if (absl::Status s = CheckRange("max_unreported_claims", d.max_unreported_claims, 1, 1000); !s.ok())
+    return s;
   if (absl::Status s = CheckRange("max_queued_per_host", d.max_queued_per_host, 0, 1000000);
       !s.ok())
     return s;

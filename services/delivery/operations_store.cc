@@ -70,21 +70,28 @@ constexpr PgStatement kAttempts{
 // 9999-12-31T23:59:59.999999Z in microseconds since the epoch.
 constexpr int64_t kMaxCursorMicros = 253402300799999999;
 
-// Due now, lease cleared. If a dispatcher is sending it at this moment, the
-// result it writes no longer owns the row (dispatch_write_results checks
-// the lease): its attempt is recorded but the row stays pending and due, so
-// the redelivery is sent after it and not lost (at least once; the two
-// sends may overlap).
+// Due now. A delivery whose send is running (a live lease) keeps its
+// lease, so it is never sent twice at once: it is marked and the write of
+// that send's result makes it due again (dispatch_write_results). A dead
+// lease (its process stopped) is cleared; the next claim records the lost
+// attempt. The count of claims without a result starts again.
+#define OCTO_OPS_LIVE_LEASE "(lease_expires_at IS NOT NULL AND lease_expires_at >= now())"
+#define OCTO_OPS_REQUEUE                                                                      \
+  "state = CASE WHEN " OCTO_OPS_LIVE_LEASE " THEN state ELSE 'pending' END,"                 \
+  " completed_at = CASE WHEN " OCTO_OPS_LIVE_LEASE " THEN completed_at ELSE NULL END,"       \
+  " next_attempt_at = CASE WHEN " OCTO_OPS_LIVE_LEASE " THEN next_attempt_at ELSE now() END," \
+  " redeliver_requested = " OCTO_OPS_LIVE_LEASE ","                                           \
+  " unreported_claims = 0,"                                                                   \
+  " lease_expires_at = CASE WHEN " OCTO_OPS_LIVE_LEASE " THEN lease_expires_at ELSE NULL END"
 
 constexpr PgStatement kRedeliver{
     "ops_redeliver",
-    "UPDATE deliveries SET state = 'pending', next_attempt_at = now(), completed_at = NULL,"
-    " lease_expires_at = NULL"
+    "UPDATE deliveries SET " OCTO_OPS_REQUEUE
     " WHERE id = $1::uuid AND webhook_id = $2::uuid RETURNING id"};
 
 // $1 webhook, $2 since (µs), $3 bound. Failed deliveries, and cancelled
 // ones (their webhook was disabled: after re-enabling it, a replay sends
-// what the outage held back). SKIP LOCKED: a concurrent replay takes other
+// what the outage held back), queued as by a redeliver. SKIP LOCKED: a concurrent replay takes other
 // rows, so none is counted twice.
 constexpr PgStatement kReplay{
     "ops_replay",
@@ -93,8 +100,8 @@ constexpr PgStatement kReplay{
     "  WHERE webhook_id = $1::uuid AND state IN ('failed', 'cancelled') AND created_at >= " OCTO_OPS_TIMESTAMP("$2")
     "  ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED),"
     " queued AS ("
-    "  UPDATE deliveries d SET state = 'pending', next_attempt_at = now(), completed_at = NULL,"
-    "    lease_expires_at = NULL FROM picked WHERE d.id = picked.id RETURNING 1)"
+    "  UPDATE deliveries SET " OCTO_OPS_REQUEUE
+    "  FROM picked WHERE deliveries.id = picked.id RETURNING 1)"
     " SELECT count(*)::integer FROM queued"};
 
 constexpr PgStatement kReplayMore{

@@ -11,7 +11,8 @@
 
 #include "absl/random/random.h"
 #include "absl/time/time.h"
-#include "services/delivery/dispatch_sender.h"
+#include "services/delivery/curl_transport.h"
+#include "services/delivery/retry_policy.h"
 #include "services/delivery/dispatcher.h"
 
 namespace octo::delivery {

@@ -59,7 +59,7 @@ int ReceivedRequest::HeaderCount(std::string_view name) const {
   }));
 }
 
-HttpReceiver::HttpReceiver() {
+HttpReceiver::HttpReceiver(int listen_backlog) {
   handler_ = [](const ReceivedRequest&) { return Reply(200, "ok"); };
   listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (listen_fd_ < 0) throw std::runtime_error("socket() failed");
@@ -69,7 +69,7 @@ HttpReceiver::HttpReceiver() {
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   addr.sin_port = 0;
-  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(listen_fd_, 512) != 0) {
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 || ::listen(listen_fd_, listen_backlog) != 0) {
     ::close(listen_fd_);
     throw std::runtime_error("bind/listen on 127.0.0.1 failed");
   }

@@ -60,7 +60,10 @@ class HttpReceiver {
   using Handler = std::function<ScriptedResponse(const ReceivedRequest&)>;
 
   // Listens on 127.0.0.1 on a free port; answers 200 "ok" until told otherwise.
-  HttpReceiver();
+  // `listen_backlog`: the listen(2) queue; small ones (Python's http.server
+  // uses 5) drop the SYNs of a burst of new connections, which the client
+  // then retransmits after Linux's 1 s initial RTO.
+  explicit HttpReceiver(int listen_backlog = 512);
   ~HttpReceiver();
   HttpReceiver(const HttpReceiver&) = delete;
   HttpReceiver& operator=(const HttpReceiver&) = delete;

@@ -91,7 +91,7 @@ TEST_F(OperationsStoreTest, AnotherConnectionFindsNothing) {
   EXPECT_EQ(Count("SELECT count(*) FROM events WHERE event = 'webhook_test'"), 0);
 }
 
-TEST_F(OperationsStoreTest, RedeliveringADeliveryInFlightTakesItsLeaseAway) {
+TEST_F(OperationsStoreTest, RedeliveringADeliveryInFlightWaitsForItsResult) {
   FailedDeliveries(1);
   const std::string delivery = Text(absl::StrCat("SELECT id::text FROM deliveries WHERE webhook_id = '", webhook_, "'"));
   // A dispatcher holds it: pending, leased for a minute, due later.
@@ -101,13 +101,20 @@ TEST_F(OperationsStoreTest, RedeliveringADeliveryInFlightTakesItsLeaseAway) {
   absl::StatusOr<pb::Delivery> r = ops_->Redeliver(connection_a_, webhook_, delivery);
   ASSERT_THAT(r, IsOk());
   EXPECT_EQ(r->state(), pb::DELIVERY_STATE_PENDING);
-  // The running attempt's result no longer owns the row, so it cannot mark
-  // it succeeded or push it back: the redelivery follows it.
-  EXPECT_EQ(Text(absl::StrCat("SELECT (lease_expires_at IS NULL)::text FROM deliveries WHERE id = '", delivery, "'")),
-            "true");
-  EXPECT_EQ(Text(absl::StrCat("SELECT (next_attempt_at <= now())::text FROM deliveries WHERE id = '", delivery, "'")),
-            "true");
+  // The running send keeps its lease, so nobody can claim the delivery
+  // while it runs (one request in flight per webhook-id); its result write
+  // makes it due again.
+  EXPECT_EQ(Text(absl::StrCat("SELECT (lease_expires_at IS NULL)::text || ' ' || redeliver_requested::text"
+                              " FROM deliveries WHERE id = '", delivery, "'")),
+            "false true");
   EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM deliveries WHERE webhook_id = '", webhook_, "'")), 1);
+
+  // A lease that ran out (its process died) is taken away: due now.
+  Exec(absl::StrCat("UPDATE deliveries SET lease_expires_at = now() - interval '1 second' WHERE id = '", delivery, "'"));
+  ASSERT_THAT(ops_->Redeliver(connection_a_, webhook_, delivery), IsOk());
+  EXPECT_EQ(Text(absl::StrCat("SELECT (lease_expires_at IS NULL)::text || ' ' || (next_attempt_at <= now())::text"
+                              " FROM deliveries WHERE id = '", delivery, "'")),
+            "true true");
 }
 
 // A constraint our own statement breaks is our bug: INTERNAL, never a

@@ -1,6 +1,7 @@
-// The libcurl sender against a scripted receiver on 127.0.0.1: what goes on
-// the wire, what comes back, the caps, connection reuse, error classes,
-// shutdown.
+// The libcurl transport against a scripted receiver on 127.0.0.1: what goes
+// on the wire, what comes back, connection reuse, error classes, the SSRF
+// guard, shutdown. (When requests may start is DestinationAdmission's, tested
+// without sockets in destination_admission_test.cc.)
 #include <atomic>
 #include <condition_variable>
 #include <map>
@@ -13,7 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "services/delivery/dispatch_sender.h"
+#include "services/delivery/curl_transport.h"
 #include "tests/dispatch/http_receiver.h"
 
 namespace octo::delivery {
@@ -31,7 +32,7 @@ using octo::testing::UnusedPort;
 // Collects what the sender reports.
 class Results {
  public:
-  HttpSender::CompletionFn Callback() {
+  HttpTransport::CompletionFn Callback() {
     return [this](std::vector<TransferResult> done) {
       std::lock_guard lock(mu_);
       for (auto& r : done) {
@@ -79,24 +80,31 @@ OutgoingRequest Post(uint64_t tag, std::string url, std::string body = R"({"a":1
 // The receivers run on loopback, which the production SSRF policy refuses.
 DestinationPolicy LoopbackAllowed() { return *DestinationPolicy::Parse("127.0.0.0/8,::1/128"); }
 
-// A sender allowed to reach loopback (the guard's own tests use NewCurlSender).
-std::unique_ptr<HttpSender> NewSender(Results& results, CurlSenderOptions options = {}) {
-  options.destination_policy = LoopbackAllowed();
-  auto sender = NewCurlSender(options, results.Callback());
-  EXPECT_TRUE(sender.ok()) << sender.status();
-  return std::move(*sender);
+// A started transport reporting to `results`.
+std::unique_ptr<HttpTransport> StartedTransport(Results& results, CurlTransportOptions options) {
+  auto transport = NewCurlTransport(std::move(options));
+  EXPECT_TRUE(transport.ok()) << transport.status();
+  if (!transport.ok()) return nullptr;
+  (*transport)->Start(results.Callback());
+  return std::move(*transport);
 }
 
-TEST(CurlSender, RejectsBadOptions) {
-  CurlSenderOptions o;
+// A transport allowed to reach loopback (the guard's own tests set their policy).
+std::unique_ptr<HttpTransport> NewSender(Results& results, CurlTransportOptions options = {}) {
+  options.destination_policy = LoopbackAllowed();
+  return StartedTransport(results, std::move(options));
+}
+
+TEST(CurlTransport, RejectsBadOptions) {
+  CurlTransportOptions o;
   o.max_per_host = 0;
-  EXPECT_EQ(NewCurlSender(o, [](auto) {}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(NewCurlTransport(o).status().code(), absl::StatusCode::kInvalidArgument);
   o = {};
   o.request_timeout = std::chrono::milliseconds(0);
-  EXPECT_EQ(NewCurlSender(o, [](auto) {}).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(NewCurlTransport(o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
-TEST(CurlSender, PostsExactlyWhatItIsGivenAndCapturesTheAnswer) {
+TEST(CurlTransport, PostsExactlyWhatItIsGivenAndCapturesTheAnswer) {
   HttpReceiver receiver;
   receiver.SetHandler([](const ReceivedRequest&) {
     return Reply(503, "busy", {{"Retry-After", " 7 "}});
@@ -130,10 +138,9 @@ TEST(CurlSender, PostsExactlyWhatItIsGivenAndCapturesTheAnswer) {
       {"Content-Length", "7"},
   };
   EXPECT_EQ(got[0].headers, expected);
-  EXPECT_EQ(sender->Pending(), 0);
 }
 
-TEST(CurlSender, ReusesItsConnection) {
+TEST(CurlTransport, ReusesItsConnection) {
   HttpReceiver receiver;
   Results results;
   auto sender = NewSender(results);
@@ -145,80 +152,7 @@ TEST(CurlSender, ReusesItsConnection) {
   EXPECT_EQ(receiver.Connections(), 1);
 }
 
-TEST(CurlSender, ManyConcurrentTransfersWithinThePerHostCap) {
-  HttpReceiver receiver;
-  receiver.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Milliseconds(150)); });
-  Results results;
-  CurlSenderOptions o;
-  o.max_per_host = 4;
-  o.max_in_flight = 100;
-  auto sender = NewSender(results, o);
-  std::vector<OutgoingRequest> batch;
-  for (uint64_t i = 1; i <= 16; ++i) batch.push_back(Post(i, receiver.Url("/")));
-  const absl::Time start = absl::Now();
-  sender->Submit(std::move(batch));
-  ASSERT_TRUE(results.WaitFor(16));
-  EXPECT_EQ(receiver.MaxConcurrent(), 4);
-  // 16 requests, 4 at a time, 150 ms each: about 600 ms, not 2.4 s.
-  EXPECT_LT(absl::Now() - start, absl::Milliseconds(1500));
-  EXPECT_LE(receiver.Connections(), 4);
-}
-
-TEST(CurlSender, ASlowHostDoesNotHoldUpOthers) {
-  HttpReceiver slow;
-  slow.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Seconds(2)); });
-  HttpReceiver fast;
-  Results results;
-  CurlSenderOptions o;
-  o.max_per_host = 2;
-  o.max_in_flight = 10;
-  auto sender = NewSender(results, o);
-  std::vector<OutgoingRequest> batch;
-  for (uint64_t i = 1; i <= 8; ++i) batch.push_back(Post(i, slow.Url("/")));
-  for (uint64_t i = 101; i <= 104; ++i) batch.push_back(Post(i, fast.Url("/")));
-  sender->Submit(std::move(batch));
-  ASSERT_TRUE(results.WaitFor(4, absl::Seconds(1)));
-  for (uint64_t tag : results.Order()) EXPECT_GE(tag, 101u);
-  ASSERT_TRUE(slow.WaitForRequests(2, absl::Seconds(1)));
-  EXPECT_EQ(slow.MaxConcurrent(), 2);
-  sender->Shutdown(absl::Now());
-}
-
-TEST(CurlSender, GlobalCapAcrossHosts) {
-  std::atomic<int> now{0}, peak{0};
-  const auto handler = [&](const ReceivedRequest&) {
-    const int n = ++now;
-    int p = peak.load();
-    while (n > p && !peak.compare_exchange_weak(p, n)) {
-    }
-    return Delayed(absl::Milliseconds(100));
-  };
-  // `now` is decremented when the sender sees the answer: close enough, and
-  // only ever over-counts.
-  HttpReceiver a, b, c;
-  a.SetHandler(handler);
-  b.SetHandler(handler);
-  c.SetHandler(handler);
-  Results results;
-  CurlSenderOptions o;
-  o.max_per_host = 10;
-  o.max_in_flight = 3;
-  std::atomic<int>* now_ptr = &now;
-  o.destination_policy = LoopbackAllowed();
-  auto sender_or = NewCurlSender(o, [&, now_ptr](std::vector<TransferResult> done) {
-    *now_ptr -= static_cast<int>(done.size());
-    results.Callback()(std::move(done));
-  });
-  ASSERT_TRUE(sender_or.ok());
-  std::vector<OutgoingRequest> batch;
-  for (uint64_t i = 1; i <= 12; ++i) batch.push_back(Post(i, (i % 3 == 0 ? a : i % 3 == 1 ? b : c).Url("/")));
-  (*sender_or)->Submit(std::move(batch));
-  ASSERT_TRUE(results.WaitFor(12));
-  EXPECT_LE(peak.load(), 3);
-  EXPECT_GE(peak.load(), 2);
-}
-
-TEST(CurlSender, ConnectionRefused) {
+TEST(CurlTransport, ConnectionRefused) {
   Results results;
   auto sender = NewSender(results);
   sender->Submit({Post(1, absl::StrCat("http://127.0.0.1:", UnusedPort(), "/"))});
@@ -230,11 +164,11 @@ TEST(CurlSender, ConnectionRefused) {
   EXPECT_FALSE(r.error_detail.empty());
 }
 
-TEST(CurlSender, Timeout) {
+TEST(CurlTransport, Timeout) {
   HttpReceiver receiver;
   receiver.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Seconds(3)); });
   Results results;
-  CurlSenderOptions o;
+  CurlTransportOptions o;
   o.request_timeout = std::chrono::milliseconds(300);
   auto sender = NewSender(results, o);
   sender->Submit({Post(1, receiver.Url("/"))});
@@ -245,7 +179,7 @@ TEST(CurlSender, Timeout) {
   EXPECT_LT(r.duration, absl::Milliseconds(1500));
 }
 
-TEST(CurlSender, ResetAndGarbageAreHttpErrors) {
+TEST(CurlTransport, ResetAndGarbageAreHttpErrors) {
   HttpReceiver receiver;
   receiver.SetHandler([](const ReceivedRequest& r) {
     if (r.target == "/reset") return ResetConnection();
@@ -259,7 +193,7 @@ TEST(CurlSender, ResetAndGarbageAreHttpErrors) {
   EXPECT_EQ(results.Get(2).attempt.error_class, ErrorClass::kHttp) << results.Get(2).error_detail;
 }
 
-TEST(CurlSender, RedirectsAreNotFollowed) {
+TEST(CurlTransport, RedirectsAreNotFollowed) {
   HttpReceiver receiver;
   receiver.SetHandler([&](const ReceivedRequest&) {
     return Reply(302, "", {{"Location", receiver.Url("/elsewhere")}});
@@ -272,7 +206,7 @@ TEST(CurlSender, RedirectsAreNotFollowed) {
   EXPECT_EQ(receiver.Requests().size(), 1u);
 }
 
-TEST(CurlSender, OnlyHttpAndHttps) {
+TEST(CurlTransport, OnlyHttpAndHttps) {
   Results results;
   auto sender = NewSender(results);
   sender->Submit({Post(1, "ftp://127.0.0.1/x"), Post(2, "file:///etc/passwd"), Post(3, "gopher://127.0.0.1:70/_x"),
@@ -289,15 +223,15 @@ TEST(CurlSender, OnlyHttpAndHttps) {
 
 // A production sender (no allow-list) whose policy is also recorded: every
 // address it was asked about. The guard runs before a socket exists.
-TEST(CurlSenderGuard, RefusesLoopbackTargetsWithoutSendingAnything) {
+TEST(CurlTransportGuard, RefusesLoopbackTargetsWithoutSendingAnything) {
   HttpReceiver receiver;
   Results results;
-  CurlSenderOptions o;  // production policy
+  CurlTransportOptions o;  // production policy
   o.connect_timeout = std::chrono::milliseconds(1000);
   o.request_timeout = std::chrono::milliseconds(2000);
-  auto sender_or = NewCurlSender(o, results.Callback());
-  ASSERT_TRUE(sender_or.ok());
-  auto& sender = *sender_or;
+  auto sender_or = StartedTransport(results, o);
+  ASSERT_NE(sender_or, nullptr);
+  auto& sender = sender_or;
   const std::string path = absl::StrCat(":", receiver.port(), "/hook");
   sender->Submit({Post(1, "http://127.0.0.1" + path), Post(2, "http://[::1]" + path),
                   Post(3, "http://[::ffff:127.0.0.1]" + path), Post(4, "http://localhost" + path),
@@ -319,15 +253,15 @@ TEST(CurlSenderGuard, RefusesLoopbackTargetsWithoutSendingAnything) {
 
 // 10.255.255.1 would black-hole a SYN until the connect timeout: a blocked
 // result well before it shows that no connection was even attempted.
-TEST(CurlSenderGuard, RefusesPrivateAndMetadataAddressesBeforeAnyPacket) {
+TEST(CurlTransportGuard, RefusesPrivateAndMetadataAddressesBeforeAnyPacket) {
   Results results;
-  CurlSenderOptions o;
+  CurlTransportOptions o;
   o.connect_timeout = std::chrono::milliseconds(3000);
   o.request_timeout = std::chrono::milliseconds(4000);
   o.destination_policy = LoopbackAllowed();  // loopback only: private stays refused
-  auto sender_or = NewCurlSender(o, results.Callback());
-  ASSERT_TRUE(sender_or.ok());
-  (*sender_or)->Submit({Post(1, "http://10.255.255.1/hook"), Post(2, "http://169.254.169.254/latest/meta-data/"),
+  auto sender_or = StartedTransport(results, o);
+  ASSERT_NE(sender_or, nullptr);
+  sender_or->Submit({Post(1, "http://10.255.255.1/hook"), Post(2, "http://169.254.169.254/latest/meta-data/"),
                         Post(3, "http://[fd00:ec2::254]/"), Post(4, "http://[::ffff:10.255.255.1]/"),
                         Post(5, "http://[64:ff9b::a9fe:a9fe]/")});
   ASSERT_TRUE(results.WaitFor(5));
@@ -346,15 +280,15 @@ TEST(CurlSenderGuard, RefusesPrivateAndMetadataAddressesBeforeAnyPacket) {
 
 // A closed port on an allowed address is a connect failure; the same port
 // refused by the guard is `blocked`: the two are never confused.
-TEST(CurlSenderGuard, BlockedIsNotConnect) {
+TEST(CurlTransportGuard, BlockedIsNotConnect) {
   const int closed = UnusedPort();
   Results allowed_results;
   auto allowed = NewSender(allowed_results);
   allowed->Submit({Post(1, absl::StrCat("http://127.0.0.1:", closed, "/"))});
   Results production_results;
-  auto production = NewCurlSender(CurlSenderOptions{}, production_results.Callback());
-  ASSERT_TRUE(production.ok());
-  (*production)->Submit({Post(1, absl::StrCat("http://127.0.0.1:", closed, "/"))});
+  auto production = StartedTransport(production_results, CurlTransportOptions{});
+  ASSERT_NE(production, nullptr);
+  production->Submit({Post(1, absl::StrCat("http://127.0.0.1:", closed, "/"))});
   ASSERT_TRUE(allowed_results.WaitFor(1));
   ASSERT_TRUE(production_results.WaitFor(1));
   EXPECT_EQ(allowed_results.Get(1).attempt.error_class, ErrorClass::kConnect);
@@ -363,14 +297,14 @@ TEST(CurlSenderGuard, BlockedIsNotConnect) {
 
 // The allow-list opens exactly its ranges: 127.0.0.0/8 lets 127.0.0.1
 // through but not ::1.
-TEST(CurlSenderGuard, AllowListOpensOnlyItsRanges) {
+TEST(CurlTransportGuard, AllowListOpensOnlyItsRanges) {
   HttpReceiver receiver;
   Results results;
-  CurlSenderOptions o;
+  CurlTransportOptions o;
   o.destination_policy = *DestinationPolicy::Parse("127.0.0.0/8");
-  auto sender = NewCurlSender(o, results.Callback());
-  ASSERT_TRUE(sender.ok());
-  (*sender)->Submit({Post(1, receiver.Url("/ok")), Post(2, absl::StrCat("http://[::1]:", receiver.port(), "/no"))});
+  auto sender = StartedTransport(results, o);
+  ASSERT_NE(sender, nullptr);
+  sender->Submit({Post(1, receiver.Url("/ok")), Post(2, absl::StrCat("http://[::1]:", receiver.port(), "/no"))});
   ASSERT_TRUE(results.WaitFor(2));
   EXPECT_EQ(results.Get(1).attempt.http_status, 200);
   EXPECT_EQ(results.Get(2).attempt.error_class, ErrorClass::kBlocked);
@@ -378,7 +312,7 @@ TEST(CurlSenderGuard, AllowListOpensOnlyItsRanges) {
   EXPECT_EQ(receiver.Requests()[0].target, "/ok");
 }
 
-TEST(CurlSender, LargeBodiesAreCutAndTheStatusKept) {
+TEST(CurlTransport, LargeBodiesAreCutAndTheStatusKept) {
   HttpReceiver receiver;
   receiver.SetHandler([](const ReceivedRequest&) {
     return Reply(200, std::string(1 << 20, 'x'));
@@ -393,34 +327,7 @@ TEST(CurlSender, LargeBodiesAreCutAndTheStatusKept) {
   EXPECT_EQ(r.body_prefix, std::string(kMaxCapturedBody, 'x'));
 }
 
-TEST(CurlSender, ShutdownFinishesRunningTransfersAndReturnsQueuedOnesUnsent) {
-  HttpReceiver receiver;
-  receiver.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Milliseconds(300)); });
-  Results results;
-  CurlSenderOptions o;
-  o.max_per_host = 1;
-  auto sender = NewSender(results, o);
-  std::vector<OutgoingRequest> batch;
-  for (uint64_t i = 1; i <= 5; ++i) batch.push_back(Post(i, receiver.Url("/")));
-  sender->Submit(std::move(batch));
-  ASSERT_TRUE(receiver.WaitForRequests(1, absl::Seconds(5)));
-  sender->Shutdown(absl::Now() + absl::Seconds(5));
-  ASSERT_EQ(results.size(), 5u);  // every result is in when Shutdown returns
-  EXPECT_TRUE(results.Get(1).sent);
-  EXPECT_EQ(results.Get(1).attempt.http_status, 200);
-  for (uint64_t tag = 2; tag <= 5; ++tag) {
-    EXPECT_FALSE(results.Get(tag).sent) << tag;
-    EXPECT_FALSE(results.Get(tag).backlogged) << tag;
-  }
-  // Afterwards, nothing is sent.
-  sender->Submit({Post(6, receiver.Url("/"))});
-  ASSERT_TRUE(results.WaitFor(6));
-  EXPECT_FALSE(results.Get(6).sent);
-  EXPECT_EQ(sender->Pending(), 0);
-  sender->Shutdown(absl::Now());  // idempotent
-}
-
-TEST(CurlSender, ShutdownDeadlineAbortsRunningTransfers) {
+TEST(CurlTransport, ShutdownDeadlineAbortsRunningTransfers) {
   HttpReceiver receiver;
   receiver.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Seconds(10)); });
   Results results;
@@ -435,81 +342,23 @@ TEST(CurlSender, ShutdownDeadlineAbortsRunningTransfers) {
   EXPECT_EQ(results.Get(1).attempt.error_class, ErrorClass::kTimeout);
 }
 
-TEST(CurlSender, RequestsQueuedTooLongComeBackUnsent) {
+
+TEST(CurlTransport, ShutdownFinishesRunningTransfersAndLaterRequestsComeBackUnsent) {
   HttpReceiver receiver;
-  receiver.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Milliseconds(600)); });
+  receiver.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Milliseconds(300)); });
   Results results;
-  CurlSenderOptions o;
-  o.max_per_host = 1;
-  o.max_queue_wait = std::chrono::milliseconds(150);
-  auto sender = NewSender(results, o);
-  sender->Submit({Post(1, receiver.Url("/")), Post(2, receiver.Url("/")), Post(3, receiver.Url("/"))});
-  ASSERT_TRUE(results.WaitFor(3));
+  auto sender = NewSender(results);
+  sender->Submit({Post(1, receiver.Url("/"))});
+  ASSERT_TRUE(receiver.WaitForRequests(1, absl::Seconds(5)));
+  sender->Shutdown(absl::Now() + absl::Seconds(5));
+  ASSERT_EQ(results.size(), 1u);  // every result is in when Shutdown returns
+  EXPECT_TRUE(results.Get(1).sent);
   EXPECT_EQ(results.Get(1).attempt.http_status, 200);
+  // Afterwards, nothing is sent.
+  sender->Submit({Post(2, receiver.Url("/"))});
+  ASSERT_TRUE(results.WaitFor(2));
   EXPECT_FALSE(results.Get(2).sent);
-  EXPECT_TRUE(results.Get(2).backlogged);
-  EXPECT_FALSE(results.Get(3).sent);
-  EXPECT_EQ(receiver.Requests().size(), 1u);
-}
-
-}  // namespace
-}  // namespace octo::delivery
-
-namespace octo::delivery {
-namespace {
-
-TEST(CurlSender, ABackloggedDestinationTakesNoMoreThanItsQueue) {
-  HttpReceiver slow;
-  slow.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Milliseconds(300)); });
-  HttpReceiver fast;
-  Results results;
-  CurlSenderOptions o;
-  o.max_per_host = 1;
-  o.max_queued_per_host = 2;
-  auto sender = NewSender(results, o);
-  std::vector<OutgoingRequest> batch;
-  for (uint64_t i = 1; i <= 6; ++i) batch.push_back(Post(i, slow.Url("/")));
-  batch.push_back(Post(7, fast.Url("/")));
-  sender->Submit(std::move(batch));
-  ASSERT_TRUE(results.WaitFor(7));
-  // One running and two waiting for the slow host; the rest answered at once.
-  for (uint64_t tag = 1; tag <= 3; ++tag) EXPECT_EQ(results.Get(tag).attempt.http_status, 200) << tag;
-  for (uint64_t tag = 4; tag <= 6; ++tag) {
-    EXPECT_FALSE(results.Get(tag).sent) << tag;
-    EXPECT_TRUE(results.Get(tag).backlogged) << tag;
-  }
-  EXPECT_EQ(results.Get(7).attempt.http_status, 200);
-  EXPECT_EQ(slow.Requests().size(), 3u);
-}
-
-// A backlogged answer says when the destination could take the request:
-// its typical transfer time per place in line, later places waiting longer.
-TEST(CurlSender, BacklogWaitGrowsWithTheLineAndTheDestinationsPace) {
-  HttpReceiver slow;
-  slow.SetHandler([](const ReceivedRequest&) { return Delayed(absl::Milliseconds(200)); });
-  Results results;
-  CurlSenderOptions o;
-  o.max_per_host = 1;
-  o.max_queued_per_host = 1;
-  auto sender = NewSender(results, o);
-  // Learn the destination's pace first.
-  sender->Submit({Post(1, slow.Url("/"))});
-  ASSERT_TRUE(results.WaitFor(1));
-  std::vector<OutgoingRequest> batch;
-  for (uint64_t i = 2; i <= 6; ++i) batch.push_back(Post(i, slow.Url("/")));
-  sender->Submit(std::move(batch));
-  ASSERT_TRUE(results.WaitFor(6));
-  // 2 runs, 3 waits; 4, 5, 6 are turned away with growing waits of about
-  // 200 ms per request ahead of them (running + waiting + turned away before).
-  absl::Duration previous = absl::ZeroDuration();
-  for (uint64_t tag = 4; tag <= 6; ++tag) {
-    const TransferResult r = results.Get(tag);
-    ASSERT_TRUE(r.backlogged) << tag;
-    EXPECT_GE(r.backlog_wait, absl::Milliseconds(150) * static_cast<int>(tag - 3 + 1)) << tag;
-    EXPECT_LE(r.backlog_wait, absl::Seconds(2)) << tag;
-    EXPECT_GT(r.backlog_wait, previous) << tag;
-    previous = r.backlog_wait;
-  }
+  sender->Shutdown(absl::Now());  // idempotent
 }
 
 }  // namespace

@@ -1,0 +1,150 @@
+#include "services/delivery/claim_loop.h"
+
+#include <algorithm>
+#include <string>
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "services/common/log.h"
+
+namespace octo::delivery {
+
+ClaimScheduler::ClaimScheduler(ClaimOptions options, const Clock& clock)
+    : options_(options),
+      min_claim_(std::max(1, std::min(options.claim_batch, options.max_in_flight) / 4)),
+      clock_(clock) {}
+
+void ClaimScheduler::Wake() {
+  absl::MutexLock lock(&mu_);
+  wake_ = true;
+  signalled_ = true;
+}
+
+void ClaimScheduler::Finished(int count, const std::vector<absl::Duration>& due_in) {
+  const absl::Time now = clock_.Now();
+  absl::MutexLock lock(&mu_);
+  in_flight_ -= count;
+  for (absl::Duration d : due_in) {
+    if (d <= absl::ZeroDuration()) {
+      wake_ = true;
+    } else if (retry_hints_.size() < kMaxRetryHints) {
+      retry_hints_.push(now + d);
+    }
+  }
+  signalled_ = true;
+}
+
+void ClaimScheduler::Claimed(int limit, int claimed) {
+  absl::MutexLock lock(&mu_);
+  in_flight_ -= limit - std::max(0, claimed);
+  // A full batch: there may be more due. A failure: try again (after the
+  // caller's backoff).
+  if (claimed == limit || claimed < 0) wake_ = true;
+  signalled_ = true;
+}
+
+void ClaimScheduler::ResultsHeld(bool held) {
+  absl::MutexLock lock(&mu_);
+  writers_holding_ += held ? 1 : -1;
+  if (writers_holding_ == 0) wake_ = true;  // what waited may be claimed now
+  signalled_ = true;
+}
+
+int ClaimScheduler::TakeClaim() {
+  absl::MutexLock lock(&mu_);
+  return TakeClaimLocked();
+}
+
+int ClaimScheduler::TakeClaimLocked() {
+  const absl::Time now = clock_.Now();
+  if (!wake_ && now >= NextCheckLocked()) {
+    wake_ = true;  // the poll, or a retry fell due
+    while (!retry_hints_.empty() && retry_hints_.top() <= now) retry_hints_.pop();
+  }
+  if (!wake_ || FreeSlots() < min_claim_ || writers_holding_ > 0) return 0;
+  const int limit = std::min(options_.claim_batch, FreeSlots());
+  in_flight_ += limit;  // reserved until the claim returns
+  wake_ = false;
+  last_claim_ = now;
+  return limit;
+}
+
+absl::Time ClaimScheduler::NextCheck() const {
+  absl::MutexLock lock(&mu_);
+  return NextCheckLocked();
+}
+
+// Already woken: waiting for free capacity only, which a written result
+// signals. Otherwise until the poll or a scheduled retry.
+absl::Time ClaimScheduler::NextCheckLocked() const {
+  if (wake_) return absl::InfiniteFuture();
+  const absl::Time retry_at = retry_hints_.empty() ? absl::InfiniteFuture() : retry_hints_.top();
+  return std::min(last_claim_ + options_.poll_interval, retry_at);
+}
+
+int ClaimScheduler::AwaitClaim() {
+  absl::MutexLock lock(&mu_);
+  while (!stopping_) {
+    if (const int limit = TakeClaimLocked(); limit > 0) return limit;
+    signalled_ = false;
+    // The clock's deadline on the real clock (they are one in production).
+    const absl::Duration wait = NextCheckLocked() - clock_.Now();
+    mu_.AwaitWithTimeout(absl::Condition(&signalled_), std::max(wait, absl::ZeroDuration()));
+  }
+  return 0;
+}
+
+bool ClaimScheduler::SleepUnlessStopped(absl::Duration d) {
+  absl::MutexLock lock(&mu_);
+  mu_.AwaitWithTimeout(absl::Condition(&stopping_), d);
+  return !stopping_;
+}
+
+void ClaimScheduler::Stop() {
+  absl::MutexLock lock(&mu_);
+  stopping_ = true;
+  signalled_ = true;
+}
+
+int ClaimScheduler::InFlight() const {
+  absl::MutexLock lock(&mu_);
+  return in_flight_;
+}
+
+ClaimLoop::ClaimLoop(ClaimScheduler& scheduler, DispatchStore& store, absl::Duration lease,
+                     std::function<void(const ClaimBatch&)> dispatch, metrics::PgMetrics* pg_metrics)
+    : scheduler_(scheduler), store_(store), lease_(lease), dispatch_(std::move(dispatch)), pg_metrics_(pg_metrics) {}
+
+void ClaimLoop::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
+
+void ClaimLoop::Join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+void ClaimLoop::Run() {
+  absl::Duration backoff = absl::Milliseconds(100);
+  while (const int limit = scheduler_.AwaitClaim()) {
+    const absl::Time t0 = absl::Now();
+    absl::StatusOr<ClaimBatch> batch = store_.Claim(limit, lease_);
+    const absl::Duration took = absl::Now() - t0;
+    ++stats_.claims;
+    stats_.claim_time += took;
+    if (pg_metrics_ != nullptr) pg_metrics_->Query("dispatch_claim", absl::ToDoubleSeconds(took), batch.ok());
+    if (!batch.ok()) {
+      log::Warn("claiming deliveries failed; retrying", {{"error", std::string(batch.status().ToString())}});
+      scheduler_.Claimed(limit, -1);
+      if (!scheduler_.SleepUnlessStopped(backoff)) return;
+      backoff = std::min(backoff * 2, absl::Seconds(5));
+      continue;
+    }
+    backoff = absl::Milliseconds(100);
+    const int claimed = static_cast<int>(batch->deliveries.size());
+    stats_.claimed += claimed;
+    scheduler_.Claimed(limit, claimed);
+    if (claimed > 0) dispatch_(*batch);
+  }
+}
+
+}  // namespace octo::delivery

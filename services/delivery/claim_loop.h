@@ -1,0 +1,115 @@
+#pragma once
+// Claiming: when to claim due deliveries and how many (ClaimScheduler), and
+// the thread that does it (ClaimLoop). A delivery holds one of max_in_flight
+// slots from its claim until its result is written, so claims never exceed
+// the free capacity and unwritten results stay bounded. A claim is made
+// when woken (NOTIFY, a full batch, a release due now) and there are at
+// least a quarter batch of free slots, when a retry this process scheduled
+// falls due, or at the latest every poll_interval.
+//
+// Example:
+//   ClaimScheduler scheduler({.claim_batch = 200, .max_in_flight = 1000,
+//                             .poll_interval = absl::Seconds(1)}, RealClock());
+//   ClaimLoop loop(scheduler, store, lease, [&](ClaimBatch b) { pipeline.Dispatch(b); });
+//   loop.Start();  ...  scheduler.Stop(); loop.Join();
+#include <cstdint>
+#include <functional>
+#include <queue>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "services/common/clock.h"
+#include "services/common/metrics.h"
+#include "services/delivery/dispatch_store.h"
+
+namespace octo::delivery {
+
+struct ClaimOptions {
+  int claim_batch = 200;
+  int max_in_flight = 1000;
+  absl::Duration poll_interval = absl::Seconds(1);
+};
+
+// Thread-safe.
+class ClaimScheduler {
+ public:
+  ClaimScheduler(ClaimOptions options, const Clock& clock);
+
+  // Deliveries were enqueued: claim as soon as there is room.
+  void Wake();
+  // `count` claimed deliveries are done with (results written or given up);
+  // `due_in` holds, for the ones released or retried, when they fall due
+  // again (zero or less: now, which wakes the claimer).
+  void Finished(int count, const std::vector<absl::Duration>& due_in);
+  // The claim of `limit` returned `claimed` (the unused slots come back; a
+  // full batch means more may be due), or failed (claimed < 0).
+  void Claimed(int limit, int claimed);
+  // A result writer starts (true) or stops (false) holding results through
+  // a lost database connection. No claim is made while any does: results
+  // answered during an outage are written before their deliveries, whose
+  // leases may have run out, could be claimed and sent again.
+  void ResultsHeld(bool held);
+
+  // How many to claim now (that many slots reserved), or 0: not yet.
+  int TakeClaim();
+  // When TakeClaim should be asked again without being signalled.
+  absl::Time NextCheck() const;
+  // Blocks until TakeClaim gives a claim (returned) or Stop (0).
+  int AwaitClaim();
+  // Waits `d` unless stopped first; false when stopped.
+  bool SleepUnlessStopped(absl::Duration d);
+  void Stop();
+  int InFlight() const;
+
+ private:
+  int TakeClaimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Time NextCheckLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  int FreeSlots() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return options_.max_in_flight - in_flight_; }
+
+  static constexpr std::size_t kMaxRetryHints = 10000;
+  const ClaimOptions options_;
+  const int min_claim_;
+  const Clock& clock_;
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool signalled_ ABSL_GUARDED_BY(mu_) = false;  // something changed since the last check
+  bool wake_ ABSL_GUARDED_BY(mu_) = true;        // claim as soon as there is room
+  int in_flight_ ABSL_GUARDED_BY(mu_) = 0;       // claimed, result not yet written
+  int writers_holding_ ABSL_GUARDED_BY(mu_) = 0;  // writers whose results wait for the database
+  absl::Time last_claim_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  // When retries this process scheduled fall due (earliest on top).
+  std::priority_queue<absl::Time, std::vector<absl::Time>, std::greater<>> retry_hints_ ABSL_GUARDED_BY(mu_);
+};
+
+// The claiming thread: AwaitClaim -> DispatchStore::Claim -> `dispatch`.
+// Store errors are logged and retried with backoff (100 ms doubling to 5 s).
+class ClaimLoop {
+ public:
+  struct Stats {
+    int64_t claims = 0;
+    int64_t claimed = 0;
+    absl::Duration claim_time;
+  };
+  ClaimLoop(ClaimScheduler& scheduler, DispatchStore& store, absl::Duration lease,
+            std::function<void(const ClaimBatch&)> dispatch, metrics::PgMetrics* pg_metrics);
+  ~ClaimLoop() { Join(); }
+  void Start();
+  // Returns once the thread ended (after ClaimScheduler::Stop).
+  void Join();
+  Stats stats() const { return stats_; }  // after Join
+
+ private:
+  void Run();
+  ClaimScheduler& scheduler_;
+  DispatchStore& store_;
+  const absl::Duration lease_;
+  const std::function<void(const ClaimBatch&)> dispatch_;
+  metrics::PgMetrics* const pg_metrics_;
+  Stats stats_;  // the thread's
+  std::thread thread_;
+};
+
+}  // namespace octo::delivery

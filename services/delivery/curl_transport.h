@@ -1,0 +1,55 @@
+#pragma once
+// The libcurl transport (http_transport.h): many concurrent POSTs on one
+// thread with libcurl's multi interface. It starts what it is given at once
+// (DestinationAdmission decided when); connections are kept alive and reused
+// (the multi handle's connection cache); redirects are not followed; only
+// http and https; proxies from the environment are ignored. SSRF guard:
+// every address a connection is opened to (after DNS, so rebinding is
+// caught) must pass the destination policy, else no socket is even created
+// and the request is answered with error class kBlocked.
+//
+// Example:
+//   auto transport = NewCurlTransport(options);
+//   (*transport)->Start(on_done);
+#include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "absl/status/statusor.h"
+#include "services/common/address_guard.h"
+#include "services/delivery/http_transport.h"
+
+namespace octo::delivery {
+
+struct CurlTransportOptions {
+  // libcurl's backstops (the dispatcher never has more running): total and
+  // per-host connections, and the size of the idle connection cache.
+  int max_in_flight = 1000;
+  int max_per_host = 64;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds request_timeout{15000};
+  // Which addresses may be connected to; the default is production (public
+  // addresses only). Tests and self-hosters allow e.g. 127.0.0.0/8.
+  DestinationPolicy destination_policy;
+};
+
+// INVALID_ARGUMENT for a non-positive cap or timeout; INTERNAL when libcurl
+// cannot be initialised.
+absl::StatusOr<std::unique_ptr<HttpTransport>> NewCurlTransport(CurlTransportOptions options);
+
+// The error class of a libcurl result code (CURLcode, as an int so that this
+// header needs no curl.h). CURLE_OK -> kNone.
+ErrorClass ClassifyCurlCode(int curl_code);
+
+// "scheme://host:port" of an absolute URL, lower-cased, with the scheme's
+// default port filled in; the key of per-destination admission. nullopt
+// when the URL does not parse.
+std::optional<std::string> DestinationKey(const std::string& url);
+
+// The lower-cased scheme of a URL ("http"), or "" when it has none (RFC 3986:
+// a letter, then letters, digits, '+', '-', '.', up to the first ':').
+std::string UrlScheme(std::string_view url);
+
+}  // namespace octo::delivery

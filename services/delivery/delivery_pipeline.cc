@@ -1,0 +1,272 @@
+#include "services/delivery/delivery_pipeline.h"
+
+#include <optional>
+#include <utility>
+
+#include "absl/time/clock.h"
+#include "services/common/log.h"
+#include "services/delivery/curl_transport.h"
+
+namespace octo::delivery {
+namespace {
+
+std::string StdString(absl::string_view s) { return std::string(s.data(), s.size()); }
+
+std::string_view DecisionName(DecisionKind kind) {
+  switch (kind) {
+    case DecisionKind::kSucceeded:
+      return "succeeded";
+    case DecisionKind::kRetry:
+      return "retry";
+    case DecisionKind::kFailed:
+      return "failed";
+    case DecisionKind::kGone:
+      return "gone";
+  }
+  return "failed";
+}
+
+// A result that records no attempt: cancelled, or released for another claim
+// after `delay` (zero: at once). Every result carries the attempt number its
+// claim reserved (ClaimedDelivery::attempt_count + 1), so that a result
+// written twice is recorded once.
+DeliveryResult NoAttempt(const std::string& delivery_id, const std::string& webhook_id, int64_t lease_us,
+                         int attempt_number, DeliveryResult::Action action,
+                         absl::Duration delay = absl::ZeroDuration()) {
+  DeliveryResult r;
+  r.delivery_id = delivery_id;
+  r.webhook_id = webhook_id;
+  r.lease_us = lease_us;
+  r.attempt_number = attempt_number;
+  r.action = action;
+  r.decision.retry_delay = delay;
+  return r;
+}
+
+template <typename T>
+void Append(std::vector<T>& to, std::vector<T> from) {
+  for (T& x : from) to.push_back(std::move(x));
+}
+
+}  // namespace
+
+DeliveryPipeline::DeliveryPipeline(PipelineOptions options, const Clock& clock, HttpTransport& transport,
+                                   ResultRecorder& recorder)
+    : options_(std::move(options)),
+      clock_(clock),
+      transport_(transport),
+      recorder_(recorder),
+      admission_(options_.admission, clock) {}
+
+void DeliveryPipeline::Dispatch(const ClaimBatch& batch) {
+  const absl::Time t0 = absl::Now();
+  const int64_t timestamp = absl::ToUnixSeconds(clock_.Now());
+  EventCache events;
+  std::unordered_map<std::string, int> deferred;  // per webhook, in this batch
+  std::vector<OutgoingRequest> start;
+  std::vector<DeliveryResult> results;
+  start.reserve(batch.deliveries.size());
+  for (const ClaimedDelivery& d : batch.deliveries) DispatchOne(d, batch, timestamp, events, deferred, start, results);
+  {
+    absl::MutexLock lock(&mu_);
+    ExpireLocked(results);
+    render_time_ += absl::Now() - t0;
+  }
+  recorder_.Add(std::move(results));
+  Submit(std::move(start));
+}
+
+void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& batch, int64_t timestamp,
+                                   EventCache& events, std::unordered_map<std::string, int>& deferred,
+                                   std::vector<OutgoingRequest>& start, std::vector<DeliveryResult>& results) {
+  if (!d.webhook_enabled) {  // disabled since it was enqueued: cancelled unsent
+    results.push_back(NoAttempt(d.id, d.webhook_id, d.lease_us, d.attempt_count + 1, DeliveryResult::Action::kCancel));
+    return;
+  }
+  Job job{d.id, d.webhook_id, d.lease_us, d.attempt_count + 1, d.retry_on_error, false, "", absl::InfinitePast()};
+  if (const auto e = batch.events.find(d.event_id); e != batch.events.end()) {
+    job.event = e->second.event;
+    job.event_created_at = e->second.created_at;
+  }
+  // An unparsable URL is not admitted: the transport answers it as malformed.
+  const std::optional<std::string> destination = DestinationKey(d.url);
+  uint64_t tag = 0;
+  Admission admission;
+  {
+    absl::MutexLock lock(&mu_);
+    tag = next_tag_++;
+    if (destination.has_value()) {
+      admission = admission_.Admit({tag, *destination, d.webhook_id, d.rate_limit_per_second, d.max_concurrency},
+                                   deferred[d.webhook_id]);
+      if (admission.verdict == Admission::kDefer) {
+        results.push_back(NoAttempt(d.id, d.webhook_id, d.lease_us, d.attempt_count + 1,
+                                    DeliveryResult::Action::kRelease, admission.defer));
+        return;
+      }
+      job.admitted = true;
+    }
+    jobs_.emplace(tag, job);
+  }
+  // Render and sign (the event parsed once per batch), outside the lock.
+  auto event = events.find(d.event_id);
+  if (event == events.end()) {
+    const auto stored = batch.events.find(d.event_id);
+    event = events
+                .emplace(d.event_id, stored == batch.events.end()
+                                         ? absl::StatusOr<ParsedEvent>(absl::InternalError("event not loaded"))
+                                         : ParseClaimedEvent(stored->second))
+                .first;
+  }
+  absl::StatusOr<OutgoingRequest> request =
+      event->second.ok() ? RenderRequest(d, *event->second, timestamp) : event->second.status();
+  absl::MutexLock lock(&mu_);
+  if (!request.ok()) {
+    // Recorded as an attempt that failed on our side (error class internal).
+    log::Error("cannot render delivery", {{"delivery_id", d.id}, {"error", StdString(request.status().ToString())}});
+    if (job.admitted) Append(start, admission_.Withdraw(tag));
+    jobs_.erase(tag);
+    TransferResult t;
+    t.tag = tag;
+    t.attempt.error_class = ErrorClass::kInternal;
+    t.error_detail = StdString(request.status().message());
+    t.started_at = clock_.Now();
+    results.push_back(ToResult(job, std::move(t)));
+    return;
+  }
+  request->tag = tag;
+  if (admission.verdict == Admission::kWait) {
+    Append(start, admission_.Enqueue(std::move(*request)));
+  } else {
+    start.push_back(std::move(*request));
+  }
+}
+
+void DeliveryPipeline::OnTransfers(std::vector<TransferResult> done) {
+  std::vector<std::pair<Job, TransferResult>> finished;
+  std::vector<OutgoingRequest> start;
+  std::vector<DeliveryResult> results;
+  finished.reserve(done.size());
+  {
+    absl::MutexLock lock(&mu_);
+    for (TransferResult& t : done) {
+      auto it = jobs_.find(t.tag);
+      if (it == jobs_.end()) continue;  // cannot happen: every tag is registered before sending
+      if (it->second.admitted) {
+        const bool answered = t.sent && t.attempt.error_class == ErrorClass::kNone;
+        Append(start, admission_.Finished(t.tag, t.duration, t.sent, answered));
+      }
+      finished.emplace_back(std::move(it->second), std::move(t));
+      jobs_.erase(it);
+    }
+    ExpireLocked(results);
+  }
+  for (auto& [job, t] : finished) results.push_back(ToResult(job, std::move(t)));
+  recorder_.Add(std::move(results));
+  Submit(std::move(start));
+}
+
+void DeliveryPipeline::Submit(std::vector<OutgoingRequest> start) {
+  if (start.empty()) return;
+  {
+    absl::MutexLock lock(&mu_);
+    if (stopping_) {
+      // Promoted from a line after the shutdown began: released unsent.
+      std::vector<DeliveryResult> released;
+      for (const OutgoingRequest& r : start) {
+        auto it = jobs_.find(r.tag);
+        if (it == jobs_.end()) continue;
+        if (it->second.admitted) admission_.Finished(r.tag, absl::ZeroDuration(), false, false);
+        released.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
+                                     it->second.attempt_number, DeliveryResult::Action::kRelease));
+        jobs_.erase(it);
+      }
+      recorder_.Add(std::move(released));
+      return;
+    }
+  }
+  transport_.Submit(std::move(start));
+}
+
+void DeliveryPipeline::ExpireWaiting() {
+  std::vector<DeliveryResult> results;
+  {
+    absl::MutexLock lock(&mu_);
+    last_expiry_ = absl::InfinitePast();
+    ExpireLocked(results);
+  }
+  recorder_.Add(std::move(results));
+}
+
+// Requests that waited in line too long are released, so that none is held
+// past its lease (checked every 100 ms at most).
+void DeliveryPipeline::ExpireLocked(std::vector<DeliveryResult>& results) {
+  const absl::Time now = clock_.Now();
+  if (now - last_expiry_ < absl::Milliseconds(100)) return;
+  last_expiry_ = now;
+  for (const ExpiredRequest& e : admission_.ExpireWaiting()) {
+    auto it = jobs_.find(e.tag);
+    if (it == jobs_.end()) continue;
+    results.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
+                                it->second.attempt_number, DeliveryResult::Action::kRelease, e.defer));
+    jobs_.erase(it);
+  }
+}
+
+void DeliveryPipeline::StopSending() {
+  std::vector<DeliveryResult> released;
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+    for (uint64_t tag : admission_.DropWaiting()) {
+      auto it = jobs_.find(tag);
+      if (it == jobs_.end()) continue;
+      released.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
+                                   it->second.attempt_number, DeliveryResult::Action::kRelease));
+      jobs_.erase(it);
+    }
+  }
+  recorder_.Add(std::move(released));
+}
+
+std::size_t DeliveryPipeline::Outstanding() const {
+  absl::MutexLock lock(&mu_);
+  return jobs_.size();
+}
+
+absl::Duration DeliveryPipeline::render_time() const {
+  absl::MutexLock lock(&mu_);
+  return render_time_;
+}
+
+DeliveryResult DeliveryPipeline::ToResult(const Job& job, TransferResult&& t) {
+  if (!t.sent) {  // the transport shut down first: another claim may take it
+    return NoAttempt(job.delivery_id, job.webhook_id, job.lease_us, job.attempt_number,
+                     DeliveryResult::Action::kRelease);
+  }
+  DeliveryResult r = NoAttempt(job.delivery_id, job.webhook_id, job.lease_us, job.attempt_number,
+                               DeliveryResult::Action::kAttempt);
+  r.event = job.event;
+  r.event_created_at = job.event_created_at;
+  r.started_at = t.started_at;
+  r.duration = t.duration;
+  r.snippet = SanitizeSnippet(t.body_prefix);
+  r.attempt = std::move(t.attempt);
+  {
+    absl::MutexLock lock(&bitgen_mu_);
+    r.decision = DecideOutcome(r.attempt, job.attempt_number, job.retry_on_error, options_.retry_policy,
+                               clock_.Now(), bitgen_);
+  }
+  if (r.decision.kind != DecisionKind::kSucceeded) {
+    const std::string status = r.attempt.error_class == ErrorClass::kNone ? std::to_string(r.attempt.http_status) : "";
+    log::Debug("delivery attempt failed", {{"delivery_id", job.delivery_id},
+                                           {"webhook_id", job.webhook_id},
+                                           {"attempt", std::to_string(job.attempt_number)},
+                                           {"http_status", status},
+                                           {"error_class", ErrorClassName(r.attempt.error_class)},
+                                           {"error", t.error_detail},
+                                           {"decision", DecisionName(r.decision.kind)}});
+  }
+  return r;
+}
+
+}  // namespace octo::delivery

@@ -1,0 +1,93 @@
+#pragma once
+// The walk of a claimed delivery: admit -> render -> sign -> send -> record.
+// Dispatch takes a claimed batch: deliveries of disabled webhooks are
+// cancelled; the others are admitted by DestinationAdmission (start, wait in
+// line, or be released for later), rendered and signed (dispatch_render.h)
+// and handed to the transport. OnTransfers takes the transport's results,
+// frees their admission and decides the outcome (RetryPolicy, DecideOutcome);
+// every result goes to the ResultRecorder. Thread-safe: Dispatch runs on the
+// claim thread, OnTransfers on the transport's.
+//
+// Example:
+//   DeliveryPipeline pipeline(options, RealClock(), *transport, recorder);
+//   transport->Start([&](std::vector<TransferResult> r) { pipeline.OnTransfers(std::move(r)); });
+//   pipeline.Dispatch(batch);
+#include <cstdint>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/random/random.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "services/common/clock.h"
+#include "services/delivery/destination_admission.h"
+#include "services/delivery/dispatch_outcome.h"
+#include "services/delivery/dispatch_render.h"
+#include "services/delivery/dispatch_store.h"
+#include "services/delivery/http_transport.h"
+#include "services/delivery/result_recorder.h"
+
+namespace octo::delivery {
+
+struct PipelineOptions {
+  RetryPolicy retry_policy;
+  AdmissionOptions admission;
+};
+
+class DeliveryPipeline {
+ public:
+  DeliveryPipeline(PipelineOptions options, const Clock& clock, HttpTransport& transport, ResultRecorder& recorder);
+
+  void Dispatch(const ClaimBatch& batch);
+  void OnTransfers(std::vector<TransferResult> done);
+  // Releases requests that waited in line longer than the admission allows
+  // (also done on every Dispatch and OnTransfers).
+  void ExpireWaiting();
+  // Shutdown: nothing more is handed to the transport; requests waiting in
+  // line are released unsent (their leases cleared) for the next claimer.
+  void StopSending();
+  // Claimed deliveries handed on whose result has not come back.
+  std::size_t Outstanding() const;
+  absl::Duration render_time() const;
+
+ private:
+  // What the recorder needs to know of a claimed delivery.
+  struct Job {
+    std::string delivery_id;
+    std::string webhook_id;
+    int64_t lease_us = 0;
+    int attempt_number = 1;
+    bool retry_on_error = true;
+    bool admitted = false;  // holds a DestinationAdmission ticket
+    std::string event;      // for metrics: the event's type and creation time
+    absl::Time event_created_at;
+  };
+  using EventCache = std::unordered_map<std::string, absl::StatusOr<ParsedEvent>>;
+
+  void DispatchOne(const ClaimedDelivery& d, const ClaimBatch& batch, int64_t timestamp, EventCache& events,
+                   std::unordered_map<std::string, int>& deferred, std::vector<OutgoingRequest>& start,
+                   std::vector<DeliveryResult>& results);
+  void ExpireLocked(std::vector<DeliveryResult>& results) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  DeliveryResult ToResult(const Job& job, TransferResult&& t);
+  // Hands `start` to the transport, or releases it when stopping.
+  void Submit(std::vector<OutgoingRequest> start);
+
+  const PipelineOptions options_;
+  const Clock& clock_;
+  HttpTransport& transport_;
+  ResultRecorder& recorder_;
+
+  mutable absl::Mutex mu_;
+  DestinationAdmission admission_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<uint64_t, Job> jobs_ ABSL_GUARDED_BY(mu_);
+  uint64_t next_tag_ ABSL_GUARDED_BY(mu_) = 1;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time last_expiry_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Duration render_time_ ABSL_GUARDED_BY(mu_);
+  absl::Mutex bitgen_mu_;
+  absl::BitGen bitgen_ ABSL_GUARDED_BY(bitgen_mu_);
+};
+
+}  // namespace octo::delivery

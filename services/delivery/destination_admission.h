@@ -1,0 +1,165 @@
+#pragma once
+// The one owner of when a claimed delivery may be sent: per destination
+// (scheme://host:port) a cap on running requests and on requests waiting in
+// line, and the destination's pace (how long its transfers take); per
+// webhook its rate_limit_per_second (GCRA, no burst) and max_concurrency.
+// The transport starts whatever it is given; nothing else models these.
+//
+// Connection warm-up: at most kNewConnections requests to a destination
+// may be opening a new connection at any time. A request started while
+// fewer requests run than the destination has proven connections (each
+// request answered on a new connection proves one; the transport keeps
+// them alive) reuses one; any other opens one. A burst that opened a
+// connection per delivery at once overflowed small listen queues (5 in
+// Python's http.server): the dropped SYNs were retransmitted after Linux's
+// 1 s initial RTO, so the first burst to a new destination stalled for a
+// second. Proven connections are forgotten after kWarmFor idle.
+//
+// For each claimed delivery Admit says:
+//   kStart   send now (a running slot at its destination is taken);
+//   kWait    it has a place in its destination's line: Enqueue its request,
+//            which starts when a running request of that destination ends;
+//   kDefer   do not send: release the delivery unsent, claimable again after
+//            `defer` (its destination's line is full: backlogged, spread out
+//            at the pace the destination drains; or its webhook is over its
+//            limits, spread out at the pace they allow).
+// Every admitted delivery ends with exactly one Finished (sent or not) or
+// Withdraw. Not thread-safe by itself: the pipeline calls it under its lock.
+//
+// Example:
+//   DestinationAdmission admission(options, clock);
+//   Admission a = admission.Admit(ask, deferred_in_batch[ask.webhook_id]);
+//   if (a.verdict == Admission::kStart) transport.Submit({request});
+//   ...
+//   for (OutgoingRequest& next : admission.Finished(tag, duration, /*sent=*/true)) ...
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "services/common/clock.h"
+#include "services/delivery/http_transport.h"
+
+namespace octo::delivery {
+
+struct AdmissionOptions {
+  int max_per_host = 64;         // running requests per destination
+  int max_queued_per_host = 256; // requests waiting in line per destination
+  // A request waiting in line longer than this is released unsent
+  // (backlogged), so that it is not held past its lease. Zero: no limit.
+  absl::Duration max_queue_wait = absl::ZeroDuration();
+};
+
+// What a claimed delivery asks for.
+struct AdmissionAsk {
+  uint64_t tag = 0;
+  std::string destination;  // DestinationKey of its URL
+  std::string webhook_id;
+  double rate_limit_per_second = 0;  // 0 = none
+  int max_concurrency = 0;           // 0 = none
+};
+
+struct Admission {
+  enum Verdict { kStart, kWait, kDefer };
+  Verdict verdict = kStart;
+  absl::Duration defer;     // kDefer: claim again after this
+  bool backlogged = false;  // kDefer because its destination's line is full
+};
+
+// A request that waited in line too long: release it after `defer`.
+struct ExpiredRequest {
+  uint64_t tag = 0;
+  absl::Duration defer;
+};
+
+class DestinationAdmission {
+ public:
+  DestinationAdmission(AdmissionOptions options, const Clock& clock);
+
+  // `deferred` counts this claim batch's deferrals of the webhook so far (in
+  // and out), so that a batch's surplus comes back spread out.
+  Admission Admit(const AdmissionAsk& ask, int& deferred);
+  // The rendered request of a delivery admitted kWait, into its line.
+  // Returns what may start now (it, when a running slot freed meanwhile).
+  std::vector<OutgoingRequest> Enqueue(OutgoingRequest request);
+  // An admitted delivery is not sent after all (it could not be rendered).
+  // Returns what may start now.
+  std::vector<OutgoingRequest> Withdraw(uint64_t tag);
+  // A started request ended: `sent` it reached the network (its `duration`
+  // is the destination's pace), `answered` an HTTP response came back (the
+  // connection it opened, if any, is proven and kept). Returns what may start now,
+  // in line order.
+  std::vector<OutgoingRequest> Finished(uint64_t tag, absl::Duration duration, bool sent, bool answered);
+  // Requests that waited longer than max_queue_wait, taken out of line.
+  std::vector<ExpiredRequest> ExpireWaiting();
+  // Every request still in line, taken out (at shutdown: released unsent).
+  std::vector<uint64_t> DropWaiting();
+
+  // For tests and metrics: requests running / waiting at a destination.
+  int Running(const std::string& destination) const;
+  int Queued(const std::string& destination) const;
+
+  // The longest deferral of a delivery over its webhook's limits.
+  static constexpr absl::Duration kMaxLimitDefer = absl::Hours(1);
+  // The shortest deferral of a delivery over its webhook's rate.
+  static constexpr absl::Duration kMinLimitDefer = absl::Milliseconds(10);
+  // The shortest deferral of a delivery refused by a backlogged destination.
+  static constexpr absl::Duration kMinBacklogDefer = absl::Seconds(1);
+  // Requests opening a new connection to one destination at once at most.
+  static constexpr int kNewConnections = 4;
+  // Idle this long, a destination's connections are assumed closed (the
+  // shortest common server keep-alive: Node.js closes after 5 s).
+  static constexpr absl::Duration kWarmFor = absl::Seconds(5);
+  // For tests: the destination's proven connections.
+  int ProvenConnections(const std::string& destination) const;
+
+ private:
+  struct Waiting {
+    uint64_t tag = 0;
+    bool rendered = false;
+    OutgoingRequest request;
+    absl::Time since;
+  };
+  // What is remembered of a destination while it is idle too.
+  struct History {
+    absl::Duration pace;  // moving average of its transfer times; zero: unknown
+    int proven = 0;       // connections answered on, kept alive by the transport
+    int connecting = 0;   // running requests that opened a new connection
+    absl::Time last_active = absl::InfinitePast();
+  };
+  struct Destination {
+    int running = 0;
+    std::deque<Waiting> line;
+    int turned_away = 0;  // refused since its line was last empty
+  };
+  struct Webhook {
+    int in_flight = 0;
+    absl::Time next_send = absl::InfinitePast();  // earliest start the rate allows
+    absl::Duration typical_duration = absl::Milliseconds(100);  // moving average of attempts
+  };
+  struct Ticket {
+    std::string destination;
+    std::string webhook_id;  // "" unless it holds a slot of its webhook's limits
+    bool running = false;
+    bool new_connection = false;  // started beyond the proven connections
+  };
+
+  absl::Duration AdmitLimited(const AdmissionAsk& ask, int& deferred);
+  absl::Duration BacklogWait(const std::string& key, Destination& d);
+  void Release(uint64_t tag, absl::Duration duration, bool sent, bool answered);
+  bool MayStart(const std::string& key, const Destination& d);
+  void MarkStarted(const std::string& key, Destination& d, Ticket& ticket);
+  std::vector<OutgoingRequest> Promote(const std::string& key);
+  void Forget(const std::string& key);
+
+  const AdmissionOptions options_;
+  const Clock& clock_;
+  std::unordered_map<std::string, Destination> destinations_;
+  std::unordered_map<std::string, History> history_;
+  std::unordered_map<std::string, Webhook> webhooks_;
+  std::unordered_map<uint64_t, Ticket> tickets_;
+};
+
+}  // namespace octo::delivery

@@ -1,0 +1,220 @@
+#pragma once
+// The statements of PgDispatchStore (dispatch_store.cc), apart so that the
+// store's logic reads on its own. docs/delivery.md, "Queue and lease" and
+// "Faults", explains the columns they maintain.
+
+namespace octo::delivery::dispatch_sql {
+
+struct Statement {
+  const char* name;
+  const char* sql;
+};
+
+// clang-format off
+// Microseconds since the Unix epoch: exact (extract() returns numeric).
+#define OCTO_MICROS(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
+
+// The previous claim of a picked row never reported (its process stopped).
+#define OCTO_UNREPORTED "(d.claimed_attempt IS NOT NULL)"
+// ... and this claim would be one unreported claim too many: quarantine.
+#define OCTO_QUARANTINE "(d.claimed_attempt IS NOT NULL AND d.unreported_claims + 1 >= $3::integer)"
+// A picked row interrupted twice in a row already (its process died with
+// it in flight twice): it is claimed alone, so that when it is the one that
+// crashes the process, deliveries claimed beside it are not counted with it.
+#define OCTO_SUSPECT "(claimed_attempt IS NOT NULL AND unreported_claims >= 1)"
+// The attempt number a claim reserves: after everything recorded or lost.
+#define OCTO_RESERVED "(greatest(d.attempt_count, COALESCE(d.claimed_attempt, 0)) + 1)"
+
+// $1 = batch size, $2 = lease in milliseconds, $3 = claims without a result
+// after which a delivery is quarantined. `picked` takes the due rows in
+// next_attempt_at order from the partial index, skipping rows another
+// session holds locked; `chosen` keeps them all, or only one suspect (see
+// OCTO_SUSPECT: the others stay due, for the next claim); the UPDATE
+// leases them (found by primary key, an
+// array: the planner then never scans the whole table), reserves the
+// attempt number of this claim, and, for a row whose previous claim never
+// reported, records that attempt as `interrupted` (or quarantines the row:
+// failed, not returned for sending). The outer SELECT joins what the request
+// is rendered from (events are fetched apart, once each).
+constexpr Statement kClaim{
+    "dispatch_claim",
+    "WITH picked AS ("
+    "  SELECT id, attempt_count, claimed_attempt, unreported_claims, lease_expires_at AS old_lease"
+    "  FROM deliveries"
+    "  WHERE state = 'pending' AND next_attempt_at <= now()"
+    "    AND (lease_expires_at IS NULL OR lease_expires_at < now())"
+    "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
+    " chosen AS MATERIALIZED ("
+    "  SELECT * FROM picked WHERE NOT EXISTS (SELECT 1 FROM picked WHERE " OCTO_SUSPECT ")"
+    "  UNION ALL"
+    "  (SELECT * FROM picked WHERE " OCTO_SUSPECT " ORDER BY id LIMIT 1)),"
+    " claimed AS ("
+    "  UPDATE deliveries d SET"
+    "    lease_expires_at = CASE WHEN " OCTO_QUARANTINE " THEN NULL"
+    "      ELSE now() + $2::bigint * interval '1 millisecond' END,"
+    "    attempt_count = greatest(d.attempt_count, COALESCE(d.claimed_attempt, 0)),"
+    "    claimed_attempt = CASE WHEN " OCTO_QUARANTINE " THEN NULL ELSE " OCTO_RESERVED " END,"
+    "    unreported_claims = d.unreported_claims + " OCTO_UNREPORTED "::int,"
+    "    redeliver_requested = false,"
+    "    state = CASE WHEN " OCTO_QUARANTINE " THEN 'failed' ELSE d.state END,"
+    "    completed_at = CASE WHEN " OCTO_QUARANTINE " THEN now() ELSE d.completed_at END,"
+    "    last_http_status = CASE WHEN " OCTO_UNREPORTED " THEN NULL ELSE d.last_http_status END,"
+    "    last_error_class = CASE WHEN " OCTO_UNREPORTED " THEN 'interrupted' ELSE d.last_error_class END"
+    "  WHERE d.id = ANY(ARRAY(SELECT id FROM chosen))"
+    "  RETURNING d.id, d.event_id, d.webhook_id, d.attempt_count, d.lease_expires_at, d.state),"
+    // The rows are locked by `picked`: its values are the ones the UPDATE saw.
+    " lost AS ("
+    "  INSERT INTO delivery_attempts (delivery_id, attempt_number, started_at, duration_ms,"
+    "    http_status, error_class, response_snippet)"
+    "  SELECT id, greatest(attempt_count, claimed_attempt),"
+    "    least(now(), COALESCE(old_lease - $2::bigint * interval '1 millisecond', now())), 0, NULL,"
+    "    'interrupted', CASE WHEN unreported_claims + 1 >= $3::integer THEN"
+    "      'quarantined: ' || $3::integer::text || ' claims of this delivery in a row ended without a recorded outcome"
+    " (the process stopped each time, e.g. it crashed while sending it); it is not tried again unless redelivered'"
+    "    ELSE 'interrupted: the process stopped before the outcome of this attempt was recorded;"
+    " whether the request reached the endpoint is unknown' END"
+    "  FROM chosen WHERE claimed_attempt IS NOT NULL"
+    "  ON CONFLICT (delivery_id, attempt_number) DO NOTHING)"
+    " SELECT c.id::text, c.attempt_count, COALESCE(" OCTO_MICROS("c.lease_expires_at") ", 0), c.event_id::text,"
+    "  w.id::text, w.event, w.url, w.retry_on_error, w.use_contact_language,"
+    "  w.headers::text, w.capabilities::text, w.secret, w.status = 'enabled',"
+    "  s.id::text, s.name, s.endpoint, s.contact::text,"
+    "  CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret ELSE '' END,"
+    "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0), c.state <> 'pending'"
+    " FROM claimed c"
+    " JOIN webhooks w ON w.id = c.webhook_id"
+    " JOIN events e ON e.id = c.event_id"
+    " JOIN suppliers s ON s.id = e.supplier_id"};
+
+// $1 = '{uuid,...}'.
+constexpr Statement kClaimEvents{
+    "dispatch_claim_events",
+    "SELECT id::text, event, resource_kind, resource::text, COALESCE(localized::text, '{}'),"
+    "  COALESCE(diff::text, '[]'), COALESCE(product_id, ''), COALESCE(option_id, ''),"
+    "  " OCTO_MICROS("created_at")
+    " FROM events WHERE id = ANY($1::uuid[])"};
+
+// Whether the result's claim still holds the delivery: its lease token is
+// the one the claim set (not re-claimed since, whatever the time now).
+#define OCTO_OWNED \
+  "(d.lease_expires_at IS NOT NULL AND " OCTO_MICROS("d.lease_expires_at") " = r.lease)"
+// A redeliver arrived while this claim's send ran: due again now.
+#define OCTO_REDO "(" OCTO_OWNED " AND d.redeliver_requested)"
+// The normal case: the claim's outcome decides the state.
+#define OCTO_APPLY "(" OCTO_OWNED " AND NOT d.redeliver_requested AND d.state = 'pending')"
+// Re-claimed meanwhile (by another replica after the lease ran out), but
+// the endpoint accepted this send: the delivery is done.
+#define OCTO_LATE_SUCCESS \
+  "(NOT " OCTO_OWNED " AND d.state = 'pending' AND r.act = 'attempt' AND r.state = 'succeeded')"
+// The attempt number: reserved at claim time (r.num), else the next one.
+#define OCTO_NUM "(CASE WHEN r.num > 0 THEN r.num ELSE d.attempt_count + 1 END)"
+// This result is the report its claim owed (see kClaim).
+#define OCTO_REPORTS "(" OCTO_OWNED " OR d.claimed_attempt = " OCTO_NUM ")"
+// The outcome becomes the delivery's last one: not after it succeeded, and
+// not older than an attempt already recorded.
+#define OCTO_LAST \
+  "(r.act = 'attempt' AND d.state <> 'succeeded' AND " OCTO_NUM " >= d.attempt_count)"
+
+// $1 = a JSON array of results (see ResultsJson). One UPDATE per batch; an
+// attempt always counts (it happened) and is inserted under the number its
+// claim reserved. Idempotent: written twice (a commit in doubt, retried) it
+// changes nothing more, since the first write cleared the lease and the
+// attempt's primary key exists (a row `interrupted` by a claim that gave
+// the delivery up meanwhile is replaced by the real outcome). Deliveries
+// that no longer exist join nothing: dropped. The `= ANY(ARRAY(...))` lets
+// the planner find the rows by primary key.
+constexpr Statement kWriteResults{
+    "dispatch_write_results",
+    "WITH r AS MATERIALIZED ("
+    "  SELECT * FROM json_to_recordset($1::json) AS x("
+    "    id uuid, lease bigint, num integer, act text, started bigint, duration double precision,"
+    "    status integer, error text, snippet text, state text, delay bigint)),"
+    " upd AS ("
+    "  UPDATE deliveries d SET"
+    "    attempt_count = CASE WHEN r.act = 'attempt' THEN greatest(d.attempt_count, " OCTO_NUM ")"
+    "      ELSE d.attempt_count END,"
+    "    state = CASE WHEN " OCTO_REDO " THEN 'pending' WHEN " OCTO_APPLY " THEN r.state"
+    "      WHEN " OCTO_LATE_SUCCESS " THEN 'succeeded' ELSE d.state END,"
+    "    next_attempt_at = CASE WHEN " OCTO_REDO " THEN now()"
+    "      WHEN " OCTO_APPLY " AND r.state = 'pending' AND (r.act = 'attempt' OR r.delay > 0)"
+    "      THEN now() + r.delay * interval '1 millisecond' ELSE d.next_attempt_at END,"
+    "    lease_expires_at = CASE WHEN " OCTO_OWNED " THEN NULL ELSE d.lease_expires_at END,"
+    "    completed_at = CASE WHEN " OCTO_REDO " THEN NULL"
+    "      WHEN " OCTO_APPLY " AND r.state <> 'pending' THEN now()"
+    "      WHEN " OCTO_LATE_SUCCESS " THEN now() ELSE d.completed_at END,"
+    "    redeliver_requested = CASE WHEN " OCTO_OWNED " THEN false ELSE d.redeliver_requested END,"
+    "    claimed_attempt = CASE WHEN " OCTO_REPORTS " THEN NULL ELSE d.claimed_attempt END,"
+    "    unreported_claims = CASE WHEN " OCTO_REPORTS " THEN 0 ELSE d.unreported_claims END,"
+    "    last_http_status = CASE WHEN " OCTO_LAST " THEN r.status ELSE d.last_http_status END,"
+    "    last_error_class = CASE WHEN " OCTO_LAST " THEN r.error ELSE d.last_error_class END"
+    "  FROM r WHERE d.id = r.id AND d.id = ANY(ARRAY(SELECT id FROM r))"
+    "  RETURNING d.id, CASE WHEN r.num > 0 THEN r.num ELSE d.attempt_count END AS num,"
+    "    r.act, r.started, r.duration, r.status, r.error, r.snippet),"
+    " ins AS ("
+    "  INSERT INTO delivery_attempts AS a (delivery_id, attempt_number, started_at, duration_ms,"
+    "    http_status, error_class, response_snippet)"
+    "  SELECT id, num, 'epoch'::timestamptz + started * interval '1 microsecond',"
+    "    duration, status, error, snippet"
+    "  FROM upd WHERE act = 'attempt'"
+    "  ON CONFLICT (delivery_id, attempt_number) DO UPDATE SET started_at = EXCLUDED.started_at,"
+    "    duration_ms = EXCLUDED.duration_ms, http_status = EXCLUDED.http_status,"
+    "    error_class = EXCLUDED.error_class, response_snippet = EXCLUDED.response_snippet"
+    "  WHERE a.error_class = 'interrupted')"
+    " SELECT count(*) FROM upd"};
+
+// The deliveries among $1 ('{uuid,...}') that no other session holds
+// locked, locked now for this transaction: written while the rest wait.
+constexpr Statement kLockFree{
+    "dispatch_lock_free",
+    "SELECT id::text FROM deliveries WHERE id = ANY($1::uuid[]) FOR UPDATE SKIP LOCKED"};
+
+// 410 Gone: $1 = webhook id, $2 = reason.
+constexpr Statement kDisableWebhook{
+    "dispatch_disable_webhook",
+    "UPDATE webhooks SET status = 'disabled', disabled_reason = $2, disabled_at = now(),"
+    "  updated_at = greatest(now(), created_at)"
+    " WHERE id = $1::uuid AND status = 'enabled'"};
+// The lease stays: a send still running keeps the delivery (a replay then
+// waits for its result, see ops_replay), and its result clears it.
+constexpr Statement kCancelPending{
+    "dispatch_cancel_pending",
+    "UPDATE deliveries SET state = 'cancelled', completed_at = now()"
+    " WHERE webhook_id = $1::uuid AND state = 'pending'"};
+
+// Endpoint health. $1 = a JSON array, one object
+// per webhook with attempts in the batch: first_failure = when the batch's
+// last run of failed attempts began (µs; null when its last attempt
+// succeeded), reset = a success came before that run. failing_since is set
+// on the first failure of a run and cleared by a success; unchanged rows
+// are not written.
+#define OCTO_NEW_FAILING_SINCE                                                  \
+  "(CASE WHEN a.first_failure IS NULL THEN NULL"                                \
+  "  WHEN a.reset THEN 'epoch'::timestamptz + a.first_failure * interval '1 microsecond'" \
+  "  ELSE COALESCE(w.failing_since,"                                           \
+  "    'epoch'::timestamptz + a.first_failure * interval '1 microsecond') END)"
+constexpr Statement kTrackFailing{
+    "dispatch_track_failing",
+    "WITH a AS MATERIALIZED ("
+    "  SELECT * FROM json_to_recordset($1::json) AS x(id uuid, first_failure bigint, reset boolean))"
+    " UPDATE webhooks w SET failing_since = " OCTO_NEW_FAILING_SINCE
+    " FROM a WHERE w.id = a.id AND w.failing_since IS DISTINCT FROM " OCTO_NEW_FAILING_SINCE};
+// $1 = the same array plus `error` (the last attempt's outcome), $2 = the
+// limit in milliseconds: enabled webhooks whose run of failures (still
+// going: the batch ended on a failure) is older than the limit are disabled.
+constexpr Statement kDisableFailing{
+    "dispatch_disable_failing",
+    "WITH a AS MATERIALIZED ("
+    "  SELECT * FROM json_to_recordset($1::json) AS x(id uuid, first_failure bigint, error text))"
+    " UPDATE webhooks w SET status = 'disabled', disabled_at = now(),"
+    "  updated_at = greatest(now(), w.created_at),"
+    "  disabled_reason = left('failing since ' ||"
+    "    to_char(w.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') || ': ' || a.error, 1000)"
+    " FROM a WHERE w.id = a.id AND a.first_failure IS NOT NULL AND w.status = 'enabled'"
+    "  AND w.failing_since <= now() - $2::bigint * interval '1 millisecond'"
+    " RETURNING w.id::text, w.disabled_reason"};
+// clang-format on
+
+constexpr Statement kStatements[] = {kClaim,          kClaimEvents,   kWriteResults, kLockFree,
+                                     kDisableWebhook, kCancelPending, kTrackFailing, kDisableFailing};
+
+}  // namespace octo::delivery::dispatch_sql

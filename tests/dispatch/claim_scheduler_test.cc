@@ -1,0 +1,100 @@
+// ClaimScheduler on a simulated clock: when to claim and how many, without
+// a database or sleeps.
+#include "services/delivery/claim_loop.h"
+
+#include <gtest/gtest.h>
+
+#include "tests/fakes/simulated_clock.h"
+
+namespace octo::delivery {
+namespace {
+
+using octo::testing::SimulatedClock;
+
+class ClaimSchedulerTest : public ::testing::Test {
+ protected:
+  SimulatedClock clock_;
+};
+
+TEST_F(ClaimSchedulerTest, ClaimsAtOnceThenOnlyWhenWokenOrAtThePoll) {
+  ClaimScheduler s({.claim_batch = 200, .max_in_flight = 1000, .poll_interval = absl::Seconds(1)}, clock_);
+  EXPECT_EQ(s.TakeClaim(), 200);
+  s.Claimed(200, 10);  // 10 found: nothing more due now
+  EXPECT_EQ(s.InFlight(), 10);
+  EXPECT_EQ(s.TakeClaim(), 0);
+  EXPECT_EQ(s.NextCheck(), clock_.Now() + absl::Seconds(1));
+  clock_.Advance(absl::Milliseconds(999));
+  EXPECT_EQ(s.TakeClaim(), 0);
+  s.Wake();  // NOTIFY
+  EXPECT_EQ(s.TakeClaim(), 200);
+  s.Claimed(200, 0);
+  clock_.Advance(absl::Seconds(1));  // the poll, one interval after the last claim
+  EXPECT_EQ(s.TakeClaim(), 200);
+}
+
+TEST_F(ClaimSchedulerTest, AFullBatchClaimsAgainAtOnce) {
+  ClaimScheduler s({.claim_batch = 50, .max_in_flight = 1000, .poll_interval = absl::Seconds(1)}, clock_);
+  ASSERT_EQ(s.TakeClaim(), 50);
+  s.Claimed(50, 50);
+  EXPECT_EQ(s.TakeClaim(), 50);
+}
+
+// A delivery holds a slot from its claim until its result is written: never
+// more claimed than max_in_flight, and no claim for less than a quarter batch.
+TEST_F(ClaimSchedulerTest, NeverMoreInFlightThanTheCap) {
+  ClaimScheduler s({.claim_batch = 40, .max_in_flight = 100, .poll_interval = absl::Seconds(1)}, clock_);
+  int claimed = 0;
+  for (int i = 0; i < 3; ++i) {
+    const int n = s.TakeClaim();
+    claimed += n;
+    s.Claimed(n, n);
+  }
+  EXPECT_EQ(claimed, 100);  // 40 + 40 + 20
+  EXPECT_EQ(s.TakeClaim(), 0);
+  s.Finished(9, {});
+  EXPECT_EQ(s.TakeClaim(), 0);  // 9 free: less than a quarter batch (10)
+  s.Finished(1, {});
+  EXPECT_EQ(s.TakeClaim(), 10);
+}
+
+TEST_F(ClaimSchedulerTest, ARetryThisProcessScheduledIsClaimedWhenDueNotAtThePoll) {
+  ClaimScheduler s({.claim_batch = 10, .max_in_flight = 100, .poll_interval = absl::Seconds(60)}, clock_);
+  ASSERT_EQ(s.TakeClaim(), 10);
+  s.Claimed(10, 1);
+  s.Finished(1, {absl::Milliseconds(250)});  // written: retry in 250 ms
+  EXPECT_EQ(s.NextCheck(), clock_.Now() + absl::Milliseconds(250));
+  clock_.Advance(absl::Milliseconds(249));
+  EXPECT_EQ(s.TakeClaim(), 0);
+  clock_.Advance(absl::Milliseconds(1));
+  EXPECT_EQ(s.TakeClaim(), 10);
+  s.Claimed(10, 0);
+  EXPECT_EQ(s.NextCheck(), clock_.Now() + absl::Seconds(60));  // the hint was used up
+}
+
+TEST_F(ClaimSchedulerTest, AReleaseWithoutDelayWakesTheClaimer) {
+  ClaimScheduler s({.claim_batch = 10, .max_in_flight = 100, .poll_interval = absl::Seconds(60)}, clock_);
+  ASSERT_EQ(s.TakeClaim(), 10);
+  s.Claimed(10, 1);
+  s.Finished(1, {absl::ZeroDuration()});
+  EXPECT_EQ(s.TakeClaim(), 10);
+}
+
+TEST_F(ClaimSchedulerTest, AFailedClaimGivesItsSlotsBackAndTriesAgain) {
+  ClaimScheduler s({.claim_batch = 10, .max_in_flight = 100, .poll_interval = absl::Seconds(60)}, clock_);
+  ASSERT_EQ(s.TakeClaim(), 10);
+  s.Claimed(10, -1);
+  EXPECT_EQ(s.InFlight(), 0);
+  EXPECT_EQ(s.TakeClaim(), 10);
+}
+
+TEST_F(ClaimSchedulerTest, StopEndsAwaitClaim) {
+  ClaimScheduler s({.claim_batch = 10, .max_in_flight = 100, .poll_interval = absl::Seconds(60)}, clock_);
+  ASSERT_EQ(s.TakeClaim(), 10);
+  s.Claimed(10, 0);
+  s.Stop();
+  EXPECT_EQ(s.AwaitClaim(), 0);
+  EXPECT_FALSE(s.SleepUnlessStopped(absl::Hours(1)));
+}
+
+}  // namespace
+}  // namespace octo::delivery

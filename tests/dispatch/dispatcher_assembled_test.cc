@@ -1,0 +1,122 @@
+// The dispatcher assembled on fakes (Dispatcher::Assemble): its threads run
+// the whole walk claim -> admit -> render -> sign -> send -> record against
+// the in-memory store and transport. Waits are on events (a result written,
+// a request submitted), never on time.
+#include "services/delivery/dispatcher.h"
+
+#include <memory>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "tests/fakes/claims.h"
+#include "tests/fakes/fake_dispatch_store.h"
+#include "tests/fakes/fake_transport.h"
+#include "tests/fakes/simulated_clock.h"
+
+namespace octo::delivery {
+namespace {
+
+using octo::testing::Answered;
+using octo::testing::Claims;
+using octo::testing::FakeDispatchStore;
+using octo::testing::FakeTransport;
+using octo::testing::SimulatedClock;
+using octo::testing::TestDelivery;
+
+// A notification source the test fires.
+class ManualNotifications final : public NotificationSource {
+ public:
+  explicit ManualNotifications(std::function<void()>* fire) : fire_(fire) {}
+  void Start(std::function<void()> on_notify) override { *fire_ = std::move(on_notify); }
+
+ private:
+  std::function<void()>* fire_;
+};
+
+class AssembledDispatcherTest : public ::testing::Test {
+ protected:
+  void Start(DispatcherOptions o = {}) {
+    auto claim_store = std::make_unique<FakeDispatchStore>();
+    auto write_store = std::make_unique<FakeDispatchStore>();
+    auto transport = std::make_unique<FakeTransport>();
+    claims_ = claim_store.get();
+    writes_ = write_store.get();
+    transport_ = transport.get();
+    for (auto& batch : pending_claims_) claims_->AddClaim(std::move(batch));
+    if (responder_) transport_->SetResponder(responder_);
+    DispatcherParts parts;
+    parts.claim_store = std::move(claim_store);
+    parts.write_stores.push_back(std::move(write_store));
+    parts.transport = std::move(transport);
+    parts.notifications = std::make_unique<ManualNotifications>(&notify_);
+    parts.clock = &clock_;
+    o.poll_interval = std::chrono::hours(1);  // only the first claim and notifications claim
+    absl::StatusOr<std::unique_ptr<Dispatcher>> d = Dispatcher::Assemble(o, std::move(parts));
+    ASSERT_TRUE(d.ok()) << d.status();
+    dispatcher_ = std::move(*d);
+  }
+
+  SimulatedClock clock_;
+  std::vector<ClaimBatch> pending_claims_;
+  FakeTransport::Responder responder_;
+  std::function<void()> notify_;
+  FakeDispatchStore* claims_ = nullptr;
+  FakeDispatchStore* writes_ = nullptr;
+  FakeTransport* transport_ = nullptr;
+  std::unique_ptr<Dispatcher> dispatcher_;
+};
+
+TEST(Assemble, RefusesMissingPartsAndBadOptions) {
+  DispatcherOptions o;
+  EXPECT_EQ(Dispatcher::Assemble(o, DispatcherParts{}).status().code(), absl::StatusCode::kInvalidArgument);
+  o.claim_batch = 0;
+  DispatcherParts parts;
+  parts.claim_store = std::make_unique<FakeDispatchStore>();
+  parts.write_stores.push_back(std::make_unique<FakeDispatchStore>());
+  parts.transport = std::make_unique<FakeTransport>();
+  EXPECT_EQ(Dispatcher::Assemble(o, std::move(parts)).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(AssembledDispatcherTest, ClaimsSendsAndRecordsThenClaimsAgainOnANotification) {
+  responder_ = [](const OutgoingRequest&) { return Answered(200); };
+  pending_claims_.push_back(Claims({TestDelivery(1, "http://a.example/"), TestDelivery(2, "http://b.example/")}));
+  DispatcherOptions o;
+  o.request_timeout = std::chrono::milliseconds(4000);
+  o.lease_margin = std::chrono::milliseconds(1000);
+  Start(o);
+  ASSERT_TRUE(writes_->WaitForWritten(2));
+  EXPECT_EQ(claims_->last_lease(), absl::Seconds(5));  // request timeout + margin
+  for (const DeliveryResult& r : writes_->written()) EXPECT_EQ(r.decision.kind, DecisionKind::kSucceeded);
+  claims_->AddClaim(Claims({TestDelivery(3, "http://a.example/")}));
+  notify_();
+  ASSERT_TRUE(writes_->WaitForWritten(3));
+  dispatcher_->Stop();
+  dispatcher_->Stop();  // idempotent
+}
+
+// Stop: running transfers end (the fake aborts them as the real transport
+// does at its deadline) and are recorded; unstarted claims are released.
+TEST_F(AssembledDispatcherTest, StopRecordsRunningTransfersAndReleasesUnstartedOnes) {
+  std::vector<ClaimedDelivery> batch;
+  for (int i = 1; i <= 5; ++i) batch.push_back(TestDelivery(i, "http://a.example/"));
+  pending_claims_.push_back(Claims(batch));
+  DispatcherOptions o;
+  o.max_per_host = 1;
+  Start(o);
+  ASSERT_TRUE(transport_->WaitForSubmitted(1));
+  dispatcher_->Stop();
+  const std::vector<DeliveryResult> written = writes_->written();
+  ASSERT_EQ(written.size(), 5u);  // all written before Stop returned
+  int attempts = 0, released = 0;
+  for (const DeliveryResult& r : written) {
+    if (r.action == DeliveryResult::Action::kAttempt) ++attempts;
+    if (r.action == DeliveryResult::Action::kRelease) ++released;
+  }
+  EXPECT_EQ(attempts, 1);
+  EXPECT_EQ(released, 4);
+  EXPECT_EQ(transport_->submitted().size(), 1u);
+}
+
+}  // namespace
+}  // namespace octo::delivery

@@ -1,0 +1,227 @@
+// The dispatch store's fault rules, statement by statement, against a real
+// PostgreSQL (OCTO_TEST_PG): idempotent result writes, results after a
+// re-claim, interrupted attempts and quarantine, redeliver during a send,
+// and timeouts and row locks that only hold back what they must. Leases
+// are expired by SQL, not by waiting.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/migrations.h"
+#include "services/common/pg_connection.h"
+#include "services/delivery/dispatch_store.h"
+#include "services/schema/migrations.h"
+#include "tests/support/pg_test_db.h"
+
+namespace octo::delivery {
+namespace {
+
+class DispatchStoreFaultsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    db_ = std::make_unique<testing::TestDatabase>();
+    ASSERT_TRUE(ApplyMigrations(db_->conninfo(), schema::Migrations(), schema::kMigrationLockKey).ok());
+    conn_ = std::make_unique<pqxx::connection>(db_->conninfo());
+    Exec("INSERT INTO suppliers (name, endpoint, contact) VALUES ('S', 'https://s.example/octo', '{}')");
+    Exec("INSERT INTO connections (supplier_id, name, max_webhooks) SELECT id, 'c', 100 FROM suppliers");
+    webhook_ = Scalar(
+        "INSERT INTO webhooks (connection_id, event, url, secret) SELECT id, 'booking_update', "
+        "'http://127.0.0.1:9/x', 'whsec_' || repeat('A', 43) || '=' FROM connections RETURNING id::text");
+    for (int i = 0; i < 2; ++i) {
+      const std::string event = Scalar(absl::StrCat(
+          "INSERT INTO events (supplier_id, idempotency_key, event, resource_kind, resource_key, resource, "
+          "occurred_at) SELECT id, 'k", i, "', 'booking_update', 'booking', 'b", i,
+          "', '{}', now() FROM suppliers RETURNING id::text"));
+      ids_.push_back(Scalar(absl::StrCat("INSERT INTO deliveries (event_id, webhook_id) VALUES ('", event, "', '",
+                                         webhook_, "') RETURNING id::text")));
+    }
+    auto store = PgDispatchStore::Connect(db_->conninfo(), Options());
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+  }
+
+  static DispatchStoreOptions Options() {
+    DispatchStoreOptions o;
+    o.max_unreported_claims = 3;
+    o.lock_timeout = absl::Milliseconds(200);
+    return o;
+  }
+
+  std::string Scalar(const std::string& sql) {
+    pqxx::work w(*conn_);
+    const pqxx::row r = w.exec1(sql);
+    w.commit();
+    return r[0].is_null() ? "<null>" : r[0].as<std::string>();
+  }
+  void Exec(const std::string& sql) {
+    pqxx::work w(*conn_);
+    w.exec(sql);
+    w.commit();
+  }
+  // The lease of every delivery ran out (its process is gone).
+  void ExpireLeases() { Exec("UPDATE deliveries SET lease_expires_at = now() - interval '1 second' WHERE lease_expires_at IS NOT NULL"); }
+
+  ClaimedDelivery ClaimOne(const std::string& id) {
+    absl::StatusOr<ClaimBatch> batch = store_->Claim(10, absl::Seconds(30));
+    EXPECT_TRUE(batch.ok()) << batch.status();
+    if (!batch.ok()) return {};
+    for (const ClaimedDelivery& d : batch->deliveries) {
+      if (d.id == id) return d;
+    }
+    ADD_FAILURE() << "delivery " << id << " was not claimed";
+    return {};
+  }
+
+  static DeliveryResult Result(const ClaimedDelivery& d, int status, DecisionKind kind) {
+    DeliveryResult r;
+    r.delivery_id = d.id;
+    r.webhook_id = d.webhook_id;
+    r.lease_us = d.lease_us;
+    r.attempt_number = d.attempt_count + 1;
+    r.action = DeliveryResult::Action::kAttempt;
+    r.started_at = absl::Now();
+    r.duration = absl::Milliseconds(5);
+    r.attempt.http_status = status;
+    r.decision.kind = kind;
+    if (kind == DecisionKind::kRetry) r.decision.retry_delay = absl::Seconds(60);
+    return r;
+  }
+
+  std::string Row(const std::string& id) {
+    return Scalar(absl::StrCat("SELECT state || ' ' || attempt_count || ' ' || COALESCE(last_http_status::text, '-') || ' ' ||"
+                               " COALESCE(last_error_class, '-') || ' ' || (lease_expires_at IS NULL)::text"
+                               " FROM deliveries WHERE id = '", id, "'"));
+  }
+  std::string Attempts(const std::string& id) {
+    return Scalar(absl::StrCat("SELECT string_agg(attempt_number || ':' || COALESCE(http_status::text, error_class), ','"
+                               " ORDER BY attempt_number) FROM delivery_attempts WHERE delivery_id = '", id, "'"));
+  }
+
+  std::unique_ptr<testing::TestDatabase> db_;
+  std::unique_ptr<pqxx::connection> conn_;
+  std::unique_ptr<PgDispatchStore> store_;
+  std::string webhook_;
+  std::vector<std::string> ids_;
+};
+
+TEST_F(DispatchStoreFaultsTest, AResultWrittenTwiceIsRecordedOnce) {
+  const ClaimedDelivery d = ClaimOne(ids_[0]);
+  const DeliveryResult r = Result(d, 200, DecisionKind::kSucceeded);
+  ASSERT_TRUE(store_->WriteResults({r}).ok());
+  ASSERT_TRUE(store_->WriteResults({r}).ok());  // a commit in doubt, retried
+  EXPECT_EQ(Row(d.id), "succeeded 1 200 - true");
+  EXPECT_EQ(Attempts(d.id), "1:200");
+}
+
+TEST_F(DispatchStoreFaultsTest, ALateSuccessEndsAReclaimedDeliveryAndALaterFailureDoesNotOverwriteIt) {
+  const ClaimedDelivery first = ClaimOne(ids_[0]);
+  ExpireLeases();
+  const ClaimedDelivery second = ClaimOne(ids_[0]);  // another replica: the first claim never reported
+  EXPECT_EQ(second.attempt_count, 1);
+  EXPECT_EQ(Attempts(first.id), "1:interrupted");
+  // The first send was answered 200 after all: recorded, and it ends the delivery.
+  ASSERT_TRUE(store_->WriteResults({Result(first, 200, DecisionKind::kSucceeded)}).ok());
+  EXPECT_EQ(Attempts(first.id), "1:200");
+  EXPECT_EQ(Row(first.id).substr(0, 16), "succeeded 1 200 ");
+  // The second send's 503 is recorded, but the delivery stays succeeded with status 200.
+  ASSERT_TRUE(store_->WriteResults({Result(second, 503, DecisionKind::kRetry)}).ok());
+  EXPECT_EQ(Row(first.id), "succeeded 2 200 - true");
+  EXPECT_EQ(Attempts(first.id), "1:200,2:503");
+}
+
+TEST_F(DispatchStoreFaultsTest, ClaimsWithoutAResultAreRecordedAndQuarantined) {
+  Exec(absl::StrCat("DELETE FROM deliveries WHERE id = '", ids_[1], "'"));
+  for (int claim = 1; claim <= 3; ++claim) {
+    const ClaimedDelivery d = ClaimOne(ids_[0]);
+    EXPECT_EQ(d.attempt_count, claim - 1);
+    ExpireLeases();  // the process died while sending it
+  }
+  absl::StatusOr<ClaimBatch> batch = store_->Claim(10, absl::Seconds(30));
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  for (const ClaimedDelivery& d : batch->deliveries) EXPECT_NE(d.id, ids_[0]) << "a quarantined delivery was claimed";
+  EXPECT_EQ(Row(ids_[0]), "failed 3 - interrupted true");
+  EXPECT_EQ(Attempts(ids_[0]), "1:interrupted,2:interrupted,3:interrupted");
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT left(response_snippet, 27) FROM delivery_attempts WHERE delivery_id = '", ids_[0],
+                                "' AND attempt_number = 3")),
+            "quarantined: 3 claims of th");
+}
+
+TEST_F(DispatchStoreFaultsTest, ADeliveryInterruptedTwiceIsClaimedAloneSoItsNeighboursAreNotQuarantined) {
+  for (int claim = 1; claim <= 2; ++claim) {  // both in flight at two crashes
+    absl::StatusOr<ClaimBatch> batch = store_->Claim(10, absl::Seconds(30));
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    EXPECT_EQ(batch->deliveries.size(), 2u);
+    ExpireLeases();
+  }
+  // Now each is claimed on its own; the one that reports is cleared.
+  absl::StatusOr<ClaimBatch> alone = store_->Claim(10, absl::Seconds(30));
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  ASSERT_EQ(alone->deliveries.size(), 1u);
+  const ClaimedDelivery& d = alone->deliveries[0];
+  ASSERT_TRUE(store_->WriteResults({Result(d, 200, DecisionKind::kSucceeded)}).ok());
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT unreported_claims FROM deliveries WHERE id = '", d.id, "'")), "0");
+  absl::StatusOr<ClaimBatch> next = store_->Claim(10, absl::Seconds(30));
+  ASSERT_TRUE(next.ok()) << next.status();
+  ASSERT_EQ(next->deliveries.size(), 1u);
+  EXPECT_NE(next->deliveries[0].id, d.id);
+}
+
+TEST_F(DispatchStoreFaultsTest, ARedeliverDuringTheSendMakesItDueWhenTheResultIsWritten) {
+  const ClaimedDelivery d = ClaimOne(ids_[0]);
+  Exec(absl::StrCat("UPDATE deliveries SET redeliver_requested = true WHERE id = '", d.id, "'"));
+  ASSERT_TRUE(store_->WriteResults({Result(d, 200, DecisionKind::kSucceeded)}).ok());
+  EXPECT_EQ(Row(d.id), "pending 1 200 - true");
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT (next_attempt_at <= now() AND NOT redeliver_requested)::text FROM deliveries"
+                                " WHERE id = '", d.id, "'")),
+            "true");
+}
+
+TEST_F(DispatchStoreFaultsTest, ALockedRowHoldsBackOnlyItsOwnResult) {
+  absl::StatusOr<ClaimBatch> batch = store_->Claim(10, absl::Seconds(30));
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->deliveries.size(), 2u);
+  const ClaimedDelivery& locked = batch->deliveries[0];
+  const ClaimedDelivery& free = batch->deliveries[1];
+  pqxx::connection other(db_->conninfo());
+  pqxx::work lock(other);
+  lock.exec(absl::StrCat("SELECT 1 FROM deliveries WHERE id = '", locked.id, "' FOR UPDATE"));
+  const std::vector<DeliveryResult> results = {Result(locked, 200, DecisionKind::kSucceeded),
+                                               Result(free, 200, DecisionKind::kSucceeded)};
+  const absl::Status status = store_->WriteResults(results);
+  EXPECT_TRUE(absl::IsAborted(status)) << status;  // transient: written again later
+  EXPECT_EQ(Row(free.id), "succeeded 1 200 - true");
+  lock.commit();
+  ASSERT_TRUE(store_->WriteResults(results).ok());
+  EXPECT_EQ(Row(locked.id), "succeeded 1 200 - true");
+  EXPECT_EQ(Attempts(free.id), "1:200");
+}
+
+TEST_F(DispatchStoreFaultsTest, AStatementTimeoutIsTransient) {
+  // The statement timeout comes with the conninfo (the layer's
+  // --pg_statement_timeout); the lock wait outlasts it.
+  PgConnectionOptions pg;
+  pg.statement_timeout = absl::Milliseconds(100);
+  pg.lock_timeout = absl::Seconds(30);
+  const absl::StatusOr<std::string> conninfo = PgConninfo(db_->conninfo(), pg);
+  ASSERT_TRUE(conninfo.ok()) << conninfo.status();
+  DispatchStoreOptions o = Options();
+  o.lock_timeout = absl::ZeroDuration();
+  auto store = PgDispatchStore::Connect(*conninfo, o);
+  ASSERT_TRUE(store.ok());
+  const ClaimedDelivery d = ClaimOne(ids_[0]);
+  pqxx::connection other(db_->conninfo());
+  pqxx::work lock(other);
+  lock.exec(absl::StrCat("SELECT 1 FROM deliveries WHERE id = '", d.id, "' FOR UPDATE"));
+  const absl::Status status = (*store)->WriteResults({Result(d, 200, DecisionKind::kSucceeded)});
+  EXPECT_TRUE(absl::IsAborted(status)) << status;  // SQLSTATE 57014: retried, not given up
+  lock.commit();
+  EXPECT_TRUE((*store)->WriteResults({Result(d, 200, DecisionKind::kSucceeded)}).ok());
+  EXPECT_EQ(Row(d.id), "succeeded 1 200 - true");
+}
+
+}  // namespace
+}  // namespace octo::delivery
