@@ -143,6 +143,8 @@ void DeliveryPipeline::OnTransfers(std::vector<TransferResult> done) {
   finished.reserve(done.size());
   {
     absl::MutexLock lock(&mu_);
+    // Requests waiting too long go before a freed slot could start them.
+    ExpireLocked(results);
     for (TransferResult& t : done) {
       auto it = jobs_.find(t.tag);
       if (it == jobs_.end()) continue;  // cannot happen: every tag is registered before sending
@@ -175,6 +177,7 @@ void DeliveryPipeline::Submit(std::vector<OutgoingRequest> start) {
                                      DeliveryResult::Action::kRelease));
         jobs_.erase(it);
       }
+      ExpireLocked(released);
       recorder_.Add(std::move(released));
       return;
     }
@@ -193,12 +196,13 @@ void DeliveryPipeline::ExpireWaiting() {
 }
 
 // Requests that waited in line too long are released, so that none is held
-// past its lease (checked every 100 ms at most).
+// past its lease: those a freed slot found too old at once, the lines
+// scanned every 100 ms at most.
 void DeliveryPipeline::ExpireLocked(std::vector<DeliveryResult>& results) {
   const absl::Time now = clock_.Now();
-  if (now - last_expiry_ < absl::Milliseconds(100)) return;
-  last_expiry_ = now;
-  for (const ExpiredRequest& e : admission_.ExpireWaiting()) {
+  const bool scan = now - last_expiry_ >= absl::Milliseconds(100);
+  if (scan) last_expiry_ = now;
+  for (const ExpiredRequest& e : admission_.ExpireWaiting(scan)) {
     auto it = jobs_.find(e.tag);
     if (it == jobs_.end()) continue;
     results.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
@@ -207,11 +211,34 @@ void DeliveryPipeline::ExpireLocked(std::vector<DeliveryResult>& results) {
   }
 }
 
+void DeliveryPipeline::StartTicking(absl::Duration period) {
+  ticker_ = std::thread([this, period] {
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (mu_.AwaitWithTimeout(absl::Condition(&stop_ticking_), period)) return;
+      }
+      ExpireWaiting();
+    }
+  });
+}
+
+void DeliveryPipeline::StopTicking() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ticking_ = true;
+  }
+  if (ticker_.joinable()) ticker_.join();
+}
+
+DeliveryPipeline::~DeliveryPipeline() { StopTicking(); }
+
 void DeliveryPipeline::StopSending() {
   std::vector<DeliveryResult> released;
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    ExpireLocked(released);
     for (uint64_t tag : admission_.DropWaiting()) {
       auto it = jobs_.find(tag);
       if (it == jobs_.end()) continue;
@@ -220,6 +247,7 @@ void DeliveryPipeline::StopSending() {
       jobs_.erase(it);
     }
   }
+  StopTicking();
   recorder_.Add(std::move(released));
 }
 

@@ -152,11 +152,22 @@ void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool s
 }
 
 // Starts rendered requests from the front of the destination's line while
-// it has free running slots.
+// it has free running slots. One that waited longer than max_queue_wait is
+// released instead (kept for ExpireWaiting): started now, it could outlive
+// its lease.
 std::vector<OutgoingRequest> DestinationAdmission::Promote(const std::string& key) {
   std::vector<OutgoingRequest> start;
   Destination& d = destinations_[key];
-  while (!d.line.empty() && d.line.front().rendered && MayStart(key, d)) {
+  const absl::Time now = clock_.Now();
+  while (!d.line.empty() && d.line.front().rendered) {
+    if (WaitedTooLong(d.line.front(), now)) {
+      const uint64_t tag = d.line.front().tag;
+      d.line.pop_front();
+      expired_.push_back({tag, std::max(kMinBacklogDefer, BacklogWait(key, d))});
+      Release(tag, absl::ZeroDuration(), false, false);
+      continue;
+    }
+    if (!MayStart(key, d)) break;
     Waiting w = std::move(d.line.front());
     d.line.pop_front();
     MarkStarted(key, d, tickets_[w.tag]);
@@ -164,6 +175,10 @@ std::vector<OutgoingRequest> DestinationAdmission::Promote(const std::string& ke
   }
   Forget(key);
   return start;
+}
+
+bool DestinationAdmission::WaitedTooLong(const Waiting& w, absl::Time now) const {
+  return options_.max_queue_wait > absl::ZeroDuration() && now - w.since > options_.max_queue_wait;
 }
 
 // An idle destination's entry goes (its pace stays).
@@ -177,21 +192,25 @@ void DestinationAdmission::Forget(const std::string& key) {
   if (d.running == 0 && d.line.empty()) destinations_.erase(it);
 }
 
-std::vector<ExpiredRequest> DestinationAdmission::ExpireWaiting() {
-  std::vector<ExpiredRequest> expired;
-  if (options_.max_queue_wait <= absl::ZeroDuration()) return expired;
-  const absl::Time limit = clock_.Now() - options_.max_queue_wait;
+std::vector<ExpiredRequest> DestinationAdmission::ExpireWaiting(bool scan) {
+  std::vector<ExpiredRequest> expired = std::move(expired_);
+  expired_.clear();
+  if (!scan || options_.max_queue_wait <= absl::ZeroDuration()) return expired;
+  const std::size_t taken_by_promote = expired.size();
+  const absl::Time now = clock_.Now();
   std::vector<std::string> keys;
   for (auto& [key, d] : destinations_) {
     // Lines are in arrival order: only fronts are looked at.
-    while (!d.line.empty() && d.line.front().since < limit) {
+    while (!d.line.empty() && WaitedTooLong(d.line.front(), now)) {
       const uint64_t tag = d.line.front().tag;
       d.line.pop_front();
       expired.push_back({tag, std::max(kMinBacklogDefer, BacklogWait(key, d))});
     }
     keys.push_back(key);
   }
-  for (const ExpiredRequest& e : expired) Release(e.tag, absl::ZeroDuration(), false, false);
+  for (std::size_t i = taken_by_promote; i < expired.size(); ++i) {
+    Release(expired[i].tag, absl::ZeroDuration(), false, false);
+  }
   for (const std::string& key : keys) Forget(key);
   return expired;
 }

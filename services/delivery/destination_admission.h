@@ -92,8 +92,10 @@ class DestinationAdmission {
   // connection it opened, if any, is proven and kept). Returns what may start now,
   // in line order.
   std::vector<OutgoingRequest> Finished(uint64_t tag, absl::Duration duration, bool sent, bool answered);
-  // Requests that waited longer than max_queue_wait, taken out of line.
-  std::vector<ExpiredRequest> ExpireWaiting();
+  // Requests that waited longer than max_queue_wait, taken out of line: those
+  // a freed slot found too old to start (always), and with `scan` the fronts
+  // of every line.
+  std::vector<ExpiredRequest> ExpireWaiting(bool scan = true);
   // Every request still in line, taken out (at shutdown: released unsent).
   std::vector<uint64_t> DropWaiting();
 
@@ -152,6 +154,7 @@ class DestinationAdmission {
   bool MayStart(const std::string& key, const Destination& d);
   void MarkStarted(const std::string& key, Destination& d, Ticket& ticket);
   std::vector<OutgoingRequest> Promote(const std::string& key);
+  bool WaitedTooLong(const Waiting& w, absl::Time now) const;
   void Forget(const std::string& key);
 
   const AdmissionOptions options_;
@@ -160,6 +163,7 @@ class DestinationAdmission {
   std::unordered_map<std::string, History> history_;
   std::unordered_map<std::string, Webhook> webhooks_;
   std::unordered_map<uint64_t, Ticket> tickets_;
+  std::vector<ExpiredRequest> expired_;  // released by Promote, for ExpireWaiting
 };
 
 }  // namespace octo::delivery
