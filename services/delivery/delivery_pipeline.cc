@@ -115,6 +115,9 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
   absl::StatusOr<OutgoingRequest> request =
       event->second.ok() ? RenderRequest(d, *event->second, timestamp) : event->second.status();
   absl::MutexLock lock(&mu_);
+  // Its job gone, a result was written meanwhile: writing another would
+  // free its claim slot twice.
+  if (!jobs_.contains(tag)) return;
   if (!request.ok()) {
     // Recorded as an attempt that failed on our side (error class internal).
     log::Error("cannot render delivery", {{"delivery_id", d.id}, {"error", StdString(request.status().ToString())}});

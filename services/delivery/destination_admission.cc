@@ -177,8 +177,11 @@ std::vector<OutgoingRequest> DestinationAdmission::Promote(const std::string& ke
   return start;
 }
 
+// An unrendered entry never expires: the claim thread is rendering it
+// outside the pipeline's lock and will Enqueue or Withdraw it; released here
+// too, it would get two results.
 bool DestinationAdmission::WaitedTooLong(const Waiting& w, absl::Time now) const {
-  return options_.max_queue_wait > absl::ZeroDuration() && now - w.since > options_.max_queue_wait;
+  return w.rendered && options_.max_queue_wait > absl::ZeroDuration() && now - w.since > options_.max_queue_wait;
 }
 
 // An idle destination's entry goes (its pace stays).

@@ -260,6 +260,23 @@ TEST_F(AdmissionTest, RequestsWaitingTooLongAreReleasedBeforeTheirLeaseRunsOut) 
   EXPECT_EQ(a.Running(kDest), 1);  // the running one is the transport's to finish
 }
 
+// An admitted request not yet rendered (the claim thread renders it outside
+// the pipeline's lock) is not expired however long it took: its renderer
+// Enqueues or Withdraws it, and only that ends it, so it gets one result.
+TEST_F(AdmissionTest, AnUnrenderedRequestIsNeverExpired) {
+  DestinationAdmission a = Make(/*max_per_host=*/1, /*max_queued=*/10, absl::Seconds(7));
+  int deferred = 0;
+  ASSERT_EQ(a.Admit(Ask(1), deferred).verdict, Admission::kStart);
+  ASSERT_EQ(a.Admit(Ask(2), deferred).verdict, Admission::kWait);
+  clock_.Advance(absl::Seconds(8));
+  EXPECT_TRUE(a.ExpireWaiting().empty());
+  EXPECT_EQ(a.Queued(kDest), 1);
+  EXPECT_TRUE(a.Withdraw(2).empty());  // its rendering failed: it gives its place up
+  EXPECT_EQ(a.Queued(kDest), 0);
+  EXPECT_TRUE(a.Finished(1, absl::Milliseconds(1), true, true).empty());
+  EXPECT_EQ(a.Running(kDest), 0);
+}
+
 TEST_F(AdmissionTest, DropWaitingReturnsTheLinesAndKeepsTheRunning) {
   DestinationAdmission a = Make(/*max_per_host=*/1, /*max_queued=*/10);
   std::vector<OutgoingRequest> started;
