@@ -152,8 +152,7 @@ void DeliveryPipeline::OnTransfers(std::vector<TransferResult> done) {
       auto it = jobs_.find(t.tag);
       if (it == jobs_.end()) continue;  // cannot happen: every tag is registered before sending
       if (it->second.admitted) {
-        const bool answered = t.sent && t.attempt.error_class == ErrorClass::kNone;
-        Append(start, admission_.Finished(t.tag, t.duration, t.sent, answered));
+        Append(start, admission_.Finished(t.tag, t.duration, t.sent, {t.opened_connection, t.connection_kept}));
       }
       finished.emplace_back(std::move(it->second), std::move(t));
       jobs_.erase(it);
@@ -175,7 +174,7 @@ void DeliveryPipeline::Submit(std::vector<OutgoingRequest> start) {
       for (const OutgoingRequest& r : start) {
         auto it = jobs_.find(r.tag);
         if (it == jobs_.end()) continue;
-        if (it->second.admitted) admission_.Finished(r.tag, absl::ZeroDuration(), false, false);
+        if (it->second.admitted) admission_.Finished(r.tag, absl::ZeroDuration(), false, {});
         released.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
                                      DeliveryResult::Action::kRelease));
         jobs_.erase(it);

@@ -108,21 +108,21 @@ std::vector<OutgoingRequest> DestinationAdmission::Withdraw(uint64_t tag) {
   if (ticket == tickets_.end()) return {};
   const std::string key = ticket->second.destination;
   if (!ticket->second.running) std::erase_if(destinations_[key].line, [&](const Waiting& w) { return w.tag == tag; });
-  Release(tag, absl::ZeroDuration(), /*sent=*/false, /*answered=*/false);
+  Release(tag, absl::ZeroDuration(), /*sent=*/false, {});
   return Promote(key);
 }
 
 std::vector<OutgoingRequest> DestinationAdmission::Finished(uint64_t tag, absl::Duration duration, bool sent,
-                                                            bool answered) {
+                                                            ConnectionUse connection) {
   const auto ticket = tickets_.find(tag);
   if (ticket == tickets_.end()) return {};
   const std::string key = ticket->second.destination;
-  Release(tag, duration, sent, answered);
+  Release(tag, duration, sent, connection);
   return Promote(key);
 }
 
 // Gives back what the ticket holds and learns the pace of what was sent.
-void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool sent, bool answered) {
+void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool sent, ConnectionUse connection) {
   const auto it = tickets_.find(tag);
   const Ticket& ticket = it->second;
   if (sent) {
@@ -136,7 +136,11 @@ void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool s
   if (ticket.new_connection) {
     History& h = history_[ticket.destination];
     if (h.connecting > 0) --h.connecting;
-    if (answered) h.proven = std::min(options_.max_per_host, h.proven + 1);
+  }
+  if (sent) {
+    History& h = history_[ticket.destination];
+    if (connection.opened && connection.kept) h.proven = std::min(options_.max_per_host, h.proven + 1);
+    if (!connection.opened && !connection.kept) h.proven = std::max(0, h.proven - 1);
   }
   if (!ticket.webhook_id.empty()) {
     auto w = webhooks_.find(ticket.webhook_id);
@@ -164,7 +168,7 @@ std::vector<OutgoingRequest> DestinationAdmission::Promote(const std::string& ke
       const uint64_t tag = d.line.front().tag;
       d.line.pop_front();
       expired_.push_back({tag, std::max(kMinBacklogDefer, BacklogWait(key, d))});
-      Release(tag, absl::ZeroDuration(), false, false);
+      Release(tag, absl::ZeroDuration(), false, {});
       continue;
     }
     if (!MayStart(key, d)) break;
@@ -212,7 +216,7 @@ std::vector<ExpiredRequest> DestinationAdmission::ExpireWaiting(bool scan) {
     keys.push_back(key);
   }
   for (std::size_t i = taken_by_promote; i < expired.size(); ++i) {
-    Release(expired[i].tag, absl::ZeroDuration(), false, false);
+    Release(expired[i].tag, absl::ZeroDuration(), false, {});
   }
   for (const std::string& key : keys) Forget(key);
   return expired;
@@ -226,7 +230,7 @@ std::vector<uint64_t> DestinationAdmission::DropWaiting() {
     d.line.clear();
     keys.push_back(key);
   }
-  for (uint64_t tag : dropped) Release(tag, absl::ZeroDuration(), false, false);
+  for (uint64_t tag : dropped) Release(tag, absl::ZeroDuration(), false, {});
   for (const std::string& key : keys) Forget(key);
   return dropped;
 }

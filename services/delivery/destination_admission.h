@@ -7,9 +7,11 @@
 //
 // Connection warm-up: at most kNewConnections requests to a destination
 // may be opening a new connection at any time. A request started while
-// fewer requests run than the destination has proven connections (each
-// request answered on a new connection proves one; the transport keeps
-// them alive) reuses one; any other opens one. A burst that opened a
+// fewer requests run than the destination has proven connections reuses
+// one; any other opens one. The transport says what each request did: one
+// that opened a connection left open proves one more; one that reused a
+// connection which then closed (Connection: close, HTTP/1.0, a cut body, an
+// error) proves one less. A burst that opened a
 // connection per delivery at once overflowed small listen queues (5 in
 // Python's http.server): the dropped SYNs were retransmitted after Linux's
 // 1 s initial RTO, so the first burst to a new destination stalled for a
@@ -68,6 +70,13 @@ struct Admission {
   bool backlogged = false;  // kDefer because its destination's line is full
 };
 
+// What a finished request did to its destination's connections (from
+// TransferResult): opened one, and left it open.
+struct ConnectionUse {
+  bool opened = false;
+  bool kept = false;
+};
+
 // A request that waited in line too long: release it after `defer`.
 struct ExpiredRequest {
   uint64_t tag = 0;
@@ -88,10 +97,10 @@ class DestinationAdmission {
   // Returns what may start now.
   std::vector<OutgoingRequest> Withdraw(uint64_t tag);
   // A started request ended: `sent` it reached the network (its `duration`
-  // is the destination's pace), `answered` an HTTP response came back (the
-  // connection it opened, if any, is proven and kept). Returns what may start now,
-  // in line order.
-  std::vector<OutgoingRequest> Finished(uint64_t tag, absl::Duration duration, bool sent, bool answered);
+  // is the destination's pace); `connection` what the transport saw: a
+  // connection opened and kept proves one more, a reused one that closed
+  // one less. Returns what may start now, in line order.
+  std::vector<OutgoingRequest> Finished(uint64_t tag, absl::Duration duration, bool sent, ConnectionUse connection);
   // Requests that waited longer than max_queue_wait, taken out of line: those
   // a freed slot found too old to start (always), and with `scan` the fronts
   // of every line.
@@ -127,7 +136,7 @@ class DestinationAdmission {
   // What is remembered of a destination while it is idle too.
   struct History {
     absl::Duration pace;  // moving average of its transfer times; zero: unknown
-    int proven = 0;       // connections answered on, kept alive by the transport
+    int proven = 0;       // connections the transport reported opened and kept, less those closed
     int connecting = 0;   // running requests that opened a new connection
     absl::Time last_active = absl::InfinitePast();
   };
@@ -150,7 +159,7 @@ class DestinationAdmission {
 
   absl::Duration AdmitLimited(const AdmissionAsk& ask, int& deferred);
   absl::Duration BacklogWait(const std::string& key, Destination& d);
-  void Release(uint64_t tag, absl::Duration duration, bool sent, bool answered);
+  void Release(uint64_t tag, absl::Duration duration, bool sent, ConnectionUse connection);
   bool MayStart(const std::string& key, const Destination& d);
   void MarkStarted(const std::string& key, Destination& d, Ticket& ticket);
   std::vector<OutgoingRequest> Promote(const std::string& key);
