@@ -189,12 +189,16 @@ void DeliveryPipeline::Submit(std::vector<OutgoingRequest> start) {
 
 void DeliveryPipeline::ExpireWaiting() {
   std::vector<DeliveryResult> results;
+  std::vector<OutgoingRequest> start;
   {
     absl::MutexLock lock(&mu_);
     last_expiry_ = absl::InfinitePast();
     ExpireLocked(results);
+    start = admission_.PromoteAll();  // those their webhook's rate held back
+    ExpireLocked(results);
   }
   recorder_.Add(std::move(results));
+  Submit(std::move(start));
 }
 
 // Requests that waited in line too long are released, so that none is held

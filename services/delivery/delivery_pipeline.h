@@ -50,7 +50,8 @@ class DeliveryPipeline {
   void Dispatch(const ClaimBatch& batch);
   void OnTransfers(std::vector<TransferResult> done);
   // Releases requests that waited in line longer than the admission allows
-  // (also done on every Dispatch and OnTransfers).
+  // (also done on every Dispatch and OnTransfers), and starts those their
+  // webhook's rate held back in line.
   void ExpireWaiting();
   // Shutdown: nothing more is handed to the transport; requests waiting in
   // line are released unsent (their leases cleared) for the next claimer.

@@ -29,7 +29,7 @@ Admission DestinationAdmission::Admit(const AdmissionAsk& ask, int& deferred) {
     out.defer = std::max(kMinBacklogDefer, BacklogWait(ask.destination, d));
     return out;
   }
-  Ticket ticket{ask.destination, "", false};
+  Ticket ticket{ask.destination, "", false, false, absl::ZeroDuration()};
   if (ask.rate_limit_per_second > 0 || ask.max_concurrency > 0) {
     const absl::Duration defer = AdmitLimited(ask, deferred);
     if (defer > absl::ZeroDuration()) {
@@ -39,8 +39,9 @@ Admission DestinationAdmission::Admit(const AdmissionAsk& ask, int& deferred) {
       return out;
     }
     ticket.webhook_id = ask.webhook_id;
+    if (ask.rate_limit_per_second > 0) ticket.start_interval = absl::Seconds(1.0 / ask.rate_limit_per_second);
   }
-  if (d.line.empty() && MayStart(ask.destination, d)) {
+  if (d.line.empty() && !RateHolds(ticket, clock_.Now()) && MayStart(ask.destination, d)) {
     MarkStarted(ask.destination, d, ticket);
     out.verdict = Admission::kStart;
   } else {
@@ -155,35 +156,56 @@ void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool s
   tickets_.erase(it);
 }
 
-// Starts rendered requests from the front of the destination's line while
-// it has free running slots. One that waited longer than max_queue_wait is
-// released instead (kept for ExpireWaiting): started now, it could outlive
-// its lease.
+// Starts rendered requests in line order while the destination has free
+// running slots, passing over those still being rendered and those whose
+// webhook's rate holds them back (limits admitted at claim time must hold
+// at start too, or a line would start them together). One that waited
+// longer than max_queue_wait is released instead (kept for ExpireWaiting):
+// started now, it could outlive its lease.
 std::vector<OutgoingRequest> DestinationAdmission::Promote(const std::string& key) {
   std::vector<OutgoingRequest> start;
   Destination& d = destinations_[key];
   const absl::Time now = clock_.Now();
-  while (!d.line.empty() && d.line.front().rendered) {
-    if (WaitedTooLong(d.line.front(), now)) {
-      const uint64_t tag = d.line.front().tag;
-      d.line.pop_front();
+  for (auto it = d.line.begin(); it != d.line.end();) {
+    if (!it->rendered) {
+      ++it;
+    } else if (WaitedTooLong(*it, now)) {
+      const uint64_t tag = it->tag;
+      it = d.line.erase(it);
       expired_.push_back({tag, std::max(kMinBacklogDefer, BacklogWait(key, d))});
       Release(tag, absl::ZeroDuration(), false, {});
-      continue;
+    } else if (RateHolds(tickets_[it->tag], now)) {
+      ++it;
+    } else if (MayStart(key, d)) {
+      MarkStarted(key, d, tickets_[it->tag]);
+      start.push_back(std::move(it->request));
+      it = d.line.erase(it);
+    } else {
+      break;
     }
-    if (!MayStart(key, d)) break;
-    Waiting w = std::move(d.line.front());
-    d.line.pop_front();
-    MarkStarted(key, d, tickets_[w.tag]);
-    start.push_back(std::move(w.request));
   }
   Forget(key);
   return start;
 }
 
-// An unrendered entry never expires: the claim thread is rendering it
-// outside the pipeline's lock and will Enqueue or Withdraw it; released here
-// too, it would get two results.
+std::vector<OutgoingRequest> DestinationAdmission::PromoteAll() {
+  std::vector<std::string> keys;
+  for (const auto& [key, d] : destinations_) {
+    if (!d.line.empty()) keys.push_back(key);
+  }
+  std::vector<OutgoingRequest> start;
+  for (const std::string& key : keys) {
+    for (OutgoingRequest& r : Promote(key)) start.push_back(std::move(r));
+  }
+  return start;
+}
+
+bool DestinationAdmission::RateHolds(const Ticket& ticket, absl::Time now) const {
+  if (ticket.start_interval <= absl::ZeroDuration()) return false;
+  const auto w = webhooks_.find(ticket.webhook_id);
+  return w != webhooks_.end() && w->second.next_start > now;
+}
+
 bool DestinationAdmission::WaitedTooLong(const Waiting& w, absl::Time now) const {
   return w.rendered && options_.max_queue_wait > absl::ZeroDuration() && now - w.since > options_.max_queue_wait;
 }
@@ -250,6 +272,9 @@ void DestinationAdmission::MarkStarted(const std::string& key, Destination& d, T
   History& h = history_[key];
   ticket.running = true;
   ticket.new_connection = d.running >= h.proven;
+  if (ticket.start_interval > absl::ZeroDuration()) {
+    webhooks_[ticket.webhook_id].next_start = clock_.Now() + ticket.start_interval;
+  }
   if (ticket.new_connection) ++h.connecting;
   ++d.running;
 }

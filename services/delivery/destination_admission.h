@@ -105,6 +105,9 @@ class DestinationAdmission {
   // a freed slot found too old to start (always), and with `scan` the fronts
   // of every line.
   std::vector<ExpiredRequest> ExpireWaiting(bool scan = true);
+  // Starts what may start in every line: requests held back by their
+  // webhook's rate (called on the pipeline's tick).
+  std::vector<OutgoingRequest> PromoteAll();
   // Every request still in line, taken out (at shutdown: released unsent).
   std::vector<uint64_t> DropWaiting();
 
@@ -147,7 +150,8 @@ class DestinationAdmission {
   };
   struct Webhook {
     int in_flight = 0;
-    absl::Time next_send = absl::InfinitePast();  // earliest start the rate allows
+    absl::Time next_send = absl::InfinitePast();   // earliest admission the rate allows
+    absl::Time next_start = absl::InfinitePast();  // earliest start the rate allows
     absl::Duration typical_duration = absl::Milliseconds(100);  // moving average of attempts
   };
   struct Ticket {
@@ -155,6 +159,7 @@ class DestinationAdmission {
     std::string webhook_id;  // "" unless it holds a slot of its webhook's limits
     bool running = false;
     bool new_connection = false;  // started beyond the proven connections
+    absl::Duration start_interval;  // its webhook's rate: starts at least this far apart
   };
 
   absl::Duration AdmitLimited(const AdmissionAsk& ask, int& deferred);
@@ -164,6 +169,7 @@ class DestinationAdmission {
   void MarkStarted(const std::string& key, Destination& d, Ticket& ticket);
   std::vector<OutgoingRequest> Promote(const std::string& key);
   bool WaitedTooLong(const Waiting& w, absl::Time now) const;
+  bool RateHolds(const Ticket& ticket, absl::Time now) const;
   void Forget(const std::string& key);
 
   const AdmissionOptions options_;

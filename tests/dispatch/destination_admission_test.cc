@@ -209,6 +209,25 @@ TEST_F(AdmissionTest, ARateLimitSpacesRequestsAndSpreadsABatchsSurplus) {
   EXPECT_EQ(a.Admit(ask, fresh).verdict, Admission::kStart);
 }
 
+// Requests of a rate-limited webhook that waited in line start at its rate,
+// not together when slots free; the held one starts on a later tick.
+TEST_F(AdmissionTest, ARateLimitHoldsAtStartToo) {
+  DestinationAdmission a = Make(/*max_per_host=*/1, /*max_queued=*/10);
+  std::vector<OutgoingRequest> started;
+  ASSERT_EQ(AdmitAndQueue(a, Ask(1), &started).verdict, Admission::kStart);
+  AdmissionAsk limited = Ask(2, kDest, "w");
+  limited.rate_limit_per_second = 10;  // one per 100 ms
+  ASSERT_EQ(AdmitAndQueue(a, limited, &started).verdict, Admission::kWait);
+  clock_.Advance(absl::Milliseconds(100));
+  limited.tag = 3;
+  ASSERT_EQ(AdmitAndQueue(a, limited, &started).verdict, Admission::kWait);
+  EXPECT_EQ(Tags(a.Finished(1, absl::Milliseconds(5), true, kOpenedKept)), (std::vector<uint64_t>{2}));
+  EXPECT_TRUE(a.Finished(2, absl::Milliseconds(5), true, kOpenedKept).empty());  // 0 ms after the 2nd
+  EXPECT_TRUE(a.PromoteAll().empty());
+  clock_.Advance(absl::Milliseconds(100));
+  EXPECT_EQ(Tags(a.PromoteAll()), (std::vector<uint64_t>{3}));
+}
+
 TEST_F(AdmissionTest, MaxConcurrencyDefersUntilASlotFrees) {
   DestinationAdmission a = Make(64, 100);
   AdmissionAsk ask = Ask(1, kDest, "w");
