@@ -127,7 +127,11 @@ void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool s
   const auto it = tickets_.find(tag);
   const Ticket& ticket = it->second;
   if (sent) {
-    if (history_.size() > kMaxPaces) history_.clear();  // a cleared map only loses estimates
+    if (history_.size() > kMaxPaces) {
+      // Idle destinations only lose estimates; those with requests running
+      // keep their count of connections being opened.
+      std::erase_if(history_, [&](const auto& kv) { return !destinations_.contains(kv.first); });
+    }
     History& h = history_[ticket.destination];
     if (duration > absl::ZeroDuration()) {
       h.pace = h.pace == absl::ZeroDuration() ? duration : h.pace * 0.8 + duration * 0.2;
