@@ -11,29 +11,36 @@ EnqueueResult GroupCommitEventStore::Enqueue(const std::vector<EventToStore>& ev
   absl::MutexLock lock(&mu_);
   pending_.push_back(&call);
   pending_events_ += events.size();
-  if (!leader_waiting_) {
-    LeadGroup();
-  } else {
-    mu_.Await(absl::Condition(
-        +[](Call* c) { return c->result.has_value(); }, &call));
-  }
+  PromoteNextLeader();
+  // The first caller with no group forming leads one; a caller left behind
+  // by a full group leads the next when it is first in line.
+  mu_.Await(absl::Condition(
+      +[](Call* c) { return c->result.has_value() || c->lead; }, &call));
+  if (!call.result.has_value()) LeadGroup();
   return *std::move(call.result);
 }
 
 void GroupCommitEventStore::LeadGroup() {
-  leader_waiting_ = true;
+  // Gather: the window, or enough events. Then wait for a free slot: while
+  // every slot's transaction runs, the group keeps growing (the database is
+  // the bottleneck, so larger groups are what it needs).
   const absl::Time deadline = absl::Now() + options_.window;
-  mu_.AwaitWithDeadline(
-      absl::Condition(
-          +[](GroupCommitEventStore* self) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return self->pending_events_ >= self->options_.max_events;
-          },
-          this),
-      deadline);
-  std::vector<Call*> group = std::move(pending_);
-  pending_.clear();
-  pending_events_ = 0;
-  leader_waiting_ = false;
+  mu_.AwaitWithDeadline(absl::Condition(this, &GroupCommitEventStore::GroupFull), deadline);
+  mu_.Await(absl::Condition(this, &GroupCommitEventStore::SlotFree));
+
+  // Take callers in arrival order up to max_events (at least one).
+  std::vector<Call*> group;
+  std::size_t events = 0;
+  while (!pending_.empty() &&
+         (group.empty() || events + pending_.front()->events->size() <= options_.max_events)) {
+    events += pending_.front()->events->size();
+    pending_events_ -= pending_.front()->events->size();
+    group.push_back(pending_.front());
+    pending_.pop_front();
+  }
+  leading_ = false;
+  PromoteNextLeader();
+  ++in_flight_;
   ++groups_;
 
   std::vector<const std::vector<EventToStore>*> batches;
@@ -47,12 +54,24 @@ void GroupCommitEventStore::LeadGroup() {
     results.clear();  // every caller is answered INTERNAL below
   }
   mu_.Lock();
+  --in_flight_;
   for (std::size_t i = 0; i < group.size(); ++i) {
     group[i]->result = i < results.size()
                            ? std::move(results[i])
                            : EnqueueResult(absl::InternalError("enqueue: no answer for a batch"));
   }
+  PromoteNextLeader();
 }
+
+void GroupCommitEventStore::PromoteNextLeader() {
+  if (leading_ || pending_.empty()) return;
+  leading_ = true;
+  pending_.front()->lead = true;
+}
+
+bool GroupCommitEventStore::GroupFull() const { return pending_events_ >= options_.max_events; }
+
+bool GroupCommitEventStore::SlotFree() const { return in_flight_ < options_.max_concurrent; }
 
 std::size_t GroupCommitEventStore::groups() const {
   absl::MutexLock lock(&mu_);

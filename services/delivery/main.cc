@@ -85,6 +85,10 @@ ABSL_FLAG(absl::Duration, enqueue_group_window,
 ABSL_FLAG(int, enqueue_group_max_events, octo::EnvOrInt("OCTO_DELIVERY_ENQUEUE_GROUP_MAX_EVENTS", 500),
           "group commit: a group is stored at once when this many events wait "
           "(env OCTO_DELIVERY_ENQUEUE_GROUP_MAX_EVENTS)");
+ABSL_FLAG(int, enqueue_group_max_concurrent,
+          octo::EnvOrInt("OCTO_DELIVERY_ENQUEUE_GROUP_MAX_CONCURRENT", 4),
+          "group commit: groups stored at once; while all run, the next group keeps growing "
+          "(env OCTO_DELIVERY_ENQUEUE_GROUP_MAX_CONCURRENT)");
 ABSL_FLAG(bool, dispatch, octo::EnvOr("OCTO_DELIVERY_DISPATCH", "true") != "false",
           "run the dispatcher; --dispatch=false only accepts and stores events, e.g. for tests "
           "or a replica dedicated to Enqueue (env OCTO_DELIVERY_DISPATCH=false)");
@@ -307,8 +311,10 @@ int Run(const Config& config) {
 
   PgEventStore pg_store(pool->get());
   GroupCommitEventStore store(
-      &pg_store, {absl::GetFlag(FLAGS_enqueue_group_window),
-                  static_cast<std::size_t>(std::max(1, absl::GetFlag(FLAGS_enqueue_group_max_events)))});
+      &pg_store,
+      {absl::GetFlag(FLAGS_enqueue_group_window),
+       static_cast<std::size_t>(std::max(1, absl::GetFlag(FLAGS_enqueue_group_max_events))),
+       static_cast<std::size_t>(std::max(1, absl::GetFlag(FLAGS_enqueue_group_max_concurrent)))});
   DeliveryServiceImpl delivery_service(&store);
   PgOperationsStore operations_store(pool->get());
   OperationsServiceImpl operations_service(&operations_store);

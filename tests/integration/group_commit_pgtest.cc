@@ -4,7 +4,10 @@
 // and each gets its own answer, a bad caller fails only itself, and every
 // event of a group gets exactly its own supplier's (and connection's)
 // webhooks.
+#include <iterator>
 #include <latch>
+#include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -63,11 +66,12 @@ class GroupCommitTest : public DeliveryTest {
  protected:
   // Runs Enqueue for every batch from its own thread, all at once, through a
   // group commit that waits (up to 30 s) for all of their events: one group.
-  std::vector<delivery::EnqueueResult> EnqueueTogether(const std::vector<Batch*>& batches) {
+  std::vector<delivery::EnqueueResult> EnqueueTogether(
+      const std::vector<Batch*>& batches, std::optional<delivery::GroupCommitOptions> options = {}) {
     std::size_t events = 0;
     for (const Batch* b : batches) events += b->events().size();
     group_ = std::make_unique<delivery::GroupCommitEventStore>(
-        store_.get(), delivery::GroupCommitOptions{absl::Seconds(30), events});
+        store_.get(), options.value_or(delivery::GroupCommitOptions{absl::Seconds(30), events}));
     std::vector<delivery::EnqueueResult> results(batches.size(),
                                                  absl::UnknownError("not run"));
     std::latch start(static_cast<std::ptrdiff_t>(batches.size()));
@@ -165,6 +169,26 @@ TEST_F(GroupCommitTest, ARefusedBatchIsRetriedAloneAndTheOthersAreStored) {
   EXPECT_EQ(results[1].status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Count("SELECT count(*) FROM events WHERE idempotency_key = 'good'"), 1);
   EXPECT_EQ(Count("SELECT count(*) FROM events WHERE idempotency_key = 'poison'"), 0);
+}
+
+// A group takes at most max_events: the caller left over waits for the next
+// group (which it leads), and is stored too.
+TEST_F(GroupCommitTest, AFullGroupLeavesTheRestToTheNext) {
+  NewWebhook(connection_a_);
+  Batch one({Booking("one", R"({"uuid":"b-1"})")});
+  Batch two({Booking("two", R"({"uuid":"b-2"})")});
+  Batch three({Booking("three", R"({"uuid":"b-3"})")});
+  const std::vector<delivery::EnqueueResult> results = EnqueueTogether(
+      {&one, &two, &three}, delivery::GroupCommitOptions{absl::Seconds(2), 2, 1});
+  std::map<std::string, int> by_xmin;
+  for (const auto& r : results) {
+    ASSERT_TRUE(r.ok()) << r.status();
+    ++by_xmin[Xmin((*r)[0].event_id)];
+  }
+  EXPECT_EQ(group_->groups(), 2u);
+  ASSERT_EQ(by_xmin.size(), 2u);  // two transactions: two events, then one
+  EXPECT_EQ(by_xmin.begin()->second + std::next(by_xmin.begin())->second, 3);
+  EXPECT_EQ(Count("SELECT count(*) FROM deliveries"), 3);
 }
 
 // A key published by two callers of one group is stored once: the later
