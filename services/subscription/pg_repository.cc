@@ -150,29 +150,11 @@ constexpr Statement kEnableWebhook{
     "failing_since = NULL, updated_at = greatest(now(), created_at) "
     "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
 
-// The webhooks of a batch of events, one row per target in order: does the
-// supplier exist, does the connection (if any) exist for that supplier, and
-// the enabled webhooks for the event, comma-separated, oldest first.
-constexpr Statement kResolveWebhooks{
-    "resolve_webhooks",
-    "SELECT q.i::integer,"
-    "  EXISTS (SELECT 1 FROM suppliers s WHERE s.id = q.supplier_id),"
-    "  q.connection_id IS NULL OR EXISTS (SELECT 1 FROM connections c"
-    "    WHERE c.id = q.connection_id AND c.supplier_id = q.supplier_id),"
-    "  COALESCE((SELECT string_agg(w.id::text, ',' ORDER BY w.created_at, w.id)"
-    "    FROM webhooks w JOIN connections c ON c.id = w.connection_id"
-    "    WHERE c.supplier_id = q.supplier_id"
-    "      AND (q.connection_id IS NULL OR w.connection_id = q.connection_id)"
-    "      AND w.event = q.event AND w.status = 'enabled'), '') "
-    "FROM unnest($1::uuid[], $2::uuid[], $3::text[]) WITH ORDINALITY"
-    "  AS q(supplier_id, connection_id, event, i) "
-    "ORDER BY q.i"};
-
 constexpr std::array kStatements = {
     kInsertSupplier,    kSelectSupplier,    kListSuppliers,  kUpdateSupplier,   kInsertConnection,
     kSelectConnection,  kListConnections,   kSupplierExists, kConnectionExists, kInsertApiKey,
     kListApiKeys,       kRevokeApiKey,      kAuthenticate,   kInsertWebhook,    kSelectWebhook,
-    kListWebhooksFirst, kListWebhooksAfter, kUpdateWebhook,  kDeleteWebhook,    kResolveWebhooks,
+    kListWebhooksFirst, kListWebhooksAfter, kUpdateWebhook,  kDeleteWebhook,
     kRotateWebhookSecret, kEnableWebhook,
 };
 
@@ -728,55 +710,6 @@ absl::StatusOr<WebhookRecord> PgRepository::EnableWebhook(std::string_view conne
                                                  std::string(connection_id));
         if (r.empty()) return WebhookNotFound();
         return WebhookFromRow(r[0]);
-      });
-}
-
-// ---------------------------------------------------------------- events --
-
-absl::StatusOr<std::vector<ResolvedTarget>> PgRepository::ResolveWebhooks(
-    const std::vector<EventTarget>& targets) {
-  if (targets.empty()) return std::vector<ResolvedTarget>{};
-  // Array literals: the values are UUIDs and event names, checked here, so
-  // none needs quoting.
-  std::string suppliers = "{";
-  std::string connections = "{";
-  std::string events = "{";
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    const EventTarget& t = targets[i];
-    if (!IsUuid(t.supplier_id)) return absl::InvalidArgumentError("supplier_id: must be a UUID");
-    if (!t.connection_id.empty() && !IsUuid(t.connection_id)) {
-      return absl::InvalidArgumentError("connection_id: must be a UUID");
-    }
-    if (!ValidateWebhookEvent(t.event).ok()) {
-      return absl::InvalidArgumentError("event: not a webhook event");
-    }
-    const char* sep = i == 0 ? "" : ",";
-    absl::StrAppend(&suppliers, sep, t.supplier_id);
-    absl::StrAppend(&connections, sep, t.connection_id.empty() ? "NULL" : t.connection_id);
-    absl::StrAppend(&events, sep, t.event);
-  }
-  suppliers += "}";
-  connections += "}";
-  events += "}";
-  return InTransaction<std::vector<ResolvedTarget>>(
-      pool_, kResolveWebhooks.name, kNoText,
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<ResolvedTarget>> {
-        std::vector<ResolvedTarget> out(targets.size());
-        for (const auto& row :
-             txn.exec_prepared(kResolveWebhooks.name, suppliers, connections, events)) {
-          const int i = row[0].as<int>() - 1;  // ORDINALITY counts from 1
-          if (i < 0 || i >= static_cast<int>(out.size())) {
-            return absl::InternalError("resolve_webhooks: unexpected row");
-          }
-          ResolvedTarget& r = out[i];
-          r.supplier_exists = row[1].as<bool>();
-          r.connection_exists = row[2].as<bool>();
-          const std::string ids = row[3].as<std::string>();
-          if (!ids.empty()) {
-            for (absl::string_view id : absl::StrSplit(ids, ',')) r.webhook_ids.emplace_back(id);
-          }
-        }
-        return out;
       });
 }
 

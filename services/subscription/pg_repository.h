@@ -60,9 +60,6 @@ class PgRepository final : public Repository {
   absl::StatusOr<WebhookRecord> EnableWebhook(std::string_view connection_id,
                                               std::string_view webhook_id) override;
 
-  absl::StatusOr<std::vector<ResolvedTarget>> ResolveWebhooks(
-      const std::vector<EventTarget>& targets) override;
-
  private:
   PgPool* const pool_;
 };

@@ -150,24 +150,6 @@ struct WebhookPatch {
   }
 };
 
-// An event to resolve (EventService): who publishes it, and which event.
-struct EventTarget {
-  std::string supplier_id;    // a UUID
-  std::string connection_id;  // a UUID, or "" for every connection of the supplier
-  std::string event;          // booking_update, ...
-};
-
-// Who receives an EventTarget.
-struct ResolvedTarget {
-  bool supplier_exists = false;
-  // The connection exists and belongs to the supplier; true when the target
-  // names no connection.
-  bool connection_exists = false;
-  // The enabled webhooks for the event: of that connection, or of every
-  // connection of the supplier. Oldest first.
-  std::vector<std::string> webhook_ids;
-};
-
 struct WebhookPage {
   std::vector<WebhookRecord> webhooks;  // oldest first
   std::string next_page_token;          // empty on the last page
@@ -237,13 +219,6 @@ class Repository {
   // Enabled, with no disabled reason/time and no failing_since. Idempotent.
   virtual absl::StatusOr<WebhookRecord> EnableWebhook(std::string_view connection_id,
                                                       std::string_view webhook_id) = 0;
-
-  // ---- events ----
-  // One result per target, in order, from one query for the whole batch.
-  // INVALID_ARGUMENT when an id is not a UUID or an event name is not one of
-  // the webhook events (the caller validates first).
-  virtual absl::StatusOr<std::vector<ResolvedTarget>> ResolveWebhooks(
-      const std::vector<EventTarget>& targets) = 0;
 };
 
 }  // namespace octo::subscription
