@@ -103,9 +103,8 @@ constexpr Statement kUpsertSnapshots{
     "  SET resource = EXCLUDED.resource, occurred_at = EXCLUDED.occurred_at, updated_at = now()"
     "  WHERE s.occurred_at <= EXCLUDED.occurred_at"};
 
-constexpr std::array kStatements = {kLockKeys,      kLockSuppliers, kLockConnections,
-                                    kSelectEvents,  kLockSnapshots, kResolveWebhooks,
-                                    kInsertEvents,  kUpsertSnapshots};
-
+inline constexpr std::array kStatements = {kLockKeys,     kLockSuppliers, kLockConnections,
+                                           kSelectEvents, kLockSnapshots, kResolveWebhooks,
+                                           kInsertEvents, kUpsertSnapshots};
 
 }  // namespace octo::delivery::enqueue
