@@ -46,6 +46,7 @@ RUN apt-get update \
       libcurl4 \
       libgrpc++1.51 \
       libgrpc29 \
+      libpq5 \
       libpqxx-6.4 \
       libprometheus-cpp-core1.0 \
       libprometheus-cpp-pull1.0 \

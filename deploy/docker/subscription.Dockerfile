@@ -45,6 +45,7 @@ RUN apt-get update \
       libboost-json1.81.0 \
       libgrpc++1.51 \
       libgrpc29 \
+      libpq5 \
       libpqxx-6.4 \
       libprometheus-cpp-core1.0 \
       libprometheus-cpp-pull1.0 \

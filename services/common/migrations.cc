@@ -1,22 +1,31 @@
 #include "services/common/migrations.h"
 
+#include <memory>
+
 #include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "services/common/log.h"
-#include "services/common/pg_pool.h"
+#include "services/common/pg_status.h"
 
 namespace octo {
 
 absl::Status ApplyMigrations(const std::string& conninfo, const std::vector<Migration>& migrations,
-                             long long advisory_lock_key) {
+                             long long advisory_lock_key, const PgConnectionOptions& options) {
   for (std::size_t i = 1; i < migrations.size(); ++i) {
     if (migrations[i].version <= migrations[i - 1].version) {
       return absl::InternalError("migrations are not sorted by version");
     }
   }
+  PgConnectionOptions unbounded = options;
+  unbounded.statement_timeout = absl::ZeroDuration();
+  unbounded.lock_timeout = absl::ZeroDuration();
+  absl::StatusOr<std::string> full = PgConninfo(conninfo, unbounded);
+  if (!full.ok()) return full.status();
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> opened = OpenPgConnection(*full);
+  if (!opened.ok()) return opened.status();
+  pqxx::connection& conn = **opened;
   try {
-    pqxx::connection conn(conninfo);
     {
       // A session-level lock: held across the per-migration transactions and
       // released when the connection closes, even if this process dies.
@@ -51,7 +60,7 @@ absl::Status ApplyMigrations(const std::string& conninfo, const std::vector<Migr
     unlock_tx.exec_params("SELECT pg_advisory_unlock($1)", advisory_lock_key);
     return absl::OkStatus();
   } catch (const std::exception& e) {
-    return StatusFromException("apply migrations", e);
+    return PgErrorToStatus("apply migrations", e);
   }
 }
 

@@ -74,6 +74,17 @@ int EnvOrInt(const char* name, int fallback) {
   return text != nullptr && absl::SimpleAtoi(text, &value) ? value : fallback;
 }
 
+absl::Duration EnvOrDuration(const char* name, absl::Duration fallback) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return fallback;
+  absl::Duration value;
+  if (!absl::ParseDuration(text, &value)) {
+    std::fprintf(stderr, "%s: not a duration (e.g. 5s, 250ms): %s\n", name, text);
+    std::exit(2);
+  }
+  return value;
+}
+
 bool WriteFileAtomically(const std::string& path, std::string_view content) {
   const std::string temp = path + ".tmp";
   {

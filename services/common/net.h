@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace octo {
 
@@ -26,6 +27,9 @@ absl::Status CheckListenAddress(std::string_view flag, std::string_view address,
 // flag be overridden by OCTO_* environment variables.
 std::string EnvOr(const char* name, std::string fallback);
 int EnvOrInt(const char* name, int fallback);
+// A duration in absl syntax ("250ms", "1h30m"); an unparsable value is a
+// configuration error: printed to stderr, and the process exits with 2.
+absl::Duration EnvOrDuration(const char* name, absl::Duration fallback);
 
 // Writes `content` to `path` atomically (temp file + rename), so a test
 // harness polling for the file never reads it half-written.

@@ -8,8 +8,12 @@
 namespace octo {
 
 PgHealthReporter::PgHealthReporter(std::unique_ptr<PgPool> ping_pool,
-                                   grpc::HealthCheckServiceInterface* health)
-    : ping_pool_(std::move(ping_pool)), health_(health), thread_([this] { Run(); }) {}
+                                   grpc::HealthCheckServiceInterface* health,
+                                   std::vector<PgPool*> request_pools)
+    : ping_pool_(std::move(ping_pool)),
+      health_(health),
+      request_pools_(std::move(request_pools)),
+      thread_([this] { Run(); }) {}
 
 PgHealthReporter::~PgHealthReporter() {
   stop_.Notify();
@@ -21,6 +25,9 @@ void PgHealthReporter::Run() {
   bool first = true;
   do {
     const bool up = ping_pool_->Ping().ok();
+    if (!up) {
+      for (PgPool* pool : request_pools_) pool->DiscardIdle();
+    }
     if (up != last || first) {
       health_->SetServingStatus("", up);
       health_->SetServingStatus(kPostgresHealthService, up);

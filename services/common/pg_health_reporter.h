@@ -1,8 +1,13 @@
 #pragma once
 // Mirrors PostgreSQL reachability into a gRPC health service, for both
 // services: pings every second on its own connection (so a busy pool cannot
-// make the service look down) and sets "" and kPostgresHealthService.
+// make the service look down) and sets "" and kPostgresHealthService. A ping
+// replaces a lost connection and retries once (PgPool::Ping), so it answers
+// for the server. While the server is unreachable it also drops the idle
+// connections of the request pools: they died with the server, and the first
+// requests after it is back would each fail on one of them.
 #include <memory>
+#include <vector>
 #include <thread>
 
 #include <grpcpp/health_check_service_interface.h>
@@ -17,8 +22,10 @@ inline constexpr char kPostgresHealthService[] = "octo.webhooks.v1.postgres";
 
 class PgHealthReporter {
  public:
-  // Starts pinging at once; `health` must outlive the reporter.
-  PgHealthReporter(std::unique_ptr<PgPool> ping_pool, grpc::HealthCheckServiceInterface* health);
+  // Starts pinging at once; `health` and `request_pools` must outlive the
+  // reporter.
+  PgHealthReporter(std::unique_ptr<PgPool> ping_pool, grpc::HealthCheckServiceInterface* health,
+                   std::vector<PgPool*> request_pools = {});
   ~PgHealthReporter();  // stops the pinging thread
 
   PgHealthReporter(const PgHealthReporter&) = delete;
@@ -29,6 +36,7 @@ class PgHealthReporter {
 
   std::unique_ptr<PgPool> ping_pool_;
   grpc::HealthCheckServiceInterface* health_;
+  const std::vector<PgPool*> request_pools_;
   absl::Notification stop_;
   std::thread thread_;
 };

@@ -1,27 +1,43 @@
 #include "services/common/pg_pool.h"
 
+#include <utility>
+
 #include "absl/strings/str_cat.h"
-#include "services/common/strings.h"
+#include "services/common/log.h"
+#include "services/common/pg_transaction.h"
 
 namespace octo {
 
 absl::StatusOr<std::unique_ptr<PgPool>> PgPool::Create(std::string conninfo, int max_connections,
+                                                       const PgConnectionOptions& options,
                                                        metrics::PgMetrics* metrics) {
   if (max_connections < 1) return absl::InvalidArgumentError("PgPool needs at least one connection");
-  std::unique_ptr<PgPool> pool(new PgPool(std::move(conninfo), max_connections, metrics));
+  absl::StatusOr<std::string> full = PgConninfo(conninfo, options);
+  if (!full.ok()) return full.status();
+  std::unique_ptr<PgPool> pool(new PgPool(*std::move(full), max_connections, metrics));
   if (metrics != nullptr) metrics->Declare("ping");  // every pool pings (readiness)
   auto lease = pool->Acquire(std::chrono::seconds(10));
   if (!lease.ok()) return lease.status();
   return pool;
 }
 
+absl::StatusOr<std::unique_ptr<PgPool>> PgPool::Create(std::string conninfo, int max_connections,
+                                                       metrics::PgMetrics* metrics) {
+  return Create(std::move(conninfo), max_connections, PgConnectionOptions{}, metrics);
+}
+
 PgPool::Lease::Lease(Lease&& other) noexcept
-    : pool_(other.pool_), conn_(std::move(other.conn_)), broken_(other.broken_) {
+    : pool_(other.pool_), conn_(std::move(other.conn_)), defined_(other.defined_),
+      broken_(other.broken_) {
   other.pool_ = nullptr;
 }
 
 PgPool::Lease::~Lease() {
-  if (pool_ != nullptr && conn_ != nullptr) pool_->Release(std::move(conn_), broken_);
+  if (pool_ != nullptr && conn_ != nullptr) pool_->Release(std::move(conn_), defined_, broken_);
+}
+
+absl::Status PgPool::RegisterStatements(std::span<const PgStatement> statements) {
+  return statements_.Add(statements);
 }
 
 absl::StatusOr<PgPool::Lease> PgPool::Acquire(std::chrono::milliseconds timeout) {
@@ -29,35 +45,65 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire(std::chrono::milliseconds timeout)
   const bool available = cv_.wait_for(lock, timeout, [&] { return !idle_.empty() || open_ < max_; });
   if (!available) return absl::UnavailableError("no PostgreSQL connection free within the timeout");
   if (!idle_.empty()) {
-    auto conn = std::move(idle_.back());
+    Idle idle = std::move(idle_.back());
     idle_.pop_back();
+    lock.unlock();
     if (metrics_ != nullptr) metrics_->ConnectionsChanged(+1, -1);
-    return Lease(this, std::move(conn));
+    statements_.DefineNew(*idle.conn, &idle.defined);
+    return Lease(this, std::move(idle.conn), idle.defined);
   }
   ++open_;  // reserve the slot, then connect without holding the lock
   lock.unlock();
-  try {
-    auto conn = std::make_unique<pqxx::connection>(conninfo_);
-    if (metrics_ != nullptr) metrics_->ConnectionsChanged(+1, 0);
-    return Lease(this, std::move(conn));
-  } catch (const std::exception& e) {
+  absl::StatusOr<std::unique_ptr<pqxx::connection>> conn = OpenPgConnection(conninfo_);
+  if (!conn.ok()) {
     lock.lock();
     --open_;
     cv_.notify_one();
-    return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL: ", e.what()));
+    return conn.status();
+  }
+  if (metrics_ != nullptr) metrics_->ConnectionsChanged(+1, 0);
+  std::size_t defined = 0;
+  statements_.DefineNew(**conn, &defined);
+  return Lease(this, *std::move(conn), defined);
+}
+
+std::vector<PgPool::Idle> PgPool::TakeIdleLocked() {
+  std::vector<Idle> taken = std::move(idle_);
+  idle_.clear();
+  open_ -= static_cast<int>(taken.size());
+  if (metrics_ != nullptr && !taken.empty()) {
+    metrics_->ConnectionsChanged(0, -static_cast<int>(taken.size()));
+  }
+  cv_.notify_all();
+  return taken;
+}
+
+void PgPool::Release(std::unique_ptr<pqxx::connection> conn, std::size_t defined, bool broken) {
+  std::vector<Idle> discarded;  // closed after the lock is released
+  {
+    std::lock_guard lock(mu_);
+    if (broken || !conn->is_open()) {
+      --open_;
+      if (metrics_ != nullptr) metrics_->ConnectionsChanged(-1, 0);
+      discarded = TakeIdleLocked();
+    } else {
+      idle_.push_back({std::move(conn), defined});
+      if (metrics_ != nullptr) metrics_->ConnectionsChanged(-1, +1);
+    }
+    cv_.notify_one();
+  }
+  if (!discarded.empty()) {
+    log::Info("PostgreSQL connection lost; idle connections dropped with it",
+              {{"dropped", std::to_string(discarded.size())}});
   }
 }
 
-void PgPool::Release(std::unique_ptr<pqxx::connection> conn, bool broken) {
-  std::lock_guard lock(mu_);
-  if (broken || !conn->is_open()) {
-    --open_;
-    if (metrics_ != nullptr) metrics_->ConnectionsChanged(-1, 0);
-  } else {
-    idle_.push_back(std::move(conn));
-    if (metrics_ != nullptr) metrics_->ConnectionsChanged(-1, +1);
+void PgPool::DiscardIdle() {
+  std::vector<Idle> discarded;
+  {
+    std::lock_guard lock(mu_);
+    discarded = TakeIdleLocked();
   }
-  cv_.notify_one();
 }
 
 PgPool::~PgPool() {
@@ -70,41 +116,14 @@ void PgPool::RecordOperation(std::string_view operation, absl::Duration elapsed,
 }
 
 absl::Status PgPool::Ping() {
-  auto lease = Acquire(std::chrono::seconds(2));
-  if (!lease.ok()) return lease.status();
-  const absl::Time start = absl::Now();
-  try {
-    pqxx::nontransaction tx(lease->conn());
-    tx.exec("SELECT 1");
-    RecordOperation("ping", absl::Now() - start, true);
+  PgTxOptions options;
+  options.operation = "ping";
+  options.read_only = true;
+  options.acquire_timeout = std::chrono::seconds(2);
+  return RunInTransaction(*this, options, [](pqxx::work& txn) {
+    txn.exec("SELECT 1");
     return absl::OkStatus();
-  } catch (const std::exception& e) {
-    lease->MarkBroken();
-    RecordOperation("ping", absl::Now() - start, false);
-    return StatusFromException("ping", e);
-  }
-}
-
-absl::Status StatusFromException(std::string_view operation, const std::exception& e) {
-  // Never include e.what(): PostgreSQL's DETAIL lines quote whole rows
-  // ("Failing row contains (...)"), which may hold secrets, header values or
-  // URL credentials. The SQLSTATE is enough to diagnose.
-  std::string sqlstate;
-  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) sqlstate = sql->sqlstate();
-  const std::string where = absl::StrCat(AbslView(operation), sqlstate.empty() ? "" : " (SQLSTATE ", sqlstate,
-                                         sqlstate.empty() ? "" : ")");
-  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
-      dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
-    return absl::UnavailableError(absl::StrCat(where, ": database unavailable"));
-  }
-  if (dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr) {
-    return absl::AbortedError(absl::StrCat(where, ": transaction aborted, retry"));
-  }
-  if (dynamic_cast<const pqxx::integrity_constraint_violation*>(&e) != nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(where, ": constraint violated"));
-  }
-  if (!sqlstate.empty()) return absl::InternalError(absl::StrCat(where, ": database error"));
-  return absl::InternalError(absl::StrCat(where, ": unexpected error"));
+  });
 }
 
 }  // namespace octo

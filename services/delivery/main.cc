@@ -26,6 +26,7 @@
 #include "services/common/metrics.h"
 #include "services/common/migrations.h"
 #include "services/common/net.h"
+#include "services/common/pg_connection.h"
 #include "services/common/pg_health_reporter.h"
 #include "services/common/pg_pool.h"
 #include "services/delivery/delivery_service.h"
@@ -144,6 +145,41 @@ ABSL_FLAG(int, max_queued_per_host, octo::EnvOrInt("OCTO_DELIVERY_MAX_QUEUED_PER
           "running ones; more are released unsent for later; 0 = max(4 x max_per_host, "
           "max_in_flight / 2 - max_per_host) (env OCTO_DELIVERY_MAX_QUEUED_PER_HOST)");
 
+// The limits of every PostgreSQL connection of the process (docs/decisions.md,
+// "One PostgreSQL layer"); the defaults are PgConnectionOptions'.
+ABSL_FLAG(absl::Duration, pg_statement_timeout,
+          octo::EnvOrDuration("OCTO_PG_STATEMENT_TIMEOUT",
+                              octo::PgConnectionOptions{}.statement_timeout),
+          "a database statement running longer is cancelled and its call fails UNAVAILABLE; "
+          "0 = off (env OCTO_PG_STATEMENT_TIMEOUT)");
+ABSL_FLAG(absl::Duration, pg_lock_timeout,
+          octo::EnvOrDuration("OCTO_PG_LOCK_TIMEOUT", octo::PgConnectionOptions{}.lock_timeout),
+          "a wait for a row or table lock longer than this fails UNAVAILABLE instead of pinning "
+          "the connection; 0 = off (env OCTO_PG_LOCK_TIMEOUT)");
+ABSL_FLAG(absl::Duration, pg_idle_in_transaction_timeout,
+          octo::EnvOrDuration("OCTO_PG_IDLE_IN_TRANSACTION_TIMEOUT",
+                              octo::PgConnectionOptions{}.idle_in_transaction_timeout),
+          "the server ends a session idle inside a transaction this long, releasing its locks; "
+          "0 = off (env OCTO_PG_IDLE_IN_TRANSACTION_TIMEOUT)");
+ABSL_FLAG(absl::Duration, pg_connect_timeout,
+          octo::EnvOrDuration("OCTO_PG_CONNECT_TIMEOUT",
+                              octo::PgConnectionOptions{}.connect_timeout),
+          "opening a database connection gives up after this; whole seconds, at least 2s "
+          "(env OCTO_PG_CONNECT_TIMEOUT)");
+ABSL_FLAG(absl::Duration, pg_keepalives_idle,
+          octo::EnvOrDuration("OCTO_PG_KEEPALIVES_IDLE",
+                              octo::PgConnectionOptions{}.keepalives_idle),
+          "TCP keepalive: a database connection silent this long is probed; whole seconds "
+          "(env OCTO_PG_KEEPALIVES_IDLE)");
+ABSL_FLAG(absl::Duration, pg_keepalives_interval,
+          octo::EnvOrDuration("OCTO_PG_KEEPALIVES_INTERVAL",
+                              octo::PgConnectionOptions{}.keepalives_interval),
+          "TCP keepalive: time between probes; whole seconds (env OCTO_PG_KEEPALIVES_INTERVAL)");
+ABSL_FLAG(int, pg_keepalives_count,
+          octo::EnvOrInt("OCTO_PG_KEEPALIVES_COUNT", octo::PgConnectionOptions{}.keepalives_count),
+          "TCP keepalive: unanswered probes before the connection is declared dead "
+          "(env OCTO_PG_KEEPALIVES_COUNT)");
+
 namespace octo::delivery {
 namespace {
 
@@ -159,6 +195,7 @@ struct Config {
   std::string metrics_listen;
   std::string metrics_port_file;
   absl::Duration queue_stats_interval = absl::Seconds(5);
+  PgConnectionOptions pg;
 };
 
 absl::Status CheckRange(const char* flag, long long value, long long min, long long max) {
@@ -177,6 +214,20 @@ absl::StatusOr<std::chrono::milliseconds> Millis(const char* flag, absl::Duratio
                      absl::FormatDuration(max), ", got ", absl::FormatDuration(d)));
   }
   return absl::ToChronoMilliseconds(d);
+}
+
+// The PostgreSQL connection limits from the --pg_* flags, validated.
+absl::StatusOr<PgConnectionOptions> PgOptionsFromFlags() {
+  PgConnectionOptions o;
+  o.statement_timeout = absl::GetFlag(FLAGS_pg_statement_timeout);
+  o.lock_timeout = absl::GetFlag(FLAGS_pg_lock_timeout);
+  o.idle_in_transaction_timeout = absl::GetFlag(FLAGS_pg_idle_in_transaction_timeout);
+  o.connect_timeout = absl::GetFlag(FLAGS_pg_connect_timeout);
+  o.keepalives_idle = absl::GetFlag(FLAGS_pg_keepalives_idle);
+  o.keepalives_interval = absl::GetFlag(FLAGS_pg_keepalives_interval);
+  o.keepalives_count = absl::GetFlag(FLAGS_pg_keepalives_count);
+  if (absl::Status s = ValidatePgConnectionOptions(o); !s.ok()) return s;
+  return o;
 }
 
 absl::StatusOr<Config> ConfigFromFlags() {
@@ -203,9 +254,15 @@ absl::StatusOr<Config> ConfigFromFlags() {
         "--database_url (or OCTO_DATABASE_URL) is required: a libpq conninfo");
   }
   if (absl::Status s = CheckRange("db_pool_size", c.db_pool_size, 1, 1000); !s.ok()) return s;
+  absl::StatusOr<PgConnectionOptions> pg = PgOptionsFromFlags();
+  if (!pg.ok()) return pg.status();
+  c.pg = *pg;
+  // The dispatcher opens its own connections: they carry the same limits.
+  absl::StatusOr<std::string> dispatcher_conninfo = PgConninfo(c.database_url, c.pg);
+  if (!dispatcher_conninfo.ok()) return dispatcher_conninfo.status();
 
   DispatcherOptions& d = c.dispatcher;
-  d.database_url = c.database_url;
+  d.database_url = *std::move(dispatcher_conninfo);
   d.claim_batch = absl::GetFlag(FLAGS_claim_batch);
   d.max_in_flight = absl::GetFlag(FLAGS_max_in_flight);
   d.max_per_host = absl::GetFlag(FLAGS_max_per_host);
@@ -284,7 +341,8 @@ int Run(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   if (absl::Status s =
-          ApplyMigrations(config.database_url, schema::Migrations(), schema::kMigrationLockKey);
+          ApplyMigrations(config.database_url, schema::Migrations(), schema::kMigrationLockKey,
+                          config.pg);
       !s.ok()) {
     log::Error("cannot apply migrations", {{"error", s.ToString()}});
     return 1;
@@ -297,13 +355,13 @@ int Run(const Config& config) {
   metrics::DeliveryMetrics delivery_metrics(metrics.registry());
 
   absl::StatusOr<std::unique_ptr<PgPool>> pool =
-      PgPool::Create(config.database_url, config.db_pool_size, &pg_metrics);
+      PgPool::Create(config.database_url, config.db_pool_size, config.pg, &pg_metrics);
   if (!pool.ok()) {
     log::Error("cannot connect to PostgreSQL", {{"error", pool.status().ToString()}});
     return 1;
   }
   absl::StatusOr<std::unique_ptr<PgPool>> ping_pool =
-      PgPool::Create(config.database_url, 1, &pg_metrics);
+      PgPool::Create(config.database_url, 1, config.pg, &pg_metrics);
   if (!ping_pool.ok()) {
     log::Error("cannot connect to PostgreSQL", {{"error", ping_pool.status().ToString()}});
     return 1;
@@ -350,7 +408,8 @@ int Run(const Config& config) {
     return 1;
   }
   auto health =
-      std::make_unique<PgHealthReporter>(*std::move(ping_pool), server->GetHealthCheckService());
+      std::make_unique<PgHealthReporter>(*std::move(ping_pool), server->GetHealthCheckService(),
+                                         std::vector<PgPool*>{pool->get()});
   auto queue_stats = std::make_unique<QueueStatsReporter>(pool->get(), &delivery_metrics,
                                                           config.queue_stats_interval);
   absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> metrics_server =

@@ -14,6 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "services/common/crypto.h"
+#include "services/common/log.h"
+#include "services/common/pg_status.h"
+#include "services/common/pg_transaction.h"
 #include "services/common/strings.h"
 #include "services/common/validation.h"
 #include "services/delivery/dispatch_render.h"
@@ -23,11 +26,6 @@ namespace octo::delivery {
 namespace {
 
 namespace pb = ::octo::webhooks::v1;
-
-struct Statement {
-  const char* name;
-  const char* sql;
-};
 
 // clang-format off
 #define OCTO_OPS_MICROS(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
@@ -41,7 +39,7 @@ struct Statement {
 // The webhook, if it is the connection's: its status, event and supplier.
 // FOR KEY SHARE: it cannot be deleted before the commit (the rows written
 // below reference it).
-constexpr Statement kWebhook{
+constexpr PgStatement kWebhook{
     "ops_webhook",
     "SELECT w.status, w.event, c.supplier_id::text FROM webhooks w"
     " JOIN connections c ON c.id = w.connection_id"
@@ -49,7 +47,7 @@ constexpr Statement kWebhook{
 
 // $1 webhook, $2 state or NULL, $3 event or NULL, $4/$5 the cursor or NULL,
 // $6 limit. Newest first along deliveries_webhook_created_idx.
-constexpr Statement kList{
+constexpr PgStatement kList{
     "ops_list_deliveries",
     "SELECT " OCTO_OPS_DELIVERY_COLUMNS " FROM deliveries d JOIN events e ON e.id = d.event_id"
     " WHERE d.webhook_id = $1::uuid"
@@ -58,12 +56,12 @@ constexpr Statement kList{
     "                               COALESCE($5::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))"
     " ORDER BY d.created_at DESC, d.id DESC LIMIT $6"};
 
-constexpr Statement kGet{
+constexpr PgStatement kGet{
     "ops_get_delivery",
     "SELECT " OCTO_OPS_DELIVERY_COLUMNS " FROM deliveries d JOIN events e ON e.id = d.event_id"
     " WHERE d.id = $1::uuid AND d.webhook_id = $2::uuid"};
 
-constexpr Statement kAttempts{
+constexpr PgStatement kAttempts{
     "ops_delivery_attempts",
     "SELECT attempt_number, " OCTO_OPS_MICROS("started_at") ", duration_ms,"
     " COALESCE(http_status, 0), COALESCE(error_class, ''), response_snippet"
@@ -78,7 +76,7 @@ constexpr int64_t kMaxCursorMicros = 253402300799999999;
 // the redelivery is sent after it and not lost (at least once; the two
 // sends may overlap).
 
-constexpr Statement kRedeliver{
+constexpr PgStatement kRedeliver{
     "ops_redeliver",
     "UPDATE deliveries SET state = 'pending', next_attempt_at = now(), completed_at = NULL,"
     " lease_expires_at = NULL"
@@ -88,7 +86,7 @@ constexpr Statement kRedeliver{
 // ones (their webhook was disabled: after re-enabling it, a replay sends
 // what the outage held back). SKIP LOCKED: a concurrent replay takes other
 // rows, so none is counted twice.
-constexpr Statement kReplay{
+constexpr PgStatement kReplay{
     "ops_replay",
     "WITH picked AS ("
     "  SELECT id FROM deliveries"
@@ -99,13 +97,13 @@ constexpr Statement kReplay{
     "    lease_expires_at = NULL FROM picked WHERE d.id = picked.id RETURNING 1)"
     " SELECT count(*)::integer FROM queued"};
 
-constexpr Statement kReplayMore{
+constexpr PgStatement kReplayMore{
     "ops_replay_more",
     "SELECT EXISTS (SELECT 1 FROM deliveries WHERE webhook_id = $1::uuid"
     " AND state IN ('failed', 'cancelled') AND created_at >= " OCTO_OPS_TIMESTAMP("$2") ")"};
 
 // $1 supplier, $2 connection, $3 resource kind, $4 resource, $5 webhook.
-constexpr Statement kInsertTest{
+constexpr PgStatement kInsertTest{
     "ops_insert_test",
     "WITH ev AS ("
     "  INSERT INTO events (supplier_id, idempotency_key, connection_id, event, resource_kind,"
@@ -160,29 +158,20 @@ void DeliveryFromRow(const pqxx::row& r, pb::Delivery* out) {
   out->set_webhook_message_id(WebhookMessageId(out->id()));
 }
 
-// Runs `body(txn)` in one transaction on a pooled connection, committing when
-// it returns OK; libpqxx exceptions become a status here.
+// Runs `body(txn)` in one transaction on a pooled connection
+// (pg_transaction.h: committed when it returns OK, rerun after a lost
+// connection when safe); libpqxx exceptions become a status there.
 template <typename T, typename Body>
-absl::StatusOr<T> InTransaction(PgPool* pool, std::string_view operation, Body&& body) {
-  absl::StatusOr<PgPool::Lease> lease = pool->Acquire();
-  if (!lease.ok()) return lease.status();
-  try {
-    for (const Statement& s : kStatements) lease->conn().prepare(s.name, s.sql);
-    pqxx::work txn(lease->conn(), std::string(operation));
-    absl::StatusOr<T> result = body(txn);
-    if (result.ok()) txn.commit();
-    return result;
-  } catch (const std::exception& e) {
-    if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
-        dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr || !lease->conn().is_open()) {
-      lease->MarkBroken();
-    }
-    absl::Status status = StatusFromException(operation, e);
-    // FAILED_PRECONDITION is this store's answer for a disabled webhook; a
-    // constraint the statements should never break is a bug of ours.
-    if (absl::IsFailedPrecondition(status)) return absl::InternalError(status.message());
-    return status;
+absl::StatusOr<T> InTransaction(PgPool* pool, std::string_view operation, bool read_only,
+                                Body&& body) {
+  absl::StatusOr<T> result = RunInTransaction(
+      *pool, {.operation = operation, .read_only = read_only}, std::forward<Body>(body));
+  // FAILED_PRECONDITION is this store's answer for a disabled webhook; a
+  // constraint the statements should never break is a bug of ours.
+  if (absl::IsFailedPrecondition(result.status()) && !SqlstateOf(result.status()).empty()) {
+    return absl::InternalError(result.status().message());
   }
+  return result;
 }
 
 struct WebhookRow {
@@ -259,11 +248,18 @@ absl::StatusOr<DeliveryCursor> DecodeDeliveryCursor(std::string_view token) {
 
 // ----------------------------------------------------------------- store --
 
+PgOperationsStore::PgOperationsStore(PgPool* pool) : pool_(pool) {
+  if (absl::Status s = pool_->RegisterStatements(kStatements); !s.ok()) {
+    log::Error("cannot register the operations store's statements", {{"error", s.ToString()}});
+  }
+}
+
 absl::StatusOr<pb::ListDeliveriesResponse> PgOperationsStore::List(
     std::string_view connection_id, std::string_view webhook_id, int page_size,
     const std::optional<DeliveryCursor>& after, const DeliveryFilter& filter) {
   return InTransaction<pb::ListDeliveriesResponse>(
-      pool_, kList.name, [&](pqxx::work& txn) -> absl::StatusOr<pb::ListDeliveriesResponse> {
+      pool_, kList.name, /*read_only=*/true,
+      [&](pqxx::work& txn) -> absl::StatusOr<pb::ListDeliveriesResponse> {
         if (absl::StatusOr<WebhookRow> w = LockWebhook(txn, connection_id, webhook_id); !w.ok())
           return w.status();
         const std::string micros = after ? std::to_string(after->create_time_micros) : "";
@@ -292,7 +288,8 @@ absl::StatusOr<pb::Delivery> PgOperationsStore::Get(std::string_view connection_
                                                     std::string_view webhook_id,
                                                     std::string_view delivery_id) {
   return InTransaction<pb::Delivery>(
-      pool_, kGet.name, [&](pqxx::work& txn) -> absl::StatusOr<pb::Delivery> {
+      pool_, kGet.name, /*read_only=*/true,
+      [&](pqxx::work& txn) -> absl::StatusOr<pb::Delivery> {
         if (absl::StatusOr<WebhookRow> w = LockWebhook(txn, connection_id, webhook_id); !w.ok())
           return w.status();
         return ReadDelivery(txn, webhook_id, delivery_id, /*with_attempts=*/true);
@@ -303,7 +300,8 @@ absl::StatusOr<pb::Delivery> PgOperationsStore::Redeliver(std::string_view conne
                                                           std::string_view webhook_id,
                                                           std::string_view delivery_id) {
   return InTransaction<pb::Delivery>(
-      pool_, kRedeliver.name, [&](pqxx::work& txn) -> absl::StatusOr<pb::Delivery> {
+      pool_, kRedeliver.name, /*read_only=*/false,
+      [&](pqxx::work& txn) -> absl::StatusOr<pb::Delivery> {
         absl::StatusOr<WebhookRow> w = LockWebhook(txn, connection_id, webhook_id);
         if (!w.ok()) return w.status();
         // Ownership first: a delivery of another webhook is NOT_FOUND, even
@@ -321,7 +319,8 @@ absl::StatusOr<pb::ReplayDeliveriesResponse> PgOperationsStore::Replay(
     std::string_view connection_id, std::string_view webhook_id, absl::Time since,
     int max_count) {
   return InTransaction<pb::ReplayDeliveriesResponse>(
-      pool_, kReplay.name, [&](pqxx::work& txn) -> absl::StatusOr<pb::ReplayDeliveriesResponse> {
+      pool_, kReplay.name, /*read_only=*/false,
+      [&](pqxx::work& txn) -> absl::StatusOr<pb::ReplayDeliveriesResponse> {
         absl::StatusOr<WebhookRow> w = LockWebhook(txn, connection_id, webhook_id);
         if (!w.ok()) return w.status();
         if (!w->enabled) return WebhookDisabled();
@@ -340,7 +339,8 @@ absl::StatusOr<pb::ReplayDeliveriesResponse> PgOperationsStore::Replay(
 absl::StatusOr<pb::Delivery> PgOperationsStore::SendTest(std::string_view connection_id,
                                                          std::string_view webhook_id) {
   return InTransaction<pb::Delivery>(
-      pool_, kInsertTest.name, [&](pqxx::work& txn) -> absl::StatusOr<pb::Delivery> {
+      pool_, kInsertTest.name, /*read_only=*/false,
+      [&](pqxx::work& txn) -> absl::StatusOr<pb::Delivery> {
         absl::StatusOr<WebhookRow> w = LockWebhook(txn, connection_id, webhook_id);
         if (!w.ok()) return w.status();
         if (!w->enabled) return WebhookDisabled();

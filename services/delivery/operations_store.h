@@ -14,7 +14,7 @@
 //   NOT_FOUND            "webhookId: no such webhook", "deliveryId: no such delivery"
 //   FAILED_PRECONDITION  the webhook is disabled (redeliver, replay, test)
 //   INVALID_ARGUMENT     a bad page token ("pageToken: ...")
-//   UNAVAILABLE/ABORTED/INTERNAL  from the database (pg_pool StatusFromException)
+//   UNAVAILABLE/ABORTED/INTERNAL  from the database (the table of pg_status.h)
 // Thread-safe.
 //
 // Example:
@@ -52,7 +52,7 @@ struct DeliveryFilter {
 class PgOperationsStore {
  public:
   // `pool` must outlive the store.
-  explicit PgOperationsStore(PgPool* pool) : pool_(pool) {}
+  explicit PgOperationsStore(PgPool* pool);
 
   // Newest first; `page_size` 1..100. next_page_token is set when more follow.
   absl::StatusOr<::octo::webhooks::v1::ListDeliveriesResponse> List(

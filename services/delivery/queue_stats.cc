@@ -2,8 +2,8 @@
 
 #include <pqxx/pqxx>
 
-#include "absl/time/clock.h"
 #include "services/common/log.h"
+#include "services/common/pg_transaction.h"
 
 namespace octo::delivery {
 namespace {
@@ -23,25 +23,16 @@ constexpr char kQueueStatsSql[] =
 }  // namespace
 
 absl::StatusOr<QueueStats> ReadQueueStats(PgPool& pool) {
-  absl::StatusOr<PgPool::Lease> lease = pool.Acquire();
-  if (!lease.ok()) return lease.status();
-  const absl::Time start = absl::Now();
-  try {
-    pqxx::read_transaction txn(lease->conn());
-    const pqxx::row row = txn.exec1(kQueueStatsSql);
-    QueueStats stats;
-    stats.due = row[0].as<long long>();
-    stats.retry_scheduled = row[1].as<long long>();
-    stats.in_flight = row[2].as<long long>();
-    stats.oldest_due_age_seconds = row[3].as<double>();
-    txn.commit();
-    pool.RecordOperation("queue_stats", absl::Now() - start, true);
-    return stats;
-  } catch (const std::exception& e) {
-    pool.RecordOperation("queue_stats", absl::Now() - start, false);
-    if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) lease->MarkBroken();
-    return StatusFromException("queue_stats", e);
-  }
+  return RunInTransaction(pool, {.operation = "queue_stats", .read_only = true},
+                          [](pqxx::work& txn) -> absl::StatusOr<QueueStats> {
+                            const pqxx::row row = txn.exec1(kQueueStatsSql);
+                            QueueStats stats;
+                            stats.due = row[0].as<long long>();
+                            stats.retry_scheduled = row[1].as<long long>();
+                            stats.in_flight = row[2].as<long long>();
+                            stats.oldest_due_age_seconds = row[3].as<double>();
+                            return stats;
+                          });
 }
 
 QueueStatsReporter::QueueStatsReporter(PgPool* pool, metrics::DeliveryMetrics* metrics, absl::Duration interval)

@@ -24,6 +24,7 @@
 #include "services/common/metrics.h"
 #include "services/common/migrations.h"
 #include "services/common/net.h"
+#include "services/common/pg_connection.h"
 #include "services/common/pg_health_reporter.h"
 #include "services/common/pg_pool.h"
 #include "services/subscription/admin_service.h"
@@ -68,6 +69,41 @@ ABSL_FLAG(std::string, allow_destination_cidrs,
           "loopback, private, link-local, ... (e.g. 127.0.0.0/8,::1/128); empty = public "
           "addresses only (env OCTO_DELIVERY_ALLOW_DESTINATION_CIDRS)");
 
+// The limits of every PostgreSQL connection of the process (docs/decisions.md,
+// "One PostgreSQL layer"); the defaults are PgConnectionOptions'.
+ABSL_FLAG(absl::Duration, pg_statement_timeout,
+          octo::EnvOrDuration("OCTO_PG_STATEMENT_TIMEOUT",
+                              octo::PgConnectionOptions{}.statement_timeout),
+          "a database statement running longer is cancelled and its call fails UNAVAILABLE; "
+          "0 = off (env OCTO_PG_STATEMENT_TIMEOUT)");
+ABSL_FLAG(absl::Duration, pg_lock_timeout,
+          octo::EnvOrDuration("OCTO_PG_LOCK_TIMEOUT", octo::PgConnectionOptions{}.lock_timeout),
+          "a wait for a row or table lock longer than this fails UNAVAILABLE instead of pinning "
+          "the connection; 0 = off (env OCTO_PG_LOCK_TIMEOUT)");
+ABSL_FLAG(absl::Duration, pg_idle_in_transaction_timeout,
+          octo::EnvOrDuration("OCTO_PG_IDLE_IN_TRANSACTION_TIMEOUT",
+                              octo::PgConnectionOptions{}.idle_in_transaction_timeout),
+          "the server ends a session idle inside a transaction this long, releasing its locks; "
+          "0 = off (env OCTO_PG_IDLE_IN_TRANSACTION_TIMEOUT)");
+ABSL_FLAG(absl::Duration, pg_connect_timeout,
+          octo::EnvOrDuration("OCTO_PG_CONNECT_TIMEOUT",
+                              octo::PgConnectionOptions{}.connect_timeout),
+          "opening a database connection gives up after this; whole seconds, at least 2s "
+          "(env OCTO_PG_CONNECT_TIMEOUT)");
+ABSL_FLAG(absl::Duration, pg_keepalives_idle,
+          octo::EnvOrDuration("OCTO_PG_KEEPALIVES_IDLE",
+                              octo::PgConnectionOptions{}.keepalives_idle),
+          "TCP keepalive: a database connection silent this long is probed; whole seconds "
+          "(env OCTO_PG_KEEPALIVES_IDLE)");
+ABSL_FLAG(absl::Duration, pg_keepalives_interval,
+          octo::EnvOrDuration("OCTO_PG_KEEPALIVES_INTERVAL",
+                              octo::PgConnectionOptions{}.keepalives_interval),
+          "TCP keepalive: time between probes; whole seconds (env OCTO_PG_KEEPALIVES_INTERVAL)");
+ABSL_FLAG(int, pg_keepalives_count,
+          octo::EnvOrInt("OCTO_PG_KEEPALIVES_COUNT", octo::PgConnectionOptions{}.keepalives_count),
+          "TCP keepalive: unanswered probes before the connection is declared dead "
+          "(env OCTO_PG_KEEPALIVES_COUNT)");
+
 namespace octo::subscription {
 namespace {
 
@@ -86,7 +122,22 @@ struct Config {
   std::string metrics_listen;
   std::string metrics_port_file;
   DestinationPolicy destination_policy;
+  PgConnectionOptions pg;
 };
+
+// The PostgreSQL connection limits from the --pg_* flags, validated.
+absl::StatusOr<PgConnectionOptions> PgOptionsFromFlags() {
+  PgConnectionOptions o;
+  o.statement_timeout = absl::GetFlag(FLAGS_pg_statement_timeout);
+  o.lock_timeout = absl::GetFlag(FLAGS_pg_lock_timeout);
+  o.idle_in_transaction_timeout = absl::GetFlag(FLAGS_pg_idle_in_transaction_timeout);
+  o.connect_timeout = absl::GetFlag(FLAGS_pg_connect_timeout);
+  o.keepalives_idle = absl::GetFlag(FLAGS_pg_keepalives_idle);
+  o.keepalives_interval = absl::GetFlag(FLAGS_pg_keepalives_interval);
+  o.keepalives_count = absl::GetFlag(FLAGS_pg_keepalives_count);
+  if (absl::Status s = ValidatePgConnectionOptions(o); !s.ok()) return s;
+  return o;
+}
 
 absl::StatusOr<Config> ConfigFromFlags() {
   Config c;
@@ -112,6 +163,9 @@ absl::StatusOr<Config> ConfigFromFlags() {
   if (c.db_pool_size < 1 || c.db_pool_size > 1000) {
     return absl::InvalidArgumentError("--db_pool_size: must be between 1 and 1000");
   }
+  absl::StatusOr<PgConnectionOptions> pg = PgOptionsFromFlags();
+  if (!pg.ok()) return pg.status();
+  c.pg = *pg;
   if (c.default_max_webhooks < 1 || c.default_max_webhooks > kMaxWebhooksLimit) {
     return absl::InvalidArgumentError(
         absl::StrCat("--default_max_webhooks: must be between 1 and ", kMaxWebhooksLimit));
@@ -141,7 +195,8 @@ int Run(const Config& config) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   if (absl::Status s =
-          ApplyMigrations(config.database_url, schema::Migrations(), schema::kMigrationLockKey);
+          ApplyMigrations(config.database_url, schema::Migrations(), schema::kMigrationLockKey,
+                          config.pg);
       !s.ok()) {
     log::Error("cannot apply migrations", {{"error", s.ToString()}});
     return 1;
@@ -153,13 +208,13 @@ int Run(const Config& config) {
   metrics::PublishMetrics publish_metrics(metrics.registry());
 
   absl::StatusOr<std::unique_ptr<PgPool>> pool =
-      PgPool::Create(config.database_url, config.db_pool_size, &pg_metrics);
+      PgPool::Create(config.database_url, config.db_pool_size, config.pg, &pg_metrics);
   if (!pool.ok()) {
     log::Error("cannot connect to PostgreSQL", {{"error", pool.status().ToString()}});
     return 1;
   }
   absl::StatusOr<std::unique_ptr<PgPool>> ping_pool =
-      PgPool::Create(config.database_url, 1, &pg_metrics);
+      PgPool::Create(config.database_url, 1, config.pg, &pg_metrics);
   if (!ping_pool.ok()) {
     log::Error("cannot connect to PostgreSQL", {{"error", ping_pool.status().ToString()}});
     return 1;
@@ -202,7 +257,8 @@ int Run(const Config& config) {
     return 1;
   }
   auto health =
-      std::make_unique<PgHealthReporter>(*std::move(ping_pool), server->GetHealthCheckService());
+      std::make_unique<PgHealthReporter>(*std::move(ping_pool), server->GetHealthCheckService(),
+                                         std::vector<PgPool*>{pool->get()});
   absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> metrics_server =
       metrics::MetricsServer::Start(config.metrics_listen, metrics);
   if (!metrics_server.ok()) {

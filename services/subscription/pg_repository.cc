@@ -17,6 +17,8 @@
 #include "absl/time/clock.h"
 #include "services/common/crypto.h"
 #include "services/common/log.h"
+#include "services/common/pg_status.h"
+#include "services/common/pg_transaction.h"
 #include "services/common/strings.h"
 #include "services/common/validation.h"
 
@@ -24,11 +26,6 @@ namespace octo::subscription {
 namespace {
 
 // ------------------------------------------------------------- statements --
-
-struct Statement {
-  const char* name;
-  const char* sql;
-};
 
 // clang-format off
 // Microseconds since the Unix epoch: exact (extract() returns numeric).
@@ -52,73 +49,73 @@ struct Statement {
   "max_concurrency"
 // clang-format on
 
-constexpr Statement kInsertSupplier{
+constexpr PgStatement kInsertSupplier{
     "insert_supplier",
     "INSERT INTO suppliers (name, endpoint, contact) VALUES ($1, $2, $3::jsonb) "
     "RETURNING " OCTO_SUPPLIER_COLUMNS};
-constexpr Statement kSelectSupplier{
+constexpr PgStatement kSelectSupplier{
     "select_supplier", "SELECT " OCTO_SUPPLIER_COLUMNS " FROM suppliers WHERE id = $1::uuid"};
-constexpr Statement kListSuppliers{
+constexpr PgStatement kListSuppliers{
     "list_suppliers", "SELECT " OCTO_SUPPLIER_COLUMNS " FROM suppliers ORDER BY created_at, id"};
-constexpr Statement kUpdateSupplier{
+constexpr PgStatement kUpdateSupplier{
     "update_supplier",
     "UPDATE suppliers SET name = COALESCE($2, name), endpoint = COALESCE($3, endpoint), "
     "contact = COALESCE($4::jsonb, contact), updated_at = greatest(now(), created_at) "
     "WHERE id = $1::uuid RETURNING " OCTO_SUPPLIER_COLUMNS};
 
-constexpr Statement kInsertConnection{
+constexpr PgStatement kInsertConnection{
     "insert_connection",
     "INSERT INTO connections (supplier_id, name, max_webhooks) VALUES ($1::uuid, $2, $3) "
     "RETURNING " OCTO_CONNECTION_COLUMNS};
-constexpr Statement kSelectConnection{
+constexpr PgStatement kSelectConnection{
     "select_connection", "SELECT " OCTO_CONNECTION_COLUMNS " FROM connections WHERE id = $1::uuid"};
-constexpr Statement kListConnections{"list_connections",
+constexpr PgStatement kListConnections{"list_connections",
                                      "SELECT " OCTO_CONNECTION_COLUMNS
                                      " FROM connections WHERE supplier_id = $1::uuid "
                                      "ORDER BY created_at, id"};
-constexpr Statement kSupplierExists{"supplier_exists",
+constexpr PgStatement kSupplierExists{"supplier_exists",
                                     "SELECT 1 FROM suppliers WHERE id = $1::uuid"};
-constexpr Statement kConnectionExists{"connection_exists",
+constexpr PgStatement kConnectionExists{"connection_exists",
                                       "SELECT 1 FROM connections WHERE id = $1::uuid"};
 
-constexpr Statement kInsertApiKey{
+constexpr PgStatement kInsertApiKey{
     "insert_api_key",
     "INSERT INTO api_keys (connection_id, name, prefix, key_hash) "
     "VALUES ($1::uuid, $2, $3, decode($4, 'hex')) RETURNING " OCTO_API_KEY_COLUMNS};
-constexpr Statement kListApiKeys{"list_api_keys", "SELECT " OCTO_API_KEY_COLUMNS
+constexpr PgStatement kListApiKeys{"list_api_keys", "SELECT " OCTO_API_KEY_COLUMNS
                                                   " FROM api_keys WHERE connection_id = $1::uuid "
                                                   "ORDER BY created_at, id"};
-constexpr Statement kRevokeApiKey{
+constexpr PgStatement kRevokeApiKey{
     "revoke_api_key",
     "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, greatest(now(), created_at)) "
     "WHERE id = $1::uuid RETURNING " OCTO_API_KEY_COLUMNS};
-constexpr Statement kAuthenticate{
+constexpr PgStatement kAuthenticate{
     "authenticate_api_key",
     "SELECT k.id::text, k.connection_id::text, c.supplier_id::text, k.revoked_at IS NOT NULL "
     "FROM api_keys k JOIN connections c ON c.id = k.connection_id "
     "WHERE k.key_hash = decode($1, 'hex')"};
 
-constexpr Statement kInsertWebhook{
+constexpr PgStatement kInsertWebhook{
     "insert_webhook",
     "INSERT INTO webhooks (connection_id, event, url, retry_on_error, use_contact_language, "
     "headers, capabilities, secret, rate_limit_per_second, max_concurrency) "
     "VALUES ($1::uuid, $2, $3, $4::boolean, $5::boolean, $6::jsonb, $7::jsonb, $8, "
     "$9::double precision, $10::integer) "
     "RETURNING " OCTO_WEBHOOK_COLUMNS};
-constexpr Statement kSelectWebhook{
+constexpr PgStatement kSelectWebhook{
     "select_webhook", "SELECT " OCTO_WEBHOOK_COLUMNS
                       " FROM webhooks WHERE id = $1::uuid AND connection_id = $2::uuid"};
-constexpr Statement kListWebhooksFirst{"list_webhooks_first",
+constexpr PgStatement kListWebhooksFirst{"list_webhooks_first",
                                        "SELECT " OCTO_WEBHOOK_COLUMNS
                                        " FROM webhooks WHERE connection_id = $1::uuid "
                                        "ORDER BY created_at, id LIMIT $2"};
-constexpr Statement kListWebhooksAfter{"list_webhooks_after",
+constexpr PgStatement kListWebhooksAfter{"list_webhooks_after",
                                        "SELECT " OCTO_WEBHOOK_COLUMNS
                                        " FROM webhooks WHERE connection_id = $1::uuid "
                                        "AND (created_at, id) > ('epoch'::timestamptz + $2::bigint "
                                        "* interval '1 microsecond', $3::uuid) "
                                        "ORDER BY created_at, id LIMIT $4"};
-constexpr Statement kUpdateWebhook{
+constexpr PgStatement kUpdateWebhook{
     "update_webhook",
     "UPDATE webhooks SET event = COALESCE($3, event), url = COALESCE($4, url), "
     "retry_on_error = COALESCE($5::boolean, retry_on_error), "
@@ -130,13 +127,13 @@ constexpr Statement kUpdateWebhook{
     "  ELSE NULLIF($9::integer, 0) END, "
     "updated_at = greatest(now(), created_at) "
     "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
-constexpr Statement kDeleteWebhook{
+constexpr PgStatement kDeleteWebhook{
     "delete_webhook",
     "DELETE FROM webhooks WHERE id = $1::uuid AND connection_id = $2::uuid "
     "RETURNING " OCTO_WEBHOOK_COLUMNS};
 
 // $3 the new secret, $4 the grace in microseconds (0: keep no previous secret).
-constexpr Statement kRotateWebhookSecret{
+constexpr PgStatement kRotateWebhookSecret{
     "rotate_webhook_secret",
     "UPDATE webhooks SET "
     "previous_secret = CASE WHEN $4::bigint > 0 THEN secret END, "
@@ -144,7 +141,7 @@ constexpr Statement kRotateWebhookSecret{
     "  THEN now() + $4::bigint * interval '1 microsecond' END, "
     "secret = $3, updated_at = greatest(now(), created_at) "
     "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
-constexpr Statement kEnableWebhook{
+constexpr PgStatement kEnableWebhook{
     "enable_webhook",
     "UPDATE webhooks SET status = 'enabled', disabled_reason = NULL, disabled_at = NULL, "
     "failing_since = NULL, updated_at = greatest(now(), created_at) "
@@ -158,99 +155,48 @@ constexpr std::array kStatements = {
     kRotateWebhookSecret, kEnableWebhook,
 };
 
-// Registers every statement on `conn`. libpqxx keeps the definitions per
-// connection and prepares each on the server at its first use; registering
-// an identical definition again is a map lookup.
-void PrepareAll(pqxx::connection& conn) {
-  for (const Statement& s : kStatements) conn.prepare(s.name, s.sql);
-}
-
 // --------------------------------------------------------------- errors --
 
-// Custom SQLSTATE raised by the webhooks_enforce_cap trigger.
-constexpr std::string_view kCapReached = "OW001";
-
-// How a foreign-key or uniqueness violation reads for one operation.
+// How a foreign-key or uniqueness violation reads for one operation. The
+// codes come from the one table (pg_status.h); only the words are ours.
 struct ErrorText {
-  std::string_view foreign_key;  // NOT_FOUND message; "" = INTERNAL
+  std::string_view foreign_key;  // NOT_FOUND message; "" = the table's code
   std::string_view unique;       // ALREADY_EXISTS message; "" = generic
 };
 
-absl::Status MapException(std::string_view operation, const std::exception& e,
-                          const ErrorText& text) {
-  const absl::string_view op = AbslView(operation);
-  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
-    const std::string& state = sql->sqlstate();
-    if (state == kCapReached) {
-      return absl::ResourceExhaustedError(
-          "this connection already has its maximum number of webhooks; delete one first");
-    }
-    if (state == "23503" && !text.foreign_key.empty())
-      return absl::NotFoundError(AbslView(text.foreign_key));
-    if (state == "23505") {
-      return absl::AlreadyExistsError(text.unique.empty() ? absl::StrCat(op, ": already exists")
-                                                          : std::string(text.unique));
-    }
-    // Integrity (23xxx: check, not-null) and data (22xxx) errors: a value the
-    // validation let through but the schema refuses.
-    if (absl::StartsWith(state, "23") || absl::StartsWith(state, "22")) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(op, ": rejected by a database constraint (SQLSTATE ", state, ")"));
-    }
-    if (absl::StartsWith(state, "40")) {
-      return absl::AbortedError(
-          absl::StrCat(op, ": transaction aborted (SQLSTATE ", state, "), retry"));
-    }
-    if (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P") ||
-        absl::StartsWith(state, "53")) {
-      return absl::UnavailableError(
-          absl::StrCat(op, ": database unavailable (SQLSTATE ", state, ")"));
-    }
-    // Class 42 (syntax, undefined objects) messages name SQL, not data: log
-    // them for whoever has to fix the statement. Other messages can quote row
-    // values, so only the SQLSTATE is logged.
-    if (absl::StartsWith(state, "42")) {
-      log::Error("database statement error",
-                 {{"operation", operation}, {"sqlstate", state}, {"error", e.what()}});
-    } else {
-      log::Error("database error", {{"operation", operation}, {"sqlstate", state}});
-    }
-    return absl::InternalError(absl::StrCat(op, ": database error (SQLSTATE ", state, ")"));
+absl::Status Reword(const absl::Status& status, const ErrorText& text) {
+  const std::string state = SqlstateOf(status);
+  if (state == "OW001") {  // raised by the webhooks_enforce_cap trigger
+    return absl::ResourceExhaustedError(
+        "this connection already has its maximum number of webhooks; delete one first");
   }
-  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
-      dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
-    return absl::UnavailableError(absl::StrCat(op, ": database connection lost"));
+  if (state == "23503" && !text.foreign_key.empty()) {
+    return absl::NotFoundError(AbslView(text.foreign_key));
   }
-  if (dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr) {
-    return absl::AbortedError(absl::StrCat(op, ": transaction aborted, retry"));
+  if (state == "23505" && !text.unique.empty()) {
+    return absl::AlreadyExistsError(AbslView(text.unique));
   }
-  log::Error("unexpected error in repository", {{"operation", operation}});
-  return absl::InternalError(absl::StrCat(op, ": unexpected error"));
+  return status;
 }
 
-// Runs `body` in one transaction on a pooled connection, committing when it
-// returns OK. `body` gets a pqxx::work& and returns absl::StatusOr<T>.
+// Runs `body` (pqxx::work& -> absl::StatusOr<T>) in one transaction on a
+// pooled connection (pg_transaction.h: committed when it returns OK, rerun
+// after a lost connection when safe), with this repository's wording.
 template <typename T, typename Body>
 absl::StatusOr<T> InTransaction(PgPool* pool, std::string_view operation, const ErrorText& text,
                                 Body&& body) {
-  absl::StatusOr<PgPool::Lease> lease = pool->Acquire();
-  if (!lease.ok()) return lease.status();
-  const absl::Time start = absl::Now();
-  try {
-    PrepareAll(lease->conn());
-    pqxx::work txn(lease->conn(), std::string(operation));
-    absl::StatusOr<T> result = body(txn);
-    if (result.ok()) txn.commit();
-    pool->RecordOperation(operation, absl::Now() - start, true);
-    return result;
-  } catch (const std::exception& e) {
-    pool->RecordOperation(operation, absl::Now() - start, false);
-    if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
-        dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr || !lease->conn().is_open()) {
-      lease->MarkBroken();
-    }
-    return MapException(operation, e, text);
-  }
+  absl::StatusOr<T> result =
+      RunInTransaction(*pool, {.operation = operation}, std::forward<Body>(body));
+  if (result.ok()) return result;
+  return Reword(result.status(), text);
+}
+
+// The same for a transaction that only reads: rerun after any lost
+// connection.
+template <typename T, typename Body>
+absl::StatusOr<T> ReadTransaction(PgPool* pool, std::string_view operation, Body&& body) {
+  return RunInTransaction(*pool, {.operation = operation, .read_only = true},
+                          std::forward<Body>(body));
 }
 
 // ------------------------------------------------------------ conversion --
@@ -444,6 +390,14 @@ absl::StatusOr<PageCursor> DecodePageToken(std::string_view token) {
   return cursor;
 }
 
+PgRepository::PgRepository(PgPool* pool) : pool_(pool) {
+  // Distinct constant names: only a clash with another store on the same
+  // pool can fail, which every test would show at once.
+  if (absl::Status s = pool_->RegisterStatements(kStatements); !s.ok()) {
+    log::Error("cannot register the repository's statements", {{"error", s.ToString()}});
+  }
+}
+
 // ------------------------------------------------------------- suppliers --
 
 absl::StatusOr<SupplierRecord> PgRepository::CreateSupplier(const NewSupplier& supplier) {
@@ -457,8 +411,8 @@ absl::StatusOr<SupplierRecord> PgRepository::CreateSupplier(const NewSupplier& s
 
 absl::StatusOr<SupplierRecord> PgRepository::GetSupplier(std::string_view supplier_id) {
   if (!IsUuid(supplier_id)) return absl::NotFoundError("supplierId: no such supplier");
-  return InTransaction<SupplierRecord>(
-      pool_, kSelectSupplier.name, kNoText, [&](pqxx::work& txn) -> absl::StatusOr<SupplierRecord> {
+  return ReadTransaction<SupplierRecord>(
+      pool_, kSelectSupplier.name, [&](pqxx::work& txn) -> absl::StatusOr<SupplierRecord> {
         const pqxx::result r = txn.exec_prepared(kSelectSupplier.name, std::string(supplier_id));
         if (r.empty()) return absl::NotFoundError("supplierId: no such supplier");
         return SupplierFromRow(r[0]);
@@ -466,8 +420,7 @@ absl::StatusOr<SupplierRecord> PgRepository::GetSupplier(std::string_view suppli
 }
 
 absl::StatusOr<std::vector<SupplierRecord>> PgRepository::ListSuppliers() {
-  return InTransaction<std::vector<SupplierRecord>>(
-      pool_, kListSuppliers.name, kNoText,
+  return ReadTransaction<std::vector<SupplierRecord>>(pool_, kListSuppliers.name,
       [&](pqxx::work& txn) -> absl::StatusOr<std::vector<SupplierRecord>> {
         std::vector<SupplierRecord> out;
         for (const auto& row : txn.exec_prepared(kListSuppliers.name))
@@ -509,8 +462,7 @@ absl::StatusOr<ConnectionRecord> PgRepository::CreateConnection(std::string_view
 
 absl::StatusOr<ConnectionRecord> PgRepository::GetConnection(std::string_view connection_id) {
   if (!IsUuid(connection_id)) return absl::NotFoundError("connectionId: no such connection");
-  return InTransaction<ConnectionRecord>(
-      pool_, kSelectConnection.name, kNoText,
+  return ReadTransaction<ConnectionRecord>(pool_, kSelectConnection.name,
       [&](pqxx::work& txn) -> absl::StatusOr<ConnectionRecord> {
         const pqxx::result r =
             txn.exec_prepared(kSelectConnection.name, std::string(connection_id));
@@ -522,8 +474,7 @@ absl::StatusOr<ConnectionRecord> PgRepository::GetConnection(std::string_view co
 absl::StatusOr<std::vector<ConnectionRecord>> PgRepository::ListConnections(
     std::string_view supplier_id) {
   if (!IsUuid(supplier_id)) return absl::NotFoundError("supplierId: no such supplier");
-  return InTransaction<std::vector<ConnectionRecord>>(
-      pool_, kListConnections.name, kNoText,
+  return ReadTransaction<std::vector<ConnectionRecord>>(pool_, kListConnections.name,
       [&](pqxx::work& txn) -> absl::StatusOr<std::vector<ConnectionRecord>> {
         const std::string id(supplier_id);
         if (txn.exec_prepared(kSupplierExists.name, id).empty()) {
@@ -552,8 +503,7 @@ absl::StatusOr<ApiKeyRecord> PgRepository::CreateApiKey(const NewApiKey& key) {
 absl::StatusOr<std::vector<ApiKeyRecord>> PgRepository::ListApiKeys(
     std::string_view connection_id) {
   if (!IsUuid(connection_id)) return absl::NotFoundError("connectionId: no such connection");
-  return InTransaction<std::vector<ApiKeyRecord>>(
-      pool_, kListApiKeys.name, kNoText,
+  return ReadTransaction<std::vector<ApiKeyRecord>>(pool_, kListApiKeys.name,
       [&](pqxx::work& txn) -> absl::StatusOr<std::vector<ApiKeyRecord>> {
         const std::string id(connection_id);
         if (txn.exec_prepared(kConnectionExists.name, id).empty()) {
@@ -578,8 +528,8 @@ absl::StatusOr<ApiKeyRecord> PgRepository::RevokeApiKey(std::string_view api_key
 
 absl::StatusOr<KeyOwner> PgRepository::AuthenticateKeyHash(std::string_view key_hash) {
   if (key_hash.size() != 32) return absl::UnauthenticatedError("invalid API key");
-  return InTransaction<KeyOwner>(
-      pool_, kAuthenticate.name, kNoText, [&](pqxx::work& txn) -> absl::StatusOr<KeyOwner> {
+  return ReadTransaction<KeyOwner>(
+      pool_, kAuthenticate.name, [&](pqxx::work& txn) -> absl::StatusOr<KeyOwner> {
         const pqxx::result r = txn.exec_prepared(kAuthenticate.name, crypto::HexEncode(key_hash));
         if (r.empty()) return absl::UnauthenticatedError("invalid API key");
         if (r[0][3].as<bool>()) return absl::UnauthenticatedError("API key revoked");
@@ -607,8 +557,8 @@ absl::StatusOr<WebhookRecord> PgRepository::CreateWebhook(const NewWebhook& w) {
 absl::StatusOr<WebhookRecord> PgRepository::GetWebhook(std::string_view connection_id,
                                                        std::string_view webhook_id) {
   if (!IsUuid(connection_id) || !IsUuid(webhook_id)) return WebhookNotFound();
-  return InTransaction<WebhookRecord>(
-      pool_, kSelectWebhook.name, kNoText, [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
+  return ReadTransaction<WebhookRecord>(
+      pool_, kSelectWebhook.name, [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
         const pqxx::result r = txn.exec_prepared(kSelectWebhook.name, std::string(webhook_id),
                                                  std::string(connection_id));
         if (r.empty()) return WebhookNotFound();
@@ -628,8 +578,8 @@ absl::StatusOr<WebhookPage> PgRepository::ListWebhooks(std::string_view connecti
     after = *std::move(cursor);
   }
   if (!IsUuid(connection_id)) return WebhookPage{};
-  return InTransaction<WebhookPage>(
-      pool_, kListWebhooksFirst.name, kNoText, [&](pqxx::work& txn) -> absl::StatusOr<WebhookPage> {
+  return ReadTransaction<WebhookPage>(
+      pool_, kListWebhooksFirst.name, [&](pqxx::work& txn) -> absl::StatusOr<WebhookPage> {
         // One row more than asked tells whether another page follows.
         const int limit = page_size + 1;
         const std::string id(connection_id);

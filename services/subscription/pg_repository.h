@@ -1,9 +1,11 @@
 #pragma once
 // Repository on PostgreSQL (libpqxx), over the schema in migrations/.
 //
-// Every statement is prepared once per pooled connection under a constant
-// name (also the log label), and every libpqxx exception is translated into
-// the status codes documented in repository.h; no pqxx type escapes. Status
+// Every statement is registered with the pool under a constant name (also the
+// log and metrics label), every transaction goes through RunInTransaction
+// (a lost connection is replaced and the call rerun when safe), and every
+// libpqxx exception is translated by the table of pg_status.h into the codes
+// documented in repository.h; no pqxx type escapes. Status
 // messages and logs carry the operation and the SQLSTATE, never row values
 // (PostgreSQL's error DETAIL can quote a whole row, secret included).
 //
@@ -23,7 +25,7 @@ namespace octo::subscription {
 class PgRepository final : public Repository {
  public:
   // `pool` must outlive the repository. Thread-safe.
-  explicit PgRepository(PgPool* pool) : pool_(pool) {}
+  explicit PgRepository(PgPool* pool);
 
   absl::StatusOr<SupplierRecord> CreateSupplier(const NewSupplier& supplier) override;
   absl::StatusOr<SupplierRecord> GetSupplier(std::string_view supplier_id) override;

@@ -16,6 +16,7 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
+#include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -173,6 +174,41 @@ TEST_F(SubscriptionMainTest, HealthFollowsPostgres) {
   EXPECT_TRUE(WaitForHealth("", kNotServing));
 }
 
+// Every connection of the service dies (as in a server restart or
+// failover) while it stays up: the first request afterwards must not fail on
+// a dead pooled connection, and health must say SERVING only because the
+// server answers.
+TEST_F(SubscriptionMainTest, FirstRequestAfterItsConnectionsDiedSucceeds) {
+  ASSERT_NO_FATAL_FAILURE(Start());
+  ASSERT_TRUE(WaitForHealth("octo.webhooks.v1.postgres", kServing));
+  auto admin = pb::AdminService::NewStub(channel_);
+  pb::CreateSupplierRequest create;
+  create.set_name("Tours");
+  create.set_endpoint("https://octo.example.com");
+  pb::Supplier supplier;
+  ASSERT_TRUE(Call(&pb::AdminService::Stub::CreateSupplier, admin.get(), create, &supplier).ok());
+
+  pqxx::connection admin_conn(db_->conninfo());
+  pqxx::nontransaction txn(admin_conn);
+  const std::string others =
+      "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()";
+  ASSERT_GT(txn.exec1("SELECT count(*) " + others)[0].as<int>(), 0);
+  // Waits (up to 10 s) until each is gone.
+  txn.exec("SELECT pg_terminate_backend(pid, 10000) " + others);
+
+  pb::ListSuppliersRequest list;
+  pb::ListSuppliersResponse listed;
+  const grpc::Status first =
+      Call(&pb::AdminService::Stub::ListSuppliers, admin.get(), list, &listed);
+  EXPECT_TRUE(first.ok()) << first.error_code() << " " << first.error_message() << "\n"
+                          << ReadLog();
+  EXPECT_EQ(listed.suppliers_size(), 1);
+  pb::Supplier second;
+  create.set_name("Tours 2");
+  EXPECT_TRUE(Call(&pb::AdminService::Stub::CreateSupplier, admin.get(), create, &second).ok());
+  EXPECT_TRUE(WaitForHealth("octo.webhooks.v1.postgres", kServing));
+}
+
 TEST_F(SubscriptionMainTest, LogsOneLinePerRequestWithoutSecrets) {
   ASSERT_NO_FATAL_FAILURE(Start());
   auto admin = pb::AdminService::NewStub(channel_);
@@ -321,6 +357,13 @@ TEST_F(SubscriptionMainTest, RequiresADatabaseUrl) {
 TEST_F(SubscriptionMainTest, RejectsBadNumericFlags) {
   EXPECT_EQ(Run({"--db_pool_size=0", "--database_url=" + db_->conninfo()}).exit_code, 2);
   EXPECT_EQ(Run({"--default_max_webhooks=0", "--database_url=" + db_->conninfo()}).exit_code, 2);
+}
+
+TEST_F(SubscriptionMainTest, RejectsOutOfRangePostgresLimits) {
+  const std::string db = "--database_url=" + db_->conninfo();
+  EXPECT_EQ(Run({"--pg_connect_timeout=1s", db}).exit_code, 2);
+  EXPECT_EQ(Run({"--pg_lock_timeout=-1s", db}).exit_code, 2);
+  EXPECT_EQ(Run({"--pg_keepalives_count=0", db}).exit_code, 2);
 }
 
 TEST_F(SubscriptionMainTest, UnreachableDatabaseExitsNonZero) {
