@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
+#include "gateway/notifications_handler.h"
 #include "gateway/octo_error.h"
 #include "gateway/openapi_document.h"
 #include "gateway/operations_json.h"
@@ -571,6 +572,10 @@ void ApiHandler::Handle(HttpRequest request, Done done) {
     }
     default:
       break;
+  }
+  if (IsSubscriptionRoute(match.route)) {
+    return HandleSubscriptionRequest(backend_, options_.request_timeout, options_.base_path,
+                                     std::move(request), std::move(match), std::move(done));
   }
   auto exchange =
       std::make_shared<WebhookExchange>(backend_, options_.request_timeout, std::move(request),

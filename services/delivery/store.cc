@@ -30,6 +30,7 @@
 #include "services/common/strings.h"
 #include "services/delivery/payload/json_diff.h"
 #include "services/delivery/payload/json_text.h"
+#include "services/delivery/notification_ranges.h"
 #include "services/delivery/payload/resource_kind.h"
 
 namespace octo::delivery {
@@ -66,7 +67,8 @@ constexpr Statement kLockConnections{
 // until the commit, in id order.
 constexpr Statement kLockWebhooks{
     "enqueue_lock_webhooks",
-    "SELECT w.id::text, w.connection_id::text, c.supplier_id::text, w.event"
+    "SELECT w.id::text, w.connection_id::text, c.supplier_id::text, w.event,"
+    "  w.dialect = 'notification', array_to_string(w.event_types, ',')"
     " FROM webhooks w JOIN connections c ON c.id = w.connection_id"
     " WHERE w.id = ANY($1::uuid[]) AND w.status = 'enabled'"
     " ORDER BY w.id FOR KEY SHARE OF w"};
@@ -84,14 +86,16 @@ constexpr Statement kInsertEvents{
     "WITH new_events AS ("
     "  INSERT INTO events (id, supplier_id, idempotency_key, connection_id, event, resource_kind,"
     "    resource_key, resource, localized, diff, diff_supplied, product_id, option_id,"
-    "    occurred_at, delivery_count)"
+    "    occurred_at, delivery_count, notification_date_start, notification_date_end)"
     "  SELECT x.id, x.supplier_id, x.idempotency_key, x.connection_id, x.event, x.resource_kind,"
     "    x.resource_key, x.resource, x.localized, x.diff, x.diff_supplied,"
-    "    x.product_id, x.option_id, " OCTO_TIMESTAMP("x.occurred_at") ", x.delivery_count"
+    "    x.product_id, x.option_id, " OCTO_TIMESTAMP("x.occurred_at") ", x.delivery_count,"
+    "    x.notification_date_start, x.notification_date_end"
     "  FROM json_to_recordset($1::json) AS x(id uuid, supplier_id uuid, idempotency_key text,"
     "    connection_id uuid, event text, resource_kind text, resource_key text, resource json,"
     "    localized json, diff json, diff_supplied boolean, product_id text, option_id text,"
-    "    occurred_at bigint, delivery_count integer)), "
+    "    occurred_at bigint, delivery_count integer, notification_date_start date,"
+    "    notification_date_end date)), "
     "new_deliveries AS ("
     "  INSERT INTO deliveries (event_id, webhook_id)"
     "  SELECT * FROM unnest($2::uuid[], $3::uuid[])) "
@@ -517,6 +521,19 @@ absl::StatusOr<std::vector<StoredEvent>> PgEventStore::EnqueueOnce(
       std::string connection_id;
       std::string supplier_id;
       std::string event;
+      bool notification = false;  // the thin-body dialect
+      std::string event_types;    // notification: every type it wants, comma-separated
+      bool Wants(std::string_view e) const {
+        if (event == e) return true;
+        if (!notification) return false;
+        std::string_view rest = event_types;
+        while (!rest.empty()) {
+          const std::size_t comma = rest.find(',');
+          if (rest.substr(0, comma) == e) return true;
+          rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+        }
+        return false;
+      }
     };
     std::map<std::string, Webhook, std::less<>> webhooks;
     {
@@ -529,7 +546,8 @@ absl::StatusOr<std::vector<StoredEvent>> PgEventStore::EnqueueOnce(
         for (const pqxx::row& row : txn.exec_prepared(kLockWebhooks.name, UuidArray(ids))) {
           webhooks.emplace(row[0].as<std::string>(),
                            Webhook{row[1].as<std::string>(), row[2].as<std::string>(),
-                                   row[3].as<std::string>()});
+                                   row[3].as<std::string>(), row[4].as<bool>(),
+                                   row[5].as<std::string>()});
         }
       }
     }
@@ -537,6 +555,13 @@ absl::StatusOr<std::vector<StoredEvent>> PgEventStore::EnqueueOnce(
     // ---- the new events and their deliveries: one statement, no joins
     //      (the ids are made here, the webhooks matched above) ----
     int new_deliveries = 0;
+    // An availability publish reaches a notification subscription once per
+    // product, with the range of its dates.
+    NotificationRanges ranges;
+    for (std::size_t i : fresh) {
+      if (events[i].valid->kind != payload::ResourceKind::kAvailability) continue;
+      ranges.Add(Lower(events[i].supplier_id), events[i].product_id, events[i].valid->resource);
+    }
     if (!fresh.empty()) {
       const std::vector<std::string> event_ids = NewUuids(fresh.size());
       Recordset rows;
@@ -554,8 +579,12 @@ absl::StatusOr<std::vector<StoredEvent>> PgEventStore::EnqueueOnce(
           auto w = webhooks.find(lower);
           if (w == webhooks.end() || w->second.supplier_id != supplier ||
               (!connection.empty() && w->second.connection_id != connection) ||
-              w->second.event != e.event) {
+              !w->second.Wants(e.event)) {
             continue;  // gone, disabled, another supplier/connection, another event
+          }
+          if (w->second.notification && v.kind == payload::ResourceKind::kAvailability &&
+              !ranges.FirstFor(lower, supplier, e.product_id)) {
+            continue;  // this publish's range for the product is on its way already
           }
           targets.insert(std::move(lower));
         }
@@ -588,6 +617,11 @@ absl::StatusOr<std::vector<StoredEvent>> PgEventStore::EnqueueOnce(
             .TextOrNull("option_id", e.option_id)
             .Int("occurred_at", v.occurred_at_micros)
             .Int("delivery_count", static_cast<std::int64_t>(targets.size()));
+        const DateRange* range = v.kind == payload::ResourceKind::kAvailability
+                                     ? ranges.Find(supplier, e.product_id)
+                                     : nullptr;
+        rows.TextOrNull("notification_date_start", range != nullptr ? range->start : "")
+            .TextOrNull("notification_date_end", range != nullptr ? range->end : "");
       }
       delivery_events.push_back('}');
       delivery_webhooks.push_back('}');
