@@ -74,6 +74,7 @@ absl::StatusOr<ParsedEvent> ParseClaimedEvent(const ClaimedEvent& event) {
   out.diff = std::move(diff->get_array());
   out.product_id = event.product_id;
   out.option_id = event.option_id;
+  out.test = event.event == "webhook_test";
   out.occurred_at_us = event.occurred_at_us;
   out.notification_date_start = event.notification_date_start;
   out.notification_date_end = event.notification_date_end;
@@ -160,7 +161,7 @@ absl::StatusOr<OutgoingRequest> RenderRequest(const ClaimedDelivery& delivery, c
     language.reset();
     request.body = payload::RenderNotificationBody(
         {message_id, event.kind, &event.resource, event.product_id, event.notification_date_start,
-         event.notification_date_end, event.occurred_at_us});
+         event.notification_date_end, event.occurred_at_us, event.test});
   } else {
     request.body = payload::RenderDeliveryBody(input);
   }

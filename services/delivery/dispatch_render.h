@@ -34,6 +34,7 @@ struct ParsedEvent {
   std::string product_id;
   std::string option_id;
   // For notification bodies.
+  bool test = false;  // a webhook_test ping
   int64_t occurred_at_us = 0;
   std::string notification_date_start;
   std::string notification_date_end;

@@ -96,6 +96,7 @@ std::string RenderNotificationBody(const NotificationInput& input) {
       break;
     }
   }
+  if (input.test) data["test"] = true;
   boost::json::object body;
   body["id"] = input.id;
   body["type"] = NotificationType(input.kind);

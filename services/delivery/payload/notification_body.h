@@ -10,7 +10,8 @@
 //   PRODUCT_UPDATE       {"productId"}
 //   AVAILABILITY_UPDATE  {"productId","localDateStart","localDateEnd"}
 //   ORDER_UPDATE         {"id"}   (no notification type; never subscribed)
-// Strings the resource lacks render as null.
+// Strings the resource lacks render as null. A test ping adds "test":true to
+// data (its ids are null: there is nothing to fetch).
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -33,6 +34,9 @@ struct NotificationInput {
   std::string date_start;
   std::string date_end;
   std::int64_t occurred_at_micros = 0;  // the change's time (the event's occurred_at)
+  // A test ping (no resource changed): the type's ids are null and data
+  // gains "test": true.
+  bool test = false;
 };
 
 // "BOOKING_UPDATE", "AVAILABILITY_UPDATE", "PRODUCT_UPDATE", "ORDER_UPDATE".
