@@ -25,6 +25,9 @@ PACKAGES=(
   # promtool: tests/deploy checks the alert rules and the dashboard's queries,
   # tests/metrics runs `promtool check metrics` and a real Prometheus
   prometheus
+  # docs/receiving/verify.go, the receiver's guide's Go snippet, runs in a
+  # test against a real signed delivery (standard library only)
+  golang-go
 )
 
 # tests/delivery_e2e checks signatures with the public npm package

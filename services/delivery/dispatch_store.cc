@@ -53,7 +53,7 @@ constexpr Statement kClaim{
     "  w.headers::text, w.capabilities::text, w.secret, w.status = 'enabled',"
     "  s.id::text, s.name, s.endpoint, s.contact::text,"
     "  CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret ELSE '' END,"
-    "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0)"
+    "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0), w.dialect"
     " FROM claimed c"
     " JOIN webhooks w ON w.id = c.webhook_id"
     " JOIN events e ON e.id = c.event_id"
@@ -64,7 +64,8 @@ constexpr Statement kClaimEvents{
     "dispatch_claim_events",
     "SELECT id::text, event, resource_kind, resource::text, COALESCE(localized::text, '{}'),"
     "  COALESCE(diff::text, '[]'), COALESCE(product_id, ''), COALESCE(option_id, ''),"
-    "  " OCTO_MICROS("created_at")
+    "  " OCTO_MICROS("created_at") ", " OCTO_MICROS("occurred_at") ","
+    "  COALESCE(notification_date_start::text, ''), COALESCE(notification_date_end::text, '')"
     " FROM events WHERE id = ANY($1::uuid[])"};
 
 // Whether this claim still holds the delivery: pending, and leased with the
@@ -344,6 +345,7 @@ absl::StatusOr<ClaimBatch> PgDispatchStore::Claim(int limit, absl::Duration leas
       d.previous_secret = row[17].as<std::string>();
       d.rate_limit_per_second = row[18].as<double>();
       d.max_concurrency = row[19].as<int>();
+      d.dialect = row[20].as<std::string>();
       event_ids.insert(d.event_id);
       batch.deliveries.push_back(std::move(d));
     }
@@ -365,6 +367,9 @@ absl::StatusOr<ClaimBatch> PgDispatchStore::Claim(int limit, absl::Duration leas
         e.product_id = row[6].as<std::string>();
         e.option_id = row[7].as<std::string>();
         e.created_at = absl::FromUnixMicros(row[8].as<long long>());
+        e.occurred_at_us = row[9].as<long long>();
+        e.notification_date_start = row[10].as<std::string>();
+        e.notification_date_end = row[11].as<std::string>();
         std::string key = e.id;
         batch.events.emplace(std::move(key), std::move(e));
       }

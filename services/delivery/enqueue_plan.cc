@@ -80,6 +80,9 @@ absl::Status ChainDiffs(const Events& events, const std::vector<std::size_t>& fr
 WebhookIndex::WebhookIndex(std::vector<WebhookRow> rows) : rows_(std::move(rows)) {
   for (const WebhookRow& row : rows_) {
     by_target_[{row.supplier_id, row.event}].push_back(&row);
+    for (const std::string& type : row.event_types) {
+      if (type != row.event) by_target_[{row.supplier_id, type}].push_back(&row);
+    }
   }
 }
 

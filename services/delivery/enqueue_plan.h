@@ -8,8 +8,9 @@
 //   ChainDiffs      the computed diffs, chained per resource in request order
 //                   from the stored snapshot, and the snapshots to write;
 //   WebhookIndex    the enabled webhooks the transaction read, and which of
-//                   them receive an event: same supplier, same event, and the
-//                   event's connection when it names one.
+//                   them receive an event: same supplier, the webhook's event
+//                   or one of its event_types, and the event's connection
+//                   when it names one.
 #include <cstddef>
 #include <cstdint>
 #include <map>
@@ -65,6 +66,8 @@ struct WebhookRow {
   std::string connection_id;
   std::string supplier_id;
   std::string event;
+  bool notification = false;             // the thin-body dialect
+  std::vector<std::string> event_types;  // every type it wants besides `event`
 };
 
 class WebhookIndex {
@@ -75,7 +78,7 @@ class WebhookIndex {
 
  private:
   std::vector<WebhookRow> rows_;
-  // (supplier, event) -> rows.
+  // (supplier, event or one of event_types) -> rows.
   std::map<std::pair<std::string_view, std::string_view>, std::vector<const WebhookRow*>> by_target_;
 };
 

@@ -32,17 +32,24 @@ constexpr Statement kLockConnections{
     "FOR KEY SHARE"};
 
 // The webhooks that receive the new events, resolved once, here: the enabled
-// webhooks of the events' suppliers ($1) for the events' types ($2), with
-// their connection and supplier, so that C++ matches each event to its own
-// (enqueue_plan.h: same supplier and event, the event's connection if it
-// names one). Locked FOR KEY SHARE until the commit, in id order, so none is
-// deleted before its deliveries are stored. Reads webhooks_resolve_idx
-// (connection_id, event) WHERE status = 'enabled' per connection.
+// webhooks of the events' suppliers ($1) whose event, or one of whose
+// event_types (a notification subscription wants several), is one of the
+// events' types ($2), with their connection, supplier, dialect and types, so
+// that C++ matches each event to its own (enqueue_plan.h: same supplier, the
+// event or one of the types, the event's connection if it names one).
+// Locked FOR KEY SHARE until the commit, in id order, so none is deleted
+// before its deliveries are stored. Reads webhooks_resolve_idx
+// (connection_id, event) WHERE status = 'enabled' per connection, and
+// webhooks_resolve_types_idx for notification subscriptions (a webhook's
+// event_types are empty, migration 0008).
 constexpr Statement kResolveWebhooks{
     "enqueue_resolve_webhooks",
-    "SELECT w.id::text, w.connection_id::text, c.supplier_id::text, w.event"
+    "SELECT w.id::text, w.connection_id::text, c.supplier_id::text, w.event,"
+    "  w.dialect = 'notification', array_to_string(w.event_types, ',')"
     " FROM connections c JOIN webhooks w ON w.connection_id = c.id"
-    " WHERE c.supplier_id = ANY($1::uuid[]) AND w.event = ANY($2::text[])"
+    " WHERE c.supplier_id = ANY($1::uuid[])"
+    "   AND (w.event = ANY($2::text[])"
+    "     OR (w.dialect = 'notification' AND w.event_types && $2::text[]))"
     "   AND w.status = 'enabled'"
     " ORDER BY w.id FOR KEY SHARE OF w"};
 
@@ -59,14 +66,16 @@ constexpr Statement kInsertEvents{
     "WITH new_events AS ("
     "  INSERT INTO events (id, supplier_id, idempotency_key, connection_id, event, resource_kind,"
     "    resource_key, resource, localized, diff, diff_supplied, product_id, option_id,"
-    "    occurred_at, delivery_count)"
+    "    occurred_at, delivery_count, notification_date_start, notification_date_end)"
     "  SELECT x.id, x.supplier_id, x.idempotency_key, x.connection_id, x.event, x.resource_kind,"
     "    x.resource_key, x.resource, x.localized, x.diff, x.diff_supplied,"
-    "    x.product_id, x.option_id, " OCTO_TIMESTAMP("x.occurred_at") ", x.delivery_count"
+    "    x.product_id, x.option_id, " OCTO_TIMESTAMP("x.occurred_at") ", x.delivery_count,"
+    "    x.notification_date_start, x.notification_date_end"
     "  FROM json_to_recordset($1::json) AS x(id uuid, supplier_id uuid, idempotency_key text,"
     "    connection_id uuid, event text, resource_kind text, resource_key text, resource json,"
     "    localized json, diff json, diff_supplied boolean, product_id text, option_id text,"
-    "    occurred_at bigint, delivery_count integer)), "
+    "    occurred_at bigint, delivery_count integer, notification_date_start date,"
+    "    notification_date_end date)), "
     "new_deliveries AS ("
     "  INSERT INTO deliveries (event_id, webhook_id)"
     "  SELECT * FROM unnest($2::uuid[], $3::uuid[])) "

@@ -10,6 +10,7 @@
 #include "services/common/uuid.h"
 #include "services/delivery/enqueue_recordset.h"
 #include "services/delivery/enqueue_sql.h"
+#include "services/delivery/notification_ranges.h"
 #include "services/delivery/payload/resource_kind.h"
 
 namespace octo::delivery::enqueue {
@@ -76,9 +77,21 @@ std::vector<absl::Status> CheckOwners(pqxx::work& txn, const Flat& all, std::siz
 }
 
 // The new events and their deliveries: one statement, no joins (the ids are
-// made here, the webhooks matched in C++).
+// made here, the webhooks matched in C++). An availability publish reaches a
+// notification subscription once per product, with the range of its dates;
+// a publish is one caller's batch (a group commit stores several), so the
+// ranges are keyed by batch and supplier.
 void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
                               const enqueue::WebhookIndex& webhooks) {
+  auto publish_of = [this](std::size_t i) {
+    return absl::StrCat(flat_.batch_of[i], "/", Lower(flat_.events[i]->supplier_id));
+  };
+  NotificationRanges ranges;
+  for (std::size_t i : fresh_) {
+    const EventToStore& e = *flat_.events[i];
+    if (e.valid->kind != payload::ResourceKind::kAvailability) continue;
+    ranges.Add(publish_of(i), e.product_id, e.valid->resource);
+  }
   Recordset rows;
   std::string delivery_events = "{";
   std::string delivery_webhooks = "{";
@@ -86,7 +99,16 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
     const EventToStore& e = *flat_.events[i];
     const ValidEvent& v = *e.valid;
     const std::string event_id = NewUuidV4();
-    const std::vector<const enqueue::WebhookRow*> receivers = webhooks.Receivers(e);
+    const std::string supplier = Lower(e.supplier_id);
+    const bool availability = v.kind == payload::ResourceKind::kAvailability;
+    const std::string publish = availability ? publish_of(i) : std::string();
+    std::vector<const enqueue::WebhookRow*> receivers = webhooks.Receivers(e);
+    if (availability) {
+      std::erase_if(receivers, [&](const enqueue::WebhookRow* w) {
+        // This publish's range for the product is on its way already.
+        return w->notification && !ranges.FirstFor(w->id, publish, e.product_id);
+      });
+    }
     for (const enqueue::WebhookRow* webhook : receivers) {
       if (delivery_events.size() > 1) {
         delivery_events.push_back(',');
@@ -97,7 +119,7 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
     }
     rows.Row()
         .Text("id", event_id)
-        .Text("supplier_id", Lower(e.supplier_id))
+        .Text("supplier_id", supplier)
         .Text("idempotency_key", e.idempotency_key)
         .TextOrNull("connection_id", Lower(e.connection_id))
         .Text("event", e.event)
@@ -111,6 +133,9 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
         .TextOrNull("option_id", e.option_id)
         .Int("occurred_at", v.occurred_at_micros)
         .Int("delivery_count", static_cast<std::int64_t>(receivers.size()));
+    const DateRange* range = availability ? ranges.Find(publish, e.product_id) : nullptr;
+    rows.TextOrNull("notification_date_start", range != nullptr ? range->start : "")
+        .TextOrNull("notification_date_end", range != nullptr ? range->end : "");
     StoredEvent stored;
     stored.event_id = event_id;
     stored.delivery_count = static_cast<int>(receivers.size());

@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "services/common/log.h"
 #include "services/delivery/enqueue_plan.h"
 #include "services/delivery/enqueue_recordset.h"
@@ -161,8 +162,10 @@ class EnqueueTxn {
     where_.operation = enqueue::kResolveWebhooks.name;
     for (const pqxx::row& row : txn_.exec_prepared(enqueue::kResolveWebhooks.name,
                                                    PlainArray(suppliers), PlainArray(event_names))) {
-      rows.push_back(enqueue::WebhookRow{row[0].as<std::string>(), row[1].as<std::string>(),
-                                         row[2].as<std::string>(), row[3].as<std::string>()});
+      rows.push_back(enqueue::WebhookRow{
+          row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
+          row[3].as<std::string>(), row[4].as<bool>(),
+          absl::StrSplit(row[5].as<std::string>(), ',', absl::SkipEmpty())});
     }
     return enqueue::WebhookIndex(std::move(rows));
   }

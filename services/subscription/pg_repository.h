@@ -49,7 +49,8 @@ class PgRepository final : public Repository {
   absl::StatusOr<WebhookRecord> GetWebhook(std::string_view connection_id,
                                            std::string_view webhook_id) override;
   absl::StatusOr<WebhookPage> ListWebhooks(std::string_view connection_id, int page_size,
-                                           std::string_view page_token) override;
+                                           std::string_view page_token,
+                                           std::string_view dialect = {}) override;
   absl::StatusOr<WebhookRecord> UpdateWebhook(std::string_view connection_id,
                                               std::string_view webhook_id,
                                               const WebhookPatch& patch) override;

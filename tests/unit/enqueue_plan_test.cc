@@ -69,10 +69,11 @@ TEST(EnqueuePlanTest, ReceiversAreTheSupplierAndEventsWebhooksScopedByConnection
   o.Add(kSupplier, "scoped", R"({"uuid":"b"})", 0, kConnB);
   o.Add(kOther, "other", R"({"uuid":"b"})");
   o.Add(kSupplier, "order", R"({"id":"o"})", 0, "", "order_update");
-  WebhookIndex index({{"w1", kConnA, kSupplier, "booking_update"},
-                      {"w2", kConnB, kSupplier, "booking_update"},
-                      {"w3", kConnA, kSupplier, "order_update"},
-                      {"w4", "cccccccc-cccc-4ccc-8ccc-cccccccccccc", kOther, "product_update"}});
+  WebhookIndex index({{"w1", kConnA, kSupplier, "booking_update", false, {}},
+                      {"w2", kConnB, kSupplier, "booking_update", false, {}},
+                      {"w3", kConnA, kSupplier, "order_update", false, {}},
+                      {"w4", "cccccccc-cccc-4ccc-8ccc-cccccccccccc", kOther, "product_update",
+                       false, {}}});
   const auto ids = [&](std::size_t i) {
     std::vector<std::string> out;
     for (const WebhookRow* w : index.Receivers(o.events[i])) out.push_back(w->id);
@@ -82,6 +83,27 @@ TEST(EnqueuePlanTest, ReceiversAreTheSupplierAndEventsWebhooksScopedByConnection
   EXPECT_EQ(ids(1), (std::vector<std::string>{"w2"}));
   EXPECT_EQ(ids(2), std::vector<std::string>{});
   EXPECT_EQ(ids(3), (std::vector<std::string>{"w3"}));
+}
+
+// A notification subscription wants every one of its event types (its
+// event is the first); it receives each matching event once.
+TEST(EnqueuePlanTest, ANotificationSubscriptionReceivesEveryOneOfItsTypes) {
+  Owned o;
+  o.Add(kSupplier, "booking", R"({"uuid":"b"})");
+  o.Add(kSupplier, "order", R"({"id":"o"})", 0, "", "order_update");
+  o.Add(kSupplier, "scoped", R"({"id":"o"})", 0, kConnB, "order_update");
+  WebhookIndex index(
+      {{"n1", kConnA, kSupplier, "booking_update", true, {"booking_update", "order_update"}},
+       {"w1", kConnA, kSupplier, "order_update", false, {}},
+       {"n2", kConnA, kSupplier, "product_update", true, {"product_update"}}});
+  const auto ids = [&](std::size_t i) {
+    std::vector<std::string> out;
+    for (const WebhookRow* w : index.Receivers(o.events[i])) out.push_back(w->id);
+    return out;
+  };
+  EXPECT_EQ(ids(0), (std::vector<std::string>{"n1"}));
+  EXPECT_EQ(ids(1), (std::vector<std::string>{"n1", "w1"}));
+  EXPECT_EQ(ids(2), std::vector<std::string>{});
 }
 
 TEST(EnqueuePlanTest, DiffsChainPerResourceAndAnOlderEventKeepsTheSnapshot) {
