@@ -15,6 +15,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/match.h"
 #include "gateway/json_body.h"
+#include "gateway/notifications_handler.h"
 #include "gateway/octo_error.h"
 #include "gateway/openapi_document.h"
 #include "gateway/operations_json.h"
@@ -38,6 +39,10 @@ namespace {
 // the loop should a service ever hand back a token that never ends.
 constexpr int kMaxListPages = 100;
 constexpr int kListPageSize = 1000;
+
+// The webhook routes see only webhooks; subscriptions have their own
+// (notifications_handler.h). The extension routes serve both.
+constexpr std::string_view kWebhookDialect = "webhook";
 
 SubscriptionBackend::Deadline DeadlineAfter(std::chrono::milliseconds timeout) {
   return std::chrono::system_clock::now() + timeout;
@@ -159,6 +164,7 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
     request.set_connection_id(connection_id_);
     request.set_page_size(kListPageSize);
     request.set_page_token(page_token);
+    request.set_dialect(std::string(kWebhookDialect));
     backend_->ListWebhooks(request, deadline_,
                            [self = shared_from_this()](absl::StatusOr<v1::ListWebhooksResponse> r) {
                              self->Step([&] {
@@ -178,6 +184,7 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
     v1::GetWebhookRequest request;
     request.set_connection_id(connection_id_);
     request.set_webhook_id(match_.webhook_id);
+    request.set_dialect(std::string(kWebhookDialect));
     backend_->GetWebhook(request, deadline_, WebhookCallback());
   }
 
@@ -187,6 +194,7 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
     if (!request.ok()) return Fail(BadRequest(std::string(request.status().message())));
     request->set_connection_id(connection_id_);
     request->set_webhook_id(match_.webhook_id);
+    request->set_dialect(std::string(kWebhookDialect));
     backend_->UpdateWebhook(*request, deadline_, WebhookCallback());
   }
 
@@ -195,6 +203,7 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
     v1::DeleteWebhookRequest request;
     request.set_connection_id(connection_id_);
     request.set_webhook_id(match_.webhook_id);
+    request.set_dialect(std::string(kWebhookDialect));
     backend_->DeleteWebhook(request, deadline_, WebhookCallback());
   }
 
@@ -572,6 +581,10 @@ void ApiHandler::Handle(HttpRequest request, Done done) {
     }
     default:
       break;
+  }
+  if (IsSubscriptionRoute(match.route)) {
+    return HandleSubscriptionRequest(backend_, options_.request_timeout, options_.base_path,
+                                     std::move(request), std::move(match), std::move(done));
   }
   auto exchange =
       std::make_shared<WebhookExchange>(backend_, options_.request_timeout, std::move(request),

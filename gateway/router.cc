@@ -89,6 +89,8 @@ RouteMatch Router::Match(http::verb method, std::string_view target) const {
   if (!absl::ConsumePrefix(&path, base_path_)) return Allowed(Route::kNotFound, "unmatched");
   // <base>/ext/webhooks/:id/...
   if (absl::ConsumePrefix(&path, "/ext/webhooks/")) return MatchExtension(method, path);
+  // <base>/notifications/subscriptions ...
+  if (absl::ConsumePrefix(&path, "/notifications/")) return MatchNotifications(method, path);
   // <base>/webhooks ...
   if (!absl::ConsumePrefix(&path, "/webhooks")) {
     return Allowed(Route::kNotFound, "unmatched");
@@ -201,6 +203,7 @@ std::vector<RouteSpec> Router::Routes() const {
   for (const ExtensionRoute& r : ExtensionRoutes()) {
     out.push_back({r.method == http::verb::get ? "GET" : "POST", ExtensionTemplate(base_path_, r)});
   }
+  AppendNotificationRoutes(out);
   return out;
 }
 

@@ -10,6 +10,11 @@
 //   /metrics                   GET                 "GET"   (Prometheus text format)
 //   /openapi.yaml              GET                 "GET"
 //
+// The OCTO notifications dialect (notifications_router.cc), each "[/]", also
+// under the spelling "subcriptions" that the OCTO page uses for create:
+//   <base>/notifications/subscriptions       GET, POST           "GET, POST"
+//   <base>/notifications/subscriptions/:id   GET, PATCH, DELETE  "GET, PATCH, DELETE"
+//
 // Extensions (issue 4; docs/decisions.md: why "/ext"), each "[/]":
 //   <base>/ext/webhooks/:id/deliveries                       GET
 //   <base>/ext/webhooks/:id/deliveries/:deliveryId           GET
@@ -57,7 +62,15 @@ enum class Route {
   kSendTestEvent,
   kRotateWebhookSecret,
   kEnableWebhook,
+  kCreateSubscription,
+  kListSubscriptions,
+  kGetSubscription,
+  kUpdateSubscription,
+  kDeleteSubscription,
 };
+
+// True for the notifications dialect's routes.
+bool IsSubscriptionRoute(Route route);
 
 // One route the router serves: for the OpenAPI completeness test.
 struct RouteSpec {
@@ -98,6 +111,9 @@ class Router {
 
  private:
   RouteMatch MatchExtension(boost::beast::http::verb method, absl::string_view path) const;
+  // `path` is what follows "<base>/notifications/".
+  RouteMatch MatchNotifications(boost::beast::http::verb method, absl::string_view path) const;
+  void AppendNotificationRoutes(std::vector<RouteSpec>& out) const;
 
   std::string base_path_;
   std::string collection_template_;  // <base>/webhooks

@@ -6,10 +6,14 @@
 #   starts a throwaway PostgreSQL 15 with durable settings (fsync on,
 #   synchronous_commit on, full_page_writes on) on a free 127.0.0.1 port,
 #   runs build/tests/perf/octo-bench, which starts octo-delivery,
-#   octo-subscription and the sink on 127.0.0.1, runs the throughput phase
-#   (N=20000 events x W=5 webhooks), the latency phase (2,000 events/s for
-#   10 s) and wrk against the same sink, and prints the figures. Everything
-#   it started is stopped and removed on exit, whatever happens.
+#   octo-subscription and the sink on 127.0.0.1 (every process on free
+#   ports, metrics included, so it also runs beside scripts/run.sh), runs the
+#   throughput phase (N=20000 events x W=5 webhooks), the latency phase (200
+#   and 2,000 events/s for 10 s each), single-event publishing (64 clients,
+#   one PublishEvent each in flight, 1 webhook) and wrk against the same
+#   sink, and prints the figures (CPU microseconds per delivery per process
+#   included). Everything it started is stopped and removed on exit,
+#   whatever happens.
 #
 # Usage: scripts/bench.sh [--profile] [OCTO-BENCH FLAGS...]
 #   scripts/bench.sh                               the default run (~1-2 min)
@@ -18,6 +22,11 @@
 #       octo-delivery under valgrind --tool=callgrind; prints the functions
 #       with the most instructions (inclusive and self)
 #   build/tests/perf/octo-bench --help             every flag
+#   scripts/bench.sh --single                      single-event publishing only
+#   scripts/bench.sh --long                        the latency phase for 10 minutes
+#       at 300 events/s (1,500 deliveries/s; ~12 min in all)
+#   scripts/bench.sh --backlog[=DELIVERIES]        a backlog of DELIVERIES
+#       (default 1,000,000) stored with the dispatcher off, then drained
 #   scripts/bench.sh --isolation [FLAGS...]        the slow-endpoint isolation
 #       benchmark instead (issue 4): fast deliveries/s with and without a slow
 #       endpoint beside them; build/tests/perf/octo-bench-isolation --help
@@ -37,6 +46,10 @@ for arg in "$@"; do
   case $arg in
   --profile) PROFILE=1 ;;
   --isolation) ISOLATION=1 ;;
+  --single) BENCH_ARGS+=(--phases=single) ;;
+  --long) BENCH_ARGS+=(--phases=latency --long_run --drain_timeout_s=600) ;;
+  --backlog) BENCH_ARGS+=(--phases=backlog --backlog_deliveries=1000000 --throughput_timeout_s=3600) ;;
+  --backlog=*) BENCH_ARGS+=(--phases=backlog "--backlog_deliveries=${arg#--backlog=}" --throughput_timeout_s=3600) ;;
   -h | --help)
     sed -n '3,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
     exit 0

@@ -27,6 +27,9 @@ PACKAGES=(
   prometheus
   # tests/browser drives Debian's Chromium with npm playwright-core (no browser download)
   chromium
+  # docs/receiving/verify.go, the receiver's guide's Go snippet, runs in a
+  # test against a real signed delivery (standard library only)
+  golang-go
 )
 
 # tests/delivery_e2e checks signatures with the public npm package

@@ -11,7 +11,6 @@
 #include "absl/strings/str_format.h"
 #include "services/common/log.h"
 #include "services/common/status.h"
-#include "services/common/validation.h"
 #include "services/delivery/event_validation.h"
 
 namespace octo::delivery {
@@ -35,17 +34,6 @@ absl::Status Enqueue(EventStore* store, const pb::EnqueueRequest& request,
       return absl::InvalidArgumentError(absl::StrCat("events[", i, "].event: required"));
     absl::StatusOr<ValidEvent> v = ValidateEvent(e.event(), absl::StrCat("events[", i, "].event."));
     if (!v.ok()) return v.status();
-    if (e.webhook_ids_size() > kMaxWebhooksPerEvent) {
-      return absl::InvalidArgumentError(absl::StrCat("events[", i, "].webhook_ids: at most ",
-                                                     kMaxWebhooksPerEvent, ", got ",
-                                                     e.webhook_ids_size()));
-    }
-    for (int j = 0; j < e.webhook_ids_size(); ++j) {
-      if (!IsUuid(e.webhook_ids(j))) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("events[", i, "].webhook_ids[", j, "]: must be a UUID"));
-      }
-    }
     valid.push_back(*std::move(v));
   }
 
@@ -63,7 +51,6 @@ absl::Status Enqueue(EventStore* store, const pb::EnqueueRequest& request,
     s.product_id = e.product_id();
     s.option_id = e.option_id();
     s.valid = &valid[i];
-    for (const std::string& id : request.events(i).webhook_ids()) s.webhook_ids.push_back(id);
     batch.push_back(std::move(s));
   }
   absl::StatusOr<std::vector<StoredEvent>> stored = store->Enqueue(batch);

@@ -1,15 +1,16 @@
 #pragma once
-// octo.webhooks.v1.DeliveryService: accepts events resolved by the
-// subscription service and stores them durably (EventStore) before answering.
+// octo.webhooks.v1.DeliveryService: accepts events from the subscription
+// service and stores them durably (EventStore: resolves their webhooks and
+// stores events and deliveries in one transaction) before answering.
 //
-// Enqueue validates every event first (octo::delivery::ValidateEvent, plus
-// webhook_ids: UUIDs, at most kMaxWebhooksPerEvent; at most
+// Enqueue validates every event first (octo::delivery::ValidateEvent; at most
 // kMaxEventsPerBatch events): one invalid event rejects the whole request with
 // INVALID_ARGUMENT naming it ("events[3].event.resource_json: ..."), and
-// nothing is stored. Then the batch is stored in one transaction and the
-// answer, one result per event in order, is sent only after the commit.
-// Other codes are the store's (store.h). An empty request answers OK with no
-// results. Thread-safe.
+// nothing is stored. Then the batch is stored (with the batches of concurrent
+// calls when the store is a GroupCommitEventStore) and the answer, one result
+// per event in order, is sent only after the commit. Other codes are the
+// store's (store.h). An empty request answers OK with no results.
+// Thread-safe.
 #include <grpcpp/grpcpp.h>
 
 #include "octo/webhooks/v1/delivery.grpc.pb.h"

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/strings.h"
 #include "services/delivery/payload/locale.h"
+#include "services/delivery/payload/notification_body.h"
 #include "services/delivery/payload/render.h"
 #include "services/delivery/payload/signing.h"
 
@@ -73,6 +74,10 @@ absl::StatusOr<ParsedEvent> ParseClaimedEvent(const ClaimedEvent& event) {
   out.diff = std::move(diff->get_array());
   out.product_id = event.product_id;
   out.option_id = event.option_id;
+  out.test = event.event == "webhook_test";
+  out.occurred_at_us = event.occurred_at_us;
+  out.notification_date_start = event.notification_date_start;
+  out.notification_date_end = event.notification_date_end;
   return out;
 }
 
@@ -150,8 +155,16 @@ absl::StatusOr<OutgoingRequest> RenderRequest(const ClaimedDelivery& delivery, c
   input.option_id = event.option_id;
 
   OutgoingRequest request;
-  request.body = payload::RenderDeliveryBody(input);
   const std::string message_id = WebhookMessageId(delivery.id);
+  if (delivery.dialect == "notification") {
+    // Thin: ids to fetch again, never the resource (no language variant).
+    language.reset();
+    request.body = payload::RenderNotificationBody(
+        {message_id, event.kind, &event.resource, event.product_id, event.notification_date_start,
+         event.notification_date_end, event.occurred_at_us, event.test});
+  } else {
+    request.body = payload::RenderDeliveryBody(input);
+  }
   // During a secret rotation's grace period the old secret signs too, after
   // the new one: "v1,<new> v1,<old>" (Standard Webhooks).
   std::vector<std::string> secrets = {delivery.secret};

@@ -33,6 +33,11 @@ struct ParsedEvent {
   boost::json::array diff;
   std::string product_id;
   std::string option_id;
+  // For notification bodies.
+  bool test = false;  // a webhook_test ping
+  int64_t occurred_at_us = 0;
+  std::string notification_date_start;
+  std::string notification_date_end;
 };
 
 // INVALID_ARGUMENT when a stored JSON text does not parse or has the wrong

@@ -192,6 +192,7 @@ ClaimedDelivery DeliveryFromRow(const pqxx::row& row) {
   d.previous_secret = row[17].as<std::string>();
   d.rate_limit_per_second = row[18].as<double>();
   d.max_concurrency = row[19].as<int>();
+  d.dialect = row[21].as<std::string>();  // row[20]: quarantined by this claim
   return d;
 }
 
@@ -206,6 +207,9 @@ ClaimedEvent EventFromRow(const pqxx::row& row) {
   e.product_id = row[6].as<std::string>();
   e.option_id = row[7].as<std::string>();
   e.created_at = absl::FromUnixMicros(row[8].as<long long>());
+  e.occurred_at_us = row[9].as<long long>();
+  e.notification_date_start = row[10].as<std::string>();
+  e.notification_date_end = row[11].as<std::string>();
   return e;
 }
 

@@ -34,6 +34,11 @@ struct ClaimedEvent {
   std::string product_id;      // availability only, else ""
   std::string option_id;
   absl::Time created_at;  // when it was published (for the latency metric)
+  int64_t occurred_at_us = 0;  // the change's time (µs since the epoch)
+  // Availability: the dates of its publish for its product ("YYYY-MM-DD"),
+  // "" when not recorded (notification bodies).
+  std::string notification_date_start;
+  std::string notification_date_end;
 };
 
 struct ClaimedDelivery {
@@ -59,6 +64,7 @@ struct ClaimedDelivery {
   double rate_limit_per_second = 0;
   int max_concurrency = 0;
   bool webhook_enabled = true;
+  std::string dialect = "webhook";  // "notification": the thin body
   // The event's supplier (its OCTO profile).
   std::string supplier_id;
   std::string supplier_name;

@@ -80,7 +80,7 @@ constexpr Statement kClaim{
     "  w.headers::text, w.capabilities::text, w.secret, w.status = 'enabled',"
     "  s.id::text, s.name, s.endpoint, s.contact::text,"
     "  CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret ELSE '' END,"
-    "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0), c.state <> 'pending'"
+    "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0), c.state <> 'pending', w.dialect"
     " FROM claimed c"
     " JOIN webhooks w ON w.id = c.webhook_id"
     " JOIN events e ON e.id = c.event_id"
@@ -91,7 +91,8 @@ constexpr Statement kClaimEvents{
     "dispatch_claim_events",
     "SELECT id::text, event, resource_kind, resource::text, COALESCE(localized::text, '{}'),"
     "  COALESCE(diff::text, '[]'), COALESCE(product_id, ''), COALESCE(option_id, ''),"
-    "  " OCTO_MICROS("created_at")
+    "  " OCTO_MICROS("created_at") ", " OCTO_MICROS("occurred_at") ","
+    "  COALESCE(notification_date_start::text, ''), COALESCE(notification_date_end::text, '')"
     " FROM events WHERE id = ANY($1::uuid[])"};
 
 // Whether the result's claim still holds the delivery: its lease token is

@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -34,6 +35,7 @@
 #include "services/delivery/queue_stats.h"
 #include "services/delivery/operations_service.h"
 #include "services/delivery/operations_store.h"
+#include "services/delivery/group_commit.h"
 #include "services/delivery/store.h"
 #include "services/schema/migrations.h"
 
@@ -76,6 +78,18 @@ ABSL_FLAG(absl::Duration, queue_stats_interval,
           "how often the queue gauges (octo_delivery_queue_deliveries, "
           "octo_delivery_oldest_due_age_seconds) are read from PostgreSQL "
           "(env OCTO_DELIVERY_QUEUE_STATS_INTERVAL)");
+ABSL_FLAG(absl::Duration, enqueue_group_window,
+          EnvOrDuration("OCTO_DELIVERY_ENQUEUE_GROUP_WINDOW", absl::Milliseconds(1)),
+          "group commit: Enqueue calls arriving within this window are stored in one "
+          "transaction, each answered on its own; 0 stores each call alone "
+          "(env OCTO_DELIVERY_ENQUEUE_GROUP_WINDOW)");
+ABSL_FLAG(int, enqueue_group_max_events, octo::EnvOrInt("OCTO_DELIVERY_ENQUEUE_GROUP_MAX_EVENTS", 500),
+          "group commit: a group is stored at once when this many events wait "
+          "(env OCTO_DELIVERY_ENQUEUE_GROUP_MAX_EVENTS)");
+ABSL_FLAG(int, enqueue_group_max_concurrent,
+          octo::EnvOrInt("OCTO_DELIVERY_ENQUEUE_GROUP_MAX_CONCURRENT", 4),
+          "group commit: groups stored at once; while all run, the next group keeps growing "
+          "(env OCTO_DELIVERY_ENQUEUE_GROUP_MAX_CONCURRENT)");
 ABSL_FLAG(bool, dispatch, octo::EnvOr("OCTO_DELIVERY_DISPATCH", "true") != "false",
           "run the dispatcher; --dispatch=false only accepts and stores events, e.g. for tests "
           "or a replica dedicated to Enqueue (env OCTO_DELIVERY_DISPATCH=false)");
@@ -367,7 +381,12 @@ int Run(const Config& config) {
     return 1;
   }
 
-  PgEventStore store(pool->get());
+  PgEventStore pg_store(pool->get());
+  GroupCommitEventStore store(
+      &pg_store,
+      {absl::GetFlag(FLAGS_enqueue_group_window),
+       static_cast<std::size_t>(std::max(1, absl::GetFlag(FLAGS_enqueue_group_max_events))),
+       static_cast<std::size_t>(std::max(1, absl::GetFlag(FLAGS_enqueue_group_max_concurrent)))});
   DeliveryServiceImpl delivery_service(&store);
   absl::StatusOr<std::unique_ptr<PgOperationsStore>> operations_store_or =
       PgOperationsStore::Create(pool->get());

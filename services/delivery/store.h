@@ -18,11 +18,21 @@
 // batches that share some serialise instead of deadlocking (and what the
 // transaction read about them stays true until the commit).
 //
-// Webhook ids are filtered against the database: a webhook that no longer
-// exists, is disabled, wants another event, or belongs to another supplier
-// (or, when the event names a connection, to another connection) is skipped,
-// not an error; the others are locked FOR KEY SHARE until the commit.
-// delivery_count is the number of deliveries actually created.
+// The webhooks are resolved here, once, inside the transaction: the enabled
+// webhooks of the event's supplier that want the event (only those of the
+// event's connection when it names one), locked FOR KEY SHARE until the
+// commit so none can be deleted before its deliveries are stored. A webhook
+// disabled or deleted before the statement is not a receiver; an event no
+// webhook wants is stored all the same (delivery_count 0). delivery_count is
+// the number of deliveries created.
+//
+// EnqueueGroup stores the batches of several callers (group commit,
+// group_commit.h) in ONE transaction and answers each batch on its own: a
+// batch whose supplier or connection does not exist gets its NOT_FOUND and
+// the others are stored; if the shared transaction fails on something one
+// batch brought (a constraint), each batch is run again in a transaction of
+// its own, so one caller's bad input never fails another's events. Keys and
+// diffs work across the batches of a group as within one batch (in order).
 //
 // Status codes:
 //   NOT_FOUND           an event's supplier, or its connection (for this
@@ -51,7 +61,7 @@
 
 namespace octo::delivery {
 
-// One validated event and the webhooks it goes to. The views must outlive the
+// One validated event. The views must outlive the
 // Enqueue call (they usually point into the gRPC request).
 struct EventToStore {
   std::string_view supplier_id;
@@ -63,7 +73,6 @@ struct EventToStore {
   std::string_view product_id;                // availability_update only
   std::string_view option_id;
   const ValidEvent* valid = nullptr;          // from ValidateEvent; not null
-  std::vector<std::string_view> webhook_ids;  // UUIDs
 };
 
 struct StoredEvent {
@@ -72,13 +81,24 @@ struct StoredEvent {
   bool duplicate = false;
 };
 
+using EnqueueResult = absl::StatusOr<std::vector<StoredEvent>>;
+
 // Implementations are thread-safe.
 class EventStore {
  public:
   virtual ~EventStore() = default;
   // One result per event, in order. See the file comment.
-  virtual absl::StatusOr<std::vector<StoredEvent>> Enqueue(
-      const std::vector<EventToStore>& events) = 0;
+  virtual EnqueueResult Enqueue(const std::vector<EventToStore>& events) = 0;
+  // One result per batch, in order, each as Enqueue would answer it alone.
+  // This default stores each batch on its own; PgEventStore stores them in
+  // one transaction.
+  virtual std::vector<EnqueueResult> EnqueueGroup(
+      const std::vector<const std::vector<EventToStore>*>& batches) {
+    std::vector<EnqueueResult> results;
+    results.reserve(batches.size());
+    for (const auto* batch : batches) results.push_back(Enqueue(*batch));
+    return results;
+  }
 };
 
 // EventStore on PostgreSQL (libpqxx), over services/schema/migrations.
@@ -90,11 +110,17 @@ class PgEventStore final : public EventStore {
   explicit PgEventStore(PgPool* pool, int max_attempts = 5)
       : pool_(pool), max_attempts_(max_attempts) {}
 
-  absl::StatusOr<std::vector<StoredEvent>> Enqueue(
-      const std::vector<EventToStore>& events) override;
+  EnqueueResult Enqueue(const std::vector<EventToStore>& events) override;
+  std::vector<EnqueueResult> EnqueueGroup(
+      const std::vector<const std::vector<EventToStore>*>& batches) override;
 
  private:
-  absl::StatusOr<std::vector<StoredEvent>> EnqueueOnce(const std::vector<EventToStore>& events);
+  // The group in one transaction, retried while it aborts (deadlock,
+  // serialization failure). A status here is the whole group's.
+  absl::StatusOr<std::vector<EnqueueResult>> RunWithRetries(
+      const std::vector<const std::vector<EventToStore>*>& batches);
+  absl::StatusOr<std::vector<EnqueueResult>> RunOnce(
+      const std::vector<const std::vector<EventToStore>*>& batches);
 
   PgPool* const pool_;
   const int max_attempts_;

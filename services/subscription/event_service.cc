@@ -1,12 +1,12 @@
 #include "services/subscription/event_service.h"
 
 #include <algorithm>
-#include <map>
+#include <cstring>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/status.h"
 #include "services/delivery/event_validation.h"
@@ -24,14 +24,20 @@ std::string FieldPrefix(bool batch, int i) {
 }
 
 // What a publisher should do about a failed Enqueue: retry (UNAVAILABLE) or
-// not. The delivery service validates with the same rules as we do, so its
-// INVALID_ARGUMENT and NOT_FOUND mean a race (a supplier deleted meanwhile) or
-// version skew: passed on as they are.
-absl::Status FromEnqueueStatus(const grpc::Status& status) {
+// not. NOT_FOUND (an unknown supplier, or a connection not of that supplier)
+// is the delivery service's answer; it validates with the same rules as we
+// do, so its INVALID_ARGUMENT means version skew: passed on as it is.
+absl::Status FromEnqueueStatus(const grpc::Status& status, bool batch) {
   const std::string message = status.error_message();
   switch (status.error_code()) {
-    case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::NOT_FOUND:
+      // "events[0].supplier_id: ..." names the field of a PublishEvent
+      // without the batch prefix, as its validation errors do.
+      if (!batch && absl::StartsWith(message, "events[0].")) {
+        return absl::NotFoundError(message.substr(std::strlen("events[0].")));
+      }
+      return FromGrpcStatus(status);
+    case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::CANCELLED:
       return FromGrpcStatus(status);
     // Nothing or everything of the batch was committed: the same keys
@@ -54,8 +60,8 @@ absl::Status FromEnqueueStatus(const grpc::Status& status) {
   }
 }
 
-// Validates, resolves and enqueues `events`; one result per event.
-absl::Status Publish(Repository* repository, pb::DeliveryService::StubInterface* delivery,
+// Validates and enqueues `events`; one result per event.
+absl::Status Publish(pb::DeliveryService::StubInterface* delivery,
                      std::chrono::milliseconds delivery_timeout, grpc::ServerContext* context,
                      const std::vector<const pb::PublishEventRequest*>& events, bool batch,
                      metrics::PublishMetrics* metrics,
@@ -74,47 +80,12 @@ absl::Status Publish(Repository* repository, pb::DeliveryService::StubInterface*
     if (!valid.ok()) return valid.status();
   }
 
-  // 2. Resolve, once per distinct (supplier, connection, event).
-  std::vector<EventTarget> targets;
-  std::map<std::tuple<std::string, std::string, std::string>, int> target_index;
-  std::vector<int> target_of(count);
-  for (int i = 0; i < count; ++i) {
-    const pb::PublishEventRequest& e = *events[i];
-    auto [it, inserted] =
-        target_index.emplace(std::make_tuple(e.supplier_id(), e.connection_id(), e.event()),
-                             static_cast<int>(targets.size()));
-    if (inserted) targets.push_back(EventTarget{e.supplier_id(), e.connection_id(), e.event()});
-    target_of[i] = it->second;
-  }
-  absl::StatusOr<std::vector<ResolvedTarget>> resolved = repository->ResolveWebhooks(targets);
-  if (!resolved.ok()) {
-    if (absl::IsAborted(resolved.status())) {
-      return absl::UnavailableError(absl::StrCat(resolved.status().message(), "; publish again"));
-    }
-    return resolved.status();
-  }
-  for (int i = 0; i < count; ++i) {
-    const ResolvedTarget& r = (*resolved)[target_of[i]];
-    if (!r.supplier_exists) {
-      return absl::NotFoundError(
-          absl::StrCat(FieldPrefix(batch, i), "supplier_id: no such supplier"));
-    }
-    if (!r.connection_exists) {
-      return absl::NotFoundError(absl::StrCat(
-          FieldPrefix(batch, i), "connection_id: no such connection of this supplier"));
-    }
-  }
-
-  // 3. Enqueue the batch: one transaction in the delivery service.
+  // 2. Enqueue: the delivery service resolves the webhooks and stores the
+  //    events in one transaction.
   pb::EnqueueRequest request;
-  for (int i = 0; i < count; ++i) {
-    pb::EnqueueEvent* e = request.add_events();
-    *e->mutable_event() = *events[i];
-    for (const std::string& id : (*resolved)[target_of[i]].webhook_ids) e->add_webhook_ids(id);
-  }
+  for (int i = 0; i < count; ++i) *request.add_events()->mutable_event() = *events[i];
   if (request.ByteSizeLong() > static_cast<std::size_t>(delivery::kMaxEnqueueRequestBytes)) {
-    return absl::ResourceExhaustedError(
-        "events: too large with the webhooks they resolve to; publish fewer events per call");
+    return absl::ResourceExhaustedError("events: too large; publish fewer events per call");
   }
   grpc::ClientContext client;
   auto deadline = std::chrono::system_clock::now() + delivery_timeout;
@@ -122,7 +93,7 @@ absl::Status Publish(Repository* repository, pb::DeliveryService::StubInterface*
   client.set_deadline(deadline);
   pb::EnqueueResponse response;
   const grpc::Status status = delivery->Enqueue(&client, request, &response);
-  if (!status.ok()) return FromEnqueueStatus(status);
+  if (!status.ok()) return FromEnqueueStatus(status, batch);
   if (response.results_size() != count) {
     return absl::InternalError("the delivery service answered a different number of events");
   }
@@ -144,7 +115,7 @@ grpc::Status EventServiceImpl::PublishEvent(grpc::ServerContext* context,
   return HandleRpc("EventService/PublishEvent", [&](RpcLogFields& log) -> absl::Status {
     log.connection_id = request->connection_id();
     std::vector<pb::PublishEventResponse> results;
-    absl::Status s = Publish(repository_, delivery_, delivery_timeout_, context, {request},
+    absl::Status s = Publish(delivery_, delivery_timeout_, context, {request},
                              /*batch=*/false, metrics_, &results);
     if (!s.ok()) return s;
     if (results.size() != 1) return absl::InternalError("no result for the event");
@@ -161,7 +132,7 @@ grpc::Status EventServiceImpl::PublishEvents(grpc::ServerContext* context,
     events.reserve(request->events_size());
     for (const pb::PublishEventRequest& e : request->events()) events.push_back(&e);
     std::vector<pb::PublishEventResponse> results;
-    absl::Status s = Publish(repository_, delivery_, delivery_timeout_, context, events,
+    absl::Status s = Publish(delivery_, delivery_timeout_, context, events,
                              /*batch=*/true, metrics_, &results);
     if (!s.ok()) return s;
     for (pb::PublishEventResponse& r : results) *response->add_results() = std::move(r);

@@ -1,10 +1,11 @@
 #pragma once
 // octo.webhooks.v1.EventService: where internal services publish domain
-// events. For each event: validate (octo::delivery::ValidateEvent; the whole
-// batch before anything else), resolve the enabled webhooks that want it (its
-// connection's, or every connection's of the supplier; one query for the
-// batch), then hand the batch to DeliveryService.Enqueue, which stores the
-// events and their deliveries in one transaction. OK means committed.
+// events. Validate every event (octo::delivery::ValidateEvent; the whole
+// batch before anything else), then hand the batch to
+// DeliveryService.Enqueue, which resolves the enabled webhooks that want each
+// event (its connection's, or every connection's of the supplier) and stores
+// the events and their deliveries in one transaction, resolving only there so
+// that what is stored is what the transaction saw. OK means committed.
 //
 // Status codes:
 //   INVALID_ARGUMENT    an invalid event ("events[3].resource_json: ...";
@@ -17,8 +18,8 @@
 //   UNAVAILABLE         the database or the delivery service is unreachable,
 //                       too slow, or had to abort: publish again with the same
 //                       idempotency keys (safe: a key stores at most once).
-//   RESOURCE_EXHAUSTED  the batch with its resolved webhooks is too large for
-//                       one Enqueue; publish fewer events per call.
+//   RESOURCE_EXHAUSTED  the batch is too large for one Enqueue; publish
+//                       fewer events per call.
 //   INTERNAL            anything else.
 // An event no webhook wants is still stored (for idempotency, and as the
 // snapshot later diffs are computed against), with delivery_count 0.
@@ -30,22 +31,19 @@
 #include "octo/webhooks/v1/delivery.grpc.pb.h"
 #include "octo/webhooks/v1/events.grpc.pb.h"
 #include "services/common/metrics.h"
-#include "services/subscription/repository.h"
 
 namespace octo::subscription {
 
 class EventServiceImpl final : public ::octo::webhooks::v1::EventService::Service {
  public:
-  // `repository` and `delivery` (a DeliveryService stub) must outlive the
-  // service. Each Enqueue call gets `delivery_timeout`, or what is left of
-  // the caller's deadline if that is sooner.
+  // `delivery` (a DeliveryService stub) must outlive the service. Each
+  // Enqueue call gets `delivery_timeout`, or what is left of the caller's
+  // deadline if that is sooner.
   // `metrics` (may be null) counts accepted and duplicate events.
-  EventServiceImpl(Repository* repository,
-                   ::octo::webhooks::v1::DeliveryService::StubInterface* delivery,
+  EventServiceImpl(::octo::webhooks::v1::DeliveryService::StubInterface* delivery,
                    std::chrono::milliseconds delivery_timeout,
                    metrics::PublishMetrics* metrics = nullptr)
-      : repository_(repository),
-        delivery_(delivery),
+      : delivery_(delivery),
         delivery_timeout_(delivery_timeout),
         metrics_(metrics) {}
 
@@ -57,7 +55,6 @@ class EventServiceImpl final : public ::octo::webhooks::v1::EventService::Servic
                              ::octo::webhooks::v1::PublishEventsResponse* response) override;
 
  private:
-  Repository* const repository_;
   ::octo::webhooks::v1::DeliveryService::StubInterface* const delivery_;
   const std::chrono::milliseconds delivery_timeout_;
   metrics::PublishMetrics* const metrics_;

@@ -253,7 +253,7 @@ int Run(const Config& config) {
                                                config.delivery_timeout, config.destination_policy);
   AdminServiceImpl admin_service(&repository, config.default_max_webhooks);
   AuthServiceImpl auth_service(&repository);
-  EventServiceImpl event_service(&repository, delivery_stub.get(), config.delivery_timeout,
+  EventServiceImpl event_service(delivery_stub.get(), config.delivery_timeout,
                                  &publish_metrics);
   OperatorStore operator_store(pool->get());
   OperatorServiceImpl operator_service(&operator_store, &repository,

@@ -13,6 +13,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "services/common/crypto.h"
@@ -46,7 +47,7 @@ namespace {
   OCTO_MICROS("created_at") ", " OCTO_MICROS("updated_at") ", "                \
   OCTO_MICROS("disabled_at") ", " OCTO_MICROS("failing_since") ", "          \
   OCTO_MICROS("previous_secret_expires_at") ", rate_limit_per_second, "       \
-  "max_concurrency"
+  "max_concurrency, dialect, array_to_string(event_types, ',')"
 // clang-format on
 
 constexpr PgStatement kInsertSupplier{
@@ -98,9 +99,13 @@ constexpr PgStatement kAuthenticate{
 constexpr PgStatement kInsertWebhook{
     "insert_webhook",
     "INSERT INTO webhooks (connection_id, event, url, retry_on_error, use_contact_language, "
-    "headers, capabilities, secret, rate_limit_per_second, max_concurrency) "
+    "headers, capabilities, secret, rate_limit_per_second, max_concurrency, dialect, "
+    "event_types, status, disabled_reason, disabled_at) "
     "VALUES ($1::uuid, $2, $3, $4::boolean, $5::boolean, $6::jsonb, $7::jsonb, $8, "
-    "$9::double precision, $10::integer) "
+    "$9::double precision, $10::integer, $11, $12::text[], "
+    "CASE WHEN $13::boolean THEN 'enabled' ELSE 'disabled' END, "
+    "CASE WHEN $13::boolean THEN NULL ELSE 'deactivated' END, "
+    "CASE WHEN $13::boolean THEN NULL ELSE now() END) "
     "RETURNING " OCTO_WEBHOOK_COLUMNS};
 constexpr PgStatement kSelectWebhook{
     "select_webhook", "SELECT " OCTO_WEBHOOK_COLUMNS
@@ -108,16 +113,26 @@ constexpr PgStatement kSelectWebhook{
 constexpr PgStatement kListWebhooksFirst{"list_webhooks_first",
                                        "SELECT " OCTO_WEBHOOK_COLUMNS
                                        " FROM webhooks WHERE connection_id = $1::uuid "
+                                       "AND ($3 = '' OR dialect = $3) "
                                        "ORDER BY created_at, id LIMIT $2"};
 constexpr PgStatement kListWebhooksAfter{"list_webhooks_after",
                                        "SELECT " OCTO_WEBHOOK_COLUMNS
                                        " FROM webhooks WHERE connection_id = $1::uuid "
                                        "AND (created_at, id) > ('epoch'::timestamptz + $2::bigint "
                                        "* interval '1 microsecond', $3::uuid) "
+                                       "AND ($5 = '' OR dialect = $5) "
                                        "ORDER BY created_at, id LIMIT $4"};
 constexpr PgStatement kUpdateWebhook{
     "update_webhook",
-    "UPDATE webhooks SET event = COALESCE($3, event), url = COALESCE($4, url), "
+    "UPDATE webhooks SET event = COALESCE(($10::text[])[1], $3, event), url = COALESCE($4, url), "
+    "event_types = COALESCE($10::text[], event_types), "
+    "status = CASE WHEN $11::boolean IS NULL THEN status "
+    "  WHEN $11::boolean THEN 'enabled' ELSE 'disabled' END, "
+    "disabled_reason = CASE WHEN $11::boolean IS NULL OR (NOT $11::boolean AND status = 'disabled') "
+    "  THEN disabled_reason WHEN $11::boolean THEN NULL ELSE 'deactivated' END, "
+    "disabled_at = CASE WHEN $11::boolean IS NULL OR (NOT $11::boolean AND status = 'disabled') "
+    "  THEN disabled_at WHEN $11::boolean THEN NULL ELSE now() END, "
+    "failing_since = CASE WHEN $11::boolean THEN NULL ELSE failing_since END, "
     "retry_on_error = COALESCE($5::boolean, retry_on_error), "
     "use_contact_language = COALESCE($6::boolean, use_contact_language), "
     "headers = COALESCE($7::jsonb, headers), "
@@ -147,29 +162,11 @@ constexpr PgStatement kEnableWebhook{
     "failing_since = NULL, updated_at = greatest(now(), created_at) "
     "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
 
-// The webhooks of a batch of events, one row per target in order: does the
-// supplier exist, does the connection (if any) exist for that supplier, and
-// the enabled webhooks for the event, comma-separated, oldest first.
-constexpr PgStatement kResolveWebhooks{
-    "resolve_webhooks",
-    "SELECT q.i::integer,"
-    "  EXISTS (SELECT 1 FROM suppliers s WHERE s.id = q.supplier_id),"
-    "  q.connection_id IS NULL OR EXISTS (SELECT 1 FROM connections c"
-    "    WHERE c.id = q.connection_id AND c.supplier_id = q.supplier_id),"
-    "  COALESCE((SELECT string_agg(w.id::text, ',' ORDER BY w.created_at, w.id)"
-    "    FROM webhooks w JOIN connections c ON c.id = w.connection_id"
-    "    WHERE c.supplier_id = q.supplier_id"
-    "      AND (q.connection_id IS NULL OR w.connection_id = q.connection_id)"
-    "      AND w.event = q.event AND w.status = 'enabled'), '') "
-    "FROM unnest($1::uuid[], $2::uuid[], $3::text[]) WITH ORDINALITY"
-    "  AS q(supplier_id, connection_id, event, i) "
-    "ORDER BY q.i"};
-
 constexpr std::array kStatements = {
     kInsertSupplier,    kSelectSupplier,    kListSuppliers,  kUpdateSupplier,   kInsertConnection,
     kSelectConnection,  kListConnections,   kSupplierExists, kConnectionExists, kInsertApiKey,
     kListApiKeys,       kRevokeApiKey,      kAuthenticate,   kInsertWebhook,    kSelectWebhook,
-    kListWebhooksFirst, kListWebhooksAfter, kUpdateWebhook,  kDeleteWebhook,    kResolveWebhooks,
+    kListWebhooksFirst, kListWebhooksAfter, kUpdateWebhook,  kDeleteWebhook,
     kRotateWebhookSecret, kEnableWebhook,
 };
 
@@ -342,6 +339,8 @@ WebhookRecord WebhookFromRow(const pqxx::row& r) {
   w.previous_secret_expire_time = FromNullableMicros(r[15]);
   if (!r[16].is_null()) w.rate_limit_per_second = r[16].as<double>();
   if (!r[17].is_null()) w.max_concurrency = r[17].as<int>();
+  w.dialect = r[18].as<std::string>();
+  w.event_types = absl::StrSplit(r[19].as<std::string>(), ',', absl::SkipEmpty());
   return w;
 }
 
@@ -360,6 +359,12 @@ std::optional<std::string> NumberText(const std::optional<double>& v) {
 std::optional<std::string> NumberText(const std::optional<int>& v) {
   if (!v) return std::nullopt;
   return std::to_string(*v);
+}
+
+// A text[] parameter of event names (validated: no quoting needed).
+std::optional<std::string> TextArray(const std::optional<std::vector<std::string>>& values) {
+  if (!values) return std::nullopt;
+  return absl::StrCat("{", absl::StrJoin(*values, ","), "}");
 }
 
 absl::Status WebhookNotFound() { return absl::NotFoundError("webhookId: no such webhook"); }
@@ -567,7 +572,8 @@ absl::StatusOr<WebhookRecord> PgRepository::CreateWebhook(const NewWebhook& w) {
                                BoolText(w.retry_on_error), BoolText(w.use_contact_language),
                                HeadersToJson(w.headers), StringsToJson(w.capabilities), w.secret,
                                NullableText(NumberText(w.rate_limit_per_second)),
-                               NullableText(NumberText(w.max_concurrency))));
+                               NullableText(NumberText(w.max_concurrency)), w.dialect,
+                               *TextArray(w.event_types), BoolText(w.active)));
       });
 }
 
@@ -584,7 +590,8 @@ absl::StatusOr<WebhookRecord> PgRepository::GetWebhook(std::string_view connecti
 }
 
 absl::StatusOr<WebhookPage> PgRepository::ListWebhooks(std::string_view connection_id,
-                                                       int page_size, std::string_view page_token) {
+                                                       int page_size, std::string_view page_token,
+                                                       std::string_view dialect) {
   if (page_size < 1 || page_size > 1000) {
     return absl::InvalidArgumentError("pageSize: must be between 1 and 1000");
   }
@@ -602,8 +609,10 @@ absl::StatusOr<WebhookPage> PgRepository::ListWebhooks(std::string_view connecti
         const std::string id(connection_id);
         const pqxx::result r = after
                                    ? txn.exec_prepared(kListWebhooksAfter.name, id,
-                                                       after->create_time_micros, after->id, limit)
-                                   : txn.exec_prepared(kListWebhooksFirst.name, id, limit);
+                                                       after->create_time_micros, after->id, limit,
+                                                       std::string(dialect))
+                                   : txn.exec_prepared(kListWebhooksFirst.name, id, limit,
+                                                       std::string(dialect));
         WebhookPage page;
         for (const auto& row : r) {
           if (static_cast<int>(page.webhooks.size()) == page_size) break;
@@ -626,6 +635,8 @@ absl::StatusOr<WebhookRecord> PgRepository::UpdateWebhook(std::string_view conne
   if (patch.headers) headers = HeadersToJson(*patch.headers);
   const std::optional<std::string> rate = NumberText(patch.rate_limit_per_second);
   const std::optional<std::string> concurrency = NumberText(patch.max_concurrency);
+  const std::optional<std::string> event_types = TextArray(patch.event_types);
+  const std::optional<bool> active = patch.active;
   return InTransaction<WebhookRecord>(
       pool_, kUpdateWebhook.name, kWebhookText,
       [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
@@ -633,7 +644,8 @@ absl::StatusOr<WebhookRecord> PgRepository::UpdateWebhook(std::string_view conne
             kUpdateWebhook.name, std::string(webhook_id), std::string(connection_id),
             NullableText(patch.event), NullableText(patch.url), NullableBool(patch.retry_on_error),
             NullableBool(patch.use_contact_language), NullableText(headers),
-            NullableText(rate), NullableText(concurrency));
+            NullableText(rate), NullableText(concurrency), NullableText(event_types),
+            NullableBool(active));
         if (r.empty()) return WebhookNotFound();
         return WebhookFromRow(r[0]);
       });
@@ -677,54 +689,6 @@ absl::StatusOr<WebhookRecord> PgRepository::EnableWebhook(std::string_view conne
                                                  std::string(connection_id));
         if (r.empty()) return WebhookNotFound();
         return WebhookFromRow(r[0]);
-      });
-}
-
-// ---------------------------------------------------------------- events --
-
-absl::StatusOr<std::vector<ResolvedTarget>> PgRepository::ResolveWebhooks(
-    const std::vector<EventTarget>& targets) {
-  if (targets.empty()) return std::vector<ResolvedTarget>{};
-  // Array literals: the values are UUIDs and event names, checked here, so
-  // none needs quoting.
-  std::string suppliers = "{";
-  std::string connections = "{";
-  std::string events = "{";
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    const EventTarget& t = targets[i];
-    if (!IsUuid(t.supplier_id)) return absl::InvalidArgumentError("supplier_id: must be a UUID");
-    if (!t.connection_id.empty() && !IsUuid(t.connection_id)) {
-      return absl::InvalidArgumentError("connection_id: must be a UUID");
-    }
-    if (!ValidateWebhookEvent(t.event).ok()) {
-      return absl::InvalidArgumentError("event: not a webhook event");
-    }
-    const char* sep = i == 0 ? "" : ",";
-    absl::StrAppend(&suppliers, sep, t.supplier_id);
-    absl::StrAppend(&connections, sep, t.connection_id.empty() ? "NULL" : t.connection_id);
-    absl::StrAppend(&events, sep, t.event);
-  }
-  suppliers += "}";
-  connections += "}";
-  events += "}";
-  return ReadTransaction<std::vector<ResolvedTarget>>(pool_, kResolveWebhooks.name,
-      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<ResolvedTarget>> {
-        std::vector<ResolvedTarget> out(targets.size());
-        for (const auto& row :
-             txn.exec_prepared(kResolveWebhooks.name, suppliers, connections, events)) {
-          const int i = row[0].as<int>() - 1;  // ORDINALITY counts from 1
-          if (i < 0 || i >= static_cast<int>(out.size())) {
-            return absl::InternalError("resolve_webhooks: unexpected row");
-          }
-          ResolvedTarget& r = out[i];
-          r.supplier_exists = row[1].as<bool>();
-          r.connection_exists = row[2].as<bool>();
-          const std::string ids = row[3].as<std::string>();
-          if (!ids.empty()) {
-            for (absl::string_view id : absl::StrSplit(ids, ',')) r.webhook_ids.emplace_back(id);
-          }
-        }
-        return out;
       });
 }
 

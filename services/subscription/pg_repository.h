@@ -51,7 +51,8 @@ class PgRepository final : public Repository {
   absl::StatusOr<WebhookRecord> GetWebhook(std::string_view connection_id,
                                            std::string_view webhook_id) override;
   absl::StatusOr<WebhookPage> ListWebhooks(std::string_view connection_id, int page_size,
-                                           std::string_view page_token) override;
+                                           std::string_view page_token,
+                                           std::string_view dialect = {}) override;
   absl::StatusOr<WebhookRecord> UpdateWebhook(std::string_view connection_id,
                                               std::string_view webhook_id,
                                               const WebhookPatch& patch) override;
@@ -63,9 +64,6 @@ class PgRepository final : public Repository {
                                                     absl::Duration grace) override;
   absl::StatusOr<WebhookRecord> EnableWebhook(std::string_view connection_id,
                                               std::string_view webhook_id) override;
-
-  absl::StatusOr<std::vector<ResolvedTarget>> ResolveWebhooks(
-      const std::vector<EventTarget>& targets) override;
 
  private:
   explicit PgRepository(PgPool* pool) : pool_(pool) {}

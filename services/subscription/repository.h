@@ -97,6 +97,12 @@ struct KeyOwner {
 
 enum class WebhookStatus { kEnabled, kDisabled };
 
+// Which REST shape manages a webhook and which body it receives.
+inline constexpr std::string_view kWebhookDialect = "webhook";
+inline constexpr std::string_view kNotificationDialect = "notification";
+// The disabled reason of a subscription the partner set inactive.
+inline constexpr std::string_view kDeactivatedReason = "deactivated";
+
 struct WebhookRecord {
   std::string id;
   std::string connection_id;
@@ -119,6 +125,10 @@ struct WebhookRecord {
   // Per-endpoint limits (none when unset).
   std::optional<double> rate_limit_per_second;
   std::optional<int> max_concurrency;
+  std::string dialect = std::string(kWebhookDialect);
+  // Notification subscriptions: every event they want (event is the first);
+  // empty for webhooks.
+  std::vector<std::string> event_types;
 };
 
 struct NewWebhook {
@@ -132,6 +142,9 @@ struct NewWebhook {
   std::string secret;
   std::optional<double> rate_limit_per_second;  // unset: none
   std::optional<int> max_concurrency;           // unset: none
+  std::string dialect = std::string(kWebhookDialect);
+  std::vector<std::string> event_types;  // notifications: event is the first
+  bool active = true;                    // false: stored disabled ("deactivated")
 };
 
 // Unset fields keep their value.
@@ -143,29 +156,16 @@ struct WebhookPatch {
   std::optional<std::map<std::string, std::string>> headers;  // replaces all
   std::optional<double> rate_limit_per_second;  // 0 removes the limit
   std::optional<int> max_concurrency;           // 0 removes the limit
+  // Notification subscriptions: replaces the types (and event, the first).
+  std::optional<std::vector<std::string>> event_types;
+  // false: disabled with kDeactivatedReason (unless disabled already);
+  // true: enabled as EnableWebhook does.
+  std::optional<bool> active;
 
   bool empty() const {
     return !event && !url && !retry_on_error && !use_contact_language && !headers &&
-           !rate_limit_per_second && !max_concurrency;
+           !rate_limit_per_second && !max_concurrency && !event_types && !active;
   }
-};
-
-// An event to resolve (EventService): who publishes it, and which event.
-struct EventTarget {
-  std::string supplier_id;    // a UUID
-  std::string connection_id;  // a UUID, or "" for every connection of the supplier
-  std::string event;          // booking_update, ...
-};
-
-// Who receives an EventTarget.
-struct ResolvedTarget {
-  bool supplier_exists = false;
-  // The connection exists and belongs to the supplier; true when the target
-  // names no connection.
-  bool connection_exists = false;
-  // The enabled webhooks for the event: of that connection, or of every
-  // connection of the supplier. Oldest first.
-  std::vector<std::string> webhook_ids;
 };
 
 struct WebhookPage {
@@ -218,8 +218,10 @@ class Repository {
   // Keyset pagination by (create time, id). `page_size` must be 1..1000;
   // `page_token` is "" or a previous page's next_page_token (INVALID_ARGUMENT
   // otherwise).
+  // `dialect` "" lists every webhook, else only those of that dialect.
   virtual absl::StatusOr<WebhookPage> ListWebhooks(std::string_view connection_id, int page_size,
-                                                   std::string_view page_token) = 0;
+                                                   std::string_view page_token,
+                                                   std::string_view dialect = {}) = 0;
   // An empty patch returns the webhook unchanged.
   virtual absl::StatusOr<WebhookRecord> UpdateWebhook(std::string_view connection_id,
                                                       std::string_view webhook_id,
@@ -237,13 +239,6 @@ class Repository {
   // Enabled, with no disabled reason/time and no failing_since. Idempotent.
   virtual absl::StatusOr<WebhookRecord> EnableWebhook(std::string_view connection_id,
                                                       std::string_view webhook_id) = 0;
-
-  // ---- events ----
-  // One result per target, in order, from one query for the whole batch.
-  // INVALID_ARGUMENT when an id is not a UUID or an event name is not one of
-  // the webhook events (the caller validates first).
-  virtual absl::StatusOr<std::vector<ResolvedTarget>> ResolveWebhooks(
-      const std::vector<EventTarget>& targets) = 0;
 };
 
 }  // namespace octo::subscription

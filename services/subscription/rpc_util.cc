@@ -87,6 +87,12 @@ void ToProto(const WebhookRecord& r, pb::Webhook* out) {
   if (r.rate_limit_per_second) out->set_rate_limit_per_second(*r.rate_limit_per_second);
   if (r.max_concurrency) out->set_max_concurrency(*r.max_concurrency);
   if (r.failing_since) SetTimestamp(*r.failing_since, out->mutable_failing_since());
+  out->set_dialect(r.dialect);
+  if (r.event_types.empty()) {
+    out->add_event_types(r.event);
+  } else {
+    for (const std::string& type : r.event_types) out->add_event_types(type);
+  }
   // An expired grace period is history: the previous secret no longer signs.
   if (r.previous_secret_expire_time && *r.previous_secret_expire_time > absl::Now()) {
     SetTimestamp(*r.previous_secret_expire_time, out->mutable_previous_secret_expire_time());

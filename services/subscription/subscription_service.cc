@@ -11,6 +11,7 @@
 #include "services/common/validation.h"
 #include "services/subscription/rpc_util.h"
 #include "services/subscription/validation.h"
+#include "services/subscription/webhook_dialect.h"
 
 namespace octo::subscription {
 namespace {
@@ -19,6 +20,29 @@ namespace pb = ::octo::webhooks::v1;
 
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
+
+// The dialect fields of a create request into `webhook`: the dialect, a
+// notification subscription's event types (its event is the first), active.
+absl::Status ApplyCreateDialect(const pb::CreateWebhookRequest& request, NewWebhook& webhook) {
+  if (absl::Status s = ValidateDialectFilter(request.dialect()); !s.ok()) return s;
+  webhook.active = !request.has_active() || request.active();
+  if (request.dialect() != kNotificationDialect) {
+    if (request.event_types_size() > 0) {
+      return absl::InvalidArgumentError("eventTypes: only notification subscriptions have them");
+    }
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::vector<std::string>> types = ValidateEventTypes(
+      std::vector<std::string>(request.event_types().begin(), request.event_types().end()));
+  if (!types.ok()) return types.status();
+  if (!request.event().empty() && request.event() != types->front()) {
+    return absl::InvalidArgumentError("event: must be empty or the first of the event types");
+  }
+  webhook.dialect = std::string(kNotificationDialect);
+  webhook.event = types->front();
+  webhook.event_types = *std::move(types);
+  return absl::OkStatus();
+}
 
 std::map<std::string, std::string> ToMap(const google::protobuf::Map<std::string, std::string>& m) {
   return std::map<std::string, std::string>(m.begin(), m.end());
@@ -41,6 +65,7 @@ grpc::Status SubscriptionServiceImpl::CreateWebhook(grpc::ServerContext*,
         request->has_use_contact_language() ? request->use_contact_language() : true;
     webhook.headers = ToMap(request->headers());
     webhook.capabilities.assign(request->capabilities().begin(), request->capabilities().end());
+    if (absl::Status s = ApplyCreateDialect(*request, webhook); !s.ok()) return s;
     if (absl::Status s = ValidateWebhookEvent(webhook.event); !s.ok()) return s;
     if (absl::Status s = ValidateWebhookUrl(webhook.url); !s.ok()) return s;
     if (absl::Status s = ValidateWebhookDestination(webhook.url, destination_policy_); !s.ok()) return s;
@@ -75,6 +100,7 @@ grpc::Status SubscriptionServiceImpl::GetWebhook(grpc::ServerContext*,
     absl::StatusOr<WebhookRecord> webhook =
         repository_->GetWebhook(request->connection_id(), request->webhook_id());
     if (!webhook.ok()) return webhook.status();
+    if (absl::Status s = CheckDialect(*webhook, request->dialect()); !s.ok()) return s;
     ToProto(*webhook, response);
     return absl::OkStatus();
   });
@@ -93,8 +119,9 @@ grpc::Status SubscriptionServiceImpl::ListWebhooks(grpc::ServerContext*,
     // 0 means the default; larger than the maximum is served as the maximum.
     const int page_size =
         request->page_size() == 0 ? kDefaultPageSize : std::min(request->page_size(), kMaxPageSize);
-    absl::StatusOr<WebhookPage> page =
-        repository_->ListWebhooks(request->connection_id(), page_size, request->page_token());
+    if (absl::Status s = ValidateDialectFilter(request->dialect()); !s.ok()) return s;
+    absl::StatusOr<WebhookPage> page = repository_->ListWebhooks(
+        request->connection_id(), page_size, request->page_token(), request->dialect());
     if (!page.ok()) return page.status();
     for (const WebhookRecord& w : page->webhooks) ToProto(w, response->add_webhooks());
     response->set_next_page_token(page->next_page_token);
@@ -109,6 +136,29 @@ grpc::Status SubscriptionServiceImpl::UpdateWebhook(grpc::ServerContext*,
     if (absl::Status s = ValidateUuid("connectionId", request->connection_id()); !s.ok()) return s;
     log.connection_id = request->connection_id();
     WebhookPatch patch;
+    if (absl::Status s = ValidateDialectFilter(request->dialect()); !s.ok()) return s;
+    // The dialect is fixed at creation: what may change depends on it.
+    std::string dialect = request->dialect();
+    if (!dialect.empty() || request->has_event() || request->has_event_types()) {
+      absl::StatusOr<WebhookRecord> current =
+          repository_->GetWebhook(request->connection_id(), request->webhook_id());
+      if (!current.ok()) return current.status();
+      if (absl::Status s = CheckDialect(*current, dialect); !s.ok()) return s;
+      dialect = current->dialect;
+    }
+    if (request->has_event_types()) {
+      if (dialect != kNotificationDialect) {
+        return absl::InvalidArgumentError("eventTypes: only notification subscriptions have them");
+      }
+      absl::StatusOr<std::vector<std::string>> types = ValidateEventTypes(std::vector<std::string>(
+          request->event_types().values().begin(), request->event_types().values().end()));
+      if (!types.ok()) return types.status();
+      patch.event_types = *std::move(types);
+    }
+    if (request->has_event() && dialect == kNotificationDialect) {
+      return absl::InvalidArgumentError("event: notification subscriptions change eventTypes");
+    }
+    if (request->has_active()) patch.active = request->active();
     if (request->has_event()) {
       if (absl::Status s = ValidateWebhookEvent(request->event()); !s.ok()) return s;
       patch.event = request->event();
@@ -147,6 +197,12 @@ grpc::Status SubscriptionServiceImpl::DeleteWebhook(grpc::ServerContext*,
   return HandleRpc("SubscriptionService/DeleteWebhook", [&](RpcLogFields& log) -> absl::Status {
     if (absl::Status s = ValidateUuid("connectionId", request->connection_id()); !s.ok()) return s;
     log.connection_id = request->connection_id();
+    if (!request->dialect().empty()) {
+      absl::StatusOr<WebhookRecord> current =
+          repository_->GetWebhook(request->connection_id(), request->webhook_id());
+      if (!current.ok()) return current.status();
+      if (absl::Status s = CheckDialect(*current, request->dialect()); !s.ok()) return s;
+    }
     absl::StatusOr<WebhookRecord> webhook =
         repository_->DeleteWebhook(request->connection_id(), request->webhook_id());
     if (!webhook.ok()) return webhook.status();

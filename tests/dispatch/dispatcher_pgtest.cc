@@ -5,9 +5,12 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -927,6 +930,22 @@ namespace {
 // a second, the first burst included. Opening a connection per delivery of
 // the first burst at once overflowed the receiver's listen queue; the
 // dropped SYNs were retransmitted after Linux's 1 s initial RTO.
+// This network namespace's count of connections a full listen queue
+// refused (TcpExt ListenOverflows in /proc/net/netstat).
+std::optional<long> ListenOverflows() {
+  std::ifstream in("/proc/net/netstat");
+  std::string names, values;
+  while (std::getline(in, names) && std::getline(in, values)) {
+    if (names.rfind("TcpExt:", 0) != 0) continue;
+    std::istringstream n(names), v(values);
+    std::string name, value;
+    while (n >> name && v >> value) {
+      if (name == "ListenOverflows") return std::stol(value);
+    }
+  }
+  return std::nullopt;
+}
+
 TEST_F(DispatcherTest, TheFirstBurstToANewDestinationIsNotStalled) {
   HttpReceiver receiver(/*listen_backlog=*/5);
   std::vector<Webhook> hooks;
@@ -938,6 +957,8 @@ TEST_F(DispatcherTest, TheFirstBurstToANewDestinationIsNotStalled) {
   o.request_timeout = milliseconds(5000);
   StartDispatcher(o);
   ASSERT_TRUE(WaitListening());
+  const std::optional<long> overflows_before = ListenOverflows();
+  ASSERT_TRUE(overflows_before.has_value()) << "TcpExt ListenOverflows not found in /proc/net/netstat";
   std::vector<absl::Time> published;
   std::vector<std::vector<std::string>> ids(3);
   for (int burst = 0; burst < 3; ++burst) {
@@ -954,16 +975,16 @@ TEST_F(DispatcherTest, TheFirstBurstToANewDestinationIsNotStalled) {
     published.push_back(absl::Now());
   }
   ASSERT_TRUE(receiver.WaitForRequests(30, absl::Seconds(10)));
-  std::map<std::string, absl::Time> arrived;
-  for (const ReceivedRequest& r : receiver.Requests()) arrived[r.Header("webhook-id").value_or("")] = r.received_at;
+  std::set<std::string> arrived;
+  for (const ReceivedRequest& r : receiver.Requests()) arrived.insert(r.Header("webhook-id").value_or(""));
   for (int burst = 0; burst < 3; ++burst) {
-    for (const std::string& id : ids[burst]) {
-      ASSERT_TRUE(arrived.count(WebhookMessageId(id))) << id;
-      // A second would be the SYN retransmission; a busy machine takes far less.
-      EXPECT_LT(arrived[WebhookMessageId(id)] - published[burst], absl::Milliseconds(900))
-          << "burst " << burst << ", connections " << receiver.Connections();
-    }
+    for (const std::string& id : ids[burst]) ASSERT_TRUE(arrived.count(WebhookMessageId(id))) << id;
   }
+  // The stall was the kernel dropping SYNs of a burst that overflowed the
+  // receiver's listen queue (each retransmitted a second later): behaviour,
+  // not a latency, is what is checked. Other receivers of the suite listen
+  // with the default queue, so any overflow in this window is this burst's.
+  EXPECT_EQ(*ListenOverflows() - *overflows_before, 0) << "connections " << receiver.Connections();
 }
 
 }  // namespace

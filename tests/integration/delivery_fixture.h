@@ -119,11 +119,9 @@ class DeliveryTest : public PgRepositoryTest {
     return e;
   }
 
-  static pb::EnqueueEvent ToEnqueue(const pb::PublishEventRequest& event,
-                                    const std::vector<std::string>& webhook_ids) {
+  static pb::EnqueueEvent ToEnqueue(const pb::PublishEventRequest& event) {
     pb::EnqueueEvent e;
     *e.mutable_event() = event;
-    for (const auto& id : webhook_ids) e.add_webhook_ids(id);
     return e;
   }
 
@@ -134,11 +132,9 @@ class DeliveryTest : public PgRepositoryTest {
   }
 
   // One event, one answer.
-  grpc::Status EnqueueOne(const pb::PublishEventRequest& event,
-                          const std::vector<std::string>& webhook_ids,
-                          pb::PublishEventResponse* result) {
+  grpc::Status EnqueueOne(const pb::PublishEventRequest& event, pb::PublishEventResponse* result) {
     pb::EnqueueRequest request;
-    *request.add_events() = ToEnqueue(event, webhook_ids);
+    *request.add_events() = ToEnqueue(event);
     pb::EnqueueResponse response;
     grpc::Status status = Enqueue(request, &response);
     if (status.ok() && response.results_size() == 1) *result = response.results(0);

@@ -41,7 +41,7 @@ class EventServiceTest : public DeliveryTest {
 
   std::unique_ptr<pb::EventService::Stub> StartEventService(
       pb::DeliveryService::StubInterface* delivery, std::unique_ptr<grpc::Server>* server) {
-    services_.push_back(std::make_unique<subscription::EventServiceImpl>(repo_.get(), delivery,
+    services_.push_back(std::make_unique<subscription::EventServiceImpl>(delivery,
                                                                          std::chrono::seconds(10)));
     grpc::ServerBuilder builder;
     int port = 0;

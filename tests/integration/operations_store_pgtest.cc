@@ -41,7 +41,7 @@ class OperationsStoreTest : public DeliveryTest {
       pb::PublishEventResponse result;
       ASSERT_THAT(EnqueueOne(Booking(absl::StrCat("k-", i, "-", webhook_),
                                      absl::StrCat(R"({"uuid":"b-)", i, R"("})")),
-                             {webhook_}, &result),
+                             &result),
                   GrpcIsOk());
     }
     Exec(absl::StrCat("UPDATE deliveries SET state = 'failed', completed_at = now(), attempt_count = 1, "

@@ -16,6 +16,14 @@
 //               with --dispatch=false, N events published (enqueue only),
 //               then restarted normally and the backlog drained (dispatch
 //               only); each half with its rate, CPU and SQL profile.
+//   single      (on request) single-event publishing: --single_clients
+//               threads each with one PublishEvent (one event) in flight, to
+//               a tenant with ONE webhook; events/s accepted and RPC p50/p99.
+//   backlog     (on request) the split phase with --backlog_deliveries
+//               deliveries (events = deliveries / W): a large backlog drained.
+// --latency_rates=200,2000 runs the latency phase once per rate; --long_run
+// makes it 10 minutes at 300 events/s.
+// Every phase reports CPU microseconds per delivery per process.
 // Everything on 127.0.0.1; every wait is bounded.
 #include <unistd.h>
 
@@ -43,12 +51,15 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "services/common/net.h"
 #include "tests/perf/bench_stack.h"
 #include "tests/perf/bench_workload.h"
 #include "tests/perf/proc_stats.h"
+#include "tests/perf/single_publish.h"
 #include "tests/perf/sink_server.h"
 #include "tests/perf/wrk_runner.h"
 
@@ -71,14 +82,15 @@ ABSL_FLAG(std::string, delivery_flags, "", "extra flags for octo-delivery, space
 ABSL_FLAG(std::string, delivery_wrapper, "",
           "command prefix for octo-delivery, space-separated, e.g. "
           "'valgrind --tool=callgrind --callgrind-out-file=/tmp/callgrind.out'");
+ABSL_FLAG(std::string, subscription_wrapper, "", "command prefix for octo-subscription, as above");
 ABSL_FLAG(std::string, subscription_target, "",
           "use a running octo-subscription (loopback host:port) wired to a running octo-delivery "
           "instead of starting both");
 ABSL_FLAG(int, sink_port, 0, "use a running octo-bench-sink on 127.0.0.1:<port> instead of starting one");
 ABSL_FLAG(int, sink_threads, 2, "event loops of the sink");
 ABSL_FLAG(std::string, work_dir, "", "logs, port files, the wrk script; default: a new /tmp/octo-bench.*");
-ABSL_FLAG(std::string, phases, "throughput,latency,wrk",
-          "which phases to run, in this order: throughput, latency, wrk, split");
+ABSL_FLAG(std::string, phases, "throughput,latency,single,wrk",
+          "which phases to run, in this order: throughput, latency, single, wrk, split, backlog");
 ABSL_FLAG(int, events, 20000, "throughput phase: events to publish (N)");
 ABSL_FLAG(int, webhooks, 5, "webhooks on the sink that want every event (W)");
 ABSL_FLAG(std::string, capabilities, "octo/pricing", "capabilities of the webhooks, comma-separated");
@@ -99,6 +111,14 @@ ABSL_FLAG(int, wrk_connections, 64, "wrk connections");
 ABSL_FLAG(int, wrk_threads, 2, "wrk threads");
 ABSL_FLAG(int, wrk_body_bytes, 2048, "wrk POST body size");
 ABSL_FLAG(std::string, json_out, "", "if set, the results are also written here as JSON");
+ABSL_FLAG(std::string, latency_rates, "200,2000",
+          "latency phase: events/s, comma-separated, one run each; empty: --rate");
+ABSL_FLAG(bool, long_run, false,
+          "latency phase: 10 minutes at 300 events/s (--latency_rates=300 --rate_seconds=600)");
+ABSL_FLAG(int, single_clients, 64, "single phase: concurrent PublishEvent clients, one event each");
+ABSL_FLAG(int, single_events, 20000, "single phase: events to publish");
+ABSL_FLAG(int, backlog_deliveries, 1000000,
+          "backlog phase: deliveries stored with the dispatcher off, then drained");
 
 namespace octo::perf {
 namespace {
@@ -110,6 +130,8 @@ constexpr double kGoalDeliveriesPerSecond = 20000;
 constexpr double kGoalWrkRatio = 0.30;
 constexpr double kGoalP99Ms = 25;
 constexpr double kGoalRate = 2000;
+constexpr double kGoalSingleEventsPerSecond = 5000;
+constexpr double kGoalSingleP99Ms = 20;
 
 struct Config {
   BenchStackOptions stack;
@@ -122,6 +144,7 @@ struct Config {
   int resources = 0;
   std::chrono::seconds throughput_timeout{};
   int rate = 0;
+  std::vector<int> latency_rates;
   int rate_seconds = 0;
   int rate_interval_ms = 0;
   int rate_workers = 0;
@@ -129,6 +152,9 @@ struct Config {
   WrkOptions wrk;
   int wrk_seconds = 0;
   std::string json_out;
+  int single_clients = 0;
+  int single_events = 0;
+  int backlog_deliveries = 0;
 };
 
 std::vector<std::string> SplitWords(const std::string& s, char sep = ' ') {
@@ -152,8 +178,9 @@ absl::StatusOr<Config> ConfigFromFlags() {
   c.stack.subscription_flags = SplitWords(absl::GetFlag(FLAGS_subscription_flags));
   c.stack.delivery_flags = SplitWords(absl::GetFlag(FLAGS_delivery_flags));
   c.stack.delivery_wrapper = SplitWords(absl::GetFlag(FLAGS_delivery_wrapper));
+  c.stack.subscription_wrapper = SplitWords(absl::GetFlag(FLAGS_subscription_wrapper));
   // Callgrind and friends slow the start and make the exit (the profile dump) long.
-  if (!c.stack.delivery_wrapper.empty()) {
+  if (!c.stack.delivery_wrapper.empty() || !c.stack.subscription_wrapper.empty()) {
     c.stack.start_timeout = std::chrono::seconds(300);
     c.stack.stop_timeout = std::chrono::seconds(300);
   }
@@ -185,7 +212,8 @@ absl::StatusOr<Config> ConfigFromFlags() {
   }
   c.phases = SplitWords(absl::GetFlag(FLAGS_phases), ',');
   for (const std::string& p : c.phases) {
-    if (p != "throughput" && p != "latency" && p != "wrk" && p != "split") {
+    if (p != "throughput" && p != "latency" && p != "wrk" && p != "split" && p != "single" &&
+        p != "backlog") {
       return absl::InvalidArgumentError(absl::StrCat("--phases: unknown phase '", p, "'"));
     }
   }
@@ -208,6 +236,21 @@ absl::StatusOr<Config> ConfigFromFlags() {
   c.wrk.work_dir = c.stack.work_dir;
   c.wrk_seconds = absl::GetFlag(FLAGS_wrk_seconds);
   c.json_out = absl::GetFlag(FLAGS_json_out);
+  c.single_clients = absl::GetFlag(FLAGS_single_clients);
+  c.single_events = absl::GetFlag(FLAGS_single_events);
+  c.backlog_deliveries = absl::GetFlag(FLAGS_backlog_deliveries);
+  for (const std::string& r : SplitWords(absl::GetFlag(FLAGS_latency_rates), ',')) {
+    int rate = 0;
+    if (!absl::SimpleAtoi(r, &rate) || rate < 1 || rate > 100'000) {
+      return absl::InvalidArgumentError(absl::StrCat("--latency_rates: not a rate: '", r, "'"));
+    }
+    c.latency_rates.push_back(rate);
+  }
+  if (absl::GetFlag(FLAGS_long_run)) {
+    c.latency_rates = {300};
+    c.rate_seconds = 600;
+  }
+  if (c.latency_rates.empty()) c.latency_rates = {c.rate};
   for (absl::Status s : {
            Range("events", c.events, 1, 2'000'000),
            Range("webhooks", c.webhooks, 1, 100),
@@ -226,6 +269,9 @@ absl::StatusOr<Config> ConfigFromFlags() {
            Range("wrk_body_bytes", c.wrk.body_bytes, 0, 1 << 20),
            Range("sink_threads", c.stack.sink_threads, 1, 64),
            Range("sink_port", c.stack.sink_port, 0, 65535),
+           Range("single_clients", c.single_clients, 1, 256),
+           Range("single_events", c.single_events, 1, 2'000'000),
+           Range("backlog_deliveries", c.backlog_deliveries, 1, 10'000'000),
        }) {
     if (!s.ok()) return s;
   }
@@ -250,6 +296,7 @@ boost::json::object LatencyJson(const LatencyHistogram::Summary& l) {
 
 struct PhaseResult {
   std::string name;
+  int rate = 0;           // latency phase: events/s offered
   bool complete = false;  // every accepted delivery received and recorded
   std::string problem;    // why not
   std::uint64_t events_accepted = 0;
@@ -279,9 +326,11 @@ class Bench {
       : config_(config), stack_(stack), db_(db), factory_(factory), sink_(stack.sink_port()) {}
 
   absl::StatusOr<PhaseResult> Throughput();
-  absl::StatusOr<PhaseResult> Latency();
+  absl::StatusOr<PhaseResult> Latency(int rate);
   // Enqueue only, then dispatch only (restarts octo-delivery twice).
-  absl::StatusOr<std::pair<PhaseResult, PhaseResult>> Split();
+  absl::StatusOr<std::pair<PhaseResult, PhaseResult>> Split(int events, const std::string& name);
+  // Single-event publishing of `factory`'s events (a one-webhook tenant).
+  absl::StatusOr<PhaseResult> Single(const EventFactory& factory);
 
  private:
   // Polls the sink until `received >= want()` (want() may grow while
@@ -307,6 +356,7 @@ class Bench {
   DbProbe& db_;
   const EventFactory& factory_;
   SinkClient sink_;
+  char latency_phase_letter_ = 'A';  // per latency run: 'A', 'B', ...
   bool statements_ = false;  // pg_stat_statements available
   bool statements_note_ = true;
 };
@@ -444,9 +494,10 @@ absl::StatusOr<PhaseResult> Bench::Throughput() {
   return r;
 }
 
-absl::StatusOr<PhaseResult> Bench::Latency() {
+absl::StatusOr<PhaseResult> Bench::Latency(int rate) {
   PhaseResult r;
   r.name = "latency";
+  r.rate = rate;
   if (absl::Status s = sink_.Reset(); !s.ok()) return s;
   ResetStatements();
   absl::StatusOr<DbCounts> before = db_.Counts();
@@ -454,7 +505,7 @@ absl::StatusOr<PhaseResult> Bench::Latency() {
   const CpuTimes cpu_before = SampleCpu(stack_.Pids());
 
   const auto interval = std::chrono::milliseconds(config_.rate_interval_ms);
-  const int per_batch = std::max(1, static_cast<int>(std::lround(config_.rate * config_.rate_interval_ms / 1000.0)));
+  const int per_batch = std::max(1, static_cast<int>(std::lround(rate * config_.rate_interval_ms / 1000.0)));
   const int batches = std::max(1, config_.rate_seconds * 1000 / config_.rate_interval_ms);
   Publisher publisher(stack_.SubscriptionChannel(), factory_, config_.rate_workers, 30s);
   const auto t0 = Clock::now();
@@ -463,7 +514,7 @@ absl::StatusOr<PhaseResult> Bench::Latency() {
     std::this_thread::sleep_until(t0 + k * interval);
     const std::int64_t scheduled_ns =
         t0_ns + std::chrono::duration_cast<std::chrono::nanoseconds>(k * interval).count();
-    publisher.Submit('r', std::int64_t{k} * per_batch, per_batch, scheduled_ns);
+    publisher.Submit(latency_phase_letter_, std::int64_t{k} * per_batch, per_batch, scheduled_ns);
     if (publisher.failed()) break;
   }
   auto done = [&] {
@@ -472,6 +523,7 @@ absl::StatusOr<PhaseResult> Bench::Latency() {
   };
   auto want = [&]() -> std::uint64_t { return publisher.Stats().deliveries; };
   absl::Status received = WaitReceived(r, t0, Clock::now() + config_.drain_timeout, done, want, nullptr);
+  ++latency_phase_letter_;  // the next latency run publishes other keys
   if (!received.ok()) publisher.Abandon();
   publisher.Finish();
   r.publish = publisher.Stats();
@@ -489,11 +541,13 @@ absl::StatusOr<PhaseResult> Bench::Latency() {
   return r;
 }
 
-absl::StatusOr<std::pair<PhaseResult, PhaseResult>> Bench::Split() {
+absl::StatusOr<std::pair<PhaseResult, PhaseResult>> Bench::Split(int events,
+                                                                   const std::string& name) {
   PhaseResult enqueue;
-  enqueue.name = "split: enqueue only";
+  enqueue.name = name + ": enqueue only";
   PhaseResult dispatch;
-  dispatch.name = "split: dispatch only";
+  dispatch.name = name + ": dispatch only";
+  const char letter = name == "split" ? 's' : 'b';
   if (absl::Status s = stack_.RestartDelivery({"--dispatch=false"}); !s.ok()) return s;
   if (absl::Status s = sink_.Reset(); !s.ok()) return s;
   ResetStatements();
@@ -502,13 +556,13 @@ absl::StatusOr<std::pair<PhaseResult, PhaseResult>> Bench::Split() {
   CpuTimes cpu_before = SampleCpu(stack_.Pids());
 
   // 1. Publish everything; nothing is sent.
-  const int batches = (config_.events + config_.batch - 1) / config_.batch;
+  const int batches = (events + config_.batch - 1) / config_.batch;
   const auto t0 = Clock::now();
   {
     Publisher publisher(stack_.SubscriptionChannel(), factory_, config_.publishers, 60s);
     for (int b = 0; b < batches; ++b) {
       const std::int64_t first = std::int64_t{b} * config_.batch;
-      publisher.Submit('s', first, static_cast<int>(std::min<std::int64_t>(config_.batch, config_.events - first)), 0);
+      publisher.Submit(letter, first, static_cast<int>(std::min<std::int64_t>(config_.batch, events - first)), 0);
     }
     publisher.Finish();
     enqueue.publish = publisher.Stats();
@@ -557,6 +611,39 @@ absl::StatusOr<std::pair<PhaseResult, PhaseResult>> Bench::Split() {
   return std::make_pair(std::move(enqueue), std::move(dispatch));
 }
 
+absl::StatusOr<PhaseResult> Bench::Single(const EventFactory& factory) {
+  PhaseResult r;
+  r.name = "single";
+  if (absl::Status s = sink_.Reset(); !s.ok()) return s;
+  ResetStatements();
+  absl::StatusOr<DbCounts> before = db_.Counts();
+  if (!before.ok()) return before.status();
+  const CpuTimes cpu_before = SampleCpu(stack_.Pids());
+  const auto t0 = Clock::now();
+  SinglePublishOptions options;
+  options.clients = config_.single_clients;
+  options.events = config_.single_events;
+  options.time_limit = config_.throughput_timeout;
+  r.publish = PublishOneAtATime(stack_.SubscriptionChannel(), factory, 'p', options,
+                                &r.publish_seconds);
+  r.events_accepted = r.publish.events;
+  r.deliveries_expected = r.publish.deliveries;
+  absl::Status received = WaitReceived(
+      r, t0, Clock::now() + config_.drain_timeout, [] { return true; },
+      [&] { return r.deliveries_expected; }, nullptr);
+  absl::Status recorded = received.ok() ? WaitRecorded(r, before->attempts, t0) : received;
+  if (absl::Status s = Finish(r, *before, cpu_before, t0); !s.ok()) return s;
+  if (r.publish.batches_failed > 0) {
+    r.problem = absl::StrCat(r.publish.batches_failed, " calls failed: ", r.publish.first_error);
+  } else if (r.events_accepted < static_cast<std::uint64_t>(config_.single_events)) {
+    r.problem = absl::StrCat("only ", r.events_accepted, " events published in the time limit");
+  } else if (!recorded.ok()) {
+    r.problem = std::string(recorded.message());
+  }
+  r.complete = r.problem.empty();
+  return r;
+}
+
 // ------------------------------------------------------------------ report --
 
 void PrintPhase(const PhaseResult& r, const Config& c) {
@@ -582,14 +669,19 @@ void PrintPhase(const PhaseResult& r, const Config& c) {
   std::printf("   PublishEvents          %.2f s to publish; RPC p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
               r.publish_seconds, Ms(r.publish.rpc_latency.p50_us), Ms(r.publish.rpc_latency.p99_us),
               Ms(r.publish.rpc_latency.max_us));
-  if (r.name == "split: enqueue only") {
+  if (absl::EndsWith(r.name, ": enqueue only")) {
     std::printf("   ENQUEUE RATE           %.0f events/s = %.0f deliveries/s stored (dispatcher off)\n",
                 r.publish_seconds > 0 ? static_cast<double>(r.events_accepted) / r.publish_seconds : 0,
                 r.publish_seconds > 0 ? static_cast<double>(r.deliveries_expected) / r.publish_seconds : 0);
-  } else if (r.name == "split: dispatch only") {
+  } else if (absl::EndsWith(r.name, ": dispatch only")) {
     std::printf("   DISPATCH RATE          %.0f deliveries/s sent and recorded from a backlog (%.2f s, "
                 "restart included); steady %.0f/s\n",
                 r.DeliveriesPerSecond(), r.recorded_seconds, r.steady_rate);
+  } else if (r.name == "single") {
+    std::printf("   SINGLE-EVENT PUBLISH   %.0f events/s accepted (%d clients, one PublishEvent each in "
+                "flight, 1 webhook); RPC p50 %.2f ms, p99 %.2f ms\n",
+                r.publish_seconds > 0 ? static_cast<double>(r.events_accepted) / r.publish_seconds : 0,
+                c.single_clients, Ms(r.publish.rpc_latency.p50_us), Ms(r.publish.rpc_latency.p99_us));
   } else if (r.name == "throughput") {
     std::printf("   time                   %.2f s first publish -> last received; %.2f s -> every attempt "
                 "recorded\n",
@@ -601,11 +693,11 @@ void PrintPhase(const PhaseResult& r, const Config& c) {
   } else {
     std::printf("   offered                %d events/s x %d s (%d webhooks: %d deliveries/s); publisher "
                 "lag max %.1f ms\n",
-                c.rate, c.rate_seconds, c.webhooks, c.rate * c.webhooks,
+                r.rate, c.rate_seconds, c.webhooks, r.rate * c.webhooks,
                 static_cast<double>(r.publish.max_queue_wait_us) / 1000.0);
   }
   // (Split: the dispatch half's latency is mostly the time the events waited.)
-  if (r.sink.latency.count > 0 && r.name != "split: dispatch only") {
+  if (r.sink.latency.count > 0 && !absl::EndsWith(r.name, ": dispatch only")) {
     std::printf("   publish->received      p50 %.2f ms, p90 %.2f ms, p99 %.2f ms, p99.9 %.2f ms, max %.2f ms "
                 "(%llu samples)\n",
                 Ms(r.sink.latency.p50_us), Ms(r.sink.latency.p90_us), Ms(r.sink.latency.p99_us),
@@ -619,6 +711,16 @@ void PrintPhase(const PhaseResult& r, const Config& c) {
   if (!cpu.empty()) cpu.resize(cpu.size() - 2);
   std::printf("   CPU time               %s (of %.1f s wall x %u CPUs)\n", cpu.c_str(), r.wall_seconds,
               std::thread::hardware_concurrency());
+  if (r.deliveries_expected > 0) {
+    std::string per;
+    for (const auto& [name, seconds] : r.cpu) {
+      absl::StrAppendFormat(&per, "%s %.1f, ", name,
+                            seconds * 1e6 / static_cast<double>(r.deliveries_expected));
+    }
+    if (!per.empty()) per.resize(per.size() - 2);
+    std::printf("   CPU us per delivery    %s (%llu deliveries)\n", per.c_str(),
+                static_cast<unsigned long long>(r.deliveries_expected));
+  }
   if (!r.statements.empty()) {
     std::printf("   PostgreSQL statements by execution time (pg_stat_statements):\n");
     std::printf("     %9s %10s %9s %9s  %s\n", "calls", "total ms", "mean ms", "rows", "query");
@@ -631,7 +733,13 @@ void PrintPhase(const PhaseResult& r, const Config& c) {
 
 boost::json::object PhaseJson(const PhaseResult& r) {
   boost::json::object cpu;
-  for (const auto& [name, seconds] : r.cpu) cpu[name] = seconds;
+  boost::json::object cpu_per_delivery;
+  for (const auto& [name, seconds] : r.cpu) {
+    cpu[name] = seconds;
+    if (r.deliveries_expected > 0) {
+      cpu_per_delivery[name] = seconds * 1e6 / static_cast<double>(r.deliveries_expected);
+    }
+  }
   boost::json::array statements;
   for (const StatementStat& s : r.statements) {
     statements.push_back({{"calls", s.calls}, {"total_ms", s.total_ms}, {"mean_ms", s.mean_ms},
@@ -660,7 +768,9 @@ boost::json::object PhaseJson(const PhaseResult& r) {
             {"failed", r.db.failed},
             {"attempts", r.db.attempts},
             {"ok_attempts", r.db.ok_attempts}}},
+          {"rate", r.rate},
           {"cpu_seconds", cpu},
+          {"cpu_us_per_delivery", cpu_per_delivery},
           {"wall_seconds", r.wall_seconds},
           {"statements", statements}};
 }
@@ -705,9 +815,10 @@ int Run(const Config& config) {
   }
   EventFactory factory(tenant->supplier_id, RandomRunId(), config.resources);
   std::printf("workload: N=%d booking_update events x W=%d webhooks (capabilities %s), batches of %d, "
-              "%d publishers; latency phase %d events/s for %d s; run %s\n",
+              "%d publishers; latency phase %s events/s for %d s; run %s\n",
               config.events, config.webhooks, absl::StrJoin(config.capabilities, ",").c_str(), config.batch,
-              config.publishers, config.rate, config.rate_seconds, factory.run_id().c_str());
+              config.publishers, absl::StrJoin(config.latency_rates, ",").c_str(), config.rate_seconds,
+              factory.run_id().c_str());
   std::fflush(stdout);
 
   Bench bench(config, stack, **db, factory);
@@ -721,34 +832,57 @@ int Run(const Config& config) {
                            {"database", settings.ok() ? *settings : ""},
                            {"events", config.events},
                            {"webhooks", config.webhooks}};
-  std::optional<PhaseResult> throughput, latency;
+  std::optional<PhaseResult> throughput, latency, single;
   std::optional<WrkResult> wrk;
   std::string wrk_problem;
   int rc = 0;
   for (const std::string& phase : config.phases) {
-    if (phase == "split") {
-      absl::StatusOr<std::pair<PhaseResult, PhaseResult>> r = bench.Split();
+    if (phase == "split" || phase == "backlog") {
+      const int events = phase == "split"
+                             ? config.events
+                             : std::max(1, config.backlog_deliveries / config.webhooks);
+      absl::StatusOr<std::pair<PhaseResult, PhaseResult>> r = bench.Split(events, phase);
       if (!r.ok()) {
-        std::fprintf(stderr, "octo-bench: split phase: %s\n%s", r.status().ToString().c_str(),
-                     stack.LogTails().c_str());
+        std::fprintf(stderr, "octo-bench: %s phase: %s\n%s", phase.c_str(),
+                     r.status().ToString().c_str(), stack.LogTails().c_str());
         rc = 1;
         break;
       }
       PrintPhase(r->first, config);
       PrintPhase(r->second, config);
-      json["split_enqueue"] = PhaseJson(r->first);
-      json["split_dispatch"] = PhaseJson(r->second);
-    } else if (phase == "throughput" || phase == "latency") {
-      absl::StatusOr<PhaseResult> r = phase == "throughput" ? bench.Throughput() : bench.Latency();
-      if (!r.ok()) {
-        std::fprintf(stderr, "octo-bench: %s phase: %s\n%s", phase.c_str(), r.status().ToString().c_str(),
-                     stack.LogTails().c_str());
-        rc = 1;
-        break;
+      json[phase + "_enqueue"] = PhaseJson(r->first);
+      json[phase + "_dispatch"] = PhaseJson(r->second);
+    } else if (phase == "throughput" || phase == "latency" || phase == "single") {
+      std::vector<absl::StatusOr<PhaseResult>> runs;
+      if (phase == "throughput") runs.push_back(bench.Throughput());
+      if (phase == "latency") {
+        for (int rate : config.latency_rates) {
+          runs.push_back(bench.Latency(rate));
+          if (!runs.back().ok()) break;
+        }
       }
-      PrintPhase(*r, config);
-      json[phase] = PhaseJson(*r);
-      (phase == "throughput" ? throughput : latency) = std::move(*r);
+      if (phase == "single") {
+        absl::StatusOr<Tenant> one = CreateTenant(stack.SubscriptionChannel(), stack.sink_port(), 1,
+                                                  config.capabilities);
+        if (!one.ok()) {
+          runs.push_back(one.status());
+        } else {
+          EventFactory single_factory(one->supplier_id, factory.run_id(), config.resources);
+          runs.push_back(bench.Single(single_factory));
+        }
+      }
+      for (absl::StatusOr<PhaseResult>& r : runs) {
+        if (!r.ok()) {
+          std::fprintf(stderr, "octo-bench: %s phase: %s\n%s", phase.c_str(),
+                       r.status().ToString().c_str(), stack.LogTails().c_str());
+          rc = 1;
+          break;
+        }
+        PrintPhase(*r, config);
+        json[phase == "latency" ? absl::StrCat("latency_", r->rate) : phase] = PhaseJson(*r);
+        (phase == "throughput" ? throughput : phase == "single" ? single : latency) = std::move(*r);
+      }
+      if (rc != 0) break;
     } else {
       WrkOptions w = config.wrk;
       w.port = stack.sink_port();
@@ -794,14 +928,27 @@ int Run(const Config& config) {
               kGoalDeliveriesPerSecond, Verdict(have_t, dps >= kGoalDeliveriesPerSecond));
   std::printf("   ratio to wrk (%.0f requests/s): %.3f   goal >= %.2f: %s\n",
               wrk ? wrk->requests_per_second : 0.0, ratio, kGoalWrkRatio, Verdict(have_w, ratio >= kGoalWrkRatio));
+  const int latency_rate = latency ? latency->rate : config.rate;
   std::printf("   p99 publish->received at %d events/s: %.2f ms   goal <= %.0f ms at %.0f events/s: %s\n",
-              config.rate, p99, kGoalP99Ms, kGoalRate,
-              Verdict(have_l && config.rate >= kGoalRate, p99 <= kGoalP99Ms));
+              latency_rate, p99, kGoalP99Ms, kGoalRate,
+              Verdict(have_l && latency_rate >= kGoalRate, p99 <= kGoalP99Ms));
+  const bool have_s = single.has_value() && single->complete && single->publish_seconds > 0;
+  const double single_rate =
+      have_s ? static_cast<double>(single->events_accepted) / single->publish_seconds : 0;
+  const double single_p99 = have_s ? Ms(single->publish.rpc_latency.p99_us) : 0;
+  std::printf("   single-event publishing (%d clients): %.0f events/s, RPC p99 %.2f ms   goal >= %.0f "
+              "events/s and p99 <= %.0f ms: %s\n",
+              config.single_clients, single_rate, single_p99, kGoalSingleEventsPerSecond,
+              kGoalSingleP99Ms,
+              Verdict(have_s, single_rate >= kGoalSingleEventsPerSecond &&
+                                  single_p99 <= kGoalSingleP99Ms));
   json["summary"] = {{"deliveries_per_second", dps},
                      {"wrk_requests_per_second", wrk ? wrk->requests_per_second : 0.0},
                      {"ratio", ratio},
                      {"p99_ms_at_rate", p99},
-                     {"rate", config.rate},
+                     {"rate", latency_rate},
+                     {"single_events_per_second", single_rate},
+                     {"single_rpc_p99_ms", single_p99},
                      {"wrk_problem", wrk_problem}};
 
   if (absl::Status s = stack.Stop(); !s.ok()) {

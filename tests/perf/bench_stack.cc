@@ -16,6 +16,9 @@ constexpr char kListenFlag[] = "--grpc_listen=127.0.0.1:0";  // octo-subscriptio
 // SSRF guard: the sink runs on loopback (both services take the flag).
 constexpr char kAllowLoopbackFlag[] = "--allow_destination_cidrs=127.0.0.0/8,::1/128";
 constexpr char kDeliveryTargetFlag[] = "--delivery_target=";
+// A free port for each process's /metrics, so that the benchmark runs beside
+// scripts/run.sh (which holds the default ports 9101 and 9102).
+constexpr char kFreeMetricsPortFlag[] = "--metrics_listen=127.0.0.1:0";
 
 // `name` when it has a slash, else the first executable in $PATH.
 std::string FindExecutable(const std::string& name) {
@@ -83,7 +86,7 @@ absl::Status BenchStack::StartDelivery(const std::string& listen,
     args.push_back(options_.delivery_bin);
   }
   args.insert(args.end(), {"--grpc_listen=" + listen, "--database_url=" + options_.database_url,
-                           "--port_file=" + port_file, kAllowLoopbackFlag});
+                           "--port_file=" + port_file, kAllowLoopbackFlag, kFreeMetricsPortFlag});
   args.insert(args.end(), options_.delivery_flags.begin(), options_.delivery_flags.end());
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   auto child = testing::ChildProcess::Start({
@@ -105,12 +108,19 @@ absl::Status BenchStack::StartDelivery(const std::string& listen,
 
 absl::Status BenchStack::StartSubscription() {
   const std::string port_file = options_.work_dir + "/subscription.port";
-  std::vector<std::string> args = {kListenFlag, "--database_url=" + options_.database_url,
-                                   "--port_file=" + port_file, kDeliveryTargetFlag + delivery_target_,
-                                   kAllowLoopbackFlag};
+  std::vector<std::string> args;
+  std::string binary = options_.subscription_bin;
+  if (!options_.subscription_wrapper.empty()) {
+    binary = FindExecutable(options_.subscription_wrapper.front());
+    args.assign(options_.subscription_wrapper.begin() + 1, options_.subscription_wrapper.end());
+    args.push_back(options_.subscription_bin);
+  }
+  args.insert(args.end(), {kListenFlag, "--database_url=" + options_.database_url,
+                           "--port_file=" + port_file, kDeliveryTargetFlag + delivery_target_,
+                           kAllowLoopbackFlag, kFreeMetricsPortFlag});
   args.insert(args.end(), options_.subscription_flags.begin(), options_.subscription_flags.end());
   auto child = testing::ChildProcess::Start({
-      .binary = options_.subscription_bin,
+      .binary = binary,
       .args = std::move(args),
       .env = {},
       .log_path = options_.work_dir + "/subscription.log",

@@ -37,6 +37,8 @@ struct BenchStackOptions {
   // Command prefix for octo-delivery, e.g. {"valgrind", "--tool=callgrind", ...}
   // (binary looked up in PATH when not absolute).
   std::vector<std::string> delivery_wrapper;
+  // The same for octo-subscription.
+  std::vector<std::string> subscription_wrapper;
   int sink_threads = 2;
   // Use a running subscription service (host:port): nothing but the sink is
   // started then (the delivery service is the caller's business).

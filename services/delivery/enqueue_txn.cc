@@ -1,0 +1,169 @@
+#include "services/delivery/enqueue_txn.h"
+
+#include <map>
+#include <set>
+#include <string_view>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "services/common/log.h"
+#include "services/common/uuid.h"
+#include "services/delivery/enqueue_recordset.h"
+#include "services/delivery/enqueue_sql.h"
+#include "services/delivery/notification_ranges.h"
+#include "services/delivery/payload/resource_kind.h"
+
+namespace octo::delivery::enqueue {
+std::string Prefix(const Where& where) {
+  return where.index < 0 ? std::string("enqueue") : absl::StrCat("events[", where.index, "]");
+}
+
+
+Flat Flatten(const std::vector<const std::vector<EventToStore>*>& batches,
+             const std::vector<absl::Status>* keep) {
+  Flat flat;
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    if (keep != nullptr && !(*keep)[b].ok()) continue;
+    for (std::size_t i = 0; i < batches[b]->size(); ++i) {
+      flat.events.push_back(&(*batches[b])[i]);
+      flat.batch_of.push_back(b);
+      flat.index_in_batch.push_back(i);
+    }
+  }
+  return flat;
+}
+
+std::vector<absl::Status> CheckOwners(pqxx::work& txn, const Flat& all, std::size_t batches,
+                                      Where& where) {
+  std::set<std::string> supplier_ids;
+  std::set<std::string> connection_ids;
+  for (const EventToStore* e : all.events) {
+    supplier_ids.insert(Lower(e->supplier_id));
+    if (!e->connection_id.empty()) connection_ids.insert(Lower(e->connection_id));
+  }
+  where.operation = enqueue::kLockSuppliers.name;
+  std::set<std::string> found_suppliers;
+  for (const pqxx::row& row :
+       txn.exec_prepared(enqueue::kLockSuppliers.name, PlainArray(supplier_ids))) {
+    found_suppliers.insert(row[0].as<std::string>());
+  }
+  std::map<std::string, std::string> connection_supplier;
+  if (!connection_ids.empty()) {
+    where.operation = enqueue::kLockConnections.name;
+    for (const pqxx::row& row :
+         txn.exec_prepared(enqueue::kLockConnections.name, PlainArray(connection_ids))) {
+      connection_supplier.emplace(row[0].as<std::string>(), row[1].as<std::string>());
+    }
+  }
+  std::vector<absl::Status> status(batches);
+  for (std::size_t n = 0; n < all.events.size(); ++n) {
+    absl::Status& s = status[all.batch_of[n]];
+    if (!s.ok()) continue;
+    const EventToStore& e = *all.events[n];
+    const std::string supplier = Lower(e.supplier_id);
+    if (found_suppliers.count(supplier) == 0) {
+      s = absl::NotFoundError(
+          absl::StrCat("events[", all.index_in_batch[n], "].supplier_id: no such supplier"));
+      continue;
+    }
+    if (e.connection_id.empty()) continue;
+    auto it = connection_supplier.find(Lower(e.connection_id));
+    if (it == connection_supplier.end() || it->second != supplier) {
+      s = absl::NotFoundError(absl::StrCat("events[", all.index_in_batch[n],
+                                           "].connection_id: no such connection of this supplier"));
+    }
+  }
+  return status;
+}
+
+// The new events and their deliveries: one statement, no joins (the ids are
+// made here, the webhooks matched in C++). An availability publish reaches a
+// notification subscription once per product, with the range of its dates;
+// a publish is one caller's batch (a group commit stores several), so the
+// ranges are keyed by batch and supplier.
+void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
+                              const enqueue::WebhookIndex& webhooks) {
+  auto publish_of = [this](std::size_t i) {
+    return absl::StrCat(flat_.batch_of[i], "/", Lower(flat_.events[i]->supplier_id));
+  };
+  NotificationRanges ranges;
+  for (std::size_t i : fresh_) {
+    const EventToStore& e = *flat_.events[i];
+    if (e.valid->kind != payload::ResourceKind::kAvailability) continue;
+    ranges.Add(publish_of(i), e.product_id, e.valid->resource);
+  }
+  Recordset rows;
+  std::string delivery_events = "{";
+  std::string delivery_webhooks = "{";
+  for (std::size_t i : fresh_) {
+    const EventToStore& e = *flat_.events[i];
+    const ValidEvent& v = *e.valid;
+    const std::string event_id = NewUuidV4();
+    const std::string supplier = Lower(e.supplier_id);
+    const bool availability = v.kind == payload::ResourceKind::kAvailability;
+    const std::string publish = availability ? publish_of(i) : std::string();
+    std::vector<const enqueue::WebhookRow*> receivers = webhooks.Receivers(e);
+    if (availability) {
+      std::erase_if(receivers, [&](const enqueue::WebhookRow* w) {
+        // This publish's range for the product is on its way already.
+        return w->notification && !ranges.FirstFor(w->id, publish, e.product_id);
+      });
+    }
+    for (const enqueue::WebhookRow* webhook : receivers) {
+      if (delivery_events.size() > 1) {
+        delivery_events.push_back(',');
+        delivery_webhooks.push_back(',');
+      }
+      delivery_events += event_id;
+      delivery_webhooks += webhook->id;
+    }
+    rows.Row()
+        .Text("id", event_id)
+        .Text("supplier_id", supplier)
+        .Text("idempotency_key", e.idempotency_key)
+        .TextOrNull("connection_id", Lower(e.connection_id))
+        .Text("event", e.event)
+        .Text("resource_kind", payload::ResourceKindName(v.kind))
+        .Text("resource_key", v.resource_key)
+        .Json("resource", e.resource_json)
+        .Json("localized", v.localized_json)
+        .Json("diff", diffs[i])
+        .Bool("diff_supplied", e.diff_json.has_value())
+        .TextOrNull("product_id", e.product_id)
+        .TextOrNull("option_id", e.option_id)
+        .Int("occurred_at", v.occurred_at_micros)
+        .Int("delivery_count", static_cast<std::int64_t>(receivers.size()));
+    const DateRange* range = availability ? ranges.Find(publish, e.product_id) : nullptr;
+    rows.TextOrNull("notification_date_start", range != nullptr ? range->start : "")
+        .TextOrNull("notification_date_end", range != nullptr ? range->end : "");
+    StoredEvent stored;
+    stored.event_id = event_id;
+    stored.delivery_count = static_cast<int>(receivers.size());
+    new_deliveries_ += stored.delivery_count;
+    stored_[i] = std::move(stored);
+  }
+  delivery_events.push_back('}');
+  delivery_webhooks.push_back('}');
+  where_.operation = enqueue::kInsertEvents.name;
+  txn_.exec_prepared(enqueue::kInsertEvents.name, rows.Finish(), delivery_events,
+                     delivery_webhooks);
+}
+
+// The last state of each resource the batch changed.
+void EnqueueTxn::UpsertSnapshots() {
+  Recordset changed;
+  for (const auto& [id, s] : snapshots_) {
+    if (!s.changed) continue;
+    changed.Row()
+        .Text("supplier_id", std::get<0>(id))
+        .Text("resource_kind", std::get<1>(id))
+        .Text("resource_key", std::get<2>(id))
+        .Json("resource", s.resource)
+        .Int("occurred_at", s.occurred_at);
+  }
+  if (changed.empty()) return;
+  where_.operation = enqueue::kUpsertSnapshots.name;
+  txn_.exec_prepared0(enqueue::kUpsertSnapshots.name, changed.Finish());
+}
+
+}  // namespace octo::delivery::enqueue
