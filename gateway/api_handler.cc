@@ -207,7 +207,7 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
     backend_->DeleteWebhook(request, deadline_, WebhookCallback());
   }
 
-  // ---- extensions (issue 4) ----
+  // ---- extensions ----
 
   bool IsExtensionRoute() const {
     switch (match_.route) {

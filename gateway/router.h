@@ -15,7 +15,7 @@
 //   <base>/notifications/subscriptions       GET, POST           "GET, POST"
 //   <base>/notifications/subscriptions/:id   GET, PATCH, DELETE  "GET, PATCH, DELETE"
 //
-// Extensions (issue 4; docs/decisions.md: why "/ext"), each "[/]":
+// Extensions (docs/decisions.md: why "/ext"), each "[/]":
 //   <base>/ext/webhooks/:id/deliveries                       GET
 //   <base>/ext/webhooks/:id/deliveries/:deliveryId           GET
 //   <base>/ext/webhooks/:id/deliveries/:deliveryId/redeliver POST

@@ -41,7 +41,7 @@ class SubscriptionBackend {
                              Deadline deadline, Callback<octo::webhooks::v1::Webhook> done) = 0;
   virtual void DeleteWebhook(const octo::webhooks::v1::DeleteWebhookRequest& request,
                              Deadline deadline, Callback<octo::webhooks::v1::Webhook> done) = 0;
-  // The extension RPCs (issue 4). Default: UNIMPLEMENTED, for backends that
+  // The extension RPCs. Default: UNIMPLEMENTED, for backends that
   // only serve the OCTO routes (the gateway's unit-test fake).
   virtual void RotateWebhookSecret(
       const octo::webhooks::v1::RotateWebhookSecretRequest& request, Deadline deadline,

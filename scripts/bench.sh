@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2317  # (cleanup functions run from traps)
-# THE benchmark command (issue 3, requirement 8; figures in docs/PERFORMANCE.md):
+# THE benchmark command:
 #   installs missing packages (and wrk), builds Release into build/ (target
 #   `bench`: octo-bench, octo-bench-sink, octo-subscription, octo-delivery),
 #   starts a throwaway PostgreSQL 15 with durable settings (fsync on,
@@ -28,7 +28,7 @@
 #   scripts/bench.sh --backlog[=DELIVERIES]        a backlog of DELIVERIES
 #       (default 1,000,000) stored with the dispatcher off, then drained
 #   scripts/bench.sh --isolation [FLAGS...]        the slow-endpoint isolation
-#       benchmark instead (issue 4): fast deliveries/s with and without a slow
+#       benchmark instead: fast deliveries/s with and without a slow
 #       endpoint beside them; build/tests/perf/octo-bench-isolation --help
 # Environment: OCTO_BENCH_BUILD_DIR (default build/) is where it builds;
 # OCTO_BENCH_KEEP=1 keeps the work directory (logs, results.json,

@@ -1,5 +1,5 @@
 #pragma once
-// SSRF protection (issue 4, requirement 6): which destination addresses a
+// SSRF protection: which destination addresses a
 // webhook may be sent to.
 //
 // Production policy: every address is allowed except the special-purpose

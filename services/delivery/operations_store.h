@@ -1,5 +1,5 @@
 #pragma once
-// The attempt log and the hand-driven operations on deliveries (issue 4):
+// The attempt log and the hand-driven operations on deliveries:
 // listing a webhook's deliveries, one delivery with its attempts, redelivery,
 // replay of failed deliveries and the webhook_test ping. The rows are the
 // dispatcher's (migration 0002): these only read them or make deliveries

@@ -1,4 +1,4 @@
-// Endpoint behaviour end to end (issue 4, delivery side): redirects to loopback are not
+// Endpoint behaviour end to end: redirects to loopback are not
 // followed (requirement 6), both signatures during a secret rotation's grace
 // period (4), endpoint health: automatic disabling after continuous failure
 // with a millisecond-scale limit (5), and per-endpoint rate and concurrency

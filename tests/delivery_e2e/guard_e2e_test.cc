@@ -1,4 +1,4 @@
-// The SSRF guard end to end (issue 4, requirement 6): octo-delivery in
+// The SSRF guard end to end: octo-delivery in
 // production mode (no allow-list) must refuse every vector of the issue at
 // connect time, record the attempt as `blocked`, and send nothing: the
 // receiver on 127.0.0.1 sees zero requests. octo-subscription here allows

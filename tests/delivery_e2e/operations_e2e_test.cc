@@ -1,4 +1,4 @@
-// The delivery operations of issue 4 over real HTTP, end to end: the REST
+// The delivery operations over real HTTP, end to end: the REST
 // extension routes of octo-gateway -> SubscriptionService -> octo-delivery's
 // DeliveryOperationsService -> PostgreSQL, with real deliveries to a real
 // receiver: the attempt log, redelivery, replay, the test ping, secret

@@ -823,7 +823,7 @@ TEST_F(DispatcherTest, TwoDispatchersShareTheQueueWithoutDuplicates) {
 }  // namespace
 }  // namespace octo::delivery
 
-// --------------------------------------------------------------- issue 4 --
+// --
 
 namespace octo::delivery {
 namespace {

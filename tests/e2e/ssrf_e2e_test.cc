@@ -1,4 +1,4 @@
-// The SSRF guard at creation, end to end (issue 4, requirement 6): a
+// The SSRF guard at creation, end to end: a
 // webhook URL whose host is a non-public IP literal, in any spelling, or a
 // localhost name, is refused by POST and PATCH with a clear OCTO error, and
 // nothing is stored; the allow-list (--allow_destination_cidrs) opens only

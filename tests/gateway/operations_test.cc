@@ -1,4 +1,4 @@
-// The gateway's extension routes (issue 4) without a backend: routing, the
+// The gateway's extension routes without a backend: routing, the
 // parsing of query strings and bodies, the JSON of a delivery, the handler's
 // checks before any backend call, and docs/openapi.yaml: validated by the
 // public @apidevtools/swagger-parser and checked to document every route

@@ -1,4 +1,4 @@
-// Logs of the real stack (issue 5, requirement 6): every line each process
+// Logs of the real stack: every line each process
 // writes is one JSON object with time, level, component and msg; and a
 // webhook's URL credentials, header value and signing secret, the API keys
 // (right and wrong) and the Basic authorization derived from the URL appear

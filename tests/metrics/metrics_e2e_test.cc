@@ -1,5 +1,4 @@
-// Metrics of the real stack (issue 5, requirements 1-3 and the dashboard /
-// rules check): octo-delivery, octo-subscription and octo-gateway on
+// Metrics of the real stack: octo-delivery, octo-subscription and octo-gateway on
 // 127.0.0.1, events published to a receiver on 127.0.0.1, every /metrics
 // scraped and checked with `promtool check metrics`, counted values compared
 // with what the test did, and a real Prometheus scraping the three processes.

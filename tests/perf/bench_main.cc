@@ -1,4 +1,4 @@
-// octo-bench: the delivery benchmark of issue 3 (requirement 8). Not a test:
+// octo-bench: the delivery benchmark. Not a test:
 // scripts/bench.sh builds it and runs it against a throwaway PostgreSQL.
 //
 // Phases (--phases, in this order):
@@ -916,7 +916,7 @@ int Run(const Config& config) {
     std::fflush(stdout);
   }
 
-  // Goals (issue 3, requirement 8).
+  // Goals.
   const bool have_t = throughput.has_value() && throughput->complete;
   const double dps = have_t ? throughput->DeliveriesPerSecond() : 0;
   const bool have_w = have_t && wrk.has_value() && wrk->requests_per_second > 0;
@@ -967,7 +967,7 @@ int Run(const Config& config) {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "the octo-webhooks delivery benchmark (issue 3); run it with scripts/bench.sh");
+      "the octo-webhooks delivery benchmark; run it with scripts/bench.sh");
   absl::ParseCommandLine(argc, argv);
   absl::StatusOr<octo::perf::Config> config = octo::perf::ConfigFromFlags();
   if (!config.ok()) {

@@ -1,4 +1,4 @@
-// octo-bench-isolation: the slow-endpoint isolation benchmark of issue 4
+// octo-bench-isolation: the slow-endpoint isolation benchmark
 // (requirement 7). Not a test: scripts/bench-isolation.sh builds and runs it
 // against a throwaway PostgreSQL.
 //
@@ -313,7 +313,7 @@ int Run() {
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "the slow-endpoint isolation benchmark (issue 4); run it with scripts/bench-isolation.sh");
+      "the slow-endpoint isolation benchmark; run it with scripts/bench-isolation.sh");
   absl::ParseCommandLine(argc, argv);
   std::signal(SIGPIPE, SIG_IGN);
   return octo::perf::Run();

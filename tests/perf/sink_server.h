@@ -1,7 +1,7 @@
 #pragma once
 // The benchmark sink: a small, fast HTTP/1.1 server on 127.0.0.1 that
 // receives webhook deliveries, counts them and measures publish->receive
-// latency. Written for tests/perf/bench (issue 3, requirement 8).
+// latency. Written for tests/perf/bench.
 //
 // - epoll, one event loop per thread, each with its own SO_REUSEPORT
 //   listening socket on the same port; keep-alive and pipelining; requests

@@ -1,4 +1,4 @@
--- 0003: delivery operations (issue 4): secret rotation, endpoint health,
+-- 0003: delivery operations: secret rotation, endpoint health,
 -- per-endpoint limits, and the attempt log's listing order.
 
 ALTER TABLE webhooks

@@ -1,4 +1,4 @@
--- 0004: delivery throughput (issue 3, requirement 8; docs/PERFORMANCE.md).
+-- 0004: delivery throughput.
 --
 -- A claim sets only deliveries.lease_expires_at, which no index covers: with
 -- free room on the row's page PostgreSQL writes the new version there as a
