@@ -29,7 +29,7 @@ class OperatorStorePgTest : public PgRepositoryTest {
     ASSERT_THAT(c, IsOk());
     connection_ = c->id;
     auto w = repo_->CreateWebhook({connection_, "booking_update", "https://x.example/h", true, true, {}, {},
-                                   crypto::NewSigningSecret(), std::nullopt, std::nullopt});
+                                   crypto::NewSigningSecret(), std::nullopt, std::nullopt, std::string(subscription::kWebhookDialect), {}, true});
     ASSERT_THAT(w, IsOk());
     webhook_ = w->id;
   }
