@@ -73,24 +73,25 @@ EOF
   die "could not start the throwaway PostgreSQL"
 }
 
-# The npm verifier of tests/delivery_e2e: the public `standardwebhooks`
-# package, pinned by tests/node/package-lock.json. `npm ci` runs only when
-# node_modules is missing or the lockfile changed since the last install (a
-# stamp of its SHA-256 in node_modules). Tests that need the verifier fail,
-# never skip, without OCTO_NODE_VERIFIER.
-prepare_node_verifier() {
-  local dir="$OCTO_ROOT/tests/node"
+# The npm packages the tests use, each folder pinned by its package-lock.json:
+#   tests/node     standardwebhooks (the delivery tests' signature verifier)
+#   tests/openapi  @apidevtools/swagger-parser (the gateway's OpenAPI check)
+#   tests/browser  playwright-core (drives Debian's chromium; no browser download)
+# `npm ci` runs only when node_modules is missing or the lockfile changed since
+# the last install (a stamp of its SHA-256 in node_modules). Tests that need a
+# package fail, never skip, without the variable that points at it.
+npm_ci_pinned() {
+  local dir="$OCTO_ROOT/tests/$1"
   local stamp="$dir/node_modules/.octo-package-lock.sha256"
   local want
   want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
   if [[ ! -d $dir/node_modules || ! -f $stamp || $(<"$stamp") != "$want" ]]; then
-    log "npm ci in tests/node (standardwebhooks, pinned by package-lock.json)"
+    log "npm ci in tests/$1 (pinned by package-lock.json)"
     local t0=$EPOCHREALTIME
-    (cd "$dir" && npm ci --no-audit --no-fund) || die "npm ci failed in tests/node"
+    (cd "$dir" && npm ci --no-audit --no-fund) || die "npm ci failed in tests/$1"
     printf '%s\n' "$want" >"$stamp"
     log "npm ci: $(elapsed "$t0") s"
   fi
-  export OCTO_NODE_VERIFIER="$dir/verify.mjs"
 }
 
 # Every octo-subscription / octo-delivery a test starts serves its metrics on
@@ -99,42 +100,13 @@ prepare_node_verifier() {
 export OCTO_SUBSCRIPTION_METRICS_LISTEN=127.0.0.1:0
 export OCTO_DELIVERY_METRICS_LISTEN=127.0.0.1:0
 
-# The OpenAPI checker of tests/gateway: the public @apidevtools/swagger-parser,
-# pinned by tests/openapi/package-lock.json, installed the same way.
-prepare_openapi_check() {
-  local dir="$OCTO_ROOT/tests/openapi"
-  local stamp="$dir/node_modules/.octo-package-lock.sha256"
-  local want
-  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
-  if [[ ! -d $dir/node_modules || ! -f $stamp || $(<"$stamp") != "$want" ]]; then
-    log "npm ci in tests/openapi (@apidevtools/swagger-parser, pinned by package-lock.json)"
-    local t0=$EPOCHREALTIME
-    (cd "$dir" && npm ci --no-audit --no-fund) || die "npm ci failed in tests/openapi"
-    printf '%s\n' "$want" >"$stamp"
-    log "npm ci: $(elapsed "$t0") s"
-  fi
-  export OCTO_OPENAPI_CHECK="$dir/check.mjs"
-}
-
-prepare_browser_tests() {
-  local dir="$OCTO_ROOT/tests/browser"
-  local stamp="$dir/node_modules/.octo-package-lock.sha256"
-  local want
-  want=$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)
-  if [[ ! -d $dir/node_modules || ! -f $stamp || $(<"$stamp") != "$want" ]]; then
-    log "npm ci in tests/browser (playwright-core, pinned by package-lock.json; Debian's chromium)"
-    local t0=$EPOCHREALTIME
-    (cd "$dir" && npm ci --no-audit --no-fund) || die "npm ci failed in tests/browser"
-    printf '%s\n' "$want" >"$stamp"
-    log "npm ci: $(elapsed "$t0") s"
-  fi
-  export OCTO_BROWSER_TESTS="$dir"
-}
-
 install_deps
-prepare_node_verifier
-prepare_browser_tests
-prepare_openapi_check
+npm_ci_pinned node
+npm_ci_pinned browser
+npm_ci_pinned openapi
+export OCTO_NODE_VERIFIER="$OCTO_ROOT/tests/node/verify.mjs"
+export OCTO_OPENAPI_CHECK="$OCTO_ROOT/tests/openapi/check.mjs"
+export OCTO_BROWSER_TESTS="$OCTO_ROOT/tests/browser"
 # shellcheck disable=SC2119  # no targets: build everything
 build_release
 
