@@ -118,10 +118,10 @@ function rate(health) {
 // The detail page's health line: chart, success rate, the attempts and
 // the pending deliveries.
 function healthSummary(health) {
-  return [healthChart(health), " ", h("span", { id: "health-rate" }, rate(health)), " in the last 24 h (",
+  return [healthChart(health), h("span", {}, h("span", { id: "health-rate" }, rate(health)), " in the last 24 h (",
     h("span", { id: "health-succeeded" }, String(health.succeeded24h)), " succeeded, ",
     h("span", { id: "health-failed" }, String(health.failed24h)), " failed attempts) · ",
-    h("span", { id: "health-pending" }, String(health.pendingDeliveries)), " pending"];
+    h("span", { id: "health-pending" }, String(health.pendingDeliveries)), " pending")];
 }
 
 function statusBadge(w) {
@@ -153,6 +153,9 @@ async function connectionsPage() {
 }
 
 // ------------------------------------------------------------- webhooks --
+
+// The service answers at most this many webhooks, oldest first.
+const WEBHOOK_LIST_CAP = 1000;
 
 function hashQuery() {
   const q = window.location.hash.split("?")[1] || "";
@@ -197,6 +200,8 @@ async function webhooksPage() {
       select("connectionId", "Connection", connections.map((c) => [c.id, c.name])),
       select("event", "Event", EVENTS.map(([id, name]) => [id, name])),
       select("status", "Status", [["enabled", "Enabled"], ["disabled", "Disabled"]])),
+    webhooks.length >= WEBHOOK_LIST_CAP ? notice(`Showing the oldest ${WEBHOOK_LIST_CAP} webhooks that match: ` +
+      "narrow the list with the filters to see the others.") : "",
     webhooks.length === 0 ? notice("No webhooks match.") :
       h("table", { class: "list", id: "webhooks" },
         h("thead", {}, h("tr", {}, ["URL", "Connection", "Event", "Status", "Health", "Last 24 h", "Attempts (24 h)"]

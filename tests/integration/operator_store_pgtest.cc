@@ -4,6 +4,7 @@
 #include "services/subscription/operator_store.h"
 
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -168,6 +169,22 @@ TEST_F(OperatorStorePgTest, HealthCountsTheLastDaysAttemptsByHour) {
   for (int i = 0; i < 24; ++i) succeeded += h.succeeded[i], failed += h.failed[i];
   EXPECT_EQ(succeeded, 1);
   EXPECT_EQ(failed, 3);
+}
+
+TEST_F(OperatorStorePgTest, TheListsWebhooksAreReadTogether) {
+  // ListSupplierWebhooks reads its page's webhooks with one GetWebhooksById.
+  auto second = repo_->CreateWebhook({connection_, "order_update", "https://y.example/h", false, true, {}, {},
+                                      crypto::NewSigningSecret(), std::nullopt, std::nullopt,
+                                      std::string(subscription::kWebhookDialect), {}, true});
+  ASSERT_THAT(second, IsOk());
+  auto both = repo_->GetWebhooksById({webhook_, second->id, "00000000-0000-4000-8000-000000000000"});
+  ASSERT_THAT(both, IsOk());
+  ASSERT_THAT(*both, SizeIs(2));
+  std::set<std::string> events;
+  for (const auto& w : *both) events.insert(w.event);
+  EXPECT_EQ(events, (std::set<std::string>{"booking_update", "order_update"}));
+  EXPECT_THAT(*repo_->GetWebhooksById({}), SizeIs(0));
+  EXPECT_THAT(repo_->GetWebhooksById({"not-a-uuid"}).status(), StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_F(OperatorStorePgTest, AttemptsHaveNoIndexBesideTheirPrimaryKey) {
