@@ -6,8 +6,8 @@ Usage: scripts/gen_capabilities.py [--octo-types=<@octocloud/types src/types dir
 
 scripts/check_capabilities.sh runs it with both sources (a maintainer's
 command, not part of the test run): with --octo-types, OCTO's own types are
-the authority for the octo/* capabilities they describe (see
-merge_octo_types below); Ventrata's document supplies its vendor
+the authority for the octo/* capabilities they describe, schema by schema
+(see Walker and decide below); Ventrata's document supplies its vendor
 capabilities and the octo/* ones the types say nothing about.
 
 For each resource delivered by a webhook (booking, order, availability,
@@ -21,15 +21,22 @@ Annotations read: `x-capability-data: {capability: X}` and, for the handful
 of properties whose only annotation is the Go code generator's
 `x-oapi-codegen-extra-tags: {capability: X}` (octo/packages and
 octo/identities fields such as Booking.packageBookings, Order.identity),
-that one too; a property annotated with two different capabilities is
-listed under both (it stays when the webhook has either). Pass
---x-capability-data-only to read only x-capability-data.
+that one too. Pass --x-capability-data-only to read only x-capability-data.
+
+The same rule holds wherever a schema appears: a Product's fields get the
+same capabilities at "product", "packageInclude.product" and
+"gifts[].offerComparisons[].product" (the types' per-interface table is
+applied at every occurrence, and members only the types declare, such as
+Product.questions, are added at every occurrence). A field is listed under
+two capabilities only where one grants the other (ALIASES) or Ventrata's
+vendor capability is not contradicted by the types.
 
 The walk descends into annotated properties too (a capability field may
-contain fields of another capability). A schema is not re-entered while it
-is already on the path from the root (Product -> options[] -> ... ->
-includes[].product is a cycle): the nested copy is covered only down to
-that point.
+contain fields of another capability). A schema is entered at most
+MAX_SCHEMA_DEPTH times on the path from the root (a booking's
+packageBookings[] are bookings; Product -> options[] -> packageIncludes[]
+-> includes[].product is a product): one nesting of a resource in itself is
+projected like the resource, deeper copies only down to that point.
 
 Output: deterministic JSON (keys and path lists sorted, 2-space indent):
 {"availability": {cap: [paths]}, "booking": {...}, "order": {...}, "product": {...}}
@@ -46,6 +53,10 @@ RESOURCES = {
     "product": "Product",
 }
 REF_PREFIX = "#/components/schemas/"
+# How many times one schema may be on the path from the root (see the module
+# docstring): a booking's packageBookings[] are bookings, a product's
+# options[].packageIncludes[].includes[].product is a product.
+MAX_SCHEMA_DEPTH = 2
 
 
 # {capability a webhook has: capabilities it also grants}; the same as
@@ -53,45 +64,172 @@ REF_PREFIX = "#/components/schemas/"
 ALIASES = {"octo/content": {"ventrata/content"}}
 
 
-def merge_octo_types(ventrata, types_dir):
-    """octo/* from OCTO's types where they describe the capability.
-
-    - an octo/* capability the types describe takes their paths, plus
-      Ventrata's paths for it that the types do not give to another
-      capability (a field the types lack, or declare without a capability,
-      stays gated as Ventrata gates it: sending less is the safe side);
-    - an octo/* capability they do not describe keeps Ventrata's paths;
-    - a vendor capability keeps Ventrata's paths, less those the types give
-      to an octo/* capability that does not grant it (Ventrata files
-      Product.includeTax under ventrata/content too; the types say
-      octo/pricing, so a webhook with only ventrata/content does not get it).
-    """
+def load_octo_types(types_dir):
+    """The output of octo_types_capabilities.py for `types_dir`."""
     import subprocess
     script = __file__.replace("gen_capabilities.py", "octo_types_capabilities.py")
-    types = json.loads(subprocess.run([sys.executable, script, types_dir], check=True,
-                                      capture_output=True, text=True).stdout)
-    described = set(types.pop("_described"))
-    types.pop("_known")
+    return json.loads(subprocess.run([sys.executable, script, types_dir], check=True,
+                                     capture_output=True, text=True).stdout)
+
+
+def decide(ventrata_caps, types_caps, described):
+    """The capabilities of one property of one schema.
+
+    `types_caps`: what the types interface of the same name gives the member
+    (None when the types do not declare it, an empty set when they declare it
+    without a capability). The types decide the octo/* capabilities they
+    describe; Ventrata keeps its vendor capabilities unless the types give
+    the field to an octo/* capability that does not grant them (Ventrata
+    files Product.includeTax under ventrata/content too; the types say
+    octo/pricing, so a webhook with only ventrata/content does not get it),
+    and the octo/* ones the types do not describe. A field the types lack,
+    or declare without a capability, stays gated as Ventrata gates it:
+    sending less is the safe side.
+    """
+    if not types_caps:
+        return set(ventrata_caps)
+    out = set(types_caps)
+    for cap in ventrata_caps:
+        if cap.startswith("octo/"):
+            if cap not in described:
+                out.add(cap)
+        elif any(cap in ALIASES.get(t, ()) for t in types_caps):
+            out.add(cap)
+    return out
+
+
+def merge_octo_types(ventrata, types):
+    """The per-path rule once more over the types' own root tables.
+
+    The walk already applied the types schema by schema (see Walker); this
+    adds what the types give at paths the walk reaches under other schema
+    names, with the same rule as decide().
+    """
+    described = set(types["_described"])
     merged = {}
     for kind, caps in ventrata.items():
-        owner = {}
+        owners = {}
+        for cap, paths in caps.items():
+            for p in paths:
+                owners.setdefault(p, set()).add(cap)
+        types_owner = {}
         for cap, paths in types.get(kind, {}).items():
             for p in paths:
-                owner.setdefault(p, set()).add(cap)
+                types_owner.setdefault(p, set()).add(cap)
+        for p, tcaps in types_owner.items():
+            owners[p] = decide(owners.get(p, set()), tcaps, described)
         out = {}
-        for cap, paths in types.get(kind, {}).items():
-            out[cap] = set(paths)
-        for cap, paths in caps.items():
-            if cap in described:
-                out.setdefault(cap, set()).update(p for p in paths if cap in owner.get(p, {cap}))
-                continue
-            if not cap.startswith("octo/"):
-                paths = [p for p in paths
-                         if not owner.get(p) or any(cap in ALIASES.get(o, ()) for o in owner[p])]
-            if paths:
-                out[cap] = set(paths)
+        for p, pcaps in owners.items():
+            for cap in pcaps:
+                out.setdefault(cap, set()).add(p)
         merged[kind] = {cap: sorted(paths) for cap, paths in out.items()}
     return merged
+
+
+def join(path, rel):
+    return rel if not path else path + "." + rel
+
+
+class Walker:
+    """Walks Ventrata's schema tree, collecting {capability: paths}.
+
+    With the types (`types`, from octo_types_capabilities.py), each property
+    of a schema that OCTO's types declare as an interface of the same name
+    (Product, Option, Unit, Booking, UnitItem, Gift, ...) gets its
+    capabilities from decide(), wherever the schema appears: at the root or
+    nested (booking.product, order.bookings[].packageInclude.product,
+    order.gifts[].offerComparisons[].product). Members only the types
+    declare (Product.questions) are added with their paths from the types,
+    at every place the schema appears.
+    """
+
+    def __init__(self, schemas, use_codegen_tags, types):
+        self.schemas = schemas
+        self.use_codegen_tags = use_codegen_tags
+        self.interfaces = types.get("_interfaces", {}) if types else {}
+        self.described = set(types.get("_described", ())) if types else set()
+
+    def resolve(self, ref):
+        if not ref.startswith(REF_PREFIX):
+            raise SystemExit("unsupported $ref: " + ref)
+        name = ref[len(REF_PREFIX):]
+        return name, self.schemas[name]
+
+    def capabilities_of(self, node):
+        """Capabilities annotated on a property schema (or its inline allOf parts)."""
+        caps = set()
+        nodes = [node] + [n for k in ("allOf", "anyOf", "oneOf") for n in node.get(k, []) if "$ref" not in n]
+        keys = ("x-capability-data",) + (("x-oapi-codegen-extra-tags",) if self.use_codegen_tags else ())
+        for n in nodes:
+            for key in keys:
+                ann = n.get(key)
+                if isinstance(ann, dict) and isinstance(ann.get("capability"), str):
+                    caps.add(ann["capability"])
+        return caps
+
+    def property_names(self, node, seen=()):
+        """Every property a schema declares, through $ref and allOf/anyOf/oneOf."""
+        names = set((node.get("properties") or {}).keys())
+        if "$ref" in node:
+            name, target = self.resolve(node["$ref"])
+            if name not in seen:
+                names |= self.property_names(target, seen + (name,))
+        for key in ("allOf", "anyOf", "oneOf"):
+            for sub in node.get(key, []):
+                names |= self.property_names(sub, seen)
+        return names
+
+    def types_caps(self, schema_names, prop):
+        """What the innermost types interface among `schema_names` declaring `prop` gives it."""
+        for name in reversed(schema_names):
+            members = self.interfaces.get(name, {}).get("members", {})
+            if prop in members:
+                return set(members[prop])
+        return None
+
+    def add_types_only_members(self, name, target, path, out):
+        interface = self.interfaces.get(name)
+        if not interface:
+            return
+        declared = self.property_names(target)
+        for cap, rel_paths in interface["table"].items():
+            for rel in rel_paths:
+                member = rel.split(".", 1)[0].split("[", 1)[0]
+                if member not in declared:
+                    out.setdefault(cap, set()).add(join(path, rel))
+
+    def walk(self, node, path, stack, out, schema_names=()):
+        """Visit a schema node sitting at `path` (the value's own path).
+
+        `schema_names`: the schemas ($ref names) this node is part of, whose
+        properties are the value's properties.
+        """
+        if not isinstance(node, dict):
+            return
+        if "$ref" in node:
+            name, target = self.resolve(node["$ref"])
+            if stack.count(name) >= MAX_SCHEMA_DEPTH:
+                return
+            self.add_types_only_members(name, target, path, out)
+            self.walk(target, path, stack + (name,), out, schema_names + (name,))
+            # Siblings of $ref (OpenAPI 3.1 style) are still read below.
+        for key in ("allOf", "anyOf", "oneOf"):
+            for sub in node.get(key, []):
+                self.walk(sub, path, stack, out, schema_names)
+        if isinstance(node.get("items"), dict):
+            for cap in self.capabilities_of(node["items"]):
+                # An annotated item schema: the whole array belongs to it.
+                out.setdefault(cap, set()).add(path)
+            self.walk(node["items"], path + "[]", stack, out)
+        for prop, sub in (node.get("properties") or {}).items():
+            if any(c in prop for c in ".[]"):
+                raise SystemExit("property name not representable in a path: " + prop)
+            prop_path = join(path, prop)
+            if isinstance(sub, dict):
+                caps = decide(self.capabilities_of(sub), self.types_caps(schema_names, prop), self.described)
+                for cap in caps:
+                    out.setdefault(cap, set()).add(prop_path)
+            self.walk(sub, prop_path, stack, out)
 
 
 def main(argv):
@@ -102,64 +240,18 @@ def main(argv):
     if len(args) != 1 or unknown:
         sys.stderr.write(__doc__)
         return 2
-    use_codegen_tags = "--x-capability-data-only" not in flags
     with open(args[0], encoding="utf-8") as f:
         doc = yaml.safe_load(f)
-    schemas = doc["components"]["schemas"]
-
-    def resolve(ref):
-        if not ref.startswith(REF_PREFIX):
-            raise SystemExit("unsupported $ref: " + ref)
-        name = ref[len(REF_PREFIX):]
-        return name, schemas[name]
-
-    def capabilities_of(node):
-        """Capabilities annotated on a property schema (or its inline allOf parts)."""
-        caps = set()
-        nodes = [node] + [n for k in ("allOf", "anyOf", "oneOf") for n in node.get(k, []) if "$ref" not in n]
-        for n in nodes:
-            for key in ("x-capability-data",) + (("x-oapi-codegen-extra-tags",) if use_codegen_tags else ()):
-                ann = n.get(key)
-                if isinstance(ann, dict) and isinstance(ann.get("capability"), str):
-                    caps.add(ann["capability"])
-        return caps
-
-    def walk(node, path, stack, out):
-        """Visit a schema node sitting at `path` (the value's own path)."""
-        if not isinstance(node, dict):
-            return
-        if "$ref" in node:
-            name, target = resolve(node["$ref"])
-            if name in stack:
-                return
-            walk(target, path, stack + (name,), out)
-            # Siblings of $ref (OpenAPI 3.1 style) are still read below.
-        for key in ("allOf", "anyOf", "oneOf"):
-            for sub in node.get(key, []):
-                walk(sub, path, stack, out)
-        if isinstance(node.get("items"), dict):
-            item_path = path + "[]"
-            for cap in capabilities_of(node["items"]):
-                # An annotated item schema: the whole array belongs to it.
-                out.setdefault(cap, set()).add(path)
-            walk(node["items"], item_path, stack, out)
-        for prop, sub in (node.get("properties") or {}).items():
-            if any(c in prop for c in ".[]"):
-                raise SystemExit("property name not representable in a path: " + prop)
-            prop_path = prop if not path else path + "." + prop
-            if isinstance(sub, dict):
-                for cap in capabilities_of(sub):
-                    out.setdefault(cap, set()).add(prop_path)
-            walk(sub, prop_path, stack, out)
-
+    types = load_octo_types(octo_types[0]) if octo_types else None
+    walker = Walker(doc["components"]["schemas"], "--x-capability-data-only" not in flags, types)
     table = {}
     for kind, schema_name in RESOURCES.items():
         out = {}
-        walk(schemas[schema_name], "", (schema_name,), out)
+        walker.walk({"$ref": REF_PREFIX + schema_name}, "", (), out)
         out.pop("", None)
         table[kind] = {cap: sorted(p for p in paths if p) for cap, paths in out.items()}
-    if octo_types:
-        table = merge_octo_types(table, octo_types[0])
+    if types:
+        table = merge_octo_types(table, types)
     json.dump(table, sys.stdout, indent=2, sort_keys=True, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0

@@ -21,7 +21,11 @@ re-entered while it is on the path from the root (cycles).
 
 Output (stdout): deterministic JSON, {kind: {capability: [sorted paths]}},
 plus "_described": the sorted capabilities the types describe fields for,
-and "_known": {kind: every path the types declare, capability or not}.
+"_known": {kind: every path the types declare, capability or not}, and
+"_interfaces": for every interface with capability fields somewhere below
+it, {"members": {member: [capabilities, possibly none]}, "table":
+{capability: [paths relative to the interface]}}, so that the generator can
+apply the types wherever the same schema appears nested in Ventrata's tree.
 Used by scripts/gen_capabilities.py --octo-types.
 """
 import json
@@ -148,6 +152,21 @@ def walk_members(interfaces, name, path, stack, out, capability, own_only=False)
             walk(interfaces, target, member_path + ("[]" if array else ""), stack + (target,), out)
 
 
+def per_interface(interfaces):
+    """{interface: {"members": {m: [caps]}, "table": {cap: [relative paths]}}}."""
+    result = {}
+    for name in sorted(interfaces):
+        out = {}
+        walk(interfaces, name, "", (name,), out)
+        known = out.pop("")
+        if not out:
+            continue
+        members = {m: sorted(c for c, paths in out.items() if m in paths)
+                   for m in sorted(known) if "." not in m and "[" not in m}
+        result[name] = {"members": members, "table": {c: sorted(p) for c, p in sorted(out.items())}}
+    return result
+
+
 def main(argv):
     if len(argv) != 2 or not os.path.isdir(argv[1]):
         sys.stderr.write(__doc__)
@@ -162,6 +181,7 @@ def main(argv):
         described.update(out)
     table["_described"] = sorted(described)
     table["_known"] = known
+    table["_interfaces"] = per_interface(interfaces)
     json.dump(table, sys.stdout, indent=2, sort_keys=True)
     sys.stdout.write("\n")
     return 0

@@ -115,6 +115,15 @@ function rate(health) {
   return Math.round(health.successRate * 1000) / 10 + "% ok";
 }
 
+// The detail page's health line: chart, success rate, the attempts and
+// the pending deliveries.
+function healthSummary(health) {
+  return [healthChart(health), h("span", {}, h("span", { id: "health-rate" }, rate(health)), " in the last 24 h (",
+    h("span", { id: "health-succeeded" }, String(health.succeeded24h)), " succeeded, ",
+    h("span", { id: "health-failed" }, String(health.failed24h)), " failed attempts) · ",
+    h("span", { id: "health-pending" }, String(health.pendingDeliveries)), " pending")];
+}
+
 function statusBadge(w) {
   if (w.status === "disabled") {
     return h("span", { class: "badge bad", title: w.disabledReason || "" },
@@ -144,6 +153,9 @@ async function connectionsPage() {
 }
 
 // ------------------------------------------------------------- webhooks --
+
+// The service answers at most this many webhooks, oldest first.
+const WEBHOOK_LIST_CAP = 1000;
 
 function hashQuery() {
   const q = window.location.hash.split("?")[1] || "";
@@ -188,6 +200,8 @@ async function webhooksPage() {
       select("connectionId", "Connection", connections.map((c) => [c.id, c.name])),
       select("event", "Event", EVENTS.map(([id, name]) => [id, name])),
       select("status", "Status", [["enabled", "Enabled"], ["disabled", "Disabled"]])),
+    webhooks.length >= WEBHOOK_LIST_CAP ? notice(`Showing the oldest ${WEBHOOK_LIST_CAP} webhooks that match: ` +
+      "narrow the list with the filters to see the others.") : "",
     webhooks.length === 0 ? notice("No webhooks match.") :
       h("table", { class: "list", id: "webhooks" },
         h("thead", {}, h("tr", {}, ["URL", "Connection", "Event", "Status", "Health", "Last 24 h", "Attempts (24 h)"]
@@ -436,7 +450,13 @@ async function webhookPage(id) {
     }
   });
 
-  const log = deliveryLog(w);
+  // The health is read again whenever the log is (after a test event, a
+  // redelivery, a replay, Refresh), so the two never disagree.
+  const health = h("div", { class: "health", id: "webhook-health" });
+  const showHealth = (current) => health.replaceChildren(...healthSummary(current.health));
+  showHealth(w);
+  const refreshHealth = async () => showHealth(await api("GET", "webhooks/" + encodeURIComponent(w.id)));
+  const log = deliveryLog(w, refreshHealth);
   const loadLog = log.load;
   show(
     h("p", {}, h("a", { href: "#/webhooks" }, "‹ Connections › Webhooks")),
@@ -444,15 +464,14 @@ async function webhookPage(id) {
     h("p", {}, statusBadge(w), " ", EVENT_NAMES[w.event] || w.event, " · ", w.connectionName,
       " · created ", when(w.createdAt),
       w.failingSince ? h("span", { class: "bad" }, " · failing since " + when(w.failingSince)) : ""),
-    h("div", { class: "health" }, healthChart(w.health), " ", rate(w.health), " in the last 24 h · ",
-      String(w.health.pendingDeliveries), " pending"),
+    health,
     actions, message,
     h("details", { id: "edit" }, h("summary", {}, "Edit"), form),
     log.element);
   await loadLog();
 }
 
-function deliveryLog(w) {
+function deliveryLog(w, onLoad) {
   const pages = [""];  // cursors of the pages seen, for "Previous"
   let page = 0;
   const status = h("select", { id: "log-status" }, h("option", { value: "" }, "Any status"),
@@ -470,7 +489,7 @@ function deliveryLog(w) {
     if (status.value) q.set("status", status.value);
     if (event.value) q.set("event", event.value);
     if (pages[page]) q.set("cursor", pages[page]);
-    const r = await api("GET", `webhooks/${w.id}/deliveries?${q}`);
+    const [r] = await Promise.all([api("GET", `webhooks/${w.id}/deliveries?${q}`), onLoad()]);
     table.replaceChildren(...r.deliveries.map((d) =>
       h("tr", { "data-delivery-id": d.id, class: "clickable", onclick: () => openDelivery(d.id) },
         h("td", {}, when(d.createdAt)),

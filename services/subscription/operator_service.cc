@@ -145,11 +145,9 @@ grpc::Status OperatorServiceImpl::ListSupplierConnections(Ctx*, const pb::ListSu
   });
 }
 
-absl::Status OperatorServiceImpl::FillWebhook(const WebhookRef& ref, const HealthCounts& health,
-                                              pb::SupplierWebhook* out) {
-  absl::StatusOr<WebhookRecord> webhook = repository_->GetWebhook(ref.connection_id, ref.webhook_id);
-  if (!webhook.ok()) return webhook.status();
-  ToProto(*webhook, out->mutable_webhook());
+void OperatorServiceImpl::FillWebhook(const WebhookRecord& webhook, const WebhookRef& ref,
+                                      const HealthCounts& health, pb::SupplierWebhook* out) {
+  ToProto(webhook, out->mutable_webhook());
   out->set_connection_name(ref.connection_name);
   pb::WebhookHealth* h = out->mutable_health();
   const absl::Time hour_end = absl::Now();
@@ -162,7 +160,6 @@ absl::Status OperatorServiceImpl::FillWebhook(const WebhookRef& ref, const Healt
     h->set_attempts_failed_24h(h->attempts_failed_24h() + health.failed[ago]);
   }
   h->set_pending_deliveries(health.pending);
-  return absl::OkStatus();
 }
 
 grpc::Status OperatorServiceImpl::ListSupplierWebhooks(Ctx*, const pb::ListSupplierWebhooksRequest* request,
@@ -177,13 +174,15 @@ grpc::Status OperatorServiceImpl::ListSupplierWebhooks(Ctx*, const pb::ListSuppl
     for (const WebhookRef& ref : *refs) ids.push_back(ref.webhook_id);
     absl::StatusOr<std::map<std::string, HealthCounts>> health = store_->Health(ids);
     if (!health.ok()) return health.status();
+    // The page's webhooks in one read, not one per webhook.
+    absl::StatusOr<std::vector<WebhookRecord>> webhooks = repository_->GetWebhooksById(ids);
+    if (!webhooks.ok()) return webhooks.status();
+    std::map<std::string, const WebhookRecord*> by_id;
+    for (const WebhookRecord& w : *webhooks) by_id[w.id] = &w;
     for (const WebhookRef& ref : *refs) {
-      absl::Status s = FillWebhook(ref, (*health)[ref.webhook_id], response->add_webhooks());
-      if (absl::IsNotFound(s)) {  // deleted meanwhile
-        response->mutable_webhooks()->RemoveLast();
-        continue;
-      }
-      if (!s.ok()) return s;
+      const auto it = by_id.find(ref.webhook_id);
+      if (it == by_id.end()) continue;  // deleted meanwhile
+      FillWebhook(*it->second, ref, (*health)[ref.webhook_id], response->add_webhooks());
     }
     return absl::OkStatus();
   });
@@ -197,7 +196,10 @@ grpc::Status OperatorServiceImpl::GetSupplierWebhook(Ctx*, const pb::GetSupplier
     log.connection_id = ref->connection_id;
     absl::StatusOr<std::map<std::string, HealthCounts>> health = store_->Health({ref->webhook_id});
     if (!health.ok()) return health.status();
-    return FillWebhook(*ref, (*health)[ref->webhook_id], response);
+    absl::StatusOr<WebhookRecord> webhook = repository_->GetWebhook(ref->connection_id, ref->webhook_id);
+    if (!webhook.ok()) return webhook.status();
+    FillWebhook(*webhook, *ref, (*health)[ref->webhook_id], response);
+    return absl::OkStatus();
   });
 }
 

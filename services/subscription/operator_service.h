@@ -39,8 +39,8 @@ class OperatorServiceImpl final : public ::octo::webhooks::v1::OperatorService::
                                   ::octo::webhooks::v1::SupplierWebhook* response) override;
 
  private:
-  absl::Status FillWebhook(const WebhookRef& ref, const HealthCounts& health,
-                           ::octo::webhooks::v1::SupplierWebhook* out);
+  static void FillWebhook(const WebhookRecord& webhook, const WebhookRef& ref, const HealthCounts& health,
+                          ::octo::webhooks::v1::SupplierWebhook* out);
 
   OperatorStore* const store_;
   Repository* const repository_;

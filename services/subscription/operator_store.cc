@@ -202,15 +202,24 @@ absl::StatusOr<std::map<std::string, HealthCounts>> OperatorStore::Health(const 
   if (ids.empty()) return out;
   const std::string array = absl::StrCat("{", absl::StrJoin(ids, ","), "}");
   return Run<Out>(pool_, "webhook_health", [&](pqxx::work& txn) -> absl::StatusOr<Out> {
-    // Success as the dispatcher counts it: a 2xx answer.
+    // Success as the dispatcher counts it: a 2xx answer. The attempts are
+    // found through their deliveries (no index on the attempts' start
+    // time: it would cost every delivery a write): those created within
+    // kHealthLookback, which covers every attempt of the retry schedule
+    // that can start in the last 24 hours, and those pending now (a
+    // redelivered or replayed old delivery, however old).
     const pqxx::result hours = txn.exec_params(
-        "SELECT d.webhook_id::text, floor(extract(epoch FROM now() - a.started_at) / 3600)::int, "
+        "WITH recent AS ("
+        "  SELECT id, webhook_id FROM deliveries WHERE webhook_id = ANY($1::uuid[])"
+        "    AND created_at > now() - $2::interval"
+        "  UNION SELECT id, webhook_id FROM deliveries WHERE webhook_id = ANY($1::uuid[]) AND state = 'pending')"
+        " SELECT r.webhook_id::text, floor(extract(epoch FROM now() - a.started_at) / 3600)::int, "
         "count(*) FILTER (WHERE a.http_status BETWEEN 200 AND 299), "
         "count(*) FILTER (WHERE a.http_status IS NULL OR a.http_status NOT BETWEEN 200 AND 299) "
-        "FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id "
-        "WHERE d.webhook_id = ANY($1::uuid[]) AND a.started_at > now() - interval '24 hours' "
+        "FROM recent r JOIN delivery_attempts a ON a.delivery_id = r.id "
+        "WHERE a.started_at > now() - interval '24 hours' "
         "GROUP BY 1, 2",
-        array);
+        array, std::string(kHealthLookback));
     for (const auto& row : hours) {
       const int ago = row[1].as<int>();
       if (ago < 0 || ago > 23) continue;

@@ -52,6 +52,14 @@ struct WebhookFilter {
   std::string status;         // "" any, "enabled", "disabled"
 };
 
+// The 24-hour health counts the attempts of a webhook's deliveries created
+// within this interval, and of its deliveries pending now: 24 hours plus
+// the span of the default retry schedule (5s ... 10h, about 28 h, jittered
+// by 20%), with room for Retry-After deferrals. A redelivery or replay of a
+// delivery created earlier counts while the delivery is pending, not once it
+// has finished (it stays in the delivery log). See docs/decisions.md.
+inline constexpr std::string_view kHealthLookback = "3 days";
+
 struct HealthCounts {
   int succeeded[24] = {};  // [0] = the hour ending now, [23] = 23-24 h ago
   int failed[24] = {};

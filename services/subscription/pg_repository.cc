@@ -110,6 +110,8 @@ constexpr PgStatement kInsertWebhook{
 constexpr PgStatement kSelectWebhook{
     "select_webhook", "SELECT " OCTO_WEBHOOK_COLUMNS
                       " FROM webhooks WHERE id = $1::uuid AND connection_id = $2::uuid"};
+constexpr PgStatement kSelectWebhooksById{
+    "select_webhooks_by_id", "SELECT " OCTO_WEBHOOK_COLUMNS " FROM webhooks WHERE id = ANY($1::uuid[])"};
 constexpr PgStatement kListWebhooksFirst{"list_webhooks_first",
                                        "SELECT " OCTO_WEBHOOK_COLUMNS
                                        " FROM webhooks WHERE connection_id = $1::uuid "
@@ -166,6 +168,7 @@ constexpr std::array kStatements = {
     kInsertSupplier,    kSelectSupplier,    kListSuppliers,  kUpdateSupplier,   kInsertConnection,
     kSelectConnection,  kListConnections,   kSupplierExists, kConnectionExists, kInsertApiKey,
     kListApiKeys,       kRevokeApiKey,      kAuthenticate,   kInsertWebhook,    kSelectWebhook,
+    kSelectWebhooksById,
     kListWebhooksFirst, kListWebhooksAfter, kUpdateWebhook,  kDeleteWebhook,
     kRotateWebhookSecret, kEnableWebhook,
 };
@@ -587,6 +590,21 @@ absl::StatusOr<WebhookRecord> PgRepository::GetWebhook(std::string_view connecti
         if (r.empty()) return WebhookNotFound();
         return WebhookFromRow(r[0]);
       });
+}
+
+absl::StatusOr<std::vector<WebhookRecord>> PgRepository::GetWebhooksById(
+    const std::vector<std::string>& webhook_ids) {
+  using Out = std::vector<WebhookRecord>;
+  for (const std::string& id : webhook_ids) {
+    if (!IsUuid(id)) return absl::InvalidArgumentError("webhookId: not a UUID");
+  }
+  if (webhook_ids.empty()) return Out{};
+  const std::string array = absl::StrCat("{", absl::StrJoin(webhook_ids, ","), "}");
+  return ReadTransaction<Out>(pool_, kSelectWebhooksById.name, [&](pqxx::work& txn) -> absl::StatusOr<Out> {
+    Out out;
+    for (const auto& row : txn.exec_prepared(kSelectWebhooksById.name, array)) out.push_back(WebhookFromRow(row));
+    return out;
+  });
 }
 
 absl::StatusOr<WebhookPage> PgRepository::ListWebhooks(std::string_view connection_id,

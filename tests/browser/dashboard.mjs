@@ -75,6 +75,25 @@ async function waitForDelivery(page, status, count) {
   }
 }
 
+// The detail page's health line shows these figures once the log is
+// refreshed (the health is read with the log).
+async function expectHealth(page, succeeded, failed, pending) {
+  const want = [String(succeeded), String(failed), String(pending)];
+  const deadline = Date.now() + 30000;
+  for (;;) {
+    await page.click("#log-refresh");
+    await page.waitForTimeout(300);
+    const shown = [];
+    for (const id of ["#health-succeeded", "#health-failed", "#health-pending"]) shown.push(await page.innerText(id));
+    if (shown.join() === want.join()) break;
+    if (Date.now() > deadline) {
+      throw new Error(`the health shows ${shown.join("/")}, not ${want.join("/")} (succeeded/failed/pending)`);
+    }
+  }
+  const total = succeeded + failed;
+  const rate = total === 0 ? "no attempts" : Math.round((succeeded / total) * 1000) / 10 + "% ok";
+  assert.equal(await page.innerText("#health-rate"), rate);
+}
 // Opens one delivery's attempts (the panel of exactly that delivery).
 async function openAttempts(page, deliveryId) {
   await page.click(`#deliveries tr[data-delivery-id="${deliveryId}"]`);
@@ -186,6 +205,7 @@ try {
   await page.goto(base + "#/webhooks/" + webhookId);
   await page.waitForSelector("#webhook-title");
   assert.ok(!(await page.content()).includes(secret), "the secret is shown only once");
+  assert.equal(await page.innerText("#health-rate"), "no attempts");
 
   // --- Publish an event: the delivery and its attempt appear in the log.
   await publish();
@@ -196,6 +216,8 @@ try {
   assert.match(await page.innerText("#attempts-panel"), /msg_[0-9a-f]{32}/);
   await shot(page, "05-delivery-log");
   step("a published event's delivery and its attempt (HTTP 200, webhook-id) appear in the log");
+  await expectHealth(page, 1, 0, 0);
+  step("the health beside the log counts that attempt (1 succeeded, 100% ok)");
 
   // --- The receiver fails: the failure shows; redeliver; it succeeds.
   await publish();
@@ -213,6 +235,8 @@ try {
   await rowCount(2);
   await shot(page, "06-failed-delivery");
   step("a failing receiver shows as a failed delivery with HTTP 500 attempts (status filter works)");
+  await expectHealth(page, 1, 2, 0);
+  step("the health counts the two failed attempts (1 succeeded, 2 failed)");
 
   await openAttempts(page, failedId);
   await page.click("#redeliver");
@@ -229,6 +253,8 @@ try {
   assert.match(await page.innerText("#attempts"), /HTTP 500[\s\S]*HTTP 500[\s\S]*HTTP 200/);
   await shot(page, "07-redelivered");
   step("redeliver: the failed delivery succeeds");
+  await expectHealth(page, 2, 2, 0);
+  step("the health counts the redelivery's attempt (2 succeeded, 2 failed, 50% ok)");
 
   // --- Rotate the secret: the new one is shown once.
   await page.fill("#grace", "600");
@@ -249,6 +275,15 @@ try {
   await waitForDelivery(page, "succeeded", 3);
   assert.match(await page.innerText("#deliveries tr[data-delivery-id]:first-child"), /webhook_test/);
   step("send test event: a test delivery is queued and delivered");
+  await expectHealth(page, 3, 2, 0);
+  await page.goto(base + "#/webhooks");
+  await page.waitForSelector(`#webhooks tr[data-webhook-id="${webhookId}"]`);
+  assert.match(await page.innerText(`#webhooks tr[data-webhook-id="${webhookId}"]`), /60% ok/);
+  assert.equal(await page.textContent(`#webhooks tr[data-webhook-id="${webhookId}"] svg.chart title`),
+    "Attempts in the last 24 h: 3 succeeded, 2 failed");
+  await page.goto(base + "#/webhooks/" + webhookId);
+  await page.waitForSelector("#webhook-title");
+  step("the detail page and the list show the same health: 3 succeeded, 2 failed, 60% ok");
 
   await page.click("#edit summary");
   await page.uncheck("#edit-form input[name=retryOnError]");

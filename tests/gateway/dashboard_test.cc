@@ -19,6 +19,8 @@
 
 #include <atomic>
 #include <future>
+#include <iterator>
+#include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -27,6 +29,7 @@
 #include "gateway/dashboard_handler.h"
 #include "gateway/dashboard_http.h"
 #include "gateway/dashboard_json.h"
+#include "gateway/openapi_document.h"
 
 namespace octo::gateway {
 namespace {
@@ -72,6 +75,22 @@ TEST(DashboardHttp, CookieAttributes) {
   EXPECT_THAT(plain, Not(HasSubstr("Secure")));
   EXPECT_THAT(SessionSetCookie("ops_x", std::chrono::seconds(1), true), HasSubstr("; Secure"));
   EXPECT_THAT(SessionClearCookie(false), HasSubstr("Max-Age=0"));
+}
+
+// What the documents say of the cookie is what SessionSetCookie sets: both
+// names, each with its Path.
+TEST(DashboardHttp, DocumentsNameTheCookieOfEachMode) {
+  const auto read = [](const std::string& relative) {
+    std::ifstream in(std::string(OCTO_SOURCE_DIR) + "/" + relative);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  const std::string served(OpenApiDocument());
+  for (const std::string& text : {served, read("docs/dashboard.md"), read("docs/decisions.md")}) {
+    ASSERT_FALSE(text.empty());
+    EXPECT_THAT(text, HasSubstr(std::string(kSecureSessionCookie)));
+    EXPECT_THAT(text, HasSubstr("Path=/dashboard"));
+  }
+  EXPECT_THAT(SessionSetCookie("t", std::chrono::seconds(1), true), HasSubstr("Path=/;"));
 }
 
 TEST(DashboardHttp, CsrfNeedsTheSessionsToken) {

@@ -1,7 +1,12 @@
 // OperatorStore on a real, migrated database: operators and their logins,
-// sessions (expiry, logout, deletion of the operator), and the supplier
-// scoping of connections and webhooks.
+// sessions (expiry, logout, deletion of the operator), the supplier
+// scoping of connections and webhooks, and the 24-hour health.
 #include "services/subscription/operator_store.h"
+
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -36,6 +41,42 @@ class OperatorStorePgTest : public PgRepositoryTest {
   void TearDown() override {
     store_.reset();
     PgRepositoryTest::TearDown();
+  }
+
+  struct Attempt {
+    int minutes_ago;
+    int http_status;  // 0: a transport error
+  };
+  // A delivery of webhook_ created `created_hours_ago`, in `state`, with
+  // `attempts` (numbered in order).
+  void AddDelivery(int created_hours_ago, const std::string& state, const std::vector<Attempt>& attempts) {
+    auto conn = Raw();
+    pqxx::work txn(*conn);
+    const std::string ago = std::to_string(created_hours_ago) + " hours";
+    const std::string event = txn.exec_params1(
+        "INSERT INTO events (supplier_id, idempotency_key, event, resource_kind, resource_key, resource, "
+        "occurred_at, created_at) VALUES ($1, gen_random_uuid()::text, 'booking_update', 'booking', 'b1', '{}', "
+        "now() - $2::interval, now() - $2::interval) RETURNING id::text",
+        supplier_, ago)[0].as<std::string>();
+    const bool finished = state != "pending";
+    const int last = attempts.empty() ? 0 : attempts.back().http_status;
+    const std::string delivery = txn.exec_params1(
+        "INSERT INTO deliveries (event_id, webhook_id, state, attempt_count, created_at, completed_at, "
+        "last_http_status, last_error_class) VALUES ($1, $2, $3, $4, now() - $5::interval, "
+        "CASE WHEN $6 THEN now() END, $7, $8) RETURNING id::text",
+        event, webhook_, state, static_cast<int>(attempts.size()), ago, finished,
+        attempts.empty() || last == 0 ? std::optional<int>() : std::optional<int>(last),
+        attempts.empty() || last != 0 ? std::optional<std::string>() : std::optional<std::string>("timeout"))[0]
+        .as<std::string>();
+    int number = 0;
+    for (const Attempt& a : attempts) {
+      txn.exec_params("INSERT INTO delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, "
+                      "http_status, error_class) VALUES ($1, $2, now() - $3::interval, 1, $4, $5)",
+                      delivery, ++number, std::to_string(a.minutes_ago) + " minutes",
+                      a.http_status == 0 ? std::optional<int>() : std::optional<int>(a.http_status),
+                      a.http_status == 0 ? std::optional<std::string>("timeout") : std::optional<std::string>());
+    }
+    txn.commit();
   }
 
   std::unique_ptr<OperatorStore> store_;
@@ -103,6 +144,54 @@ TEST_F(OperatorStorePgTest, EverythingIsScopedBySupplier) {
   auto health = store_->Health({webhook_});
   ASSERT_THAT(health, IsOk());
   EXPECT_EQ(health->at(webhook_).succeeded[0], 0);
+}
+
+TEST_F(OperatorStorePgTest, HealthCountsTheLastDaysAttemptsByHour) {
+  // Created 30 minutes ago: a failure 20 minutes ago, then a success.
+  AddDelivery(0, "succeeded", {{20, 500}, {10, 200}});
+  // Created two days ago on the retry schedule: attempts 47 h and 26 h ago
+  // are outside the window, the last one, 20 hours ago, is inside.
+  AddDelivery(48, "failed", {{47 * 60, 0}, {26 * 60, 503}, {20 * 60 + 5, 503}});
+  // Created ten days ago and redelivered: pending again after a failed
+  // attempt 2 hours ago.
+  AddDelivery(240, "pending", {{240 * 60 - 1, 404}, {125, 0}});
+  // Pending, never attempted; and the other supplier's webhook sees none of it.
+  AddDelivery(1, "pending", {});
+  auto health = store_->Health({webhook_});
+  ASSERT_THAT(health, IsOk());
+  const auto& h = health->at(webhook_);
+  EXPECT_EQ(h.succeeded[0], 1);
+  EXPECT_EQ(h.failed[0], 1);
+  EXPECT_EQ(h.failed[20], 1);
+  EXPECT_EQ(h.failed[2], 1);
+  EXPECT_EQ(h.pending, 2);
+  int succeeded = 0, failed = 0;
+  for (int i = 0; i < 24; ++i) succeeded += h.succeeded[i], failed += h.failed[i];
+  EXPECT_EQ(succeeded, 1);
+  EXPECT_EQ(failed, 3);
+}
+
+TEST_F(OperatorStorePgTest, TheListsWebhooksAreReadTogether) {
+  // ListSupplierWebhooks reads its page's webhooks with one GetWebhooksById.
+  auto second = repo_->CreateWebhook({connection_, "order_update", "https://y.example/h", false, true, {}, {},
+                                      crypto::NewSigningSecret(), std::nullopt, std::nullopt,
+                                      std::string(subscription::kWebhookDialect), {}, true});
+  ASSERT_THAT(second, IsOk());
+  auto both = repo_->GetWebhooksById({webhook_, second->id, "00000000-0000-4000-8000-000000000000"});
+  ASSERT_THAT(both, IsOk());
+  ASSERT_THAT(*both, SizeIs(2));
+  std::set<std::string> events;
+  for (const auto& w : *both) events.insert(w.event);
+  EXPECT_EQ(events, (std::set<std::string>{"booking_update", "order_update"}));
+  EXPECT_THAT(*repo_->GetWebhooksById({}), SizeIs(0));
+  EXPECT_THAT(repo_->GetWebhooksById({"not-a-uuid"}).status(), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(OperatorStorePgTest, AttemptsHaveNoIndexBesideTheirPrimaryKey) {
+  // Every delivery writes an attempt; the health reads them through their
+  // deliveries instead of an index on started_at.
+  EXPECT_EQ(Count("SELECT count(*) FROM pg_indexes WHERE tablename = 'delivery_attempts'"), 1);
+  EXPECT_EQ(Count("SELECT count(*) FROM pg_indexes WHERE indexname = 'delivery_attempts_pkey'"), 1);
 }
 
 }  // namespace
