@@ -41,6 +41,8 @@ class AuthCache {
 
   explicit AuthCache(Options options) : options_(options) {}
 
+  std::chrono::milliseconds ttl() const { return options_.ttl; }
+
   Result Find(const std::string& api_key, Clock::time_point now);
   // `lookup_started` is when the service call that answered began.
   void StoreKnown(const std::string& api_key, std::string connection_id,

@@ -22,18 +22,42 @@ void CachingBackend::Authenticate(const v1::AuthenticateRequest& request, Deadli
     return done(absl::UnauthenticatedError("unknown API key"));
   }
   if (metrics_ != nullptr) metrics_->AuthLookup("miss");
-  inner_->Authenticate(
-      request, deadline,
-      [this, key = request.api_key(), started,
-       done = std::move(done)](absl::StatusOr<v1::AuthenticateResponse> r) mutable {
-        if (r.ok()) {
-          auth_->StoreKnown(key, r->connection_id(), started);
-        } else if (absl::IsUnauthenticated(r.status()) || absl::IsInvalidArgument(r.status()) ||
-                   absl::IsNotFound(r.status())) {
-          auth_->StoreUnknown(key, started);
-        }
-        done(std::move(r));
-      });
+  auto lookup = std::make_shared<Lookup>();
+  lookup->started = started;
+  {
+    std::lock_guard lock(lookups_mu_);
+    auto it = lookups_.find(request.api_key());
+    if (it != lookups_.end() && started - it->second->started < auth_->ttl()) {
+      it->second->waiters.push_back(std::move(done));
+      return;
+    }
+    lookup->waiters.push_back(std::move(done));
+    lookups_[request.api_key()] = lookup;  // replaces one too old to join
+  }
+  inner_->Authenticate(request, deadline,
+                       [this, key = request.api_key(),
+                        lookup](absl::StatusOr<v1::AuthenticateResponse> r) {
+                         if (r.ok()) {
+                           auth_->StoreKnown(key, r->connection_id(), lookup->started);
+                         } else if (absl::IsUnauthenticated(r.status()) ||
+                                    absl::IsInvalidArgument(r.status()) ||
+                                    absl::IsNotFound(r.status())) {
+                           auth_->StoreUnknown(key, lookup->started);
+                         }
+                         Finish(key, lookup, r);
+                       });
+}
+
+void CachingBackend::Finish(const std::string& key, const std::shared_ptr<Lookup>& lookup,
+                            const absl::StatusOr<v1::AuthenticateResponse>& result) {
+  std::vector<Callback<v1::AuthenticateResponse>> waiters;
+  {
+    std::lock_guard lock(lookups_mu_);
+    auto it = lookups_.find(key);
+    if (it != lookups_.end() && it->second == lookup) lookups_.erase(it);
+    waiters = std::move(lookup->waiters);
+  }
+  for (auto& waiter : waiters) waiter(result);
 }
 
 template <typename Response>

@@ -4,10 +4,22 @@
 // connection's webhooks before the change is answered (read-your-writes on
 // this gateway; see list_cache.h). Every other call passes through.
 //
+// When a key's cache entry expires under load, every connection using it
+// misses at once: lookups of the same key then share the one call in flight
+// (if it began less than the cache's TTL ago, so an answer is never older
+// than a cached one could be) instead of each asking the service.
+//
 // Example:
 //   AuthCache auth({}); ListCache lists({});
 //   CachingBackend backend(&grpc_backend, &auth, &lists, &guard_metrics);
 //   ApiHandler handler(options_with(&lists), &backend);
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
 #include "gateway/auth_cache.h"
 #include "gateway/list_cache.h"
 #include "gateway/subscription_backend.h"
@@ -79,8 +91,18 @@ class CachingBackend final : public SubscriptionBackend {
   template <typename Response>
   Callback<Response> InvalidatingFirst(const std::string& connection_id, Callback<Response> done);
 
+  // An Authenticate call in flight and the callers waiting for it.
+  struct Lookup {
+    AuthCache::Clock::time_point started;
+    std::vector<Callback<octo::webhooks::v1::AuthenticateResponse>> waiters;
+  };
+  void Finish(const std::string& key, const std::shared_ptr<Lookup>& lookup,
+              const absl::StatusOr<octo::webhooks::v1::AuthenticateResponse>& result);
+
   SubscriptionBackend* const inner_;
   AuthCache* const auth_;
+  std::mutex lookups_mu_;
+  std::unordered_map<std::string, std::shared_ptr<Lookup>> lookups_;  // guarded by lookups_mu_
   ListCache* const lists_;
   metrics::GatewayGuardMetrics* const metrics_;
 };

@@ -1,7 +1,9 @@
 // The gateway's caches and limits without sockets: AuthCache, ListCache,
 // RateLimiter, and CachingBackend + ApiHandler over the in-memory fake
 // (which counts the calls that reach "the service").
+#include <functional>
 #include <optional>
+#include <vector>
 #include <string>
 
 #include <boost/json/parse.hpp>
@@ -105,6 +107,52 @@ TEST(RateLimiterTest, BurstThenRetryAfterThenRefill) {
   EXPECT_EQ(slow.Acquire("k", t0), 0);
   EXPECT_EQ(slow.Acquire("k", t0), 10);
   EXPECT_EQ(RateLimiter({.per_second = 0}).Acquire("k", t0), 0) << "0: no limit";
+}
+
+// Holds Authenticate calls until released, as a slow service would.
+class DeferredAuthBackend : public FakeSubscriptionBackend {
+ public:
+  void Authenticate(const octo::webhooks::v1::AuthenticateRequest& request, Deadline deadline,
+                    Callback<octo::webhooks::v1::AuthenticateResponse> done) override {
+    held_.push_back([this, request, deadline, done = std::move(done)]() mutable {
+      FakeSubscriptionBackend::Authenticate(request, deadline, std::move(done));
+    });
+  }
+  std::size_t held() const { return held_.size(); }
+  void ReleaseAll() {
+    std::vector<std::function<void()>> held = std::move(held_);
+    held_.clear();
+    for (auto& call : held) call();
+  }
+
+ private:
+  std::vector<std::function<void()>> held_;
+};
+
+TEST(CachingBackendTest, ConcurrentMissesOfOneKeyShareOneCall) {
+  for (const auto ttl : {1000ms, 0ms}) {
+    DeferredAuthBackend backend;
+    backend.AddKey(kKey, kConnection);
+    AuthCache auth({.ttl = ttl, .negative_ttl = ttl});
+    ListCache lists({});
+    CachingBackend caching(&backend, &auth, &lists, nullptr);
+    octo::webhooks::v1::AuthenticateRequest request;
+    request.set_api_key(kKey);
+    int answered = 0;
+    for (int i = 0; i < 5; ++i) {
+      caching.Authenticate(request, std::chrono::system_clock::now() + 5s,
+                           [&](absl::StatusOr<octo::webhooks::v1::AuthenticateResponse> r) {
+                             ASSERT_TRUE(r.ok()) << r.status();
+                             EXPECT_EQ(r->connection_id(), kConnection);
+                             ++answered;
+                           });
+    }
+    // With a cache, one call; without (TTL 0, nothing may be reused), five.
+    EXPECT_EQ(backend.held(), ttl.count() > 0 ? 1u : 5u);
+    EXPECT_EQ(answered, 0);
+    backend.ReleaseAll();
+    EXPECT_EQ(answered, 5);
+  }
 }
 
 // CachingBackend + ApiHandler over the fake: what reaches the service.
