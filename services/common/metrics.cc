@@ -395,7 +395,8 @@ GatewayGuardMetrics::GatewayGuardMetrics(prometheus::Registry& registry) {
   };
   auth_ = family("octo_gateway_auth_cache_lookups_total",
                  "API-key lookups by the gateway: hit (known key cached), negative_hit (unknown "
-                 "key cached), miss (asked the subscription service).",
+                 "key cached), miss (not cached: asked the subscription service or joined a "
+                 "lookup of the same key in flight).",
                  "result", {"hit", "negative_hit", "miss"});
   list_ = family("octo_gateway_list_cache_lookups_total",
                  "Webhook list requests answered from the gateway's cache (hit) or fetched (miss).",
