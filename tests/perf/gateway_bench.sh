@@ -62,13 +62,13 @@ on_exit() {
 trap on_exit EXIT
 
 wait_for_file() {
-  local file=$1 pid=$2 what=$3 i
+  local file=$1 pid=$2 process=$3 i
   for ((i = 0; i < 300; i++)); do
     [[ -s $file ]] && return 0
-    kill -0 "$pid" 2>/dev/null || die "$what exited; log: $WORK/$what.log"
+    kill -0 "$pid" 2>/dev/null || die "$process exited; log: $WORK/$process.log"
     sleep 0.1
   done
-  die "$what did not start within 30 s; log: $WORK/$what.log"
+  die "$process did not start within 30 s; log: $WORK/$process.log"
 }
 
 "$SUBSCRIPTION_BIN" --grpc_listen=127.0.0.1:0 --port_file="$WORK/subscription.port" \
@@ -149,4 +149,4 @@ awk -v w="$(rps webhooks)" -v u="$(rps webhooks_uncached)" -v h="$(rps healthz)"
     w / h, w / u, (w >= 20000 ? "met" : "NOT met")
 }'
 echo "  cache counters (cached gateway):"
-sed 's/^/    /' <<<"$cache_counters"
+while IFS= read -r line; do echo "    $line"; done <<<"$cache_counters"
