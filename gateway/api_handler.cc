@@ -3,6 +3,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -52,11 +53,14 @@ SubscriptionBackend::Deadline DeadlineAfter(std::chrono::milliseconds timeout) {
 // callbacks of the backend calls in flight; steps run one at a time.
 class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
  public:
-  WebhookExchange(SubscriptionBackend* backend, std::chrono::milliseconds timeout,
+  WebhookExchange(SubscriptionBackend* backend, const ApiHandler::Options& options,
                   HttpRequest request, RouteMatch match,
                   absl::StatusOr<std::vector<std::string>> capabilities, HttpHandler::Done done)
       : backend_(backend),
-        deadline_(DeadlineAfter(timeout)),
+        list_cache_(options.list_cache),
+        key_limiter_(options.key_limiter),
+        guard_metrics_(options.guard_metrics),
+        deadline_(DeadlineAfter(options.request_timeout)),
         request_(std::move(request)),
         match_(std::move(match)),
         capabilities_(std::move(capabilities)),
@@ -69,8 +73,9 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
     absl::StatusOr<std::string> key = ParseBearerKey(first->value());
     if (!key.ok()) return Fail(Unauthorized(std::string(key.status().message())));
 
+    key_ = *std::move(key);
     v1::AuthenticateRequest auth;
-    auth.set_api_key(*std::move(key));
+    auth.set_api_key(key_);
     backend_->Authenticate(auth, deadline_,
                            [self = shared_from_this()](absl::StatusOr<v1::AuthenticateResponse> r) {
                              self->Step([&] { self->OnAuthenticated(std::move(r)); });
@@ -89,13 +94,20 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
       return FailWithStatus(auth.status(), /*webhook_id=*/"");
     }
     connection_id_ = auth->connection_id();
+    if (key_limiter_ != nullptr) {
+      if (const int wait = key_limiter_->Acquire(key_, RateLimiter::Clock::now()); wait > 0) {
+        if (guard_metrics_ != nullptr) guard_metrics_->Rejected("key_rate");
+        return Finish(TooManyRequestsResponse("Too many requests with this API key", wait,
+                                              request_.version()));
+      }
+    }
     if (!capabilities_.ok()) return Fail(BadRequest(std::string(capabilities_.status().message())));
 
     switch (match_.route) {
       case Route::kCreateWebhook:
         return Create();
       case Route::kListWebhooks:
-        return ListPage("");
+        return List();
       case Route::kGetWebhook:
         return Get();
       case Route::kUpdateWebhook:
@@ -155,6 +167,20 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
         });
   }
 
+  // From the cache when a fresh body is there (list_cache.h), else fetched.
+  void List() {
+    if (list_cache_ != nullptr && list_cache_->enabled()) {
+      const ListCache::Clock::time_point now = ListCache::Clock::now();
+      if (std::shared_ptr<const std::string> body = list_cache_->Find(connection_id_, now)) {
+        if (guard_metrics_ != nullptr) guard_metrics_->ListLookup("hit");
+        return Succeed(*body);
+      }
+      if (guard_metrics_ != nullptr) guard_metrics_->ListLookup("miss");
+      fill_started_ = now;
+    }
+    ListPage("");
+  }
+
   void ListPage(const std::string& page_token) {
     if (++pages_ > kMaxListPages) {
       log::Error("ListWebhooks paging did not end", {{"route", match_.route_template}});
@@ -174,7 +200,11 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
                                }
                                if (!r->next_page_token().empty())
                                  return self->ListPage(r->next_page_token());
-                               self->Succeed(JsonText(self->list_));
+                               std::string body = JsonText(self->list_);
+                               if (self->fill_started_.has_value())
+                                 self->list_cache_->Store(self->connection_id_,
+                                                          *self->fill_started_, body);
+                               self->Succeed(std::move(body));
                              });
                            });
   }
@@ -428,12 +458,17 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
   }
 
   SubscriptionBackend* const backend_;
+  ListCache* const list_cache_;
+  RateLimiter* const key_limiter_;
+  metrics::GatewayGuardMetrics* const guard_metrics_;
   const SubscriptionBackend::Deadline deadline_;
   const HttpRequest request_;
   const RouteMatch match_;
   const absl::StatusOr<std::vector<std::string>> capabilities_;
   HttpHandler::Done done_;
+  std::string key_;
   std::string connection_id_;
+  std::optional<ListCache::Clock::time_point> fill_started_;  // set when the list is to be cached
   json::array list_;
   int pages_ = 0;
 };
@@ -587,7 +622,7 @@ void ApiHandler::Handle(HttpRequest request, Done done) {
                                      std::move(request), std::move(match), std::move(done));
   }
   auto exchange =
-      std::make_shared<WebhookExchange>(backend_, options_.request_timeout, std::move(request),
+      std::make_shared<WebhookExchange>(backend_, options_, std::move(request),
                                         std::move(match), std::move(capabilities), std::move(done));
   exchange->Start();
 }

@@ -7,11 +7,13 @@
 //   1. route (404 unknown path, 405 + Allow for a known path's other methods);
 //   2. Authorization: Bearer <key> (401 when missing or malformed), then
 //      AuthService.Authenticate (401 on UNAUTHENTICATED) -> connection_id;
+//      then the key's request rate (429 + Retry-After beyond the limit);
 //   3. the Octo-Capabilities header (400 when invalid);
 //   4. :id routes: an id that is not a UUID answers INVALID_WEBHOOK_ID (400)
 //      without calling the service, exactly as an unknown id would;
 //   5. POST/PATCH: Content-Type application/json (415), the JSON body (400);
 //   6. the SubscriptionService call; its status is mapped by ErrorFromStatus.
+//      GET <base>/webhooks answers from the list cache when it can.
 // Every response carries Octo-Capabilities: the request's capabilities,
 // parsed, joined with ", " (empty when none or invalid).
 //
@@ -24,8 +26,11 @@
 #include <string>
 
 #include "gateway/http_types.h"
+#include "gateway/list_cache.h"
+#include "gateway/rate_limiter.h"
 #include "gateway/router.h"
 #include "gateway/subscription_backend.h"
+#include "services/common/metrics.h"
 
 namespace octo::gateway {
 
@@ -41,8 +46,16 @@ class ApiHandler final : public HttpHandler {
     std::chrono::milliseconds request_timeout{5000};
     // Deadline of /readyz's health checks.
     std::chrono::milliseconds readiness_timeout{2000};
-    // The body of GET /metrics (Prometheus text format); unset: 404.
+    // The body of GET /metrics (Prometheus text format); unset: 404. The
+    // gateway serves it on its own listener instead (main.cc).
     std::function<std::string()> metrics_text;
+    // The cached list bodies (list_cache.h); null: every list is fetched.
+    // The backend must tell it about changes (caching_backend.h).
+    ListCache* list_cache = nullptr;
+    // Requests per API key, after authentication (429 + Retry-After beyond);
+    // null: no limit.
+    RateLimiter* key_limiter = nullptr;
+    metrics::GatewayGuardMetrics* guard_metrics = nullptr;  // may be null
   };
 
   // `backend` must outlive every callback of every Handle() call.

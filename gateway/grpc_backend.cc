@@ -21,6 +21,7 @@ std::shared_ptr<grpc::Channel> MakeSubscriptionChannel(const std::string& target
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  args.SetMaxReceiveMessageSize(kMaxSubscriptionMessageBytes);
   if (metrics != nullptr) {
     return grpc::experimental::CreateCustomChannelWithInterceptors(
         target, grpc::InsecureChannelCredentials(), args, metrics->ClientInterceptors());

@@ -17,8 +17,16 @@
 
 namespace octo::gateway {
 
+// The largest answer the gateway accepts from the subscription service. The
+// largest is a ListWebhooks page: 1,000 webhooks (the page size the gateway
+// asks for) of at most ~14 KiB each (a 2 KiB URL, 20 header names of 256
+// bytes with masked values, 50 capabilities of 100 bytes, ids, times and
+// event types) is ~14 MiB, beyond gRPC's 4 MiB default; 32 MiB leaves room.
+inline constexpr int kMaxSubscriptionMessageBytes = 32 << 20;
+
 // An insecure channel to `target` that reconnects within about two seconds
-// after the service restarts (gRPC's default backoff grows to two minutes).
+// after the service restarts (gRPC's default backoff grows to two minutes),
+// and receives messages up to kMaxSubscriptionMessageBytes.
 std::shared_ptr<grpc::Channel> MakeSubscriptionChannel(const std::string& target,
                                                       metrics::GrpcMetrics* metrics = nullptr);
 

@@ -129,10 +129,14 @@ class HttpServer::Impl {
 // One connection. Every member is touched only on the connection's strand.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(HttpServer::Impl* server, tcp::socket socket)
-      : server_(server), stream_(std::move(socket)) {}
+  // `address` has been admitted by the server's guard, if any.
+  HttpSession(HttpServer::Impl* server, tcp::socket socket, std::string address)
+      : server_(server), stream_(std::move(socket)), address_(std::move(address)) {}
 
-  ~HttpSession() { server_->Unregister(this); }
+  ~HttpSession() {
+    if (options().guard != nullptr) options().guard->ReleaseConnection(address_);
+    server_->Unregister(this);
+  }
 
   asio::any_io_executor executor() { return stream_.get_executor(); }
 
@@ -159,7 +163,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     parser_->header_limit(options().max_header_bytes);
     parser_->body_limit(options().max_body_bytes);
     // Bounds the wait for the next request (idle keep-alive) and the header.
-    stream_.expires_after(options().read_timeout);
+    stream_.expires_after(options().header_timeout);
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = shared_from_this()](error_code ec, std::size_t) { self->OnHeader(ec); });
@@ -221,6 +225,16 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     HttpRequest request = parser_->release();
     method_ = PrintableAscii(request.method_string(), 16);
     if (options().metrics != nullptr) options().metrics->RequestStarted();
+    if (options().guard != nullptr) {
+      if (const int wait = options().guard->AcquireRequest(address_); wait > 0) {
+        route_ = std::string(kUnmatchedRoute);
+        HttpResponse response = TooManyRequestsResponse(
+            "Too many requests from this address", wait, request.version());
+        response.set("Octo-Capabilities", "");
+        response.keep_alive(request.keep_alive() && !shutting_down_ && !server_->stopping());
+        return Write(std::move(response), /*linger=*/false);
+      }
+    }
     server_->handler()->Handle(
         std::move(request), [self = shared_from_this()](HandlerResult result) {
           asio::post(self->executor(), [self, result = std::move(result)]() mutable {
@@ -305,6 +319,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 
   HttpServer::Impl* const server_;
   beast::tcp_stream stream_;
+  const std::string address_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::response<http::empty_body>> continue_;
@@ -390,14 +405,19 @@ void HttpServer::Impl::OnAccept(error_code ec, tcp::socket socket) {
     std::lock_guard lock(mu_);
     full = static_cast<int>(sessions_.size()) >= options_.max_connections;
   }
+  error_code ignored;
+  const tcp::endpoint remote = socket.remote_endpoint(ignored);
+  std::string address = ignored ? std::string("unknown") : remote.address().to_string();
   if (full) {
     log::Warn("connection limit reached; closing a new connection");
-    error_code ignored;
+    if (options_.guard != nullptr) options_.guard->CountGlobalConnectionLimit();
+    socket.close(ignored);
+  } else if (options_.guard != nullptr && !options_.guard->AdmitConnection(address)) {
+    // No log line per refusal: a client at its cap would flood the log.
     socket.close(ignored);
   } else {
-    error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
-    auto session = std::make_shared<HttpSession>(this, std::move(socket));
+    auto session = std::make_shared<HttpSession>(this, std::move(socket), std::move(address));
     Register(session);
     asio::post(session->executor(), [session] { session->Start(); });
   }

@@ -8,10 +8,13 @@
 //   request header bytes      16 KiB    431, BAD_REQUEST, connection closed
 //   request body bytes        64 KiB    413, BAD_REQUEST, connection closed
 //   malformed HTTP            -         400, BAD_REQUEST, connection closed
-//   header read (idle or      30 s      connection closed, no answer
-//     slow), body read        30 s
+//   header read (idle or      10 s      connection closed, no answer
+//     slow, from the start)
+//   body read                 30 s      connection closed, no answer
 //   response write            30 s      connection closed
 //   open connections          10000     new connections closed at once
+//   per client address        (guard)   connections: closed at once;
+//                                       requests/s: 429 + Retry-After
 //
 // A connection closed after an error answer is closed gracefully: the server
 // shuts down its sending side and discards what the client still sends (up
@@ -31,6 +34,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "gateway/client_guard.h"
 #include "gateway/http_types.h"
 #include "services/common/metrics.h"
 
@@ -44,13 +48,18 @@ class HttpServer {
     int threads = 2;
     std::uint64_t max_body_bytes = 65536;
     std::uint32_t max_header_bytes = 16384;
-    std::chrono::milliseconds read_timeout{30000};
+    // Idle keep-alive wait plus the whole request header: a deadline, not
+    // an idle timer, so a client trickling bytes is cut off too.
+    std::chrono::milliseconds header_timeout{10000};
+    std::chrono::milliseconds read_timeout{30000};  // the whole body
     std::chrono::milliseconds write_timeout{30000};
     int max_connections = 10000;
     // Counts requests by route template, method and status, their duration
     // and those in flight (octo_gateway_http_*); null = not counted. Must
     // outlive the server.
     metrics::HttpMetrics* metrics = nullptr;
+    // Per-address limits (client_guard.h); null = none. Must outlive the server.
+    ClientGuard* guard = nullptr;
   };
 
   // `handler` must outlive the server, and its callbacks must all have

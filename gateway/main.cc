@@ -2,6 +2,7 @@
 // subscription service's gRPC API. Wiring only; see gateway/README.md.
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <chrono>
 #include <cstdio>
@@ -14,10 +15,15 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "gateway/api_handler.h"
+#include "gateway/auth_cache.h"
+#include "gateway/caching_backend.h"
+#include "gateway/client_guard.h"
 #include "gateway/config.h"
 #include "gateway/dashboard_handler.h"
 #include "gateway/grpc_backend.h"
 #include "gateway/http_server.h"
+#include "gateway/list_cache.h"
+#include "gateway/rate_limiter.h"
 #include "gateway/string_views.h"
 #include "services/common/log.h"
 #include "services/common/metrics.h"
@@ -28,6 +34,28 @@ namespace {
 bool EnvBool(const char* name, bool fallback) {
   const std::string value = absl::AsciiStrToLower(octo::EnvOr(name, fallback ? "true" : "false"));
   return value == "1" || value == "true" || value == "yes";
+}
+
+// Each connection costs a file descriptor: raise the soft limit to the hard
+// one, and keep --max_connections below it (with room for gRPC, logs and
+// the metrics listener), so a flood of connections meets the gateway's own
+// limit, not accept() failing for everyone.
+void RaiseFileLimit(octo::gateway::HttpServer::Options* http) {
+  constexpr rlim_t kReserved = 256;
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  if (limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &limit) != 0) getrlimit(RLIMIT_NOFILE, &limit);
+  }
+  if (limit.rlim_cur == RLIM_INFINITY || limit.rlim_cur <= kReserved) return;
+  const rlim_t room = limit.rlim_cur - kReserved;
+  if (static_cast<rlim_t>(http->max_connections) > room) {
+    octo::log::Warn("--max_connections lowered to fit the file descriptor limit",
+                    {{"max_connections", absl::StrCat(room)},
+                     {"fd_limit", absl::StrCat(limit.rlim_cur)}});
+    http->max_connections = static_cast<int>(room);
+  }
 }
 
 }  // namespace
@@ -52,13 +80,50 @@ ABSL_FLAG(int64_t, max_body_bytes, octo::EnvOrInt("OCTO_GATEWAY_MAX_BODY_BYTES",
           "largest request body; larger ones answer 413 (env OCTO_GATEWAY_MAX_BODY_BYTES)");
 ABSL_FLAG(int, threads, octo::EnvOrInt("OCTO_GATEWAY_THREADS", 2),
           "HTTP I/O threads (env OCTO_GATEWAY_THREADS)");
+ABSL_FLAG(int, header_timeout_ms, octo::EnvOrInt("OCTO_GATEWAY_HEADER_TIMEOUT_MS", 10000),
+          "longest wait for a request's whole header, keep-alive idle time included; a client "
+          "trickling bytes is closed too (env OCTO_GATEWAY_HEADER_TIMEOUT_MS)");
 ABSL_FLAG(int, read_timeout_ms, octo::EnvOrInt("OCTO_GATEWAY_READ_TIMEOUT_MS", 30000),
-          "longest wait for a request's header (including keep-alive idle time) and for its body; "
-          "also the write timeout (env OCTO_GATEWAY_READ_TIMEOUT_MS)");
+          "longest wait for a request's whole body; also the write timeout "
+          "(env OCTO_GATEWAY_READ_TIMEOUT_MS)");
 ABSL_FLAG(int, max_header_bytes, octo::EnvOrInt("OCTO_GATEWAY_MAX_HEADER_BYTES", 16384),
           "largest request header; larger ones answer 431 (env OCTO_GATEWAY_MAX_HEADER_BYTES)");
 ABSL_FLAG(int, max_connections, octo::EnvOrInt("OCTO_GATEWAY_MAX_CONNECTIONS", 10000),
           "open connections beyond this are closed at once (env OCTO_GATEWAY_MAX_CONNECTIONS)");
+
+ABSL_FLAG(int, max_connections_per_address,
+          octo::EnvOrInt("OCTO_GATEWAY_MAX_CONNECTIONS_PER_ADDRESS", 256),
+          "open connections one client address may hold; more are closed at once; 0: no cap "
+          "(env OCTO_GATEWAY_MAX_CONNECTIONS_PER_ADDRESS)");
+ABSL_FLAG(int, address_rate_limit, octo::EnvOrInt("OCTO_GATEWAY_ADDRESS_RATE_LIMIT", 1000),
+          "requests per second one client address may make on average; more answer 429 with "
+          "Retry-After; 0: no limit (env OCTO_GATEWAY_ADDRESS_RATE_LIMIT)");
+ABSL_FLAG(int, address_rate_burst, octo::EnvOrInt("OCTO_GATEWAY_ADDRESS_RATE_BURST", 2000),
+          "requests one client address may make at once (env OCTO_GATEWAY_ADDRESS_RATE_BURST)");
+ABSL_FLAG(int, key_rate_limit, octo::EnvOrInt("OCTO_GATEWAY_KEY_RATE_LIMIT", 100),
+          "requests per second one API key may make on average; more answer 429 with "
+          "Retry-After; 0: no limit (env OCTO_GATEWAY_KEY_RATE_LIMIT)");
+ABSL_FLAG(int, key_rate_burst, octo::EnvOrInt("OCTO_GATEWAY_KEY_RATE_BURST", 200),
+          "requests one API key may make at once (env OCTO_GATEWAY_KEY_RATE_BURST)");
+ABSL_FLAG(int, auth_cache_ttl_ms, octo::EnvOrInt("OCTO_GATEWAY_AUTH_CACHE_TTL_MS", 1000),
+          "how long a valid API key is trusted without asking the subscription service; at most "
+          "1000, so a revoked key is refused within 1 s; 0: always ask "
+          "(env OCTO_GATEWAY_AUTH_CACHE_TTL_MS)");
+ABSL_FLAG(int, auth_negative_ttl_ms, octo::EnvOrInt("OCTO_GATEWAY_AUTH_NEGATIVE_TTL_MS", 1000),
+          "how long an unknown API key is refused without asking the subscription service; 0: "
+          "always ask (env OCTO_GATEWAY_AUTH_NEGATIVE_TTL_MS)");
+ABSL_FLAG(int, auth_cache_max_keys, octo::EnvOrInt("OCTO_GATEWAY_AUTH_CACHE_MAX_KEYS", 100000),
+          "most valid keys, and most unknown keys, remembered (env OCTO_GATEWAY_AUTH_CACHE_MAX_KEYS)");
+ABSL_FLAG(int, list_cache_ttl_ms, octo::EnvOrInt("OCTO_GATEWAY_LIST_CACHE_TTL_MS", 1000),
+          "how long a connection's webhook list is served from memory; a change made through this "
+          "gateway shows at once, one made elsewhere within this time; at most 1000; 0: no cache "
+          "(env OCTO_GATEWAY_LIST_CACHE_TTL_MS)");
+ABSL_FLAG(std::string, metrics_listen, octo::EnvOr("OCTO_GATEWAY_METRICS_LISTEN", "127.0.0.1:9103"),
+          "listen address of GET /metrics (Prometheus), apart from the REST port; port 0 picks a "
+          "free port (env OCTO_GATEWAY_METRICS_LISTEN)");
+ABSL_FLAG(std::string, metrics_port_file, octo::EnvOr("OCTO_GATEWAY_METRICS_PORT_FILE", ""),
+          "if set, the bound metrics port is written here (atomically) "
+          "(env OCTO_GATEWAY_METRICS_PORT_FILE)");
 
 ABSL_FLAG(bool, dashboard_secure_cookies, EnvBool("OCTO_DASHBOARD_SECURE_COOKIES", false),
           "mark the dashboard's session cookie Secure: set it when the gateway is served over "
@@ -80,9 +145,21 @@ int main(int argc, char** argv) {
   flags.request_timeout_ms = absl::GetFlag(FLAGS_request_timeout_ms);
   flags.max_body_bytes = absl::GetFlag(FLAGS_max_body_bytes);
   flags.threads = absl::GetFlag(FLAGS_threads);
+  flags.header_timeout_ms = absl::GetFlag(FLAGS_header_timeout_ms);
   flags.read_timeout_ms = absl::GetFlag(FLAGS_read_timeout_ms);
   flags.max_header_bytes = absl::GetFlag(FLAGS_max_header_bytes);
   flags.max_connections = absl::GetFlag(FLAGS_max_connections);
+  flags.max_connections_per_address = absl::GetFlag(FLAGS_max_connections_per_address);
+  flags.address_rate_limit = absl::GetFlag(FLAGS_address_rate_limit);
+  flags.address_rate_burst = absl::GetFlag(FLAGS_address_rate_burst);
+  flags.key_rate_limit = absl::GetFlag(FLAGS_key_rate_limit);
+  flags.key_rate_burst = absl::GetFlag(FLAGS_key_rate_burst);
+  flags.auth_cache_ttl_ms = absl::GetFlag(FLAGS_auth_cache_ttl_ms);
+  flags.auth_negative_ttl_ms = absl::GetFlag(FLAGS_auth_negative_ttl_ms);
+  flags.auth_cache_max_keys = absl::GetFlag(FLAGS_auth_cache_max_keys);
+  flags.list_cache_ttl_ms = absl::GetFlag(FLAGS_list_cache_ttl_ms);
+  flags.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  flags.metrics_port_file = absl::GetFlag(FLAGS_metrics_port_file);
   absl::StatusOr<octo::gateway::GatewayConfig> config = octo::gateway::MakeGatewayConfig(flags);
   if (!config.ok()) {
     octo::log::Error("invalid configuration",
@@ -99,16 +176,42 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  // GET /metrics on the HTTP listener (docs/observability.md).
+  RaiseFileLimit(&config->http);
+
+  // GET /metrics on its own listener, loopback by default (docs/observability.md).
   octo::metrics::ProcessMetrics metrics;
   octo::metrics::GrpcMetrics grpc_metrics(metrics.registry());
   octo::metrics::HttpMetrics http_metrics(metrics.registry());
-  config->api.metrics_text = [&metrics] { return metrics.Text(); };
+  octo::metrics::GatewayGuardMetrics guard_metrics(metrics.registry());
   config->http.metrics = &http_metrics;
+  absl::StatusOr<std::unique_ptr<octo::metrics::MetricsServer>> metrics_server =
+      octo::metrics::MetricsServer::Start(config->metrics_listen, metrics);
+  if (!metrics_server.ok()) {
+    octo::log::Error("cannot serve metrics",
+                     {{"error", octo::gateway::StdView(metrics_server.status().message())}});
+    return 1;
+  }
+  const std::string metrics_port = absl::StrCat((*metrics_server)->port());
+  if (!config->metrics_port_file.empty() &&
+      !octo::WriteFileAtomically(config->metrics_port_file, metrics_port + "\n")) {
+    octo::log::Error("cannot write the metrics port file", {{"path", config->metrics_port_file}});
+    return 1;
+  }
+
+  // The caches and limits in front of the subscription service (docs/decisions.md).
+  octo::gateway::ClientGuard guard(config->guard, &guard_metrics);
+  config->http.guard = &guard;
+  octo::gateway::RateLimiter key_limiter(config->key_rate);
+  octo::gateway::AuthCache auth_cache(config->auth_cache);
+  octo::gateway::ListCache list_cache(config->list_cache);
+  config->api.key_limiter = &key_limiter;
+  config->api.list_cache = &list_cache;
+  config->api.guard_metrics = &guard_metrics;
 
   std::shared_ptr<grpc::Channel> channel =
       octo::gateway::MakeSubscriptionChannel(config->subscription_target, &grpc_metrics);
-  octo::gateway::GrpcSubscriptionBackend backend(channel);
+  octo::gateway::GrpcSubscriptionBackend grpc_backend(channel);
+  octo::gateway::CachingBackend backend(&grpc_backend, &auth_cache, &list_cache, &guard_metrics);
   octo::gateway::ApiHandler handler(config->api, &backend);
   // The operators' dashboard under /dashboard (docs/dashboard.md).
   octo::gateway::DashboardHandler::Options dashboard_options;
@@ -129,12 +232,13 @@ int main(int argc, char** argv) {
     octo::log::Error("cannot write the port file", {{"path", config->port_file}});
     server.Stop(std::chrono::milliseconds(0));
     dashboard.Stop();
-    backend.Shutdown();
+    grpc_backend.Shutdown();
     return 1;
   }
   octo::log::Info("gateway listening",
                   {{"host", config->http.host},
                    {"port", port},
+                   {"metrics_port", metrics_port},
                    {"base_path", config->api.base_path.empty() ? "/" : config->api.base_path},
                    {"subscription_target", config->subscription_target}});
 
@@ -147,7 +251,7 @@ int main(int argc, char** argv) {
   // The dashboard's queued requests answer 503 and its workers are joined
   // now, while the server (whose callbacks they call) still exists.
   dashboard.Stop();
-  backend.Shutdown();
+  grpc_backend.Shutdown();
   octo::log::Info("stopped");
   return 0;
 }

@@ -27,6 +27,10 @@
 #       at 300 events/s (1,500 deliveries/s; ~12 min in all)
 #   scripts/bench.sh --backlog[=DELIVERIES]        a backlog of DELIVERIES
 #       (default 1,000,000) stored with the dispatcher off, then drained
+#   scripts/bench.sh --gateway                     the REST gateway instead:
+#       authenticated GET /octo/webhooks (10 webhooks, one key) against GET
+#       /healthz in the same run, wrk -t2 -c64 (tests/perf/gateway_bench.sh;
+#       GATEWAY_BENCH_SECONDS, default 10 s per wrk run)
 #   scripts/bench.sh --isolation [FLAGS...]        the slow-endpoint isolation
 #       benchmark instead: fast deliveries/s with and without a slow
 #       endpoint beside them; build/tests/perf/octo-bench-isolation --help
@@ -41,11 +45,13 @@ OCTO_BUILD_DIR=${OCTO_BENCH_BUILD_DIR:-$OCTO_BUILD_DIR}
 
 PROFILE=0
 ISOLATION=0
+GATEWAY=0
 BENCH_ARGS=()
 for arg in "$@"; do
   case $arg in
   --profile) PROFILE=1 ;;
   --isolation) ISOLATION=1 ;;
+  --gateway) GATEWAY=1 ;;
   --single) BENCH_ARGS+=(--phases=single) ;;
   --long) BENCH_ARGS+=(--phases=latency --long_run --drain_timeout_s=600) ;;
   --backlog) BENCH_ARGS+=(--phases=backlog --backlog_deliveries=1000000 --throughput_timeout_s=3600) ;;
@@ -140,6 +146,24 @@ if ((${#extra[@]})); then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${extra[@]}" >/dev/null ||
     { apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${extra[@]}" >/dev/null; } ||
     die "could not install ${extra[*]}"
+fi
+
+if ((GATEWAY)); then
+  build_release octo-subscription octo-gateway octo-admin
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/octo-bench.XXXXXX")
+  start_pg
+  as_pg "$PG_BIN/psql" -X -q -h "$PG_TMP" -p "$PG_PORT" -U postgres -d postgres \
+    -c "CREATE DATABASE octo_bench" >/dev/null
+  log "throwaway PostgreSQL 15 on 127.0.0.1:$PG_PORT (fsync on), data in $PG_TMP"
+  set -m
+  DATABASE_URL="host=$PG_TMP port=$PG_PORT user=postgres dbname=octo_bench" \
+    OCTO_BUILD_DIR=$OCTO_BUILD_DIR tests/perf/gateway_bench.sh &
+  BENCH_PID=$!
+  set +m
+  rc=0
+  wait "$BENCH_PID" || rc=$?
+  BENCH_PID=""
+  exit "$rc"
 fi
 
 build_release bench

@@ -314,7 +314,7 @@ octo-webhooks is running. Ctrl-C stops everything.
                        internal services publish events here: octo.webhooks.v1.EventService)
   delivery (gRPC)      127.0.0.1:$DELIVERY_PORT   (stores published events and delivers them)
   PostgreSQL 15        psql "$DATABASE_URL"
-  metrics (Prometheus) $GATEWAY_URL/metrics, http://${OCTO_SUBSCRIPTION_METRICS_LISTEN:-127.0.0.1:9101}/metrics, http://${OCTO_DELIVERY_METRICS_LISTEN:-127.0.0.1:9102}/metrics   (docs/observability.md)
+  metrics (Prometheus) http://${OCTO_GATEWAY_METRICS_LISTEN:-127.0.0.1:9103}/metrics, http://${OCTO_SUBSCRIPTION_METRICS_LISTEN:-127.0.0.1:9101}/metrics, http://${OCTO_DELIVERY_METRICS_LISTEN:-127.0.0.1:9102}/metrics   (docs/observability.md)
   logs                 $log_path/{delivery,subscription,gateway,postgresql}.log
 
 Create a webhook:

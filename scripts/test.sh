@@ -99,6 +99,7 @@ npm_ci_pinned() {
 # collide between tests running in parallel (docs/observability.md).
 export OCTO_SUBSCRIPTION_METRICS_LISTEN=127.0.0.1:0
 export OCTO_DELIVERY_METRICS_LISTEN=127.0.0.1:0
+export OCTO_GATEWAY_METRICS_LISTEN=127.0.0.1:0
 
 install_deps
 npm_ci_pinned node

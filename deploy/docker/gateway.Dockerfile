@@ -1,14 +1,14 @@
 # syntax=docker/dockerfile:1
-# Image of octo-gateway, the OCTO REST gateway (HTTP 8080; /metrics, /healthz
-# and /readyz on the same port).
+# Image of octo-gateway, the OCTO REST gateway (HTTP 8080 with /healthz and
+# /readyz; /metrics on 9103).
 # Build from the repository root (the context must be the whole checkout):
 #   docker build -f deploy/docker/gateway.Dockerfile -t octo-webhooks/gateway .
 # Two stages: Debian bookworm with the -dev packages of scripts/install-deps.sh
 # builds the binaries; debian:bookworm-slim with only their runtime libraries
 # runs them as an unprivileged user. Configuration: flags or OCTO_* variables
-# (docs/configuration.md). In a container set OCTO_GATEWAY_LISTEN=0.0.0.0:8080
-# and OCTO_GATEWAY_ALLOW_NON_LOOPBACK=true (deploy/compose.yaml,
-# deploy/kubernetes).
+# (docs/configuration.md). In a container set OCTO_GATEWAY_LISTEN=0.0.0.0:8080,
+# OCTO_GATEWAY_METRICS_LISTEN=0.0.0.0:9103 and
+# OCTO_GATEWAY_ALLOW_NON_LOOPBACK=true (deploy/compose.yaml, deploy/kubernetes).
 
 FROM debian:bookworm AS build
 RUN apt-get update \
@@ -53,6 +53,6 @@ RUN apt-get update \
       --shell /usr/sbin/nologin octo
 COPY --from=build /src/build/gateway/octo-gateway /usr/local/bin/octo-gateway
 USER 10001:10001
-EXPOSE 8080
+EXPOSE 8080 9103
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/octo-gateway"]

@@ -138,6 +138,15 @@ ROWS = [
         ("In flight", "timeseries", "short", 12,
          [q("sum by (instance) (octo_gateway_http_requests_in_flight)", "{{instance}}")],
          "Requests being served."),
+        ("Key and list caches", "timeseries", "reqps", 8,
+         [q(f"sum by (result) (rate(octo_gateway_auth_cache_lookups_total[{RATE}]))", "key {{result}}"),
+          q(f"sum by (result) (rate(octo_gateway_list_cache_lookups_total[{RATE}]))", "list {{result}}")],
+         "API-key lookups answered from memory (hit, negative_hit: an unknown key refused) or "
+         "asked of octo-subscription (miss); webhook lists from memory or fetched."),
+        ("Refused by limits", "timeseries", "reqps", 16,
+         [q(f"sum by (reason) (rate(octo_gateway_rejected_total[{RATE}]))", "{{reason}}")],
+         "Requests answered 429 (key_rate, address_rate) and connections closed at once "
+         "(address_connections, connections) by the gateway's limits."),
     ]),
     ("gRPC", [
         ("Server RPCs", "timeseries", "reqps", 8,

@@ -384,6 +384,39 @@ HttpMetrics::HttpMetrics(prometheus::Registry& registry)
                      .Register(registry)
                      .Add({})) {}
 
+GatewayGuardMetrics::GatewayGuardMetrics(prometheus::Registry& registry) {
+  const auto family = [&registry](const char* name, const char* help, const char* label,
+                                  std::vector<std::string_view> values) {
+    auto& counters = BuildCounter().Name(name).Help(help).Register(registry);
+    std::vector<Series> series;
+    for (std::string_view value : values)
+      series.push_back({value, &counters.Add({{label, Str(value)}})});
+    return series;
+  };
+  auth_ = family("octo_gateway_auth_cache_lookups_total",
+                 "API-key lookups by the gateway: hit (known key cached), negative_hit (unknown "
+                 "key cached), miss (not cached: asked the subscription service or joined a "
+                 "lookup of the same key in flight).",
+                 "result", {"hit", "negative_hit", "miss"});
+  list_ = family("octo_gateway_list_cache_lookups_total",
+                 "Webhook list requests answered from the gateway's cache (hit) or fetched (miss).",
+                 "result", {"hit", "miss"});
+  rejected_ = family("octo_gateway_rejected_total",
+                     "Requests answered 429 (key_rate, address_rate) and connections closed at once "
+                     "(address_connections, connections) by the gateway's limits.",
+                     "reason", {"key_rate", "address_rate", "address_connections", "connections"});
+}
+
+void GatewayGuardMetrics::Count(const std::vector<Series>& series, std::string_view value) {
+  for (const Series& s : series) {
+    if (s.value == value) return s.counter->Increment();
+  }
+}
+
+void GatewayGuardMetrics::AuthLookup(std::string_view result) { Count(auth_, result); }
+void GatewayGuardMetrics::ListLookup(std::string_view result) { Count(list_, result); }
+void GatewayGuardMetrics::Rejected(std::string_view reason) { Count(rejected_, reason); }
+
 void HttpMetrics::RequestStarted() { in_flight_.Increment(); }
 
 void HttpMetrics::RequestFinished(std::string_view route, std::string_view method, int code, double seconds) {

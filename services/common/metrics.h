@@ -142,6 +142,31 @@ class HttpMetrics {
   prometheus::Gauge& in_flight_;
 };
 
+// What the gateway's caches and guards did:
+// octo_gateway_auth_cache_lookups_total{result=hit|negative_hit|miss},
+// octo_gateway_list_cache_lookups_total{result=hit|miss},
+// octo_gateway_rejected_total{reason=key_rate|address_rate|address_connections|connections}.
+class GatewayGuardMetrics {
+ public:
+  explicit GatewayGuardMetrics(prometheus::Registry& registry);
+  // Each takes one of the label values above (anything else is not counted).
+  void AuthLookup(std::string_view result);
+  void ListLookup(std::string_view result);
+  void Rejected(std::string_view reason);
+
+ private:
+  // The series, created up front: counting on the request path is then one
+  // atomic add, no label lookup.
+  struct Series {
+    std::string_view value;
+    prometheus::Counter* counter;
+  };
+  static void Count(const std::vector<Series>& series, std::string_view value);
+  std::vector<Series> auth_;
+  std::vector<Series> list_;
+  std::vector<Series> rejected_;
+};
+
 // ---------------------------------------------------------- publishing --
 
 // octo_events_published_total{event}, octo_events_duplicate_total{event},

@@ -88,6 +88,7 @@ class DeliveryStack {
   testing::ChildProcess* delivery() { return delivery_.get(); }
   e2e::E2eStack& base() { return *base_; }
   int gateway_port() const { return base_->gateway_port(); }
+  int gateway_metrics_port() const { return base_->gateway_metrics_port(); }
   const std::string& database_url() const { return base_->database_url(); }
   const SupplierProfile& profile() const { return profile_; }
 

@@ -93,11 +93,16 @@ absl::Status E2eStack::StartGateway() {
   if (subscription_port_ == 0) return absl::FailedPreconditionError("start the subscription service first");
   const int n = ++starts_;
   const std::string port_file = absl::StrCat(dir_, "/gateway-", n, ".port");
+  const std::string metrics_port_file = absl::StrCat(dir_, "/gateway-", n, "-metrics.port");
+  std::vector<std::string> args = {
+      "--listen=127.0.0.1:0", absl::StrCat("--subscription_target=127.0.0.1:", subscription_port_),
+      "--port_file=" + port_file, "--base_path=" + options_.base_path,
+      absl::StrCat("--max_body_bytes=", options_.max_body_bytes), "--metrics_listen=127.0.0.1:0",
+      "--metrics_port_file=" + metrics_port_file};
+  args.insert(args.end(), options_.gateway_args.begin(), options_.gateway_args.end());
   auto child = testing::ChildProcess::Start({
       .binary = OCTO_GATEWAY_BIN,
-      .args = {"--listen=127.0.0.1:0", absl::StrCat("--subscription_target=127.0.0.1:", subscription_port_),
-               "--port_file=" + port_file, "--base_path=" + options_.base_path,
-               absl::StrCat("--max_body_bytes=", options_.max_body_bytes)},
+      .args = std::move(args),
       .env = {},
       .log_path = absl::StrCat(dir_, "/gateway-", n, ".log"),
   });
@@ -106,6 +111,9 @@ absl::Status E2eStack::StartGateway() {
   auto bound = gateway_->WaitForPortFile(port_file, kStartTimeout);
   if (!bound.ok()) return bound.status();
   gateway_port_ = *bound;
+  auto metrics_bound = gateway_->WaitForPortFile(metrics_port_file, kStartTimeout);
+  if (!metrics_bound.ok()) return metrics_bound.status();
+  gateway_metrics_port_ = *metrics_bound;
   return absl::OkStatus();
 }
 

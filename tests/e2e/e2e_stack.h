@@ -43,6 +43,11 @@ struct StackOptions {
   // octo-subscription's --allow_destination_cidrs (SSRF guard): the test
   // receivers run on loopback. "" = production (public addresses only).
   std::string allow_destination_cidrs = "127.0.0.0/8,::1/128";
+  // Further flags for octo-gateway. The default switches its per-key and
+  // per-address limits off: every test client shares 127.0.0.1 and some
+  // tests send bursts on purpose; the tests of the limits set their own.
+  std::vector<std::string> gateway_args = {"--key_rate_limit=0", "--address_rate_limit=0",
+                                           "--max_connections_per_address=0"};
 };
 
 // Not thread-safe. Start from the test's main thread (see process.h).
@@ -65,6 +70,8 @@ class E2eStack {
   testing::ExitInfo StopSubscription();
 
   int gateway_port() const { return gateway_port_; }
+  // The gateway's metrics listener (GET /metrics), on 127.0.0.1.
+  int gateway_metrics_port() const { return gateway_metrics_port_; }
   int subscription_port() const { return subscription_port_; }
   testing::ChildProcess* gateway() { return gateway_.get(); }
   testing::ChildProcess* subscription() { return subscription_.get(); }
@@ -97,6 +104,7 @@ class E2eStack {
   std::unique_ptr<testing::ChildProcess> gateway_;
   int subscription_port_ = 0;
   int gateway_port_ = 0;
+  int gateway_metrics_port_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<webhooks::v1::AdminService::Stub> admin_;
 };

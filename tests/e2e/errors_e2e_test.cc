@@ -2,7 +2,9 @@
 // content type, route, method) and validation of every field, each answered
 // in the OCTO error shape with its documented status, and none of them
 // storing anything.
+#include <chrono>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -90,6 +92,8 @@ TEST_F(ErrorsE2eTest, RevokedKeyIs401AndOtherKeysKeepWorking) {
   ASSERT_EQ(api_->List().status, 200);
 
   ASSERT_TRUE(stack_->RevokeKey(tenant_.api_key_id).ok());
+  // The gateway trusts a key it has seen for at most 1 s (decision 74).
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   EXPECT_TRUE(IsOctoError(api_->List(), 401, "UNAUTHORIZED"));
   EXPECT_TRUE(IsOctoError(api_->Get(id), 401, "UNAUTHORIZED"));
   EXPECT_TRUE(IsOctoError(api_->Create(kMinimalBody), 401, "UNAUTHORIZED"));

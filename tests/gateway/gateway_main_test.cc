@@ -50,9 +50,10 @@ class GatewayProcess {
   }
 
   // Runs the gateway with `args` and `env` (the test's own OCTO_* variables
-  // are not inherited); stderr goes to log().
+  // are not inherited); stderr goes to log(). The metrics listener takes a
+  // free port, so that gateways of parallel tests never collide.
   void Start(std::vector<std::string> args, std::vector<std::string> env = {}) {
-    std::vector<std::string> argv = {OCTO_GATEWAY_BINARY};
+    std::vector<std::string> argv = {OCTO_GATEWAY_BINARY, "--metrics_listen=127.0.0.1:0"};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> c_argv;
     for (std::string& a : argv) c_argv.push_back(a.data());

@@ -288,8 +288,8 @@ TEST_F(HttpServerTest, HalfRequestsAndAbruptClosesAreHarmless) {
   ExpectAlive();
 }
 
-TEST_F(HttpServerTest, SlowClientsAreCutOffAtTheReadTimeout) {
-  options_.read_timeout = std::chrono::milliseconds(300);
+TEST_F(HttpServerTest, SlowClientsAreCutOffAtTheHeaderTimeout) {
+  options_.header_timeout = std::chrono::milliseconds(300);
   Start();
   TestConnection slow(port_);
   const auto start = std::chrono::steady_clock::now();

@@ -101,7 +101,7 @@ class MetricsE2eTest : public DeliveryTest {
   };
   // The three processes' metrics endpoints, with the contract's job names.
   std::vector<Target> Targets() const {
-    return {{"octo-gateway", stack_->gateway_port()},
+    return {{"octo-gateway", stack_->gateway_metrics_port()},
             {"octo-subscription", ReadPort(*dir_ + "/subscription-metrics.port")},
             {"octo-delivery", ReadPort(*dir_ + "/delivery-metrics.port")}};
   }
@@ -249,7 +249,8 @@ TEST_F(MetricsE2eTest, CountsMatchWhatTheTestDid) {
   EXPECT_GT(metrics_test::Sum(sub, "octo_pg_pool_connections", {{"state", "idle"}}), 0);
   EXPECT_GT(delta(before_sub, sub, "octo_pg_query_duration_seconds_count"), 0);
 
-  // Three webhooks created through the gateway, each authenticated over gRPC.
+  // Three webhooks created through the gateway with one key: authenticated
+  // over gRPC once, then from the gateway's cache (unless a second passed).
   const auto gateway = ScrapeSamples("octo-gateway");
   EXPECT_EQ(delta(before_gateway, gateway, "octo_gateway_http_requests_total",
                   {{"route", "/octo/webhooks"}, {"method", "POST"}, {"code", "200"}}),
@@ -261,9 +262,12 @@ TEST_F(MetricsE2eTest, CountsMatchWhatTheTestDid) {
             3);
   EXPECT_GE(delta(before_gateway, gateway, "grpc_client_handled_total",
                   {{"grpc_service", "octo.webhooks.v1.AuthService"}, {"grpc_code", "OK"}}),
+            1);
+  EXPECT_EQ(delta(before_gateway, gateway, "octo_gateway_auth_cache_lookups_total", {{"result", "hit"}}) +
+                delta(before_gateway, gateway, "octo_gateway_auth_cache_lookups_total", {{"result", "miss"}}),
             3);
-  // The scrape itself is in flight while it is being answered.
-  EXPECT_EQ(metrics_test::Sum(gateway, "octo_gateway_http_requests_in_flight"), 1);
+  // The scrape has its own listener: no REST request is in flight.
+  EXPECT_EQ(metrics_test::Sum(gateway, "octo_gateway_http_requests_in_flight"), 0);
   // Everything is done: nothing due.
   ASSERT_TRUE(Eventually([&] { return Delivery("octo_delivery_queue_deliveries", {{"state", "due"}}) == 0; }, 5s));
   EXPECT_EQ(Delivery("octo_delivery_oldest_due_age_seconds"), 0);

@@ -85,6 +85,7 @@ TEST(MetricNames, MatchTheGoldenList) {
   ProcessMetrics metrics;
   GrpcMetrics grpc_metrics(metrics.registry());
   HttpMetrics http(metrics.registry());
+  GatewayGuardMetrics guard(metrics.registry());
   PublishMetrics publish(metrics.registry());
   DeliveryMetrics delivery(metrics.registry());
   PgMetrics pg(metrics.registry());
@@ -119,6 +120,7 @@ TEST(Exposition, PassesPromtoolCheckMetrics) {
   ProcessMetrics metrics;
   GrpcMetrics grpc_metrics(metrics.registry());
   HttpMetrics http(metrics.registry());
+  GatewayGuardMetrics guard(metrics.registry());
   PublishMetrics publish(metrics.registry());
   DeliveryMetrics delivery(metrics.registry());
   PgMetrics pg(metrics.registry());

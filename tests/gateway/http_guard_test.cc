@@ -1,0 +1,206 @@
+// The HTTP server's per-address limits and slow-client timeouts, over real
+// sockets on loopback: 429 + Retry-After beyond an address's request rate,
+// the per-address connection cap, and 2,000 trickling ("slowloris")
+// connections that must neither stop a legitimate client nor outlive the
+// header timeout. Attackers use other loopback addresses (127.0.0.2-9) than
+// the legitimate client (127.0.0.1), as distinct clients would.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include <boost/json/parse.hpp>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "gateway/api_handler.h"
+#include "gateway/client_guard.h"
+#include "gateway/grpc_backend.h"
+#include "gateway/http_server.h"
+#include "tests/gateway/http_test_client.h"
+
+namespace octo::gateway {
+namespace {
+
+namespace http = boost::beast::http;
+namespace json = boost::json;
+using namespace std::chrono_literals;
+using testing::TestConnection;
+using testing::TestRequest;
+
+// A raw TCP connection from `source` (a 127.x.y.z address) to 127.0.0.1:port;
+// -1 on failure.
+int ConnectFrom(const char* source, int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  inet_pton(AF_INET, source, &local.sin_addr);
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(static_cast<uint16_t>(port));
+  remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+// True when the peer closed `fd` (EOF or reset) within `timeout`.
+bool ClosedWithin(int fd, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0) return false;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buffer[512];
+    const ssize_t n = recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) return true;
+  }
+}
+
+class HttpGuardTest : public ::testing::Test {
+ protected:
+  void Start(ClientGuard::Options guard_options) {
+    guard_ = std::make_unique<ClientGuard>(guard_options, nullptr);
+    options_.host = "127.0.0.1";
+    options_.port = 0;
+    options_.guard = guard_.get();
+    backend_ = std::make_unique<GrpcSubscriptionBackend>(MakeSubscriptionChannel("127.0.0.1:1"));
+    handler_ = std::make_unique<ApiHandler>(ApiHandler::Options{}, backend_.get());
+    server_ = std::make_unique<HttpServer>(options_, handler_.get());
+    ASSERT_TRUE(server_->Start().ok());
+    port_ = server_->port();
+  }
+
+  void TearDown() override {
+    if (server_) server_->Stop(1s);
+    if (backend_) backend_->Shutdown();
+  }
+
+  HttpServer::Options options_;
+  std::unique_ptr<ClientGuard> guard_;
+  std::unique_ptr<GrpcSubscriptionBackend> backend_;
+  std::unique_ptr<ApiHandler> handler_;
+  std::unique_ptr<HttpServer> server_;
+  int port_ = 0;
+};
+
+TEST_F(HttpGuardTest, AnAddressOverItsRateIs429WithRetryAfterAndKeepsItsConnection) {
+  Start({.max_connections_per_address = 0,
+         .address_rate = {.per_second = 0.5, .burst = 2, .max_keys = 100}});
+  TestConnection c(port_);
+  for (int i = 0; i < 2; ++i) {
+    auto r = c.RoundTrip(TestRequest(http::verb::get, "/healthz", 11));
+    ASSERT_TRUE(r.has_value());
+    EXPECT_EQ(r->result_int(), 200);
+  }
+  auto r = c.RoundTrip(TestRequest(http::verb::get, "/healthz", 11));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->result_int(), 429);
+  EXPECT_EQ((*r)[http::field::retry_after], "2");
+  EXPECT_EQ((*r)[http::field::content_type], "application/json");
+  const json::object body = json::parse(r->body()).as_object();
+  EXPECT_EQ(body.at("error"), "BAD_REQUEST");
+  EXPECT_EQ(body.at("errorMessage"), "Too many requests from this address; retry after 2 s");
+  EXPECT_EQ(body.size(), 2u);
+  // The same connection goes on: it is the rate that is limited.
+  r = c.RoundTrip(TestRequest(http::verb::get, "/healthz", 11));
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->result_int(), 429);
+}
+
+TEST_F(HttpGuardTest, ConnectionsPerAddressAreCapped) {
+  Start({.max_connections_per_address = 3, .address_rate = {}});
+  std::vector<std::unique_ptr<TestConnection>> open;
+  for (int i = 0; i < 3; ++i) {
+    open.push_back(std::make_unique<TestConnection>(port_));
+    ASSERT_TRUE(open.back()->RoundTrip(TestRequest(http::verb::get, "/healthz", 11)).has_value());
+  }
+  TestConnection fourth(port_);
+  EXPECT_TRUE(fourth.WaitForClose(2s)) << "the 4th connection of 127.0.0.1 is closed at once";
+
+  // Another address is not affected.
+  const int other = ConnectFrom("127.0.0.2", port_);
+  ASSERT_GE(other, 0);
+  const std::string get = "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  ASSERT_EQ(send(other, get.data(), get.size(), MSG_NOSIGNAL), static_cast<ssize_t>(get.size()));
+  char buffer[64] = {};
+  pollfd p{other, POLLIN, 0};
+  ASSERT_EQ(poll(&p, 1, 2000), 1);
+  EXPECT_GT(recv(other, buffer, sizeof buffer - 1, 0), 0);
+  EXPECT_EQ(std::string(buffer).substr(0, 12), "HTTP/1.1 200");
+  close(other);
+
+  // A closed connection frees its place.
+  open.front()->Close();
+  open.erase(open.begin());
+  bool admitted = false;
+  for (int attempt = 0; attempt < 50 && !admitted; ++attempt) {
+    TestConnection again(port_);
+    admitted = again.RoundTrip(TestRequest(http::verb::get, "/healthz", 11)).has_value();
+    if (!admitted) std::this_thread::sleep_for(20ms);
+  }
+  EXPECT_TRUE(admitted);
+}
+
+TEST_F(HttpGuardTest, TwoThousandTricklingConnectionsNeitherStopAClientNorOutliveTheTimeout) {
+  constexpr int kAttackers = 2000;
+  constexpr int kSources = 8;  // 127.0.0.2 .. 127.0.0.9, 250 each
+  // Both ends of every connection are in this process: ~2 fds each.
+  rlimit limit{};
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
+  limit.rlim_cur = limit.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &limit);
+  ASSERT_EQ(getrlimit(RLIMIT_NOFILE, &limit), 0);
+  ASSERT_GE(limit.rlim_cur, rlim_t{2 * kAttackers + 300})
+      << "this test needs a file descriptor limit (ulimit -n) of at least " << 2 * kAttackers + 300;
+
+  options_.header_timeout = 2s;
+  Start({.max_connections_per_address = 300, .address_rate = {}});
+  std::vector<int> attackers;
+  const auto attack_start = std::chrono::steady_clock::now();
+  for (int i = 0; i < kAttackers; ++i) {
+    const std::string source = absl::StrCat("127.0.0.", 2 + i % kSources);
+    const int fd = ConnectFrom(source.c_str(), port_);
+    ASSERT_GE(fd, 0) << "connection " << i << ": " << strerror(errno);
+    attackers.push_back(fd);
+    send(fd, "GET /healthz HTTP/1.1\r\n", 23, MSG_NOSIGNAL | MSG_DONTWAIT);
+  }
+  // Trickle a header line to every socket three times, 300 ms apart, and
+  // check a legitimate client is answered promptly each time.
+  for (int round = 0; round < 3; ++round) {
+    for (int fd : attackers) send(fd, "X-Slow: 1\r\n", 11, MSG_NOSIGNAL | MSG_DONTWAIT);
+    const auto asked = std::chrono::steady_clock::now();
+    TestConnection client(port_);
+    auto r = client.RoundTrip(TestRequest(http::verb::get, "/healthz", 11));
+    ASSERT_TRUE(r.has_value()) << "round " << round;
+    EXPECT_EQ(r->result_int(), 200);
+    EXPECT_LT(std::chrono::steady_clock::now() - asked, 1s) << "round " << round;
+    std::this_thread::sleep_for(300ms);
+  }
+  // Trickling does not extend the header deadline: all are closed by about
+  // 2 s after they connected.
+  int closed = 0;
+  for (int fd : attackers) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        attack_start + 2s + 5s - std::chrono::steady_clock::now());
+    closed += ClosedWithin(fd, std::max(left, 1ms));
+    close(fd);
+  }
+  EXPECT_EQ(closed, kAttackers);
+  EXPECT_TRUE(testing::Get(port_, "/healthz").has_value());
+}
+
+}  // namespace
+}  // namespace octo::gateway
