@@ -92,7 +92,7 @@ TEST_F(ErrorsE2eTest, RevokedKeyIs401AndOtherKeysKeepWorking) {
   ASSERT_EQ(api_->List().status, 200);
 
   ASSERT_TRUE(stack_->RevokeKey(tenant_.api_key_id).ok());
-  // The gateway trusts a key it has seen for at most 1 s (decision 74).
+  // The gateway trusts a key it has seen for at most 1 s (decision 76).
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   EXPECT_TRUE(IsOctoError(api_->List(), 401, "UNAUTHORIZED"));
   EXPECT_TRUE(IsOctoError(api_->Get(id), 401, "UNAUTHORIZED"));
