@@ -1,7 +1,11 @@
 // The stores under database faults, on a real PostgreSQL: a session the
 // server ends while a store's transaction runs (rerun on a new connection) or
-// while it commits (UNKNOWN: the outcome is unknown, never rerun).
+// while it commits (UNKNOWN: the outcome is unknown, never rerun), and the
+// lock order of deleting a webhook against the result recorder's.
+#include <chrono>
+#include <optional>
 #include <string>
+#include <thread>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -68,6 +72,48 @@ TEST_F(DeliveryTest, OperatorStoreRerunsAfterALostConnectionAndReportsACommitInD
   EXPECT_TRUE(IsCommitInDoubt(doubt.status()));
   EXPECT_FALSE(IsTransient(doubt.status()));
   EXPECT_EQ(KilledRuns(), 1);
+}
+
+// ------------------------------------------------------ deleting a webhook --
+
+// The result recorder's order: a delivery row, then its webhook's row
+// (failing_since). This session would be the victim of any deadlock (its
+// deadlock_timeout is the shorter), so it commits only if deleting the
+// webhook never holds the webhook's row while waiting for a delivery's.
+TEST_F(DeliveryTest, DeletingAWebhookTakesItsDeliveriesBeforeItsRowAsTheRecorderDoes) {
+  const std::string webhook = NewWebhook(connection_a_);
+  pb::PublishEventResponse r;
+  ASSERT_THAT(EnqueueOne(Booking("k-del", R"({"uuid":"b-1"})"), &r), GrpcIsOk());
+  ASSERT_EQ(r.delivery_count(), 1);
+
+  auto recorder = Raw();
+  pqxx::work txn(*recorder);
+  txn.exec("SET LOCAL deadlock_timeout = '10ms'");
+  txn.exec(absl::StrCat("UPDATE deliveries SET attempt_count = 1, last_http_status = 500"
+                        " WHERE webhook_id = '", webhook, "'"));
+
+  std::optional<absl::StatusOr<subscription::WebhookRecord>> deleted;
+  std::thread deleter([&] { deleted = repo_->DeleteWebhook(connection_a_, webhook); });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (Count("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+               " AND datname = current_database()") == 0 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  bool recorder_committed = false;
+  try {
+    txn.exec(absl::StrCat("UPDATE webhooks SET failing_since = now() WHERE id = '", webhook, "'"));
+    txn.commit();
+    recorder_committed = true;
+  } catch (const pqxx::sql_error& e) {
+    ADD_FAILURE() << "the recorder's transaction failed: SQLSTATE " << e.sqlstate();
+  }
+  deleter.join();
+  EXPECT_TRUE(recorder_committed);
+  ASSERT_TRUE(deleted.has_value());
+  EXPECT_THAT(*deleted, IsOk());
+  EXPECT_EQ(Count("SELECT count(*) FROM deliveries"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM webhooks"), 0);
 }
 
 }  // namespace
