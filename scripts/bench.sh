@@ -31,6 +31,15 @@
 #       authenticated GET /octo/webhooks (10 webhooks, one key) against GET
 #       /healthz in the same run, wrk -t2 -c64 (tests/perf/gateway_bench.sh;
 #       GATEWAY_BENCH_SECONDS, default 10 s per wrk run)
+#   scripts/bench.sh --fanout                      one event to 10,000 webhooks
+#       of one connection, 5 times: the time to accept it
+#   scripts/bench.sh --offer                       1,000 events/s offered in
+#       10-event batches for 10 s: events/s accepted, p99
+#   scripts/bench.sh --all                         every phase of the performance
+#       table in one run: throughput, latency (200 and 2,000 events/s),
+#       offer, single, fanout, wrk, long (10 min at 300 events/s) and backlog
+#       (1,000,000 deliveries); ~25-30 min on 2 cores, every phase bounded by
+#       its time limit (drain 600 s, backlog 3,600 s)
 #   scripts/bench.sh --isolation [FLAGS...]        the slow-endpoint isolation
 #       benchmark instead: fast deliveries/s with and without a slow
 #       endpoint beside them; build/tests/perf/octo-bench-isolation --help
@@ -53,6 +62,13 @@ for arg in "$@"; do
   --isolation) ISOLATION=1 ;;
   --gateway) GATEWAY=1 ;;
   --single) BENCH_ARGS+=(--phases=single) ;;
+  --fanout) BENCH_ARGS+=(--phases=fanout) ;;
+  --offer) BENCH_ARGS+=(--phases=offer) ;;
+  --all)
+    BENCH_ARGS+=(--phases=throughput,latency,offer,single,fanout,wrk,long,backlog
+      --latency_rates=200,2000 --backlog_deliveries=1000000 --throughput_timeout_s=3600
+      --drain_timeout_s=600)
+    ;;
   --long) BENCH_ARGS+=(--phases=latency --long_run --drain_timeout_s=600) ;;
   --backlog) BENCH_ARGS+=(--phases=backlog --backlog_deliveries=1000000 --throughput_timeout_s=3600) ;;
   --backlog=*) BENCH_ARGS+=(--phases=backlog "--backlog_deliveries=${arg#--backlog=}" --throughput_timeout_s=3600) ;;

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "services/common/log.h"
+#include "services/common/rpc_handler.h"
 #include "services/common/status.h"
 #include "services/delivery/event_validation.h"
 
@@ -74,26 +75,14 @@ grpc::Status DeliveryServiceImpl::Enqueue(grpc::ServerContext*, const pb::Enqueu
                                           pb::EnqueueResponse* response) {
   const auto start = std::chrono::steady_clock::now();
   int deliveries = 0;
-  absl::Status status;
-  try {
-    status = delivery::Enqueue(store_, *request, response, &deliveries);
-  } catch (const std::exception& e) {
-    log::Error("unhandled exception in handler",
-               {{"method", "DeliveryService/Enqueue"}, {"exception", e.what()}});
-    status = absl::InternalError("internal error");
-  } catch (...) {
-    log::Error("unhandled exception in handler", {{"method", "DeliveryService/Enqueue"}});
-    status = absl::InternalError("internal error");
-  }
+  const absl::Status status = RunHandlerBody(
+      "DeliveryService/Enqueue", [&] { return delivery::Enqueue(store_, *request, response, &deliveries); });
   if (!status.ok()) response->Clear();
-  const std::string duration = absl::StrFormat(
-      "%.3f",
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
+  const std::string duration = MillisecondsSince(start);
   const std::string code = absl::StatusCodeToString(status.code());
   const std::string events = std::to_string(request->events_size());
   const std::string created = std::to_string(deliveries);
-  const bool server_fault =
-      status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown;
+  const bool server_fault = IsServerFault(status);
   if (status.ok()) {
     log::Info("rpc", {{"method", "DeliveryService/Enqueue"},
                       {"code", code},

@@ -3,12 +3,12 @@
 // Internal to the delivery store.
 #include <array>
 
+#include "services/common/pg_statements.h"
+
 namespace octo::delivery::enqueue {
 
-struct Statement {
-  const char* name;
-  const char* sql;
-};
+// Registered with the store's pool (PgEventStore's constructor).
+using Statement = PgStatement;
 
 // clang-format off
 #define OCTO_TIMESTAMP(param) "('epoch'::timestamptz + " param "::bigint * interval '1 microsecond')"

@@ -10,6 +10,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_format.h"
 #include "services/common/log.h"
+#include "services/common/rpc_handler.h"
 #include "services/common/status.h"
 #include "services/common/validation.h"
 
@@ -26,25 +27,11 @@ constexpr int64_t kMaxTimestampSeconds = 253402300799;
 // escapes, and logs one line per call.
 grpc::Status Run(std::string_view method, absl::FunctionRef<absl::Status()> body) {
   const auto start = std::chrono::steady_clock::now();
-  absl::Status status;
-  try {
-    status = body();
-  } catch (const std::exception& e) {
-    log::Error("unhandled exception in handler", {{"method", method}, {"exception", e.what()}});
-    status = absl::InternalError("internal error");
-  } catch (...) {
-    log::Error("unhandled exception in handler", {{"method", method}});
-    status = absl::InternalError("internal error");
-  }
-  const std::string duration = absl::StrFormat(
-      "%.3f",
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count());
-  const bool server_fault =
-      status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown;
-  log::Write(server_fault ? log::Level::kError : log::Level::kInfo, "rpc",
+  const absl::Status status = RunHandlerBody(method, body);
+  log::Write(IsServerFault(status) ? log::Level::kError : log::Level::kInfo, "rpc",
              {{"method", method},
               {"code", absl::StatusCodeToString(status.code())},
-              {"duration_ms", duration},
+              {"duration_ms", MillisecondsSince(start)},
               {"error", std::string(status.message())}});
   return ToGrpcStatus(status);
 }

@@ -1,26 +1,21 @@
 #include "services/delivery/store.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
-#include <exception>
 #include <initializer_list>
-#include <map>
-#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
-#include <thread>
 #include <utility>
 
 #include <pqxx/pqxx>
 
-#include "absl/random/random.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "services/common/crypto.h"
 #include "services/common/log.h"
+#include "services/common/pg_status.h"
+#include "services/common/pg_transaction.h"
 #include "services/delivery/enqueue_sql.h"
 #include "services/delivery/enqueue_txn.h"
 #include "services/delivery/payload/resource_kind.h"
@@ -35,12 +30,7 @@ using enqueue::Flat;
 using enqueue::Flatten;
 using enqueue::Lower;
 using enqueue::Prefix;
-using enqueue::Statement;
 using enqueue::Where;
-
-void PrepareAll(pqxx::connection& conn) {
-  for (const Statement& s : enqueue::kStatements) conn.prepare(s.name, s.sql);
-}
 
 // A 64-bit advisory lock key for a row identity (hash collisions only make
 // two batches wait for each other needlessly).
@@ -74,61 +64,57 @@ std::string LockKeys(const Events& events) {
   return out;
 }
 
-absl::Status MapException(const Where& where, const std::exception& e) {
-  const std::string prefix = Prefix(where);
-  if (const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
-    const std::string& state = sql->sqlstate();
-    if (absl::StartsWith(state, "40")) {
-      return absl::AbortedError(
-          absl::StrCat(prefix, ": transaction aborted (SQLSTATE ", state, "), retry"));
-    }
-    // A key inserted despite the key locks (see kInsertEvents): rerun.
-    if (state == "23505" && std::string_view(where.operation) == enqueue::kInsertEvents.name) {
-      log::Warn("enqueue: an idempotency key appeared meanwhile; rerunning",
-                {{"operation", where.operation}});
-      return absl::AbortedError(absl::StrCat(prefix, ": an idempotency key appeared meanwhile, retry"));
-    }
-    // A value the validation let through but the schema refuses.
-    if (absl::StartsWith(state, "23") || absl::StartsWith(state, "22")) {
-      log::Warn("event rejected by a database constraint",
-                {{"operation", where.operation}, {"sqlstate", state}});
-      return absl::InvalidArgumentError(
-          absl::StrCat(prefix, ": rejected by a database constraint (SQLSTATE ", state, ")"));
-    }
-    if (absl::StartsWith(state, "08") || absl::StartsWith(state, "57P") ||
-        absl::StartsWith(state, "53")) {
-      return absl::UnavailableError(
-          absl::StrCat(prefix, ": database unavailable (SQLSTATE ", state, ")"));
-    }
-    // Class 42 messages name SQL, not data: worth logging whole. Others may
-    // quote row values, so only the SQLSTATE is logged.
-    if (absl::StartsWith(state, "42")) {
-      log::Error("database statement error",
-                 {{"operation", where.operation}, {"sqlstate", state}, {"error", e.what()}});
-    } else {
-      log::Error("database error", {{"operation", where.operation}, {"sqlstate", state}});
-    }
-    return absl::InternalError(absl::StrCat(prefix, ": database error (SQLSTATE ", state, ")"));
-  }
-  if (dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr) {
-    return absl::UnavailableError(
-        "enqueue: the connection was lost during the commit; its outcome is unknown: publish "
-        "again with the same idempotency keys");
-  }
-  if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr) {
-    return absl::UnavailableError(absl::StrCat(prefix, ": database connection lost"));
-  }
-  if (dynamic_cast<const pqxx::transaction_rollback*>(&e) != nullptr) {
-    return absl::AbortedError(absl::StrCat(prefix, ": transaction aborted, retry"));
-  }
-  return StatusFromException(where.operation, e);
+// The table's status for a failed enqueue (pg_status.h), worded for the
+// publisher where the store has more to say: a value the validation let
+// through but a constraint refuses (class 22/23) is the batch's
+// INVALID_ARGUMENT, naming the statement's event when one was running.
+absl::Status EnqueueStatus(const absl::Status& status, const Where& failed) {
+  const std::string state = SqlstateOf(status);
+  if (!absl::StartsWith(state, "22") && !absl::StartsWith(state, "23")) return status;
+  log::Warn("event rejected by a database constraint",
+            {{"operation", failed.operation}, {"sqlstate", state}});
+  return absl::InvalidArgumentError(
+      absl::StrCat(Prefix(failed), ": rejected by a database constraint (SQLSTATE ", state, ")"));
 }
 
 bool AllEmpty(const std::vector<const std::vector<EventToStore>*>& batches) {
   return std::all_of(batches.begin(), batches.end(), [](const auto* b) { return b->empty(); });
 }
 
+// The statements of one enqueue transaction; the commit is the caller's.
+// `where` names the statement running, for messages.
+absl::StatusOr<std::vector<EnqueueResult>> RunStatements(
+    pqxx::work& txn, const std::vector<const std::vector<EventToStore>*>& batches, Where& where) {
+  std::vector<EnqueueResult> results(batches.size(), std::vector<StoredEvent>{});
+  const Flat all = Flatten(batches);
+  where.operation = enqueue::kLockKeys.name;
+  txn.exec_prepared(enqueue::kLockKeys.name, LockKeys(all.events));
+  const std::vector<absl::Status> owners = CheckOwners(txn, all, batches.size(), where);
+  const Flat live = Flatten(batches, &owners);
+  EnqueueTxn run(txn, where, live);
+  if (!live.events.empty()) {
+    if (absl::Status s = run.Run(); !s.ok()) return s;
+  }
+  where = Where{};
+  if (run.new_deliveries() > 0) {
+    where.operation = "notify";
+    txn.exec0(absl::StrCat("NOTIFY ", kDeliveriesChannel));
+  }
+  for (std::size_t b = 0; b < batches.size(); ++b) {
+    if (!owners[b].ok()) results[b] = owners[b];
+  }
+  for (std::size_t n = 0; n < live.events.size(); ++n) {
+    results[live.batch_of[n]]->push_back(std::move(run.result(n)));
+  }
+  return results;
+}
+
 }  // namespace
+
+PgEventStore::PgEventStore(PgPool* pool, int max_attempts)
+    : pool_(pool),
+      max_attempts_(max_attempts),
+      registered_(pool->RegisterStatements(enqueue::kStatements)) {}
 
 EnqueueResult PgEventStore::Enqueue(const std::vector<EventToStore>& events) {
   return std::move(EnqueueGroup({&events})[0]);
@@ -136,14 +122,16 @@ EnqueueResult PgEventStore::Enqueue(const std::vector<EventToStore>& events) {
 
 std::vector<EnqueueResult> PgEventStore::EnqueueGroup(
     const std::vector<const std::vector<EventToStore>*>& batches) {
-  absl::StatusOr<std::vector<EnqueueResult>> group = RunWithRetries(batches);
+  absl::StatusOr<std::vector<EnqueueResult>> group = RunGroup(batches);
   if (group.ok()) return *std::move(group);
   std::vector<EnqueueResult> results;
   results.reserve(batches.size());
-  // The database is unreachable or the commit in doubt: every caller's
-  // answer, and safe for each to retry. Anything else may be one batch's
-  // doing: each runs again alone, so it only fails its own caller.
-  if (batches.size() == 1 || absl::IsUnavailable(group.status())) {
+  // The database is unreachable or the commit in doubt (UNKNOWN: rerunning
+  // the batches here could store them twice): every caller's answer, and
+  // safe for each to publish again with the same keys. Anything else may be
+  // one batch's doing: each runs again alone, so it only fails its own caller.
+  if (batches.size() == 1 || absl::IsUnavailable(group.status()) ||
+      IsCommitInDoubt(group.status())) {
     results.assign(batches.size(), group.status());
     return results;
   }
@@ -151,75 +139,42 @@ std::vector<EnqueueResult> PgEventStore::EnqueueGroup(
             {{"batches", std::to_string(batches.size())},
              {"error", std::string(group.status().message())}});
   for (const auto* batch : batches) {
-    absl::StatusOr<std::vector<EnqueueResult>> alone = RunWithRetries({batch});
+    absl::StatusOr<std::vector<EnqueueResult>> alone = RunGroup({batch});
     results.push_back(alone.ok() ? std::move((*alone)[0]) : EnqueueResult(alone.status()));
   }
   return results;
 }
 
-absl::StatusOr<std::vector<EnqueueResult>> PgEventStore::RunWithRetries(
+absl::StatusOr<std::vector<EnqueueResult>> PgEventStore::RunGroup(
     const std::vector<const std::vector<EventToStore>*>& batches) {
-  thread_local absl::BitGen bitgen;
-  for (int attempt = 1;; ++attempt) {
-    absl::StatusOr<std::vector<EnqueueResult>> result = RunOnce(batches);
-    if (result.ok() || !absl::IsAborted(result.status()) || attempt >= max_attempts_) {
-      return result;
-    }
-    log::Info(
-        "enqueue transaction aborted; retrying",
-        {{"attempt", std::to_string(attempt)}, {"error", std::string(result.status().message())}});
-    // 10 ms, 20 ms, 40 ms, ... with jitter, so that two batches that
-    // deadlocked on each other do not meet again.
-    const double base_ms = 10.0 * (1 << std::min(attempt - 1, 6));
-    std::this_thread::sleep_for(std::chrono::duration<double, std::milli>(
-        absl::Uniform(bitgen, 0.5 * base_ms, 1.5 * base_ms)));
+  if (!registered_.ok()) return registered_;
+  if (AllEmpty(batches)) {
+    return std::vector<EnqueueResult>(batches.size(), std::vector<StoredEvent>{});
   }
-}
-
-absl::StatusOr<std::vector<EnqueueResult>> PgEventStore::RunOnce(
-    const std::vector<const std::vector<EventToStore>*>& batches) {
-  std::vector<EnqueueResult> results(batches.size(), std::vector<StoredEvent>{});
-  if (AllEmpty(batches)) return results;
-  absl::StatusOr<PgPool::Lease> lease = pool_->Acquire();
-  if (!lease.ok()) return lease.status();
-  Where where;
-  const absl::Time start = absl::Now();
-  try {
-    PrepareAll(lease->conn());
-    pqxx::work txn(lease->conn(), "enqueue");
-    const Flat all = Flatten(batches);
-    where.operation = enqueue::kLockKeys.name;
-    txn.exec_prepared(enqueue::kLockKeys.name, LockKeys(all.events));
-    const std::vector<absl::Status> owners = CheckOwners(txn, all, batches.size(), where);
-    const Flat live = Flatten(batches, &owners);
-    EnqueueTxn run(txn, where, live);
-    if (!live.events.empty()) {
-      if (absl::Status s = run.Run(); !s.ok()) return s;
-    }
-    where = Where{};
-    if (run.new_deliveries() > 0) {
-      where.operation = "notify";
-      txn.exec0(absl::StrCat("NOTIFY ", kDeliveriesChannel));
-    }
-    where.operation = "commit";
-    txn.commit();
-    pool_->RecordOperation("enqueue", absl::Now() - start, true);
-    for (std::size_t b = 0; b < batches.size(); ++b) {
-      if (!owners[b].ok()) results[b] = owners[b];
-    }
-    for (std::size_t n = 0; n < live.events.size(); ++n) {
-      results[live.batch_of[n]]->push_back(std::move(run.result(n)));
-    }
-    return results;
-  } catch (const std::exception& e) {
-    pool_->RecordOperation("enqueue", absl::Now() - start, false);
-    if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr ||
-        dynamic_cast<const pqxx::in_doubt_error*>(&e) != nullptr || !lease->conn().is_open()) {
-      lease->MarkBroken();
-    }
-    return MapException(where, e);
-  }
+  Where failed;  // the statement that threw, for EnqueueStatus
+  absl::StatusOr<std::vector<EnqueueResult>> group = RunInTransaction(
+      *pool_, {.operation = "enqueue", .max_attempts = max_attempts_},
+      [&](pqxx::work& txn) -> absl::StatusOr<std::vector<EnqueueResult>> {
+        Where where;
+        try {
+          return RunStatements(txn, batches, where);
+        } catch (const pqxx::sql_error& e) {
+          // A key inserted despite the key locks (see kInsertEvents): an
+          // ABORTED status reruns the transaction, which then answers it as
+          // a duplicate.
+          if (e.sqlstate() == "23505" && txn.conn().is_open() &&
+              std::string_view(where.operation) == enqueue::kInsertEvents.name) {
+            log::Warn("enqueue: an idempotency key appeared meanwhile; rerunning",
+                      {{"operation", where.operation}});
+            return absl::AbortedError(
+                absl::StrCat(Prefix(where), ": an idempotency key appeared meanwhile, retry"));
+          }
+          failed = where;
+          throw;  // the one table maps it (and a lost connection) in RunInTransaction
+        }
+      });
+  if (group.ok()) return group;
+  return EnqueueStatus(group.status(), failed);
 }
 
 }  // namespace octo::delivery
-

@@ -40,10 +40,15 @@
 //   INVALID_ARGUMENT    a value the database constraints refuse (validation
 //                       should have caught it): "enqueue: ..." (the batch).
 //   ABORTED             a deadlock or serialization failure, still there after
-//                       the bounded retries; retry the whole batch.
-//   UNAVAILABLE         the database is unreachable or the commit's outcome is
-//                       unknown; retrying with the same keys is safe.
+//                       the bounded reruns; retry the whole batch.
+//   UNAVAILABLE         the database is unreachable (nothing was committed);
+//                       retrying with the same keys is safe.
+//   UNKNOWN             the connection was lost during the commit: the batch
+//                       may or may not be stored (IsCommitInDoubt). Never
+//                       rerun here; publishing again with the same keys is
+//                       safe (a key stores at most once).
 //   INTERNAL            anything else.
+// The codes are pg_status.h's one table, run by RunInTransaction.
 // Messages carry the operation, index and SQLSTATE, never stored values.
 //
 // Example:
@@ -105,25 +110,25 @@ class EventStore {
 // Statements are prepared once per pooled connection under constant names.
 class PgEventStore final : public EventStore {
  public:
-  // `pool` must outlive the store. A transaction that hits a deadlock or a
-  // serialization failure is retried, up to `max_attempts` runs in all.
-  explicit PgEventStore(PgPool* pool, int max_attempts = 5)
-      : pool_(pool), max_attempts_(max_attempts) {}
+  // `pool` must outlive the store; the store registers its statements
+  // with it. A transaction that hits a deadlock or a serialization failure
+  // is rerun (RunInTransaction), up to `max_attempts` runs in all.
+  explicit PgEventStore(PgPool* pool, int max_attempts = 5);
 
   EnqueueResult Enqueue(const std::vector<EventToStore>& events) override;
   std::vector<EnqueueResult> EnqueueGroup(
       const std::vector<const std::vector<EventToStore>*>& batches) override;
 
  private:
-  // The group in one transaction, retried while it aborts (deadlock,
-  // serialization failure). A status here is the whole group's.
-  absl::StatusOr<std::vector<EnqueueResult>> RunWithRetries(
-      const std::vector<const std::vector<EventToStore>*>& batches);
-  absl::StatusOr<std::vector<EnqueueResult>> RunOnce(
+  // The group in one transaction (RunInTransaction: rerun while it aborts,
+  // and once on a new connection lost before the commit). A status here is
+  // the whole group's.
+  absl::StatusOr<std::vector<EnqueueResult>> RunGroup(
       const std::vector<const std::vector<EventToStore>*>& batches);
 
   PgPool* const pool_;
   const int max_attempts_;
+  const absl::Status registered_;  // of the enqueue statements with pool_
 };
 
 // The channel `NOTIFY`ed after a transaction that created deliveries.

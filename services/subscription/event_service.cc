@@ -40,6 +40,12 @@ absl::Status FromEnqueueStatus(const grpc::Status& status, bool batch) {
     case grpc::StatusCode::INVALID_ARGUMENT:
     case grpc::StatusCode::CANCELLED:
       return FromGrpcStatus(status);
+    // The connection was lost during the commit, which may or may not have
+    // happened: all of the batch or none of it is stored.
+    case grpc::StatusCode::UNKNOWN:
+      return absl::UnavailableError(absl::StrCat(
+          "the delivery service may or may not have stored the events (", message,
+          "); publish again with the same idempotency keys"));
     // Nothing or everything of the batch was committed: the same keys
     // published again store at most once, so retrying is safe.
     case grpc::StatusCode::UNAVAILABLE:

@@ -2,9 +2,6 @@
 // AuthService and EventService. Wiring only: flags -> Config -> migrations ->
 // pool -> repository (+ a DeliveryService channel) -> services -> server;
 // everything else is in octo_subscription.
-#include <pthread.h>
-#include <signal.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -23,18 +20,18 @@
 #include "absl/time/time.h"
 #include "services/common/log.h"
 #include "services/common/metrics.h"
-#include "services/common/migrations.h"
 #include "services/common/net.h"
 #include "services/common/pg_connection.h"
+#include "services/common/pg_flags.h"
 #include "services/common/pg_health_reporter.h"
 #include "services/common/pg_pool.h"
+#include "services/common/service_startup.h"
 #include "services/subscription/operator_service.h"
 #include "services/subscription/operator_store.h"
 #include "services/subscription/admin_service.h"
 #include "services/delivery/event_validation.h"
 #include "services/subscription/auth_service.h"
 #include "services/subscription/event_service.h"
-#include "services/schema/migrations.h"
 #include "services/subscription/pg_repository.h"
 #include "services/subscription/subscription_service.h"
 #include "services/subscription/validation.h"
@@ -74,47 +71,6 @@ ABSL_FLAG(std::string, allow_destination_cidrs,
           "loopback, private, link-local, ... (e.g. 127.0.0.0/8,::1/128); empty = public "
           "addresses only (env OCTO_DELIVERY_ALLOW_DESTINATION_CIDRS)");
 
-// The limits of every PostgreSQL connection of the process (docs/decisions.md,
-// "One PostgreSQL layer"); the defaults are PgConnectionOptions'.
-ABSL_FLAG(absl::Duration, pg_statement_timeout,
-          octo::EnvOrDuration("OCTO_PG_STATEMENT_TIMEOUT",
-                              octo::PgConnectionOptions{}.statement_timeout),
-          "a database statement running longer is cancelled and its call fails UNAVAILABLE; "
-          "0 = off (env OCTO_PG_STATEMENT_TIMEOUT)");
-ABSL_FLAG(absl::Duration, pg_lock_timeout,
-          octo::EnvOrDuration("OCTO_PG_LOCK_TIMEOUT", octo::PgConnectionOptions{}.lock_timeout),
-          "a wait for a row or table lock longer than this fails UNAVAILABLE instead of pinning "
-          "the connection; 0 = off (env OCTO_PG_LOCK_TIMEOUT)");
-ABSL_FLAG(absl::Duration, pg_idle_in_transaction_timeout,
-          octo::EnvOrDuration("OCTO_PG_IDLE_IN_TRANSACTION_TIMEOUT",
-                              octo::PgConnectionOptions{}.idle_in_transaction_timeout),
-          "the server ends a session idle inside a transaction this long, releasing its locks; "
-          "0 = off (env OCTO_PG_IDLE_IN_TRANSACTION_TIMEOUT)");
-ABSL_FLAG(absl::Duration, pg_connect_timeout,
-          octo::EnvOrDuration("OCTO_PG_CONNECT_TIMEOUT",
-                              octo::PgConnectionOptions{}.connect_timeout),
-          "opening a database connection gives up after this; whole seconds, at least 2s "
-          "(env OCTO_PG_CONNECT_TIMEOUT)");
-ABSL_FLAG(absl::Duration, pg_keepalives_idle,
-          octo::EnvOrDuration("OCTO_PG_KEEPALIVES_IDLE",
-                              octo::PgConnectionOptions{}.keepalives_idle),
-          "TCP keepalive: a database connection silent this long is probed; whole seconds "
-          "(env OCTO_PG_KEEPALIVES_IDLE)");
-ABSL_FLAG(absl::Duration, pg_keepalives_interval,
-          octo::EnvOrDuration("OCTO_PG_KEEPALIVES_INTERVAL",
-                              octo::PgConnectionOptions{}.keepalives_interval),
-          "TCP keepalive: time between probes; whole seconds (env OCTO_PG_KEEPALIVES_INTERVAL)");
-ABSL_FLAG(int, pg_keepalives_count,
-          octo::EnvOrInt("OCTO_PG_KEEPALIVES_COUNT", octo::PgConnectionOptions{}.keepalives_count),
-          "TCP keepalive: unanswered probes before the connection is declared dead "
-          "(env OCTO_PG_KEEPALIVES_COUNT)");
-ABSL_FLAG(absl::Duration, pg_tcp_user_timeout,
-          octo::EnvOrDuration("OCTO_PG_TCP_USER_TIMEOUT",
-                              octo::PgConnectionOptions{}.tcp_user_timeout),
-          "a connection whose sent data stays unacknowledged this long is dropped (a request "
-          "in flight to a vanished server); whole milliseconds, 0 = the system's default "
-          "(env OCTO_PG_TCP_USER_TIMEOUT)");
-
 namespace octo::subscription {
 namespace {
 
@@ -135,21 +91,6 @@ struct Config {
   DestinationPolicy destination_policy;
   PgConnectionOptions pg;
 };
-
-// The PostgreSQL connection limits from the --pg_* flags, validated.
-absl::StatusOr<PgConnectionOptions> PgOptionsFromFlags() {
-  PgConnectionOptions o;
-  o.statement_timeout = absl::GetFlag(FLAGS_pg_statement_timeout);
-  o.lock_timeout = absl::GetFlag(FLAGS_pg_lock_timeout);
-  o.idle_in_transaction_timeout = absl::GetFlag(FLAGS_pg_idle_in_transaction_timeout);
-  o.connect_timeout = absl::GetFlag(FLAGS_pg_connect_timeout);
-  o.keepalives_idle = absl::GetFlag(FLAGS_pg_keepalives_idle);
-  o.keepalives_interval = absl::GetFlag(FLAGS_pg_keepalives_interval);
-  o.keepalives_count = absl::GetFlag(FLAGS_pg_keepalives_count);
-  o.tcp_user_timeout = absl::GetFlag(FLAGS_pg_tcp_user_timeout);
-  if (absl::Status s = ValidatePgConnectionOptions(o); !s.ok()) return s;
-  return o;
-}
 
 absl::StatusOr<Config> ConfigFromFlags() {
   Config c;
@@ -198,41 +139,22 @@ absl::StatusOr<Config> ConfigFromFlags() {
 }
 
 int Run(const Config& config) {
-  // Signals are taken synchronously below; block them before any thread
-  // (gRPC's included) starts, so every thread inherits the mask.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-
-  if (absl::Status s =
-          ApplyMigrations(config.database_url, schema::Migrations(), schema::kMigrationLockKey,
-                          config.pg);
-      !s.ok()) {
-    log::Error("cannot apply migrations", {{"error", s.ToString()}});
-    return 1;
-  }
+  // Signals are taken synchronously at the end: blocked before any thread
+  // starts, so every thread inherits the mask.
+  const sigset_t signals = BlockShutdownSignals();
   // Metrics first: the pools and services record into them from the start.
   metrics::ProcessMetrics metrics;
   metrics::PgMetrics pg_metrics(metrics.registry());
   metrics::GrpcMetrics grpc_metrics(metrics.registry());
   metrics::PublishMetrics publish_metrics(metrics.registry());
 
-  absl::StatusOr<std::unique_ptr<PgPool>> pool =
-      PgPool::Create(config.database_url, config.db_pool_size, config.pg, &pg_metrics);
-  if (!pool.ok()) {
-    log::Error("cannot connect to PostgreSQL", {{"error", pool.status().ToString()}});
-    return 1;
-  }
-  absl::StatusOr<std::unique_ptr<PgPool>> ping_pool =
-      PgPool::Create(config.database_url, 1, config.pg, &pg_metrics);
-  if (!ping_pool.ok()) {
-    log::Error("cannot connect to PostgreSQL", {{"error", ping_pool.status().ToString()}});
-    return 1;
-  }
+  // Migrations, then the pools (logged on failure).
+  absl::StatusOr<ServiceDatabase> db =
+      OpenServiceDatabase(config.database_url, config.db_pool_size, config.pg, &pg_metrics);
+  if (!db.ok()) return 1;
+  PgPool* const pool = db->pool.get();
 
-  absl::StatusOr<std::unique_ptr<PgRepository>> repository_or = PgRepository::Create(pool->get());
+  absl::StatusOr<std::unique_ptr<PgRepository>> repository_or = PgRepository::Create(pool);
   if (!repository_or.ok()) {
     log::Error("cannot prepare the repository", {{"error", repository_or.status().ToString()}});
     return 1;
@@ -255,7 +177,7 @@ int Run(const Config& config) {
   AuthServiceImpl auth_service(&repository);
   EventServiceImpl event_service(delivery_stub.get(), config.delivery_timeout,
                                  &publish_metrics);
-  OperatorStore operator_store(pool->get());
+  OperatorStore operator_store(pool);
   OperatorServiceImpl operator_service(&operator_store, &repository,
                                        absl::Hours(std::clamp(absl::GetFlag(FLAGS_operator_session_hours), 1, 720)));
 
@@ -278,8 +200,8 @@ int Run(const Config& config) {
     return 1;
   }
   auto health =
-      std::make_unique<PgHealthReporter>(*std::move(ping_pool), server->GetHealthCheckService(),
-                                         std::vector<PgPool*>{pool->get()});
+      std::make_unique<PgHealthReporter>(std::move(db->ping_pool), server->GetHealthCheckService(),
+                                         std::vector<PgPool*>{pool});
   absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> metrics_server =
       metrics::MetricsServer::Start(config.metrics_listen, metrics);
   if (!metrics_server.ok()) {
@@ -308,9 +230,7 @@ int Run(const Config& config) {
                         {"metrics_port", metrics_port_text},
                         {"delivery_target", config.delivery_target}});
 
-  int signal_number = 0;
-  sigwait(&signals, &signal_number);
-  log::Info("shutting down", {{"signal", signal_number == SIGINT ? "SIGINT" : "SIGTERM"}});
+  log::Info("shutting down", {{"signal", WaitForShutdownSignal(signals)}});
   health.reset();
   server->GetHealthCheckService()->Shutdown();  // every service NOT_SERVING
   server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);

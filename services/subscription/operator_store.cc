@@ -5,6 +5,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "services/common/crypto.h"
+#include "services/common/pg_status.h"
+#include "services/common/pg_transaction.h"
 #include "services/common/validation.h"
 
 namespace octo::subscription {
@@ -22,32 +24,19 @@ OperatorRecord OperatorFromRow(const pqxx::row& r) {
 
 std::string Hex(std::string_view bytes) { return crypto::HexEncode(bytes); }
 
-// Runs `body` in one transaction; exceptions become a Status (a taken
-// unique name ALREADY_EXISTS, a missing referenced row NOT_FOUND).
+// Runs `body` in one transaction (RunInTransaction: the one SQLSTATE table,
+// reruns after a deadlock or a connection lost before the commit; a commit
+// in doubt is UNKNOWN). A taken unique name reads ALREADY_EXISTS, a missing
+// referenced row NOT_FOUND.
 template <typename T, typename Body>
 absl::StatusOr<T> Run(PgPool* pool, std::string_view operation, Body&& body) {
-  absl::StatusOr<PgPool::Lease> lease = pool->Acquire();
-  if (!lease.ok()) return lease.status();
-  const absl::Time start = absl::Now();
-  try {
-    pqxx::work txn(lease->conn());
-    absl::StatusOr<T> result = body(txn);
-    if (result.ok()) txn.commit();
-    pool->RecordOperation(operation, absl::Now() - start, true);
-    return result;
-  } catch (const pqxx::unique_violation&) {
-    pool->RecordOperation(operation, absl::Now() - start, true);
-    return absl::AlreadyExistsError("name: an operator with this name already exists");
-  } catch (const pqxx::foreign_key_violation&) {
-    pool->RecordOperation(operation, absl::Now() - start, true);
-    return absl::NotFoundError("supplierId: no such supplier");
-  } catch (const std::exception& e) {
-    pool->RecordOperation(operation, absl::Now() - start, false);
-    if (dynamic_cast<const pqxx::broken_connection*>(&e) != nullptr || !lease->conn().is_open()) {
-      lease->MarkBroken();
-    }
-    return StatusFromException(operation, e);
-  }
+  absl::StatusOr<T> result =
+      RunInTransaction(*pool, {.operation = operation}, std::forward<Body>(body));
+  if (result.ok()) return result;
+  const std::string state = SqlstateOf(result.status());
+  if (state == "23505") return absl::AlreadyExistsError("name: an operator with this name already exists");
+  if (state == "23503") return absl::NotFoundError("supplierId: no such supplier");
+  return result;
 }
 
 }  // namespace

@@ -22,156 +22,14 @@
 #include "services/common/pg_transaction.h"
 #include "services/common/strings.h"
 #include "services/common/validation.h"
+#include "services/subscription/pg_repository_rows.h"
+#include "services/subscription/pg_repository_sql.h"
 
 namespace octo::subscription {
 namespace {
 
-// ------------------------------------------------------------- statements --
-
-// clang-format off
-// Microseconds since the Unix epoch: exact (extract() returns numeric).
-#define OCTO_MICROS(col) "(extract(epoch FROM " col ") * 1000000)::bigint"
-
-#define OCTO_SUPPLIER_COLUMNS                                                   \
-  "id::text, name, endpoint, contact::text, "                                  \
-  OCTO_MICROS("created_at") ", " OCTO_MICROS("updated_at")
-#define OCTO_CONNECTION_COLUMNS                                                 \
-  "id::text, supplier_id::text, name, max_webhooks, " OCTO_MICROS("created_at")
-#define OCTO_API_KEY_COLUMNS                                                    \
-  "id::text, connection_id::text, name, prefix, "                              \
-  OCTO_MICROS("created_at") ", " OCTO_MICROS("revoked_at")
-#define OCTO_WEBHOOK_COLUMNS                                                    \
-  "id::text, connection_id::text, event, url, retry_on_error, "                \
-  "use_contact_language, headers::text, capabilities::text, secret, status, "  \
-  "COALESCE(disabled_reason, ''), "                                            \
-  OCTO_MICROS("created_at") ", " OCTO_MICROS("updated_at") ", "                \
-  OCTO_MICROS("disabled_at") ", " OCTO_MICROS("failing_since") ", "          \
-  OCTO_MICROS("previous_secret_expires_at") ", rate_limit_per_second, "       \
-  "max_concurrency, dialect, array_to_string(event_types, ',')"
-// clang-format on
-
-constexpr PgStatement kInsertSupplier{
-    "insert_supplier",
-    "INSERT INTO suppliers (name, endpoint, contact) VALUES ($1, $2, $3::jsonb) "
-    "RETURNING " OCTO_SUPPLIER_COLUMNS};
-constexpr PgStatement kSelectSupplier{
-    "select_supplier", "SELECT " OCTO_SUPPLIER_COLUMNS " FROM suppliers WHERE id = $1::uuid"};
-constexpr PgStatement kListSuppliers{
-    "list_suppliers", "SELECT " OCTO_SUPPLIER_COLUMNS " FROM suppliers ORDER BY created_at, id"};
-constexpr PgStatement kUpdateSupplier{
-    "update_supplier",
-    "UPDATE suppliers SET name = COALESCE($2, name), endpoint = COALESCE($3, endpoint), "
-    "contact = COALESCE($4::jsonb, contact), updated_at = greatest(now(), created_at) "
-    "WHERE id = $1::uuid RETURNING " OCTO_SUPPLIER_COLUMNS};
-
-constexpr PgStatement kInsertConnection{
-    "insert_connection",
-    "INSERT INTO connections (supplier_id, name, max_webhooks) VALUES ($1::uuid, $2, $3) "
-    "RETURNING " OCTO_CONNECTION_COLUMNS};
-constexpr PgStatement kSelectConnection{
-    "select_connection", "SELECT " OCTO_CONNECTION_COLUMNS " FROM connections WHERE id = $1::uuid"};
-constexpr PgStatement kListConnections{"list_connections",
-                                     "SELECT " OCTO_CONNECTION_COLUMNS
-                                     " FROM connections WHERE supplier_id = $1::uuid "
-                                     "ORDER BY created_at, id"};
-constexpr PgStatement kSupplierExists{"supplier_exists",
-                                    "SELECT 1 FROM suppliers WHERE id = $1::uuid"};
-constexpr PgStatement kConnectionExists{"connection_exists",
-                                      "SELECT 1 FROM connections WHERE id = $1::uuid"};
-
-constexpr PgStatement kInsertApiKey{
-    "insert_api_key",
-    "INSERT INTO api_keys (connection_id, name, prefix, key_hash) "
-    "VALUES ($1::uuid, $2, $3, decode($4, 'hex')) RETURNING " OCTO_API_KEY_COLUMNS};
-constexpr PgStatement kListApiKeys{"list_api_keys", "SELECT " OCTO_API_KEY_COLUMNS
-                                                  " FROM api_keys WHERE connection_id = $1::uuid "
-                                                  "ORDER BY created_at, id"};
-constexpr PgStatement kRevokeApiKey{
-    "revoke_api_key",
-    "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, greatest(now(), created_at)) "
-    "WHERE id = $1::uuid RETURNING " OCTO_API_KEY_COLUMNS};
-constexpr PgStatement kAuthenticate{
-    "authenticate_api_key",
-    "SELECT k.id::text, k.connection_id::text, c.supplier_id::text, k.revoked_at IS NOT NULL "
-    "FROM api_keys k JOIN connections c ON c.id = k.connection_id "
-    "WHERE k.key_hash = decode($1, 'hex')"};
-
-constexpr PgStatement kInsertWebhook{
-    "insert_webhook",
-    "INSERT INTO webhooks (connection_id, event, url, retry_on_error, use_contact_language, "
-    "headers, capabilities, secret, rate_limit_per_second, max_concurrency, dialect, "
-    "event_types, status, disabled_reason, disabled_at) "
-    "VALUES ($1::uuid, $2, $3, $4::boolean, $5::boolean, $6::jsonb, $7::jsonb, $8, "
-    "$9::double precision, $10::integer, $11, $12::text[], "
-    "CASE WHEN $13::boolean THEN 'enabled' ELSE 'disabled' END, "
-    "CASE WHEN $13::boolean THEN NULL ELSE 'deactivated' END, "
-    "CASE WHEN $13::boolean THEN NULL ELSE now() END) "
-    "RETURNING " OCTO_WEBHOOK_COLUMNS};
-constexpr PgStatement kSelectWebhook{
-    "select_webhook", "SELECT " OCTO_WEBHOOK_COLUMNS
-                      " FROM webhooks WHERE id = $1::uuid AND connection_id = $2::uuid"};
-constexpr PgStatement kSelectWebhooksById{
-    "select_webhooks_by_id", "SELECT " OCTO_WEBHOOK_COLUMNS " FROM webhooks WHERE id = ANY($1::uuid[])"};
-constexpr PgStatement kListWebhooksFirst{"list_webhooks_first",
-                                       "SELECT " OCTO_WEBHOOK_COLUMNS
-                                       " FROM webhooks WHERE connection_id = $1::uuid "
-                                       "AND ($3 = '' OR dialect = $3) "
-                                       "ORDER BY created_at, id LIMIT $2"};
-constexpr PgStatement kListWebhooksAfter{"list_webhooks_after",
-                                       "SELECT " OCTO_WEBHOOK_COLUMNS
-                                       " FROM webhooks WHERE connection_id = $1::uuid "
-                                       "AND (created_at, id) > ('epoch'::timestamptz + $2::bigint "
-                                       "* interval '1 microsecond', $3::uuid) "
-                                       "AND ($5 = '' OR dialect = $5) "
-                                       "ORDER BY created_at, id LIMIT $4"};
-constexpr PgStatement kUpdateWebhook{
-    "update_webhook",
-    "UPDATE webhooks SET event = COALESCE(($10::text[])[1], $3, event), url = COALESCE($4, url), "
-    "event_types = COALESCE($10::text[], event_types), "
-    "status = CASE WHEN $11::boolean IS NULL THEN status "
-    "  WHEN $11::boolean THEN 'enabled' ELSE 'disabled' END, "
-    "disabled_reason = CASE WHEN $11::boolean IS NULL OR (NOT $11::boolean AND status = 'disabled') "
-    "  THEN disabled_reason WHEN $11::boolean THEN NULL ELSE 'deactivated' END, "
-    "disabled_at = CASE WHEN $11::boolean IS NULL OR (NOT $11::boolean AND status = 'disabled') "
-    "  THEN disabled_at WHEN $11::boolean THEN NULL ELSE now() END, "
-    "failing_since = CASE WHEN $11::boolean THEN NULL ELSE failing_since END, "
-    "retry_on_error = COALESCE($5::boolean, retry_on_error), "
-    "use_contact_language = COALESCE($6::boolean, use_contact_language), "
-    "headers = COALESCE($7::jsonb, headers), "
-    "rate_limit_per_second = CASE WHEN $8::double precision IS NULL THEN rate_limit_per_second "
-    "  ELSE NULLIF($8::double precision, 0) END, "
-    "max_concurrency = CASE WHEN $9::integer IS NULL THEN max_concurrency "
-    "  ELSE NULLIF($9::integer, 0) END, "
-    "updated_at = greatest(now(), created_at) "
-    "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
-constexpr PgStatement kDeleteWebhook{
-    "delete_webhook",
-    "DELETE FROM webhooks WHERE id = $1::uuid AND connection_id = $2::uuid "
-    "RETURNING " OCTO_WEBHOOK_COLUMNS};
-
-// $3 the new secret, $4 the grace in microseconds (0: keep no previous secret).
-constexpr PgStatement kRotateWebhookSecret{
-    "rotate_webhook_secret",
-    "UPDATE webhooks SET "
-    "previous_secret = CASE WHEN $4::bigint > 0 THEN secret END, "
-    "previous_secret_expires_at = CASE WHEN $4::bigint > 0 "
-    "  THEN now() + $4::bigint * interval '1 microsecond' END, "
-    "secret = $3, updated_at = greatest(now(), created_at) "
-    "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
-constexpr PgStatement kEnableWebhook{
-    "enable_webhook",
-    "UPDATE webhooks SET status = 'enabled', disabled_reason = NULL, disabled_at = NULL, "
-    "failing_since = NULL, updated_at = greatest(now(), created_at) "
-    "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
-
-constexpr std::array kStatements = {
-    kInsertSupplier,    kSelectSupplier,    kListSuppliers,  kUpdateSupplier,   kInsertConnection,
-    kSelectConnection,  kListConnections,   kSupplierExists, kConnectionExists, kInsertApiKey,
-    kListApiKeys,       kRevokeApiKey,      kAuthenticate,   kInsertWebhook,    kSelectWebhook,
-    kSelectWebhooksById,
-    kListWebhooksFirst, kListWebhooksAfter, kUpdateWebhook,  kDeleteWebhook,
-    kRotateWebhookSecret, kEnableWebhook,
-};
+// The statements (kInsertSupplier, ..., kStatements).
+using namespace repository_sql;  // NOLINT(build/namespaces): this file's own SQL
 
 // --------------------------------------------------------------- errors --
 
@@ -201,12 +59,17 @@ absl::Status Reword(const absl::Status& status, const ErrorText& text) {
 // pooled connection (pg_transaction.h: committed when it returns OK, rerun
 // after a lost connection when safe), with this repository's wording.
 template <typename T, typename Body>
-absl::StatusOr<T> InTransaction(PgPool* pool, std::string_view operation, const ErrorText& text,
+absl::StatusOr<T> InTransaction(PgPool* pool, const PgTxOptions& options, const ErrorText& text,
                                 Body&& body) {
-  absl::StatusOr<T> result =
-      RunInTransaction(*pool, {.operation = operation}, std::forward<Body>(body));
+  absl::StatusOr<T> result = RunInTransaction(*pool, options, std::forward<Body>(body));
   if (result.ok()) return result;
   return Reword(result.status(), text);
+}
+template <typename T, typename Body>
+absl::StatusOr<T> InTransaction(PgPool* pool, std::string_view operation, const ErrorText& text,
+                                Body&& body) {
+  return InTransaction<T>(pool, PgTxOptions{.operation = operation}, text,
+                          std::forward<Body>(body));
 }
 
 // The same for a transaction that only reads: rerun after any lost
@@ -217,158 +80,8 @@ absl::StatusOr<T> ReadTransaction(PgPool* pool, std::string_view operation, Body
                           std::forward<Body>(body));
 }
 
-// ------------------------------------------------------------ conversion --
-
-absl::Time FromMicros(const pqxx::field& f) { return absl::FromUnixMicros(f.as<long long>()); }
-
-std::optional<absl::Time> FromNullableMicros(const pqxx::field& f) {
-  if (f.is_null()) return std::nullopt;
-  return FromMicros(f);
-}
-
-std::string ContactToJson(const ContactRecord& c) {
-  boost::json::object o;
-  // Only the fields that are set, so an empty contact is {}.
-  if (!c.website.empty()) o["website"] = c.website;
-  if (!c.email.empty()) o["email"] = c.email;
-  if (!c.telephone.empty()) o["telephone"] = c.telephone;
-  if (!c.address.empty()) o["address"] = c.address;
-  return boost::json::serialize(o);
-}
-
-std::string StringField(const boost::json::object& o, std::string_view key) {
-  const boost::json::value* v = o.if_contains(boost::json::string_view(key.data(), key.size()));
-  if (v == nullptr || !v->is_string()) return "";
-  return std::string(v->as_string());
-}
-
-ContactRecord ContactFromJson(std::string_view json) {
-  ContactRecord c;
-  const boost::json::value v =
-      boost::json::parse(boost::json::string_view(json.data(), json.size()));
-  if (!v.is_object()) return c;  // the schema guarantees an object
-  const auto& o = v.as_object();
-  c.website = StringField(o, "website");
-  c.email = StringField(o, "email");
-  c.telephone = StringField(o, "telephone");
-  c.address = StringField(o, "address");
-  return c;
-}
-
-std::string HeadersToJson(const std::map<std::string, std::string>& headers) {
-  boost::json::object o;
-  for (const auto& [name, value] : headers) o[name] = value;
-  return boost::json::serialize(o);
-}
-
-std::map<std::string, std::string> HeadersFromJson(std::string_view json) {
-  std::map<std::string, std::string> out;
-  const boost::json::value v =
-      boost::json::parse(boost::json::string_view(json.data(), json.size()));
-  if (!v.is_object()) return out;
-  for (const auto& [name, value] : v.as_object()) {
-    if (value.is_string()) out.emplace(std::string(name), std::string(value.as_string()));
-  }
-  return out;
-}
-
-std::string StringsToJson(const std::vector<std::string>& values) {
-  boost::json::array a;
-  for (const auto& s : values) a.emplace_back(boost::json::string(s));
-  return boost::json::serialize(a);
-}
-
-std::vector<std::string> StringsFromJson(std::string_view json) {
-  std::vector<std::string> out;
-  const boost::json::value v =
-      boost::json::parse(boost::json::string_view(json.data(), json.size()));
-  if (!v.is_array()) return out;
-  for (const auto& item : v.as_array()) {
-    if (item.is_string()) out.emplace_back(item.as_string());
-  }
-  return out;
-}
-
-SupplierRecord SupplierFromRow(const pqxx::row& r) {
-  SupplierRecord s;
-  s.id = r[0].as<std::string>();
-  s.name = r[1].as<std::string>();
-  s.endpoint = r[2].as<std::string>();
-  s.contact = ContactFromJson(r[3].as<std::string>());
-  s.create_time = FromMicros(r[4]);
-  s.update_time = FromMicros(r[5]);
-  return s;
-}
-
-ConnectionRecord ConnectionFromRow(const pqxx::row& r) {
-  ConnectionRecord c;
-  c.id = r[0].as<std::string>();
-  c.supplier_id = r[1].as<std::string>();
-  c.name = r[2].as<std::string>();
-  c.max_webhooks = r[3].as<int>();
-  c.create_time = FromMicros(r[4]);
-  return c;
-}
-
-ApiKeyRecord ApiKeyFromRow(const pqxx::row& r) {
-  ApiKeyRecord k;
-  k.id = r[0].as<std::string>();
-  k.connection_id = r[1].as<std::string>();
-  k.name = r[2].as<std::string>();
-  k.prefix = r[3].as<std::string>();
-  k.create_time = FromMicros(r[4]);
-  k.revoke_time = FromNullableMicros(r[5]);
-  return k;
-}
-
-WebhookRecord WebhookFromRow(const pqxx::row& r) {
-  WebhookRecord w;
-  w.id = r[0].as<std::string>();
-  w.connection_id = r[1].as<std::string>();
-  w.event = r[2].as<std::string>();
-  w.url = r[3].as<std::string>();
-  w.retry_on_error = r[4].as<bool>();
-  w.use_contact_language = r[5].as<bool>();
-  w.headers = HeadersFromJson(r[6].as<std::string>());
-  w.capabilities = StringsFromJson(r[7].as<std::string>());
-  w.secret = r[8].as<std::string>();
-  w.status =
-      r[9].as<std::string>() == "disabled" ? WebhookStatus::kDisabled : WebhookStatus::kEnabled;
-  w.disabled_reason = r[10].as<std::string>();
-  w.create_time = FromMicros(r[11]);
-  w.update_time = FromMicros(r[12]);
-  w.disable_time = FromNullableMicros(r[13]);
-  w.failing_since = FromNullableMicros(r[14]);
-  w.previous_secret_expire_time = FromNullableMicros(r[15]);
-  if (!r[16].is_null()) w.rate_limit_per_second = r[16].as<double>();
-  if (!r[17].is_null()) w.max_concurrency = r[17].as<int>();
-  w.dialect = r[18].as<std::string>();
-  w.event_types = absl::StrSplit(r[19].as<std::string>(), ',', absl::SkipEmpty());
-  return w;
-}
-
-// libpqxx passes a null const char* as SQL NULL.
-const char* NullableText(const std::optional<std::string>& v) { return v ? v->c_str() : nullptr; }
-const char* NullableBool(const std::optional<bool>& v) {
-  if (!v) return nullptr;
-  return *v ? "true" : "false";
-}
-const char* BoolText(bool v) { return v ? "true" : "false"; }
-// Text for a nullable numeric parameter (NULL when unset); exact for doubles.
-std::optional<std::string> NumberText(const std::optional<double>& v) {
-  if (!v) return std::nullopt;
-  return absl::StrFormat("%.17g", *v);
-}
-std::optional<std::string> NumberText(const std::optional<int>& v) {
-  if (!v) return std::nullopt;
-  return std::to_string(*v);
-}
-
-// A text[] parameter of event names (validated: no quoting needed).
-std::optional<std::string> TextArray(const std::optional<std::vector<std::string>>& values) {
-  if (!values) return std::nullopt;
-  return absl::StrCat("{", absl::StrJoin(*values, ","), "}");
-}
+// Rows, JSON columns and parameters (FromMicros, WebhookFromRow, ...).
+using namespace repository_rows;  // NOLINT(build/namespaces): this file's own conversions
 
 absl::Status WebhookNotFound() { return absl::NotFoundError("webhookId: no such webhook"); }
 
@@ -672,8 +385,14 @@ absl::StatusOr<WebhookRecord> PgRepository::UpdateWebhook(std::string_view conne
 absl::StatusOr<WebhookRecord> PgRepository::DeleteWebhook(std::string_view connection_id,
                                                           std::string_view webhook_id) {
   if (!IsUuid(connection_id) || !IsUuid(webhook_id)) return WebhookNotFound();
+  // A deadlock that remains (e.g. with an operator's redeliver, which locks
+  // the webhook before its delivery) aborts one of the two: the delete is
+  // rerun, with a few more runs than the default.
   return InTransaction<WebhookRecord>(
-      pool_, kDeleteWebhook.name, kNoText, [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
+      pool_, {.operation = kDeleteWebhook.name, .max_attempts = 5}, kNoText,
+      [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
+        txn.exec_prepared(kLockWebhookDeliveries.name, std::string(webhook_id),
+                          std::string(connection_id));
         const pqxx::result r = txn.exec_prepared(kDeleteWebhook.name, std::string(webhook_id),
                                                  std::string(connection_id));
         if (r.empty()) return WebhookNotFound();

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "services/common/log.h"
+#include "services/common/rpc_handler.h"
 #include "services/common/status.h"
 #include "services/common/validation.h"
 
@@ -33,24 +34,11 @@ grpc::Status HandleRpc(std::string_view method,
                        absl::FunctionRef<absl::Status(RpcLogFields&)> body) {
   const auto start = std::chrono::steady_clock::now();
   RpcLogFields fields;
-  absl::Status status;
-  try {
-    status = body(fields);
-  } catch (const std::exception& e) {
-    log::Error("unhandled exception in handler", {{"method", method}, {"exception", e.what()}});
-    status = absl::InternalError("internal error");
-  } catch (...) {
-    log::Error("unhandled exception in handler", {{"method", method}});
-    status = absl::InternalError("internal error");
-  }
-  const auto elapsed =
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start);
-  const std::string duration = absl::StrFormat("%.3f", elapsed.count());
+  const absl::Status status = RunHandlerBody(method, [&] { return body(fields); });
+  const std::string duration = MillisecondsSince(start);
   const std::string code = absl::StatusCodeToString(status.code());
   const std::string error(status.message());
-  const bool server_fault =
-      status.code() == absl::StatusCode::kInternal || status.code() == absl::StatusCode::kUnknown;
-  const log::Level level = server_fault ? log::Level::kError : log::Level::kInfo;
+  const log::Level level = IsServerFault(status) ? log::Level::kError : log::Level::kInfo;
   if (status.ok()) {
     log::Write(level, "rpc",
                {{"method", method},

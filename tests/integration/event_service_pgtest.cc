@@ -234,5 +234,17 @@ TEST_F(EventServiceTest, UnreachableDeliveryServiceIsUnavailable) {
   EXPECT_EQ(StoredRows(), 0);
 }
 
+// The delivery service lost its connection during the commit (UNKNOWN): the
+// publisher is told to publish again with the same keys, which stores once.
+TEST_F(EventServiceTest, ACommitInDoubtAsksToPublishAgainWithTheSameKeys) {
+  NewWebhook(connection_a_);
+  KillFirstSessionWriting("events", /*at_commit=*/true);
+  pb::PublishEventResponse r;
+  EXPECT_THAT(Publish(Booking("k-doubt", R"({"uuid":"b-1"})"), &r),
+              GrpcStatusIs(grpc::StatusCode::UNAVAILABLE, "publish again with the same idempotency keys"));
+  ASSERT_THAT(Publish(Booking("k-doubt", R"({"uuid":"b-1"})"), &r), GrpcIsOk());
+  EXPECT_EQ(Count("SELECT count(*) FROM events"), 1);
+}
+
 }  // namespace
 }  // namespace octo::testing

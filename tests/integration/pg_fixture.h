@@ -84,6 +84,33 @@ class PgRepositoryTest : public ::testing::Test {
     return txn.exec1(sql)[0].as<long long>();
   }
 
+  // Makes the first row written to `table` end its own session, as a server
+  // crash or failover would: with `at_commit` false while the row is inserted
+  // (the transaction never reaches COMMIT: nothing stored, safe to rerun);
+  // with `at_commit` true during COMMIT (a deferred trigger: the client
+  // cannot know whether it committed). KilledRuns() counts the rows the
+  // trigger saw, over every run.
+  void KillFirstSessionWriting(const std::string& table, bool at_commit) {
+    auto conn = Raw();
+    pqxx::work txn(*conn);
+    txn.exec("CREATE SEQUENCE octo_test_kills");
+    txn.exec(
+        "CREATE FUNCTION octo_test_kill() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+        "  IF nextval('octo_test_kills') = 1 THEN"
+        "    PERFORM pg_terminate_backend(pg_backend_pid());"
+        "    PERFORM pg_sleep(10);"  // the termination arrives here
+        "  END IF;"
+        "  RETURN NULL;"
+        " END $$");
+    txn.exec("CREATE CONSTRAINT TRIGGER octo_test_kill AFTER INSERT ON " + table +
+             (at_commit ? " DEFERRABLE INITIALLY DEFERRED" : "") +
+             " FOR EACH ROW EXECUTE FUNCTION octo_test_kill()");
+    txn.commit();
+  }
+  long long KilledRuns() const {
+    return Count("SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM octo_test_kills");
+  }
+
   std::unique_ptr<TestDatabase> db_;
   std::unique_ptr<PgPool> pool_;
   std::unique_ptr<subscription::PgRepository> repo_;

@@ -21,6 +21,14 @@
 //               a tenant with ONE webhook; events/s accepted and RPC p50/p99.
 //   backlog     (on request) the split phase with --backlog_deliveries
 //               deliveries (events = deliveries / W): a large backlog drained.
+//   offer       (on request) --offer_rate events/s offered in batches of
+//               --offer_batch for --offer_seconds, open loop as the latency
+//               phase: events/s accepted, RPC and publish->received p99.
+//   fanout      (on request) ONE event to --fanout_webhooks webhooks of one
+//               connection, --fanout_events times (fanout_phase.h): the time
+//               to accept it, and to deliver and record the fan-out.
+//   long        (on request) the latency phase at --long_rate events/s for
+//               --long_seconds (10 minutes at 300 events/s).
 // --latency_rates=200,2000 runs the latency phase once per rate; --long_run
 // makes it 10 minutes at 300 events/s.
 // Every phase reports CPU microseconds per delivery per process.
@@ -37,6 +45,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
@@ -58,6 +67,7 @@
 #include "services/common/net.h"
 #include "tests/perf/bench_stack.h"
 #include "tests/perf/bench_workload.h"
+#include "tests/perf/fanout_phase.h"
 #include "tests/perf/proc_stats.h"
 #include "tests/perf/single_publish.h"
 #include "tests/perf/sink_server.h"
@@ -90,7 +100,8 @@ ABSL_FLAG(int, sink_port, 0, "use a running octo-bench-sink on 127.0.0.1:<port> 
 ABSL_FLAG(int, sink_threads, 2, "event loops of the sink");
 ABSL_FLAG(std::string, work_dir, "", "logs, port files, the wrk script; default: a new /tmp/octo-bench.*");
 ABSL_FLAG(std::string, phases, "throughput,latency,single,wrk",
-          "which phases to run, in this order: throughput, latency, single, wrk, split, backlog");
+          "which phases to run, in this order: throughput, latency, offer, single, fanout, wrk, "
+          "long, split, backlog");
 ABSL_FLAG(int, events, 20000, "throughput phase: events to publish (N)");
 ABSL_FLAG(int, webhooks, 5, "webhooks on the sink that want every event (W)");
 ABSL_FLAG(std::string, capabilities, "octo/pricing", "capabilities of the webhooks, comma-separated");
@@ -119,6 +130,13 @@ ABSL_FLAG(int, single_clients, 64, "single phase: concurrent PublishEvent client
 ABSL_FLAG(int, single_events, 20000, "single phase: events to publish");
 ABSL_FLAG(int, backlog_deliveries, 1000000,
           "backlog phase: deliveries stored with the dispatcher off, then drained");
+ABSL_FLAG(int, offer_rate, 1000, "offer phase: events per second offered");
+ABSL_FLAG(int, offer_batch, 10, "offer phase: events per PublishEvents call");
+ABSL_FLAG(int, offer_seconds, 10, "offer phase: how long to offer");
+ABSL_FLAG(int, fanout_webhooks, 10000, "fanout phase: webhooks of the one connection");
+ABSL_FLAG(int, fanout_events, 5, "fanout phase: events published, one at a time");
+ABSL_FLAG(int, long_rate, 300, "long phase: events per second");
+ABSL_FLAG(int, long_seconds, 600, "long phase: how long to publish");
 
 namespace octo::perf {
 namespace {
@@ -132,6 +150,7 @@ constexpr double kGoalP99Ms = 25;
 constexpr double kGoalRate = 2000;
 constexpr double kGoalSingleEventsPerSecond = 5000;
 constexpr double kGoalSingleP99Ms = 20;
+constexpr double kGoalFanoutAcceptMs = 100;
 
 struct Config {
   BenchStackOptions stack;
@@ -155,6 +174,13 @@ struct Config {
   int single_clients = 0;
   int single_events = 0;
   int backlog_deliveries = 0;
+  int offer_rate = 0;
+  int offer_batch = 0;
+  int offer_seconds = 0;
+  int fanout_webhooks = 0;
+  int fanout_events = 0;
+  int long_rate = 0;
+  int long_seconds = 0;
 };
 
 std::vector<std::string> SplitWords(const std::string& s, char sep = ' ') {
@@ -213,7 +239,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
   c.phases = SplitWords(absl::GetFlag(FLAGS_phases), ',');
   for (const std::string& p : c.phases) {
     if (p != "throughput" && p != "latency" && p != "wrk" && p != "split" && p != "single" &&
-        p != "backlog") {
+        p != "backlog" && p != "offer" && p != "fanout" && p != "long") {
       return absl::InvalidArgumentError(absl::StrCat("--phases: unknown phase '", p, "'"));
     }
   }
@@ -239,6 +265,13 @@ absl::StatusOr<Config> ConfigFromFlags() {
   c.single_clients = absl::GetFlag(FLAGS_single_clients);
   c.single_events = absl::GetFlag(FLAGS_single_events);
   c.backlog_deliveries = absl::GetFlag(FLAGS_backlog_deliveries);
+  c.offer_rate = absl::GetFlag(FLAGS_offer_rate);
+  c.offer_batch = absl::GetFlag(FLAGS_offer_batch);
+  c.offer_seconds = absl::GetFlag(FLAGS_offer_seconds);
+  c.fanout_webhooks = absl::GetFlag(FLAGS_fanout_webhooks);
+  c.fanout_events = absl::GetFlag(FLAGS_fanout_events);
+  c.long_rate = absl::GetFlag(FLAGS_long_rate);
+  c.long_seconds = absl::GetFlag(FLAGS_long_seconds);
   for (const std::string& r : SplitWords(absl::GetFlag(FLAGS_latency_rates), ',')) {
     int rate = 0;
     if (!absl::SimpleAtoi(r, &rate) || rate < 1 || rate > 100'000) {
@@ -272,6 +305,15 @@ absl::StatusOr<Config> ConfigFromFlags() {
            Range("single_clients", c.single_clients, 1, 256),
            Range("single_events", c.single_events, 1, 2'000'000),
            Range("backlog_deliveries", c.backlog_deliveries, 1, 10'000'000),
+           Range("offer_rate", c.offer_rate, 1, 100'000),
+           Range("offer_batch", c.offer_batch, 1, 500),
+           Range("offer_seconds", c.offer_seconds, 1, 600),
+           Range("fanout_webhooks", c.fanout_webhooks, 1, 100'000),
+           Range("fanout_events", c.fanout_events, 1, 100),
+           Range("long_rate", c.long_rate, 1, 100'000),
+           Range("long_seconds", c.long_seconds, 1, 3600),
+           // One batch every offer_batch / offer_rate seconds: 1 ms .. 1 s.
+           Range("offer_batch * 1000 / offer_rate", c.offer_batch * 1000 / c.offer_rate, 1, 1000),
        }) {
     if (!s.ok()) return s;
   }
@@ -297,6 +339,8 @@ boost::json::object LatencyJson(const LatencyHistogram::Summary& l) {
 struct PhaseResult {
   std::string name;
   int rate = 0;           // latency phase: events/s offered
+  int seconds = 0;        // latency phase: how long
+  int batch_events = 0;   // latency phase: events per PublishEvents call
   bool complete = false;  // every accepted delivery received and recorded
   std::string problem;    // why not
   std::uint64_t events_accepted = 0;
@@ -315,6 +359,9 @@ struct PhaseResult {
   double wall_seconds = 0;  // the phase, start to the end of its checks
   std::vector<StatementStat> statements;  // pg_stat_statements, top by time
 
+  double AcceptedPerSecond() const {
+    return publish_seconds > 0 ? static_cast<double>(events_accepted) / publish_seconds : 0;
+  }
   double DeliveriesPerSecond() const {
     return recorded_seconds > 0 ? static_cast<double>(deliveries_expected) / recorded_seconds : 0;
   }
@@ -326,7 +373,9 @@ class Bench {
       : config_(config), stack_(stack), db_(db), factory_(factory), sink_(stack.sink_port()) {}
 
   absl::StatusOr<PhaseResult> Throughput();
-  absl::StatusOr<PhaseResult> Latency(int rate);
+  // Open loop: `rate` events/s for `seconds`, a batch every `interval_ms`.
+  absl::StatusOr<PhaseResult> Latency(const std::string& name, int rate, int seconds,
+                                      int interval_ms);
   // Enqueue only, then dispatch only (restarts octo-delivery twice).
   absl::StatusOr<std::pair<PhaseResult, PhaseResult>> Split(int events, const std::string& name);
   // Single-event publishing of `factory`'s events (a one-webhook tenant).
@@ -494,19 +543,22 @@ absl::StatusOr<PhaseResult> Bench::Throughput() {
   return r;
 }
 
-absl::StatusOr<PhaseResult> Bench::Latency(int rate) {
+absl::StatusOr<PhaseResult> Bench::Latency(const std::string& name, int rate, int seconds,
+                                           int interval_ms) {
   PhaseResult r;
-  r.name = "latency";
+  r.name = name;
   r.rate = rate;
+  r.seconds = seconds;
   if (absl::Status s = sink_.Reset(); !s.ok()) return s;
   ResetStatements();
   absl::StatusOr<DbCounts> before = db_.Counts();
   if (!before.ok()) return before.status();
   const CpuTimes cpu_before = SampleCpu(stack_.Pids());
 
-  const auto interval = std::chrono::milliseconds(config_.rate_interval_ms);
-  const int per_batch = std::max(1, static_cast<int>(std::lround(rate * config_.rate_interval_ms / 1000.0)));
-  const int batches = std::max(1, config_.rate_seconds * 1000 / config_.rate_interval_ms);
+  const auto interval = std::chrono::milliseconds(interval_ms);
+  const int per_batch = std::max(1, static_cast<int>(std::lround(rate * interval_ms / 1000.0)));
+  const int batches = std::max(1, seconds * 1000 / interval_ms);
+  r.batch_events = per_batch;
   Publisher publisher(stack_.SubscriptionChannel(), factory_, config_.rate_workers, 30s);
   const auto t0 = Clock::now();
   const std::int64_t t0_ns = RealtimeNs();
@@ -517,9 +569,14 @@ absl::StatusOr<PhaseResult> Bench::Latency(int rate) {
     publisher.Submit(latency_phase_letter_, std::int64_t{k} * per_batch, per_batch, scheduled_ns);
     if (publisher.failed()) break;
   }
+  std::optional<double> publish_seconds;  // the first publish to the last answer
   auto done = [&] {
     const PublishStats p = publisher.Stats();
-    return p.batches_ok + p.batches_failed >= static_cast<std::uint64_t>(batches) || p.batches_failed > 0;
+    if (p.batches_ok + p.batches_failed < static_cast<std::uint64_t>(batches) && p.batches_failed == 0) {
+      return false;
+    }
+    if (!publish_seconds) publish_seconds = Seconds(Clock::now() - t0);
+    return true;
   };
   auto want = [&]() -> std::uint64_t { return publisher.Stats().deliveries; };
   absl::Status received = WaitReceived(r, t0, Clock::now() + config_.drain_timeout, done, want, nullptr);
@@ -527,7 +584,7 @@ absl::StatusOr<PhaseResult> Bench::Latency(int rate) {
   if (!received.ok()) publisher.Abandon();
   publisher.Finish();
   r.publish = publisher.Stats();
-  r.publish_seconds = Seconds(Clock::now() - t0);
+  r.publish_seconds = publish_seconds.value_or(Seconds(Clock::now() - t0));
   r.events_accepted = r.publish.events;
   r.deliveries_expected = r.publish.deliveries;
   absl::Status recorded = received.ok() ? WaitRecorded(r, before->attempts, t0) : received;
@@ -691,10 +748,14 @@ void PrintPhase(const PhaseResult& r, const Config& c) {
                 r.recorded_seconds);
     std::printf("   steady rate            %.0f deliveries/s received between 10 %% and 90 %%\n", r.steady_rate);
   } else {
-    std::printf("   offered                %d events/s x %d s (%d webhooks: %d deliveries/s); publisher "
-                "lag max %.1f ms\n",
-                r.rate, c.rate_seconds, c.webhooks, r.rate * c.webhooks,
+    std::printf("   offered                %d events/s x %d s in %d-event batches (%d webhooks: %d "
+                "deliveries/s); publisher lag max %.1f ms\n",
+                r.rate, r.seconds, r.batch_events, c.webhooks, r.rate * c.webhooks,
                 static_cast<double>(r.publish.max_queue_wait_us) / 1000.0);
+    std::printf("   ACCEPTED               %.0f events/s (%llu events, first publish -> last answer "
+                "%.2f s)\n",
+                r.AcceptedPerSecond(), static_cast<unsigned long long>(r.events_accepted),
+                r.publish_seconds);
   }
   // (Split: the dispatch half's latency is mostly the time the events waited.)
   if (r.sink.latency.count > 0 && !absl::EndsWith(r.name, ": dispatch only")) {
@@ -775,6 +836,29 @@ boost::json::object PhaseJson(const PhaseResult& r) {
           {"statements", statements}};
 }
 
+// Prints the fan-out phase; its JSON.
+boost::json::object PrintFanout(const FanoutResult& r) {
+  std::printf("   setup                  %.1f s to create the tenant and its %d webhooks\n", r.setup_seconds,
+              r.webhooks);
+  if (!r.problem.empty()) std::printf("   problem: %s  ** INCOMPLETE **\n", r.problem.c_str());
+  boost::json::array events;
+  for (std::size_t i = 0; i < r.accept_ms.size(); ++i) {
+    const double received = i < r.received_ms.size() ? r.received_ms[i] : 0;
+    const double recorded = i < r.recorded_ms.size() ? r.recorded_ms[i] : 0;
+    std::printf("   event %zu                accepted in %.1f ms; every delivery received after %.0f ms, "
+                "recorded after %.0f ms\n",
+                i + 1, r.accept_ms[i], received, recorded);
+    events.push_back({{"accept_ms", r.accept_ms[i]}, {"received_ms", received}, {"recorded_ms", recorded}});
+  }
+  const double median = Median(r.accept_ms);
+  const double max = r.accept_ms.empty() ? 0 : *std::max_element(r.accept_ms.begin(), r.accept_ms.end());
+  std::printf("   TIME TO ACCEPT         median %.1f ms, max %.1f ms (%zu events)\n", median, max,
+              r.accept_ms.size());
+  return {{"webhooks", r.webhooks},      {"complete", r.complete()}, {"problem", r.problem},
+          {"setup_seconds", r.setup_seconds}, {"accept_median_ms", median}, {"accept_max_ms", max},
+          {"events", events}};
+}
+
 const char* Verdict(bool measured, bool met) { return !measured ? "NOT MEASURED" : met ? "MET" : "NOT MET"; }
 
 int Run(const Config& config) {
@@ -832,7 +916,10 @@ int Run(const Config& config) {
                            {"database", settings.ok() ? *settings : ""},
                            {"events", config.events},
                            {"webhooks", config.webhooks}};
-  std::optional<PhaseResult> throughput, latency, single;
+  std::optional<PhaseResult> throughput, latency, single, offer, long_run;
+  std::map<int, PhaseResult> latency_by_rate;
+  std::optional<FanoutResult> fanout;
+  std::optional<std::pair<PhaseResult, PhaseResult>> backlog;
   std::optional<WrkResult> wrk;
   std::string wrk_problem;
   int rc = 0;
@@ -852,14 +939,42 @@ int Run(const Config& config) {
       PrintPhase(r->second, config);
       json[phase + "_enqueue"] = PhaseJson(r->first);
       json[phase + "_dispatch"] = PhaseJson(r->second);
-    } else if (phase == "throughput" || phase == "latency" || phase == "single") {
+      if (phase == "backlog") backlog = *std::move(r);
+    } else if (phase == "fanout") {
+      FanoutOptions options{.webhooks = config.fanout_webhooks,
+                            .events = config.fanout_events,
+                            .capabilities = config.capabilities,
+                            .run_id = factory.run_id(),
+                            .drain_timeout = config.drain_timeout};
+      std::printf("\n== fanout phase: one event to %d webhooks of one connection, %d times\n",
+                  options.webhooks, options.events);
+      std::fflush(stdout);
+      absl::StatusOr<FanoutResult> r = RunFanout(stack.SubscriptionChannel(), stack.sink_port(), **db, options);
+      if (!r.ok()) {
+        std::fprintf(stderr, "octo-bench: fanout phase: %s\n%s", r.status().ToString().c_str(),
+                     stack.LogTails().c_str());
+        rc = 1;
+        break;
+      }
+      json["fanout"] = PrintFanout(*r);
+      fanout = *std::move(r);
+    } else if (phase == "throughput" || phase == "latency" || phase == "single" || phase == "offer" ||
+               phase == "long") {
       std::vector<absl::StatusOr<PhaseResult>> runs;
       if (phase == "throughput") runs.push_back(bench.Throughput());
       if (phase == "latency") {
         for (int rate : config.latency_rates) {
-          runs.push_back(bench.Latency(rate));
+          runs.push_back(bench.Latency("latency", rate, config.rate_seconds, config.rate_interval_ms));
           if (!runs.back().ok()) break;
         }
+      }
+      if (phase == "offer") {
+        runs.push_back(bench.Latency("offer", config.offer_rate, config.offer_seconds,
+                                     config.offer_batch * 1000 / config.offer_rate));
+      }
+      if (phase == "long") {
+        runs.push_back(bench.Latency("long", config.long_rate, config.long_seconds,
+                                     config.rate_interval_ms));
       }
       if (phase == "single") {
         absl::StatusOr<Tenant> one = CreateTenant(stack.SubscriptionChannel(), stack.sink_port(), 1,
@@ -880,7 +995,12 @@ int Run(const Config& config) {
         }
         PrintPhase(*r, config);
         json[phase == "latency" ? absl::StrCat("latency_", r->rate) : phase] = PhaseJson(*r);
-        (phase == "throughput" ? throughput : phase == "single" ? single : latency) = std::move(*r);
+        if (phase == "latency") latency_by_rate[r->rate] = *r;
+        (phase == "throughput" ? throughput
+         : phase == "single"   ? single
+         : phase == "offer"    ? offer
+         : phase == "long"     ? long_run
+                               : latency) = std::move(*r);
       }
       if (rc != 0) break;
     } else {
@@ -942,7 +1062,65 @@ int Run(const Config& config) {
               kGoalSingleP99Ms,
               Verdict(have_s, single_rate >= kGoalSingleEventsPerSecond &&
                                   single_p99 <= kGoalSingleP99Ms));
-  json["summary"] = {{"deliveries_per_second", dps},
+  // The figures of the product's performance table beyond the goals above.
+  auto p99_at = [&](int rate) -> std::optional<double> {
+    auto it = latency_by_rate.find(rate);
+    if (it == latency_by_rate.end() || !it->second.complete) return std::nullopt;
+    return Ms(it->second.sink.latency.p99_us);
+  };
+  auto figure = [](std::optional<double> v, const char* unit) {
+    return v ? absl::StrFormat("%.2f %s", *v, unit) : std::string("NOT MEASURED");
+  };
+  const bool have_offer = offer.has_value() && offer->complete;
+  const bool have_fanout = fanout.has_value() && fanout->complete() && !fanout->accept_ms.empty();
+  const double fanout_accept = have_fanout ? Median(fanout->accept_ms) : 0;
+  const bool have_long = long_run.has_value() && long_run->complete;
+  const bool have_backlog = backlog.has_value() && backlog->second.complete;
+  std::printf("\n== the performance table\n");
+  std::printf("   (1) deliveries/s, batched publish, every attempt recorded: %s\n",
+              have_t ? absl::StrFormat("%.0f", dps).c_str() : "NOT MEASURED");
+  std::printf("   (2) ratio to wrk on the same sink: %s\n",
+              have_w ? absl::StrFormat("%.3f", ratio).c_str() : "NOT MEASURED");
+  std::printf("   (3) p99 publish->received, 2,000 events/s x %d webhooks, 10-ms batches: %s\n",
+              config.webhooks, figure(p99_at(2000), "ms").c_str());
+  std::printf("   (4) p99 publish->received, 200 events/s x %d webhooks: %s\n", config.webhooks,
+              figure(p99_at(200), "ms").c_str());
+  if (have_offer) {
+    std::printf("   (5) %d events/s offered in %d-event batches: %.0f events/s accepted, PublishEvents "
+                "p99 %.2f ms, publish->received p99 %.2f ms\n",
+                offer->rate, offer->batch_events, offer->AcceptedPerSecond(),
+                Ms(offer->publish.rpc_latency.p99_us), Ms(offer->sink.latency.p99_us));
+  } else {
+    std::printf("   (5) events/s offered in batches: NOT MEASURED (--phases=offer)\n");
+  }
+  std::printf("   (6) one event to %d webhooks of one connection, time to accept (median of %zu): %s   "
+              "goal <= %.0f ms: %s\n",
+              fanout ? fanout->webhooks : config.fanout_webhooks, fanout ? fanout->accept_ms.size() : 0,
+              figure(have_fanout ? std::optional<double>(fanout_accept) : std::nullopt, "ms").c_str(),
+              kGoalFanoutAcceptMs, Verdict(have_fanout, fanout_accept <= kGoalFanoutAcceptMs));
+  std::printf("   (7) %d s at %d events/s x %d webhooks, p99 publish->received: %s\n",
+              long_run ? long_run->seconds : config.long_seconds, long_run ? long_run->rate : config.long_rate,
+              config.webhooks,
+              figure(have_long ? std::optional<double>(Ms(long_run->sink.latency.p99_us)) : std::nullopt, "ms")
+                  .c_str());
+  std::printf("   single-event publishing: %s events/s, RPC p99 %s\n",
+              have_s ? absl::StrFormat("%.0f", single_rate).c_str() : "NOT MEASURED",
+              figure(have_s ? std::optional<double>(single_p99) : std::nullopt, "ms").c_str());
+  std::printf("   backlog drain: %s\n",
+              have_backlog ? absl::StrFormat("%llu deliveries at %.0f deliveries/s",
+                                             static_cast<unsigned long long>(backlog->second.deliveries_expected),
+                                             backlog->second.DeliveriesPerSecond())
+                                 .c_str()
+                           : "NOT MEASURED");
+  json["summary"] = {{"offer_accepted_per_second", have_offer ? offer->AcceptedPerSecond() : 0.0},
+                     {"offer_rpc_p99_ms", have_offer ? Ms(offer->publish.rpc_latency.p99_us) : 0.0},
+                     {"offer_p99_ms", have_offer ? Ms(offer->sink.latency.p99_us) : 0.0},
+                     {"fanout_accept_median_ms", fanout_accept},
+                     {"long_p99_ms", have_long ? Ms(long_run->sink.latency.p99_us) : 0.0},
+                     {"p99_ms_at_200", p99_at(200).value_or(0.0)},
+                     {"p99_ms_at_2000", p99_at(2000).value_or(0.0)},
+                     {"backlog_deliveries_per_second", have_backlog ? backlog->second.DeliveriesPerSecond() : 0.0},
+                     {"deliveries_per_second", dps},
                      {"wrk_requests_per_second", wrk ? wrk->requests_per_second : 0.0},
                      {"ratio", ratio},
                      {"p99_ms_at_rate", p99},

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <exception>
+#include <thread>
 #include <utility>
+#include <vector>
 
 #include <boost/json.hpp>
 #include <pqxx/pqxx>
@@ -65,7 +67,6 @@ absl::StatusOr<Tenant> CreateTenant(const std::shared_ptr<grpc::Channel>& channe
                                     int webhooks, const std::vector<std::string>& capabilities) {
   constexpr auto kTimeout = std::chrono::seconds(30);
   auto admin = v1::AdminService::NewStub(channel);
-  auto subscriptions = v1::SubscriptionService::NewStub(channel);
   Tenant tenant;
 
   v1::CreateSupplierRequest supplier_req;
@@ -89,19 +90,37 @@ absl::StatusOr<Tenant> CreateTenant(const std::shared_ptr<grpc::Channel>& channe
   if (!s.ok()) return RpcError("CreateConnection", s);
   tenant.connection_id = connection.id();
 
-  for (int i = 0; i < webhooks; ++i) {
-    v1::CreateWebhookRequest req;
-    req.set_connection_id(tenant.connection_id);
-    req.set_event("booking_update");
-    req.set_url(absl::StrCat("http://127.0.0.1:", sink_port, "/hook/", i));
-    req.set_retry_on_error(true);
-    req.set_use_contact_language(false);
-    for (const std::string& c : capabilities) req.add_capabilities(c);
-    v1::CreateWebhookResponse resp;
-    s = subscriptions->CreateWebhook(Context(kTimeout).get(), req, &resp);
-    if (!s.ok()) return RpcError("CreateWebhook", s);
-    tenant.webhook_ids.push_back(resp.webhook().id());
+  // Many webhooks (the fan-out phase: 10,000) are created by a few threads.
+  const int threads = std::clamp(webhooks / 250, 1, 8);
+  std::vector<std::string> ids(static_cast<std::size_t>(std::max(webhooks, 0)));
+  std::vector<absl::Status> errors(static_cast<std::size_t>(threads));
+  auto create = [&](int t) {
+    auto stub = v1::SubscriptionService::NewStub(channel);
+    for (int i = t; i < webhooks; i += threads) {
+      v1::CreateWebhookRequest req;
+      req.set_connection_id(tenant.connection_id);
+      req.set_event("booking_update");
+      req.set_url(absl::StrCat("http://127.0.0.1:", sink_port, "/hook/", i));
+      req.set_retry_on_error(true);
+      req.set_use_contact_language(false);
+      for (const std::string& c : capabilities) req.add_capabilities(c);
+      v1::CreateWebhookResponse resp;
+      const grpc::Status status = stub->CreateWebhook(Context(kTimeout).get(), req, &resp);
+      if (!status.ok()) {
+        errors[static_cast<std::size_t>(t)] = RpcError("CreateWebhook", status);
+        return;
+      }
+      ids[static_cast<std::size_t>(i)] = resp.webhook().id();
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int t = 1; t < threads; ++t) workers.emplace_back(create, t);
+  create(0);
+  for (std::thread& w : workers) w.join();
+  for (const absl::Status& e : errors) {
+    if (!e.ok()) return e;
   }
+  tenant.webhook_ids = std::move(ids);
   return tenant;
 }
 

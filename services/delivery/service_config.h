@@ -1,0 +1,34 @@
+#pragma once
+// The configuration of the octo-delivery executable: its flags (each
+// defaulting from an OCTO_* environment variable; the --pg_* ones are
+// pg_flags.h's), read and validated into one Config. main.cc wires the
+// process from it.
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "services/common/pg_connection.h"
+#include "services/delivery/dispatcher.h"
+#include "services/delivery/group_commit.h"
+
+namespace octo::delivery {
+
+// What the flags say, validated.
+struct Config {
+  std::string listen;
+  std::string database_url;
+  int db_pool_size = 8;
+  std::string port_file;
+  bool dispatch = true;
+  DispatcherOptions dispatcher;
+  std::string metrics_listen;
+  std::string metrics_port_file;
+  absl::Duration queue_stats_interval = absl::Seconds(5);
+  PgConnectionOptions pg;
+  GroupCommitOptions group_commit;
+};
+
+// The flags as a Config, or INVALID_ARGUMENT naming the flag that is wrong.
+absl::StatusOr<Config> ConfigFromFlags();
+
+}  // namespace octo::delivery
