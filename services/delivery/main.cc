@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -22,6 +23,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "services/common/grpc_auth.h"
 #include "services/common/log.h"
 #include "services/common/metrics.h"
 #include "services/common/migrations.h"
@@ -67,6 +69,10 @@ ABSL_FLAG(std::string, port_file, octo::EnvOr("OCTO_DELIVERY_PORT_FILE", ""),
           "if set, the bound port is written here once serving (env OCTO_DELIVERY_PORT_FILE)");
 ABSL_FLAG(bool, allow_non_loopback, octo::EnvOr("OCTO_ALLOW_NON_LOOPBACK", "false") == "true",
           "allow --grpc_listen on a non-loopback address (env OCTO_ALLOW_NON_LOOPBACK=true)");
+// Internal authentication (services/common/grpc_auth.h).
+ABSL_FLAG(std::string, grpc_callers_dir, octo::EnvOr("OCTO_GRPC_CALLERS_DIR", ""),
+          "directory of the internal callers' tokens, one file per caller identity "
+          "(subscription, ...); required (env OCTO_GRPC_CALLERS_DIR)");
 ABSL_FLAG(std::string, metrics_listen, octo::EnvOr("OCTO_DELIVERY_METRICS_LISTEN", "127.0.0.1:9102"),
           "host:port of the HTTP listener serving /metrics and /healthz; port 0 picks a free port "
           "(env OCTO_DELIVERY_METRICS_LISTEN)");
@@ -206,6 +212,7 @@ struct Config {
   std::string metrics_port_file;
   absl::Duration queue_stats_interval = absl::Seconds(5);
   PgConnectionOptions pg;
+  std::optional<grpc_auth::CallerTokens> callers;  // who may call us
 };
 
 absl::Status CheckRange(const char* flag, long long value, long long min, long long max) {
@@ -341,6 +348,10 @@ absl::StatusOr<Config> ConfigFromFlags() {
         absl::StrCat("--allow_destination_cidrs: ", policy.status().message()));
   }
   d.destination_policy = *std::move(policy);
+  absl::StatusOr<grpc_auth::CallerTokens> callers =
+      grpc_auth::CallerTokens::LoadDir(absl::GetFlag(FLAGS_grpc_callers_dir));
+  if (!callers.ok()) return callers.status();
+  c.callers = *std::move(callers);
   return c;
 }
 
@@ -418,7 +429,7 @@ int Run(const Config& config) {
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(kMaxEnqueueRequestBytes);
   int port = 0;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(config.listen, grpc_auth::ServerCredentials(*config.callers), &port);
   builder.RegisterService(&delivery_service);
   builder.experimental().SetInterceptorCreators(grpc_metrics.ServerInterceptors());
   builder.RegisterService(&operations_service);
