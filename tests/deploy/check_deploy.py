@@ -583,6 +583,42 @@ def check_compose(root):
                     problem(f"prometheus.yml: {job} target {target} is no compose service")
 
 
+def check_network_policies(policies, deployments, kustomization):
+    """Ingress denied by default; every Deployment has a policy of its own
+    that names the ports it opens; all of them in the kustomization."""
+    files = {f for f, _ in policies}
+    for f in files:
+        if f not in kustomization.get("resources", []):
+            problem(f"kustomization.yaml: {f} (NetworkPolicies) is not a resource")
+    objects = [o for _, o in policies]
+    if not any(o["spec"].get("podSelector") == {} and "Ingress" in o["spec"].get("policyTypes", [])
+               and not o["spec"].get("ingress") for o in objects):
+        problem("kubernetes: no default-deny ingress NetworkPolicy (podSelector {}, no ingress rule)")
+    for name, d in deployments.items():
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        own = [o for o in objects if o["spec"].get("podSelector", {}).get("matchLabels") and
+               all(labels.get(k) == v for k, v in o["spec"]["podSelector"]["matchLabels"].items())]
+        if not own:
+            problem(f"Deployment {name}: no NetworkPolicy selects it")
+        ports = {p["containerPort"] for c in d["spec"]["template"]["spec"]["containers"]
+                 for p in c.get("ports", [])}
+        opened = {p.get("port") for o in own for rule in o["spec"].get("ingress", [])
+                  for p in rule.get("ports", [])}
+        if not opened <= ports:
+            problem(f"NetworkPolicy of {name}: opens ports {sorted(opened - ports)} it does not serve")
+        if ports - opened:
+            problem(f"NetworkPolicy of {name}: ports {sorted(ports - opened)} unreachable (probes, scrapes)")
+
+
+def check_grpc_callers_secret(deployments):
+    """Every process mounts the internal credentials' Secret
+    (docs/operations.md, "Internal credentials")."""
+    for name, d in deployments.items():
+        volumes = d["spec"]["template"]["spec"].get("volumes", [])
+        if not any(v.get("secret", {}).get("secretName") == "octo-webhooks-grpc-callers" for v in volumes):
+            problem(f"Deployment {name}: does not mount the Secret octo-webhooks-grpc-callers")
+
+
 def check_kubernetes(root):
     kdir = os.path.join(root, "deploy/kubernetes")
     objects = []
@@ -689,6 +725,8 @@ def check_kubernetes(root):
         problem("kubernetes: no HorizontalPodAutoscaler for octo-delivery")
     if "replicas" in deployments.get("octo-delivery", {}).get("spec", {}):
         problem("Deployment octo-delivery: leave replicas to the HorizontalPodAutoscaler")
+    check_network_policies(by_kind.get("NetworkPolicy", []), deployments, kustomization)
+    check_grpc_callers_secret(deployments)
     monitors = by_kind.get("ServiceMonitor", [])
     if not monitors:
         problem("kubernetes: no ServiceMonitor")
