@@ -6,7 +6,6 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
-#include <sstream>
 
 #include <grpc/grpc.h>
 #include <grpc/grpc_security.h>
@@ -58,19 +57,26 @@ absl::Status CheckToken(const std::string& what, std::string_view token) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadWholeFile(const std::string& what, const std::string& path) {
+// The tokens of a token file, one a line (blank lines ignored), each
+// checked; at least one.
+absl::StatusOr<std::vector<std::string>> ReadTokens(const std::string& what,
+                                                    const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;
     const std::string message = absl::StrCat(what, ": cannot read ", path, ": ", std::strerror(err));
     return err == EACCES ? absl::PermissionDeniedError(message) : absl::NotFoundError(message);
   }
-  std::ostringstream text;
-  text << in.rdbuf();
-  std::string token = text.str();
-  while (!token.empty() && (token.back() == '\n' || token.back() == '\r')) token.pop_back();
-  if (absl::Status s = CheckToken(absl::StrCat(what, " (", path, ")"), token); !s.ok()) return s;
-  return token;
+  std::vector<std::string> tokens;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (line.empty()) continue;
+    if (absl::Status s = CheckToken(absl::StrCat(what, " (", path, ")"), line); !s.ok()) return s;
+    tokens.push_back(std::move(line));
+  }
+  if (tokens.empty()) return absl::InvalidArgumentError(absl::StrCat(what, ": ", path, " is empty"));
+  return tokens;
 }
 
 std::string_view ServiceOfMethod(std::string_view full_method) {
@@ -207,10 +213,9 @@ absl::StatusOr<CallerTokens> CallerTokens::FromPairs(
     }
     if (absl::Status s = CheckToken(absl::StrCat("caller ", identity), token); !s.ok()) return s;
     std::string digest = crypto::Sha256(token);
+    // One identity may hold several tokens (a rotation in progress); two
+    // identities never share one.
     for (const Entry& e : tokens.entries_) {
-      if (e.identity == identity) {
-        return absl::InvalidArgumentError(absl::StrCat("caller ", identity, " given twice"));
-      }
       if (e.token_digest == digest) {
         return absl::InvalidArgumentError(
             absl::StrCat("callers ", e.identity, " and ", identity, " share one token"));
@@ -240,10 +245,10 @@ absl::StatusOr<CallerTokens> CallerTokens::LoadDir(const std::string& dir) {
   std::sort(names.begin(), names.end());
   std::vector<std::pair<std::string, std::string>> callers;
   for (const std::string& name : names) {
-    absl::StatusOr<std::string> token =
-        ReadWholeFile("--grpc_callers_dir", absl::StrCat(dir, "/", name));
-    if (!token.ok()) return token.status();
-    callers.emplace_back(name, *std::move(token));
+    absl::StatusOr<std::vector<std::string>> tokens =
+        ReadTokens("--grpc_callers_dir", absl::StrCat(dir, "/", name));
+    if (!tokens.ok()) return tokens.status();
+    for (std::string& token : *tokens) callers.emplace_back(name, std::move(token));
   }
   absl::StatusOr<CallerTokens> tokens = FromPairs(std::move(callers));
   if (!tokens.ok()) {
@@ -302,7 +307,9 @@ absl::StatusOr<std::string> ReadTokenFile(const std::string& what, const std::st
     return absl::InvalidArgumentError(
         absl::StrCat(what, " is required: the file holding this process's caller token"));
   }
-  return ReadWholeFile(what, path);
+  absl::StatusOr<std::vector<std::string>> tokens = ReadTokens(what, path);
+  if (!tokens.ok()) return tokens.status();
+  return std::move(tokens->back());  // the newest, during a rotation
 }
 
 std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface> TokenInterceptor(

@@ -60,14 +60,16 @@ bool IsOpenService(std::string_view service);
 class CallerTokens {
  public:
   // One file per caller in `dir`, named after its identity (KnownCallers()),
-  // holding its token (a trailing newline is ignored). Names starting with a
+  // holding its token, or several, one a line, all accepted (a rotation:
+  // the old and the new token). Names starting with a
   // dot are skipped (Kubernetes' Secret volumes keep their bookkeeping
   // there). INVALID_ARGUMENT for an empty `dir`, a file of an unknown name,
   // a token too short or with blanks, two callers with one token, or no
   // caller at all; NOT_FOUND / PERMISSION_DENIED when unreadable. Messages
   // name files, never tokens.
   static absl::StatusOr<CallerTokens> LoadDir(const std::string& dir);
-  // The same checks on (identity, token) pairs (tests, LoadDir).
+  // The same checks on (identity, token) pairs (tests, LoadDir); an
+  // identity may appear more than once.
   static absl::StatusOr<CallerTokens> FromPairs(
       std::vector<std::pair<std::string, std::string>> callers);
 
@@ -99,8 +101,10 @@ absl::Status Authorize(const CallerTokens& tokens, std::string_view full_method,
 // its token.
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(CallerTokens tokens);
 
-// Reads one token file (the trailing newline ignored); the same checks as
-// LoadDir. `what` names the flag in messages ("--delivery_token_file").
+// Reads a caller's own token file, the same format as a caller file of
+// LoadDir; with several lines the last one is sent (the newest token during
+// a rotation, while the servers accept both). `what` names the flag in
+// messages ("--delivery_token_file").
 absl::StatusOr<std::string> ReadTokenFile(const std::string& what, const std::string& path);
 
 // A client interceptor adding `authorization: Bearer <token>` to every call.

@@ -130,6 +130,19 @@ TEST(GrpcAuthTokens, LoadsADirectoryLikeAKubernetesSecretVolume) {
   EXPECT_EQ(ReadTokenFile("--x", dir.path() + "/admin").value_or(""), kAdminToken);
 }
 
+TEST(GrpcAuthTokens, ARotationAcceptsBothTokensAndSendsTheNewOne) {
+  TempDir dir;
+  const std::string next(40, 'n');
+  dir.Write("gateway", kGatewayToken + "\n" + next + "\n");
+  absl::StatusOr<CallerTokens> tokens = CallerTokens::LoadDir(dir.path());
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  EXPECT_EQ(tokens->Find(kGatewayToken), "gateway");
+  EXPECT_EQ(tokens->Find(next), "gateway");
+  EXPECT_EQ(ReadTokenFile("--x", dir.path() + "/gateway").value_or(""), next);
+  dir.Write("empty", "\n");
+  EXPECT_FALSE(ReadTokenFile("--x", dir.path() + "/empty").ok());
+}
+
 // A real server: the refused calls never reach a handler (the default
 // AdminService / EventService handlers answer UNIMPLEMENTED, so UNIMPLEMENTED
 // proves a call got through).
