@@ -19,8 +19,10 @@ namespace octo::gateway {
 
 // An insecure channel to `target` that reconnects within about two seconds
 // after the service restarts (gRPC's default backoff grows to two minutes).
+// Its calls carry `caller_token` (services/common/grpc_auth.h) unless empty.
 std::shared_ptr<grpc::Channel> MakeSubscriptionChannel(const std::string& target,
-                                                      metrics::GrpcMetrics* metrics = nullptr);
+                                                      metrics::GrpcMetrics* metrics = nullptr,
+                                                      const std::string& caller_token = "");
 
 class GrpcSubscriptionBackend final : public SubscriptionBackend {
  public:
