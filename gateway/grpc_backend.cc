@@ -7,6 +7,7 @@
 #include <grpcpp/security/credentials.h>
 #include <grpcpp/support/channel_arguments.h>
 
+#include "services/common/grpc_auth.h"
 #include "services/common/log.h"
 #include "services/common/status.h"
 
@@ -16,15 +17,19 @@ namespace v1 = octo::webhooks::v1;
 namespace health = grpc::health::v1;
 
 std::shared_ptr<grpc::Channel> MakeSubscriptionChannel(const std::string& target,
-                                                      metrics::GrpcMetrics* metrics) {
+                                                      metrics::GrpcMetrics* metrics,
+                                                      const std::string& caller_token) {
   grpc::ChannelArguments args;
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   args.SetMaxReceiveMessageSize(kMaxSubscriptionMessageBytes);
-  if (metrics != nullptr) {
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  if (metrics != nullptr) interceptors = metrics->ClientInterceptors();
+  if (!caller_token.empty()) interceptors.push_back(grpc_auth::TokenInterceptor(caller_token));
+  if (!interceptors.empty()) {
     return grpc::experimental::CreateCustomChannelWithInterceptors(
-        target, grpc::InsecureChannelCredentials(), args, metrics->ClientInterceptors());
+        target, grpc::InsecureChannelCredentials(), args, std::move(interceptors));
   }
   return grpc::CreateCustomChannel(target, grpc::InsecureChannelCredentials(), args);
 }

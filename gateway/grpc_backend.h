@@ -26,9 +26,11 @@ inline constexpr int kMaxSubscriptionMessageBytes = 32 << 20;
 
 // An insecure channel to `target` that reconnects within about two seconds
 // after the service restarts (gRPC's default backoff grows to two minutes),
-// and receives messages up to kMaxSubscriptionMessageBytes.
+// and receives messages up to kMaxSubscriptionMessageBytes. Its calls carry
+// `caller_token` (services/common/grpc_auth.h) unless empty.
 std::shared_ptr<grpc::Channel> MakeSubscriptionChannel(const std::string& target,
-                                                      metrics::GrpcMetrics* metrics = nullptr);
+                                                      metrics::GrpcMetrics* metrics = nullptr,
+                                                      const std::string& caller_token = "");
 
 class GrpcSubscriptionBackend final : public SubscriptionBackend {
  public:

@@ -25,6 +25,7 @@
 #include "gateway/list_cache.h"
 #include "gateway/rate_limiter.h"
 #include "gateway/string_views.h"
+#include "services/common/grpc_auth.h"
 #include "services/common/log.h"
 #include "services/common/metrics.h"
 #include "services/common/net.h"
@@ -65,6 +66,9 @@ ABSL_FLAG(std::string, listen, octo::EnvOr("OCTO_GATEWAY_LISTEN", "127.0.0.1:808
 ABSL_FLAG(std::string, subscription_target,
           octo::EnvOr("OCTO_SUBSCRIPTION_TARGET", "127.0.0.1:50051"),
           "gRPC target of the subscription service (env OCTO_SUBSCRIPTION_TARGET)");
+ABSL_FLAG(std::string, subscription_token_file, octo::EnvOr("OCTO_SUBSCRIPTION_TOKEN_FILE", ""),
+          "file holding the gateway's caller token (identity gateway) for its calls to the "
+          "subscription service; required (env OCTO_SUBSCRIPTION_TOKEN_FILE)");
 ABSL_FLAG(std::string, base_path, octo::EnvOr("OCTO_GATEWAY_BASE_PATH", "/octo"),
           "path prefix of the webhook routes: <base>/webhooks; \"\" or \"/\" for the root "
           "(env OCTO_GATEWAY_BASE_PATH)");
@@ -208,8 +212,16 @@ int main(int argc, char** argv) {
   config->api.list_cache = &list_cache;
   config->api.guard_metrics = &guard_metrics;
 
-  std::shared_ptr<grpc::Channel> channel =
-      octo::gateway::MakeSubscriptionChannel(config->subscription_target, &grpc_metrics);
+  // Internal authentication (services/common/grpc_auth.h).
+  absl::StatusOr<std::string> caller_token = octo::grpc_auth::ReadTokenFile(
+      "--subscription_token_file", absl::GetFlag(FLAGS_subscription_token_file));
+  if (!caller_token.ok()) {
+    octo::log::Error("invalid configuration",
+                     {{"error", octo::gateway::StdView(caller_token.status().message())}});
+    return 2;
+  }
+  std::shared_ptr<grpc::Channel> channel = octo::gateway::MakeSubscriptionChannel(
+      config->subscription_target, &grpc_metrics, *caller_token);
   octo::gateway::GrpcSubscriptionBackend grpc_backend(channel);
   octo::gateway::CachingBackend backend(&grpc_backend, &auth_cache, &list_cache, &guard_metrics);
   octo::gateway::ApiHandler handler(config->api, &backend);

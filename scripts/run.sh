@@ -213,16 +213,28 @@ DATABASE_URL="host=$(conninfo_quote "$SOCKET_DIR") port=$PG_PORT user=postgres d
 # this machine are allowed; set OCTO_DELIVERY_ALLOW_DESTINATION_CIDRS to
 # change it ("" = public addresses only, as in production).
 ALLOW_DESTINATION_CIDRS=${OCTO_DELIVERY_ALLOW_DESTINATION_CIDRS-127.0.0.0/8,::1/128}
+# Internal credentials (docs/operations.md, "Internal credentials"): one
+# random token per caller identity, made on the first run and kept; the
+# services refuse gRPC calls without a known caller's token.
+CALLERS_DIR=$DATA_DIR/grpc-callers
+mkdir -p "$CALLERS_DIR"
+chmod 700 "$CALLERS_DIR"
+for identity in gateway admin publisher subscription; do
+  [[ -s $CALLERS_DIR/$identity ]] && continue
+  log "creating the internal caller token $CALLERS_DIR/$identity"
+  (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$CALLERS_DIR/$identity.tmp" &&
+    echo >>"$CALLERS_DIR/$identity.tmp" && mv "$CALLERS_DIR/$identity.tmp" "$CALLERS_DIR/$identity")
+done
 # octo-delivery first: it applies the migrations, and octo-subscription hands
 # it every published event.
 log "starting octo-delivery on 127.0.0.1:$DELIVERY_PORT"
 "$DELIVERY_BIN" --grpc_listen="127.0.0.1:$DELIVERY_PORT" --database_url="$DATABASE_URL" \
-  --allow_destination_cidrs="$ALLOW_DESTINATION_CIDRS" \
+  --allow_destination_cidrs="$ALLOW_DESTINATION_CIDRS" --grpc_callers_dir="$CALLERS_DIR" \
   9>&- </dev/null >>"$LOG_DIR/delivery.log" 2>&1 &
 DELIVERY_PID=$!
 for ((i = 0; ; i++)); do
   check_alive octo-delivery "$DELIVERY_PID" "$LOG_DIR/delivery.log"
-  "$ADMIN_BIN" --target="127.0.0.1:$DELIVERY_PORT" --timeout=1s health >/dev/null 2>&1 && break
+  "$ADMIN_BIN" --target="127.0.0.1:$DELIVERY_PORT" --token_file="$CALLERS_DIR/admin" --timeout=1s health >/dev/null 2>&1 && break
   ((i < 300)) || die "octo-delivery did not answer its gRPC health check within 60 s; log: $LOG_DIR/delivery.log"
   sleep 0.2
 done
@@ -231,9 +243,10 @@ log "starting octo-subscription on 127.0.0.1:$SUBSCRIPTION_PORT"
 "$SUBSCRIPTION_BIN" --grpc_listen="127.0.0.1:$SUBSCRIPTION_PORT" --database_url="$DATABASE_URL" \
   --delivery_target="127.0.0.1:$DELIVERY_PORT" \
   --allow_destination_cidrs="$ALLOW_DESTINATION_CIDRS" \
+  --grpc_callers_dir="$CALLERS_DIR" --delivery_token_file="$CALLERS_DIR/subscription" \
   9>&- </dev/null >>"$LOG_DIR/subscription.log" 2>&1 &
 SUBSCRIPTION_PID=$!
-ADMIN=("$ADMIN_BIN" --target="127.0.0.1:$SUBSCRIPTION_PORT")
+ADMIN=("$ADMIN_BIN" --target="127.0.0.1:$SUBSCRIPTION_PORT" --token_file="$CALLERS_DIR/admin")
 for ((i = 0; ; i++)); do
   check_alive octo-subscription "$SUBSCRIPTION_PID" "$LOG_DIR/subscription.log"
   "${ADMIN[@]}" --timeout=1s health >/dev/null 2>&1 && break
@@ -243,6 +256,7 @@ done
 
 log "starting octo-gateway on 127.0.0.1:$GATEWAY_PORT"
 "$GATEWAY_BIN" --listen="127.0.0.1:$GATEWAY_PORT" --subscription_target="127.0.0.1:$SUBSCRIPTION_PORT" \
+  --subscription_token_file="$CALLERS_DIR/gateway" \
   9>&- </dev/null >>"$LOG_DIR/gateway.log" 2>&1 &
 GATEWAY_PID=$!
 GATEWAY_URL="http://127.0.0.1:$GATEWAY_PORT"
@@ -301,6 +315,8 @@ key_path=$KEY_FILE
 op_path=$OPERATOR_FILE
 [[ $op_path == "$CALLER_PWD"/* ]] && op_path=${op_path#"$CALLER_PWD"/}
 log_path=$LOG_DIR
+callers_path=$CALLERS_DIR
+[[ $callers_path == "$CALLER_PWD"/* ]] && callers_path=${callers_path#"$CALLER_PWD"/}
 [[ $log_path == "$CALLER_PWD"/* ]] && log_path=${log_path#"$CALLER_PWD"/}
 
 cat <<EOF
@@ -310,8 +326,9 @@ octo-webhooks is running. Ctrl-C stops everything.
                        log in as: $operator_name
                        password:  $operator_password   (also in $op_path; docs/dashboard.md)
   gateway (REST)       $GATEWAY_URL/octo/webhooks   (GET /healthz, /readyz)
-  subscription (gRPC)  127.0.0.1:$SUBSCRIPTION_PORT   ($ADMIN_BIN --target=127.0.0.1:$SUBSCRIPTION_PORT --help;
-                       internal services publish events here: octo.webhooks.v1.EventService)
+  subscription (gRPC)  127.0.0.1:$SUBSCRIPTION_PORT   ($ADMIN_BIN --target=127.0.0.1:$SUBSCRIPTION_PORT --token_file=$callers_path/admin --help;
+                       internal services publish events here: octo.webhooks.v1.EventService,
+                       with "authorization: Bearer \$(cat $callers_path/publisher)")
   delivery (gRPC)      127.0.0.1:$DELIVERY_PORT   (stores published events and delivers them)
   PostgreSQL 15        psql "$DATABASE_URL"
   metrics (Prometheus) http://${OCTO_GATEWAY_METRICS_LISTEN:-127.0.0.1:9103}/metrics, http://${OCTO_SUBSCRIPTION_METRICS_LISTEN:-127.0.0.1:9101}/metrics, http://${OCTO_DELIVERY_METRICS_LISTEN:-127.0.0.1:9102}/metrics   (docs/observability.md)

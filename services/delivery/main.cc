@@ -16,6 +16,7 @@
 #include "absl/flags/usage.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/grpc_auth.h"
 #include "services/common/log.h"
 #include "services/common/metrics.h"
 #include "services/common/net.h"
@@ -86,7 +87,7 @@ int Run(const Config& config) {
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(kMaxEnqueueRequestBytes);
   int port = 0;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(config.listen, grpc_auth::ServerCredentials(*config.callers), &port);
   builder.RegisterService(&delivery_service);
   builder.experimental().SetInterceptorCreators(grpc_metrics.ServerInterceptors());
   builder.RegisterService(&operations_service);

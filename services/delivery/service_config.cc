@@ -9,6 +9,7 @@
 
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/grpc_auth.h"
 #include "services/common/net.h"
 #include "services/common/pg_flags.h"
 
@@ -22,6 +23,10 @@ ABSL_FLAG(std::string, port_file, octo::EnvOr("OCTO_DELIVERY_PORT_FILE", ""),
           "if set, the bound port is written here once serving (env OCTO_DELIVERY_PORT_FILE)");
 ABSL_FLAG(bool, allow_non_loopback, octo::EnvOr("OCTO_ALLOW_NON_LOOPBACK", "false") == "true",
           "allow --grpc_listen on a non-loopback address (env OCTO_ALLOW_NON_LOOPBACK=true)");
+// Internal authentication (services/common/grpc_auth.h).
+ABSL_FLAG(std::string, grpc_callers_dir, octo::EnvOr("OCTO_GRPC_CALLERS_DIR", ""),
+          "directory of the internal callers' tokens, one file per caller identity "
+          "(subscription, ...); required (env OCTO_GRPC_CALLERS_DIR)");
 ABSL_FLAG(std::string, metrics_listen, octo::EnvOr("OCTO_DELIVERY_METRICS_LISTEN", "127.0.0.1:9102"),
           "host:port of the HTTP listener serving /metrics and /healthz; port 0 picks a free port "
           "(env OCTO_DELIVERY_METRICS_LISTEN)");
@@ -238,6 +243,10 @@ absl::StatusOr<Config> ConfigFromFlags() {
   if (!dispatcher.ok()) return dispatcher.status();
   c.dispatcher = *std::move(dispatcher);
   c.dispatcher.database_url = *std::move(dispatcher_conninfo);
+  absl::StatusOr<grpc_auth::CallerTokens> callers =
+      grpc_auth::CallerTokens::LoadDir(absl::GetFlag(FLAGS_grpc_callers_dir));
+  if (!callers.ok()) return callers.status();
+  c.callers = *std::move(callers);
   return c;
 }
 

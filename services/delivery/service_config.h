@@ -3,10 +3,12 @@
 // defaulting from an OCTO_* environment variable; the --pg_* ones are
 // pg_flags.h's), read and validated into one Config. main.cc wires the
 // process from it.
+#include <optional>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/common/grpc_auth.h"
 #include "services/common/pg_connection.h"
 #include "services/delivery/dispatcher.h"
 #include "services/delivery/group_commit.h"
@@ -26,6 +28,7 @@ struct Config {
   absl::Duration queue_stats_interval = absl::Seconds(5);
   PgConnectionOptions pg;
   GroupCommitOptions group_commit;
+  std::optional<grpc_auth::CallerTokens> callers;  // who may call us
 };
 
 // The flags as a Config, or INVALID_ARGUMENT naming the flag that is wrong.

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
@@ -18,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "services/common/grpc_auth.h"
 #include "services/common/log.h"
 #include "services/common/metrics.h"
 #include "services/common/net.h"
@@ -51,6 +53,13 @@ ABSL_FLAG(bool, allow_non_loopback, octo::EnvOr("OCTO_ALLOW_NON_LOOPBACK", "fals
 ABSL_FLAG(std::string, delivery_target, octo::EnvOr("OCTO_DELIVERY_TARGET", "127.0.0.1:50052"),
           "gRPC target of octo-delivery, where published events are stored "
           "(env OCTO_DELIVERY_TARGET)");
+// Internal authentication (services/common/grpc_auth.h).
+ABSL_FLAG(std::string, grpc_callers_dir, octo::EnvOr("OCTO_GRPC_CALLERS_DIR", ""),
+          "directory of the internal callers' tokens, one file per caller identity (gateway, "
+          "admin, publisher, ...); required (env OCTO_GRPC_CALLERS_DIR)");
+ABSL_FLAG(std::string, delivery_token_file, octo::EnvOr("OCTO_DELIVERY_TOKEN_FILE", ""),
+          "file holding this process's caller token (identity subscription) for its calls to "
+          "octo-delivery; required (env OCTO_DELIVERY_TOKEN_FILE)");
 ABSL_FLAG(std::string, metrics_listen,
           octo::EnvOr("OCTO_SUBSCRIPTION_METRICS_LISTEN", "127.0.0.1:9101"),
           "host:port of the HTTP listener serving /metrics and /healthz; port 0 picks a free port "
@@ -90,6 +99,8 @@ struct Config {
   std::string metrics_port_file;
   DestinationPolicy destination_policy;
   PgConnectionOptions pg;
+  std::optional<grpc_auth::CallerTokens> callers;  // who may call us
+  std::string delivery_token;                      // how we call octo-delivery
 };
 
 absl::StatusOr<Config> ConfigFromFlags() {
@@ -135,6 +146,14 @@ absl::StatusOr<Config> ConfigFromFlags() {
         absl::StrCat("--allow_destination_cidrs: ", policy.status().message()));
   }
   c.destination_policy = *std::move(policy);
+  absl::StatusOr<grpc_auth::CallerTokens> callers =
+      grpc_auth::CallerTokens::LoadDir(absl::GetFlag(FLAGS_grpc_callers_dir));
+  if (!callers.ok()) return callers.status();
+  c.callers = *std::move(callers);
+  absl::StatusOr<std::string> delivery_token =
+      grpc_auth::ReadTokenFile("--delivery_token_file", absl::GetFlag(FLAGS_delivery_token_file));
+  if (!delivery_token.ok()) return delivery_token.status();
+  c.delivery_token = *std::move(delivery_token);
   return c;
 }
 
@@ -163,10 +182,12 @@ int Run(const Config& config) {
   // The channel connects lazily and reconnects by itself: octo-delivery may
   // start after us; until it is reachable, publishing and the delivery
   // operations answer UNAVAILABLE.
+  auto delivery_interceptors = grpc_metrics.ClientInterceptors();
+  delivery_interceptors.push_back(grpc_auth::TokenInterceptor(config.delivery_token));
   std::shared_ptr<grpc::Channel> delivery_channel =
       grpc::experimental::CreateCustomChannelWithInterceptors(
           config.delivery_target, grpc::InsecureChannelCredentials(), grpc::ChannelArguments(),
-          grpc_metrics.ClientInterceptors());
+          std::move(delivery_interceptors));
   std::unique_ptr<pb::DeliveryService::Stub> delivery_stub =
       pb::DeliveryService::NewStub(delivery_channel);
   std::unique_ptr<pb::DeliveryOperationsService::Stub> operations_stub =
@@ -185,7 +206,7 @@ int Run(const Config& config) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen, grpc::InsecureServerCredentials(), &port);
+  builder.AddListeningPort(config.listen, grpc_auth::ServerCredentials(*config.callers), &port);
   builder.RegisterService(&subscription_service);
   builder.RegisterService(&admin_service);
   builder.RegisterService(&auth_service);

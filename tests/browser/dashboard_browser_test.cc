@@ -44,8 +44,8 @@ struct Login {
   std::string password;
 };
 
-absl::StatusOr<Login> CreateOperator(int subscription_port, const std::string& supplier_id, const std::string& name) {
-  auto channel = grpc::CreateChannel(absl::StrCat("127.0.0.1:", subscription_port), grpc::InsecureChannelCredentials());
+absl::StatusOr<Login> CreateOperator(e2e::E2eStack& stack, const std::string& supplier_id, const std::string& name) {
+  auto channel = stack.callers().Channel(absl::StrCat("127.0.0.1:", stack.subscription_port()), "admin");
   auto stub = v1::OperatorService::NewStub(channel);
   grpc::ClientContext context;
   context.set_deadline(std::chrono::system_clock::now() + 10s);
@@ -87,8 +87,8 @@ TEST(DashboardBrowserTest, EveryScenarioInChromium) {
   absl::StatusOr<e2e::Tenant> theirs = stack.NewTenant();
   ASSERT_TRUE(mine.ok() && theirs.ok());
   const std::string suffix = NewUuid().substr(0, 8);
-  absl::StatusOr<Login> alice = CreateOperator(stack.base().subscription_port(), mine->supplier_id, "alice-" + suffix);
-  absl::StatusOr<Login> bob = CreateOperator(stack.base().subscription_port(), theirs->supplier_id, "bob-" + suffix);
+  absl::StatusOr<Login> alice = CreateOperator(stack.base(), mine->supplier_id, "alice-" + suffix);
+  absl::StatusOr<Login> bob = CreateOperator(stack.base(), theirs->supplier_id, "bob-" + suffix);
   ASSERT_TRUE(alice.ok() && bob.ok()) << alice.status() << bob.status();
 
   const std::string screenshots = OCTO_BROWSER_SCREENSHOT_DIR;

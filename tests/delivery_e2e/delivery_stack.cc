@@ -74,6 +74,7 @@ absl::Status DeliveryStack::StartDelivery() {
       "--max_retry_after=" + flags_.max_retry_after,
       "--allow_destination_cidrs=" + flags_.allow_destination_cidrs,
   };
+  for (std::string& flag : base_->callers().DeliveryFlags()) args.push_back(std::move(flag));
   args.insert(args.end(), flags_.extra_args.begin(), flags_.extra_args.end());
   auto child = testing::ChildProcess::Start({
       .binary = OCTO_DELIVERY_BIN,
@@ -117,9 +118,10 @@ void DeliveryStack::StopAllExpectClean() {
 
 std::shared_ptr<grpc::Channel> DeliveryStack::Channel() {
   if (!channel_) {
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", base_->subscription_port()),
-                                   grpc::InsecureChannelCredentials());
-    events_ = v1::EventService::NewStub(channel_);
+    // Two callers: octo-admin provisions, a publisher publishes.
+    const std::string target = absl::StrCat("127.0.0.1:", base_->subscription_port());
+    channel_ = base_->callers().Channel(target, "admin");
+    events_ = v1::EventService::NewStub(base_->callers().Channel(target, "publisher"));
     admin_ = v1::AdminService::NewStub(channel_);
   }
   return channel_;

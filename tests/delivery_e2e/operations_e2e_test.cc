@@ -134,8 +134,8 @@ class OperationsE2eTest : public DeliveryTest {
   }
 
   std::unique_ptr<pb::SubscriptionService::Stub> Grpc() {
-    return pb::SubscriptionService::NewStub(grpc::CreateChannel(
-        absl::StrCat("127.0.0.1:", stack_->base().subscription_port()), grpc::InsecureChannelCredentials()));
+    return pb::SubscriptionService::NewStub(stack_->base().callers().Channel(
+        absl::StrCat("127.0.0.1:", stack_->base().subscription_port()), "admin"));
   }
 };
 

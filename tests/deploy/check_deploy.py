@@ -583,6 +583,42 @@ def check_compose(root):
                     problem(f"prometheus.yml: {job} target {target} is no compose service")
 
 
+def check_network_policies(policies, deployments, kustomization):
+    """Ingress denied by default; every Deployment has a policy of its own
+    that names the ports it opens; all of them in the kustomization."""
+    files = {f for f, _ in policies}
+    for f in files:
+        if f not in kustomization.get("resources", []):
+            problem(f"kustomization.yaml: {f} (NetworkPolicies) is not a resource")
+    objects = [o for _, o in policies]
+    if not any(o["spec"].get("podSelector") == {} and "Ingress" in o["spec"].get("policyTypes", [])
+               and not o["spec"].get("ingress") for o in objects):
+        problem("kubernetes: no default-deny ingress NetworkPolicy (podSelector {}, no ingress rule)")
+    for name, d in deployments.items():
+        labels = d["spec"]["template"]["metadata"]["labels"]
+        own = [o for o in objects if o["spec"].get("podSelector", {}).get("matchLabels") and
+               all(labels.get(k) == v for k, v in o["spec"]["podSelector"]["matchLabels"].items())]
+        if not own:
+            problem(f"Deployment {name}: no NetworkPolicy selects it")
+        ports = {p["containerPort"] for c in d["spec"]["template"]["spec"]["containers"]
+                 for p in c.get("ports", [])}
+        opened = {p.get("port") for o in own for rule in o["spec"].get("ingress", [])
+                  for p in rule.get("ports", [])}
+        if not opened <= ports:
+            problem(f"NetworkPolicy of {name}: opens ports {sorted(opened - ports)} it does not serve")
+        if ports - opened:
+            problem(f"NetworkPolicy of {name}: ports {sorted(ports - opened)} unreachable (probes, scrapes)")
+
+
+def check_grpc_callers_secret(deployments):
+    """Every process mounts the internal credentials' Secret
+    (docs/operations.md, "Internal credentials")."""
+    for name, d in deployments.items():
+        volumes = d["spec"]["template"]["spec"].get("volumes", [])
+        if not any(v.get("secret", {}).get("secretName") == "octo-webhooks-grpc-callers" for v in volumes):
+            problem(f"Deployment {name}: does not mount the Secret octo-webhooks-grpc-callers")
+
+
 def check_kubernetes(root):
     kdir = os.path.join(root, "deploy/kubernetes")
     objects = []
@@ -689,6 +725,8 @@ def check_kubernetes(root):
         problem("kubernetes: no HorizontalPodAutoscaler for octo-delivery")
     if "replicas" in deployments.get("octo-delivery", {}).get("spec", {}):
         problem("Deployment octo-delivery: leave replicas to the HorizontalPodAutoscaler")
+    check_network_policies(by_kind.get("NetworkPolicy", []), deployments, kustomization)
+    check_grpc_callers_secret(deployments)
     monitors = by_kind.get("ServiceMonitor", [])
     if not monitors:
         problem("kubernetes: no ServiceMonitor")
@@ -839,10 +877,12 @@ def cmd_systemd(args):
 # --------------------------------------------------------------------------
 # config-doc
 
+# The files that define each process's flags (ABSL_FLAG); the --pg_* flags
+# both services share are pg_flags.h's.
 MAIN_FILES = {
-    "octo-gateway": "gateway/main.cc",
-    "octo-subscription": "services/subscription/main.cc",
-    "octo-delivery": "services/delivery/main.cc",
+    "octo-gateway": ["gateway/main.cc"],
+    "octo-subscription": ["services/subscription/main.cc", "services/common/pg_flags.cc"],
+    "octo-delivery": ["services/delivery/service_config.cc", "services/common/pg_flags.cc"],
 }
 
 
@@ -885,18 +925,19 @@ def cmd_config_doc(args):
     for p, f, envs in rows:
         envs_of.setdefault((p, f), set()).update(envs)
     total = 0
-    for process, main in MAIN_FILES.items():
-        flags = source_flags(os.path.join(root, main))
-        if not flags:
-            problem(f"{main}: no ABSL_FLAG found")
-        for flag, envs in flags:
-            total += 1
-            if (process, flag) not in documented:
-                problem(f"docs/configuration.md: no row for {process} {flag} ({main})")
-                continue
-            for env in envs:
-                if env not in envs_of[(process, flag)]:
-                    problem(f"docs/configuration.md: {process} {flag} row does not name {env}")
+    for process, mains in MAIN_FILES.items():
+        for main in mains:
+            flags = source_flags(os.path.join(root, main))
+            if not flags:
+                problem(f"{main}: no ABSL_FLAG found")
+            for flag, envs in flags:
+                total += 1
+                if (process, flag) not in documented:
+                    problem(f"docs/configuration.md: no row for {process} {flag} ({main})")
+                    continue
+                for env in envs:
+                    if env not in envs_of[(process, flag)]:
+                        problem(f"docs/configuration.md: {process} {flag} row does not name {env}")
     # octo-admin: its own parser; its flags are in its usage text.
     admin = read(os.path.join(root, "tools/admin/admin_args.cc"))
     for flag in ("--target", "--timeout", "--output"):

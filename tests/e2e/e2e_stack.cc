@@ -72,6 +72,7 @@ absl::Status E2eStack::StartSubscription(int port) {
   std::vector<std::string> args = {absl::StrCat("--grpc_listen=127.0.0.1:", port),
                                    "--database_url=" + db_.conninfo(), "--port_file=" + port_file,
                                    "--allow_destination_cidrs=" + options_.allow_destination_cidrs};
+  for (std::string& flag : callers_.SubscriptionFlags()) args.push_back(std::move(flag));
   args.insert(args.end(), options_.subscription_args.begin(), options_.subscription_args.end());
   auto child = testing::ChildProcess::Start({
       .binary = OCTO_SUBSCRIPTION_BIN,
@@ -98,7 +99,8 @@ absl::Status E2eStack::StartGateway() {
       "--listen=127.0.0.1:0", absl::StrCat("--subscription_target=127.0.0.1:", subscription_port_),
       "--port_file=" + port_file, "--base_path=" + options_.base_path,
       absl::StrCat("--max_body_bytes=", options_.max_body_bytes), "--metrics_listen=127.0.0.1:0",
-      "--metrics_port_file=" + metrics_port_file};
+      "--metrics_port_file=" + metrics_port_file,
+      "--subscription_token_file=" + callers_.TokenFile("gateway")};
   args.insert(args.end(), options_.gateway_args.begin(), options_.gateway_args.end());
   auto child = testing::ChildProcess::Start({
       .binary = OCTO_GATEWAY_BIN,
@@ -139,7 +141,7 @@ testing::ExitInfo E2eStack::StopSubscription() {
 v1::AdminService::Stub& E2eStack::Admin() {
   if (!admin_) {
     if (subscription_port_ == 0) throw std::logic_error("E2eStack: the subscription service was never started");
-    channel_ = grpc::CreateChannel(absl::StrCat("127.0.0.1:", subscription_port_), grpc::InsecureChannelCredentials());
+    channel_ = callers_.Channel(absl::StrCat("127.0.0.1:", subscription_port_), "admin");
     admin_ = v1::AdminService::NewStub(channel_);
   }
   return *admin_;

@@ -24,6 +24,7 @@
 #include "tests/support/http_client.h"
 #include "tests/support/pg_test_db.h"
 #include "tests/support/process.h"
+#include "tests/support/test_callers.h"
 
 namespace octo::e2e {
 
@@ -77,6 +78,8 @@ class E2eStack {
   testing::ChildProcess* subscription() { return subscription_.get(); }
   const std::string& database_url() const { return db_.conninfo(); }
   const StackOptions& options() const { return options_; }
+  // The internal callers' tokens the services of this stack accept.
+  const testing::TestCallers& callers() const { return callers_; }
   // Read by the next Start*() (e.g. subscription_args once a port is known).
   StackOptions& mutable_options() { return options_; }
   // Where the logs and port files live: removed after a passing run, kept
@@ -97,6 +100,7 @@ class E2eStack {
   webhooks::v1::AdminService::Stub& Admin();
 
   StackOptions options_;
+  testing::TestCallers callers_;
   testing::TestDatabase db_;
   std::string dir_;
   int starts_ = 0;  // numbers the log and port files of successive starts

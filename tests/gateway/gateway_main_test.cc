@@ -47,13 +47,16 @@ class GatewayProcess {
     std::filesystem::create_directories(dir_);
     port_file_ = dir_ / "port";
     log_file_ = dir_ / "stderr.log";
+    // The gateway's caller token (services/common/grpc_auth.h): required.
+    std::ofstream(dir_ / "token") << std::string(64, 't') << "\n";
   }
 
   // Runs the gateway with `args` and `env` (the test's own OCTO_* variables
   // are not inherited); stderr goes to log(). The metrics listener takes a
   // free port, so that gateways of parallel tests never collide.
   void Start(std::vector<std::string> args, std::vector<std::string> env = {}) {
-    std::vector<std::string> argv = {OCTO_GATEWAY_BINARY, "--metrics_listen=127.0.0.1:0"};
+    std::vector<std::string> argv = {OCTO_GATEWAY_BINARY, "--metrics_listen=127.0.0.1:0",
+                                     "--subscription_token_file=" + (dir_ / "token").string()};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> c_argv;
     for (std::string& a : argv) c_argv.push_back(a.data());
@@ -157,6 +160,25 @@ TEST(GatewayMain, BadFlagValueExitsNonZero) {
   EXPECT_EQ(gateway.exit_code(), 2);
 }
 
+// The gateway's caller token (services/common/grpc_auth.h) is required: a
+// missing or too short one stops it at start, and the message names the flag,
+// never a token.
+TEST(GatewayMain, RefusesToStartWithoutItsCallerToken) {
+  GatewayProcess missing;
+  missing.Start({"--listen=127.0.0.1:0", "--subscription_token_file="});
+  ASSERT_TRUE(missing.HasExited(std::chrono::seconds(10)));
+  EXPECT_EQ(missing.exit_code(), 2);
+  EXPECT_NE(missing.log().find("--subscription_token_file"), std::string::npos) << missing.log();
+
+  GatewayProcess weak;
+  const std::string short_token_file = weak.port_file() + ".token";
+  std::ofstream(short_token_file) << "short-token\n";
+  weak.Start({"--listen=127.0.0.1:0", "--subscription_token_file=" + short_token_file});
+  ASSERT_TRUE(weak.HasExited(std::chrono::seconds(10)));
+  EXPECT_EQ(weak.exit_code(), 2);
+  EXPECT_EQ(weak.log().find("short-token"), std::string::npos) << weak.log();
+}
+
 TEST(GatewayMain, EnvironmentSetsDefaultsAndTheAccessLogKeepsSecrets) {
   GatewayProcess gateway;
   gateway.Start(
@@ -189,6 +211,7 @@ TEST(GatewayMain, EnvironmentSetsDefaultsAndTheAccessLogKeepsSecrets) {
   EXPECT_EQ(log.find("topsecretkey"), std::string::npos) << log;
   EXPECT_EQ(log.find("querysecret"), std::string::npos) << log;
   EXPECT_EQ(log.find("9f4c9d0e"), std::string::npos) << log;
+  EXPECT_EQ(log.find(std::string(64, 't')), std::string::npos) << log;  // its caller token
 }
 
 }  // namespace

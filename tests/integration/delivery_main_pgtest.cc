@@ -25,6 +25,7 @@
 #include "services/schema/migrations.h"
 #include "tests/support/pg_test_db.h"
 #include "tests/support/process.h"
+#include "tests/support/test_callers.h"
 
 #ifndef OCTO_DELIVERY_BIN
 #error "OCTO_DELIVERY_BIN must name the octo-delivery binary"
@@ -56,6 +57,7 @@ class DeliveryMainTest : public ::testing::Test {
   void TearDown() override {
     delivery_channel_.reset();
     subscription_channel_.reset();
+    publisher_channel_.reset();
     subscription_.reset();
     delivery_.reset();
     db_.reset();
@@ -75,6 +77,7 @@ class DeliveryMainTest : public ::testing::Test {
     std::filesystem::remove(port_file);
     std::vector<std::string> args = {"--grpc_listen=" + listen, "--port_file=" + port_file,
                                      "--allow_destination_cidrs=127.0.0.0/8,::1/128"};
+    for (std::string& flag : callers_.DeliveryFlags()) args.push_back(std::move(flag));
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     auto child = ChildProcess::Start({.binary = OCTO_DELIVERY_BIN,
                                       .args = args,
@@ -86,19 +89,20 @@ class DeliveryMainTest : public ::testing::Test {
     auto port = delivery_->WaitForPortFile(port_file, 20s);
     EXPECT_TRUE(port.ok()) << port.status();
     if (!port.ok()) return 0;
-    delivery_channel_ =
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials());
+    delivery_channel_ = callers_.Channel(absl::StrCat("127.0.0.1:", *port), "subscription");
     return *port;
   }
 
   int StartSubscription(int delivery_port) {
     const std::string port_file = dir_ + "/subscription.port";
     std::filesystem::remove(port_file);
+    std::vector<std::string> args = {"--grpc_listen=127.0.0.1:0", "--port_file=" + port_file,
+                                     absl::StrCat("--delivery_target=127.0.0.1:", delivery_port),
+                                     "--allow_destination_cidrs=127.0.0.0/8,::1/128"};
+    for (std::string& flag : callers_.SubscriptionFlags()) args.push_back(std::move(flag));
     auto child =
         ChildProcess::Start({.binary = OCTO_SUBSCRIPTION_BIN,
-                             .args = {"--grpc_listen=127.0.0.1:0", "--port_file=" + port_file,
-                                      absl::StrCat("--delivery_target=127.0.0.1:", delivery_port),
-                                      "--allow_destination_cidrs=127.0.0.0/8,::1/128"},
+                             .args = std::move(args),
                              .env = {{"OCTO_DATABASE_URL", db_->conninfo()}},
                              .log_path = dir_ + "/subscription.log"});
     EXPECT_TRUE(child.ok()) << child.status();
@@ -107,8 +111,8 @@ class DeliveryMainTest : public ::testing::Test {
     auto port = subscription_->WaitForPortFile(port_file, 20s);
     EXPECT_TRUE(port.ok()) << port.status();
     if (!port.ok()) return 0;
-    subscription_channel_ =
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials());
+    subscription_channel_ = callers_.Channel(absl::StrCat("127.0.0.1:", *port), "admin");
+    publisher_channel_ = callers_.Channel(absl::StrCat("127.0.0.1:", *port), "publisher");
     return *port;
   }
 
@@ -148,8 +152,10 @@ class DeliveryMainTest : public ::testing::Test {
   // Runs octo-delivery to completion (it should exit by itself).
   ExitInfo Run(std::vector<std::string> args,
                std::vector<std::pair<std::string, std::string>> env = {}) {
+    std::vector<std::string> all = callers_.DeliveryFlags();  // the test's own flags win
+    all.insert(all.end(), args.begin(), args.end());
     auto child = ChildProcess::Start({.binary = OCTO_DELIVERY_BIN,
-                                      .args = std::move(args),
+                                      .args = std::move(all),
                                       .env = std::move(env),
                                       .log_path = dir_ + "/run.log"});
     EXPECT_TRUE(child.ok()) << child.status();
@@ -178,8 +184,10 @@ class DeliveryMainTest : public ::testing::Test {
   std::unique_ptr<TestDatabase> db_;
   std::unique_ptr<ChildProcess> delivery_;
   std::unique_ptr<ChildProcess> subscription_;
+  TestCallers callers_;
   std::shared_ptr<grpc::Channel> delivery_channel_;
-  std::shared_ptr<grpc::Channel> subscription_channel_;
+  std::shared_ptr<grpc::Channel> subscription_channel_;  // octo-admin's identity
+  std::shared_ptr<grpc::Channel> publisher_channel_;
 };
 
 TEST_F(DeliveryMainTest, ServesHealthAndStopsCleanlyOnSigterm) {
@@ -204,10 +212,12 @@ TEST_F(DeliveryMainTest, BothServicesMigrateAFreshDatabaseTogether) {
   // Started back to back on an empty database: one advisory lock, one
   // migration set, whoever is first applies it.
   const std::string delivery_port_file = dir_ + "/delivery.port";
+  std::vector<std::string> args = {"--grpc_listen=127.0.0.1:0", "--port_file=" + delivery_port_file,
+                                   "--dispatch=false"};
+  for (std::string& flag : callers_.DeliveryFlags()) args.push_back(std::move(flag));
   auto delivery =
       ChildProcess::Start({.binary = OCTO_DELIVERY_BIN,
-                           .args = {"--grpc_listen=127.0.0.1:0",
-                                    "--port_file=" + delivery_port_file, "--dispatch=false"},
+                           .args = std::move(args),
                            .env = {{"OCTO_DATABASE_URL", db_->conninfo()}},
                            .log_path = dir_ + "/delivery.log"});
   ASSERT_TRUE(delivery.ok()) << delivery.status();
@@ -229,7 +239,7 @@ TEST_F(DeliveryMainTest, PublishEventEndToEndThroughBothServices) {
   ASSERT_GT(StartSubscription(delivery_port), 0);
   auto admin = pb::AdminService::NewStub(subscription_channel_);
   auto subscriptions = pb::SubscriptionService::NewStub(subscription_channel_);
-  auto events = pb::EventService::NewStub(subscription_channel_);
+  auto events = pb::EventService::NewStub(publisher_channel_);
 
   pb::CreateSupplierRequest supplier_request;
   supplier_request.set_name("Edinburgh Tours");

@@ -24,6 +24,7 @@
 #include "octo/webhooks/v1/webhooks.grpc.pb.h"
 #include "tests/support/pg_test_db.h"
 #include "tests/support/process.h"
+#include "tests/support/test_callers.h"
 
 #ifndef OCTO_SUBSCRIPTION_BIN
 #error "OCTO_SUBSCRIPTION_BIN must name the octo-subscription binary"
@@ -65,6 +66,7 @@ class SubscriptionMainTest : public ::testing::Test {
     std::filesystem::remove(port_file);  // a previous run's would be stale
     std::vector<std::string> args = {"--grpc_listen=127.0.0.1:0", "--port_file=" + port_file,
                                      "--default_max_webhooks=5"};
+    for (std::string& flag : callers_.SubscriptionFlags()) args.push_back(std::move(flag));
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     auto child = ChildProcess::Start({.binary = OCTO_SUBSCRIPTION_BIN,
                                       .args = args,
@@ -74,8 +76,9 @@ class SubscriptionMainTest : public ::testing::Test {
     child_ = *std::move(child);
     auto port = child_->WaitForPortFile(port_file, 20s);
     ASSERT_TRUE(port.ok()) << port.status();
-    channel_ =
-        grpc::CreateChannel(absl::StrCat("127.0.0.1:", *port), grpc::InsecureChannelCredentials());
+    // octo-admin's identity; the gateway's for AuthService.
+    channel_ = callers_.Channel(absl::StrCat("127.0.0.1:", *port), "admin");
+    gateway_channel_ = callers_.Channel(absl::StrCat("127.0.0.1:", *port), "gateway");
   }
 
   // SIGTERM and wait. The channel is closed first: an idle client channel
@@ -83,6 +86,7 @@ class SubscriptionMainTest : public ::testing::Test {
   // runs (every 5 s), which would stretch every graceful stop by that much.
   ExitInfo Stop() {
     channel_.reset();
+    gateway_channel_.reset();
     return child_->Terminate(15s);
   }
 
@@ -117,8 +121,11 @@ class SubscriptionMainTest : public ::testing::Test {
 
   ExitInfo Run(std::vector<std::string> args,
                std::vector<std::pair<std::string, std::string>> env = {}) {
+    // The callers' flags first: a test's own flags win over them.
+    std::vector<std::string> all = callers_.SubscriptionFlags();
+    all.insert(all.end(), args.begin(), args.end());
     auto child = ChildProcess::Start({.binary = OCTO_SUBSCRIPTION_BIN,
-                                      .args = std::move(args),
+                                      .args = std::move(all),
                                       .env = std::move(env),
                                       .log_path = dir_ + "/run.log"});
     EXPECT_TRUE(child.ok()) << child.status();
@@ -140,7 +147,9 @@ class SubscriptionMainTest : public ::testing::Test {
   std::string dir_;
   std::unique_ptr<TestDatabase> db_;
   std::unique_ptr<ChildProcess> child_;
+  octo::testing::TestCallers callers_;
   std::shared_ptr<grpc::Channel> channel_;
+  std::shared_ptr<grpc::Channel> gateway_channel_;
 };
 
 constexpr int kServing = health::HealthCheckResponse::SERVING;
@@ -249,7 +258,7 @@ TEST_F(SubscriptionMainTest, LogsOneLinePerRequestWithoutSecrets) {
       Call(&pb::SubscriptionService::Stub::CreateWebhook, subscriptions.get(), create, &rejected)
           .error_code(),
       grpc::StatusCode::INVALID_ARGUMENT);
-  auto auth = pb::AuthService::NewStub(channel_);
+  auto auth = pb::AuthService::NewStub(gateway_channel_);
   pb::AuthenticateRequest auth_request;
   auth_request.set_api_key(key.key());
   pb::AuthenticateResponse who;
@@ -262,7 +271,8 @@ TEST_F(SubscriptionMainTest, LogsOneLinePerRequestWithoutSecrets) {
   const std::string log = ReadLog();
   for (const std::string& secret :
        {created.secret(), key.key(), std::string("hunter2hunter2"),
-        std::string("headervaluesecret"), std::string("invalidheadervaluesecret")}) {
+        std::string("headervaluesecret"), std::string("invalidheadervaluesecret"),
+        callers_.Token("admin"), callers_.Token("gateway"), callers_.Token("subscription")}) {
     EXPECT_THAT(log, Not(HasSubstr(secret)));
   }
   int request_lines = 0;

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include <boost/json.hpp>
+#include <grpcpp/grpcpp.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/escaping.h"
@@ -19,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "tests/delivery_e2e/delivery_fixture.h"
 #include "tests/support/http_client.h"
+#include "tests/support/test_callers.h"
 
 namespace octo::delivery_e2e {
 namespace {
@@ -28,6 +30,8 @@ constexpr const char* kUserInfo = "logsuser:Url-Pass-5e9c1";
 constexpr const char* kPatchedUserInfo = "patchuser:Patched-Pass-77ab";
 constexpr const char* kHeaderValue = "Header-Value-3f1d8e";
 constexpr const char* kWrongKey = "octo_WrongKeyValue-c0ffee-0123456789abcdef";
+// An internal caller token nobody holds (services/common/grpc_auth.h).
+constexpr const char* kWrongInternalToken = "WrongInternalToken-0123456789abcdef-c0ffee";
 
 class LogsE2eTest : public DeliveryTest {
  protected:
@@ -89,6 +93,17 @@ TEST_F(LogsE2eTest, EveryLineIsAJsonObjectAndNoSecretIsLogged) {
   ASSERT_TRUE(wrong.ok()) << wrong.status();
   EXPECT_EQ(wrong->status, 401);
 
+  // A gRPC call with a wrong internal token: refused, and logged without it.
+  {
+    auto events = webhooks::v1::EventService::NewStub(testing::ChannelWithToken(
+        absl::StrCat("127.0.0.1:", stack_->base().subscription_port()), kWrongInternalToken));
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() + 10s);
+    webhooks::v1::PublishEventRequest request;
+    webhooks::v1::PublishEventResponse response;
+    EXPECT_EQ(events->PublishEvent(&context, request, &response).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  }
+
   MustPublish(Event(tenant_, "booking_update", Fill(kBooking, {{"{uuid}", NewUuid()}}), NewKey("logs")));
   ASSERT_TRUE(receiver_->WaitFor("/logs", 2, 15s));
   ASSERT_TRUE(receiver_->WaitFor("/gone", 1, 15s));
@@ -106,11 +121,15 @@ TEST_F(LogsE2eTest, EveryLineIsAJsonObjectAndNoSecretIsLogged) {
       10s));
 
   const std::string secret_body = hook.secret.substr(hook.secret.find('_') + 1);  // base64 after whsec_
-  const std::vector<std::string> forbidden = {
+  std::vector<std::string> forbidden = {
       "Url-Pass-5e9c1", "Patched-Pass-77ab", kUserInfo, kPatchedUserInfo,   kHeaderValue,
       hook.secret,      gone.secret,         secret_body, tenant_.api_key, kWrongKey,
-      absl::Base64Escape(kUserInfo),
+      absl::Base64Escape(kUserInfo), kWrongInternalToken,
   };
+  // The internal callers' tokens, which every call between the processes carries.
+  for (const char* identity : {"gateway", "admin", "publisher", "subscription"}) {
+    forbidden.push_back(stack_->base().callers().Token(identity));
+  }
   const auto logs = Logs();
   std::set<std::string> components;
   int lines = 0;

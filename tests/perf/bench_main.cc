@@ -96,6 +96,9 @@ ABSL_FLAG(std::string, subscription_wrapper, "", "command prefix for octo-subscr
 ABSL_FLAG(std::string, subscription_target, "",
           "use a running octo-subscription (loopback host:port) wired to a running octo-delivery "
           "instead of starting both");
+ABSL_FLAG(std::string, callers_dir, "",
+          "with --subscription_target: the directory of the internal callers' tokens the running "
+          "services accept (scripts/run.sh: <data dir>/grpc-callers)");
 ABSL_FLAG(int, sink_port, 0, "use a running octo-bench-sink on 127.0.0.1:<port> instead of starting one");
 ABSL_FLAG(int, sink_threads, 2, "event loops of the sink");
 ABSL_FLAG(std::string, work_dir, "", "logs, port files, the wrk script; default: a new /tmp/octo-bench.*");
@@ -211,6 +214,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
     c.stack.stop_timeout = std::chrono::seconds(300);
   }
   c.stack.subscription_target = absl::GetFlag(FLAGS_subscription_target);
+  c.stack.callers_dir = absl::GetFlag(FLAGS_callers_dir);
   c.stack.sink_port = absl::GetFlag(FLAGS_sink_port);
   c.stack.sink_threads = absl::GetFlag(FLAGS_sink_threads);
   if (!c.stack.subscription_target.empty()) {
@@ -491,7 +495,7 @@ absl::StatusOr<PhaseResult> Bench::Throughput() {
   const CpuTimes cpu_before = SampleCpu(stack_.Pids());
 
   const int batches = (config_.events + config_.batch - 1) / config_.batch;
-  Publisher publisher(stack_.SubscriptionChannel(), factory_, config_.publishers, 60s);
+  Publisher publisher(stack_.PublisherChannel(), factory_, config_.publishers, 60s);
   const auto t0 = Clock::now();
   for (int b = 0; b < batches; ++b) {
     const std::int64_t first = std::int64_t{b} * config_.batch;
@@ -559,7 +563,7 @@ absl::StatusOr<PhaseResult> Bench::Latency(const std::string& name, int rate, in
   const int per_batch = std::max(1, static_cast<int>(std::lround(rate * interval_ms / 1000.0)));
   const int batches = std::max(1, seconds * 1000 / interval_ms);
   r.batch_events = per_batch;
-  Publisher publisher(stack_.SubscriptionChannel(), factory_, config_.rate_workers, 30s);
+  Publisher publisher(stack_.PublisherChannel(), factory_, config_.rate_workers, 30s);
   const auto t0 = Clock::now();
   const std::int64_t t0_ns = RealtimeNs();
   for (int k = 0; k < batches; ++k) {
@@ -616,7 +620,7 @@ absl::StatusOr<std::pair<PhaseResult, PhaseResult>> Bench::Split(int events,
   const int batches = (events + config_.batch - 1) / config_.batch;
   const auto t0 = Clock::now();
   {
-    Publisher publisher(stack_.SubscriptionChannel(), factory_, config_.publishers, 60s);
+    Publisher publisher(stack_.PublisherChannel(), factory_, config_.publishers, 60s);
     for (int b = 0; b < batches; ++b) {
       const std::int64_t first = std::int64_t{b} * config_.batch;
       publisher.Submit(letter, first, static_cast<int>(std::min<std::int64_t>(config_.batch, events - first)), 0);
@@ -681,7 +685,7 @@ absl::StatusOr<PhaseResult> Bench::Single(const EventFactory& factory) {
   options.clients = config_.single_clients;
   options.events = config_.single_events;
   options.time_limit = config_.throughput_timeout;
-  r.publish = PublishOneAtATime(stack_.SubscriptionChannel(), factory, 'p', options,
+  r.publish = PublishOneAtATime(stack_.PublisherChannel(), factory, 'p', options,
                                 &r.publish_seconds);
   r.events_accepted = r.publish.events;
   r.deliveries_expected = r.publish.deliveries;

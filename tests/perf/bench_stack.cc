@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "services/common/grpc_auth.h"
 
 namespace octo::perf {
 namespace {
@@ -87,6 +88,7 @@ absl::Status BenchStack::StartDelivery(const std::string& listen,
   }
   args.insert(args.end(), {"--grpc_listen=" + listen, "--database_url=" + options_.database_url,
                            "--port_file=" + port_file, kAllowLoopbackFlag, kFreeMetricsPortFlag});
+  for (std::string& flag : callers_->DeliveryFlags()) args.push_back(std::move(flag));
   args.insert(args.end(), options_.delivery_flags.begin(), options_.delivery_flags.end());
   args.insert(args.end(), extra_flags.begin(), extra_flags.end());
   auto child = testing::ChildProcess::Start({
@@ -118,6 +120,7 @@ absl::Status BenchStack::StartSubscription() {
   args.insert(args.end(), {kListenFlag, "--database_url=" + options_.database_url,
                            "--port_file=" + port_file, kDeliveryTargetFlag + delivery_target_,
                            kAllowLoopbackFlag, kFreeMetricsPortFlag});
+  for (std::string& flag : callers_->SubscriptionFlags()) args.push_back(std::move(flag));
   args.insert(args.end(), options_.subscription_flags.begin(), options_.subscription_flags.end());
   auto child = testing::ChildProcess::Start({
       .binary = binary,
@@ -135,7 +138,10 @@ absl::Status BenchStack::StartSubscription() {
 
 absl::Status BenchStack::Start() {
   if (absl::Status s = StartSink(); !s.ok()) return s;
+  std::string callers_dir = options_.callers_dir;
   if (options_.subscription_target.empty()) {
+    callers_ = std::make_unique<testing::TestCallers>();
+    callers_dir = callers_->dir();
     // The delivery service first: the subscription service needs its address.
     if (absl::Status s = StartDelivery("127.0.0.1:0", {}); !s.ok()) return s;
     if (absl::Status s = StartSubscription(); !s.ok()) return s;
@@ -145,7 +151,13 @@ absl::Status BenchStack::Start() {
   grpc::ChannelArguments args;
   args.SetMaxReceiveMessageSize(64 * 1024 * 1024);
   args.SetMaxSendMessageSize(64 * 1024 * 1024);
-  channel_ = grpc::CreateCustomChannel(subscription_target_, grpc::InsecureChannelCredentials(), args);
+  absl::StatusOr<std::string> admin = grpc_auth::ReadTokenFile("admin token", callers_dir + "/admin");
+  if (!admin.ok()) return admin.status();
+  absl::StatusOr<std::string> publisher =
+      grpc_auth::ReadTokenFile("publisher token", callers_dir + "/publisher");
+  if (!publisher.ok()) return publisher.status();
+  channel_ = testing::ChannelWithToken(subscription_target_, *admin, args);
+  publisher_channel_ = testing::ChannelWithToken(subscription_target_, *publisher, args);
   return WithLog(WaitForChannel(channel_, options_.start_timeout, "octo-subscription"),
                  subscription_.get());
 }

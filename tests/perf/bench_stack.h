@@ -23,6 +23,7 @@
 
 #include "absl/status/status.h"
 #include "tests/support/process.h"
+#include "tests/support/test_callers.h"
 
 namespace octo::perf {
 
@@ -43,6 +44,11 @@ struct BenchStackOptions {
   // Use a running subscription service (host:port): nothing but the sink is
   // started then (the delivery service is the caller's business).
   std::string subscription_target;
+  // With subscription_target: the directory of the internal callers' tokens
+  // the running services accept (scripts/run.sh: <data dir>/grpc-callers);
+  // the admin and publisher tokens are read from it. A stack the benchmark
+  // starts gets tokens of its own.
+  std::string callers_dir;
   int sink_port = 0;  // use a running sink
   std::string work_dir;  // logs and port files
   std::chrono::milliseconds start_timeout{std::chrono::seconds(60)};
@@ -68,7 +74,9 @@ class BenchStack {
 
   int sink_port() const { return sink_port_; }
   const std::string& subscription_target() const { return subscription_target_; }
+  // Calls as octo-admin (provisioning) and as a publisher (EventService).
   std::shared_ptr<grpc::Channel> SubscriptionChannel() const { return channel_; }
+  std::shared_ptr<grpc::Channel> PublisherChannel() const { return publisher_channel_; }
   bool owns_delivery() const { return delivery_ != nullptr; }
   // (name, pid) of the children started, for CPU accounting.
   std::vector<std::pair<std::string, pid_t>> Pids() const;
@@ -87,7 +95,9 @@ class BenchStack {
   std::string delivery_target_;
   int delivery_starts_ = 0;
   std::string subscription_target_;
+  std::unique_ptr<testing::TestCallers> callers_;  // when the stack starts the services
   std::shared_ptr<grpc::Channel> channel_;
+  std::shared_ptr<grpc::Channel> publisher_channel_;
 };
 
 }  // namespace octo::perf

@@ -107,7 +107,7 @@ absl::StatusOr<PhaseResult> RunFastPhase(const std::string& name, char phase, Be
   SinkClient sink(stack.sink_port());
   if (absl::Status s = sink.Reset(); !s.ok()) return s;
   if (slow_sink != nullptr) slow_sink->ResetStats();
-  Publisher publisher(stack.SubscriptionChannel(), factory, publishers, 60s);
+  Publisher publisher(stack.PublisherChannel(), factory, publishers, 60s);
   const int batches = (events + batch - 1) / batch;
   const auto t0 = Clock::now();
   for (int b = 0; b < batches; ++b) {
@@ -244,7 +244,7 @@ int Run() {
       return std::nullopt;
     }
     EventFactory slow_factory(slow->supplier_id, absl::StrCat(run_id, "-slow", round), 0);
-    Publisher slow_publisher(stack.SubscriptionChannel(), slow_factory, 2, 60s);
+    Publisher slow_publisher(stack.PublisherChannel(), slow_factory, 2, 60s);
     for (int first = 0; first < slow_events; first += batch) {
       slow_publisher.Submit('s', first, std::min(batch, slow_events - first), 0);
     }

@@ -4,17 +4,57 @@
 #include <grpcpp/security/credentials.h>
 
 #include <iostream>
+#include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
+#include "services/common/grpc_auth.h"
 #include "services/common/net.h"
 #include "tools/admin/admin_args.h"
 #include "tools/admin/admin_runner.h"
 #include "tools/admin/operator_commands.h"
 
+namespace {
+
+// The caller token (identity admin, services/common/grpc_auth.h):
+// --token_file=PATH anywhere on the command line (taken out of `args`),
+// else $OCTO_ADMIN_TOKEN_FILE.
+std::string TakeTokenFileFlag(std::vector<std::string>& args) {
+  std::string path = octo::EnvOr("OCTO_ADMIN_TOKEN_FILE", "");
+  constexpr std::string_view kFlag = "--token_file=";
+  for (auto it = args.begin(); it != args.end();) {
+    if (it->starts_with(kFlag)) {
+      path = it->substr(kFlag.size());
+      it = args.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  return path;
+}
+
+// A plaintext channel whose calls carry the admin token; null (after a
+// message on stderr) when the token file is missing or invalid.
+std::shared_ptr<grpc::Channel> AdminChannel(const std::string& target, const std::string& token_file) {
+  absl::StatusOr<std::string> token =
+      octo::grpc_auth::ReadTokenFile("--token_file (or OCTO_ADMIN_TOKEN_FILE)", token_file);
+  if (!token.ok()) {
+    std::cerr << "octo-admin: " << token.status().message() << "\n";
+    return nullptr;
+  }
+  std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+  interceptors.push_back(octo::grpc_auth::TokenInterceptor(*std::move(token)));
+  return grpc::experimental::CreateCustomChannelWithInterceptors(
+      target, grpc::InsecureChannelCredentials(), grpc::ChannelArguments(), std::move(interceptors));
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   using namespace octo::admin;
-  const std::vector<std::string> args(argv, argv + argc);
+  std::vector<std::string> args(argv, argv + argc);
+  const std::string token_file = TakeTokenFileFlag(args);
   if (IsOperatorCommand(args)) {
     const absl::StatusOr<OperatorInvocation> op =
         ParseOperatorArgs(args, octo::EnvOr("OCTO_SUBSCRIPTION_TARGET", "127.0.0.1:50051"));
@@ -22,7 +62,8 @@ int main(int argc, char** argv) {
       std::cerr << "octo-admin: " << op.status().message() << "\n";
       return kExitUsage;
     }
-    const std::shared_ptr<grpc::Channel> channel = grpc::CreateChannel(op->target, grpc::InsecureChannelCredentials());
+    const std::shared_ptr<grpc::Channel> channel = AdminChannel(op->target, token_file);
+    if (channel == nullptr) return kExitUsage;
     const auto operators = octo::webhooks::v1::OperatorService::NewStub(channel);
     const auto subscriptions = octo::webhooks::v1::SubscriptionService::NewStub(channel);
     return RunOperatorCommand(*op, *operators, *subscriptions, std::cout, std::cerr);
@@ -41,10 +82,14 @@ int main(int argc, char** argv) {
     std::cout << "octo-admin " << OCTO_WEBHOOKS_VERSION << "\n";
     return kExitOk;
   }
-  // The subscription service listens on loopback only (design decision), so
-  // the channel is plaintext.
+  // Plaintext, like every internal channel; the token says who calls. The
+  // health service is open (the kubelet's probe has no token), so `health`
+  // runs without one.
   const std::shared_ptr<grpc::Channel> channel =
-      grpc::CreateChannel(inv->target, grpc::InsecureChannelCredentials());
+      inv->command == AdminCommand::kHealth && token_file.empty()
+          ? grpc::CreateChannel(inv->target, grpc::InsecureChannelCredentials())
+          : AdminChannel(inv->target, token_file);
+  if (channel == nullptr) return kExitUsage;
   const auto admin = octo::webhooks::v1::AdminService::NewStub(channel);
   const auto health = grpc::health::v1::Health::NewStub(channel);
   return RunAdminCommand(*inv, *admin, *health, std::cout, std::cerr);

@@ -1,0 +1,201 @@
+// The internal caller checks (services/common/grpc_auth.h): the access table,
+// the token files, and a real in-process gRPC server whose calls are refused
+// before any handler runs.
+#include "services/common/grpc_auth.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
+
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "octo/webhooks/v1/events.grpc.pb.h"
+#include "octo/webhooks/v1/webhooks.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+
+namespace octo::grpc_auth {
+namespace {
+
+namespace pb = ::octo::webhooks::v1;
+using ::testing::HasSubstr;
+
+const std::string kGatewayToken(40, 'g');
+const std::string kAdminToken(40, 'a');
+const std::string kPublisherToken(40, 'p');
+
+CallerTokens Tokens() {
+  absl::StatusOr<CallerTokens> tokens = CallerTokens::FromPairs(
+      {{"gateway", kGatewayToken}, {"admin", kAdminToken}, {"publisher", kPublisherToken}});
+  EXPECT_TRUE(tokens.ok()) << tokens.status();
+  return *tokens;
+}
+
+std::string Bearer(const std::string& token) { return "Bearer " + token; }
+
+TEST(GrpcAuthPolicy, EachCallerReachesOnlyItsServices) {
+  const CallerTokens tokens = Tokens();
+  EXPECT_TRUE(Authorize(tokens, "/octo.webhooks.v1.AdminService/CreateApiKey", Bearer(kAdminToken)).ok());
+  EXPECT_TRUE(Authorize(tokens, "/octo.webhooks.v1.EventService/PublishEvent", Bearer(kPublisherToken)).ok());
+  EXPECT_TRUE(Authorize(tokens, "/octo.webhooks.v1.SubscriptionService/ListWebhooks", Bearer(kGatewayToken)).ok());
+  // The gateway may not publish; a publisher may not create API keys.
+  EXPECT_EQ(Authorize(tokens, "/octo.webhooks.v1.EventService/PublishEvent", Bearer(kGatewayToken)).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(Authorize(tokens, "/octo.webhooks.v1.AdminService/CreateApiKey", Bearer(kPublisherToken)).code(),
+            absl::StatusCode::kPermissionDenied);
+  // Nobody but octo-subscription stores events in octo-delivery.
+  EXPECT_EQ(Authorize(tokens, "/octo.webhooks.v1.DeliveryService/Enqueue", Bearer(kAdminToken)).code(),
+            absl::StatusCode::kPermissionDenied);
+  // A service missing from the table is refused to everybody.
+  EXPECT_EQ(Authorize(tokens, "/some.Other/Call", Bearer(kAdminToken)).code(),
+            absl::StatusCode::kPermissionDenied);
+}
+
+TEST(GrpcAuthPolicy, MissingOrWrongTokenIsUnauthenticated) {
+  const CallerTokens tokens = Tokens();
+  const std::string method = "/octo.webhooks.v1.AdminService/CreateApiKey";
+  EXPECT_EQ(Authorize(tokens, method, "").code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(Authorize(tokens, method, kAdminToken).code(), absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(Authorize(tokens, method, Bearer(std::string(40, 'x'))).code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(Authorize(tokens, method, Bearer(kAdminToken + "x")).code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_EQ(Authorize(tokens, method, Bearer(kAdminToken.substr(1))).code(),
+            absl::StatusCode::kUnauthenticated);
+}
+
+TEST(GrpcAuthPolicy, HealthIsOpenReflectionIsNot) {
+  const CallerTokens tokens = Tokens();
+  EXPECT_TRUE(Authorize(tokens, "/grpc.health.v1.Health/Check", "").ok());
+  EXPECT_EQ(Authorize(tokens, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo", "").code(),
+            absl::StatusCode::kUnauthenticated);
+  EXPECT_TRUE(Authorize(tokens, "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+                        Bearer(kAdminToken)).ok());
+}
+
+TEST(GrpcAuthTokens, FindsTheCallerAndRefusesBadTables) {
+  const CallerTokens tokens = Tokens();
+  EXPECT_EQ(tokens.Find(kPublisherToken), "publisher");
+  EXPECT_EQ(tokens.Find("nope"), std::nullopt);
+  EXPECT_FALSE(CallerTokens::FromPairs({}).ok());
+  EXPECT_FALSE(CallerTokens::FromPairs({{"intruder", kAdminToken}}).ok());
+  EXPECT_FALSE(CallerTokens::FromPairs({{"admin", "short"}}).ok());
+  EXPECT_FALSE(CallerTokens::FromPairs({{"admin", std::string(39, 'a') + " "}}).ok());
+  const auto shared = CallerTokens::FromPairs({{"admin", kAdminToken}, {"gateway", kAdminToken}});
+  ASSERT_FALSE(shared.ok());
+  EXPECT_THAT(shared.status().message(), HasSubstr("share one token"));
+  EXPECT_THAT(shared.status().message(), ::testing::Not(HasSubstr(kAdminToken)));
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    std::string pattern = "/tmp/octo-grpc-auth-test.XXXXXX";
+    path_ = mkdtemp(pattern.data());
+  }
+  ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
+  void Write(const std::string& name, const std::string& content) const {
+    std::ofstream(path_ + "/" + name) << content;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST(GrpcAuthTokens, LoadsADirectoryLikeAKubernetesSecretVolume) {
+  TempDir dir;
+  dir.Write("admin", kAdminToken + "\n");
+  dir.Write("publisher", kPublisherToken);
+  ASSERT_EQ(mkdir((dir.path() + "/..data").c_str(), 0700), 0);  // skipped
+  absl::StatusOr<CallerTokens> tokens = CallerTokens::LoadDir(dir.path());
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  EXPECT_THAT(tokens->Identities(), ::testing::ElementsAre("admin", "publisher"));
+  EXPECT_EQ(tokens->Find(kAdminToken), "admin");
+
+  dir.Write("admni", kGatewayToken);  // a typo is an error, not a silent gap
+  const auto typo = CallerTokens::LoadDir(dir.path());
+  ASSERT_FALSE(typo.ok());
+  EXPECT_THAT(typo.status().message(), HasSubstr("admni"));
+  EXPECT_FALSE(CallerTokens::LoadDir("").ok());
+  EXPECT_FALSE(CallerTokens::LoadDir(dir.path() + "/missing").ok());
+  EXPECT_FALSE(ReadTokenFile("--x", dir.path() + "/missing").ok());
+  EXPECT_FALSE(ReadTokenFile("--x", "").ok());
+  EXPECT_EQ(ReadTokenFile("--x", dir.path() + "/admin").value_or(""), kAdminToken);
+}
+
+TEST(GrpcAuthTokens, ARotationAcceptsBothTokensAndSendsTheNewOne) {
+  TempDir dir;
+  const std::string next(40, 'n');
+  dir.Write("gateway", kGatewayToken + "\n" + next + "\n");
+  absl::StatusOr<CallerTokens> tokens = CallerTokens::LoadDir(dir.path());
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  EXPECT_EQ(tokens->Find(kGatewayToken), "gateway");
+  EXPECT_EQ(tokens->Find(next), "gateway");
+  EXPECT_EQ(ReadTokenFile("--x", dir.path() + "/gateway").value_or(""), next);
+  dir.Write("empty", "\n");
+  EXPECT_FALSE(ReadTokenFile("--x", dir.path() + "/empty").ok());
+}
+
+// A real server: the refused calls never reach a handler (the default
+// AdminService / EventService handlers answer UNIMPLEMENTED, so UNIMPLEMENTED
+// proves a call got through).
+class GrpcAuthServerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    grpc::EnableDefaultHealthCheckService(true);
+    grpc::ServerBuilder builder;
+    builder.AddListeningPort("127.0.0.1:0", ServerCredentials(Tokens()), &port_);
+    builder.RegisterService(&admin_);
+    builder.RegisterService(&events_);
+    server_ = builder.BuildAndStart();
+    ASSERT_NE(server_, nullptr);
+  }
+  void TearDown() override { server_->Shutdown(); }
+
+  std::shared_ptr<grpc::Channel> Channel(const std::string* token) {
+    std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
+    if (token != nullptr) interceptors.push_back(TokenInterceptor(*token));
+    return grpc::experimental::CreateCustomChannelWithInterceptors(
+        absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials(),
+        grpc::ChannelArguments(), std::move(interceptors));
+  }
+  grpc::StatusCode CreateApiKey(const std::string* token) {
+    grpc::ClientContext context;
+    pb::CreateApiKeyRequest request;
+    pb::CreateApiKeyResponse response;
+    return pb::AdminService::NewStub(Channel(token))->CreateApiKey(&context, request, &response).error_code();
+  }
+
+  int port_ = 0;
+  pb::AdminService::Service admin_;
+  pb::EventService::Service events_;
+  std::unique_ptr<grpc::Server> server_;
+};
+
+TEST_F(GrpcAuthServerTest, RefusesBeforeTheHandler) {
+  const std::string wrong(40, 'w');
+  EXPECT_EQ(CreateApiKey(nullptr), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CreateApiKey(&wrong), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(CreateApiKey(&kPublisherToken), grpc::StatusCode::PERMISSION_DENIED);
+  EXPECT_EQ(CreateApiKey(&kAdminToken), grpc::StatusCode::UNIMPLEMENTED);  // reached the handler
+}
+
+TEST_F(GrpcAuthServerTest, HealthAnswersWithoutAToken) {
+  grpc::ClientContext context;
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  const grpc::Status status =
+      grpc::health::v1::Health::NewStub(Channel(nullptr))->Check(&context, request, &response);
+  EXPECT_TRUE(status.ok()) << status.error_message();
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+}  // namespace
+}  // namespace octo::grpc_auth
