@@ -115,3 +115,18 @@ remove_throwaway_pg() {
   fi
   rm -rf "$dir"
 }
+
+# make_grpc_callers DIR: one random token per internal caller identity
+# (gateway, admin, publisher, subscription) in DIR, made when missing and kept
+# otherwise (docs/operations.md, "Internal credentials").
+make_grpc_callers() {
+  local dir=$1 identity
+  mkdir -p "$dir"
+  chmod 700 "$dir"
+  for identity in gateway admin publisher subscription; do
+    [[ -s $dir/$identity ]] && continue
+    log "creating the internal caller token $dir/$identity"
+    (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$dir/$identity.tmp" &&
+      echo >>"$dir/$identity.tmp" && mv "$dir/$identity.tmp" "$dir/$identity")
+  done
+}

@@ -217,14 +217,7 @@ ALLOW_DESTINATION_CIDRS=${OCTO_DELIVERY_ALLOW_DESTINATION_CIDRS-127.0.0.0/8,::1/
 # random token per caller identity, made on the first run and kept; the
 # services refuse gRPC calls without a known caller's token.
 CALLERS_DIR=$DATA_DIR/grpc-callers
-mkdir -p "$CALLERS_DIR"
-chmod 700 "$CALLERS_DIR"
-for identity in gateway admin publisher subscription; do
-  [[ -s $CALLERS_DIR/$identity ]] && continue
-  log "creating the internal caller token $CALLERS_DIR/$identity"
-  (umask 077 && od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$CALLERS_DIR/$identity.tmp" &&
-    echo >>"$CALLERS_DIR/$identity.tmp" && mv "$CALLERS_DIR/$identity.tmp" "$CALLERS_DIR/$identity")
-done
+make_grpc_callers "$CALLERS_DIR"
 # octo-delivery first: it applies the migrations, and octo-subscription hands
 # it every published event.
 log "starting octo-delivery on 127.0.0.1:$DELIVERY_PORT"

@@ -71,20 +71,23 @@ wait_for_file() {
   die "$process did not start within 30 s; log: $WORK/$process.log"
 }
 
+CALLERS=$WORK/grpc-callers
+make_grpc_callers "$CALLERS"
 "$SUBSCRIPTION_BIN" --grpc_listen=127.0.0.1:0 --port_file="$WORK/subscription.port" \
   --metrics_listen=127.0.0.1:0 --database_url="$DATABASE_URL" --delivery_target=127.0.0.1:9 \
+  --grpc_callers_dir="$CALLERS" --delivery_token_file="$CALLERS/subscription" \
   </dev/null >"$WORK/subscription.log" 2>&1 &
 SUBSCRIPTION_PID=$!
 wait_for_file "$WORK/subscription.port" "$SUBSCRIPTION_PID" subscription
 SUBSCRIPTION_PORT=$(<"$WORK/subscription.port")
-ADMIN=("$ADMIN_BIN" --target="127.0.0.1:$SUBSCRIPTION_PORT")
+ADMIN=("$ADMIN_BIN" --target="127.0.0.1:$SUBSCRIPTION_PORT" --token_file="$CALLERS/admin")
 
 # Starts the gateway with extra flags "$@"; sets GATEWAY_PID, URL, METRICS_URL.
 start_gateway() {
   rm -f "$WORK/gateway.port" "$WORK/gateway-metrics.port"
   "$GATEWAY_BIN" --listen=127.0.0.1:0 --port_file="$WORK/gateway.port" \
     --metrics_listen=127.0.0.1:0 --metrics_port_file="$WORK/gateway-metrics.port" \
-    --subscription_target="127.0.0.1:$SUBSCRIPTION_PORT" \
+    --subscription_target="127.0.0.1:$SUBSCRIPTION_PORT" --subscription_token_file="$CALLERS/gateway" \
     --key_rate_limit=10000000 --key_rate_burst=10000000 \
     --address_rate_limit=10000000 --address_rate_burst=10000000 "$@" \
     </dev/null >>"$WORK/gateway.log" 2>&1 &
