@@ -98,6 +98,7 @@ class CurlTransport final : public HttpTransport {
     std::size_t body_seen = 0;
     bool body_cut = false;  // we stopped reading past kMaxResponseRead
     std::optional<std::string> retry_after;
+    bool closes = false;  // the answer closes the connection (HTTP/1.0, Connection: close)
     absl::Time started_at;
     char error_buffer[CURL_ERROR_SIZE] = {};
     // SSRF guard bookkeeping (OnOpenSocket): sockets actually created, and
@@ -161,8 +162,11 @@ class CurlTransport final : public HttpTransport {
     const absl::string_view line(data, n);
     if (absl::StartsWith(line, "HTTP/")) {
       t->retry_after.reset();  // a new response (after a 1xx)
+      t->closes = absl::StartsWith(line, "HTTP/1.0");
     } else if (absl::StartsWithIgnoreCase(line, "retry-after:")) {
       t->retry_after = std::string(absl::StripAsciiWhitespace(line.substr(12)));
+    } else if (absl::StartsWithIgnoreCase(line, "connection:")) {
+      t->closes = absl::StrContains(absl::AsciiStrToLower(line.substr(11)), "close");
     }
     return n;
   }
@@ -324,6 +328,11 @@ class CurlTransport final : public HttpTransport {
     } else {
       ClassifyFailure(t, code, r);
     }
+    long connects = 0;
+    curl_easy_getinfo(t.easy, CURLINFO_NUM_CONNECTS, &connects);
+    r.opened_connection = connects > 0;
+    // A cut body (WRITE_ERROR) or any failure closes the connection.
+    r.connection_kept = code == CURLE_OK && status_usable && !t.closes;
     r.attempt.retry_after = std::move(t.retry_after);
     r.body_prefix = std::move(t.body_prefix);
     return r;

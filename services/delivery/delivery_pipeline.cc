@@ -120,6 +120,9 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
   absl::StatusOr<OutgoingRequest> request =
       event->second.ok() ? RenderRequest(d, *event->second, timestamp) : event->second.status();
   absl::MutexLock lock(&mu_);
+  // Its job gone, a result was written meanwhile: writing another would
+  // free its claim slot twice.
+  if (!jobs_.contains(tag)) return;
   if (!request.ok()) {
     // Recorded as an attempt that failed on our side (error class internal).
     log::Error("cannot render delivery", {{"delivery_id", d.id}, {"error", StdString(request.status().ToString())}});
@@ -148,12 +151,13 @@ void DeliveryPipeline::OnTransfers(std::vector<TransferResult> done) {
   finished.reserve(done.size());
   {
     absl::MutexLock lock(&mu_);
+    // Requests waiting too long go before a freed slot could start them.
+    ExpireLocked(results);
     for (TransferResult& t : done) {
       auto it = jobs_.find(t.tag);
       if (it == jobs_.end()) continue;  // cannot happen: every tag is registered before sending
       if (it->second.admitted) {
-        const bool answered = t.sent && t.attempt.error_class == ErrorClass::kNone;
-        Append(start, admission_.Finished(t.tag, t.duration, t.sent, answered));
+        Append(start, admission_.Finished(t.tag, t.duration, t.sent, {t.opened_connection, t.connection_kept}));
       }
       finished.emplace_back(std::move(it->second), std::move(t));
       jobs_.erase(it);
@@ -175,11 +179,12 @@ void DeliveryPipeline::Submit(std::vector<OutgoingRequest> start) {
       for (const OutgoingRequest& r : start) {
         auto it = jobs_.find(r.tag);
         if (it == jobs_.end()) continue;
-        if (it->second.admitted) admission_.Finished(r.tag, absl::ZeroDuration(), false, false);
+        if (it->second.admitted) admission_.Finished(r.tag, absl::ZeroDuration(), false, {});
         released.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
                                      it->second.attempt_number, DeliveryResult::Action::kRelease));
         jobs_.erase(it);
       }
+      ExpireLocked(released);
       recorder_.Add(std::move(released));
       return;
     }
@@ -189,21 +194,26 @@ void DeliveryPipeline::Submit(std::vector<OutgoingRequest> start) {
 
 void DeliveryPipeline::ExpireWaiting() {
   std::vector<DeliveryResult> results;
+  std::vector<OutgoingRequest> start;
   {
     absl::MutexLock lock(&mu_);
     last_expiry_ = absl::InfinitePast();
     ExpireLocked(results);
+    start = admission_.PromoteAll();  // those their webhook's rate held back
+    ExpireLocked(results);
   }
   recorder_.Add(std::move(results));
+  Submit(std::move(start));
 }
 
 // Requests that waited in line too long are released, so that none is held
-// past its lease (checked every 100 ms at most).
+// past its lease: those a freed slot found too old at once, the lines
+// scanned every 100 ms at most.
 void DeliveryPipeline::ExpireLocked(std::vector<DeliveryResult>& results) {
   const absl::Time now = clock_.Now();
-  if (now - last_expiry_ < absl::Milliseconds(100)) return;
-  last_expiry_ = now;
-  for (const ExpiredRequest& e : admission_.ExpireWaiting()) {
+  const bool scan = now - last_expiry_ >= absl::Milliseconds(100);
+  if (scan) last_expiry_ = now;
+  for (const ExpiredRequest& e : admission_.ExpireWaiting(scan)) {
     auto it = jobs_.find(e.tag);
     if (it == jobs_.end()) continue;
     results.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
@@ -212,11 +222,34 @@ void DeliveryPipeline::ExpireLocked(std::vector<DeliveryResult>& results) {
   }
 }
 
+void DeliveryPipeline::StartTicking(absl::Duration period) {
+  ticker_ = std::thread([this, period] {
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (mu_.AwaitWithTimeout(absl::Condition(&stop_ticking_), period)) return;
+      }
+      ExpireWaiting();
+    }
+  });
+}
+
+void DeliveryPipeline::StopTicking() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ticking_ = true;
+  }
+  if (ticker_.joinable()) ticker_.join();
+}
+
+DeliveryPipeline::~DeliveryPipeline() { StopTicking(); }
+
 void DeliveryPipeline::StopSending() {
   std::vector<DeliveryResult> released;
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    ExpireLocked(released);
     for (uint64_t tag : admission_.DropWaiting()) {
       auto it = jobs_.find(tag);
       if (it == jobs_.end()) continue;
@@ -225,6 +258,7 @@ void DeliveryPipeline::StopSending() {
       jobs_.erase(it);
     }
   }
+  StopTicking();
   recorder_.Add(std::move(released));
 }
 

@@ -14,6 +14,7 @@
 //   pipeline.Dispatch(batch);
 #include <cstdint>
 #include <string>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -40,10 +41,17 @@ class DeliveryPipeline {
  public:
   DeliveryPipeline(PipelineOptions options, const Clock& clock, HttpTransport& transport, ResultRecorder& recorder);
 
+  ~DeliveryPipeline();
+
+  // Runs ExpireWaiting every `period` (of real time; ages are read from the
+  // clock) until StopSending: a line that no result or claim moves still
+  // releases what waited too long.
+  void StartTicking(absl::Duration period);
   void Dispatch(const ClaimBatch& batch);
   void OnTransfers(std::vector<TransferResult> done);
   // Releases requests that waited in line longer than the admission allows
-  // (also done on every Dispatch and OnTransfers).
+  // (also done on every Dispatch and OnTransfers), and starts those their
+  // webhook's rate held back in line.
   void ExpireWaiting();
   // Shutdown: nothing more is handed to the transport; requests waiting in
   // line are released unsent (their leases cleared) for the next claimer.
@@ -73,6 +81,7 @@ class DeliveryPipeline {
   DeliveryResult ToResult(const Job& job, TransferResult&& t);
   // Hands `start` to the transport, or releases it when stopping.
   void Submit(std::vector<OutgoingRequest> start);
+  void StopTicking();
 
   const PipelineOptions options_;
   const Clock& clock_;
@@ -84,10 +93,12 @@ class DeliveryPipeline {
   std::unordered_map<uint64_t, Job> jobs_ ABSL_GUARDED_BY(mu_);
   uint64_t next_tag_ ABSL_GUARDED_BY(mu_) = 1;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_ticking_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time last_expiry_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Duration render_time_ ABSL_GUARDED_BY(mu_);
   absl::Mutex bitgen_mu_;
   absl::BitGen bitgen_ ABSL_GUARDED_BY(bitgen_mu_);
+  std::thread ticker_;
 };
 
 }  // namespace octo::delivery

@@ -29,7 +29,7 @@ Admission DestinationAdmission::Admit(const AdmissionAsk& ask, int& deferred) {
     out.defer = std::max(kMinBacklogDefer, BacklogWait(ask.destination, d));
     return out;
   }
-  Ticket ticket{ask.destination, "", false};
+  Ticket ticket{ask.destination, "", false, false, absl::ZeroDuration()};
   if (ask.rate_limit_per_second > 0 || ask.max_concurrency > 0) {
     const absl::Duration defer = AdmitLimited(ask, deferred);
     if (defer > absl::ZeroDuration()) {
@@ -39,8 +39,9 @@ Admission DestinationAdmission::Admit(const AdmissionAsk& ask, int& deferred) {
       return out;
     }
     ticket.webhook_id = ask.webhook_id;
+    if (ask.rate_limit_per_second > 0) ticket.start_interval = absl::Seconds(1.0 / ask.rate_limit_per_second);
   }
-  if (d.line.empty() && MayStart(ask.destination, d)) {
+  if (d.line.empty() && !RateHolds(ticket, clock_.Now()) && MayStart(ask.destination, d)) {
     MarkStarted(ask.destination, d, ticket);
     out.verdict = Admission::kStart;
   } else {
@@ -108,25 +109,29 @@ std::vector<OutgoingRequest> DestinationAdmission::Withdraw(uint64_t tag) {
   if (ticket == tickets_.end()) return {};
   const std::string key = ticket->second.destination;
   if (!ticket->second.running) std::erase_if(destinations_[key].line, [&](const Waiting& w) { return w.tag == tag; });
-  Release(tag, absl::ZeroDuration(), /*sent=*/false, /*answered=*/false);
+  Release(tag, absl::ZeroDuration(), /*sent=*/false, {});
   return Promote(key);
 }
 
 std::vector<OutgoingRequest> DestinationAdmission::Finished(uint64_t tag, absl::Duration duration, bool sent,
-                                                            bool answered) {
+                                                            ConnectionUse connection) {
   const auto ticket = tickets_.find(tag);
   if (ticket == tickets_.end()) return {};
   const std::string key = ticket->second.destination;
-  Release(tag, duration, sent, answered);
+  Release(tag, duration, sent, connection);
   return Promote(key);
 }
 
 // Gives back what the ticket holds and learns the pace of what was sent.
-void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool sent, bool answered) {
+void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool sent, ConnectionUse connection) {
   const auto it = tickets_.find(tag);
   const Ticket& ticket = it->second;
   if (sent) {
-    if (history_.size() > kMaxPaces) history_.clear();  // a cleared map only loses estimates
+    if (history_.size() > kMaxPaces) {
+      // Idle destinations only lose estimates; those with requests running
+      // keep their count of connections being opened.
+      std::erase_if(history_, [&](const auto& kv) { return !destinations_.contains(kv.first); });
+    }
     History& h = history_[ticket.destination];
     if (duration > absl::ZeroDuration()) {
       h.pace = h.pace == absl::ZeroDuration() ? duration : h.pace * 0.8 + duration * 0.2;
@@ -136,7 +141,11 @@ void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool s
   if (ticket.new_connection) {
     History& h = history_[ticket.destination];
     if (h.connecting > 0) --h.connecting;
-    if (answered) h.proven = std::min(options_.max_per_host, h.proven + 1);
+  }
+  if (sent) {
+    History& h = history_[ticket.destination];
+    if (connection.opened && connection.kept) h.proven = std::min(options_.max_per_host, h.proven + 1);
+    if (!connection.opened && !connection.kept) h.proven = std::max(0, h.proven - 1);
   }
   if (!ticket.webhook_id.empty()) {
     auto w = webhooks_.find(ticket.webhook_id);
@@ -151,19 +160,58 @@ void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool s
   tickets_.erase(it);
 }
 
-// Starts rendered requests from the front of the destination's line while
-// it has free running slots.
+// Starts rendered requests in line order while the destination has free
+// running slots, passing over those still being rendered and those whose
+// webhook's rate holds them back (limits admitted at claim time must hold
+// at start too, or a line would start them together). One that waited
+// longer than max_queue_wait is released instead (kept for ExpireWaiting):
+// started now, it could outlive its lease.
 std::vector<OutgoingRequest> DestinationAdmission::Promote(const std::string& key) {
   std::vector<OutgoingRequest> start;
   Destination& d = destinations_[key];
-  while (!d.line.empty() && d.line.front().rendered && MayStart(key, d)) {
-    Waiting w = std::move(d.line.front());
-    d.line.pop_front();
-    MarkStarted(key, d, tickets_[w.tag]);
-    start.push_back(std::move(w.request));
+  const absl::Time now = clock_.Now();
+  for (auto it = d.line.begin(); it != d.line.end();) {
+    if (!it->rendered) {
+      ++it;
+    } else if (WaitedTooLong(*it, now)) {
+      const uint64_t tag = it->tag;
+      it = d.line.erase(it);
+      expired_.push_back({tag, std::max(kMinBacklogDefer, BacklogWait(key, d))});
+      Release(tag, absl::ZeroDuration(), false, {});
+    } else if (RateHolds(tickets_[it->tag], now)) {
+      ++it;
+    } else if (MayStart(key, d)) {
+      MarkStarted(key, d, tickets_[it->tag]);
+      start.push_back(std::move(it->request));
+      it = d.line.erase(it);
+    } else {
+      break;
+    }
   }
   Forget(key);
   return start;
+}
+
+std::vector<OutgoingRequest> DestinationAdmission::PromoteAll() {
+  std::vector<std::string> keys;
+  for (const auto& [key, d] : destinations_) {
+    if (!d.line.empty()) keys.push_back(key);
+  }
+  std::vector<OutgoingRequest> start;
+  for (const std::string& key : keys) {
+    for (OutgoingRequest& r : Promote(key)) start.push_back(std::move(r));
+  }
+  return start;
+}
+
+bool DestinationAdmission::RateHolds(const Ticket& ticket, absl::Time now) const {
+  if (ticket.start_interval <= absl::ZeroDuration()) return false;
+  const auto w = webhooks_.find(ticket.webhook_id);
+  return w != webhooks_.end() && w->second.next_start > now;
+}
+
+bool DestinationAdmission::WaitedTooLong(const Waiting& w, absl::Time now) const {
+  return w.rendered && options_.max_queue_wait > absl::ZeroDuration() && now - w.since > options_.max_queue_wait;
 }
 
 // An idle destination's entry goes (its pace stays).
@@ -177,21 +225,25 @@ void DestinationAdmission::Forget(const std::string& key) {
   if (d.running == 0 && d.line.empty()) destinations_.erase(it);
 }
 
-std::vector<ExpiredRequest> DestinationAdmission::ExpireWaiting() {
-  std::vector<ExpiredRequest> expired;
-  if (options_.max_queue_wait <= absl::ZeroDuration()) return expired;
-  const absl::Time limit = clock_.Now() - options_.max_queue_wait;
+std::vector<ExpiredRequest> DestinationAdmission::ExpireWaiting(bool scan) {
+  std::vector<ExpiredRequest> expired = std::move(expired_);
+  expired_.clear();
+  if (!scan || options_.max_queue_wait <= absl::ZeroDuration()) return expired;
+  const std::size_t taken_by_promote = expired.size();
+  const absl::Time now = clock_.Now();
   std::vector<std::string> keys;
   for (auto& [key, d] : destinations_) {
     // Lines are in arrival order: only fronts are looked at.
-    while (!d.line.empty() && d.line.front().since < limit) {
+    while (!d.line.empty() && WaitedTooLong(d.line.front(), now)) {
       const uint64_t tag = d.line.front().tag;
       d.line.pop_front();
       expired.push_back({tag, std::max(kMinBacklogDefer, BacklogWait(key, d))});
     }
     keys.push_back(key);
   }
-  for (const ExpiredRequest& e : expired) Release(e.tag, absl::ZeroDuration(), false, false);
+  for (std::size_t i = taken_by_promote; i < expired.size(); ++i) {
+    Release(expired[i].tag, absl::ZeroDuration(), false, {});
+  }
   for (const std::string& key : keys) Forget(key);
   return expired;
 }
@@ -204,7 +256,7 @@ std::vector<uint64_t> DestinationAdmission::DropWaiting() {
     d.line.clear();
     keys.push_back(key);
   }
-  for (uint64_t tag : dropped) Release(tag, absl::ZeroDuration(), false, false);
+  for (uint64_t tag : dropped) Release(tag, absl::ZeroDuration(), false, {});
   for (const std::string& key : keys) Forget(key);
   return dropped;
 }
@@ -224,6 +276,9 @@ void DestinationAdmission::MarkStarted(const std::string& key, Destination& d, T
   History& h = history_[key];
   ticket.running = true;
   ticket.new_connection = d.running >= h.proven;
+  if (ticket.start_interval > absl::ZeroDuration()) {
+    webhooks_[ticket.webhook_id].next_start = clock_.Now() + ticket.start_interval;
+  }
   if (ticket.new_connection) ++h.connecting;
   ++d.running;
 }

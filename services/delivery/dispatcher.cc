@@ -92,6 +92,7 @@ class DispatcherImpl final : public Dispatcher {
 
   void Run() {
     parts_.transport->Start([this](std::vector<TransferResult> done) { pipeline_.OnTransfers(std::move(done)); });
+    pipeline_.StartTicking(absl::Milliseconds(100));
     std::vector<DispatchStore*> stores;
     for (auto& s : parts_.write_stores) stores.push_back(s.get());
     recorder_.StartWriters(stores);

@@ -38,6 +38,11 @@ struct TransferResult {
   std::string body_prefix;   // raw first kMaxCapturedBody bytes of the response body
   absl::Time started_at;     // when the transfer started
   absl::Duration duration;   // started_at -> completion
+  // The connection it went on: opened for it (else an idle kept-alive one
+  // was reused), and left open for the next request (an answer read to the
+  // end without "Connection: close" over HTTP/1.1 or later).
+  bool opened_connection = false;
+  bool connection_kept = false;
 };
 
 // Bytes of the response body kept: 4 KB plus room to finish a UTF-8

@@ -30,6 +30,8 @@ inline delivery::TransferResult Answered(int status, std::optional<std::string> 
   r.started_at = absl::FromUnixSeconds(1767225600);
   r.duration = duration;
   r.body_prefix = "ok";
+  r.opened_connection = true;  // as on a fresh keep-alive connection
+  r.connection_kept = true;
   return r;
 }
 
