@@ -1,7 +1,12 @@
 #include "services/delivery/destination_admission.h"
 
+#include <curl/curl.h>
+
 #include <algorithm>
 #include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 
 namespace octo::delivery {
 namespace {
@@ -13,20 +18,44 @@ constexpr std::size_t kMaxPaces = 10000;
 
 }  // namespace
 
+std::optional<std::string> DestinationKey(const std::string& url) {
+  CURLU* u = curl_url();
+  if (u == nullptr) return std::nullopt;
+  std::optional<std::string> key;
+  char* scheme = nullptr;
+  char* host = nullptr;
+  char* port = nullptr;
+  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+    key = absl::AsciiStrToLower(absl::StrCat(scheme, "://", host, ":", port));
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return key;
+}
+
 DestinationAdmission::DestinationAdmission(AdmissionOptions options, const Clock& clock)
     : options_(options), clock_(clock) {}
 
 Admission DestinationAdmission::Admit(const AdmissionAsk& ask, int& deferred) {
   Destination& d = destinations_[ask.destination];
   Admission out;
-  // A destination that holds all it may (running + in line) refuses this one:
-  // released, as the line would release it, before it is rendered. Checked
-  // first so that a refused delivery takes none of its webhook's rate or
-  // concurrency.
-  if (d.running + static_cast<int>(d.line.size()) >= options_.max_per_host + options_.max_queued_per_host) {
+  // A destination that holds all it may (running + in line), or whose line
+  // would not reach this one before it waited max_queue_wait, refuses it:
+  // released before it is rendered, due again about when the destination
+  // can take it. Checked first so that a refused delivery takes none of its
+  // webhook's rate or concurrency.
+  const bool full =
+      d.running + static_cast<int>(d.line.size()) >= options_.max_per_host + options_.max_queued_per_host;
+  const bool starts_now = d.line.empty() && MayStart(ask.destination, d);
+  if (full || (!starts_now && LineTooLong(ask.destination, d))) {
     out.verdict = Admission::kDefer;
     out.backlogged = true;
-    out.defer = std::max(kMinBacklogDefer, BacklogWait(ask.destination, d));
+    out.defer = BacklogWait(ask.destination, d);
     return out;
   }
   Ticket ticket{ask.destination, "", false, false, absl::ZeroDuration()};
@@ -41,7 +70,7 @@ Admission DestinationAdmission::Admit(const AdmissionAsk& ask, int& deferred) {
     ticket.webhook_id = ask.webhook_id;
     if (ask.rate_limit_per_second > 0) ticket.start_interval = absl::Seconds(1.0 / ask.rate_limit_per_second);
   }
-  if (d.line.empty() && !RateHolds(ticket, clock_.Now()) && MayStart(ask.destination, d)) {
+  if (starts_now && !RateHolds(ticket, clock_.Now())) {
     MarkStarted(ask.destination, d, ticket);
     out.verdict = Admission::kStart;
   } else {
@@ -52,15 +81,37 @@ Admission DestinationAdmission::Admit(const AdmissionAsk& ask, int& deferred) {
   return out;
 }
 
-// About when `d` will have drained what is ahead of a refused request: its
-// running, waiting and earlier refused requests at its pace, so that a slow
-// destination's backlog comes back spread out instead of all at once (each
-// return costs a claim and a release).
-absl::Duration DestinationAdmission::BacklogWait(const std::string& key, Destination& d) {
-  const int ahead = d.running + static_cast<int>(d.line.size()) + ++d.turned_away;
+// How long one running slot of the destination takes per request, at its
+// pace (zero while the pace is unknown).
+absl::Duration DestinationAdmission::SlotTime(const std::string& key) const {
   const auto h = history_.find(key);
-  const absl::Duration typical = h == history_.end() ? absl::ZeroDuration() : h->second.pace;
-  return std::clamp(typical * ahead / options_.max_per_host, absl::ZeroDuration(), absl::Minutes(10));
+  if (h == history_.end()) return absl::ZeroDuration();
+  return h->second.pace / options_.max_per_host;
+}
+
+// Whether one more request in the line would wait longer than half of
+// max_queue_wait before a running slot took it (at the destination's pace,
+// all its slots busy): it would likely be released unsent after holding its
+// lease, so it is better not taken. Unknown pace: only the line's cap holds.
+bool DestinationAdmission::LineTooLong(const std::string& key, const Destination& d) const {
+  if (options_.max_queue_wait <= absl::ZeroDuration()) return false;
+  const absl::Duration predicted = SlotTime(key) * (static_cast<int>(d.line.size()) + 1);
+  return predicted > options_.max_queue_wait / 2;
+}
+
+// When a refused request should come back: after what the destination
+// holds (running and waiting) and every request refused before it, one
+// slot time each, and not before kMinBacklogDefer. Each refusal takes the
+// next slot, so a slow destination's backlog comes back spread out at the
+// pace it drains (each return costs a claim and a release) instead of all
+// at once.
+absl::Duration DestinationAdmission::BacklogWait(const std::string& key, const Destination& d) {
+  const absl::Time now = clock_.Now();
+  const absl::Duration slot = SlotTime(key);
+  History& h = history_[key];
+  const absl::Time drained = now + slot * (d.running + static_cast<int>(d.line.size()));
+  h.backlog_until = std::max({h.backlog_until, drained, now + kMinBacklogDefer}) + slot;
+  return std::min(h.backlog_until - now, kMaxBacklogDefer);
 }
 
 // Zero, and a slot of the webhook taken (given back by Finished); else how
@@ -176,7 +227,7 @@ std::vector<OutgoingRequest> DestinationAdmission::Promote(const std::string& ke
     } else if (WaitedTooLong(*it, now)) {
       const uint64_t tag = it->tag;
       it = d.line.erase(it);
-      expired_.push_back({tag, std::max(kMinBacklogDefer, BacklogWait(key, d))});
+      expired_.push_back({tag, BacklogWait(key, d)});
       Release(tag, absl::ZeroDuration(), false, {});
     } else if (RateHolds(tickets_[it->tag], now)) {
       ++it;
@@ -218,10 +269,7 @@ bool DestinationAdmission::WaitedTooLong(const Waiting& w, absl::Time now) const
 void DestinationAdmission::Forget(const std::string& key) {
   auto it = destinations_.find(key);
   if (it == destinations_.end()) return;
-  Destination& d = it->second;
-  // Nothing waits behind the running ones any more: the earlier refusals
-  // have been taken into account.
-  if (d.line.empty()) d.turned_away = 0;
+  const Destination& d = it->second;
   if (d.running == 0 && d.line.empty()) destinations_.erase(it);
 }
 
@@ -237,7 +285,7 @@ std::vector<ExpiredRequest> DestinationAdmission::ExpireWaiting(bool scan) {
     while (!d.line.empty() && WaitedTooLong(d.line.front(), now)) {
       const uint64_t tag = d.line.front().tag;
       d.line.pop_front();
-      expired.push_back({tag, std::max(kMinBacklogDefer, BacklogWait(key, d))});
+      expired.push_back({tag, BacklogWait(key, d)});
     }
     keys.push_back(key);
   }

@@ -36,6 +36,7 @@
 //   for (OutgoingRequest& next : admission.Finished(tag, duration, /*sent=*/true)) ...
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -45,6 +46,12 @@
 #include "services/delivery/http_transport.h"
 
 namespace octo::delivery {
+
+// "scheme://host:port" of an absolute URL, lower-cased, with the scheme's
+// default port filled in: what admission counts requests per (libcurl's
+// URL parser, as the transport reads the URL). nullopt when the URL does
+// not parse.
+std::optional<std::string> DestinationKey(const std::string& url);
 
 struct AdmissionOptions {
   int max_per_host = 64;         // running requests per destination
@@ -119,8 +126,10 @@ class DestinationAdmission {
   static constexpr absl::Duration kMaxLimitDefer = absl::Hours(1);
   // The shortest deferral of a delivery over its webhook's rate.
   static constexpr absl::Duration kMinLimitDefer = absl::Milliseconds(10);
-  // The shortest deferral of a delivery refused by a backlogged destination.
+  // The shortest and longest deferral of a delivery refused by a backlogged
+  // destination.
   static constexpr absl::Duration kMinBacklogDefer = absl::Seconds(1);
+  static constexpr absl::Duration kMaxBacklogDefer = absl::Minutes(10);
   // Requests opening a new connection to one destination at once at most.
   static constexpr int kNewConnections = 4;
   // Idle this long, a destination's connections are assumed closed (the
@@ -142,11 +151,12 @@ class DestinationAdmission {
     int proven = 0;       // connections the transport reported opened and kept, less those closed
     int connecting = 0;   // running requests that opened a new connection
     absl::Time last_active = absl::InfinitePast();
+    // When the last request refused as backlog is due back (BacklogWait).
+    absl::Time backlog_until = absl::InfinitePast();
   };
   struct Destination {
     int running = 0;
     std::deque<Waiting> line;
-    int turned_away = 0;  // refused since its line was last empty
   };
   struct Webhook {
     int in_flight = 0;
@@ -163,7 +173,9 @@ class DestinationAdmission {
   };
 
   absl::Duration AdmitLimited(const AdmissionAsk& ask, int& deferred);
-  absl::Duration BacklogWait(const std::string& key, Destination& d);
+  absl::Duration SlotTime(const std::string& key) const;
+  bool LineTooLong(const std::string& key, const Destination& d) const;
+  absl::Duration BacklogWait(const std::string& key, const Destination& d);
   void Release(uint64_t tag, absl::Duration duration, bool sent, ConnectionUse connection);
   bool MayStart(const std::string& key, const Destination& d);
   void MarkStarted(const std::string& key, Destination& d, Ticket& ticket);

@@ -56,10 +56,11 @@ class HttpTransport {
   using CompletionFn = std::function<void(std::vector<TransferResult>)>;
 
   virtual ~HttpTransport() = default;
-  // Sets where results go; called once, before the first Submit.
+  // Sets where results go and starts sending; called once.
   virtual void Start(CompletionFn on_done) = 0;
-  // Starts the requests; thread-safe. After Shutdown() began, requests are
-  // answered at once as not sent.
+  // Starts the requests; thread-safe. Requests submitted before Start are
+  // held and started by Start (none is dropped). After Shutdown() began,
+  // requests are answered at once as not sent.
   virtual void Submit(std::vector<OutgoingRequest> requests) = 0;
   // Lets the running transfers finish until `deadline` (then aborts them,
   // reported as timeouts), delivers every result, and stops. Idempotent.

@@ -140,6 +140,22 @@ TEST(CurlTransport, PostsExactlyWhatItIsGivenAndCapturesTheAnswer) {
   EXPECT_EQ(got[0].headers, expected);
 }
 
+// Requests submitted before Start are held, not dropped: Start sends them.
+TEST(CurlTransport, RequestsSubmittedBeforeStartAreSentByStart) {
+  HttpReceiver receiver;
+  Results results;
+  CurlTransportOptions options;
+  options.destination_policy = LoopbackAllowed();
+  auto transport = NewCurlTransport(std::move(options));
+  ASSERT_TRUE(transport.ok()) << transport.status();
+  (*transport)->Submit({Post(1, receiver.Url("/early")), Post(2, receiver.Url("/early"))});
+  (*transport)->Start(results.Callback());
+  ASSERT_TRUE(results.WaitFor(2));
+  EXPECT_EQ(results.Get(1).attempt.http_status, 200);
+  EXPECT_EQ(results.Get(2).attempt.http_status, 200);
+  EXPECT_EQ(receiver.Requests().size(), 2u);
+}
+
 TEST(CurlTransport, ReusesItsConnection) {
   HttpReceiver receiver;
   Results results;

@@ -184,7 +184,10 @@ TEST_F(PipelineTest, ABackloggedDestinationReleasesItsSurplus) {
   std::vector<ClaimedDelivery> batch;
   for (int i = 1; i <= 5; ++i) batch.push_back(TestDelivery(i, kUrl));
   batch.push_back(TestDelivery(6, "http://other.example/b"));
-  pipeline_->Dispatch(Claims(batch));
+  const DispatchSummary summary = pipeline_->Dispatch(Claims(batch));
+  EXPECT_EQ(summary.claimed, 6);
+  EXPECT_EQ(summary.backlogged, 2);  // what slows the next claims down
+  EXPECT_EQ(pipeline_->releases().backlog, 2);
   ASSERT_EQ(transport_.submitted().size(), 2u);  // one per destination
   const std::vector<DeliveryResult> released = Record();
   ASSERT_EQ(released.size(), 2u);

@@ -178,12 +178,37 @@ TEST_F(AdmissionTest, BacklogDeferralFollowsTheDestinationsPace) {
   ASSERT_EQ(first.verdict, Admission::kDefer);
   EXPECT_EQ(first.defer, absl::Seconds(6));   // 2 ahead + itself, 2 s each
   EXPECT_EQ(second.defer, absl::Seconds(8));  // one more ahead
-  // Once nothing waits behind the running one, earlier refusals are forgotten.
+  // A refusal keeps its slot until its time has come, even once the line
+  // is empty: a later one is not sent back to the same moment.
   a.Withdraw(3);
   a.Finished(2, absl::Seconds(2), true, kOpenedKept);
   ASSERT_EQ(a.Admit(Ask(6), deferred).verdict, Admission::kStart);
   ASSERT_EQ(a.Admit(Ask(7), deferred).verdict, Admission::kWait);
-  EXPECT_EQ(a.Admit(Ask(8), deferred).defer, absl::Seconds(6));
+  EXPECT_EQ(a.Admit(Ask(8), deferred).defer, absl::Seconds(10));
+  // Once that time has passed, the deferral counts from what is there.
+  clock_.Advance(absl::Seconds(10));
+  EXPECT_EQ(a.Admit(Ask(9), deferred).defer, absl::Seconds(6));
+}
+
+// A destination's line holds only what its running slots will take within
+// half of max_queue_wait at its pace; the next one is released before it is
+// rendered, due again in the slot after those (at least kMinBacklogDefer),
+// instead of holding its lease in a line it would leave unsent.
+TEST_F(AdmissionTest, ALineHoldsOnlyWhatStartsWithinTheQueueWait) {
+  DestinationAdmission a = Make(/*max_per_host=*/2, /*max_queued=*/100, /*max_wait=*/absl::Seconds(2));
+  int deferred = 0;
+  ASSERT_EQ(a.Admit(Ask(1), deferred).verdict, Admission::kStart);
+  a.Finished(1, absl::Seconds(1), true, kOpenedKept);  // pace 1 s: one slot frees every 0.5 s
+  ASSERT_EQ(a.Admit(Ask(2), deferred).verdict, Admission::kStart);
+  ASSERT_EQ(a.Admit(Ask(3), deferred).verdict, Admission::kStart);
+  EXPECT_EQ(a.Admit(Ask(4), deferred).verdict, Admission::kWait);  // starts in about 0.5 s
+  EXPECT_EQ(a.Admit(Ask(5), deferred).verdict, Admission::kWait);  // about 1 s: half the wait
+  const Admission refused = a.Admit(Ask(6), deferred);
+  ASSERT_EQ(refused.verdict, Admission::kDefer);
+  EXPECT_TRUE(refused.backlogged);
+  EXPECT_EQ(refused.defer, absl::Milliseconds(2500));  // 4 ahead, 0.5 s each, then its own slot
+  EXPECT_EQ(a.Admit(Ask(7), deferred).defer, absl::Seconds(3));
+  EXPECT_EQ(a.Queued(kDest), 2);
 }
 
 TEST_F(AdmissionTest, ARateLimitSpacesRequestsAndSpreadsABatchsSurplus) {

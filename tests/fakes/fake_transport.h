@@ -46,12 +46,25 @@ class FakeTransport final : public delivery::HttpTransport {
     responder_ = std::move(responder);
   }
 
-  void Start(CompletionFn on_done) override { on_done_ = std::move(on_done); }
+  // Requests submitted before Start are handled now, as the real one does.
+  void Start(CompletionFn on_done) override {
+    std::vector<delivery::OutgoingRequest> held;
+    {
+      std::lock_guard lock(mu_);
+      on_done_ = std::move(on_done);
+      held.swap(before_start_);
+    }
+    if (!held.empty()) Submit(std::move(held));
+  }
 
   void Submit(std::vector<delivery::OutgoingRequest> requests) override {
     std::vector<delivery::TransferResult> now;
     {
       std::lock_guard lock(mu_);
+      if (!on_done_) {
+        for (auto& r : requests) before_start_.push_back(std::move(r));
+        return;
+      }
       for (auto& r : requests) {
         std::optional<delivery::TransferResult> answer;
         if (stopped_) {
@@ -125,6 +138,7 @@ class FakeTransport final : public delivery::HttpTransport {
   Responder responder_;
   bool stopped_ = false;
   std::vector<delivery::OutgoingRequest> submitted_;
+  std::vector<delivery::OutgoingRequest> before_start_;
   std::map<uint64_t, delivery::OutgoingRequest> running_;
 };
 
