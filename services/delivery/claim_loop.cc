@@ -12,6 +12,7 @@ namespace octo::delivery {
 ClaimScheduler::ClaimScheduler(ClaimOptions options, const Clock& clock)
     : options_(options),
       min_claim_(std::max(1, std::min(options.claim_batch, options.max_in_flight) / 4)),
+      min_backlogged_claim_(std::max(1, min_claim_ / 4)),
       clock_(clock) {}
 
 void ClaimScheduler::Wake() {
@@ -79,7 +80,10 @@ int ClaimScheduler::TakeClaimLocked() {
   }
   if (!wake_ || FreeSlots() < min_claim_ || writers_holding_ > 0) return 0;
   int limit = std::min(options_.claim_batch, FreeSlots());
-  if (backlogged_) limit = std::min(limit, std::max(min_claim_, sent_since_backlog_));
+  // Backlogged: about as many as were sent since the last claim, so claims
+  // keep pace with sends; a few more, so that a destination that sends
+  // nothing for a while does not stop claims for the others.
+  if (backlogged_) limit = std::min(limit, std::max(min_backlogged_claim_, sent_since_backlog_));
   sent_since_backlog_ = 0;
   in_flight_ += limit;  // reserved until the claim returns
   wake_ = false;

@@ -11,7 +11,7 @@
 // deliveries released unsent because their destination could not start
 // them within the lease (Admitted), the next claim waits for the poll or a
 // due retry (not for free slots or a full batch) and takes at most what
-// was sent since (finished attempts), at least a quarter batch. A backlog
+// was sent since (finished attempts), at least a sixteenth of a batch. A backlog
 // is then claimed about as fast as it drains, instead of being claimed and
 // released over and over.
 //
@@ -86,6 +86,7 @@ class ClaimScheduler {
   static constexpr std::size_t kMaxRetryHints = 10000;
   const ClaimOptions options_;
   const int min_claim_;
+  const int min_backlogged_claim_;  // the least claimed at the poll while backlogged
   const Clock& clock_;
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;

@@ -81,22 +81,34 @@ Admission DestinationAdmission::Admit(const AdmissionAsk& ask, int& deferred) {
   return out;
 }
 
-// How long one running slot of the destination takes per request, at its
-// pace (zero while the pace is unknown).
-absl::Duration DestinationAdmission::SlotTime(const std::string& key) const {
+// How many requests the destination can run now: its running ones, or its
+// proven connections plus those it may open at once (warm-up), at most
+// max_per_host.
+int DestinationAdmission::Slots(const std::string& key, const Destination& d) const {
   const auto h = history_.find(key);
-  if (h == history_.end()) return absl::ZeroDuration();
-  return h->second.pace / options_.max_per_host;
+  const int proven = h == history_.end() ? 0 : h->second.proven;
+  return std::clamp(std::max(d.running, proven + kNewConnections), 1, options_.max_per_host);
 }
 
-// Whether one more request in the line would wait longer than half of
-// max_queue_wait before a running slot took it (at the destination's pace,
-// all its slots busy): it would likely be released unsent after holding its
-// lease, so it is better not taken. Unknown pace: only the line's cap holds.
+// How long one of those slots takes per request, at the destination's pace
+// (zero while the pace is unknown).
+absl::Duration DestinationAdmission::SlotTime(const std::string& key, const Destination& d) const {
+  const auto h = history_.find(key);
+  if (h == history_.end()) return absl::ZeroDuration();
+  return h->second.pace / Slots(key, d);
+}
+
+// Whether one more request in the line would wait longer than 3/4 of
+// max_queue_wait before a slot took it (at the destination's pace and the
+// slots it can run now): it would likely be released unsent after holding
+// its lease, so it is better not taken. Unknown pace (the first burst to a
+// destination): the line holds at most max_per_host, a burst the warm-up
+// drains in a few round trips at any usual pace.
 bool DestinationAdmission::LineTooLong(const std::string& key, const Destination& d) const {
   if (options_.max_queue_wait <= absl::ZeroDuration()) return false;
-  const absl::Duration predicted = SlotTime(key) * (static_cast<int>(d.line.size()) + 1);
-  return predicted > options_.max_queue_wait / 2;
+  const absl::Duration slot = SlotTime(key, d);
+  if (slot == absl::ZeroDuration()) return static_cast<int>(d.line.size()) >= options_.max_per_host;
+  return slot * (static_cast<int>(d.line.size()) + 1) > options_.max_queue_wait * 3 / 4;
 }
 
 // When a refused request should come back: after what the destination
@@ -107,7 +119,7 @@ bool DestinationAdmission::LineTooLong(const std::string& key, const Destination
 // at once.
 absl::Duration DestinationAdmission::BacklogWait(const std::string& key, const Destination& d) {
   const absl::Time now = clock_.Now();
-  const absl::Duration slot = SlotTime(key);
+  const absl::Duration slot = SlotTime(key, d);
   History& h = history_[key];
   const absl::Time drained = now + slot * (d.running + static_cast<int>(d.line.size()));
   h.backlog_until = std::max({h.backlog_until, drained, now + kMinBacklogDefer}) + slot;
@@ -193,10 +205,15 @@ void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool s
     History& h = history_[ticket.destination];
     if (h.connecting > 0) --h.connecting;
   }
-  if (sent) {
+  if (sent && ticket.running) {
+    // Proven connections are the kept-alive ones the transport holds for the
+    // destination. A request started within them took one and gives it back
+    // if its connection stayed open; one started beyond them brought one
+    // (opened, or an idle one libcurl still had after the count was reset)
+    // and adds it if it stayed open. A reused connection that closed is gone.
     History& h = history_[ticket.destination];
-    if (connection.opened && connection.kept) h.proven = std::min(options_.max_per_host, h.proven + 1);
-    if (!connection.opened && !connection.kept) h.proven = std::max(0, h.proven - 1);
+    const int change = (connection.kept ? 1 : 0) - (ticket.new_connection ? 0 : 1);
+    h.proven = std::clamp(h.proven + change, 0, options_.max_per_host);
   }
   if (!ticket.webhook_id.empty()) {
     auto w = webhooks_.find(ticket.webhook_id);

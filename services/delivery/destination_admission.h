@@ -173,7 +173,8 @@ class DestinationAdmission {
   };
 
   absl::Duration AdmitLimited(const AdmissionAsk& ask, int& deferred);
-  absl::Duration SlotTime(const std::string& key) const;
+  int Slots(const std::string& key, const Destination& d) const;
+  absl::Duration SlotTime(const std::string& key, const Destination& d) const;
   bool LineTooLong(const std::string& key, const Destination& d) const;
   absl::Duration BacklogWait(const std::string& key, const Destination& d);
   void Release(uint64_t tag, absl::Duration duration, bool sent, ConnectionUse connection);

@@ -61,7 +61,7 @@ TEST_F(ClaimSchedulerTest, NeverMoreInFlightThanTheCap) {
 // released unsent (their destination could not start them within the
 // lease) is not followed at once by another, though it was full and slots
 // are free; the next waits for the poll and takes what was sent since (at
-// least a quarter batch). A batch admission took whole ends that.
+// least a sixteenth of a batch). A batch admission took whole ends that.
 TEST_F(ClaimSchedulerTest, WhileAdmissionReleasesBacklogClaimsFollowWhatWasSent) {
   ClaimScheduler s({.claim_batch = 200, .max_in_flight = 1000, .poll_interval = absl::Seconds(1)}, clock_);
   ASSERT_EQ(s.TakeClaim(), 200);
@@ -71,9 +71,9 @@ TEST_F(ClaimSchedulerTest, WhileAdmissionReleasesBacklogClaimsFollowWhatWasSent)
   s.Finished(120, {}, /*sent=*/0);  // the released ones, written
   EXPECT_EQ(s.TakeClaim(), 0);
   clock_.Advance(absl::Seconds(1));
-  EXPECT_EQ(s.TakeClaim(), 50);  // nothing sent yet: a quarter batch
-  s.Claimed(50, 50);
-  s.Admitted(50, 50);
+  EXPECT_EQ(s.TakeClaim(), 12);  // nothing sent yet: a sixteenth of a batch
+  s.Claimed(12, 12);
+  s.Admitted(12, 12);
   s.Finished(80, {}, /*sent=*/80);
   clock_.Advance(absl::Seconds(1));
   EXPECT_EQ(s.TakeClaim(), 80);

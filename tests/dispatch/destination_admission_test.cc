@@ -190,8 +190,8 @@ TEST_F(AdmissionTest, BacklogDeferralFollowsTheDestinationsPace) {
   EXPECT_EQ(a.Admit(Ask(9), deferred).defer, absl::Seconds(6));
 }
 
-// A destination's line holds only what its running slots will take within
-// half of max_queue_wait at its pace; the next one is released before it is
+// A destination's line holds only what its slots will take within 3/4 of
+// max_queue_wait at its pace; the next one is released before it is
 // rendered, due again in the slot after those (at least kMinBacklogDefer),
 // instead of holding its lease in a line it would leave unsent.
 TEST_F(AdmissionTest, ALineHoldsOnlyWhatStartsWithinTheQueueWait) {
@@ -202,13 +202,14 @@ TEST_F(AdmissionTest, ALineHoldsOnlyWhatStartsWithinTheQueueWait) {
   ASSERT_EQ(a.Admit(Ask(2), deferred).verdict, Admission::kStart);
   ASSERT_EQ(a.Admit(Ask(3), deferred).verdict, Admission::kStart);
   EXPECT_EQ(a.Admit(Ask(4), deferred).verdict, Admission::kWait);  // starts in about 0.5 s
-  EXPECT_EQ(a.Admit(Ask(5), deferred).verdict, Admission::kWait);  // about 1 s: half the wait
-  const Admission refused = a.Admit(Ask(6), deferred);
+  EXPECT_EQ(a.Admit(Ask(5), deferred).verdict, Admission::kWait);  // about 1 s
+  EXPECT_EQ(a.Admit(Ask(6), deferred).verdict, Admission::kWait);  // about 1.5 s: 3/4 of the wait
+  const Admission refused = a.Admit(Ask(7), deferred);
   ASSERT_EQ(refused.verdict, Admission::kDefer);
   EXPECT_TRUE(refused.backlogged);
-  EXPECT_EQ(refused.defer, absl::Milliseconds(2500));  // 4 ahead, 0.5 s each, then its own slot
-  EXPECT_EQ(a.Admit(Ask(7), deferred).defer, absl::Seconds(3));
-  EXPECT_EQ(a.Queued(kDest), 2);
+  EXPECT_EQ(refused.defer, absl::Seconds(3));  // 5 ahead, 0.5 s each, then its own slot
+  EXPECT_EQ(a.Admit(Ask(8), deferred).defer, absl::Milliseconds(3500));
+  EXPECT_EQ(a.Queued(kDest), 3);
 }
 
 TEST_F(AdmissionTest, ARateLimitSpacesRequestsAndSpreadsABatchsSurplus) {
@@ -298,34 +299,60 @@ TEST_F(AdmissionTest, ProvenConnectionsFollowWhatTheTransportReports) {
   EXPECT_EQ(a.ProvenConnections(kDest), 1);
   run(2, {.opened = false, .kept = true});  // reused the proven one
   EXPECT_EQ(a.ProvenConnections(kDest), 1);
-  run(3, {.opened = true, .kept = false});  // Connection: close
-  EXPECT_EQ(a.ProvenConnections(kDest), 1);
-  run(4, {.opened = false, .kept = false});  // the kept one closed after this answer
+  run(3, {.opened = false, .kept = false});  // the proven one closed after this answer
+  EXPECT_EQ(a.ProvenConnections(kDest), 0);
+  run(4, {.opened = true, .kept = false});  // Connection: close, HTTP/1.0
   EXPECT_EQ(a.ProvenConnections(kDest), 0);
   run(5, {.opened = false, .kept = false});  // never below zero
   EXPECT_EQ(a.ProvenConnections(kDest), 0);
 }
 
+// After kWarmFor idle the count starts again from zero, but the transport
+// may still hold a kept-alive connection (the server's keep-alive is
+// longer): a request that reused it proves it again. Before, only a newly
+// opened connection proved one, so after an idle spell (a database outage)
+// the count stayed at zero while libcurl reused its connections, and the
+// destination was held to kNewConnections running requests for good.
+TEST_F(AdmissionTest, AConnectionTheTransportStillHadIsProvenAgainAfterIdling) {
+  DestinationAdmission a = Make(64, 100);
+  WarmUp(a, kDest, 8, 100);
+  ASSERT_EQ(a.ProvenConnections(kDest), 8);
+  clock_.Advance(DestinationAdmission::kWarmFor + absl::Seconds(1));
+  std::vector<OutgoingRequest> started;
+  std::vector<uint64_t> running;
+  for (uint64_t t = 1; t <= 8; ++t) {
+    if (AdmitAndQueue(a, Ask(t), &started).verdict == Admission::kStart) running.push_back(t);
+  }
+  EXPECT_EQ(running.size(), static_cast<std::size_t>(DestinationAdmission::kNewConnections));
+  std::size_t promoted = 0;
+  for (uint64_t t : running) {
+    promoted += a.Finished(t, absl::Milliseconds(10), true, {.opened = false, .kept = true}).size();
+  }
+  EXPECT_EQ(a.ProvenConnections(kDest), DestinationAdmission::kNewConnections);
+  EXPECT_EQ(promoted, 4u);  // the other four started as those ended
+}
+
 // A request that waited in line longer than max_queue_wait (half the lease
 // margin) is released before its lease could run out while it waits.
 TEST_F(AdmissionTest, RequestsWaitingTooLongAreReleasedBeforeTheirLeaseRunsOut) {
-  DestinationAdmission a = Make(/*max_per_host=*/1, /*max_queued=*/10, absl::Seconds(7));
+  DestinationAdmission a = Make(/*max_per_host=*/2, /*max_queued=*/10, absl::Seconds(7));
   std::vector<OutgoingRequest> started;
   AdmitAndQueue(a, Ask(1), &started);
   AdmitAndQueue(a, Ask(2), &started);
+  ASSERT_EQ(AdmitAndQueue(a, Ask(3), &started).verdict, Admission::kWait);
   clock_.Advance(absl::Seconds(3));
-  AdmitAndQueue(a, Ask(3), &started);
+  ASSERT_EQ(AdmitAndQueue(a, Ask(4), &started).verdict, Admission::kWait);
   clock_.Advance(absl::Seconds(4));
   EXPECT_TRUE(a.ExpireWaiting().empty());  // exactly 7 s: not yet
   clock_.Advance(absl::Microseconds(1));
   const std::vector<ExpiredRequest> expired = a.ExpireWaiting();
   ASSERT_EQ(expired.size(), 1u);
-  EXPECT_EQ(expired[0].tag, 2u);
+  EXPECT_EQ(expired[0].tag, 3u);
   EXPECT_GE(expired[0].defer, DestinationAdmission::kMinBacklogDefer);
   EXPECT_EQ(a.Queued(kDest), 1);
   clock_.Advance(absl::Seconds(3));
   ASSERT_EQ(a.ExpireWaiting().size(), 1u);
-  EXPECT_EQ(a.Running(kDest), 1);  // the running one is the transport's to finish
+  EXPECT_EQ(a.Running(kDest), 2);  // the running ones are the transport's to finish
 }
 
 // An admitted request not yet rendered (the claim thread renders it outside
