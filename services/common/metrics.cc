@@ -499,6 +499,15 @@ DeliveryMetrics::DeliveryMetrics(prometheus::Registry& registry)
       disabled_(BuildCounter()
                     .Name("octo_webhooks_disabled_total")
                     .Help("Webhooks disabled by the delivery service, by reason (gone = 410, failing).")
+                    .Register(registry)),
+      claimed_(BuildCounter()
+                   .Name("octo_delivery_claimed_total")
+                   .Help("Deliveries claimed by this process (each claim of a delivery counts once).")
+                   .Register(registry)
+                   .Add({})),
+      released_(BuildCounter()
+                    .Name("octo_delivery_released_total")
+                    .Help("Claimed deliveries released unsent, by reason (backlog, queue_wait, limit, shutdown).")
                     .Register(registry)) {
   for (std::string_view e : kEventTypes) {
     delivered_.Add({{"event", Str(e)}});
@@ -506,6 +515,7 @@ DeliveryMetrics::DeliveryMetrics(prometheus::Registry& registry)
   }
   for (const char* state : {"due", "retry_scheduled", "in_flight"}) queue_.Add({{"state", state}});
   for (const char* reason : {"gone", "failing"}) disabled_.Add({{"reason", reason}});
+  for (const char* reason : {"backlog", "queue_wait", "limit", "shutdown"}) released_.Add({{"reason", reason}});
 }
 
 void DeliveryMetrics::Attempt(std::string_view event, std::string_view outcome, std::string_view error_class,
@@ -536,6 +546,10 @@ void DeliveryMetrics::SetQueue(double due, double retry_scheduled, double in_fli
   queue_.Add({{"state", "in_flight"}}).Set(in_flight);
   oldest_due_age_.Set(oldest_due_age_seconds);
 }
+
+void DeliveryMetrics::Claimed(int count) { claimed_.Increment(count); }
+
+void DeliveryMetrics::Released(std::string_view reason) { released_.Add({{"reason", Str(reason)}}).Increment(); }
 
 // ---------------------------------------------------------- PostgreSQL --
 

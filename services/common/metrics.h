@@ -201,6 +201,13 @@ class DeliveryMetrics {
   // reason: gone|failing.
   void WebhookDisabled(std::string_view reason);
   void SetQueue(double due, double retry_scheduled, double in_flight, double oldest_due_age_seconds);
+  // `count` deliveries claimed by this process's dispatcher.
+  void Claimed(int count);
+  // A claimed delivery released unsent (lease cleared, no attempt). reason:
+  // backlog (its destination could not start it within the lease), queue_wait
+  // (it waited in its destination's line too long), limit (its webhook's rate
+  // or concurrency), shutdown.
+  void Released(std::string_view reason);
 
  private:
   prometheus::Family<prometheus::Counter>& attempts_;
@@ -211,6 +218,8 @@ class DeliveryMetrics {
   prometheus::Family<prometheus::Gauge>& queue_;
   prometheus::Gauge& oldest_due_age_;
   prometheus::Family<prometheus::Counter>& disabled_;
+  prometheus::Counter& claimed_;
+  prometheus::Family<prometheus::Counter>& released_;
 };
 
 // ---------------------------------------------------------- PostgreSQL --

@@ -12,6 +12,7 @@ namespace octo::delivery {
 ClaimScheduler::ClaimScheduler(ClaimOptions options, const Clock& clock)
     : options_(options),
       min_claim_(std::max(1, std::min(options.claim_batch, options.max_in_flight) / 4)),
+      min_backlogged_claim_(std::max(1, min_claim_ / 4)),
       clock_(clock) {}
 
 void ClaimScheduler::Wake() {
@@ -20,10 +21,13 @@ void ClaimScheduler::Wake() {
   signalled_ = true;
 }
 
-void ClaimScheduler::Finished(int count, const std::vector<absl::Duration>& due_in) {
+void ClaimScheduler::Finished(int count, const std::vector<absl::Duration>& due_in) { Finished(count, due_in, 0); }
+
+void ClaimScheduler::Finished(int count, const std::vector<absl::Duration>& due_in, int sent) {
   const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);
   in_flight_ -= count;
+  if (backlogged_) sent_since_backlog_ += sent;
   for (absl::Duration d : due_in) {
     if (d <= absl::ZeroDuration()) {
       wake_ = true;
@@ -41,6 +45,19 @@ void ClaimScheduler::Claimed(int limit, int claimed) {
   // caller's backoff).
   if (claimed == limit || claimed < 0) wake_ = true;
   signalled_ = true;
+}
+
+void ClaimScheduler::Admitted(int claimed, int backlogged) {
+  absl::MutexLock lock(&mu_);
+  if (backlogged > 0) {
+    // A full batch says more is due, but admission could not take it:
+    // what comes next waits for the poll, sized by what gets sent.
+    backlogged_ = true;
+    sent_since_backlog_ = 0;
+    wake_ = false;
+  } else if (claimed > 0) {
+    backlogged_ = false;
+  }
 }
 
 void ClaimScheduler::ResultsHeld(bool held) {
@@ -62,7 +79,12 @@ int ClaimScheduler::TakeClaimLocked() {
     while (!retry_hints_.empty() && retry_hints_.top() <= now) retry_hints_.pop();
   }
   if (!wake_ || FreeSlots() < min_claim_ || writers_holding_ > 0) return 0;
-  const int limit = std::min(options_.claim_batch, FreeSlots());
+  int limit = std::min(options_.claim_batch, FreeSlots());
+  // Backlogged: about as many as were sent since the last claim, so claims
+  // keep pace with sends; a few more, so that a destination that sends
+  // nothing for a while does not stop claims for the others.
+  if (backlogged_) limit = std::min(limit, std::max(min_backlogged_claim_, sent_since_backlog_));
+  sent_since_backlog_ = 0;
   in_flight_ += limit;  // reserved until the claim returns
   wake_ = false;
   last_claim_ = now;

@@ -7,6 +7,14 @@
 // least a quarter batch of free slots, when a retry this process scheduled
 // falls due, or at the latest every poll_interval.
 //
+// Claims follow what admission can start: while the last batch had
+// deliveries released unsent because their destination could not start
+// them within the lease (Admitted), the next claim waits for the poll or a
+// due retry (not for free slots or a full batch) and takes at most what
+// was sent since (finished attempts), at least a sixteenth of a batch. A backlog
+// is then claimed about as fast as it drains, instead of being claimed and
+// released over and over.
+//
 // Example:
 //   ClaimScheduler scheduler({.claim_batch = 200, .max_in_flight = 1000,
 //                             .poll_interval = absl::Seconds(1)}, RealClock());
@@ -44,6 +52,12 @@ class ClaimScheduler {
   // `due_in` holds, for the ones released or retried, when they fall due
   // again (zero or less: now, which wakes the claimer).
   void Finished(int count, const std::vector<absl::Duration>& due_in);
+  // Of those, `sent` were attempts (a request went out and ended): what
+  // admission could take again.
+  void Finished(int count, const std::vector<absl::Duration>& due_in, int sent);
+  // Of a dispatched batch of `claimed`, `backlogged` were released unsent
+  // because their destination could not start them within the lease.
+  void Admitted(int claimed, int backlogged);
   // The claim of `limit` returned `claimed` (the unused slots come back; a
   // full batch means more may be due), or failed (claimed < 0).
   void Claimed(int limit, int claimed);
@@ -72,6 +86,7 @@ class ClaimScheduler {
   static constexpr std::size_t kMaxRetryHints = 10000;
   const ClaimOptions options_;
   const int min_claim_;
+  const int min_backlogged_claim_;  // the least claimed at the poll while backlogged
   const Clock& clock_;
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -79,6 +94,8 @@ class ClaimScheduler {
   bool wake_ ABSL_GUARDED_BY(mu_) = true;        // claim as soon as there is room
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;       // claimed, result not yet written
   int writers_holding_ ABSL_GUARDED_BY(mu_) = 0;  // writers whose results wait for the database
+  bool backlogged_ ABSL_GUARDED_BY(mu_) = false;  // the last batch had deliveries admission refused
+  int sent_since_backlog_ ABSL_GUARDED_BY(mu_) = 0;  // attempts finished since then
   absl::Time last_claim_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // When retries this process scheduled fall due (earliest on top).
   std::priority_queue<absl::Time, std::vector<absl::Time>, std::greater<>> retry_hints_ ABSL_GUARDED_BY(mu_);

@@ -15,16 +15,12 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/log.h"
 #include "services/common/strings.h"
+#include "services/delivery/curl_transfer.h"
 #include "services/delivery/send_fault.h"
 
 namespace octo::delivery {
 
 namespace {
-
-// Beyond this much response body the transfer is cut short (the status is
-// known by then and kept): a receiver streaming megabytes must not hold a
-// slot until the timeout.
-constexpr std::size_t kMaxResponseRead = 64 * 1024;
 
 class CurlTransport final : public HttpTransport {
  public:
@@ -54,11 +50,12 @@ class CurlTransport final : public HttpTransport {
     if (requests.empty()) return;
     {
       std::lock_guard lock(mu_);
-      if (!stopping_ && thread_.joinable()) {
+      if (!stopping_) {
+        // Before Start they wait here: Start's thread takes them first.
         for (auto& r : requests) incoming_.push_back(std::move(r));
         // Under the lock: Shutdown() frees the multi handle only after
         // stopping_ is set, which this section excludes.
-        curl_multi_wakeup(multi_);
+        if (thread_.joinable()) curl_multi_wakeup(multi_);
         return;
       }
     }
@@ -90,23 +87,6 @@ class CurlTransport final : public HttpTransport {
   }
 
  private:
-  struct Transfer {
-    OutgoingRequest request;
-    CURL* easy = nullptr;
-    curl_slist* headers = nullptr;
-    std::string body_prefix;
-    std::size_t body_seen = 0;
-    bool body_cut = false;  // we stopped reading past kMaxResponseRead
-    std::optional<std::string> retry_after;
-    absl::Time started_at;
-    char error_buffer[CURL_ERROR_SIZE] = {};
-    // SSRF guard bookkeeping (OnOpenSocket): sockets actually created, and
-    // why the first refused address was refused.
-    const DestinationPolicy* policy = nullptr;
-    int sockets_opened = 0;
-    std::string blocked_reason;
-  };
-
   static TransferResult NotSent(uint64_t tag) {
     TransferResult r;
     r.tag = tag;
@@ -121,50 +101,6 @@ class CurlTransport final : public HttpTransport {
     r.error_detail = std::move(detail);
     r.started_at = absl::Now();
     return r;
-  }
-
-  static size_t OnBody(char* data, size_t size, size_t count, void* user) {
-    auto* t = static_cast<Transfer*>(user);
-    const size_t n = size * count;
-    if (t->body_prefix.size() < kMaxCapturedBody) {
-      t->body_prefix.append(data, std::min(n, kMaxCapturedBody - t->body_prefix.size()));
-    }
-    t->body_seen += n;
-    if (t->body_seen > kMaxResponseRead) {
-      t->body_cut = true;
-      return 0;  // CURLE_WRITE_ERROR: stop reading
-    }
-    return n;
-  }
-
-  // libcurl asks us for every socket it connects (each address of a name,
-  // each Happy Eyeballs attempt), after DNS: a refused address gets no
-  // socket, so not a single packet goes to it.
-  static curl_socket_t OnOpenSocket(void* user, curlsocktype /*purpose*/, curl_sockaddr* address) {
-    auto* t = static_cast<Transfer*>(user);
-    const std::optional<IpAddress> ip =
-        IpAddress::FromSockaddr(&address->addr, static_cast<socklen_t>(address->addrlen));
-    const absl::Status allowed =
-        ip.has_value() ? t->policy->Check(*ip) : absl::PermissionDeniedError("not an IP socket address");
-    if (!allowed.ok()) {
-      if (t->blocked_reason.empty()) t->blocked_reason = std::string(allowed.message());
-      return CURL_SOCKET_BAD;
-    }
-    const curl_socket_t fd = socket(address->family, address->socktype, address->protocol);
-    if (fd != CURL_SOCKET_BAD) ++t->sockets_opened;
-    return fd;
-  }
-
-  static size_t OnHeader(char* data, size_t size, size_t count, void* user) {
-    auto* t = static_cast<Transfer*>(user);
-    const size_t n = size * count;
-    const absl::string_view line(data, n);
-    if (absl::StartsWith(line, "HTTP/")) {
-      t->retry_after.reset();  // a new response (after a 1xx)
-    } else if (absl::StartsWithIgnoreCase(line, "retry-after:")) {
-      t->retry_after = std::string(absl::StripAsciiWhitespace(line.substr(12)));
-    }
-    return n;
   }
 
   void Run() {
@@ -219,11 +155,11 @@ class CurlTransport final : public HttpTransport {
                              "blocked by the SSRF guard: only http and https URLs are delivered"));
       return;
     }
-    if (!DestinationKey(request.url).has_value()) {
+    if (!ParsesAsAbsoluteUrl(request.url)) {
       done.push_back(Refused(request.tag, ErrorClass::kInternal, "malformed URL"));
       return;
     }
-    auto t = std::make_unique<Transfer>();
+    auto t = std::make_unique<CurlTransfer>();
     t->request = std::move(request);
     CURL* easy = TakeEasy();
     if (easy == nullptr) {
@@ -231,14 +167,14 @@ class CurlTransport final : public HttpTransport {
       return;
     }
     t->easy = easy;
-    Configure(*t);
+    ConfigureTransfer(*t, options_);
     MaybeCrashBeforeSend(t->request.url);
     t->started_at = absl::Now();
     if (curl_multi_add_handle(multi_, easy) != CURLM_OK) {
       Fail(std::move(t), "curl_multi_add_handle failed", done);
       return;
     }
-    Transfer* raw = t.get();
+    CurlTransfer* raw = t.get();
     active_.emplace(raw, std::move(t));
   }
 
@@ -250,39 +186,8 @@ class CurlTransport final : public HttpTransport {
     return easy;
   }
 
-  void Configure(Transfer& t) {
-    CURL* easy = t.easy;
-    for (const std::string& h : t.request.headers) t.headers = curl_slist_append(t.headers, h.c_str());
-    // No "Expect: 100-continue" round trip, no Accept we do not mean.
-    t.headers = curl_slist_append(t.headers, "Expect:");
-    t.headers = curl_slist_append(t.headers, "Accept:");
-    const OutgoingRequest& req = t.request;
-    curl_easy_setopt(easy, CURLOPT_URL, req.url.c_str());
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-    // An environment proxy would connect on our behalf, out of the guard's sight.
-    curl_easy_setopt(easy, CURLOPT_PROXY, "");
-    t.policy = &options_.destination_policy;
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &CurlTransport::OnOpenSocket);
-    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, &t);
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(options_.request_timeout.count()));
-    curl_easy_setopt(easy, CURLOPT_POST, 1L);
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDS, req.body.data());
-    curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(req.body.size()));
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t.headers);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &CurlTransport::OnBody);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, &t);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &CurlTransport::OnHeader);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, &t);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t.error_buffer);
-    curl_easy_setopt(easy, CURLOPT_PRIVATE, &t);
-  }
-
   // A transfer that could not be started: an internal error, nothing sent.
-  void Fail(std::unique_ptr<Transfer> t, std::string_view why, std::vector<TransferResult>& done) {
+  void Fail(std::unique_ptr<CurlTransfer> t, std::string_view why, std::vector<TransferResult>& done) {
     done.push_back(Refused(t->request.tag, ErrorClass::kInternal, std::string(why)));
     Release(std::move(t));
   }
@@ -291,69 +196,23 @@ class CurlTransport final : public HttpTransport {
     int left = 0;
     while (CURLMsg* msg = curl_multi_info_read(multi_, &left)) {
       if (msg->msg != CURLMSG_DONE) continue;
-      Transfer* raw = nullptr;
+      CurlTransfer* raw = nullptr;
       curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &raw);
       auto it = active_.find(raw);
       if (it == active_.end()) continue;  // cannot happen: every added handle is listed
-      done.push_back(Finish(*raw, msg->data.result));
+      done.push_back(FinishTransfer(*raw, msg->data.result));
       Finalize(std::move(it->second));
       active_.erase(it);
     }
   }
 
-  TransferResult Finish(Transfer& t, CURLcode code) {
-    TransferResult r;
-    r.tag = t.request.tag;
-    r.started_at = t.started_at;
-    curl_off_t total_us = 0;
-    if (curl_easy_getinfo(t.easy, CURLINFO_TOTAL_TIME_T, &total_us) == CURLE_OK && total_us > 0) {
-      r.duration = absl::Microseconds(total_us);
-    } else {
-      r.duration = absl::Now() - t.started_at;
-    }
-    long status = 0;
-    curl_easy_getinfo(t.easy, CURLINFO_RESPONSE_CODE, &status);
-    const bool status_usable = status >= 100 && status <= 599;
-    if (code == CURLE_OK || (code == CURLE_WRITE_ERROR && t.body_cut)) {
-      if (status_usable) {
-        r.attempt.http_status = static_cast<int>(status);
-      } else {
-        r.attempt.error_class = ErrorClass::kHttp;
-        r.error_detail = absl::StrCat("unusable HTTP status ", status);
-      }
-    } else {
-      ClassifyFailure(t, code, r);
-    }
-    r.attempt.retry_after = std::move(t.retry_after);
-    r.body_prefix = std::move(t.body_prefix);
-    return r;
-  }
-
-  void ClassifyFailure(Transfer& t, CURLcode code, TransferResult& r) {
-    r.attempt.error_class = ClassifyCurlCode(code);
-    r.error_detail = t.error_buffer[0] != '\0' ? std::string(t.error_buffer) : curl_easy_strerror(code);
-    if (!t.blocked_reason.empty() && t.sockets_opened == 0) {
-      // Every address was refused by the guard: libcurl reports that as a
-      // failed connect, but nothing was attempted on the network.
-      r.attempt.error_class = ErrorClass::kBlocked;
-      r.error_detail = absl::StrCat("blocked by the SSRF guard: ", t.blocked_reason);
-    }
-    long request_bytes = 0;
-    curl_easy_getinfo(t.easy, CURLINFO_REQUEST_SIZE, &request_bytes);
-    if (code == CURLE_UNSUPPORTED_PROTOCOL && request_bytes > 0) {
-      // Not our URL's scheme: the request went out and the answer was not
-      // HTTP/1.x or 2 ("Received HTTP/0.9 when not allowed").
-      r.attempt.error_class = ErrorClass::kHttp;
-    }
-  }
-
   // Removes a running transfer from the multi handle.
-  void Finalize(std::unique_ptr<Transfer> t) {
+  void Finalize(std::unique_ptr<CurlTransfer> t) {
     curl_multi_remove_handle(multi_, t->easy);
     Release(std::move(t));
   }
 
-  void Release(std::unique_ptr<Transfer> t) {
+  void Release(std::unique_ptr<CurlTransfer> t) {
     curl_slist_free_all(t->headers);
     t->headers = nullptr;
     if (t->easy != nullptr) {
@@ -369,7 +228,7 @@ class CurlTransport final : public HttpTransport {
 
   void AbortActive(std::vector<TransferResult>& done) {
     for (auto& [raw, t] : active_) {
-      TransferResult r = Finish(*t, CURLE_OPERATION_TIMEDOUT);
+      TransferResult r = FinishTransfer(*t, CURLE_OPERATION_TIMEDOUT);
       r.duration = absl::Now() - t->started_at;
       r.attempt.http_status = 0;
       r.attempt.error_class = ErrorClass::kTimeout;
@@ -392,7 +251,7 @@ class CurlTransport final : public HttpTransport {
   absl::Time deadline_;                    // guarded by mu_
 
   // The transport thread's own state.
-  std::unordered_map<Transfer*, std::unique_ptr<Transfer>> active_;
+  std::unordered_map<CurlTransfer*, std::unique_ptr<CurlTransfer>> active_;
   std::vector<CURL*> free_easy_;
 };
 

@@ -43,10 +43,9 @@ absl::StatusOr<std::unique_ptr<HttpTransport>> NewCurlTransport(CurlTransportOpt
 // header needs no curl.h). CURLE_OK -> kNone.
 ErrorClass ClassifyCurlCode(int curl_code);
 
-// "scheme://host:port" of an absolute URL, lower-cased, with the scheme's
-// default port filled in; the key of per-destination admission. nullopt
-// when the URL does not parse.
-std::optional<std::string> DestinationKey(const std::string& url);
+// Whether libcurl parses `url` as an absolute URL with a host (what it
+// would send to); a request to any other is answered as malformed.
+bool ParsesAsAbsoluteUrl(const std::string& url);
 
 // The lower-cased scheme of a URL ("http"), or "" when it has none (RFC 3986:
 // a letter, then letters, digits, '+', '-', '.', up to the first ':').

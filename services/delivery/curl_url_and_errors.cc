@@ -1,5 +1,5 @@
 // The libcurl transport's pure helpers: error classes of libcurl result
-// codes, destination keys and schemes of URLs (curl_transport.h).
+// codes, whether URLs parse and their schemes (curl_transport.h).
 #include <curl/curl.h>
 
 #include <string>
@@ -59,24 +59,15 @@ ErrorClass ClassifyCurlCode(int curl_code) {
   }
 }
 
-std::optional<std::string> DestinationKey(const std::string& url) {
+bool ParsesAsAbsoluteUrl(const std::string& url) {
   CURLU* u = curl_url();
-  if (u == nullptr) return std::nullopt;
-  std::optional<std::string> key;
-  char* scheme = nullptr;
+  if (u == nullptr) return false;
   char* host = nullptr;
-  char* port = nullptr;
-  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
-      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
-      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
-      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
-    key = absl::AsciiStrToLower(absl::StrCat(scheme, "://", host, ":", port));
-  }
-  curl_free(scheme);
+  const bool ok = curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+                  curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK;
   curl_free(host);
-  curl_free(port);
   curl_url_cleanup(u);
-  return key;
+  return ok;
 }
 
 std::string UrlScheme(std::string_view url) {

@@ -5,7 +5,6 @@
 
 #include "absl/time/clock.h"
 #include "services/common/log.h"
-#include "services/delivery/curl_transport.h"
 
 namespace octo::delivery {
 namespace {
@@ -58,15 +57,20 @@ DeliveryPipeline::DeliveryPipeline(PipelineOptions options, const Clock& clock, 
       recorder_(recorder),
       admission_(options_.admission, clock) {}
 
-void DeliveryPipeline::Dispatch(const ClaimBatch& batch) {
+DispatchSummary DeliveryPipeline::Dispatch(const ClaimBatch& batch) {
   const absl::Time t0 = absl::Now();
+  DispatchSummary summary;
+  summary.claimed = static_cast<int>(batch.deliveries.size());
+  if (options_.metrics != nullptr) options_.metrics->Claimed(summary.claimed);
   const int64_t timestamp = absl::ToUnixSeconds(clock_.Now());
   EventCache events;
   std::unordered_map<std::string, int> deferred;  // per webhook, in this batch
   std::vector<OutgoingRequest> start;
   std::vector<DeliveryResult> results;
   start.reserve(batch.deliveries.size());
-  for (const ClaimedDelivery& d : batch.deliveries) DispatchOne(d, batch, timestamp, events, deferred, start, results);
+  for (const ClaimedDelivery& d : batch.deliveries) {
+    DispatchOne(d, batch, timestamp, events, deferred, start, results, summary);
+  }
   {
     absl::MutexLock lock(&mu_);
     ExpireLocked(results);
@@ -74,11 +78,13 @@ void DeliveryPipeline::Dispatch(const ClaimBatch& batch) {
   }
   recorder_.Add(std::move(results));
   Submit(std::move(start));
+  return summary;
 }
 
 void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& batch, int64_t timestamp,
                                    EventCache& events, std::unordered_map<std::string, int>& deferred,
-                                   std::vector<OutgoingRequest>& start, std::vector<DeliveryResult>& results) {
+                                   std::vector<OutgoingRequest>& start, std::vector<DeliveryResult>& results,
+                                   DispatchSummary& summary) {
   if (!d.webhook_enabled) {  // disabled since it was enqueued: cancelled unsent
     results.push_back(NoAttempt(d.id, d.webhook_id, d.lease_us, d.attempt_count + 1, DeliveryResult::Action::kCancel));
     return;
@@ -99,6 +105,12 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
       admission = admission_.Admit({tag, *destination, d.webhook_id, d.rate_limit_per_second, d.max_concurrency},
                                    deferred[d.webhook_id]);
       if (admission.verdict == Admission::kDefer) {
+        if (admission.backlogged) {
+          ++summary.backlogged;
+          CountRelease(&ReleaseCounts::backlog, "backlog");
+        } else {
+          CountRelease(&ReleaseCounts::limit, "limit");
+        }
         results.push_back(NoAttempt(d.id, d.webhook_id, d.lease_us, d.attempt_count + 1,
                                     DeliveryResult::Action::kRelease, admission.defer));
         return;
@@ -120,6 +132,9 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
   absl::StatusOr<OutgoingRequest> request =
       event->second.ok() ? RenderRequest(d, *event->second, timestamp) : event->second.status();
   absl::MutexLock lock(&mu_);
+  // Its job gone, a result was written meanwhile: writing another would
+  // free its claim slot twice.
+  if (!jobs_.contains(tag)) return;
   if (!request.ok()) {
     // Recorded as an attempt that failed on our side (error class internal).
     log::Error("cannot render delivery", {{"delivery_id", d.id}, {"error", StdString(request.status().ToString())}});
@@ -148,13 +163,15 @@ void DeliveryPipeline::OnTransfers(std::vector<TransferResult> done) {
   finished.reserve(done.size());
   {
     absl::MutexLock lock(&mu_);
+    // Requests waiting too long go before a freed slot could start them.
+    ExpireLocked(results);
     for (TransferResult& t : done) {
       auto it = jobs_.find(t.tag);
       if (it == jobs_.end()) continue;  // cannot happen: every tag is registered before sending
       if (it->second.admitted) {
-        const bool answered = t.sent && t.attempt.error_class == ErrorClass::kNone;
-        Append(start, admission_.Finished(t.tag, t.duration, t.sent, answered));
+        Append(start, admission_.Finished(t.tag, t.duration, t.sent, {t.opened_connection, t.connection_kept}));
       }
+      if (!t.sent) CountRelease(&ReleaseCounts::shutdown, "shutdown");
       finished.emplace_back(std::move(it->second), std::move(t));
       jobs_.erase(it);
     }
@@ -175,11 +192,13 @@ void DeliveryPipeline::Submit(std::vector<OutgoingRequest> start) {
       for (const OutgoingRequest& r : start) {
         auto it = jobs_.find(r.tag);
         if (it == jobs_.end()) continue;
-        if (it->second.admitted) admission_.Finished(r.tag, absl::ZeroDuration(), false, false);
+        if (it->second.admitted) admission_.Finished(r.tag, absl::ZeroDuration(), false, {});
+        CountRelease(&ReleaseCounts::shutdown, "shutdown");
         released.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
                                      it->second.attempt_number, DeliveryResult::Action::kRelease));
         jobs_.erase(it);
       }
+      ExpireLocked(released);
       recorder_.Add(std::move(released));
       return;
     }
@@ -189,42 +208,73 @@ void DeliveryPipeline::Submit(std::vector<OutgoingRequest> start) {
 
 void DeliveryPipeline::ExpireWaiting() {
   std::vector<DeliveryResult> results;
+  std::vector<OutgoingRequest> start;
   {
     absl::MutexLock lock(&mu_);
     last_expiry_ = absl::InfinitePast();
     ExpireLocked(results);
+    start = admission_.PromoteAll();  // those their webhook's rate held back
+    ExpireLocked(results);
   }
   recorder_.Add(std::move(results));
+  Submit(std::move(start));
 }
 
 // Requests that waited in line too long are released, so that none is held
-// past its lease (checked every 100 ms at most).
+// past its lease: those a freed slot found too old at once, the lines
+// scanned every 100 ms at most.
 void DeliveryPipeline::ExpireLocked(std::vector<DeliveryResult>& results) {
   const absl::Time now = clock_.Now();
-  if (now - last_expiry_ < absl::Milliseconds(100)) return;
-  last_expiry_ = now;
-  for (const ExpiredRequest& e : admission_.ExpireWaiting()) {
+  const bool scan = now - last_expiry_ >= absl::Milliseconds(100);
+  if (scan) last_expiry_ = now;
+  for (const ExpiredRequest& e : admission_.ExpireWaiting(scan)) {
     auto it = jobs_.find(e.tag);
     if (it == jobs_.end()) continue;
+    CountRelease(&ReleaseCounts::queue_wait, "queue_wait");
     results.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
                                 it->second.attempt_number, DeliveryResult::Action::kRelease, e.defer));
     jobs_.erase(it);
   }
 }
 
+void DeliveryPipeline::StartTicking(absl::Duration period) {
+  ticker_ = std::thread([this, period] {
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (mu_.AwaitWithTimeout(absl::Condition(&stop_ticking_), period)) return;
+      }
+      ExpireWaiting();
+    }
+  });
+}
+
+void DeliveryPipeline::StopTicking() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_ticking_ = true;
+  }
+  if (ticker_.joinable()) ticker_.join();
+}
+
+DeliveryPipeline::~DeliveryPipeline() { StopTicking(); }
+
 void DeliveryPipeline::StopSending() {
   std::vector<DeliveryResult> released;
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
+    ExpireLocked(released);
     for (uint64_t tag : admission_.DropWaiting()) {
       auto it = jobs_.find(tag);
       if (it == jobs_.end()) continue;
+      CountRelease(&ReleaseCounts::shutdown, "shutdown");
       released.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
                                    it->second.attempt_number, DeliveryResult::Action::kRelease));
       jobs_.erase(it);
     }
   }
+  StopTicking();
   recorder_.Add(std::move(released));
 }
 
@@ -236,6 +286,16 @@ std::size_t DeliveryPipeline::Outstanding() const {
 absl::Duration DeliveryPipeline::render_time() const {
   absl::MutexLock lock(&mu_);
   return render_time_;
+}
+
+ReleaseCounts DeliveryPipeline::releases() const {
+  absl::MutexLock lock(&mu_);
+  return releases_;
+}
+
+void DeliveryPipeline::CountRelease(int64_t ReleaseCounts::*counter, std::string_view reason) {
+  ++(releases_.*counter);
+  if (options_.metrics != nullptr) options_.metrics->Released(reason);
 }
 
 DeliveryResult DeliveryPipeline::ToResult(const Job& job, TransferResult&& t) {

@@ -1,7 +1,12 @@
 #include "services/delivery/destination_admission.h"
 
+#include <curl/curl.h>
+
 #include <algorithm>
 #include <utility>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
 
 namespace octo::delivery {
 namespace {
@@ -13,23 +18,47 @@ constexpr std::size_t kMaxPaces = 10000;
 
 }  // namespace
 
+std::optional<std::string> DestinationKey(const std::string& url) {
+  CURLU* u = curl_url();
+  if (u == nullptr) return std::nullopt;
+  std::optional<std::string> key;
+  char* scheme = nullptr;
+  char* host = nullptr;
+  char* port = nullptr;
+  if (curl_url_set(u, CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_HOST, &host, 0) == CURLUE_OK &&
+      curl_url_get(u, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) == CURLUE_OK) {
+    key = absl::AsciiStrToLower(absl::StrCat(scheme, "://", host, ":", port));
+  }
+  curl_free(scheme);
+  curl_free(host);
+  curl_free(port);
+  curl_url_cleanup(u);
+  return key;
+}
+
 DestinationAdmission::DestinationAdmission(AdmissionOptions options, const Clock& clock)
     : options_(options), clock_(clock) {}
 
 Admission DestinationAdmission::Admit(const AdmissionAsk& ask, int& deferred) {
   Destination& d = destinations_[ask.destination];
   Admission out;
-  // A destination that holds all it may (running + in line) refuses this one:
-  // released, as the line would release it, before it is rendered. Checked
-  // first so that a refused delivery takes none of its webhook's rate or
-  // concurrency.
-  if (d.running + static_cast<int>(d.line.size()) >= options_.max_per_host + options_.max_queued_per_host) {
+  // A destination that holds all it may (running + in line), or whose line
+  // would not reach this one before it waited max_queue_wait, refuses it:
+  // released before it is rendered, due again about when the destination
+  // can take it. Checked first so that a refused delivery takes none of its
+  // webhook's rate or concurrency.
+  const bool full =
+      d.running + static_cast<int>(d.line.size()) >= options_.max_per_host + options_.max_queued_per_host;
+  const bool starts_now = d.line.empty() && MayStart(ask.destination, d);
+  if (full || (!starts_now && LineTooLong(ask.destination, d))) {
     out.verdict = Admission::kDefer;
     out.backlogged = true;
-    out.defer = std::max(kMinBacklogDefer, BacklogWait(ask.destination, d));
+    out.defer = BacklogWait(ask.destination, d);
     return out;
   }
-  Ticket ticket{ask.destination, "", false};
+  Ticket ticket{ask.destination, "", false, false, absl::ZeroDuration()};
   if (ask.rate_limit_per_second > 0 || ask.max_concurrency > 0) {
     const absl::Duration defer = AdmitLimited(ask, deferred);
     if (defer > absl::ZeroDuration()) {
@@ -39,8 +68,9 @@ Admission DestinationAdmission::Admit(const AdmissionAsk& ask, int& deferred) {
       return out;
     }
     ticket.webhook_id = ask.webhook_id;
+    if (ask.rate_limit_per_second > 0) ticket.start_interval = absl::Seconds(1.0 / ask.rate_limit_per_second);
   }
-  if (d.line.empty() && MayStart(ask.destination, d)) {
+  if (starts_now && !RateHolds(ticket, clock_.Now())) {
     MarkStarted(ask.destination, d, ticket);
     out.verdict = Admission::kStart;
   } else {
@@ -51,15 +81,49 @@ Admission DestinationAdmission::Admit(const AdmissionAsk& ask, int& deferred) {
   return out;
 }
 
-// About when `d` will have drained what is ahead of a refused request: its
-// running, waiting and earlier refused requests at its pace, so that a slow
-// destination's backlog comes back spread out instead of all at once (each
-// return costs a claim and a release).
-absl::Duration DestinationAdmission::BacklogWait(const std::string& key, Destination& d) {
-  const int ahead = d.running + static_cast<int>(d.line.size()) + ++d.turned_away;
+// How many requests the destination can run now: its running ones, or its
+// proven connections plus those it may open at once (warm-up), at most
+// max_per_host.
+int DestinationAdmission::Slots(const std::string& key, const Destination& d) const {
   const auto h = history_.find(key);
-  const absl::Duration typical = h == history_.end() ? absl::ZeroDuration() : h->second.pace;
-  return std::clamp(typical * ahead / options_.max_per_host, absl::ZeroDuration(), absl::Minutes(10));
+  const int proven = h == history_.end() ? 0 : h->second.proven;
+  return std::clamp(std::max(d.running, proven + kNewConnections), 1, options_.max_per_host);
+}
+
+// How long one of those slots takes per request, at the destination's pace
+// (zero while the pace is unknown).
+absl::Duration DestinationAdmission::SlotTime(const std::string& key, const Destination& d) const {
+  const auto h = history_.find(key);
+  if (h == history_.end()) return absl::ZeroDuration();
+  return h->second.pace / Slots(key, d);
+}
+
+// Whether one more request in the line would wait longer than 3/4 of
+// max_queue_wait before a slot took it (at the destination's pace and the
+// slots it can run now): it would likely be released unsent after holding
+// its lease, so it is better not taken. Unknown pace (the first burst to a
+// destination): the line holds at most max_per_host, a burst the warm-up
+// drains in a few round trips at any usual pace.
+bool DestinationAdmission::LineTooLong(const std::string& key, const Destination& d) const {
+  if (options_.max_queue_wait <= absl::ZeroDuration()) return false;
+  const absl::Duration slot = SlotTime(key, d);
+  if (slot == absl::ZeroDuration()) return static_cast<int>(d.line.size()) >= options_.max_per_host;
+  return slot * (static_cast<int>(d.line.size()) + 1) > options_.max_queue_wait * 3 / 4;
+}
+
+// When a refused request should come back: after what the destination
+// holds (running and waiting) and every request refused before it, one
+// slot time each, and not before kMinBacklogDefer. Each refusal takes the
+// next slot, so a slow destination's backlog comes back spread out at the
+// pace it drains (each return costs a claim and a release) instead of all
+// at once.
+absl::Duration DestinationAdmission::BacklogWait(const std::string& key, const Destination& d) {
+  const absl::Time now = clock_.Now();
+  const absl::Duration slot = SlotTime(key, d);
+  History& h = history_[key];
+  const absl::Time drained = now + slot * (d.running + static_cast<int>(d.line.size()));
+  h.backlog_until = std::max({h.backlog_until, drained, now + kMinBacklogDefer}) + slot;
+  return std::min(h.backlog_until - now, kMaxBacklogDefer);
 }
 
 // Zero, and a slot of the webhook taken (given back by Finished); else how
@@ -108,25 +172,29 @@ std::vector<OutgoingRequest> DestinationAdmission::Withdraw(uint64_t tag) {
   if (ticket == tickets_.end()) return {};
   const std::string key = ticket->second.destination;
   if (!ticket->second.running) std::erase_if(destinations_[key].line, [&](const Waiting& w) { return w.tag == tag; });
-  Release(tag, absl::ZeroDuration(), /*sent=*/false, /*answered=*/false);
+  Release(tag, absl::ZeroDuration(), /*sent=*/false, {});
   return Promote(key);
 }
 
 std::vector<OutgoingRequest> DestinationAdmission::Finished(uint64_t tag, absl::Duration duration, bool sent,
-                                                            bool answered) {
+                                                            ConnectionUse connection) {
   const auto ticket = tickets_.find(tag);
   if (ticket == tickets_.end()) return {};
   const std::string key = ticket->second.destination;
-  Release(tag, duration, sent, answered);
+  Release(tag, duration, sent, connection);
   return Promote(key);
 }
 
 // Gives back what the ticket holds and learns the pace of what was sent.
-void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool sent, bool answered) {
+void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool sent, ConnectionUse connection) {
   const auto it = tickets_.find(tag);
   const Ticket& ticket = it->second;
   if (sent) {
-    if (history_.size() > kMaxPaces) history_.clear();  // a cleared map only loses estimates
+    if (history_.size() > kMaxPaces) {
+      // Idle destinations only lose estimates; those with requests running
+      // keep their count of connections being opened.
+      std::erase_if(history_, [&](const auto& kv) { return !destinations_.contains(kv.first); });
+    }
     History& h = history_[ticket.destination];
     if (duration > absl::ZeroDuration()) {
       h.pace = h.pace == absl::ZeroDuration() ? duration : h.pace * 0.8 + duration * 0.2;
@@ -136,7 +204,16 @@ void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool s
   if (ticket.new_connection) {
     History& h = history_[ticket.destination];
     if (h.connecting > 0) --h.connecting;
-    if (answered) h.proven = std::min(options_.max_per_host, h.proven + 1);
+  }
+  if (sent && ticket.running) {
+    // Proven connections are the kept-alive ones the transport holds for the
+    // destination. A request started within them took one and gives it back
+    // if its connection stayed open; one started beyond them brought one
+    // (opened, or an idle one libcurl still had after the count was reset)
+    // and adds it if it stayed open. A reused connection that closed is gone.
+    History& h = history_[ticket.destination];
+    const int change = (connection.kept ? 1 : 0) - (ticket.new_connection ? 0 : 1);
+    h.proven = std::clamp(h.proven + change, 0, options_.max_per_host);
   }
   if (!ticket.webhook_id.empty()) {
     auto w = webhooks_.find(ticket.webhook_id);
@@ -151,47 +228,87 @@ void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool s
   tickets_.erase(it);
 }
 
-// Starts rendered requests from the front of the destination's line while
-// it has free running slots.
+// Starts rendered requests in line order while the destination has free
+// running slots, passing over those still being rendered and those whose
+// webhook's rate holds them back (limits admitted at claim time must hold
+// at start too, or a line would start them together). One that waited
+// longer than max_queue_wait is released instead (kept for ExpireWaiting):
+// started now, it could outlive its lease.
 std::vector<OutgoingRequest> DestinationAdmission::Promote(const std::string& key) {
   std::vector<OutgoingRequest> start;
   Destination& d = destinations_[key];
-  while (!d.line.empty() && d.line.front().rendered && MayStart(key, d)) {
-    Waiting w = std::move(d.line.front());
-    d.line.pop_front();
-    MarkStarted(key, d, tickets_[w.tag]);
-    start.push_back(std::move(w.request));
+  const absl::Time now = clock_.Now();
+  for (auto it = d.line.begin(); it != d.line.end();) {
+    if (!it->rendered) {
+      ++it;
+    } else if (WaitedTooLong(*it, now)) {
+      const uint64_t tag = it->tag;
+      it = d.line.erase(it);
+      expired_.push_back({tag, BacklogWait(key, d)});
+      Release(tag, absl::ZeroDuration(), false, {});
+    } else if (RateHolds(tickets_[it->tag], now)) {
+      ++it;
+    } else if (MayStart(key, d)) {
+      MarkStarted(key, d, tickets_[it->tag]);
+      start.push_back(std::move(it->request));
+      it = d.line.erase(it);
+    } else {
+      break;
+    }
   }
   Forget(key);
   return start;
+}
+
+std::vector<OutgoingRequest> DestinationAdmission::PromoteAll() {
+  std::vector<std::string> keys;
+  for (const auto& [key, d] : destinations_) {
+    if (!d.line.empty()) keys.push_back(key);
+  }
+  std::vector<OutgoingRequest> start;
+  for (const std::string& key : keys) {
+    for (OutgoingRequest& r : Promote(key)) start.push_back(std::move(r));
+  }
+  return start;
+}
+
+bool DestinationAdmission::RateHolds(const Ticket& ticket, absl::Time now) const {
+  if (ticket.start_interval <= absl::ZeroDuration()) return false;
+  const auto w = webhooks_.find(ticket.webhook_id);
+  return w != webhooks_.end() && w->second.next_start > now;
+}
+
+bool DestinationAdmission::WaitedTooLong(const Waiting& w, absl::Time now) const {
+  return w.rendered && options_.max_queue_wait > absl::ZeroDuration() && now - w.since > options_.max_queue_wait;
 }
 
 // An idle destination's entry goes (its pace stays).
 void DestinationAdmission::Forget(const std::string& key) {
   auto it = destinations_.find(key);
   if (it == destinations_.end()) return;
-  Destination& d = it->second;
-  // Nothing waits behind the running ones any more: the earlier refusals
-  // have been taken into account.
-  if (d.line.empty()) d.turned_away = 0;
+  const Destination& d = it->second;
   if (d.running == 0 && d.line.empty()) destinations_.erase(it);
 }
 
-std::vector<ExpiredRequest> DestinationAdmission::ExpireWaiting() {
-  std::vector<ExpiredRequest> expired;
-  if (options_.max_queue_wait <= absl::ZeroDuration()) return expired;
-  const absl::Time limit = clock_.Now() - options_.max_queue_wait;
+std::vector<ExpiredRequest> DestinationAdmission::ExpireWaiting(bool scan) {
+  std::vector<ExpiredRequest> expired = std::move(expired_);
+  expired_.clear();
+  if (!scan || options_.max_queue_wait <= absl::ZeroDuration()) return expired;
+  const std::size_t taken_by_promote = expired.size();
+  const absl::Time now = clock_.Now();
   std::vector<std::string> keys;
   for (auto& [key, d] : destinations_) {
     // Lines are in arrival order: only fronts are looked at.
-    while (!d.line.empty() && d.line.front().since < limit) {
+    while (!d.line.empty() && WaitedTooLong(d.line.front(), now)) {
       const uint64_t tag = d.line.front().tag;
       d.line.pop_front();
-      expired.push_back({tag, std::max(kMinBacklogDefer, BacklogWait(key, d))});
+      expired.push_back({tag, BacklogWait(key, d)});
     }
     keys.push_back(key);
   }
-  for (const ExpiredRequest& e : expired) Release(e.tag, absl::ZeroDuration(), false, false);
+  for (std::size_t i = taken_by_promote; i < expired.size(); ++i) {
+    Release(expired[i].tag, absl::ZeroDuration(), false, {});
+  }
   for (const std::string& key : keys) Forget(key);
   return expired;
 }
@@ -204,7 +321,7 @@ std::vector<uint64_t> DestinationAdmission::DropWaiting() {
     d.line.clear();
     keys.push_back(key);
   }
-  for (uint64_t tag : dropped) Release(tag, absl::ZeroDuration(), false, false);
+  for (uint64_t tag : dropped) Release(tag, absl::ZeroDuration(), false, {});
   for (const std::string& key : keys) Forget(key);
   return dropped;
 }
@@ -224,6 +341,9 @@ void DestinationAdmission::MarkStarted(const std::string& key, Destination& d, T
   History& h = history_[key];
   ticket.running = true;
   ticket.new_connection = d.running >= h.proven;
+  if (ticket.start_interval > absl::ZeroDuration()) {
+    webhooks_[ticket.webhook_id].next_start = clock_.Now() + ticket.start_interval;
+  }
   if (ticket.new_connection) ++h.connecting;
   ++d.running;
 }

@@ -7,9 +7,11 @@
 //
 // Connection warm-up: at most kNewConnections requests to a destination
 // may be opening a new connection at any time. A request started while
-// fewer requests run than the destination has proven connections (each
-// request answered on a new connection proves one; the transport keeps
-// them alive) reuses one; any other opens one. A burst that opened a
+// fewer requests run than the destination has proven connections reuses
+// one; any other opens one. The transport says what each request did: one
+// that opened a connection left open proves one more; one that reused a
+// connection which then closed (Connection: close, HTTP/1.0, a cut body, an
+// error) proves one less. A burst that opened a
 // connection per delivery at once overflowed small listen queues (5 in
 // Python's http.server): the dropped SYNs were retransmitted after Linux's
 // 1 s initial RTO, so the first burst to a new destination stalled for a
@@ -34,6 +36,7 @@
 //   for (OutgoingRequest& next : admission.Finished(tag, duration, /*sent=*/true)) ...
 #include <cstdint>
 #include <deque>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -43,6 +46,12 @@
 #include "services/delivery/http_transport.h"
 
 namespace octo::delivery {
+
+// "scheme://host:port" of an absolute URL, lower-cased, with the scheme's
+// default port filled in: what admission counts requests per (libcurl's
+// URL parser, as the transport reads the URL). nullopt when the URL does
+// not parse.
+std::optional<std::string> DestinationKey(const std::string& url);
 
 struct AdmissionOptions {
   int max_per_host = 64;         // running requests per destination
@@ -68,6 +77,13 @@ struct Admission {
   bool backlogged = false;  // kDefer because its destination's line is full
 };
 
+// What a finished request did to its destination's connections (from
+// TransferResult): opened one, and left it open.
+struct ConnectionUse {
+  bool opened = false;
+  bool kept = false;
+};
+
 // A request that waited in line too long: release it after `defer`.
 struct ExpiredRequest {
   uint64_t tag = 0;
@@ -88,12 +104,17 @@ class DestinationAdmission {
   // Returns what may start now.
   std::vector<OutgoingRequest> Withdraw(uint64_t tag);
   // A started request ended: `sent` it reached the network (its `duration`
-  // is the destination's pace), `answered` an HTTP response came back (the
-  // connection it opened, if any, is proven and kept). Returns what may start now,
-  // in line order.
-  std::vector<OutgoingRequest> Finished(uint64_t tag, absl::Duration duration, bool sent, bool answered);
-  // Requests that waited longer than max_queue_wait, taken out of line.
-  std::vector<ExpiredRequest> ExpireWaiting();
+  // is the destination's pace); `connection` what the transport saw: a
+  // connection opened and kept proves one more, a reused one that closed
+  // one less. Returns what may start now, in line order.
+  std::vector<OutgoingRequest> Finished(uint64_t tag, absl::Duration duration, bool sent, ConnectionUse connection);
+  // Requests that waited longer than max_queue_wait, taken out of line: those
+  // a freed slot found too old to start (always), and with `scan` the fronts
+  // of every line.
+  std::vector<ExpiredRequest> ExpireWaiting(bool scan = true);
+  // Starts what may start in every line: requests held back by their
+  // webhook's rate (called on the pipeline's tick).
+  std::vector<OutgoingRequest> PromoteAll();
   // Every request still in line, taken out (at shutdown: released unsent).
   std::vector<uint64_t> DropWaiting();
 
@@ -105,8 +126,10 @@ class DestinationAdmission {
   static constexpr absl::Duration kMaxLimitDefer = absl::Hours(1);
   // The shortest deferral of a delivery over its webhook's rate.
   static constexpr absl::Duration kMinLimitDefer = absl::Milliseconds(10);
-  // The shortest deferral of a delivery refused by a backlogged destination.
+  // The shortest and longest deferral of a delivery refused by a backlogged
+  // destination.
   static constexpr absl::Duration kMinBacklogDefer = absl::Seconds(1);
+  static constexpr absl::Duration kMaxBacklogDefer = absl::Minutes(10);
   // Requests opening a new connection to one destination at once at most.
   static constexpr int kNewConnections = 4;
   // Idle this long, a destination's connections are assumed closed (the
@@ -125,18 +148,20 @@ class DestinationAdmission {
   // What is remembered of a destination while it is idle too.
   struct History {
     absl::Duration pace;  // moving average of its transfer times; zero: unknown
-    int proven = 0;       // connections answered on, kept alive by the transport
+    int proven = 0;       // connections the transport reported opened and kept, less those closed
     int connecting = 0;   // running requests that opened a new connection
     absl::Time last_active = absl::InfinitePast();
+    // When the last request refused as backlog is due back (BacklogWait).
+    absl::Time backlog_until = absl::InfinitePast();
   };
   struct Destination {
     int running = 0;
     std::deque<Waiting> line;
-    int turned_away = 0;  // refused since its line was last empty
   };
   struct Webhook {
     int in_flight = 0;
-    absl::Time next_send = absl::InfinitePast();  // earliest start the rate allows
+    absl::Time next_send = absl::InfinitePast();   // earliest admission the rate allows
+    absl::Time next_start = absl::InfinitePast();  // earliest start the rate allows
     absl::Duration typical_duration = absl::Milliseconds(100);  // moving average of attempts
   };
   struct Ticket {
@@ -144,14 +169,20 @@ class DestinationAdmission {
     std::string webhook_id;  // "" unless it holds a slot of its webhook's limits
     bool running = false;
     bool new_connection = false;  // started beyond the proven connections
+    absl::Duration start_interval;  // its webhook's rate: starts at least this far apart
   };
 
   absl::Duration AdmitLimited(const AdmissionAsk& ask, int& deferred);
-  absl::Duration BacklogWait(const std::string& key, Destination& d);
-  void Release(uint64_t tag, absl::Duration duration, bool sent, bool answered);
+  int Slots(const std::string& key, const Destination& d) const;
+  absl::Duration SlotTime(const std::string& key, const Destination& d) const;
+  bool LineTooLong(const std::string& key, const Destination& d) const;
+  absl::Duration BacklogWait(const std::string& key, const Destination& d);
+  void Release(uint64_t tag, absl::Duration duration, bool sent, ConnectionUse connection);
   bool MayStart(const std::string& key, const Destination& d);
   void MarkStarted(const std::string& key, Destination& d, Ticket& ticket);
   std::vector<OutgoingRequest> Promote(const std::string& key);
+  bool WaitedTooLong(const Waiting& w, absl::Time now) const;
+  bool RateHolds(const Ticket& ticket, absl::Time now) const;
   void Forget(const std::string& key);
 
   const AdmissionOptions options_;
@@ -160,6 +191,7 @@ class DestinationAdmission {
   std::unordered_map<std::string, History> history_;
   std::unordered_map<std::string, Webhook> webhooks_;
   std::unordered_map<uint64_t, Ticket> tickets_;
+  std::vector<ExpiredRequest> expired_;  // released by Promote, for ExpireWaiting
 };
 
 }  // namespace octo::delivery

@@ -17,6 +17,7 @@ endif()
 
 set(OCTO_DISPATCH_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/claim_loop.cc
+  ${CMAKE_CURRENT_LIST_DIR}/curl_transfer.cc
   ${CMAKE_CURRENT_LIST_DIR}/curl_transport.cc
   ${CMAKE_CURRENT_LIST_DIR}/curl_url_and_errors.cc
   ${CMAKE_CURRENT_LIST_DIR}/delivery_pipeline.cc

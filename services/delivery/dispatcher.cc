@@ -56,6 +56,7 @@ PipelineOptions MakePipelineOptions(const DispatcherOptions& o) {
   // A request may wait for its destination at most half the lease margin,
   // so it is sent (and its result written) before the lease runs out.
   p.admission.max_queue_wait = std::max(absl::Milliseconds(1), absl::FromChrono(o.lease_margin) / 2);
+  p.metrics = o.metrics;
   return p;
 }
 
@@ -71,6 +72,14 @@ std::vector<absl::Duration> DueIn(const std::vector<DeliveryResult>& written) {
   return due;
 }
 
+// Results of requests that went out and ended (admission took them, and can
+// take as many again).
+int Sent(const std::vector<DeliveryResult>& written) {
+  return static_cast<int>(std::count_if(written.begin(), written.end(), [](const DeliveryResult& r) {
+    return r.action == DeliveryResult::Action::kAttempt;
+  }));
+}
+
 class DispatcherImpl final : public Dispatcher {
  public:
   DispatcherImpl(const DispatcherOptions& options, DispatcherParts parts)
@@ -81,17 +90,22 @@ class DispatcherImpl final : public Dispatcher {
         recorder_({options.result_batch, options.metrics, options.pg_metrics,
                    [this](bool held) { scheduler_.ResultsHeld(held); }},
                   [this](std::size_t count, const std::vector<DeliveryResult>& written) {
-                    scheduler_.Finished(static_cast<int>(count), DueIn(written));
+                    scheduler_.Finished(static_cast<int>(count), DueIn(written), Sent(written));
                   }),
         pipeline_(MakePipelineOptions(options), *parts_.clock, *parts_.transport, recorder_),
         claims_(scheduler_, *parts_.claim_store,
                 absl::FromChrono(options.request_timeout) + absl::FromChrono(options.lease_margin),
-                [this](const ClaimBatch& batch) { pipeline_.Dispatch(batch); }, options.pg_metrics) {}
+                [this](const ClaimBatch& batch) {
+                  const DispatchSummary summary = pipeline_.Dispatch(batch);
+                  scheduler_.Admitted(summary.claimed, summary.backlogged);
+                },
+                options.pg_metrics) {}
 
   ~DispatcherImpl() override { Stop(); }
 
   void Run() {
     parts_.transport->Start([this](std::vector<TransferResult> done) { pipeline_.OnTransfers(std::move(done)); });
+    pipeline_.StartTicking(absl::Milliseconds(100));
     std::vector<DispatchStore*> stores;
     for (auto& s : parts_.write_stores) stores.push_back(s.get());
     recorder_.StartWriters(stores);
@@ -117,11 +131,16 @@ class DispatcherImpl final : public Dispatcher {
     recorder_.Stop(absl::Now() + absl::Seconds(10));
     const ClaimLoop::Stats claims = claims_.stats();
     const ResultRecorder::Stats writes = recorder_.stats();
+    const ReleaseCounts released = pipeline_.releases();
     // Where the time went, for tuning (not metrics: those are the caller's).
     log::Info("dispatcher stopped", {{"claims", std::to_string(claims.claims)},
                                      {"claimed", std::to_string(claims.claimed)},
                                      {"claim_time", absl::FormatDuration(claims.claim_time)},
                                      {"render_time", absl::FormatDuration(pipeline_.render_time())},
+                                     {"released_backlog", std::to_string(released.backlog)},
+                                     {"released_queue_wait", std::to_string(released.queue_wait)},
+                                     {"released_limit", std::to_string(released.limit)},
+                                     {"released_shutdown", std::to_string(released.shutdown)},
                                      {"result_writes", std::to_string(writes.writes)},
                                      {"results_written", std::to_string(writes.written)},
                                      {"write_time", absl::FormatDuration(writes.write_time)}});

@@ -38,6 +38,11 @@ struct TransferResult {
   std::string body_prefix;   // raw first kMaxCapturedBody bytes of the response body
   absl::Time started_at;     // when the transfer started
   absl::Duration duration;   // started_at -> completion
+  // The connection it went on: opened for it (else an idle kept-alive one
+  // was reused), and left open for the next request (an answer read to the
+  // end without "Connection: close" over HTTP/1.1 or later).
+  bool opened_connection = false;
+  bool connection_kept = false;
 };
 
 // Bytes of the response body kept: 4 KB plus room to finish a UTF-8
@@ -51,10 +56,11 @@ class HttpTransport {
   using CompletionFn = std::function<void(std::vector<TransferResult>)>;
 
   virtual ~HttpTransport() = default;
-  // Sets where results go; called once, before the first Submit.
+  // Sets where results go and starts sending; called once.
   virtual void Start(CompletionFn on_done) = 0;
-  // Starts the requests; thread-safe. After Shutdown() began, requests are
-  // answered at once as not sent.
+  // Starts the requests; thread-safe. Requests submitted before Start are
+  // held and started by Start (none is dropped). After Shutdown() began,
+  // requests are answered at once as not sent.
   virtual void Submit(std::vector<OutgoingRequest> requests) = 0;
   // Lets the running transfers finish until `deadline` (then aborts them,
   // reported as timeouts), delivers every result, and stops. Idempotent.

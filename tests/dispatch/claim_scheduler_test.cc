@@ -57,6 +57,31 @@ TEST_F(ClaimSchedulerTest, NeverMoreInFlightThanTheCap) {
   EXPECT_EQ(s.TakeClaim(), 10);
 }
 
+// Claims follow what admission can start: a batch some of which admission
+// released unsent (their destination could not start them within the
+// lease) is not followed at once by another, though it was full and slots
+// are free; the next waits for the poll and takes what was sent since (at
+// least a sixteenth of a batch). A batch admission took whole ends that.
+TEST_F(ClaimSchedulerTest, WhileAdmissionReleasesBacklogClaimsFollowWhatWasSent) {
+  ClaimScheduler s({.claim_batch = 200, .max_in_flight = 1000, .poll_interval = absl::Seconds(1)}, clock_);
+  ASSERT_EQ(s.TakeClaim(), 200);
+  s.Claimed(200, 200);  // full: more is due
+  s.Admitted(200, 120);
+  EXPECT_EQ(s.TakeClaim(), 0);
+  s.Finished(120, {}, /*sent=*/0);  // the released ones, written
+  EXPECT_EQ(s.TakeClaim(), 0);
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(s.TakeClaim(), 12);  // nothing sent yet: a sixteenth of a batch
+  s.Claimed(12, 12);
+  s.Admitted(12, 12);
+  s.Finished(80, {}, /*sent=*/80);
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(s.TakeClaim(), 80);
+  s.Claimed(80, 80);
+  s.Admitted(80, 0);           // all taken: claims as before
+  EXPECT_EQ(s.TakeClaim(), 200);
+}
+
 TEST_F(ClaimSchedulerTest, ARetryThisProcessScheduledIsClaimedWhenDueNotAtThePoll) {
   ClaimScheduler s({.claim_batch = 10, .max_in_flight = 100, .poll_interval = absl::Seconds(60)}, clock_);
   ASSERT_EQ(s.TakeClaim(), 10);

@@ -140,6 +140,22 @@ TEST(CurlTransport, PostsExactlyWhatItIsGivenAndCapturesTheAnswer) {
   EXPECT_EQ(got[0].headers, expected);
 }
 
+// Requests submitted before Start are held, not dropped: Start sends them.
+TEST(CurlTransport, RequestsSubmittedBeforeStartAreSentByStart) {
+  HttpReceiver receiver;
+  Results results;
+  CurlTransportOptions options;
+  options.destination_policy = LoopbackAllowed();
+  auto transport = NewCurlTransport(std::move(options));
+  ASSERT_TRUE(transport.ok()) << transport.status();
+  (*transport)->Submit({Post(1, receiver.Url("/early")), Post(2, receiver.Url("/early"))});
+  (*transport)->Start(results.Callback());
+  ASSERT_TRUE(results.WaitFor(2));
+  EXPECT_EQ(results.Get(1).attempt.http_status, 200);
+  EXPECT_EQ(results.Get(2).attempt.http_status, 200);
+  EXPECT_EQ(receiver.Requests().size(), 2u);
+}
+
 TEST(CurlTransport, ReusesItsConnection) {
   HttpReceiver receiver;
   Results results;
@@ -150,6 +166,54 @@ TEST(CurlTransport, ReusesItsConnection) {
     EXPECT_EQ(results.Get(i).attempt.http_status, 200);
   }
   EXPECT_EQ(receiver.Connections(), 1);
+}
+
+// What the admission counts proven connections from: whether a transfer
+// opened its connection and whether the connection stayed open.
+TEST(CurlTransport, ReportsWhetherItOpenedAndKeptItsConnection) {
+  HttpReceiver receiver;
+  Results results;
+  auto sender = NewSender(results);
+  for (uint64_t i = 1; i <= 3; ++i) {
+    sender->Submit({Post(i, receiver.Url("/"))});
+    ASSERT_TRUE(results.WaitFor(i));
+    EXPECT_EQ(results.Get(i).opened_connection, i == 1) << i;
+    EXPECT_TRUE(results.Get(i).connection_kept) << i;
+  }
+  EXPECT_EQ(receiver.Connections(), 1);
+}
+
+TEST(CurlTransport, ReportsAConnectionClosedByItsAnswer) {
+  HttpReceiver receiver;
+  receiver.SetHandler([](const ReceivedRequest&) {
+    ScriptedResponse r = Reply(200, "ok");
+    r.close = true;  // "Connection: close", then closes
+    return r;
+  });
+  Results results;
+  auto sender = NewSender(results);
+  for (uint64_t i = 1; i <= 2; ++i) {
+    sender->Submit({Post(i, receiver.Url("/"))});
+    ASSERT_TRUE(results.WaitFor(i));
+    EXPECT_EQ(results.Get(i).attempt.http_status, 200);
+    EXPECT_TRUE(results.Get(i).opened_connection) << i;
+    EXPECT_FALSE(results.Get(i).connection_kept) << i;
+  }
+  EXPECT_EQ(receiver.Connections(), 2);
+}
+
+TEST(CurlTransport, ReportsAnHttp10AnswerAsClosingItsConnection) {
+  HttpReceiver receiver;
+  receiver.SetHandler([](const ReceivedRequest&) {
+    return Raw("HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok");
+  });
+  Results results;
+  auto sender = NewSender(results);
+  sender->Submit({Post(1, receiver.Url("/"))});
+  ASSERT_TRUE(results.WaitFor(1));
+  EXPECT_EQ(results.Get(1).attempt.http_status, 200);
+  EXPECT_TRUE(results.Get(1).opened_connection);
+  EXPECT_FALSE(results.Get(1).connection_kept);
 }
 
 TEST(CurlTransport, ConnectionRefused) {

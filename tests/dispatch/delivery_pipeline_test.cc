@@ -184,7 +184,10 @@ TEST_F(PipelineTest, ABackloggedDestinationReleasesItsSurplus) {
   std::vector<ClaimedDelivery> batch;
   for (int i = 1; i <= 5; ++i) batch.push_back(TestDelivery(i, kUrl));
   batch.push_back(TestDelivery(6, "http://other.example/b"));
-  pipeline_->Dispatch(Claims(batch));
+  const DispatchSummary summary = pipeline_->Dispatch(Claims(batch));
+  EXPECT_EQ(summary.claimed, 6);
+  EXPECT_EQ(summary.backlogged, 2);  // what slows the next claims down
+  EXPECT_EQ(pipeline_->releases().backlog, 2);
   ASSERT_EQ(transport_.submitted().size(), 2u);  // one per destination
   const std::vector<DeliveryResult> released = Record();
   ASSERT_EQ(released.size(), 2u);
@@ -237,6 +240,46 @@ TEST_F(PipelineTest, ARequestWaitingPastItsQueueWaitIsReleased) {
   EXPECT_EQ(r[0].delivery_id, TestDelivery(2, kUrl).id);
   EXPECT_EQ(r[0].action, DeliveryResult::Action::kRelease);
   EXPECT_EQ(transport_.submitted().size(), 1u);
+}
+
+// A slot freed after the next request in line waited past max_queue_wait
+// does not start it (it could outlive its lease): it is released, and the
+// running one's result is recorded.
+TEST_F(PipelineTest, AFreedSlotDoesNotStartARequestThatWaitedTooLong) {
+  PipelineOptions o;
+  o.admission = {.max_per_host = 1, .max_queued_per_host = 10, .max_queue_wait = absl::Seconds(7)};
+  Reset(o);
+  const ClaimedDelivery first = TestDelivery(1, kUrl);
+  const ClaimedDelivery second = TestDelivery(2, kUrl);
+  pipeline_->Dispatch(Claims({first, second}));
+  ASSERT_EQ(transport_.submitted().size(), 1u);
+  clock_.Advance(absl::Seconds(7) + absl::Milliseconds(1));
+  ASSERT_TRUE(transport_.Complete(TagOf(first.id), Answered(200)));
+  EXPECT_EQ(transport_.submitted().size(), 1u);  // the second was not started
+  std::vector<DeliveryResult> r = Record();
+  ASSERT_EQ(r.size(), 2u);
+  std::sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.delivery_id < b.delivery_id; });
+  EXPECT_EQ(r[0].action, DeliveryResult::Action::kAttempt);
+  EXPECT_EQ(r[1].delivery_id, second.id);
+  EXPECT_EQ(r[1].action, DeliveryResult::Action::kRelease);
+  EXPECT_EQ(pipeline_->Outstanding(), 0u);
+}
+
+// The same when the expiry scan ran less than 100 ms before: the slot's
+// promotion checks the age itself.
+TEST_F(PipelineTest, AFreedSlotChecksTheAgeEvenRightAfterAnExpiryScan) {
+  PipelineOptions o;
+  o.admission = {.max_per_host = 1, .max_queued_per_host = 10, .max_queue_wait = absl::Seconds(7)};
+  Reset(o);
+  const ClaimedDelivery first = TestDelivery(1, kUrl);
+  pipeline_->Dispatch(Claims({first, TestDelivery(2, kUrl)}));
+  clock_.Advance(absl::Seconds(7));
+  pipeline_->ExpireWaiting();  // exactly 7 s: not yet
+  clock_.Advance(absl::Milliseconds(1));
+  ASSERT_TRUE(transport_.Complete(TagOf(first.id), Answered(200)));
+  EXPECT_EQ(transport_.submitted().size(), 1u);
+  EXPECT_EQ(Record().size(), 2u);
+  EXPECT_EQ(pipeline_->Outstanding(), 0u);
 }
 
 // A rotated secret in its grace period signs too (two signatures).

@@ -12,6 +12,7 @@
 #include "absl/random/random.h"
 #include "absl/time/time.h"
 #include "services/delivery/curl_transport.h"
+#include "services/delivery/destination_admission.h"
 #include "services/delivery/retry_policy.h"
 #include "services/delivery/dispatcher.h"
 

@@ -30,6 +30,8 @@ inline delivery::TransferResult Answered(int status, std::optional<std::string> 
   r.started_at = absl::FromUnixSeconds(1767225600);
   r.duration = duration;
   r.body_prefix = "ok";
+  r.opened_connection = true;  // as on a fresh keep-alive connection
+  r.connection_kept = true;
   return r;
 }
 
@@ -44,12 +46,25 @@ class FakeTransport final : public delivery::HttpTransport {
     responder_ = std::move(responder);
   }
 
-  void Start(CompletionFn on_done) override { on_done_ = std::move(on_done); }
+  // Requests submitted before Start are handled now, as the real one does.
+  void Start(CompletionFn on_done) override {
+    std::vector<delivery::OutgoingRequest> held;
+    {
+      std::lock_guard lock(mu_);
+      on_done_ = std::move(on_done);
+      held.swap(before_start_);
+    }
+    if (!held.empty()) Submit(std::move(held));
+  }
 
   void Submit(std::vector<delivery::OutgoingRequest> requests) override {
     std::vector<delivery::TransferResult> now;
     {
       std::lock_guard lock(mu_);
+      if (!on_done_) {
+        for (auto& r : requests) before_start_.push_back(std::move(r));
+        return;
+      }
       for (auto& r : requests) {
         std::optional<delivery::TransferResult> answer;
         if (stopped_) {
@@ -123,6 +138,7 @@ class FakeTransport final : public delivery::HttpTransport {
   Responder responder_;
   bool stopped_ = false;
   std::vector<delivery::OutgoingRequest> submitted_;
+  std::vector<delivery::OutgoingRequest> before_start_;
   std::map<uint64_t, delivery::OutgoingRequest> running_;
 };
 
