@@ -111,7 +111,9 @@ constexpr PgStatement kSelectWebhook{
     "select_webhook", "SELECT " OCTO_WEBHOOK_COLUMNS
                       " FROM webhooks WHERE id = $1::uuid AND connection_id = $2::uuid"};
 constexpr PgStatement kSelectWebhooksById{
-    "select_webhooks_by_id", "SELECT " OCTO_WEBHOOK_COLUMNS " FROM webhooks WHERE id = ANY($1::uuid[])"};
+    "select_webhooks_by_id",
+    "SELECT " OCTO_WEBHOOK_COLUMNS " FROM webhooks WHERE id = ANY($1::uuid[])"
+    " AND connection_id IN (SELECT id FROM connections WHERE supplier_id = $2::uuid)"};
 constexpr PgStatement kListWebhooksFirst{"list_webhooks_first",
                                        "SELECT " OCTO_WEBHOOK_COLUMNS
                                        " FROM webhooks WHERE connection_id = $1::uuid "
@@ -593,16 +595,18 @@ absl::StatusOr<WebhookRecord> PgRepository::GetWebhook(std::string_view connecti
 }
 
 absl::StatusOr<std::vector<WebhookRecord>> PgRepository::GetWebhooksById(
-    const std::vector<std::string>& webhook_ids) {
+    std::string_view supplier_id, const std::vector<std::string>& webhook_ids) {
   using Out = std::vector<WebhookRecord>;
   for (const std::string& id : webhook_ids) {
     if (!IsUuid(id)) return absl::InvalidArgumentError("webhookId: not a UUID");
   }
-  if (webhook_ids.empty()) return Out{};
+  if (webhook_ids.empty() || !IsUuid(supplier_id)) return Out{};
   const std::string array = absl::StrCat("{", absl::StrJoin(webhook_ids, ","), "}");
   return ReadTransaction<Out>(pool_, kSelectWebhooksById.name, [&](pqxx::work& txn) -> absl::StatusOr<Out> {
     Out out;
-    for (const auto& row : txn.exec_prepared(kSelectWebhooksById.name, array)) out.push_back(WebhookFromRow(row));
+    for (const auto& row : txn.exec_prepared(kSelectWebhooksById.name, array, std::string(supplier_id))) {
+      out.push_back(WebhookFromRow(row));
+    }
     return out;
   });
 }

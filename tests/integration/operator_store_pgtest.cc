@@ -33,10 +33,14 @@ class OperatorStorePgTest : public PgRepositoryTest {
     auto c = repo_->CreateConnection(supplier_, "partner", 10);
     ASSERT_THAT(c, IsOk());
     connection_ = c->id;
-    auto w = repo_->CreateWebhook({connection_, "booking_update", "https://x.example/h", true, true, {}, {},
-                                   crypto::NewSigningSecret(), std::nullopt, std::nullopt, std::string(subscription::kWebhookDialect), {}, true});
-    ASSERT_THAT(w, IsOk());
-    webhook_ = w->id;
+    webhook_ = AddWebhook(connection_, "booking_update");
+  }
+  std::string AddWebhook(const std::string& connection, const std::string& event) {
+    auto w = repo_->CreateWebhook({connection, event, "https://x.example/h", true, true, {}, {},
+                                   crypto::NewSigningSecret(), std::nullopt, std::nullopt,
+                                   std::string(subscription::kWebhookDialect), {}, true});
+    EXPECT_THAT(w, IsOk());
+    return w.ok() ? w->id : std::string();
   }
   void TearDown() override {
     store_.reset();
@@ -171,20 +175,25 @@ TEST_F(OperatorStorePgTest, HealthCountsTheLastDaysAttemptsByHour) {
   EXPECT_EQ(failed, 3);
 }
 
-TEST_F(OperatorStorePgTest, TheListsWebhooksAreReadTogether) {
-  // ListSupplierWebhooks reads its page's webhooks with one GetWebhooksById.
-  auto second = repo_->CreateWebhook({connection_, "order_update", "https://y.example/h", false, true, {}, {},
-                                      crypto::NewSigningSecret(), std::nullopt, std::nullopt,
-                                      std::string(subscription::kWebhookDialect), {}, true});
-  ASSERT_THAT(second, IsOk());
-  auto both = repo_->GetWebhooksById({webhook_, second->id, "00000000-0000-4000-8000-000000000000"});
-  ASSERT_THAT(both, IsOk());
-  ASSERT_THAT(*both, SizeIs(2));
+TEST_F(OperatorStorePgTest, GetWebhooksByIdReadsOnlyTheSuppliersWebhooks) {
+  const std::string second = AddWebhook(connection_, "order_update");
+  auto theirs_connection = repo_->CreateConnection(other_, "theirs", 10);
+  ASSERT_THAT(theirs_connection, IsOk());
+  const std::string theirs = AddWebhook(theirs_connection->id, "booking_update");
+  auto mine = repo_->GetWebhooksById(supplier_, {webhook_, second, theirs, "00000000-0000-4000-8000-000000000000"});
+  ASSERT_THAT(mine, IsOk());
+  ASSERT_THAT(*mine, SizeIs(2));
   std::set<std::string> events;
-  for (const auto& w : *both) events.insert(w.event);
+  for (const auto& w : *mine) events.insert(w.event);
   EXPECT_EQ(events, (std::set<std::string>{"booking_update", "order_update"}));
-  EXPECT_THAT(*repo_->GetWebhooksById({}), SizeIs(0));
-  EXPECT_THAT(repo_->GetWebhooksById({"not-a-uuid"}).status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  // The other supplier's webhook (and its secret) is not read for us, nor ours for them.
+  auto foreign = repo_->GetWebhooksById(other_, {webhook_, second});
+  ASSERT_THAT(foreign, IsOk());
+  EXPECT_THAT(*foreign, SizeIs(0));
+  EXPECT_THAT(*repo_->GetWebhooksById(other_, {theirs}), SizeIs(1));
+  EXPECT_THAT(*repo_->GetWebhooksById(supplier_, {}), SizeIs(0));
+  EXPECT_THAT(repo_->GetWebhooksById(supplier_, {"not-a-uuid"}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST_F(OperatorStorePgTest, AttemptsHaveNoIndexBesideTheirPrimaryKey) {
