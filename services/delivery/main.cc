@@ -334,6 +334,10 @@ absl::StatusOr<Config> ConfigFromFlags() {
         absl::StrCat("--retry_schedule: ", schedule.status().message()));
   }
   d.retry_schedule = *std::move(schedule);
+  if (absl::Status s = CheckRetrySpanFitsHealthLookback(
+          MakeRetryPolicy(d.retry_schedule, d.min_retry_after, d.max_retry_after), absl::FromChrono(d.request_timeout));
+      !s.ok())
+    return s;
   absl::StatusOr<DestinationPolicy> policy =
       DestinationPolicy::Parse(absl::GetFlag(FLAGS_allow_destination_cidrs));
   if (!policy.ok()) {

@@ -18,6 +18,8 @@ namespace octo::testing {
 namespace {
 
 using subscription::OperatorStore;
+using ::octo::kHealthLookbackHours;
+using ::octo::kHealthWindowHours;
 using ::testing::SizeIs;
 
 class OperatorStorePgTest : public PgRepositoryTest {
@@ -51,9 +53,11 @@ class OperatorStorePgTest : public PgRepositoryTest {
     int minutes_ago;
     int http_status;  // 0: a transport error
   };
-  // A delivery of webhook_ created `created_hours_ago`, in `state`, with
+  // A delivery of webhook_ created `created_hours_ago`, requeued (redelivered
+  // or replayed) `requeued_hours_ago` unless nullopt, in `state`, with
   // `attempts` (numbered in order).
-  void AddDelivery(int created_hours_ago, const std::string& state, const std::vector<Attempt>& attempts) {
+  void AddDelivery(int created_hours_ago, const std::string& state, const std::vector<Attempt>& attempts,
+                   std::optional<int> requeued_hours_ago = std::nullopt) {
     auto conn = Raw();
     pqxx::work txn(*conn);
     const std::string ago = std::to_string(created_hours_ago) + " hours";
@@ -66,11 +70,12 @@ class OperatorStorePgTest : public PgRepositoryTest {
     const int last = attempts.empty() ? 0 : attempts.back().http_status;
     const std::string delivery = txn.exec_params1(
         "INSERT INTO deliveries (event_id, webhook_id, state, attempt_count, created_at, completed_at, "
-        "last_http_status, last_error_class) VALUES ($1, $2, $3, $4, now() - $5::interval, "
-        "CASE WHEN $6 THEN now() END, $7, $8) RETURNING id::text",
+        "last_http_status, last_error_class, requeued_at) VALUES ($1, $2, $3, $4, now() - $5::interval, "
+        "CASE WHEN $6 THEN now() END, $7, $8, now() - make_interval(hours => $9)) RETURNING id::text",
         event, webhook_, state, static_cast<int>(attempts.size()), ago, finished,
         attempts.empty() || last == 0 ? std::optional<int>() : std::optional<int>(last),
-        attempts.empty() || last != 0 ? std::optional<std::string>() : std::optional<std::string>("timeout"))[0]
+        attempts.empty() || last != 0 ? std::optional<std::string>() : std::optional<std::string>("timeout"),
+        requeued_hours_ago)[0]
         .as<std::string>();
     int number = 0;
     for (const Attempt& a : attempts) {
@@ -156,9 +161,9 @@ TEST_F(OperatorStorePgTest, HealthCountsTheLastDaysAttemptsByHour) {
   // Created two days ago on the retry schedule: attempts 47 h and 26 h ago
   // are outside the window, the last one, 20 hours ago, is inside.
   AddDelivery(48, "failed", {{47 * 60, 0}, {26 * 60, 503}, {20 * 60 + 5, 503}});
-  // Created ten days ago and redelivered: pending again after a failed
-  // attempt 2 hours ago.
-  AddDelivery(240, "pending", {{240 * 60 - 1, 404}, {125, 0}});
+  // Created ten days ago and redelivered 3 hours ago: pending again after a
+  // failed attempt 2 hours ago.
+  AddDelivery(240, "pending", {{240 * 60 - 1, 404}, {125, 0}}, 3);
   // Pending, never attempted; and the other supplier's webhook sees none of it.
   AddDelivery(1, "pending", {});
   auto health = store_->Health({webhook_});
@@ -173,6 +178,31 @@ TEST_F(OperatorStorePgTest, HealthCountsTheLastDaysAttemptsByHour) {
   for (int i = 0; i < 24; ++i) succeeded += h.succeeded[i], failed += h.failed[i];
   EXPECT_EQ(succeeded, 1);
   EXPECT_EQ(failed, 3);
+}
+
+TEST_F(OperatorStorePgTest, HealthCountsReplayedDeliveriesAfterTheyFinish) {
+  // Created ten days ago, failed then; replayed 5 hours ago, succeeded 4
+  // hours ago, and redelivered a day and a half ago, failed 30 hours ago.
+  AddDelivery(240, "succeeded", {{240 * 60 - 1, 500}, {4 * 60 + 10, 200}}, 5);
+  AddDelivery(200, "failed", {{200 * 60 - 1, 500}, {30 * 60, 500}}, 36);
+  // Requeued before the lookback: its (older) attempts are not read.
+  AddDelivery(300, "failed", {{300 * 60 - 1, 500}}, kHealthLookbackHours + 1);
+  auto health = store_->Health({webhook_});
+  ASSERT_THAT(health, IsOk());
+  const auto& h = health->at(webhook_);
+  EXPECT_EQ(h.succeeded[4], 1);
+  int succeeded = 0, failed = 0;
+  for (int i = 0; i < kHealthWindowHours; ++i) succeeded += h.succeeded[i], failed += h.failed[i];
+  EXPECT_EQ(succeeded, 1);
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(h.pending, 0);
+}
+
+TEST_F(OperatorStorePgTest, RequeuedDeliveriesHaveAPartialIndex) {
+  // Only requeued deliveries are in it: a delivery never requeued writes nothing to it.
+  EXPECT_EQ(Count("SELECT count(*) FROM pg_indexes WHERE indexname = 'deliveries_webhook_requeued_idx' "
+                  "AND indexdef LIKE '%(webhook_id, requeued_at) WHERE (requeued_at IS NOT NULL)'"),
+            1);
 }
 
 TEST_F(OperatorStorePgTest, GetWebhooksByIdReadsOnlyTheSuppliersWebhooks) {
