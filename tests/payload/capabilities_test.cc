@@ -213,21 +213,23 @@ TEST(ProjectResourceTest, ProductsNestedDeeperThanTheTableAreGatedLikeTheProduct
   // follow the second one's rules ("_recursion").
   const boost::json::value full = NestedProduct(4);
   ASSERT_EQ(CountKey(full, "includeTax"), 5);
-  const boost::json::value projected = ProjectResource(ResourceKind::kProduct, full, {"octo/content"});
+  const boost::json::value projected = ProjectResource(ResourceKind::kProduct, full, {"octo/packages"});
   EXPECT_EQ(CountKey(projected, "includeTax"), 0) << Compact(projected);
   EXPECT_EQ(CountKey(projected, "id"), 5 + 4);  // products and options stay
+  // Without octo/packages the package contents go altogether.
+  EXPECT_EQ(CountKey(ProjectResource(ResourceKind::kProduct, full, {"octo/pricing"}), "includeTax"), 1);
   std::string rendered;
-  AppendProjectedResource(ResourceKind::kProduct, full, {"octo/content"}, rendered);
+  AppendProjectedResource(ResourceKind::kProduct, full, {"octo/packages"}, rendered);
   EXPECT_EQ(rendered, Compact(projected));
-  EXPECT_EQ(CountKey(ProjectResource(ResourceKind::kProduct, full, {"octo/pricing"}), "includeTax"), 5);
+  EXPECT_EQ(CountKey(ProjectResource(ResourceKind::kProduct, full, {"octo/packages", "octo/pricing"}), "includeTax"), 5);
   // The same under a booking: booking.product is a Product.
   const boost::json::value booking = Json(R"({"uuid":"b1","product":)" + Compact(full) + "}");
-  EXPECT_EQ(CountKey(ProjectResource(ResourceKind::kBooking, booking, {"octo/content"}), "includeTax"), 0);
+  EXPECT_EQ(CountKey(ProjectResource(ResourceKind::kBooking, booking, {"octo/packages"}), "includeTax"), 0);
   // A diff op at the deep field is dropped.
   const std::string deep = "/options/0/packageIncludes/0/includes/0/product";
   const boost::json::array diff =
       Json(R"([{"op":"replace","path":")" + deep + deep + deep + R"(/includeTax","value":false}])").as_array();
-  EXPECT_EQ(Compact(ProjectDiff(ResourceKind::kProduct, diff, {"octo/content"})), "[]");
+  EXPECT_EQ(Compact(ProjectDiff(ResourceKind::kProduct, diff, {"octo/packages"})), "[]");
 }
 
 }  // namespace
