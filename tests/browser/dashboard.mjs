@@ -27,8 +27,9 @@ const shots = [];
 const consoleErrors = [];
 // Chromium reports every non-2xx fetch as a console error; these are the
 // answers the scenarios provoke on purpose (session check before login,
-// field errors, another supplier's webhook). Anything else fails the run.
-const expectedHttpErrors = /^Failed to load resource: the server responded with a status of (400|401|403|404) /;
+// field errors, another supplier's webhook, the health read made to fail
+// with 503). Anything else fails the run.
+const expectedHttpErrors = /^Failed to load resource: the server responded with a status of (400|401|403|404|503) /;
 
 function step(text) {
   console.log("ok - " + text);
