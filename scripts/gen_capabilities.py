@@ -27,19 +27,27 @@ The same rule holds wherever a schema appears: a Product's fields get the
 same capabilities at "product", "packageInclude.product" and
 "gifts[].offerComparisons[].product" (the types' per-interface table is
 applied at every occurrence, and members only the types declare, such as
-Product.questions, are added at every occurrence). A field is listed under
-two capabilities only where one grants the other (ALIASES) or Ventrata's
-vendor capability is not contradicted by the types.
+Product.questions, are added at every occurrence). A field the types
+describe gets the types' capabilities; a vendor capability of Ventrata's is
+added only where one of those grants it (ALIASES), and an octo/* one only
+where the types do not describe that capability at all (decide()). A field
+the types do not describe keeps every capability Ventrata annotates on it:
+the projection keeps such a field for a webhook with any one of them.
 
 The walk descends into annotated properties too (a capability field may
 contain fields of another capability). A schema is entered at most
 MAX_SCHEMA_DEPTH times on the path from the root (a booking's
 packageBookings[] are bookings; Product -> options[] -> packageIncludes[]
--> includes[].product is a product): one nesting of a resource in itself is
-projected like the resource, deeper copies only down to that point.
+-> includes[].product is a product). Where the walk stops (the schema would
+be entered a third time), it records the place under "_recursion": the
+stopped path and the path of the same schema's previous entry, whose rules
+the projection applies there again, so a resource nested however deep is
+gated like the resource (only where the previous entry has fields in the
+table; elsewhere there is nothing to gate).
 
 Output: deterministic JSON (keys and path lists sorted, 2-space indent):
-{"availability": {cap: [paths]}, "booking": {...}, "order": {...}, "product": {...}}
+{"_recursion": {kind: {stopped path: previous entry's path}},
+ "availability": {cap: [paths]}, "booking": {...}, "order": {...}, "product": {...}}
 """
 import json
 import sys
@@ -126,6 +134,16 @@ def merge_octo_types(ventrata, types):
     return merged
 
 
+def gated_cuts(cuts, caps):
+    """The cuts whose previous entry has a path of the table at or below it."""
+    paths = {p for ps in caps.values() for p in ps}
+
+    def under(p, entry):
+        return entry == "" or p == entry or p.startswith(entry + ".") or p.startswith(entry + "[")
+
+    return {cut: entry for cut, entry in cuts.items() if any(under(p, entry) for p in paths)}
+
+
 def join(path, rel):
     return rel if not path else path + "." + rel
 
@@ -148,6 +166,7 @@ class Walker:
         self.use_codegen_tags = use_codegen_tags
         self.interfaces = types.get("_interfaces", {}) if types else {}
         self.described = set(types.get("_described", ())) if types else set()
+        self.cuts = {}  # stopped path -> path of the same schema's previous entry
 
     def resolve(self, ref):
         if not ref.startswith(REF_PREFIX):
@@ -201,17 +220,22 @@ class Walker:
     def walk(self, node, path, stack, out, schema_names=()):
         """Visit a schema node sitting at `path` (the value's own path).
 
-        `schema_names`: the schemas ($ref names) this node is part of, whose
-        properties are the value's properties.
+        `stack`: (schema name, path entered at) of the $refs followed from
+        the root. `schema_names`: the schemas ($ref names) this node is part
+        of, whose properties are the value's properties. Where the walk stops
+        at a schema already entered MAX_SCHEMA_DEPTH times, self.cuts maps
+        `path` to that schema's last entry.
         """
         if not isinstance(node, dict):
             return
         if "$ref" in node:
             name, target = self.resolve(node["$ref"])
-            if stack.count(name) >= MAX_SCHEMA_DEPTH:
+            entries = [at for entered, at in stack if entered == name]
+            if len(entries) >= MAX_SCHEMA_DEPTH:
+                self.cuts[path] = entries[-1]
                 return
             self.add_types_only_members(name, target, path, out)
-            self.walk(target, path, stack + (name,), out, schema_names + (name,))
+            self.walk(target, path, stack + ((name, path),), out, schema_names + (name,))
             # Siblings of $ref (OpenAPI 3.1 style) are still read below.
         for key in ("allOf", "anyOf", "oneOf"):
             for sub in node.get(key, []):
@@ -244,14 +268,17 @@ def main(argv):
         doc = yaml.safe_load(f)
     types = load_octo_types(octo_types[0]) if octo_types else None
     walker = Walker(doc["components"]["schemas"], "--x-capability-data-only" not in flags, types)
-    table = {}
+    table, cuts = {}, {}
     for kind, schema_name in RESOURCES.items():
         out = {}
+        walker.cuts = {}
         walker.walk({"$ref": REF_PREFIX + schema_name}, "", (), out)
         out.pop("", None)
         table[kind] = {cap: sorted(p for p in paths if p) for cap, paths in out.items()}
+        cuts[kind] = walker.cuts
     if types:
         table = merge_octo_types(table, types)
+    table["_recursion"] = {kind: gated_cuts(cuts[kind], table[kind]) for kind in RESOURCES}
     json.dump(table, sys.stdout, indent=2, sort_keys=True, ensure_ascii=False)
     sys.stdout.write("\n")
     return 0

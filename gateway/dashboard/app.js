@@ -393,8 +393,32 @@ async function webhookPage(id) {
     throw error;
   }
   const { capabilities } = await api("GET", "capabilities");
-  const actions = h("div", { class: "actions" });
   const message = h("div", { id: "action-result" });
+  // The health comes with the webhook; it is read again on Refresh and after
+  // an action that queues deliveries (test event, redeliver, replay), not
+  // when the log is paged or filtered. A failed read keeps the figures shown.
+  const health = h("div", { class: "health", id: "webhook-health" }, ...healthSummary(w.health));
+  const refreshHealth = async () => {
+    const current = await api("GET", "webhooks/" + encodeURIComponent(w.id));
+    health.replaceChildren(...healthSummary(current.health));
+  };
+  const log = deliveryLog(w, refreshHealth);
+  show(
+    h("p", {}, h("a", { href: "#/webhooks" }, "‹ Connections › Webhooks")),
+    h("h1", { class: "url", id: "webhook-title" }, w.url),
+    h("p", {}, statusBadge(w), " ", EVENT_NAMES[w.event] || w.event, " · ", w.connectionName,
+      " · created ", when(w.createdAt),
+      w.failingSince ? h("span", { class: "bad" }, " · failing since " + when(w.failingSince)) : ""),
+    health,
+    webhookActions(w, message, log.refresh), message,
+    h("details", { id: "edit" }, h("summary", {}, "Edit"), webhookEditForm(w, capabilities)),
+    log.element);
+  await log.load();
+}
+
+// The detail page's buttons; `refresh` reads the log and the health again.
+function webhookActions(w, message, refresh) {
+  const actions = h("div", { class: "actions" });
   const act = async (label, fn) => {
     message.replaceChildren();
     try {
@@ -414,7 +438,7 @@ async function webhookPage(id) {
     h("button", { type: "button", id: "send-test", onclick: () => act("Send test event", async () => {
       const d = await api("POST", `webhooks/${w.id}/test`, {});
       message.replaceChildren(notice("Test event queued: delivery " + d.id, "ok"));
-      await loadLog();
+      await refresh();
     }) }, "Send test event"),
     h("label", {}, "Grace period (s) ", h("input", { id: "grace", type: "number", min: 0, max: 604800, value: 3600, size: 8 })),
     h("button", { type: "button", id: "rotate-secret", onclick: () => act("Rotate secret", async () => {
@@ -432,7 +456,10 @@ async function webhookPage(id) {
         }) }, "Delete webhook"), " ",
         h("button", { type: "button", id: "confirm-delete-no", onclick: () => message.replaceChildren() }, "Cancel")));
     } }, "Delete"));
+  return actions;
+}
 
+function webhookEditForm(w, capabilities) {
   const form = h("form", { id: "edit-form", novalidate: true }, webhookFields(capabilities, w, []),
     h("p", { class: "form-error", role: "alert", hidden: true }),
     h("button", { type: "submit", class: "primary", id: "save-webhook" }, "Save changes"));
@@ -449,29 +476,13 @@ async function webhookPage(id) {
       showError(form, error);
     }
   });
-
-  // The health is read again whenever the log is (after a test event, a
-  // redelivery, a replay, Refresh), so the two never disagree.
-  const health = h("div", { class: "health", id: "webhook-health" });
-  const showHealth = (current) => health.replaceChildren(...healthSummary(current.health));
-  showHealth(w);
-  const refreshHealth = async () => showHealth(await api("GET", "webhooks/" + encodeURIComponent(w.id)));
-  const log = deliveryLog(w, refreshHealth);
-  const loadLog = log.load;
-  show(
-    h("p", {}, h("a", { href: "#/webhooks" }, "‹ Connections › Webhooks")),
-    h("h1", { class: "url", id: "webhook-title" }, w.url),
-    h("p", {}, statusBadge(w), " ", EVENT_NAMES[w.event] || w.event, " · ", w.connectionName,
-      " · created ", when(w.createdAt),
-      w.failingSince ? h("span", { class: "bad" }, " · failing since " + when(w.failingSince)) : ""),
-    health,
-    actions, message,
-    h("details", { id: "edit" }, h("summary", {}, "Edit"), form),
-    log.element);
-  await loadLog();
+  return form;
 }
 
-function deliveryLog(w, onLoad) {
+// The delivery log. `load` reads the current page; `refresh` (Refresh, and
+// after a redelivery, a replay or a test event) reads it and `readHealth`
+// side by side: a failed health read does not keep the log from showing.
+function deliveryLog(w, readHealth) {
   const pages = [""];  // cursors of the pages seen, for "Previous"
   let page = 0;
   const status = h("select", { id: "log-status" }, h("option", { value: "" }, "Any status"),
@@ -489,15 +500,9 @@ function deliveryLog(w, onLoad) {
     if (status.value) q.set("status", status.value);
     if (event.value) q.set("event", event.value);
     if (pages[page]) q.set("cursor", pages[page]);
-    const [r] = await Promise.all([api("GET", `webhooks/${w.id}/deliveries?${q}`), onLoad()]);
-    table.replaceChildren(...r.deliveries.map((d) =>
-      h("tr", { "data-delivery-id": d.id, class: "clickable", onclick: () => openDelivery(d.id) },
-        h("td", {}, when(d.createdAt)),
-        h("td", {}, EVENT_NAMES[d.event] || d.event),
-        h("td", {}, h("span", { class: "badge " + d.status }, d.status)),
-        h("td", { class: "num" }, String(d.attemptCount)),
-        h("td", {}, d.lastHttpStatus ? "HTTP " + d.lastHttpStatus : d.lastErrorClass || "—"),
-        h("td", {}, h("code", {}, d.webhookMessageId)))));
+    const r = await api("GET", `webhooks/${w.id}/deliveries?${q}`);
+    const open = (id) => openDelivery(w, detail, id, refresh);
+    table.replaceChildren(...r.deliveries.map((d) => deliveryRow(d, open)));
     if (r.deliveries.length === 0) table.append(h("tr", {}, h("td", { colspan: 6, class: "muted" }, "No deliveries.")));
     if (r.nextCursor) pages[page + 1] = r.nextCursor;
     pager.replaceChildren(
@@ -505,37 +510,13 @@ function deliveryLog(w, onLoad) {
       h("span", { class: "muted" }, " Page " + (page + 1) + " "),
       h("button", { type: "button", id: "log-next", disabled: !r.nextCursor, onclick: () => { page++; load(); } }, "Older ›"));
   };
-  const reset = () => { pages.length = 1; page = 0; load(); };
-  status.addEventListener("change", reset);
-  event.addEventListener("change", reset);
-
-  const openDelivery = async (deliveryId) => {
-    const d = await api("GET", `webhooks/${w.id}/deliveries/${deliveryId}`);
-    const rows = (d.attempts || []).map((a) =>
-      h("tr", {},
-        h("td", { class: "num" }, String(a.attemptNumber)),
-        h("td", {}, when(a.startedAt)),
-        h("td", { class: "num" }, Math.round(a.durationMs) + " ms"),
-        h("td", {}, a.httpStatus ? "HTTP " + a.httpStatus : a.errorClass),
-        h("td", {}, h("pre", { class: "snippet" }, a.responseSnippet || ""))));
-    detail.replaceChildren(h("div", { class: "panel", id: "attempts-panel" },
-      h("h3", {}, "Delivery ", h("code", {}, d.id)),
-      h("p", {}, h("span", { class: "badge " + d.status }, d.status), " · webhook-id ", h("code", {}, d.webhookMessageId),
-        d.nextAttemptAt ? " · next attempt " + when(d.nextAttemptAt) : ""),
-      h("table", { class: "list", id: "attempts" },
-        h("thead", {}, h("tr", {}, ["#", "Time", "Duration", "Result", "Response"].map((t) => h("th", {}, t)))),
-        h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No attempt yet.")))),
-      h("button", { type: "button", id: "redeliver", onclick: async () => {
-        try {
-          await api("POST", `webhooks/${w.id}/deliveries/${d.id}/redeliver`, {});
-          await load();
-          await openDelivery(d.id);
-        } catch (error) {
-          if (!(error instanceof ApiError)) throw error;
-          detail.append(notice("Redeliver: " + error.message, "bad"));
-        }
-      } }, "Redeliver")));
+  const refresh = async () => {
+    const [log] = await Promise.allSettled([load(), readHealth()]);
+    if (log.status === "rejected") throw log.reason;
   };
+  const firstPage = () => { pages.length = 1; page = 0; };
+  status.addEventListener("change", () => { firstPage(); load(); });
+  event.addEventListener("change", () => { firstPage(); load(); });
 
   const replay = async () => {
     replayResult.textContent = "";
@@ -546,7 +527,8 @@ function deliveryLog(w, onLoad) {
     try {
       const r = await api("POST", `webhooks/${w.id}/replay`, { since: new Date(since.value).toISOString() });
       replayResult.textContent = ` ${r.queued} failed deliveries queued again${r.more ? " (more remain: replay again)" : ""}.`;
-      reset();
+      firstPage();
+      await refresh();
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       replayResult.textContent = " " + error.message;
@@ -556,14 +538,54 @@ function deliveryLog(w, onLoad) {
   const element = h("section", { class: "log" },
     h("h2", {}, "Delivery log"),
     h("div", { class: "filters" }, status, " ", event, " ",
-      h("button", { type: "button", id: "log-refresh", onclick: load }, "Refresh")),
+      h("button", { type: "button", id: "log-refresh", onclick: refresh }, "Refresh")),
     h("table", { class: "list" },
       h("thead", {}, h("tr", {}, ["Created", "Event", "Status", "Attempts", "Last result", "webhook-id"].map((t) => h("th", {}, t)))),
       table),
     pager, detail,
     h("div", { class: "replay" }, h("label", {}, "Replay failed deliveries since ", since), " ",
       h("button", { type: "button", id: "replay", onclick: replay }, "Replay"), replayResult));
-  return { element, load };
+  return { element, load, refresh };
+}
+
+function deliveryRow(d, open) {
+  return h("tr", { "data-delivery-id": d.id, class: "clickable", onclick: () => open(d.id) },
+    h("td", {}, when(d.createdAt)),
+    h("td", {}, EVENT_NAMES[d.event] || d.event),
+    h("td", {}, h("span", { class: "badge " + d.status }, d.status)),
+    h("td", { class: "num" }, String(d.attemptCount)),
+    h("td", {}, d.lastHttpStatus ? "HTTP " + d.lastHttpStatus : d.lastErrorClass || "—"),
+    h("td", {}, h("code", {}, d.webhookMessageId)));
+}
+
+// One delivery's attempts in `detail`, with its Redeliver button (which
+// calls `refresh`, then shows the delivery again).
+async function openDelivery(w, detail, deliveryId, refresh) {
+  const d = await api("GET", `webhooks/${w.id}/deliveries/${deliveryId}`);
+  const rows = (d.attempts || []).map((a) =>
+    h("tr", {},
+      h("td", { class: "num" }, String(a.attemptNumber)),
+      h("td", {}, when(a.startedAt)),
+      h("td", { class: "num" }, Math.round(a.durationMs) + " ms"),
+      h("td", {}, a.httpStatus ? "HTTP " + a.httpStatus : a.errorClass),
+      h("td", {}, h("pre", { class: "snippet" }, a.responseSnippet || ""))));
+  detail.replaceChildren(h("div", { class: "panel", id: "attempts-panel" },
+    h("h3", {}, "Delivery ", h("code", {}, d.id)),
+    h("p", {}, h("span", { class: "badge " + d.status }, d.status), " · webhook-id ", h("code", {}, d.webhookMessageId),
+      d.nextAttemptAt ? " · next attempt " + when(d.nextAttemptAt) : ""),
+    h("table", { class: "list", id: "attempts" },
+      h("thead", {}, h("tr", {}, ["#", "Time", "Duration", "Result", "Response"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: 5, class: "muted" }, "No attempt yet.")))),
+    h("button", { type: "button", id: "redeliver", onclick: async () => {
+      try {
+        await api("POST", `webhooks/${w.id}/deliveries/${d.id}/redeliver`, {});
+        await refresh();
+        await openDelivery(w, detail, d.id, refresh);
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        detail.append(notice("Redeliver: " + error.message, "bad"));
+      }
+    } }, "Redeliver")));
 }
 
 // --------------------------------------------------------------- router --

@@ -74,7 +74,9 @@ constexpr int64_t kMaxCursorMicros = 253402300799999999;
 // lease, so it is never sent twice at once: it is marked and the write of
 // that send's result makes it due again (dispatch_write_results). A dead
 // lease (its process stopped) is cleared; the next claim records the lost
-// attempt. The count of claims without a result starts again.
+// attempt. The count of claims without a result starts again. requeued_at
+// lets the dashboard's health find the new attempts of an old delivery
+// (migration 0011).
 #define OCTO_OPS_LIVE_LEASE "(lease_expires_at IS NOT NULL AND lease_expires_at >= now())"
 #define OCTO_OPS_REQUEUE                                                                      \
   "state = CASE WHEN " OCTO_OPS_LIVE_LEASE " THEN state ELSE 'pending' END,"                 \
@@ -82,6 +84,7 @@ constexpr int64_t kMaxCursorMicros = 253402300799999999;
   " next_attempt_at = CASE WHEN " OCTO_OPS_LIVE_LEASE " THEN next_attempt_at ELSE now() END," \
   " redeliver_requested = " OCTO_OPS_LIVE_LEASE ","                                           \
   " unreported_claims = 0,"                                                                   \
+  " requeued_at = now(),"                                                                     \
   " lease_expires_at = CASE WHEN " OCTO_OPS_LIVE_LEASE " THEN lease_expires_at ELSE NULL END"
 
 constexpr PgStatement kRedeliver{

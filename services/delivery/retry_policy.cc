@@ -1,9 +1,12 @@
 #include "services/delivery/retry_policy.h"
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "services/common/health_window.h"
 
 namespace octo::delivery {
 
@@ -37,6 +40,27 @@ RetryPolicy MakeRetryPolicy(const std::vector<std::chrono::milliseconds>& schedu
   policy.min_retry_after = absl::FromChrono(min_retry_after);
   policy.max_retry_after = absl::FromChrono(max_retry_after);
   return policy;
+}
+
+absl::Duration WorstCaseRetrySpan(const RetryPolicy& policy, absl::Duration attempt_timeout) {
+  const absl::Duration longest_retry_after = std::max(policy.min_retry_after, policy.max_retry_after);
+  absl::Duration span;
+  for (absl::Duration delay : policy.schedule) {
+    span += attempt_timeout + std::max(ApplyJitter(delay, policy.jitter, 1.0), longest_retry_after);
+  }
+  return span;
+}
+
+absl::Status CheckRetrySpanFitsHealthLookback(const RetryPolicy& policy, absl::Duration attempt_timeout) {
+  const absl::Duration span = WorstCaseRetrySpan(policy, attempt_timeout);
+  const absl::Duration limit = absl::Hours(kHealthLookbackHours - kHealthWindowHours);
+  if (span <= limit) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--retry_schedule, --max_retry_after: a delivery's attempts could span up to ", absl::FormatDuration(span),
+      " (each delay +", static_cast<int>(policy.jitter * 100), "% jitter or a Retry-After up to --max_retry_after, "
+      "whichever is longer, plus --request_timeout per attempt); the dashboard's ", kHealthWindowHours,
+      "-hour health sees attempts up to ", absl::FormatDuration(limit),
+      " after a delivery is created or requeued. Shorten the schedule or --max_retry_after"));
 }
 
 }  // namespace octo::delivery

@@ -28,4 +28,17 @@ absl::StatusOr<std::vector<std::chrono::milliseconds>> ParseRetrySchedule(const 
 RetryPolicy MakeRetryPolicy(const std::vector<std::chrono::milliseconds>& schedule,
                             std::chrono::milliseconds min_retry_after, std::chrono::milliseconds max_retry_after);
 
+// The longest a delivery can take from its creation (or requeue) to the
+// start of its last attempt under `policy`: every attempt but the last runs
+// up to `attempt_timeout`, and each retry waits its delay at the top of the
+// jitter, or what a Retry-After asks for (429/503) up to the clamp's upper
+// bound, whichever is longer. Time spent waiting in a backlog is not bounded.
+absl::Duration WorstCaseRetrySpan(const RetryPolicy& policy, absl::Duration attempt_timeout);
+
+// INVALID_ARGUMENT, naming the flags, when WorstCaseRetrySpan exceeds what
+// the dashboard's 24-hour health can see (kHealthLookbackHours minus
+// kHealthWindowHours, services/common/health_window.h): such a delivery's
+// late attempts would be left out of the health.
+absl::Status CheckRetrySpanFitsHealthLookback(const RetryPolicy& policy, absl::Duration attempt_timeout);
+
 }  // namespace octo::delivery

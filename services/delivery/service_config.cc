@@ -12,6 +12,7 @@
 #include "services/common/grpc_auth.h"
 #include "services/common/net.h"
 #include "services/common/pg_flags.h"
+#include "services/delivery/retry_policy.h"
 
 ABSL_FLAG(std::string, grpc_listen, octo::EnvOr("OCTO_DELIVERY_LISTEN", "127.0.0.1:50052"),
           "host:port to serve gRPC on; port 0 picks a free port (env OCTO_DELIVERY_LISTEN)");
@@ -193,6 +194,10 @@ absl::StatusOr<DispatcherOptions> DispatcherFromFlags() {
         absl::StrCat("--retry_schedule: ", schedule.status().message()));
   }
   d.retry_schedule = *std::move(schedule);
+  if (absl::Status s = CheckRetrySpanFitsHealthLookback(
+          MakeRetryPolicy(d.retry_schedule, d.min_retry_after, d.max_retry_after), absl::FromChrono(d.request_timeout));
+      !s.ok())
+    return s;
   absl::StatusOr<DestinationPolicy> policy =
       DestinationPolicy::Parse(absl::GetFlag(FLAGS_allow_destination_cidrs));
   if (!policy.ok()) {

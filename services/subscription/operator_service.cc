@@ -175,7 +175,7 @@ grpc::Status OperatorServiceImpl::ListSupplierWebhooks(Ctx*, const pb::ListSuppl
     absl::StatusOr<std::map<std::string, HealthCounts>> health = store_->Health(ids);
     if (!health.ok()) return health.status();
     // The page's webhooks in one read, not one per webhook.
-    absl::StatusOr<std::vector<WebhookRecord>> webhooks = repository_->GetWebhooksById(ids);
+    absl::StatusOr<std::vector<WebhookRecord>> webhooks = repository_->GetWebhooksById(request->supplier_id(), ids);
     if (!webhooks.ok()) return webhooks.status();
     std::map<std::string, const WebhookRecord*> by_id;
     for (const WebhookRecord& w : *webhooks) by_id[w.id] = &w;

@@ -193,34 +193,35 @@ absl::StatusOr<std::map<std::string, HealthCounts>> OperatorStore::Health(const 
   return Run<Out>(pool_, "webhook_health", [&](pqxx::work& txn) -> absl::StatusOr<Out> {
     // Success as the dispatcher counts it: a 2xx answer. The attempts are
     // found through their deliveries (no index on the attempts' start
-    // time: it would cost every delivery a write): those created within
-    // kHealthLookback, which covers every attempt of the retry schedule
-    // that can start in the last 24 hours, and those pending now (a
-    // redelivered or replayed old delivery, however old).
-    const pqxx::result hours = txn.exec_params(
+    // time: it would cost every delivery a write): those created or
+    // requeued within the lookback, which covers every attempt that can
+    // start in the window (octo-delivery refuses a retry configuration
+    // that could outlast it). The pending count comes from the same rows.
+    const pqxx::result r = txn.exec_params(
         "WITH recent AS ("
-        "  SELECT id, webhook_id FROM deliveries WHERE webhook_id = ANY($1::uuid[])"
-        "    AND created_at > now() - $2::interval"
-        "  UNION SELECT id, webhook_id FROM deliveries WHERE webhook_id = ANY($1::uuid[]) AND state = 'pending')"
+        "  SELECT id, webhook_id, state FROM deliveries WHERE webhook_id = ANY($1::uuid[])"
+        "    AND created_at > now() - make_interval(hours => $2)"
+        "  UNION SELECT id, webhook_id, state FROM deliveries WHERE webhook_id = ANY($1::uuid[])"
+        "    AND requeued_at > now() - make_interval(hours => $2))"
+        " SELECT webhook_id::text, -1, count(*), 0 FROM recent WHERE state = 'pending' GROUP BY 1"
+        " UNION ALL"
         " SELECT r.webhook_id::text, floor(extract(epoch FROM now() - a.started_at) / 3600)::int, "
         "count(*) FILTER (WHERE a.http_status BETWEEN 200 AND 299), "
         "count(*) FILTER (WHERE a.http_status IS NULL OR a.http_status NOT BETWEEN 200 AND 299) "
         "FROM recent r JOIN delivery_attempts a ON a.delivery_id = r.id "
-        "WHERE a.started_at > now() - interval '24 hours' "
+        "WHERE a.started_at > now() - make_interval(hours => $3) "
         "GROUP BY 1, 2",
-        array, std::string(kHealthLookback));
-    for (const auto& row : hours) {
-      const int ago = row[1].as<int>();
-      if (ago < 0 || ago > 23) continue;
+        array, kHealthLookbackHours, kHealthWindowHours);
+    for (const auto& row : r) {
       HealthCounts& h = out[row[0].as<std::string>()];
-      h.succeeded[ago] += row[2].as<int>();
-      h.failed[ago] += row[3].as<int>();
+      const int ago = row[1].as<int>();
+      if (ago == -1) {
+        h.pending = row[2].as<int>();
+      } else if (ago >= 0 && ago < kHealthWindowHours) {
+        h.succeeded[ago] += row[2].as<int>();
+        h.failed[ago] += row[3].as<int>();
+      }
     }
-    const pqxx::result pending = txn.exec_params(
-        "SELECT webhook_id::text, count(*) FROM deliveries WHERE webhook_id = ANY($1::uuid[]) "
-        "AND state = 'pending' GROUP BY 1",
-        array);
-    for (const auto& row : pending) out[row[0].as<std::string>()].pending = row[1].as<int>();
     return out;
   });
 }

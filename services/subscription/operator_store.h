@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "services/common/health_window.h"
 #include "services/common/pg_pool.h"
 
 namespace octo::subscription {
@@ -52,17 +53,12 @@ struct WebhookFilter {
   std::string status;         // "" any, "enabled", "disabled"
 };
 
-// The 24-hour health counts the attempts of a webhook's deliveries created
-// within this interval, and of its deliveries pending now: 24 hours plus
-// the span of the default retry schedule (5s ... 10h, about 28 h, jittered
-// by 20%), with room for Retry-After deferrals. A redelivery or replay of a
-// delivery created earlier counts while the delivery is pending, not once it
-// has finished (it stays in the delivery log). See docs/decisions.md.
-inline constexpr std::string_view kHealthLookback = "3 days";
-
+// The attempts of the last kHealthWindowHours by hour, and the pending
+// deliveries, of a webhook's deliveries created or requeued within
+// kHealthLookbackHours (services/common/health_window.h).
 struct HealthCounts {
-  int succeeded[24] = {};  // [0] = the hour ending now, [23] = 23-24 h ago
-  int failed[24] = {};
+  int succeeded[kHealthWindowHours] = {};  // [0] = the hour ending now, [23] = 23-24 h ago
+  int failed[kHealthWindowHours] = {};
   int pending = 0;
 };
 

@@ -306,16 +306,18 @@ absl::StatusOr<WebhookRecord> PgRepository::GetWebhook(std::string_view connecti
 }
 
 absl::StatusOr<std::vector<WebhookRecord>> PgRepository::GetWebhooksById(
-    const std::vector<std::string>& webhook_ids) {
+    std::string_view supplier_id, const std::vector<std::string>& webhook_ids) {
   using Out = std::vector<WebhookRecord>;
   for (const std::string& id : webhook_ids) {
     if (!IsUuid(id)) return absl::InvalidArgumentError("webhookId: not a UUID");
   }
-  if (webhook_ids.empty()) return Out{};
+  if (webhook_ids.empty() || !IsUuid(supplier_id)) return Out{};
   const std::string array = absl::StrCat("{", absl::StrJoin(webhook_ids, ","), "}");
   return ReadTransaction<Out>(pool_, kSelectWebhooksById.name, [&](pqxx::work& txn) -> absl::StatusOr<Out> {
     Out out;
-    for (const auto& row : txn.exec_prepared(kSelectWebhooksById.name, array)) out.push_back(WebhookFromRow(row));
+    for (const auto& row : txn.exec_prepared(kSelectWebhooksById.name, array, std::string(supplier_id))) {
+      out.push_back(WebhookFromRow(row));
+    }
     return out;
   });
 }

@@ -51,7 +51,7 @@ class PgRepository final : public Repository {
   absl::StatusOr<WebhookRecord> GetWebhook(std::string_view connection_id,
                                            std::string_view webhook_id) override;
   absl::StatusOr<std::vector<WebhookRecord>> GetWebhooksById(
-      const std::vector<std::string>& webhook_ids) override;
+      std::string_view supplier_id, const std::vector<std::string>& webhook_ids) override;
   absl::StatusOr<WebhookPage> ListWebhooks(std::string_view connection_id, int page_size,
                                            std::string_view page_token,
                                            std::string_view dialect = {}) override;

@@ -91,7 +91,9 @@ inline constexpr PgStatement kSelectWebhook{
     "select_webhook", "SELECT " OCTO_WEBHOOK_COLUMNS
                       " FROM webhooks WHERE id = $1::uuid AND connection_id = $2::uuid"};
 inline constexpr PgStatement kSelectWebhooksById{
-    "select_webhooks_by_id", "SELECT " OCTO_WEBHOOK_COLUMNS " FROM webhooks WHERE id = ANY($1::uuid[])"};
+    "select_webhooks_by_id",
+    "SELECT " OCTO_WEBHOOK_COLUMNS " FROM webhooks WHERE id = ANY($1::uuid[])"
+    " AND connection_id IN (SELECT id FROM connections WHERE supplier_id = $2::uuid)"};
 inline constexpr PgStatement kListWebhooksFirst{"list_webhooks_first",
                                        "SELECT " OCTO_WEBHOOK_COLUMNS
                                        " FROM webhooks WHERE connection_id = $1::uuid "

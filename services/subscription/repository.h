@@ -215,12 +215,12 @@ class Repository {
   virtual absl::StatusOr<WebhookRecord> CreateWebhook(const NewWebhook& webhook) = 0;
   virtual absl::StatusOr<WebhookRecord> GetWebhook(std::string_view connection_id,
                                                    std::string_view webhook_id) = 0;
-  // The webhooks among `webhook_ids` that exist, in one read and in no
-  // particular order. Not scoped: callers pass ids they have resolved
-  // within a connection or supplier. INVALID_ARGUMENT for an id that is not
-  // a UUID.
+  // The webhooks among `webhook_ids` that exist and belong to a connection
+  // of `supplier_id`, in one read and in no particular order (another
+  // supplier's id is left out, as an unknown one). INVALID_ARGUMENT for an
+  // id that is not a UUID.
   virtual absl::StatusOr<std::vector<WebhookRecord>> GetWebhooksById(
-      const std::vector<std::string>& webhook_ids) = 0;
+      std::string_view supplier_id, const std::vector<std::string>& webhook_ids) = 0;
   // Keyset pagination by (create time, id). `page_size` must be 1..1000;
   // `page_token` is "" or a previous page's next_page_token (INVALID_ARGUMENT
   // otherwise).

@@ -27,8 +27,9 @@ const shots = [];
 const consoleErrors = [];
 // Chromium reports every non-2xx fetch as a console error; these are the
 // answers the scenarios provoke on purpose (session check before login,
-// field errors, another supplier's webhook). Anything else fails the run.
-const expectedHttpErrors = /^Failed to load resource: the server responded with a status of (400|401|403|404) /;
+// field errors, another supplier's webhook, the health read made to fail
+// with 503). Anything else fails the run.
+const expectedHttpErrors = /^Failed to load resource: the server responded with a status of (400|401|403|404|503) /;
 
 function step(text) {
   console.log("ok - " + text);
@@ -202,10 +203,24 @@ try {
   step("the webhook is listed (filters work) with its status and 24 h chart");
 
   // The secret is not shown again.
+  // The webhook (with its health) is read once when the page opens, not
+  // again when the log is filtered.
+  const webhookReads = [];
+  page.on("request", (r) => {
+    if (r.method() === "GET" && new URL(r.url()).pathname === "/dashboard/api/webhooks/" + webhookId) webhookReads.push(r);
+  });
   await page.goto(base + "#/webhooks/" + webhookId);
   await page.waitForSelector("#webhook-title");
+  await page.waitForSelector("#deliveries tr");
   assert.ok(!(await page.content()).includes(secret), "the secret is shown only once");
   assert.equal(await page.innerText("#health-rate"), "no attempts");
+  assert.equal(webhookReads.length, 1, "the detail page reads the webhook and its health once when it opens");
+  await page.selectOption("#log-status", "failed");
+  await page.waitForSelector("#deliveries tr td.muted:has-text('No deliveries.')");
+  await page.selectOption("#log-status", "");
+  await page.waitForTimeout(300);
+  assert.equal(webhookReads.length, 1, "filtering the log does not read the health again");
+  step("the detail page reads the health once when it opens, not when the log is filtered");
 
   // --- Publish an event: the delivery and its attempt appear in the log.
   await publish();
@@ -270,8 +285,16 @@ try {
   step("rotate secret shows the new secret once");
 
   // --- Send a test event; edit; replay failed deliveries since a time.
+  // The health read fails this time: the log still shows the new delivery.
+  const healthUrl = new URL("api/webhooks/" + webhookId, base).href;
+  await page.route(healthUrl, (route) => route.fulfill({ status: 503, contentType: "application/json",
+    body: JSON.stringify({ error: "UNAVAILABLE", errorMessage: "try again" }) }));
   await page.click("#send-test");
   await page.waitForSelector("#action-result:has-text('Test event queued')");
+  await page.waitForFunction(() => document.querySelectorAll("#deliveries tr[data-delivery-id]").length === 3);
+  assert.equal(await page.innerText("#health-succeeded"), "2", "a failed health read keeps the figures shown");
+  await page.unroute(healthUrl);
+  step("a failed health read does not keep the log from showing the test delivery");
   await waitForDelivery(page, "succeeded", 3);
   assert.match(await page.innerText("#deliveries tr[data-delivery-id]:first-child"), /webhook_test/);
   step("send test event: a test delivery is queued and delivered");

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <string>
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/random/random.h"
@@ -20,6 +21,7 @@ namespace octo::delivery {
 namespace {
 
 using std::chrono::milliseconds;
+using ::testing::HasSubstr;
 
 const absl::Time kNow = absl::FromUnixSeconds(784111777);  // Sun, 06 Nov 1994 08:49:37 GMT
 
@@ -202,6 +204,33 @@ TEST(ParseRetrySchedule, RejectsBadItems) {
 }
 
 // -------------------------------------------------------------- snippet --
+
+TEST(RetrySpan, TheDefaultFitsTheHealthLookback) {
+  const RetryPolicy policy = MakeRetryPolicy(DefaultRetrySchedule(), std::chrono::seconds(1), std::chrono::hours(1));
+  // 1h (Retry-After bound) x3, then 2h, 5h, 10h, 10h +20%; 30 s per attempt.
+  EXPECT_EQ(WorstCaseRetrySpan(policy, absl::Seconds(30)),
+            absl::Hours(3) + absl::Minutes(144) + absl::Hours(6 + 12 + 12) + absl::Seconds(7 * 30));
+  EXPECT_TRUE(CheckRetrySpanFitsHealthLookback(policy, absl::Seconds(30)).ok());
+}
+
+TEST(RetrySpan, JitterRetryAfterAndTimeoutsCanOutlastTheLookback) {
+  using std::chrono::hours;
+  // 40 h is within the 48 h limit, 40 h + 20% jitter is not.
+  const RetryPolicy jittered = MakeRetryPolicy({hours(40)}, std::chrono::seconds(1), hours(1));
+  const absl::Status s = CheckRetrySpanFitsHealthLookback(jittered, absl::Seconds(1));
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("--max_retry_after"));
+  // A Retry-After up to 7 days replaces a 5 s delay.
+  const RetryPolicy deferred = MakeRetryPolicy({std::chrono::seconds(5)}, std::chrono::seconds(1), hours(168));
+  EXPECT_FALSE(CheckRetrySpanFitsHealthLookback(deferred, absl::Seconds(1)).ok());
+  // 2 x 20 h at the top of the jitter is exactly 48 h; the two 10-minute
+  // attempts before the retries tip it over.
+  const RetryPolicy tight = MakeRetryPolicy({hours(20), hours(20)}, std::chrono::seconds(1), hours(1));
+  EXPECT_EQ(WorstCaseRetrySpan(tight, absl::Minutes(10)), absl::Hours(48) + absl::Minutes(20));
+  EXPECT_FALSE(CheckRetrySpanFitsHealthLookback(tight, absl::Minutes(10)).ok());
+  EXPECT_TRUE(CheckRetrySpanFitsHealthLookback(MakeRetryPolicy({}, std::chrono::seconds(1), hours(168)),
+                                               absl::Minutes(10)).ok());  // no retries at all
+}
 
 TEST(SanitizeSnippet, KeepsValidUtf8UpTo4KB) {
   EXPECT_EQ(SanitizeSnippet("{\"ok\":true}"), "{\"ok\":true}");

@@ -337,11 +337,15 @@ TEST_F(DeliveryMainTest, RejectsBadFlags) {
            {"--connect_timeout=20s", "--request_timeout=10s", db},
            {"--min_retry_after=2h", db},
            {"--retry_schedule=soon", db},
+           // Attempts that could outlast what the dashboard's health sees.
+           {"--retry_schedule=20h,20h", db},
+           {"--max_retry_after=168h", db},
        }) {
     const ExitInfo exit = Run(args, {{"OCTO_DATABASE_URL", ""}});
     EXPECT_EQ(exit.exit_code, 2) << args[0] << ": " << exit.ToString();
   }
   EXPECT_THAT(ReadLog("run.log"), HasSubstr("--allow_non_loopback"));
+  EXPECT_THAT(ReadLog("run.log"), HasSubstr("the dashboard's 24-hour health sees attempts up to 48h"));
   const ExitInfo bad_env = Run({db}, {{"OCTO_DELIVERY_POLL_INTERVAL", "often"}});
   EXPECT_EQ(bad_env.exit_code, 2) << bad_env.ToString();
   EXPECT_THAT(ReadLog("run.log"), HasSubstr("OCTO_DELIVERY_POLL_INTERVAL"));

@@ -185,6 +185,23 @@ TEST_F(OperationsStoreTest, ReplayAlsoQueuesDeliveriesCancelledWhileTheWebhookWa
             2);
 }
 
+TEST_F(OperationsStoreTest, RedeliverAndReplayRecordWhenTheyRequeued) {
+  // The dashboard's health finds an old delivery's new attempts by requeued_at.
+  FailedDeliveries(3);
+  const std::string where = absl::StrCat(" FROM deliveries WHERE webhook_id = '", webhook_, "'");
+  EXPECT_EQ(Count("SELECT count(*)" + where + " AND requeued_at IS NOT NULL"), 0);
+  std::string first;
+  {
+    auto conn = Raw();
+    pqxx::work txn(*conn);
+    first = txn.exec1("SELECT min(id::text)" + where)[0].as<std::string>();
+  }
+  ASSERT_THAT(ops_->Redeliver(connection_a_, webhook_, first), IsOk());
+  EXPECT_EQ(Count("SELECT count(*)" + where + " AND requeued_at > now() - interval '1 minute'"), 1);
+  ASSERT_THAT(ops_->Replay(connection_a_, webhook_, absl::Now() - absl::Hours(1), 1000), IsOk());
+  EXPECT_EQ(Count("SELECT count(*)" + where + " AND requeued_at > now() - interval '1 minute'"), 3);
+}
+
 TEST_F(OperationsStoreTest, TestPingStoresAnEventAndADeliveryButNoSnapshot) {
   const std::string availability = NewWebhook(connection_a_, "availability_update");
   const long long snapshots = Count("SELECT count(*) FROM resource_snapshots");

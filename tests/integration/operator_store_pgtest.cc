@@ -3,6 +3,7 @@
 // scoping of connections and webhooks, and the 24-hour health.
 #include "services/subscription/operator_store.h"
 
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
@@ -12,12 +13,15 @@
 #include <gtest/gtest.h>
 
 #include "services/common/crypto.h"
+#include "services/subscription/operator_service.h"
 #include "tests/integration/pg_fixture.h"
 
 namespace octo::testing {
 namespace {
 
 using subscription::OperatorStore;
+using ::octo::kHealthLookbackHours;
+using ::octo::kHealthWindowHours;
 using ::testing::SizeIs;
 
 class OperatorStorePgTest : public PgRepositoryTest {
@@ -33,10 +37,14 @@ class OperatorStorePgTest : public PgRepositoryTest {
     auto c = repo_->CreateConnection(supplier_, "partner", 10);
     ASSERT_THAT(c, IsOk());
     connection_ = c->id;
-    auto w = repo_->CreateWebhook({connection_, "booking_update", "https://x.example/h", true, true, {}, {},
-                                   crypto::NewSigningSecret(), std::nullopt, std::nullopt, std::string(subscription::kWebhookDialect), {}, true});
-    ASSERT_THAT(w, IsOk());
-    webhook_ = w->id;
+    webhook_ = AddWebhook(connection_, "booking_update");
+  }
+  std::string AddWebhook(const std::string& connection, const std::string& event) {
+    auto w = repo_->CreateWebhook({connection, event, "https://x.example/h", true, true, {}, {},
+                                   crypto::NewSigningSecret(), std::nullopt, std::nullopt,
+                                   std::string(subscription::kWebhookDialect), {}, true});
+    EXPECT_THAT(w, IsOk());
+    return w.ok() ? w->id : std::string();
   }
   void TearDown() override {
     store_.reset();
@@ -47,12 +55,14 @@ class OperatorStorePgTest : public PgRepositoryTest {
     int minutes_ago;
     int http_status;  // 0: a transport error
   };
-  // A delivery of webhook_ created `created_hours_ago`, in `state`, with
-  // `attempts` (numbered in order).
-  void AddDelivery(int created_hours_ago, const std::string& state, const std::vector<Attempt>& attempts) {
+  // A delivery of webhook_ created `created_minutes_ago`, requeued
+  // (redelivered or replayed) `requeued_minutes_ago` unless nullopt, in
+  // `state`, with `attempts` (numbered in order).
+  void AddDelivery(int created_minutes_ago, const std::string& state, const std::vector<Attempt>& attempts,
+                   std::optional<int> requeued_minutes_ago = std::nullopt) {
     auto conn = Raw();
     pqxx::work txn(*conn);
-    const std::string ago = std::to_string(created_hours_ago) + " hours";
+    const std::string ago = std::to_string(created_minutes_ago) + " minutes";
     const std::string event = txn.exec_params1(
         "INSERT INTO events (supplier_id, idempotency_key, event, resource_kind, resource_key, resource, "
         "occurred_at, created_at) VALUES ($1, gen_random_uuid()::text, 'booking_update', 'booking', 'b1', '{}', "
@@ -62,11 +72,12 @@ class OperatorStorePgTest : public PgRepositoryTest {
     const int last = attempts.empty() ? 0 : attempts.back().http_status;
     const std::string delivery = txn.exec_params1(
         "INSERT INTO deliveries (event_id, webhook_id, state, attempt_count, created_at, completed_at, "
-        "last_http_status, last_error_class) VALUES ($1, $2, $3, $4, now() - $5::interval, "
-        "CASE WHEN $6 THEN now() END, $7, $8) RETURNING id::text",
+        "last_http_status, last_error_class, requeued_at) VALUES ($1, $2, $3, $4, now() - $5::interval, "
+        "CASE WHEN $6 THEN now() END, $7, $8, now() - make_interval(mins => $9)) RETURNING id::text",
         event, webhook_, state, static_cast<int>(attempts.size()), ago, finished,
         attempts.empty() || last == 0 ? std::optional<int>() : std::optional<int>(last),
-        attempts.empty() || last != 0 ? std::optional<std::string>() : std::optional<std::string>("timeout"))[0]
+        attempts.empty() || last != 0 ? std::optional<std::string>() : std::optional<std::string>("timeout"),
+        requeued_minutes_ago)[0]
         .as<std::string>();
     int number = 0;
     for (const Attempt& a : attempts) {
@@ -148,17 +159,26 @@ TEST_F(OperatorStorePgTest, EverythingIsScopedBySupplier) {
 
 TEST_F(OperatorStorePgTest, HealthCountsTheLastDaysAttemptsByHour) {
   // Created 30 minutes ago: a failure 20 minutes ago, then a success.
-  AddDelivery(0, "succeeded", {{20, 500}, {10, 200}});
+  AddDelivery(30, "succeeded", {{20, 500}, {10, 200}});
   // Created two days ago on the retry schedule: attempts 47 h and 26 h ago
   // are outside the window, the last one, 20 hours ago, is inside.
-  AddDelivery(48, "failed", {{47 * 60, 0}, {26 * 60, 503}, {20 * 60 + 5, 503}});
-  // Created ten days ago and redelivered: pending again after a failed
-  // attempt 2 hours ago.
-  AddDelivery(240, "pending", {{240 * 60 - 1, 404}, {125, 0}});
+  AddDelivery(48 * 60, "failed", {{47 * 60, 0}, {26 * 60, 503}, {20 * 60 + 5, 503}});
+  // Created ten days ago and redelivered 3 hours ago: pending again after a
+  // failed attempt 2 hours ago.
+  AddDelivery(240 * 60, "pending", {{240 * 60 - 1, 404}, {125, 0}}, 3 * 60);
   // Pending, never attempted; and the other supplier's webhook sees none of it.
-  AddDelivery(1, "pending", {});
-  auto health = store_->Health({webhook_});
+  AddDelivery(60, "pending", {});
+  auto theirs_connection = repo_->CreateConnection(other_, "theirs", 10);
+  ASSERT_THAT(theirs_connection, IsOk());
+  const std::string theirs = AddWebhook(theirs_connection->id, "booking_update");
+  auto health = store_->Health({webhook_, theirs});
   ASSERT_THAT(health, IsOk());
+  const auto& t = health->at(theirs);
+  EXPECT_EQ(t.pending, 0);
+  for (int i = 0; i < kHealthWindowHours; ++i) {
+    EXPECT_EQ(t.succeeded[i], 0) << i;
+    EXPECT_EQ(t.failed[i], 0) << i;
+  }
   const auto& h = health->at(webhook_);
   EXPECT_EQ(h.succeeded[0], 1);
   EXPECT_EQ(h.failed[0], 1);
@@ -171,20 +191,76 @@ TEST_F(OperatorStorePgTest, HealthCountsTheLastDaysAttemptsByHour) {
   EXPECT_EQ(failed, 3);
 }
 
-TEST_F(OperatorStorePgTest, TheListsWebhooksAreReadTogether) {
-  // ListSupplierWebhooks reads its page's webhooks with one GetWebhooksById.
-  auto second = repo_->CreateWebhook({connection_, "order_update", "https://y.example/h", false, true, {}, {},
-                                      crypto::NewSigningSecret(), std::nullopt, std::nullopt,
-                                      std::string(subscription::kWebhookDialect), {}, true});
-  ASSERT_THAT(second, IsOk());
-  auto both = repo_->GetWebhooksById({webhook_, second->id, "00000000-0000-4000-8000-000000000000"});
-  ASSERT_THAT(both, IsOk());
-  ASSERT_THAT(*both, SizeIs(2));
+TEST_F(OperatorStorePgTest, HealthCountsReplayedDeliveriesAfterTheyFinish) {
+  // Created ten days ago, failed then; replayed 5 hours ago, succeeded 4
+  // hours ago, and redelivered a day and a half ago, failed 30 hours ago.
+  AddDelivery(240 * 60, "succeeded", {{240 * 60 - 1, 500}, {4 * 60 + 10, 200}}, 5 * 60);
+  AddDelivery(200 * 60, "failed", {{200 * 60 - 1, 500}, {30 * 60, 500}}, 36 * 60);
+  // Requeued before the lookback: its (older) attempts are not read.
+  AddDelivery(300 * 60, "failed", {{300 * 60 - 1, 500}}, (kHealthLookbackHours + 1) * 60);
+  auto health = store_->Health({webhook_});
+  ASSERT_THAT(health, IsOk());
+  const auto& h = health->at(webhook_);
+  EXPECT_EQ(h.succeeded[4], 1);
+  int succeeded = 0, failed = 0;
+  for (int i = 0; i < kHealthWindowHours; ++i) succeeded += h.succeeded[i], failed += h.failed[i];
+  EXPECT_EQ(succeeded, 1);
+  EXPECT_EQ(failed, 0);
+  EXPECT_EQ(h.pending, 0);
+}
+
+TEST_F(OperatorStorePgTest, RequeuedDeliveriesHaveAPartialIndex) {
+  // Only requeued deliveries are in it: a delivery never requeued writes nothing to it.
+  EXPECT_EQ(Count("SELECT count(*) FROM pg_indexes WHERE indexname = 'deliveries_webhook_requeued_idx' "
+                  "AND indexdef LIKE '%(webhook_id, requeued_at) WHERE (requeued_at IS NOT NULL)'"),
+            1);
+}
+
+TEST_F(OperatorStorePgTest, GetWebhooksByIdReadsOnlyTheSuppliersWebhooks) {
+  const std::string second = AddWebhook(connection_, "order_update");
+  auto theirs_connection = repo_->CreateConnection(other_, "theirs", 10);
+  ASSERT_THAT(theirs_connection, IsOk());
+  const std::string theirs = AddWebhook(theirs_connection->id, "booking_update");
+  auto mine = repo_->GetWebhooksById(supplier_, {webhook_, second, theirs, "00000000-0000-4000-8000-000000000000"});
+  ASSERT_THAT(mine, IsOk());
+  ASSERT_THAT(*mine, SizeIs(2));
   std::set<std::string> events;
-  for (const auto& w : *both) events.insert(w.event);
+  for (const auto& w : *mine) events.insert(w.event);
   EXPECT_EQ(events, (std::set<std::string>{"booking_update", "order_update"}));
-  EXPECT_THAT(*repo_->GetWebhooksById({}), SizeIs(0));
-  EXPECT_THAT(repo_->GetWebhooksById({"not-a-uuid"}).status(), StatusIs(absl::StatusCode::kInvalidArgument));
+  // The other supplier's webhook (and its secret) is not read for us, nor ours for them.
+  auto foreign = repo_->GetWebhooksById(other_, {webhook_, second});
+  ASSERT_THAT(foreign, IsOk());
+  EXPECT_THAT(*foreign, SizeIs(0));
+  EXPECT_THAT(*repo_->GetWebhooksById(other_, {theirs}), SizeIs(1));
+  EXPECT_THAT(*repo_->GetWebhooksById(supplier_, {}), SizeIs(0));
+  EXPECT_THAT(repo_->GetWebhooksById(supplier_, {"not-a-uuid"}).status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_F(OperatorStorePgTest, ListSupplierWebhooksListsTheSuppliersExistingWebhooks) {
+  subscription::OperatorServiceImpl service(store_.get(), repo_.get(), absl::Hours(1));
+  const std::string second = AddWebhook(connection_, "order_update");
+  auto theirs_connection = repo_->CreateConnection(other_, "theirs", 10);
+  ASSERT_THAT(theirs_connection, IsOk());
+  const std::string theirs = AddWebhook(theirs_connection->id, "booking_update");
+  AddDelivery(30, "succeeded", {{20, 200}});
+  // supplier -> {webhook id -> attempts succeeded in 24 h}
+  auto list = [&](const std::string& supplier) {
+    webhooks::v1::ListSupplierWebhooksRequest request;
+    request.set_supplier_id(supplier);
+    webhooks::v1::ListSupplierWebhooksResponse response;
+    const grpc::Status status = service.ListSupplierWebhooks(nullptr, &request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    std::map<std::string, int> out;
+    for (const auto& w : response.webhooks()) out[w.webhook().id()] = w.health().attempts_succeeded_24h();
+    return out;
+  };
+  using Listed = std::map<std::string, int>;
+  EXPECT_EQ(list(supplier_), (Listed{{webhook_, 1}, {second, 0}}));
+  EXPECT_EQ(list(other_), (Listed{{theirs, 0}}));
+  ASSERT_THAT(repo_->DeleteWebhook(connection_, second), IsOk());
+  EXPECT_EQ(list(supplier_), (Listed{{webhook_, 1}}));
+  EXPECT_EQ(list(other_), (Listed{{theirs, 0}}));
 }
 
 TEST_F(OperatorStorePgTest, AttemptsHaveNoIndexBesideTheirPrimaryKey) {

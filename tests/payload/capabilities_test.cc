@@ -181,3 +181,56 @@ TEST(AppendProjectedResourceTest, SameTextAsProjectThenSerialize) {
 
 }  // namespace
 }  // namespace octo::payload
+
+namespace octo::payload {
+namespace {
+
+// A product whose package includes a product, `depth` times over, each with
+// includeTax (an octo/pricing field of Product wherever it is nested).
+boost::json::value NestedProduct(int depth) {
+  boost::json::object product{{"id", "p" + std::to_string(depth)}, {"includeTax", true}};
+  if (depth > 0) {
+    boost::json::object include{{"product", NestedProduct(depth - 1)}};
+    boost::json::object package{{"includes", boost::json::array{include}}};
+    boost::json::object option{{"id", "o"}, {"packageIncludes", boost::json::array{package}}};
+    product["options"] = boost::json::array{option};
+  }
+  return product;
+}
+
+int CountKey(const boost::json::value& v, std::string_view key) {
+  int n = 0;
+  if (v.is_object()) {
+    for (const auto& member : v.get_object()) n += (member.key() == key) + CountKey(member.value(), key);
+  } else if (v.is_array()) {
+    for (const auto& element : v.get_array()) n += CountKey(element, key);
+  }
+  return n;
+}
+
+TEST(ProjectResourceTest, ProductsNestedDeeperThanTheTableAreGatedLikeTheProduct) {
+  // The table describes two levels of Product; the third, fourth and fifth
+  // follow the second one's rules ("_recursion").
+  const boost::json::value full = NestedProduct(4);
+  ASSERT_EQ(CountKey(full, "includeTax"), 5);
+  const boost::json::value projected = ProjectResource(ResourceKind::kProduct, full, {"octo/packages"});
+  EXPECT_EQ(CountKey(projected, "includeTax"), 0) << Compact(projected);
+  EXPECT_EQ(CountKey(projected, "id"), 5 + 4);  // products and options stay
+  // Without octo/packages the package contents go altogether.
+  EXPECT_EQ(CountKey(ProjectResource(ResourceKind::kProduct, full, {"octo/pricing"}), "includeTax"), 1);
+  std::string rendered;
+  AppendProjectedResource(ResourceKind::kProduct, full, {"octo/packages"}, rendered);
+  EXPECT_EQ(rendered, Compact(projected));
+  EXPECT_EQ(CountKey(ProjectResource(ResourceKind::kProduct, full, {"octo/packages", "octo/pricing"}), "includeTax"), 5);
+  // The same under a booking: booking.product is a Product.
+  const boost::json::value booking = Json(R"({"uuid":"b1","product":)" + Compact(full) + "}");
+  EXPECT_EQ(CountKey(ProjectResource(ResourceKind::kBooking, booking, {"octo/packages"}), "includeTax"), 0);
+  // A diff op at the deep field is dropped.
+  const std::string deep = "/options/0/packageIncludes/0/includes/0/product";
+  const boost::json::array diff =
+      Json(R"([{"op":"replace","path":")" + deep + deep + deep + R"(/includeTax","value":false}])").as_array();
+  EXPECT_EQ(Compact(ProjectDiff(ResourceKind::kProduct, diff, {"octo/packages"})), "[]");
+}
+
+}  // namespace
+}  // namespace octo::payload

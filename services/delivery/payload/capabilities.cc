@@ -27,7 +27,14 @@ struct FieldNode {
   CapabilityMask capabilities = 0;  // 0: no capability of its own
   std::map<std::string, FieldNode, std::less<>> children;
   std::unique_ptr<FieldNode> items;
+  // Where the generator stopped following a schema nested in itself
+  // ("_recursion"): the node of that schema's previous entry, whose
+  // children and items apply here too, however deep the nesting goes.
+  const FieldNode* same_as = nullptr;
 };
+
+// The node whose children and items describe the value at `node`.
+const FieldNode& Shape(const FieldNode& node) { return node.same_as != nullptr ? *node.same_as : node; }
 
 struct KindTable {
   std::vector<std::pair<std::string, std::vector<std::string>>> fields;  // as in the JSON
@@ -56,8 +63,9 @@ constexpr std::array<ResourceKind, 4> kKinds = {ResourceKind::kBooking, Resource
   std::abort();
 }
 
-void AddPath(FieldNode& root, const std::string& path, CapabilityMask capability) {
+FieldNode* NodeAt(FieldNode& root, const std::string& path) {
   FieldNode* node = &root;
+  if (path.empty()) return node;
   std::size_t start = 0;
   while (start <= path.size()) {
     std::size_t end = path.find('.', start);
@@ -75,7 +83,23 @@ void AddPath(FieldNode& root, const std::string& path, CapabilityMask capability
     }
     start = end + 1;
   }
-  node->capabilities |= capability;
+  return node;
+}
+
+void AddPath(FieldNode& root, const std::string& path, CapabilityMask capability) {
+  NodeAt(root, path)->capabilities |= capability;
+}
+
+// "_recursion": {kind: {stopped path: previous entry's path}}.
+void AddRecursion(FieldNode& root, const boost::json::value* recursion) {
+  if (recursion == nullptr) return;
+  if (!recursion->is_object()) Die("_recursion of a kind not an object");
+  for (const auto& [stopped, entry] : recursion->as_object()) {
+    if (!entry.is_string()) Die("_recursion entry not a string");
+    FieldNode* node = NodeAt(root, std::string(stopped));
+    if (!node->children.empty() || node->items) Die("_recursion at a path with paths below it");
+    node->same_as = NodeAt(root, std::string(entry.as_string()));
+  }
 }
 
 const std::array<KindTable, 4>& Tables() {
@@ -102,6 +126,10 @@ const std::array<KindTable, 4>& Tables() {
         }
         table.fields.emplace_back(std::string(capability), std::move(list));
       }
+      const auto* recursion = doc.as_object().if_contains("_recursion");
+      if (recursion != nullptr && !recursion->is_object()) Die("_recursion not an object");
+      AddRecursion(table.root,
+                   recursion ? recursion->as_object().if_contains(std::string(ResourceKindName(kKinds[i]))) : nullptr);
     }
     return tables;
   }();
@@ -119,7 +147,8 @@ bool Allowed(const FieldNode& node, CapabilityMask caps) {
 }
 
 // `node` describes `v` itself.
-boost::json::value ProjectValue(const boost::json::value& v, const FieldNode& node, CapabilityMask caps) {
+boost::json::value ProjectValue(const boost::json::value& v, const FieldNode& described, CapabilityMask caps) {
+  const FieldNode& node = Shape(described);
   if (!node.children.empty() && v.is_object()) {
     const boost::json::object& in = v.get_object();
     boost::json::object out;
@@ -146,7 +175,9 @@ boost::json::value ProjectValue(const boost::json::value& v, const FieldNode& no
 }
 
 // AppendCompact(ProjectValue(v, node, caps)) without the copy.
-void AppendProjected(const boost::json::value& v, const FieldNode& node, CapabilityMask caps, std::string& out) {
+void AppendProjected(const boost::json::value& v, const FieldNode& described, CapabilityMask caps,
+                     std::string& out) {
+  const FieldNode& node = Shape(described);
   if (!node.children.empty() && v.is_object()) {
     out += '{';
     bool first = true;
@@ -194,12 +225,13 @@ PathVerdict FollowPointer(const FieldNode& root, const std::vector<std::string>&
                           const FieldNode** node) {
   const FieldNode* current = &root;
   for (const std::string& token : tokens) {
-    auto it = current->children.find(token);
-    if (it != current->children.end()) {
+    const FieldNode& shape = Shape(*current);
+    auto it = shape.children.find(token);
+    if (it != shape.children.end()) {
       if (!Allowed(it->second, caps)) return PathVerdict::kRemoved;
       current = &it->second;
-    } else if (current->items && IsArrayIndexToken(token)) {
-      current = current->items.get();
+    } else if (shape.items && IsArrayIndexToken(token)) {
+      current = shape.items.get();
     } else {
       return PathVerdict::kBeyondTable;
     }
