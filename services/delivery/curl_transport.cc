@@ -30,7 +30,10 @@ class CurlTransport final : public HttpTransport {
  public:
   explicit CurlTransport(CurlTransportOptions options) : options_(std::move(options)) {}
 
-  ~CurlTransport() override { Shutdown(absl::Now() + absl::FromChrono(options_.request_timeout)); }
+  ~CurlTransport() override {
+    Shutdown(absl::Now() + absl::FromChrono(options_.request_timeout));
+    curl_slist_free_all(resolve_);
+  }
 
   absl::Status Init() {
     multi_ = curl_multi_init();
@@ -40,6 +43,7 @@ class CurlTransport final : public HttpTransport {
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options_.max_per_host));
     curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(options_.max_in_flight));
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_in_flight));
+    for (const std::string& entry : options_.resolve) resolve_ = curl_slist_append(resolve_, entry.c_str());
     return absl::OkStatus();
   }
 
@@ -279,6 +283,8 @@ class CurlTransport final : public HttpTransport {
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, &t);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t.error_buffer);
     curl_easy_setopt(easy, CURLOPT_PRIVATE, &t);
+    if (!options_.ca_bundle.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options_.ca_bundle.c_str());
+    if (resolve_ != nullptr) curl_easy_setopt(easy, CURLOPT_RESOLVE, resolve_);
   }
 
   // A transfer that could not be started: an internal error, nothing sent.
@@ -383,6 +389,7 @@ class CurlTransport final : public HttpTransport {
   const CurlTransportOptions options_;
   CompletionFn on_done_;  // set by Start, before the thread runs
   CURLM* multi_ = nullptr;
+  curl_slist* resolve_ = nullptr;  // options_.resolve, for CURLOPT_RESOLVE
   std::thread thread_;
   std::mutex join_mu_;
 
