@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <string>
+#include <vector>
 
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
@@ -110,7 +112,7 @@ absl::StatusOr<OperatorInvocation> ParseOperatorArgs(const std::vector<std::stri
       words.push_back(a);
       continue;
     }
-    std::string name = absl::StrReplaceAll(a.substr(2), {{"_", "-"}});
+    std::string name = a.substr(2);
     std::string value;
     if (const auto eq = name.find('='); eq != std::string::npos) {
       value = name.substr(eq + 1);
@@ -120,6 +122,8 @@ absl::StatusOr<OperatorInvocation> ParseOperatorArgs(const std::vector<std::stri
     } else {
       return Usage(absl::StrCat("--", name, " needs a value"));
     }
+    // '_' and '-' are one in flag names, never in values (--event=booking_update).
+    name = absl::StrReplaceAll(name, {{"_", "-"}});
     if (name == "target") {
       inv.target = value;
     } else if (name == "output") {
@@ -155,6 +159,34 @@ absl::StatusOr<OperatorInvocation> ParseOperatorArgs(const std::vector<std::stri
 
 namespace {
 
+// The ids a response carries, for --output=id: its own `id`, else the `id`
+// of each message it holds (CreateWebhookResponse.webhook, the items of a
+// list), in order.
+std::vector<std::string> IdsOf(const google::protobuf::Message& m) {
+  const google::protobuf::Descriptor* d = m.GetDescriptor();
+  const google::protobuf::Reflection* r = m.GetReflection();
+  const google::protobuf::FieldDescriptor* id = d->FindFieldByName("id");
+  if (id != nullptr && id->type() == google::protobuf::FieldDescriptor::TYPE_STRING && !id->is_repeated()) {
+    return {r->GetString(m, id)};
+  }
+  std::vector<std::string> ids;
+  for (int i = 0; i < d->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* f = d->field(i);
+    if (f->type() != google::protobuf::FieldDescriptor::TYPE_MESSAGE) continue;
+    const google::protobuf::FieldDescriptor* inner = f->message_type()->FindFieldByName("id");
+    if (inner == nullptr || inner->type() != google::protobuf::FieldDescriptor::TYPE_STRING) continue;
+    const auto id_of = [&](const google::protobuf::Message& item) {
+      ids.push_back(item.GetReflection()->GetString(item, inner));
+    };
+    if (f->is_repeated()) {
+      for (int k = 0; k < r->FieldSize(m, f); ++k) id_of(r->GetRepeatedMessage(m, f, k));
+    } else if (r->HasField(m, f)) {
+      id_of(r->GetMessage(m, f));
+    }
+  }
+  return ids;
+}
+
 class Runner {
  public:
   Runner(const OperatorInvocation& inv, v1::OperatorService::StubInterface& ops,
@@ -180,8 +212,12 @@ class Runner {
   }
 
   void Print(const google::protobuf::Message& m, absl::string_view id) {
-    if (inv_.output == "id" && !id.empty()) {
-      out_ << id << "\n";
+    if (inv_.output == "id") {
+      if (!id.empty()) {
+        out_ << id << "\n";
+      } else {
+        for (const std::string& each : IdsOf(m)) out_ << each << "\n";
+      }
       return;
     }
     std::string json;

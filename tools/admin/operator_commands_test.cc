@@ -27,6 +27,14 @@ TEST(OperatorCommands, ParsesFlagsIdsAndRepeatedHeaders) {
   EXPECT_EQ(inv->verb, "create");
   EXPECT_EQ(inv->target, "h:2");
   EXPECT_EQ(inv->flags.size(), 5u);
+  // Values keep their underscores; only flag names treat '_' as '-'.
+  EXPECT_EQ(inv->flags[2], (std::pair<std::string, std::string>{"event", "booking_update"}));
+  auto spelled = Parse({"webhook", "create", "--connection=c", "--url=https://x.test/a_b", "--event", "order_update",
+                        "--retry_on_error=false"});
+  ASSERT_TRUE(spelled.ok()) << spelled.status();
+  EXPECT_EQ(spelled->flags[1].second, "https://x.test/a_b");
+  EXPECT_EQ(spelled->flags[2].second, "order_update");
+  EXPECT_EQ(spelled->flags[3].first, "retry-on-error");
   auto show = Parse({"deliveries", "redeliver", "d1", "--connection=c", "--webhook=w"});
   ASSERT_TRUE(show.ok()) << show.status();
   EXPECT_EQ(show->resource, "delivery");
