@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "tools/admin/response_ids.h"
+
 namespace octo::admin {
 namespace {
 
@@ -48,6 +50,22 @@ TEST(OperatorCommands, UsageErrors) {
   EXPECT_FALSE(Parse({"webhook", "list", "--connection=c", "--connection=d"}).ok());
   EXPECT_FALSE(Parse({"webhook", "explode", "--connection=c"}).ok());
   EXPECT_FALSE(Parse({"operator", "create", "--supplier=s", "--name=n", "--output=yaml"}).ok());
+}
+
+TEST(ResponseIds, OwnIdHeldMessagesIdOrEveryListItemsId) {
+  webhooks::v1::Webhook one;
+  one.set_id("w1");
+  EXPECT_EQ(IdsOf(one), std::vector<std::string>{"w1"});
+  webhooks::v1::CreateWebhookResponse created;
+  created.mutable_webhook()->set_id("w2");
+  created.set_secret("whsec_x");
+  EXPECT_EQ(IdsOf(created), std::vector<std::string>{"w2"});
+  webhooks::v1::ListWebhooksResponse list;
+  EXPECT_EQ(IdsOf(list), std::vector<std::string>{});
+  list.add_webhooks()->set_id("a");
+  list.add_webhooks()->set_id("b");
+  list.set_next_page_token("next");
+  EXPECT_EQ(IdsOf(list), (std::vector<std::string>{"a", "b"}));
 }
 
 }  // namespace
