@@ -22,6 +22,8 @@ PACKAGES=(
   # scripts/check_capabilities.sh (a maintainer's command) runs scripts/gen_capabilities.py;
   # tests/metrics/check_metric_refs.py reads dashboards and rule files
   python3 python3-yaml
+  # tests/delivery_e2e/tls_receiver.py makes its CA and certificates with the openssl CLI
+  openssl
   # promtool: tests/deploy checks the alert rules and the dashboard's queries,
   # tests/metrics runs `promtool check metrics` and a real Prometheus
   prometheus

@@ -86,7 +86,7 @@ void ClassifyFailure(CurlTransfer& t, CURLcode code, TransferResult& r) {
 
 }  // namespace
 
-void ConfigureTransfer(CurlTransfer& t, const CurlTransportOptions& options) {
+void ConfigureTransfer(CurlTransfer& t, const CurlTransportOptions& options, curl_slist* resolve) {
   CURL* easy = t.easy;
   for (const std::string& h : t.request.headers) t.headers = curl_slist_append(t.headers, h.c_str());
   // No "Expect: 100-continue" round trip, no Accept we do not mean.
@@ -115,6 +115,8 @@ void ConfigureTransfer(CurlTransfer& t, const CurlTransportOptions& options) {
   curl_easy_setopt(easy, CURLOPT_HEADERDATA, &t);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t.error_buffer);
   curl_easy_setopt(easy, CURLOPT_PRIVATE, &t);
+  if (!options.ca_bundle.empty()) curl_easy_setopt(easy, CURLOPT_CAINFO, options.ca_bundle.c_str());
+  if (resolve != nullptr) curl_easy_setopt(easy, CURLOPT_RESOLVE, resolve);
 }
 
 TransferResult FinishTransfer(CurlTransfer& t, CURLcode code) {

@@ -9,7 +9,7 @@
 //   auto t = std::make_unique<CurlTransfer>();
 //   t->request = std::move(request);
 //   t->easy = curl_easy_init();
-//   ConfigureTransfer(*t, options);  ...  curl_multi_add_handle(multi, t->easy);
+//   ConfigureTransfer(*t, options, resolve);  ...  curl_multi_add_handle(multi, t->easy);
 //   TransferResult r = FinishTransfer(*t, msg->data.result);
 #include <curl/curl.h>
 
@@ -43,7 +43,8 @@ struct CurlTransfer {
 
 // Sets the easy handle's options for `t.request` (POST, headers, timeouts,
 // guard, callbacks writing into `t`).
-void ConfigureTransfer(CurlTransfer& t, const CurlTransportOptions& options);
+// `resolve` (may be null): CURLOPT_RESOLVE entries made from options.resolve.
+void ConfigureTransfer(CurlTransfer& t, const CurlTransportOptions& options, curl_slist* resolve);
 
 // The result of a transfer libcurl finished with `code`: status or error
 // class, duration, body prefix, Retry-After, and what it did to its

@@ -26,7 +26,10 @@ class CurlTransport final : public HttpTransport {
  public:
   explicit CurlTransport(CurlTransportOptions options) : options_(std::move(options)) {}
 
-  ~CurlTransport() override { Shutdown(absl::Now() + absl::FromChrono(options_.request_timeout)); }
+  ~CurlTransport() override {
+    Shutdown(absl::Now() + absl::FromChrono(options_.request_timeout));
+    curl_slist_free_all(resolve_);
+  }
 
   absl::Status Init() {
     multi_ = curl_multi_init();
@@ -36,6 +39,7 @@ class CurlTransport final : public HttpTransport {
     curl_multi_setopt(multi_, CURLMOPT_MAX_HOST_CONNECTIONS, static_cast<long>(options_.max_per_host));
     curl_multi_setopt(multi_, CURLMOPT_MAX_TOTAL_CONNECTIONS, static_cast<long>(options_.max_in_flight));
     curl_multi_setopt(multi_, CURLMOPT_MAXCONNECTS, static_cast<long>(options_.max_in_flight));
+    for (const std::string& entry : options_.resolve) resolve_ = curl_slist_append(resolve_, entry.c_str());
     return absl::OkStatus();
   }
 
@@ -167,7 +171,7 @@ class CurlTransport final : public HttpTransport {
       return;
     }
     t->easy = easy;
-    ConfigureTransfer(*t, options_);
+    ConfigureTransfer(*t, options_, resolve_);
     MaybeCrashBeforeSend(t->request.url);
     t->started_at = absl::Now();
     if (curl_multi_add_handle(multi_, easy) != CURLM_OK) {
@@ -242,6 +246,7 @@ class CurlTransport final : public HttpTransport {
   const CurlTransportOptions options_;
   CompletionFn on_done_;  // set by Start, before the thread runs
   CURLM* multi_ = nullptr;
+  curl_slist* resolve_ = nullptr;  // options_.resolve, for CURLOPT_RESOLVE
   std::thread thread_;
   std::mutex join_mu_;
 

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "services/common/address_guard.h"
@@ -33,6 +34,13 @@ struct CurlTransportOptions {
   // Which addresses may be connected to; the default is production (public
   // addresses only). Tests and self-hosters allow e.g. 127.0.0.0/8.
   DestinationPolicy destination_policy;
+  // PEM file of the CAs that receivers' certificates are verified against
+  // (CURLOPT_CAINFO), e.g. a private CA; empty = the system's store.
+  std::string ca_bundle;
+  // "host:port:address" entries answered instead of DNS (CURLOPT_RESOLVE),
+  // for tests that need a name resolving to an address they choose. The
+  // guard still checks the address.
+  std::vector<std::string> resolve;
 };
 
 // INVALID_ARGUMENT for a non-positive cap or timeout; INTERNAL when libcurl

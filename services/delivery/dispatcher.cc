@@ -180,6 +180,8 @@ absl::StatusOr<DispatcherParts> RealParts(const DispatcherOptions& o) {
   t.connect_timeout = o.connect_timeout;
   t.request_timeout = o.request_timeout;
   t.destination_policy = o.destination_policy;
+  t.ca_bundle = o.ca_bundle;
+  t.resolve = o.resolve;
   absl::StatusOr<std::unique_ptr<HttpTransport>> transport = NewCurlTransport(t);
   if (!transport.ok()) return transport.status();
   parts.transport = std::move(*transport);

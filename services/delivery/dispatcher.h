@@ -72,6 +72,10 @@ struct DispatcherOptions {
   // SSRF guard: the addresses deliveries may connect to. Default: public
   // addresses only (production); see address_guard.h.
   DestinationPolicy destination_policy;
+  // Passed to the transport (curl_transport.h): a CA bundle for receivers'
+  // certificates ("" = the system's), and test-only DNS overrides.
+  std::string ca_bundle;
+  std::vector<std::string> resolve;
   // Endpoint health: a webhook whose attempts have all failed for longer
   // than this is disabled (its pending deliveries cancelled).
   std::chrono::milliseconds disable_after_failing_for{std::chrono::hours(5 * 24)};

@@ -1,6 +1,7 @@
 #include "services/delivery/service_config.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <chrono>
 #include <cstddef>
 #include <string>
@@ -8,7 +9,9 @@
 #include <vector>
 
 #include "absl/flags/flag.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "services/common/grpc_auth.h"
 #include "services/common/net.h"
 #include "services/common/pg_flags.h"
@@ -91,6 +94,13 @@ ABSL_FLAG(std::string, allow_destination_cidrs,
           "loopback, private, link-local, ... (e.g. 127.0.0.0/8,::1/128 to deliver on this "
           "machine); empty = public addresses only "
           "(env OCTO_DELIVERY_ALLOW_DESTINATION_CIDRS)");
+ABSL_FLAG(std::string, ca_bundle, octo::EnvOr("OCTO_DELIVERY_CA_BUNDLE", ""),
+          "PEM file of the certificate authorities receivers' HTTPS certificates are verified "
+          "against, instead of the system's store (e.g. a private CA); empty = the system's "
+          "(env OCTO_DELIVERY_CA_BUNDLE)");
+ABSL_FLAG(std::string, test_resolve, "",
+          "tests only: comma-separated host:port:address entries answered instead of DNS "
+          "(libcurl's CURLOPT_RESOLVE); the SSRF guard still checks the address");
 ABSL_FLAG(absl::Duration, disable_after_failing_for,
           octo::EnvOrDuration("OCTO_DELIVERY_DISABLE_AFTER_FAILING_FOR", absl::Hours(5 * 24)),
           "a webhook whose delivery attempts have all failed for longer than this is disabled "
@@ -132,6 +142,28 @@ absl::StatusOr<std::chrono::milliseconds> Millis(const char* flag, absl::Duratio
 }
 
 // The dispatcher's flags (its database_url is the caller's), validated.
+// --ca_bundle (must be a readable file) and --test_resolve (host:port:address
+// entries) into the dispatcher's transport options.
+absl::Status TransportTrustFromFlags(DispatcherOptions& d) {
+  d.ca_bundle = absl::GetFlag(FLAGS_ca_bundle);
+  if (!d.ca_bundle.empty()) {
+    std::FILE* f = std::fopen(d.ca_bundle.c_str(), "rb");
+    if (f == nullptr) return absl::InvalidArgumentError(absl::StrCat("--ca_bundle: cannot read ", d.ca_bundle));
+    std::fclose(f);
+  }
+  for (absl::string_view entry : absl::StrSplit(absl::GetFlag(FLAGS_test_resolve), ',', absl::SkipEmpty())) {
+    const std::vector<std::string> parts = absl::StrSplit(entry, absl::MaxSplits(':', 2));
+    int port = 0;
+    if (parts.size() != 3 || parts[0].empty() || parts[2].empty() || !absl::SimpleAtoi(parts[1], &port) ||
+        port < 1 || port > 65535) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--test_resolve: want host:port:address, got \"", entry, "\""));
+    }
+    d.resolve.emplace_back(entry);
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<DispatcherOptions> DispatcherFromFlags() {
   DispatcherOptions d;
   d.claim_batch = absl::GetFlag(FLAGS_claim_batch);
@@ -205,6 +237,7 @@ absl::StatusOr<DispatcherOptions> DispatcherFromFlags() {
         absl::StrCat("--allow_destination_cidrs: ", policy.status().message()));
   }
   d.destination_policy = *std::move(policy);
+  if (absl::Status s = TransportTrustFromFlags(d); !s.ok()) return s;
   return d;
 }
 

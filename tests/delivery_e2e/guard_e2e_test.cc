@@ -1,14 +1,10 @@
 // The SSRF guard end to end: octo-delivery in
-// production mode (no allow-list) must refuse every vector of the issue at
+// production mode (no allow-list) must refuse every vector below at
 // connect time, record the attempt as `blocked`, and send nothing: the
 // receiver on 127.0.0.1 sees zero requests. octo-subscription here allows
 // loopback (as run.sh does), so that webhooks pointing at the receiver can
 // be created; the addresses creation refuses (10/8, 169.254.169.254) are
 // set with SQL. Creation-time refusals are tested in tests/e2e.
-#include <netdb.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
 #include <string>
 #include <vector>
 
@@ -16,7 +12,6 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "services/common/address_guard.h"
 #include "tests/delivery_e2e/delivery_fixture.h"
 
 namespace octo::delivery_e2e {
@@ -25,31 +20,24 @@ namespace {
 constexpr const char* kBooking =
     R"({"id":"bk-g","uuid":"{uuid}","status":"CONFIRMED","contact":{"fullName":"Ada","locales":["en"]}})";
 
-// This machine's host name when the system resolver (/etc/hosts, DNS)
-// gives only loopback addresses for it, as Debian's /etc/hosts does
-// (127.0.1.1, or 127.0.0.1): a name that is not "localhost", resolved by
-// getaddrinfo at connect time, like a rebinding name. Else "" (the test then
-// fails rather than connect anywhere else).
-std::string LoopbackHostName() {
-  char name[256] = {};
-  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "";
-  addrinfo hints{};
-  hints.ai_socktype = SOCK_STREAM;
-  addrinfo* found = nullptr;
-  if (getaddrinfo(name, nullptr, &hints, &found) != 0 || found == nullptr) return "";
-  bool only_loopback = true;
-  for (const addrinfo* a = found; a != nullptr; a = a->ai_next) {
-    const std::optional<IpAddress> ip = IpAddress::FromSockaddr(a->ai_addr, a->ai_addrlen);
-    const std::optional<BlockedRange> range = ip ? ClassifyAddress(*ip) : std::nullopt;
-    if (!range || range->name != "loopback") only_loopback = false;
-  }
-  freeaddrinfo(found);
-  return only_loopback ? std::string(name) : "";
-}
+// A name only octo-delivery's --test_resolve entry answers (to 127.0.0.1):
+// what a DNS rebinding attack amounts to, a name resolved to loopback at
+// connect time, under the test's control whatever this machine's resolver
+// says. Under .test (RFC 6761): were the entry ignored, the name would not
+// resolve and the attempt would be `dns`, not `blocked`.
+constexpr const char* kRebindingName = "rebinding.octo.test";
 
 class SsrfGuardE2eTest : public DeliveryTest {
  protected:
   static void SetUpTestSuite() {
+    // The rebinding name's port: a receiver of the suite's own, known
+    // before octo-delivery starts with the entry.
+    auto decoy = testing::HttpReceiver::Start();
+    if (!decoy.ok()) {
+      ADD_FAILURE() << decoy.status();
+      return;
+    }
+    decoy_ = decoy->release();
     StartStack({.retry_schedule = "",  // one attempt each: the outcome is final
                 .request_timeout = "3s",
                 .connect_timeout = "2s",
@@ -58,9 +46,15 @@ class SsrfGuardE2eTest : public DeliveryTest {
                 .min_retry_after = "1s",
                 .max_retry_after = "2500ms",
                 .allow_destination_cidrs = "",  // production
-                .extra_args = {}});
+                .extra_args = {absl::StrCat("--test_resolve=", kRebindingName, ":", decoy_->port(),
+                                            ":127.0.0.1")}});
   }
-  static void TearDownTestSuite() { StopStack(); }
+  static void TearDownTestSuite() {
+    StopStack();
+    if (decoy_ != nullptr) decoy_->Stop();
+    delete decoy_;
+    decoy_ = nullptr;
+  }
 
   // (state, attempt error class, attempt duration in ms) of the webhook's
   // one delivery, once it has an attempt ("" while it has none).
@@ -71,12 +65,15 @@ class SsrfGuardE2eTest : public DeliveryTest {
         SqlQuote(hook.id)));
     return rows.empty() ? std::vector<std::string>{} : rows.front();
   }
+
+  static testing::HttpReceiver* decoy_;
 };
+
+testing::HttpReceiver* SsrfGuardE2eTest::decoy_ = nullptr;
 
 TEST_F(SsrfGuardE2eTest, EveryVectorIsBlockedAtConnectTimeAndNothingIsSent) {
   const std::string port = std::to_string(receiver_->port());
-  const std::string host_name = LoopbackHostName();
-  ASSERT_FALSE(host_name.empty()) << "this machine's host name does not resolve to loopback addresses only";
+  ASSERT_NE(decoy_, nullptr);
   struct Vector {
     std::string name;
     std::string url;           // as created through the REST API
@@ -90,9 +87,9 @@ TEST_F(SsrfGuardE2eTest, EveryVectorIsBlockedAtConnectTimeAndNothingIsSent) {
       // rebinding attack amounts to. localhost is loopback by RFC 6761
       // (libcurl may answer it without asking the system)...
       {"localhost", "http://localhost:" + port + "/name", ""},
-      // ...this machine's name is resolved by the system (getaddrinfo,
-      // /etc/hosts) to 127.0.x.1.
-      {"host name resolving to loopback", "http://" + host_name + ":" + port + "/hostname", ""},
+      // ...a name that resolves to 127.0.0.1 through the test's own entry.
+      {"host name resolving to loopback",
+       absl::StrCat("http://", kRebindingName, ":", decoy_->port(), "/rebinding"), ""},
       {"decimal ipv4", "http://2130706433:" + port + "/decimal", ""},
       {"octal ipv4", "http://0177.0.0.1:" + port + "/octal", ""},
       {"private 10/8", "http://127.0.0.1:" + port + "/placeholder-a", "http://10.255.255.1:" + port + "/private"},
@@ -133,6 +130,8 @@ TEST_F(SsrfGuardE2eTest, EveryVectorIsBlockedAtConnectTimeAndNothingIsSent) {
   // The receiver on 127.0.0.1 never saw a request, nor even a connection.
   EXPECT_EQ(receiver_->Count(), 0u);
   EXPECT_EQ(receiver_->Connections(), 0);
+  EXPECT_EQ(decoy_->Count(), 0u);
+  EXPECT_EQ(decoy_->Connections(), 0);
 }
 
 }  // namespace

@@ -340,12 +340,16 @@ TEST_F(DeliveryMainTest, RejectsBadFlags) {
            // Attempts that could outlast what the dashboard's health sees.
            {"--retry_schedule=20h,20h", db},
            {"--max_retry_after=168h", db},
+           {"--ca_bundle=/nonexistent/ca.pem", db},
+           {"--test_resolve=rebinding.octo.test:80", db},  // no address
        }) {
     const ExitInfo exit = Run(args, {{"OCTO_DATABASE_URL", ""}});
     EXPECT_EQ(exit.exit_code, 2) << args[0] << ": " << exit.ToString();
   }
   EXPECT_THAT(ReadLog("run.log"), HasSubstr("--allow_non_loopback"));
   EXPECT_THAT(ReadLog("run.log"), HasSubstr("the dashboard's 24-hour health sees attempts up to 48h"));
+  EXPECT_THAT(ReadLog("run.log"), HasSubstr("--ca_bundle: cannot read /nonexistent/ca.pem"));
+  EXPECT_THAT(ReadLog("run.log"), HasSubstr("--test_resolve: want host:port:address"));
   const ExitInfo bad_env = Run({db}, {{"OCTO_DELIVERY_POLL_INTERVAL", "often"}});
   EXPECT_EQ(bad_env.exit_code, 2) << bad_env.ToString();
   EXPECT_THAT(ReadLog("run.log"), HasSubstr("OCTO_DELIVERY_POLL_INTERVAL"));

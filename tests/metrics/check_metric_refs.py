@@ -11,8 +11,10 @@ recording rule ("record:") count as existing.
 
 Usage:
   check_metric_refs.py --metrics scraped.txt [--metrics more.txt] PATH...
-PATH is a file or a directory (its *.json, *.yml and *.yaml, recursively).
-Exit status: 0 all found, 1 some missing, 2 usage or unreadable input.
+PATH is a file or a directory (its *.json, *.yml and *.yaml, recursively);
+a PATH that does not exist, or a directory holding none of them, is an
+error: a check that read nothing must not pass.
+Exit status: 0 all found, 1 some missing, 2 usage, unreadable or absent input.
 """
 import argparse
 import json
@@ -133,7 +135,12 @@ def main(argv):
         for m in args.metrics:
             with open(m, encoding="utf-8") as f:
                 texts.append(f.read())
-        missing, checked = check(texts, [p for p in args.paths if os.path.exists(p)])
+        for p in args.paths:
+            if not os.path.exists(p):
+                raise ValueError(f"{p}: no such file or directory")
+            if not files_under(p):
+                raise ValueError(f"{p}: holds no dashboard or rule file (*.json, *.yml, *.yaml)")
+        missing, checked = check(texts, args.paths)
     except (OSError, ValueError, yaml.YAMLError) as e:
         print(f"check_metric_refs: {e}", file=sys.stderr)
         return 2

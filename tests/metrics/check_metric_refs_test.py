@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -47,10 +48,16 @@ class Checker(unittest.TestCase):
         self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         self.assertEqual(r.stdout.count(" is not exposed "), 1, r.stdout)
 
-    def test_no_files_checks_nothing_and_passes(self):
-        r = run(os.path.join(FIX, "no-such-dir"))
-        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+    def test_a_path_that_does_not_exist_fails(self):
+        r = run(os.path.join(FIX, "dashboard_ok.json"), os.path.join(FIX, "no-such-dir"))
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("no-such-dir: no such file or directory", r.stderr)
 
+    def test_a_directory_without_dashboards_or_rules_fails(self):
+        with tempfile.TemporaryDirectory() as empty:
+            r = run(empty)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("holds no dashboard or rule file", r.stderr)
 
 if __name__ == "__main__":
     unittest.main()

@@ -6,7 +6,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -14,6 +17,7 @@
 #include <boost/json.hpp>
 #include <gtest/gtest.h>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "tests/delivery_e2e/delivery_fixture.h"
@@ -31,9 +35,11 @@ using metrics_test::Sample;
 constexpr const char* kBooking = R"({"id":"bk-m","uuid":"{uuid}","status":"CONFIRMED"})";
 constexpr const char* kOrder = R"({"id":"{id}","status":"CONFIRMED"})";
 
+// A fresh directory of the suite's own, or "" when none could be made (the
+// suite then fails: it must never fall back to, and later delete, a shared one).
 std::string MakeTempDir() {
   char path[] = "/tmp/octo-metrics-e2e-XXXXXX";
-  if (mkdtemp(path) == nullptr) return "/tmp";
+  if (mkdtemp(path) == nullptr) return "";
   return path;
 }
 
@@ -77,6 +83,10 @@ class MetricsE2eTest : public DeliveryTest {
  protected:
   static void SetUpTestSuite() {
     dir_ = new std::string(MakeTempDir());
+    if (dir_->empty()) {
+      ADD_FAILURE() << "mkdtemp failed: " << std::strerror(errno);
+      return;
+    }
     DeliveryFlags flags;
     flags.retry_schedule = "200ms";  // two attempts, then given up
     flags.extra_args = {"--metrics_listen=127.0.0.1:0", "--metrics_port_file=" + *dir_ + "/delivery-metrics.port",
@@ -90,7 +100,10 @@ class MetricsE2eTest : public DeliveryTest {
   }
   static void TearDownTestSuite() {
     StopStack();
-    if (dir_ != nullptr) std::system(absl::StrCat("rm -rf '", *dir_, "'").c_str());
+    // Only the directory mkdtemp made for this suite.
+    if (dir_ != nullptr && absl::StartsWith(*dir_, "/tmp/octo-metrics-e2e-")) {
+      std::system(absl::StrCat("rm -rf '", *dir_, "'").c_str());
+    }
     delete dir_;
     dir_ = nullptr;
   }
@@ -289,6 +302,12 @@ TEST_F(MetricsE2eTest, QueueGaugesShowADeliveryInFlight) {
 // rule (deploy/prometheus/*.yml) exists in what the running stack exposes;
 // the committed fixtures make the check meaningful without deploy/ files.
 TEST_F(MetricsE2eTest, DashboardsAndRulesNameOnlyExposedMetrics) {
+  // The deployment's dashboard and rules must be there to be checked (the
+  // checker also fails on a path that does not exist).
+  for (const char* file : {"/deploy/grafana/octo-webhooks.json", "/deploy/prometheus/alerts.yml",
+                           "/deploy/prometheus/recording.yml"}) {
+    ASSERT_TRUE(std::filesystem::is_regular_file(absl::StrCat(OCTO_SOURCE_DIR, file))) << file;
+  }
   Hook("booking_update", receiver_->Url("/ok"));
   MustPublish(Booking());
   ASSERT_TRUE(receiver_->WaitFor("/ok", 1, 15s));

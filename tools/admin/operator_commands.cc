@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <string>
+#include <vector>
 
 #include <google/protobuf/util/json_util.h>
 #include <google/protobuf/util/time_util.h>
@@ -14,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "services/common/status.h"
+#include "tools/admin/response_ids.h"
 
 namespace octo::admin {
 namespace {
@@ -110,7 +113,7 @@ absl::StatusOr<OperatorInvocation> ParseOperatorArgs(const std::vector<std::stri
       words.push_back(a);
       continue;
     }
-    std::string name = absl::StrReplaceAll(a.substr(2), {{"_", "-"}});
+    std::string name = a.substr(2);
     std::string value;
     if (const auto eq = name.find('='); eq != std::string::npos) {
       value = name.substr(eq + 1);
@@ -120,6 +123,8 @@ absl::StatusOr<OperatorInvocation> ParseOperatorArgs(const std::vector<std::stri
     } else {
       return Usage(absl::StrCat("--", name, " needs a value"));
     }
+    // '_' and '-' are one in flag names, never in values (--event=booking_update).
+    name = absl::StrReplaceAll(name, {{"_", "-"}});
     if (name == "target") {
       inv.target = value;
     } else if (name == "output") {
@@ -180,8 +185,12 @@ class Runner {
   }
 
   void Print(const google::protobuf::Message& m, absl::string_view id) {
-    if (inv_.output == "id" && !id.empty()) {
-      out_ << id << "\n";
+    if (inv_.output == "id") {
+      if (!id.empty()) {
+        out_ << id << "\n";
+      } else {
+        for (const std::string& each : IdsOf(m)) out_ << each << "\n";
+      }
       return;
     }
     std::string json;
