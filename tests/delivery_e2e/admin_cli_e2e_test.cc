@@ -50,7 +50,8 @@ class AdminCliE2eTest : public DeliveryTest {
     if (fd < 0) return {};
     close(fd);
     std::string command = absl::StrCat(ShellQuote(OCTO_ADMIN_BIN), " --target=127.0.0.1:",
-                                       stack_->base().subscription_port());
+                                       stack_->base().subscription_port(), " --token_file=",
+                                       ShellQuote(stack_->base().callers().TokenFile("admin")));
     for (const std::string& a : args) absl::StrAppend(&command, " ", ShellQuote(a));
     absl::StrAppend(&command, " 2>", err_path);
     CliResult r;

@@ -24,6 +24,7 @@
 #include "tests/support/pg_test_db.h"
 #include "tests/support/process.h"
 #include "tests/support/receiver.h"
+#include "tests/support/test_callers.h"
 
 namespace octo::testing {
 namespace {
@@ -122,6 +123,7 @@ class MigrationWithDataTest : public ::testing::Test {
   std::filesystem::path dir_;
   std::unique_ptr<ChildProcess> delivery_;
   std::unique_ptr<ChildProcess> subscription_;
+  octo::testing::TestCallers callers_;  // the services' internal tokens
 };
 
 template <typename Stub, typename Request, typename Response>
@@ -150,10 +152,13 @@ TEST_F(MigrationWithDataTest, OldReleasesRowsSurviveTheCurrentMigrationsAndStayU
   }
 
   // The current binaries migrate the database as they start.
-  const int delivery_port = Start(delivery_, OCTO_DELIVERY_BIN, "delivery", {"--poll_interval=100ms"});
+  std::vector<std::string> delivery_args = callers_.DeliveryFlags();
+  delivery_args.push_back("--poll_interval=100ms");
+  const int delivery_port = Start(delivery_, OCTO_DELIVERY_BIN, "delivery", delivery_args);
   ASSERT_GT(delivery_port, 0);
-  const int subscription_port = Start(subscription_, OCTO_SUBSCRIPTION_BIN, "subscription",
-                                      {absl::StrCat("--delivery_target=127.0.0.1:", delivery_port)});
+  std::vector<std::string> subscription_args = callers_.SubscriptionFlags();
+  subscription_args.push_back(absl::StrCat("--delivery_target=127.0.0.1:", delivery_port));
+  const int subscription_port = Start(subscription_, OCTO_SUBSCRIPTION_BIN, "subscription", subscription_args);
   ASSERT_GT(subscription_port, 0);
   EXPECT_EQ(Scalar(db_->conninfo(), "SELECT max(version) FROM schema_migrations"),
             std::to_string(schema::Migrations().back().version));
@@ -165,8 +170,7 @@ TEST_F(MigrationWithDataTest, OldReleasesRowsSurviveTheCurrentMigrationsAndStayU
   EXPECT_NE(sent[0].body.find("Old Tours"), std::string::npos) << sent[0].body;
 
   // The old rows, through the services.
-  auto channel =
-      grpc::CreateChannel(absl::StrCat("127.0.0.1:", subscription_port), grpc::InsecureChannelCredentials());
+  auto channel = callers_.Channel(absl::StrCat("127.0.0.1:", subscription_port), "gateway");
   auto auth = pb::AuthService::NewStub(channel);
   auto subscriptions = pb::SubscriptionService::NewStub(channel);
   pb::AuthenticateRequest auth_request;
