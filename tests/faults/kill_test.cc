@@ -3,14 +3,15 @@
 // `interrupted` in the attempt log), with the same webhook-id; the attempt
 // log has an attempt for every request the receiver saw.
 //
-// Scale: 3,000 deliveries (not the 100,000 of the full-size run: that takes
-// minutes on a busy 2-core machine), answered in 150 ms, at most 32 at once
-// (about 200 per second, so the load outlasts the kills) and 200 claimed per
-// process; a kill after every further 400 requests; lease 1 s + 1 s.
+// Two scales: 3,000 slow deliveries (many in flight at each kill) and
+// 100,000 fast ones (the full-size run); lease 1 s + 1 s, 200 claimed per
+// process.
+#include <chrono>
 #include <csignal>
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "tests/faults/fault_fixture.h"
 
 namespace octo::faults {
@@ -18,76 +19,112 @@ namespace {
 
 using testing::Reply;
 
-class KillFaultTest : public FaultTest {};
+// One kill run: `events` deliveries to one webhook answered after `reply_delay`,
+// a kill -9 of octo-delivery after every `kill_every` further requests.
+struct KillRun {
+  int events = 0;
+  int kill_every = 0;
+  std::chrono::milliseconds reply_delay{0};
+  int max_in_flight = 200;
+  int max_per_host = 32;
+  absl::Duration drain = absl::Seconds(60);
+};
 
-TEST_F(KillFaultTest, FiveKillsLoseNothingAndLogEveryRequest) {
-  constexpr int kEvents = 3000;
-  constexpr int kKills = 5;
-  ASSERT_TRUE(StartStack({.retry_schedule = "200ms,300ms,300ms",
-                          .request_timeout = "1s",
-                          .connect_timeout = "500ms",
-                          .lease_margin = "1s",
-                          .poll_interval = "100ms",
-                          .min_retry_after = "1s",
-                          .max_retry_after = "2s",
-                          .allow_destination_cidrs = "127.0.0.0/8,::1/128",
-                          .extra_args = {"--max_in_flight=200", "--max_per_host=32"}}));
-  receiver_->SetPlan("/kill", {}, Reply(200).Delay(150ms));
-  const e2e::Tenant tenant = NewTenant();
-  const CreatedWebhook hook = Hook(tenant, "booking_update", receiver_->Url("/kill"));
-  ASSERT_EQ(Publish(tenant, kEvents, "kill"), kEvents);
-  const std::vector<std::string> expected = MessageIds(hook);
-  ASSERT_EQ(expected.size(), static_cast<std::size_t>(kEvents));
+class KillFaultTest : public FaultTest {
+ protected:
+  static constexpr int kKills = 5;
 
-  int kills = 0;
-  for (int k = 1; k <= kKills; ++k) {
-    const std::size_t target = static_cast<std::size_t>(k) * 400;
-    if (!receiver_->WaitFor("/kill", target, 60s)) break;
-    const testing::ExitInfo killed = stack_->KillDelivery();
-    EXPECT_EQ(killed.signal, SIGKILL) << killed.ToString();
-    ++kills;
-    ASSERT_TRUE(stack_->StartDelivery().ok()) << stack_->LogTails();
-  }
-  EXPECT_EQ(kills, kKills) << "the load finished before all kills";
-  EXPECT_LT(receiver_->Count("/kill"), static_cast<std::size_t>(kEvents)) << "the kills came too late to matter";
+  void RunKills(const KillRun& run) {
+    ASSERT_TRUE(StartStack({.retry_schedule = "200ms,300ms,300ms",
+                            .request_timeout = "1s",
+                            .connect_timeout = "500ms",
+                            .lease_margin = "1s",
+                            .poll_interval = "100ms",
+                            .min_retry_after = "1s",
+                            .max_retry_after = "2s",
+                            .allow_destination_cidrs = "127.0.0.0/8,::1/128",
+                            .extra_args = {absl::StrCat("--max_in_flight=", run.max_in_flight),
+                                           absl::StrCat("--max_per_host=", run.max_per_host)}}));
+    receiver_->SetPlan("/kill", {}, Reply(200).Delay(run.reply_delay));
+    const e2e::Tenant tenant = NewTenant();
+    const CreatedWebhook hook = Hook(tenant, "booking_update", receiver_->Url("/kill"));
+    ASSERT_EQ(Publish(tenant, run.events, "kill"), run.events);
+    const std::vector<std::string> expected = MessageIds(hook);
+    ASSERT_EQ(expected.size(), static_cast<std::size_t>(run.events));
 
-  const bool all_done = Eventually([&] { return CountInState(hook, "succeeded") == kEvents; }, 60s, 200ms);
-  ASSERT_TRUE(all_done) << CountInState(hook, "succeeded") << " of " << kEvents << " succeeded\n"
-                        << stack_->LogTails();
-
-  // 0 lost: every delivery's webhook-id arrived; nothing else did.
-  const auto by_id = ReceivedById("/kill");
-  for (const std::string& id : expected) EXPECT_EQ(by_id.count(id), 1u) << id << " never arrived";
-  EXPECT_EQ(by_id.size(), expected.size());
-
-  // Duplicates only where a claim was interrupted by a kill, with the same
-  // body; and at least one attempt row per request seen.
-  std::set<std::string> interrupted;
-  for (const auto& row : db().Rows(absl::StrCat(
-           "SELECT DISTINCT 'msg_' || replace(d.id::text, '-', '') FROM deliveries d JOIN delivery_attempts a"
-           " ON a.delivery_id = d.id WHERE a.error_class = 'interrupted' AND d.webhook_id = ",
-           SqlQuote(hook.id)))) {
-    interrupted.insert(row[0]);
-  }
-  const std::map<std::string, int> attempts = AttemptsById(hook);
-  std::size_t duplicates = 0;
-  std::size_t missing_attempts = 0;
-  for (const auto& [id, requests] : by_id) {
-    duplicates += requests.size() - 1;
-    if (requests.size() > 1) {
-      EXPECT_EQ(interrupted.count(id), 1u) << id << " was sent twice without a claim interrupted by a kill";
-      for (const ReceivedRequest& r : requests) EXPECT_EQ(r.body, requests.front().body) << id;
+    int kills = 0;
+    for (int k = 1; k <= kKills; ++k) {
+      const std::size_t target = static_cast<std::size_t>(k) * run.kill_every;
+      if (!receiver_->WaitFor("/kill", target, 120s)) break;
+      const testing::ExitInfo killed = stack_->KillDelivery();
+      EXPECT_EQ(killed.signal, SIGKILL) << killed.ToString();
+      ++kills;
+      ASSERT_TRUE(stack_->StartDelivery().ok()) << stack_->LogTails();
     }
-    const auto a = attempts.find(id);
-    const int rows = a == attempts.end() ? 0 : a->second;
-    if (static_cast<std::size_t>(rows) < requests.size()) ++missing_attempts;
+    EXPECT_EQ(kills, kKills) << "the load finished before all kills";
+    EXPECT_LT(receiver_->Count("/kill"), static_cast<std::size_t>(run.events))
+        << "the kills came too late to matter";
+
+    const bool all_done = Eventually([&] { return CountInState(hook, "succeeded") == run.events; },
+                                     absl::ToChronoMilliseconds(run.drain), 200ms);
+    ASSERT_TRUE(all_done) << CountInState(hook, "succeeded") << " of " << run.events << " succeeded\n"
+                          << stack_->LogTails();
+    CheckNothingLostAndEveryRequestLogged(hook, expected, run, kills);
   }
-  EXPECT_EQ(missing_attempts, 0u) << "deliveries with fewer attempt rows than requests received";
-  // Each kill can catch at most --max_in_flight claims.
-  EXPECT_LE(duplicates, static_cast<std::size_t>(kKills * 200));
-  std::cerr << "kill test: " << kills << " kills, " << receiver_->Count("/kill") << " requests for " << kEvents
-            << " deliveries, " << duplicates << " duplicates, " << interrupted.size()
-            << " interrupted claims recorded\n";
+
+  // 0 lost: every delivery's webhook-id arrived and nothing else did;
+  // duplicates only where a claim was interrupted by a kill, with the same
+  // body; at least one attempt row per request seen.
+  void CheckNothingLostAndEveryRequestLogged(const CreatedWebhook& hook, const std::vector<std::string>& expected,
+                                             const KillRun& run, int kills) {
+    const auto by_id = ReceivedById("/kill");
+    for (const std::string& id : expected) EXPECT_EQ(by_id.count(id), 1u) << id << " never arrived";
+    EXPECT_EQ(by_id.size(), expected.size());
+
+    std::set<std::string> interrupted;
+    for (const auto& row : db().Rows(absl::StrCat(
+             "SELECT DISTINCT 'msg_' || replace(d.id::text, '-', '') FROM deliveries d JOIN delivery_attempts a"
+             " ON a.delivery_id = d.id WHERE a.error_class = 'interrupted' AND d.webhook_id = ",
+             SqlQuote(hook.id)))) {
+      interrupted.insert(row[0]);
+    }
+    const std::map<std::string, int> attempts = AttemptsById(hook);
+    std::size_t duplicates = 0;
+    std::size_t missing_attempts = 0;
+    for (const auto& [id, requests] : by_id) {
+      duplicates += requests.size() - 1;
+      if (requests.size() > 1) {
+        EXPECT_EQ(interrupted.count(id), 1u) << id << " was sent twice without a claim interrupted by a kill";
+        for (const ReceivedRequest& r : requests) EXPECT_EQ(r.body, requests.front().body) << id;
+      }
+      const auto a = attempts.find(id);
+      const int rows = a == attempts.end() ? 0 : a->second;
+      if (static_cast<std::size_t>(rows) < requests.size()) ++missing_attempts;
+    }
+    EXPECT_EQ(missing_attempts, 0u) << "deliveries with fewer attempt rows than requests received";
+    // Each kill can catch at most --max_in_flight claims.
+    EXPECT_LE(duplicates, static_cast<std::size_t>(kKills * run.max_in_flight));
+    std::cerr << "kill test: " << kills << " kills, " << receiver_->Count("/kill") << " requests for "
+              << run.events << " deliveries, " << duplicates << " duplicates, " << interrupted.size()
+              << " interrupted claims recorded\n";
+  }
+};
+
+// 3,000 deliveries answered in 150 ms, at most 32 at once (about 200 per
+// second, so the load outlasts the kills); a kill after every 400 requests.
+TEST_F(KillFaultTest, FiveKillsLoseNothingAndLogEveryRequest) {
+  RunKills({.events = 3000, .kill_every = 400, .reply_delay = 150ms});
+}
+
+// The full-size run: 100,000 deliveries answered at once, 64 connections; a
+// kill after every 15,000 requests.
+TEST_F(KillFaultTest, FiveKillsUnderAHundredThousandDeliveriesLoseNothing) {
+  RunKills({.events = 100000,
+            .kill_every = 15000,
+            .reply_delay = 0ms,
+            .max_in_flight = 200,
+            .max_per_host = 64,
+            .drain = absl::Seconds(300)});
 }
 
 }  // namespace
