@@ -121,9 +121,10 @@ export OCTO_NODE_VERIFIER="$OCTO_ROOT/tests/node/verify.mjs"
 export OCTO_OPENAPI_CHECK="$OCTO_ROOT/tests/openapi/check.mjs"
 export OCTO_BROWSER_TESTS="$OCTO_ROOT/tests/browser"
 if ((SANITIZE)); then
+  # Before the build: it runs the test programs to list their tests.
+  export "${OCTO_SANITIZE_ENV[@]}"
   cmake_build "$OCTO_SANITIZE_BUILD_DIR" "ASan+UBSan" "${OCTO_SANITIZE_CMAKE_ARGS[@]}" --
   TEST_BUILD_DIR=$OCTO_SANITIZE_BUILD_DIR
-  export "${OCTO_SANITIZE_ENV[@]}"
 else
   # shellcheck disable=SC2119  # no targets: build everything
   build_release

@@ -28,11 +28,11 @@ bool IsTcharOrDelimiterFree(char c) {
 bool IsValidHost(std::string_view host) {
   if (host.empty() || host.size() > 255) return false;
   if (host.front() == '[') {
+    // An IPv6 address as inet_pton reads it, as libcurl does: "[1:2]" or
+    // "[1.2.3.4]" would pass here and fail at every delivery.
     if (host.back() != ']' || host.size() < 4) return false;
-    for (char c : host.substr(1, host.size() - 2)) {
-      if (!absl::ascii_isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return false;
-    }
-    return true;
+    const std::optional<IpAddress> ip = IpAddress::Parse(host.substr(1, host.size() - 2));
+    return ip.has_value() && ip->v6;
   }
   if (host.back() == '.') host.remove_suffix(1);  // a fully qualified name
   for (absl::string_view label : absl::StrSplit(AbslView(host), '.')) {
@@ -96,6 +96,10 @@ absl::StatusOr<WebhookUrlParts> SplitWebhookUrl(std::string_view url) {
   std::string_view rest = url.substr(scheme_end + 3);
   std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
   if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+    // RFC 3986 user information holds no '@'. Parsers differ on which '@'
+    // ends it (WHATWG: the last, libcurl: refuses), so a second one would
+    // make the host depend on who reads the url.
+    if (authority.find('@') != at) return Invalid("url", "has an '@' in its user information (percent-encode it as %40)");
     authority = authority.substr(at + 1);
   }
   parts.host = authority;

@@ -30,8 +30,8 @@ absl::Status ValidateWebhookUrl(std::string_view url);
 // the scheme (lower case), the host as written (IPv6 brackets kept) and the
 // port as written ("" when none; port_given tells "host:" from "host"; an
 // empty port after an IPv6 host is taken as none). Views into `url`.
-// INVALID_ARGUMENT "url: ..." when there is no "://" or an IPv6 host is not
-// closed or not followed by ':'. Also what the URL-parser fuzz target
+// INVALID_ARGUMENT "url: ..." when there is no "://", the user information
+// holds an '@', or an IPv6 host is not closed or not followed by ':'. Also what the URL-parser fuzz target
 // compares with libcurl's reading of the same url.
 struct WebhookUrlParts {
   std::string scheme;
