@@ -7,7 +7,8 @@
 // only on replace/remove and equal to the value found there, "value" only on
 // add/replace; applying the ops in order to `before` (RFC 6902 semantics:
 // add inserts at an array index, remove erases) gives `after`; and the diff's
-// compact text reads back as the same diff.
+// compact text reads back as the same diff (doubles within two units in the
+// last place: Boost 1.81's parser is not correctly rounded, json_compare.h).
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -22,6 +23,7 @@
 
 #include "services/delivery/payload/json_diff.h"
 #include "services/delivery/payload/json_text.h"
+#include "tests/fuzz/json_compare.h"
 #include "tests/fuzz/json_patch.h"
 
 namespace {
@@ -59,6 +61,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   boost::system::error_code ec;
   const json::value reread = json::parse(octo::payload::SerializeCompact(diff), ec);
-  if (ec || reread != json::value(diff)) Fail("the diff's text does not read back", a, b, diff);
+  if (ec || !octo::fuzz::SameReadBack(reread, json::value(diff))) {
+    Fail("the diff's text does not read back", a, b, diff);
+  }
   return 0;
 }

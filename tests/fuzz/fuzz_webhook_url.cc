@@ -26,6 +26,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "services/common/address_guard.h"
+#include "services/common/strings.h"
 #include "services/common/validation.h"
 
 namespace {
@@ -71,7 +72,7 @@ bool SameHost(std::string_view ours, std::string_view curls) {
   const absl::StatusOr<std::optional<octo::IpAddress>> a = octo::ParseUrlHostAddress(ours);
   const absl::StatusOr<std::optional<octo::IpAddress>> b = octo::ParseUrlHostAddress(curls);
   if (a.ok() && b.ok() && a->has_value() && b->has_value()) return **a == **b;
-  return absl::EqualsIgnoreCase(ours, curls);
+  return absl::EqualsIgnoreCase(octo::AbslView(ours), octo::AbslView(curls));
 }
 
 void CheckAgainstCurl(const std::string& url) {
@@ -84,7 +85,7 @@ void CheckAgainstCurl(const std::string& url) {
   }
   if (!SameHost(ours->host, curls->host)) Fail("another host", url, ours->host, curls->host);
   int our_port = ours->scheme == "https" ? 443 : 80;
-  if (!ours->port.empty() && !absl::SimpleAtoi(ours->port, &our_port)) Fail("port", url);
+  if (!ours->port.empty() && !absl::SimpleAtoi(octo::AbslView(ours->port), &our_port)) Fail("port", url);
   int curl_port = 0;
   if (!absl::SimpleAtoi(curls->port, &curl_port) || curl_port != our_port) {
     Fail("another port", url, ours->port, curls->port);
