@@ -53,7 +53,9 @@ case $1 in
 esac
 seconds=$2
 shift 2
-[[ $seconds =~ ^[0-9]+$ ]] && ((seconds > 0)) || die "SECONDS must be a positive integer: $seconds"
+if [[ ! $seconds =~ ^[0-9]+$ ]] || ((seconds == 0)); then
+  die "SECONDS must be a positive integer: $seconds"
+fi
 
 build_fuzz "${targets[@]}"
 
