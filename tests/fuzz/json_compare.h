@@ -11,6 +11,25 @@
 
 namespace octo::fuzz {
 
+// Boost 1.81 also reads "0e400" (zero times a huge power of ten) as NaN,
+// which no JSON text can hold: an open problem of the product's JSON
+// handling (see docs/decisions.md), left out of the round-trip checks so
+// they keep finding other breakage.
+inline bool HasNaN(const boost::json::value& v) {
+  if (v.is_double()) return std::isnan(v.get_double());
+  if (const boost::json::array* a = v.if_array()) {
+    for (const boost::json::value& e : *a) {
+      if (HasNaN(e)) return true;
+    }
+  }
+  if (const boost::json::object* o = v.if_object()) {
+    for (const auto& member : *o) {
+      if (HasNaN(member.value())) return true;
+    }
+  }
+  return false;
+}
+
 inline bool WithinTwoUlps(double a, double b) {
   if (a == b) return true;
   const double one = std::nextafter(a, b);
