@@ -66,12 +66,14 @@ install_deps() {
 
 # The sanitizer build (scripts/test.sh --sanitize): GCC with AddressSanitizer
 # (and LeakSanitizer) and UndefinedBehaviorSanitizer, every UBSan finding
-# fatal; -O1 -g1 for stacks with lines at a bearable build time.
+# fatal; -O1 -g1 for stacks with lines at a bearable build time. GCC 12
+# with ASan reports -Wmaybe-uninitialized inside libstdc++'s <regex>
+# (dashboard_test.cc) that the Release build does not: visible, not fatal.
 OCTO_SANITIZE_BUILD_DIR="$OCTO_ROOT/build-sanitize"
 OCTO_SANITIZE_CMAKE_ARGS=(
   -DCMAKE_BUILD_TYPE=Release
   "-DCMAKE_CXX_FLAGS_RELEASE=-O1 -g1 -DNDEBUG"
-  "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined"
+  "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -Wno-error=maybe-uninitialized"
 )
 # What the sanitized programs do on a finding: report with a stack and exit
 # non-zero (the test fails).
