@@ -1,5 +1,6 @@
 #include "gateway/dashboard_json.h"
 
+#include <algorithm>
 #include <set>
 #include <string>
 
@@ -110,7 +111,10 @@ absl::StatusOr<v1::ListSupplierWebhooksRequest> ParseWebhookFilter(std::string_v
     const std::string name(pair.substr(0, eq));
     const std::string value(eq == absl::string_view::npos ? absl::string_view() : pair.substr(eq + 1));
     if (!seen.insert(name).second) return absl::InvalidArgumentError(absl::StrCat(name, ": given twice"));
-    if (value.find_first_of("%+") != std::string::npos || value.size() > 100) {
+    // Printable ASCII only: other bytes would reach the service in a
+    // protobuf string, which must be UTF-8, and fail there as an internal error.
+    const bool printable = std::all_of(value.begin(), value.end(), [](char c) { return c > ' ' && c < 0x7f; });
+    if (!printable || value.find_first_of("%+") != std::string::npos || value.size() > 100) {
       return absl::InvalidArgumentError(absl::StrCat(name, ": not a valid value"));
     }
     if (name == "connectionId") {

@@ -10,6 +10,9 @@ set -euo pipefail
 PACKAGES=(
   # toolchain
   build-essential cmake pkg-config ccache
+  # the libFuzzer targets (tests/fuzz, scripts/fuzz.sh; scripts/test.sh runs
+  # each briefly): clang 14 and its runtime libraries (libFuzzer, ASan, UBSan)
+  clang-14 libclang-rt-14-dev
   # libraries (docs: /work/shared/TOOLCHAIN.md; versions in README.md)
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libpqxx-dev prometheus-cpp-dev

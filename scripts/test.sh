@@ -6,7 +6,14 @@
 #   every test with ctest, and stops and removes PostgreSQL on exit, whatever
 #   happens (failure, Ctrl-C, SIGTERM). Exits non-zero when anything fails.
 #
-# Usage: scripts/test.sh [CTEST ARGS...]   e.g. scripts/test.sh -R Validation
+# Usage: scripts/test.sh [--sanitize] [CTEST ARGS...]   e.g. scripts/test.sh -R Validation
+#   --sanitize  builds with AddressSanitizer (leaks included) and
+#               UndefinedBehaviorSanitizer into build-sanitize/ instead (GCC,
+#               -O1; scripts/lib.sh) and runs the tests there: any finding
+#               fails its test. Everything else is the same.
+# The fuzz tests (label fuzz) run each libFuzzer target of tests/fuzz for 3 s
+# from its committed corpus: this script builds them with clang into
+# build-fuzz/ (scripts/fuzz.sh runs them longer) and sets OCTO_FUZZ_BIN_DIR.
 # Tests that need PostgreSQL read OCTO_TEST_PG (a libpq conninfo of the
 # cluster's superuser) and fail without it; the delivery tests also read
 # OCTO_NODE_VERIFIER (tests/node/verify.mjs, after `npm ci` there), the
@@ -14,6 +21,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
+
+SANITIZE=0
+if [[ ${1:-} == --sanitize ]]; then
+  SANITIZE=1
+  shift
+fi
 
 PG_TMP=""
 CTEST_PID=""
@@ -108,8 +121,20 @@ npm_ci_pinned openapi
 export OCTO_NODE_VERIFIER="$OCTO_ROOT/tests/node/verify.mjs"
 export OCTO_OPENAPI_CHECK="$OCTO_ROOT/tests/openapi/check.mjs"
 export OCTO_BROWSER_TESTS="$OCTO_ROOT/tests/browser"
-# shellcheck disable=SC2119  # no targets: build everything
-build_release
+if ((SANITIZE)); then
+  # Before the build: it runs the test programs to list their tests.
+  export "${OCTO_SANITIZE_ENV[@]}"
+  cmake_build "$OCTO_SANITIZE_BUILD_DIR" "ASan+UBSan" "${OCTO_SANITIZE_CMAKE_ARGS[@]}" --
+  TEST_BUILD_DIR=$OCTO_SANITIZE_BUILD_DIR
+else
+  # shellcheck disable=SC2119  # no targets: build everything
+  build_release
+  TEST_BUILD_DIR=$OCTO_BUILD_DIR
+fi
+build_seconds=$OCTO_BUILD_SECONDS
+build_fuzz octo_fuzz_targets
+build_seconds=$(awk -v a="$build_seconds" -v b="$OCTO_BUILD_SECONDS" 'BEGIN { printf "%.1f", a + b }')
+export OCTO_FUZZ_BIN_DIR="$OCTO_FUZZ_BUILD_DIR/tests/fuzz"
 
 t0=$EPOCHREALTIME
 start_pg
@@ -122,12 +147,12 @@ rc=0
 # In the background, in its own process group, so that a signal to this script
 # runs the trap at once and the trap can stop the tests' whole group.
 set -m
-ctest --test-dir "$OCTO_BUILD_DIR" --output-on-failure -j2 --timeout 300 "$@" &
+ctest --test-dir "$TEST_BUILD_DIR" --output-on-failure -j2 --timeout 300 "$@" &
 CTEST_PID=$!
 set +m
 wait "$CTEST_PID" || rc=$?
 CTEST_PID=""
-log "build: ${OCTO_BUILD_SECONDS} s; tests: $(elapsed "$t0") s"
+log "build: ${build_seconds} s; tests: $(elapsed "$t0") s"
 if ((rc != 0)); then
   log "TESTS FAILED (ctest exit status $rc)"
 else

@@ -28,11 +28,11 @@ bool IsTcharOrDelimiterFree(char c) {
 bool IsValidHost(std::string_view host) {
   if (host.empty() || host.size() > 255) return false;
   if (host.front() == '[') {
+    // An IPv6 address as inet_pton reads it, as libcurl does: "[1:2]" or
+    // "[1.2.3.4]" would pass here and fail at every delivery.
     if (host.back() != ']' || host.size() < 4) return false;
-    for (char c : host.substr(1, host.size() - 2)) {
-      if (!absl::ascii_isxdigit(static_cast<unsigned char>(c)) && c != ':' && c != '.') return false;
-    }
-    return true;
+    const std::optional<IpAddress> ip = IpAddress::Parse(host.substr(1, host.size() - 2));
+    return ip.has_value() && ip->v6;
   }
   if (host.back() == '.') host.remove_suffix(1);  // a fully qualified name
   for (absl::string_view label : absl::StrSplit(AbslView(host), '.')) {
@@ -88,6 +88,37 @@ const std::vector<std::string>& WebhookEvents() {
   return kEvents;
 }
 
+absl::StatusOr<WebhookUrlParts> SplitWebhookUrl(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos) return Invalid("url", "must be an absolute http or https URL");
+  WebhookUrlParts parts;
+  parts.scheme = absl::AsciiStrToLower(AbslView(url.substr(0, scheme_end)));
+  std::string_view rest = url.substr(scheme_end + 3);
+  std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
+    // RFC 3986 user information holds no '@'. Parsers differ on which '@'
+    // ends it (WHATWG: the last, libcurl: refuses), so a second one would
+    // make the host depend on who reads the url.
+    if (authority.find('@') != at) return Invalid("url", "has an '@' in its user information (percent-encode it as %40)");
+    authority = authority.substr(at + 1);
+  }
+  parts.host = authority;
+  if (!authority.empty() && authority.front() == '[') {
+    const auto close = authority.find(']');
+    if (close == std::string_view::npos) return Invalid("url", "has an unterminated IPv6 address");
+    parts.host = authority.substr(0, close + 1);
+    if (close + 1 < authority.size()) {
+      if (authority[close + 1] != ':') return Invalid("url", "has an invalid host");
+      parts.port = authority.substr(close + 2);
+    }
+  } else if (const auto colon = authority.find(':'); colon != std::string_view::npos) {
+    parts.host = authority.substr(0, colon);
+    parts.port = authority.substr(colon + 1);
+    parts.port_given = true;
+  }
+  return parts;
+}
+
 absl::Status ValidateWebhookUrl(std::string_view url) {
   if (url.empty()) return Invalid("url", "is required");
   if (url.size() > kMaxUrlBytes) return Invalid("url", absl::StrCat("must be at most ", kMaxUrlBytes, " bytes"));
@@ -97,34 +128,17 @@ absl::Status ValidateWebhookUrl(std::string_view url) {
     }
   }
   const auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return Invalid("url", "must be an absolute http or https URL");
-  const std::string scheme = absl::AsciiStrToLower(AbslView(url.substr(0, scheme_end)));
-  if (scheme != "http" && scheme != "https") return Invalid("url", "must be an absolute http or https URL");
-
-  std::string_view rest = url.substr(scheme_end + 3);
-  std::string_view authority = rest.substr(0, rest.find_first_of("/?#"));
-  if (const auto at = authority.rfind('@'); at != std::string_view::npos) {
-    authority = authority.substr(at + 1);
+  const std::string scheme =
+      absl::AsciiStrToLower(AbslView(url.substr(0, std::min(scheme_end, url.size()))));
+  if (scheme_end == std::string_view::npos || (scheme != "http" && scheme != "https")) {
+    return Invalid("url", "must be an absolute http or https URL");
   }
-  std::string_view host = authority;
-  std::string_view port;
-  if (!authority.empty() && authority.front() == '[') {
-    const auto close = authority.find(']');
-    if (close == std::string_view::npos) return Invalid("url", "has an unterminated IPv6 address");
-    host = authority.substr(0, close + 1);
-    if (close + 1 < authority.size()) {
-      if (authority[close + 1] != ':') return Invalid("url", "has an invalid host");
-      port = authority.substr(close + 2);
-    }
-  } else if (const auto colon = authority.find(':'); colon != std::string_view::npos) {
-    host = authority.substr(0, colon);
-    port = authority.substr(colon + 1);
-  }
-  if (host.empty()) return Invalid("url", "must have a host");
-  if (!IsValidHost(host)) return Invalid("url", "has an invalid host");
-  if (authority.find(':') != std::string_view::npos && authority.front() != '[' && port.empty()) {
-    return Invalid("url", "has an empty port");
-  }
+  absl::StatusOr<WebhookUrlParts> parts = SplitWebhookUrl(url);
+  if (!parts.ok()) return parts.status();
+  if (parts->host.empty()) return Invalid("url", "must have a host");
+  if (!IsValidHost(parts->host)) return Invalid("url", "has an invalid host");
+  const std::string_view port = parts->port;
+  if (parts->port_given && port.empty()) return Invalid("url", "has an empty port");
   if (!port.empty()) {
     int n = 0;
     if (!std::all_of(port.begin(), port.end(), [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); }) ||
@@ -136,17 +150,9 @@ absl::Status ValidateWebhookUrl(std::string_view url) {
 }
 
 absl::Status ValidateWebhookDestination(std::string_view url, const DestinationPolicy& policy) {
-  const auto scheme_end = url.find("://");
-  if (scheme_end == std::string_view::npos) return Invalid("url", "must be an absolute http or https URL");
-  std::string_view authority = url.substr(scheme_end + 3);
-  authority = authority.substr(0, authority.find_first_of("/?#"));
-  if (const auto at = authority.rfind('@'); at != std::string_view::npos) authority = authority.substr(at + 1);
-  std::string_view host = authority;
-  if (!host.empty() && host.front() == '[') {
-    host = host.substr(0, host.find(']') + 1);
-  } else {
-    host = host.substr(0, host.find(':'));
-  }
+  absl::StatusOr<WebhookUrlParts> parts = SplitWebhookUrl(url);
+  if (!parts.ok()) return parts.status();
+  const std::string_view host = parts->host;
   absl::StatusOr<std::optional<IpAddress>> literal = ParseUrlHostAddress(host);
   if (!literal.ok()) return Invalid("url", absl::StrCat("has an ", literal.status().message()));
   std::vector<IpAddress> addresses;

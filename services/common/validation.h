@@ -26,6 +26,20 @@ const std::vector<std::string>& WebhookEvents();
 // Each returns InvalidArgumentError whose message starts with the field name
 // ("url: ...") so callers can surface it unchanged.
 absl::Status ValidateWebhookUrl(std::string_view url);
+// The parts of a url ValidateWebhookUrl and ValidateWebhookDestination judge:
+// the scheme (lower case), the host as written (IPv6 brackets kept) and the
+// port as written ("" when none; port_given tells "host:" from "host"; an
+// empty port after an IPv6 host is taken as none). Views into `url`.
+// INVALID_ARGUMENT "url: ..." when there is no "://", the user information
+// holds an '@', or an IPv6 host is not closed or not followed by ':'. Also what the URL-parser fuzz target
+// compares with libcurl's reading of the same url.
+struct WebhookUrlParts {
+  std::string scheme;
+  std::string_view host;
+  std::string_view port;
+  bool port_given = false;
+};
+absl::StatusOr<WebhookUrlParts> SplitWebhookUrl(std::string_view url);
 // SSRF protection at creation (docs/delivery.md, "SSRF guard"): a url whose
 // host is an IP literal, in any spelling a resolver accepts (decimal
 // "2130706433", octal "0177.0.0.1", hex, "127.1", "[::ffff:127.0.0.1]"), or
