@@ -64,6 +64,9 @@ absl::StatusOr<GatewayConfig> MakeGatewayConfig(const GatewayFlags& flags) {
            CheckRange("auth_cache_ttl_ms", flags.auth_cache_ttl_ms, 0, 1000),
            CheckRange("auth_negative_ttl_ms", flags.auth_negative_ttl_ms, 0, 60000),
            CheckRange("auth_cache_max_keys", flags.auth_cache_max_keys, 1, 10000000),
+           CheckRange("auth_cache_max_unknown_keys", flags.auth_cache_max_unknown_keys, 1,
+                      10000000),
+           CheckRange("list_cache_max_mb", flags.list_cache_max_mb, 1, 65536),
            // Another replica's changes show within this time.
            CheckRange("list_cache_ttl_ms", flags.list_cache_ttl_ms, 0, 1000),
        }) {
@@ -94,8 +97,9 @@ absl::StatusOr<GatewayConfig> MakeGatewayConfig(const GatewayFlags& flags) {
   config.auth_cache.ttl = std::chrono::milliseconds(flags.auth_cache_ttl_ms);
   config.auth_cache.negative_ttl = std::chrono::milliseconds(flags.auth_negative_ttl_ms);
   config.auth_cache.max_keys = static_cast<std::size_t>(flags.auth_cache_max_keys);
-  config.auth_cache.max_unknown_keys = static_cast<std::size_t>(flags.auth_cache_max_keys);
+  config.auth_cache.max_unknown_keys = static_cast<std::size_t>(flags.auth_cache_max_unknown_keys);
   config.list_cache.ttl = std::chrono::milliseconds(flags.list_cache_ttl_ms);
+  config.list_cache.max_total_bytes = static_cast<std::size_t>(flags.list_cache_max_mb) << 20;
 
   config.subscription_target = flags.subscription_target;
   config.port_file = flags.port_file;

@@ -36,7 +36,9 @@ struct GatewayFlags {
   int auth_cache_ttl_ms = 1000;
   int auth_negative_ttl_ms = 1000;
   int auth_cache_max_keys = 100000;
+  int auth_cache_max_unknown_keys = 10000;
   int list_cache_ttl_ms = 1000;
+  int list_cache_max_mb = 64;
   std::string metrics_listen = "127.0.0.1:9103";
   std::string metrics_port_file;
 };

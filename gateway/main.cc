@@ -117,11 +117,18 @@ ABSL_FLAG(int, auth_negative_ttl_ms, octo::EnvOrInt("OCTO_GATEWAY_AUTH_NEGATIVE_
           "how long an unknown API key is refused without asking the subscription service; 0: "
           "always ask (env OCTO_GATEWAY_AUTH_NEGATIVE_TTL_MS)");
 ABSL_FLAG(int, auth_cache_max_keys, octo::EnvOrInt("OCTO_GATEWAY_AUTH_CACHE_MAX_KEYS", 100000),
-          "most valid keys, and most unknown keys, remembered (env OCTO_GATEWAY_AUTH_CACHE_MAX_KEYS)");
+          "most valid keys remembered (env OCTO_GATEWAY_AUTH_CACHE_MAX_KEYS)");
+ABSL_FLAG(int, auth_cache_max_unknown_keys,
+          octo::EnvOrInt("OCTO_GATEWAY_AUTH_CACHE_MAX_UNKNOWN_KEYS", 10000),
+          "most unknown keys remembered as refused; a client inventing keys fills only this "
+          "(env OCTO_GATEWAY_AUTH_CACHE_MAX_UNKNOWN_KEYS)");
 ABSL_FLAG(int, list_cache_ttl_ms, octo::EnvOrInt("OCTO_GATEWAY_LIST_CACHE_TTL_MS", 1000),
           "how long a connection's webhook list is served from memory; a change made through this "
           "gateway shows at once, one made elsewhere within this time; at most 1000; 0: no cache "
           "(env OCTO_GATEWAY_LIST_CACHE_TTL_MS)");
+ABSL_FLAG(int, list_cache_max_mb, octo::EnvOrInt("OCTO_GATEWAY_LIST_CACHE_MAX_MB", 64),
+          "MiB of webhook lists held in memory together; lists beyond it are fetched each time "
+          "until older ones expire (env OCTO_GATEWAY_LIST_CACHE_MAX_MB)");
 ABSL_FLAG(std::string, metrics_listen, octo::EnvOr("OCTO_GATEWAY_METRICS_LISTEN", "127.0.0.1:9103"),
           "listen address of GET /metrics (Prometheus), apart from the REST port; port 0 picks a "
           "free port (env OCTO_GATEWAY_METRICS_LISTEN)");
@@ -161,7 +168,9 @@ int main(int argc, char** argv) {
   flags.auth_cache_ttl_ms = absl::GetFlag(FLAGS_auth_cache_ttl_ms);
   flags.auth_negative_ttl_ms = absl::GetFlag(FLAGS_auth_negative_ttl_ms);
   flags.auth_cache_max_keys = absl::GetFlag(FLAGS_auth_cache_max_keys);
+  flags.auth_cache_max_unknown_keys = absl::GetFlag(FLAGS_auth_cache_max_unknown_keys);
   flags.list_cache_ttl_ms = absl::GetFlag(FLAGS_list_cache_ttl_ms);
+  flags.list_cache_max_mb = absl::GetFlag(FLAGS_list_cache_max_mb);
   flags.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   flags.metrics_port_file = absl::GetFlag(FLAGS_metrics_port_file);
   absl::StatusOr<octo::gateway::GatewayConfig> config = octo::gateway::MakeGatewayConfig(flags);

@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 #include <string>
+#include <thread>
 
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
@@ -92,6 +93,34 @@ TEST(ListCacheTest, EvictionRefusesOlderFillsAndLargeBodiesAreNotKept) {
   const Clock::time_point later = Clock::now() + 1ns;
   cache.Store("d", later, "[0123456789]");
   EXPECT_EQ(cache.Find("d", later), nullptr) << "over max_body_bytes";
+}
+
+TEST(ListCacheTest, BodiesStayWithinTheByteBudget) {
+  ListCache cache({.ttl = 1000ms, .max_body_bytes = 10, .max_total_bytes = 20});
+  const Clock::time_point started = Clock::now();
+  cache.Store("a", started, "[01234567]");
+  cache.Store("b", started, "[01234567]");
+  cache.Store("c", started, "[01234567]");
+  EXPECT_NE(cache.Find("a", started), nullptr);
+  EXPECT_NE(cache.Find("b", started), nullptr);
+  EXPECT_EQ(cache.Find("c", started), nullptr) << "over the budget: not kept";
+  EXPECT_EQ(cache.body_bytes(), 20u);
+  cache.Invalidate("a");
+  EXPECT_EQ(cache.body_bytes(), 10u);
+  cache.Store("c", Clock::now() + 1ns, "[01234567]");
+  EXPECT_NE(cache.Find("c", Clock::now() + 1ns), nullptr) << "room again";
+  EXPECT_EQ(cache.body_bytes(), 20u);
+}
+
+TEST(ListCacheTest, StoreSweepsExpiredBodiesBeforeTheCacheIsFull) {
+  ListCache cache({.ttl = 100ms});
+  // Fetches that began almost a TTL ago: expired within 10 ms.
+  const Clock::time_point long_ago = Clock::now() - 90ms;
+  for (const char* connection : {"a", "b", "c"}) cache.Store(connection, long_ago, "[0123456789]");
+  EXPECT_EQ(cache.body_bytes(), 36u);
+  std::this_thread::sleep_for(150ms);  // past their expiry and the next sweep
+  cache.Store("d", Clock::now(), "[]");
+  EXPECT_EQ(cache.body_bytes(), 2u) << "the expired bodies were dropped, far from max_entries";
 }
 
 TEST(RateLimiterTest, BurstThenRetryAfterThenRefill) {
