@@ -407,7 +407,7 @@ void HttpServer::Impl::OnAccept(error_code ec, tcp::socket socket) {
   }
   error_code ignored;
   const tcp::endpoint remote = socket.remote_endpoint(ignored);
-  std::string address = ignored ? std::string("unknown") : remote.address().to_string();
+  std::string address = ignored ? std::string("unknown") : ClientAddressKey(remote.address());
   if (full) {
     log::Warn("connection limit reached; closing a new connection");
     if (options_.guard != nullptr) options_.guard->CountGlobalConnectionLimit();

@@ -14,6 +14,7 @@
 #include "gateway/api_handler.h"
 #include "gateway/auth_cache.h"
 #include "gateway/caching_backend.h"
+#include "gateway/client_guard.h"
 #include "gateway/list_cache.h"
 #include "gateway/rate_limiter.h"
 #include "services/common/metrics.h"
@@ -136,6 +137,27 @@ TEST(RateLimiterTest, BurstThenRetryAfterThenRefill) {
   EXPECT_EQ(slow.Acquire("k", t0), 0);
   EXPECT_EQ(slow.Acquire("k", t0), 10);
   EXPECT_EQ(RateLimiter({.per_second = 0}).Acquire("k", t0), 0) << "0: no limit";
+}
+
+TEST(ClientAddressKeyTest, IPv6CountsByItsSlash64AndMappedIPv4AsIPv4) {
+  const auto key = [](const char* text) {
+    return ClientAddressKey(boost::asio::ip::make_address(text));
+  };
+  EXPECT_EQ(key("127.0.0.2"), "127.0.0.2");
+  EXPECT_EQ(key("::ffff:127.0.0.2"), "127.0.0.2");
+  EXPECT_EQ(key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64");
+  EXPECT_EQ(key("2001:db8:1:2::9"), "2001:db8:1:2::/64");
+  EXPECT_EQ(key("2001:db8:1:3::9"), "2001:db8:1:3::/64");
+
+  // One /64 is one client: hopping addresses inside it meets the same cap.
+  ClientGuard guard({.max_connections_per_address = 1,
+                     .address_rate = {.per_second = 1.0 / 60, .burst = 1}},
+                    nullptr);
+  EXPECT_TRUE(guard.AdmitConnection(key("2001:db8:1:2::1")));
+  EXPECT_FALSE(guard.AdmitConnection(key("2001:db8:1:2::2")));
+  EXPECT_TRUE(guard.AdmitConnection(key("2001:db8:1:3::1")));
+  EXPECT_EQ(guard.AcquireRequest(key("127.0.0.3")), 0);
+  EXPECT_GT(guard.AcquireRequest(key("::ffff:127.0.0.3")), 0);
 }
 
 // Holds Authenticate calls until released, as a slow service would.
