@@ -87,6 +87,27 @@ TEST_F(HttpGuardTest, AnAddressOverItsRateIs429WithRetryAfterAndKeepsItsConnecti
   EXPECT_EQ(r->result_int(), 429);
 }
 
+TEST_F(HttpGuardTest, AnAddressOverItsRateIsRefusedBeforeItsBodyIsRead) {
+  // One request an hour: no refill during the test.
+  Start({.max_connections_per_address = 0,
+         .address_rate = {.per_second = 1.0 / 3600, .burst = 1, .max_keys = 100}});
+  ASSERT_TRUE(testing::Get(port_, "/healthz").has_value());
+  const std::string header =
+      "POST /octo/webhooks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 100\r\n";
+  for (const char* expect : {"Expect: 100-continue\r\n", ""}) {
+    TestConnection c(port_);
+    // The header only: no body ever follows.
+    ASSERT_TRUE(c.Send(absl::StrCat(header, expect, "\r\n")));
+    auto r = c.Read();
+    ASSERT_TRUE(r.has_value()) << "answered without waiting for the body; " << expect;
+    EXPECT_EQ(r->result_int(), 429) << "no 100 Continue first; " << expect;
+    EXPECT_GE(std::stoi(std::string((*r)[http::field::retry_after])), 3000);
+    EXPECT_FALSE(r->keep_alive());
+    EXPECT_TRUE(c.WaitForClose()) << expect;
+  }
+}
+
 TEST_F(HttpGuardTest, ConnectionsPerAddressAreCapped) {
   Start({.max_connections_per_address = 3, .address_rate = {}});
   std::vector<std::unique_ptr<TestConnection>> open;
