@@ -76,7 +76,8 @@ ABSL_FLAG(std::string, port_file, octo::EnvOr("OCTO_GATEWAY_PORT_FILE", ""),
           "if set, the bound port is written here (atomically) once the gateway accepts "
           "connections (env OCTO_GATEWAY_PORT_FILE)");
 ABSL_FLAG(bool, allow_non_loopback, EnvBool("OCTO_GATEWAY_ALLOW_NON_LOOPBACK", false),
-          "allow --listen on a non-loopback address (env OCTO_GATEWAY_ALLOW_NON_LOOPBACK)");
+          "allow --listen and --metrics_listen on a non-loopback address "
+          "(env OCTO_GATEWAY_ALLOW_NON_LOOPBACK)");
 ABSL_FLAG(
     int, request_timeout_ms, octo::EnvOrInt("OCTO_GATEWAY_REQUEST_TIMEOUT_MS", 5000),
     "deadline of the gRPC calls one HTTP request makes (env OCTO_GATEWAY_REQUEST_TIMEOUT_MS)");
