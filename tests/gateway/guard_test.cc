@@ -281,6 +281,52 @@ TEST_F(CachedHandlerTest, ListsAndKeysAreServedFromMemoryAndChangesShowAtOnce) {
   EXPECT_EQ(backend_.calls("ListWebhooks"), 2);
 }
 
+// Every change a partner makes through this gateway drops the connection's
+// cached list before it is answered: the next list asks the service.
+struct ListChange {
+  const char* name;
+  http::verb method;
+  const char* path;  // "{id}": a webhook's id
+  const char* body;  // "" for none
+};
+
+class ListChangeTest : public CachedHandlerTest,
+                       public ::testing::WithParamInterface<ListChange> {};
+
+TEST_P(ListChangeTest, ShowsAtOnce) {
+  const ListChange& change = GetParam();
+  const HandlerResult webhook = Call(http::verb::post, "/octo/webhooks", kKey, kBody);
+  ASSERT_EQ(webhook.response.result_int(), 200);
+  const std::string webhook_id(json::parse(webhook.response.body()).at("id").as_string());
+  ASSERT_EQ(Call(http::verb::get, "/octo/webhooks").response.result_int(), 200);
+  ASSERT_EQ(Call(http::verb::get, "/octo/webhooks").response.result_int(), 200);
+  const int fetched = backend_.calls("ListWebhooks");
+
+  std::string path = change.path;
+  if (const auto at = path.find("{id}"); at != std::string::npos) path.replace(at, 4, webhook_id);
+  const HandlerResult changed = Call(change.method, path, kKey, change.body);
+  ASSERT_LT(changed.response.result_int(), 300) << changed.response.body();
+
+  const HandlerResult listed = Call(http::verb::get, "/octo/webhooks");
+  EXPECT_EQ(listed.response.result_int(), 200);
+  EXPECT_EQ(backend_.calls("ListWebhooks"), fetched + 1) << "the cached list was dropped";
+  if (change.method == http::verb::patch && path.starts_with("/octo/webhooks/")) {
+    EXPECT_NE(listed.response.body().find("example.com/changed"), std::string::npos)
+        << listed.response.body();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryChange, ListChangeTest,
+    ::testing::Values(
+        ListChange{"create", http::verb::post, "/octo/webhooks", kBody},
+        ListChange{"update", http::verb::patch, "/octo/webhooks/{id}",
+                   R"({"url":"https://example.com/changed"})"},
+        ListChange{"delete", http::verb::delete_, "/octo/webhooks/{id}", ""},
+        ListChange{"rotate_secret", http::verb::post, "/octo/ext/webhooks/{id}/rotate-secret", ""},
+        ListChange{"enable", http::verb::post, "/octo/ext/webhooks/{id}/enable", ""}),
+    [](const ::testing::TestParamInfo<ListChange>& info) { return std::string(info.param.name); });
+
 TEST_F(CachedHandlerTest, UnknownKeysHitTheNegativeCache) {
   for (int i = 0; i < 3; ++i) {
     const HandlerResult r = Call(http::verb::get, "/octo/webhooks", "octo_unknown");
