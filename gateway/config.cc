@@ -42,6 +42,11 @@ absl::StatusOr<GatewayConfig> MakeGatewayConfig(const GatewayFlags& flags) {
                      "' is not a loopback address; pass --allow_non_loopback "
                      "to serve other hosts"));
   }
+  // Fractional: 0.5 is one request every 2 s.
+  if (!(flags.key_rate_limit >= 0 && flags.key_rate_limit <= 10000000)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--key_rate_limit must be in [0, 10000000], got ", flags.key_rate_limit));
+  }
   if (flags.subscription_target.empty())
     return absl::InvalidArgumentError("--subscription_target is empty");
   absl::StatusOr<std::string> base_path = NormalizeBasePath(flags.base_path);
@@ -58,7 +63,6 @@ absl::StatusOr<GatewayConfig> MakeGatewayConfig(const GatewayFlags& flags) {
            CheckRange("max_connections_per_address", flags.max_connections_per_address, 0, 1000000),
            CheckRange("address_rate_limit", flags.address_rate_limit, 0, 10000000),
            CheckRange("address_rate_burst", flags.address_rate_burst, 1, 10000000),
-           CheckRange("key_rate_limit", flags.key_rate_limit, 0, 10000000),
            CheckRange("key_rate_burst", flags.key_rate_burst, 1, 10000000),
            // A revoked key must be refused within 1 s on every replica.
            CheckRange("auth_cache_ttl_ms", flags.auth_cache_ttl_ms, 0, 1000),

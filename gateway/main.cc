@@ -105,8 +105,10 @@ ABSL_FLAG(int, address_rate_limit, octo::EnvOrInt("OCTO_GATEWAY_ADDRESS_RATE_LIM
           "Retry-After; 0: no limit (env OCTO_GATEWAY_ADDRESS_RATE_LIMIT)");
 ABSL_FLAG(int, address_rate_burst, octo::EnvOrInt("OCTO_GATEWAY_ADDRESS_RATE_BURST", 2000),
           "requests one client address may make at once (env OCTO_GATEWAY_ADDRESS_RATE_BURST)");
-ABSL_FLAG(int, key_rate_limit, octo::EnvOrInt("OCTO_GATEWAY_KEY_RATE_LIMIT", 100),
-          "requests per second one API key may make on average; more answer 429 with "
+ABSL_FLAG(double, key_rate_limit,
+          std::strtod(octo::EnvOr("OCTO_GATEWAY_KEY_RATE_LIMIT", "100").c_str(), nullptr),
+          "requests per second one API key may make on average (fractions allowed: 0.5 is one "
+          "every 2 s); more answer 429 with "
           "Retry-After; 0: no limit (env OCTO_GATEWAY_KEY_RATE_LIMIT)");
 ABSL_FLAG(int, key_rate_burst, octo::EnvOrInt("OCTO_GATEWAY_KEY_RATE_BURST", 200),
           "requests one API key may make at once (env OCTO_GATEWAY_KEY_RATE_BURST)");

@@ -58,6 +58,12 @@ TEST(MakeGatewayConfig, RejectsBadValues) {
   EXPECT_TRUE(bad([](GatewayFlags& f) { f.max_header_bytes = 10; }));
   EXPECT_TRUE(bad([](GatewayFlags& f) { f.auth_cache_max_unknown_keys = 0; }));
   EXPECT_TRUE(bad([](GatewayFlags& f) { f.list_cache_max_mb = 0; }));
+  EXPECT_TRUE(bad([](GatewayFlags& f) { f.key_rate_limit = -0.5; }));
+  GatewayFlags slow;
+  slow.key_rate_limit = 1.0 / 60;
+  absl::StatusOr<GatewayConfig> config = MakeGatewayConfig(slow);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_DOUBLE_EQ(config->key_rate.per_second, 1.0 / 60);
 }
 
 TEST(MakeGatewayConfig, ShortReadinessTimeoutFollowsTheRequestTimeout) {
