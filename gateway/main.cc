@@ -143,13 +143,9 @@ ABSL_FLAG(bool, dashboard_secure_cookies, EnvBool("OCTO_DASHBOARD_SECURE_COOKIES
           "mark the dashboard's session cookie Secure: set it when the gateway is served over "
           "TLS (a TLS-terminating proxy in front) (env OCTO_DASHBOARD_SECURE_COOKIES)");
 
-int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "octo-gateway: OCTO webhooks REST API in front of the subscription service");
-  absl::ParseCommandLine(argc, argv);
-  octo::log::SetComponent("gateway");
-  octo::log::CaptureGrpcLogs();
+namespace {
 
+octo::gateway::GatewayFlags FlagsFromCommandLine() {
   octo::gateway::GatewayFlags flags;
   flags.listen = absl::GetFlag(FLAGS_listen);
   flags.subscription_target = absl::GetFlag(FLAGS_subscription_target);
@@ -176,66 +172,113 @@ int main(int argc, char** argv) {
   flags.list_cache_max_mb = absl::GetFlag(FLAGS_list_cache_max_mb);
   flags.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   flags.metrics_port_file = absl::GetFlag(FLAGS_metrics_port_file);
-  absl::StatusOr<octo::gateway::GatewayConfig> config = octo::gateway::MakeGatewayConfig(flags);
-  if (!config.ok()) {
-    octo::log::Error("invalid configuration",
-                     {{"error", octo::gateway::StdView(config.status().message())}});
-    return 2;
-  }
+  return flags;
+}
 
-  // Before any thread exists (gRPC starts its own), so every thread inherits
-  // the mask and only sigwait() below receives SIGINT/SIGTERM.
+// GET /metrics on its own listener, loopback by default
+// (docs/observability.md); errors are logged.
+absl::StatusOr<std::unique_ptr<octo::metrics::MetricsServer>> StartMetrics(
+    const octo::gateway::GatewayConfig& config, octo::metrics::ProcessMetrics& metrics) {
+  absl::StatusOr<std::unique_ptr<octo::metrics::MetricsServer>> server =
+      octo::metrics::MetricsServer::Start(config.metrics_listen, metrics);
+  if (!server.ok()) {
+    octo::log::Error("cannot serve metrics",
+                     {{"error", octo::gateway::StdView(server.status().message())}});
+    return server;
+  }
+  const std::string port = absl::StrCat((*server)->port());
+  if (!config.metrics_port_file.empty() &&
+      !octo::WriteFileAtomically(config.metrics_port_file, port + "\n")) {
+    octo::log::Error("cannot write the metrics port file", {{"path", config.metrics_port_file}});
+    return absl::InternalError("cannot write the metrics port file");
+  }
+  return server;
+}
+
+// The caches and limits in front of the subscription service
+// (docs/decisions.md), wired into `config`'s server and handler options.
+// Before any thread exists (gRPC starts its own), so every thread inherits
+// the mask and only sigwait() in main() receives SIGINT/SIGTERM.
+sigset_t BlockStopSignals() {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  return stop_signals;
+}
 
+// The channel to the subscription service, authenticated with the gateway's
+// caller token (services/common/grpc_auth.h); null, logged, without one.
+std::shared_ptr<grpc::Channel> SubscriptionChannel(const octo::gateway::GatewayConfig& config,
+                                                   octo::metrics::GrpcMetrics* grpc_metrics) {
+  absl::StatusOr<std::string> caller_token = octo::grpc_auth::ReadTokenFile(
+      "--subscription_token_file", absl::GetFlag(FLAGS_subscription_token_file));
+  if (!caller_token.ok()) {
+    octo::log::Error("invalid configuration",
+                     {{"error", octo::gateway::StdView(caller_token.status().message())}});
+    return nullptr;
+  }
+  return octo::gateway::MakeSubscriptionChannel(config.subscription_target, grpc_metrics,
+                                                *caller_token);
+}
+
+struct Guards {
+  Guards(octo::gateway::GatewayConfig* config, octo::metrics::GatewayGuardMetrics* metrics)
+      : client(config->guard, metrics),
+        key_limiter(config->key_rate),
+        auth_cache(config->auth_cache),
+        list_cache(config->list_cache) {
+    config->http.guard = &client;
+    config->api.key_limiter = &key_limiter;
+    config->api.list_cache = &list_cache;
+    config->api.guard_metrics = metrics;
+  }
+  octo::gateway::ClientGuard client;
+  octo::gateway::RateLimiter key_limiter;
+  octo::gateway::AuthCache auth_cache;
+  octo::gateway::ListCache list_cache;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "octo-gateway: OCTO webhooks REST API in front of the subscription service");
+  absl::ParseCommandLine(argc, argv);
+  octo::log::SetComponent("gateway");
+  octo::log::CaptureGrpcLogs();
+
+  absl::StatusOr<octo::gateway::GatewayConfig> config =
+      octo::gateway::MakeGatewayConfig(FlagsFromCommandLine());
+  if (!config.ok()) {
+    octo::log::Error("invalid configuration",
+                     {{"error", octo::gateway::StdView(config.status().message())}});
+    return 2;
+  }
+
+  const sigset_t stop_signals = BlockStopSignals();
   RaiseFileLimit(&config->http);
 
-  // GET /metrics on its own listener, loopback by default (docs/observability.md).
   octo::metrics::ProcessMetrics metrics;
   octo::metrics::GrpcMetrics grpc_metrics(metrics.registry());
   octo::metrics::HttpMetrics http_metrics(metrics.registry());
   octo::metrics::GatewayGuardMetrics guard_metrics(metrics.registry());
   config->http.metrics = &http_metrics;
   absl::StatusOr<std::unique_ptr<octo::metrics::MetricsServer>> metrics_server =
-      octo::metrics::MetricsServer::Start(config->metrics_listen, metrics);
-  if (!metrics_server.ok()) {
-    octo::log::Error("cannot serve metrics",
-                     {{"error", octo::gateway::StdView(metrics_server.status().message())}});
-    return 1;
-  }
+      StartMetrics(*config, metrics);
+  if (!metrics_server.ok()) return 1;
   const std::string metrics_port = absl::StrCat((*metrics_server)->port());
-  if (!config->metrics_port_file.empty() &&
-      !octo::WriteFileAtomically(config->metrics_port_file, metrics_port + "\n")) {
-    octo::log::Error("cannot write the metrics port file", {{"path", config->metrics_port_file}});
-    return 1;
-  }
 
   // The caches and limits in front of the subscription service (docs/decisions.md).
-  octo::gateway::ClientGuard guard(config->guard, &guard_metrics);
-  config->http.guard = &guard;
-  octo::gateway::RateLimiter key_limiter(config->key_rate);
-  octo::gateway::AuthCache auth_cache(config->auth_cache);
-  octo::gateway::ListCache list_cache(config->list_cache);
-  config->api.key_limiter = &key_limiter;
-  config->api.list_cache = &list_cache;
-  config->api.guard_metrics = &guard_metrics;
+  Guards guards(&*config, &guard_metrics);
 
-  // Internal authentication (services/common/grpc_auth.h).
-  absl::StatusOr<std::string> caller_token = octo::grpc_auth::ReadTokenFile(
-      "--subscription_token_file", absl::GetFlag(FLAGS_subscription_token_file));
-  if (!caller_token.ok()) {
-    octo::log::Error("invalid configuration",
-                     {{"error", octo::gateway::StdView(caller_token.status().message())}});
-    return 2;
-  }
-  std::shared_ptr<grpc::Channel> channel = octo::gateway::MakeSubscriptionChannel(
-      config->subscription_target, &grpc_metrics, *caller_token);
+  std::shared_ptr<grpc::Channel> channel = SubscriptionChannel(*config, &grpc_metrics);
+  if (channel == nullptr) return 2;
   octo::gateway::GrpcSubscriptionBackend grpc_backend(channel);
-  octo::gateway::CachingBackend backend(&grpc_backend, &auth_cache, &list_cache, &guard_metrics);
+  octo::gateway::CachingBackend backend(&grpc_backend, &guards.auth_cache, &guards.list_cache,
+                                        &guard_metrics);
   octo::gateway::ApiHandler handler(config->api, &backend);
   // The operators' dashboard under /dashboard (docs/dashboard.md).
   octo::gateway::DashboardHandler::Options dashboard_options;
