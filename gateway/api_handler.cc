@@ -20,6 +20,7 @@
 #include "gateway/octo_error.h"
 #include "gateway/openapi_document.h"
 #include "gateway/operations_json.h"
+#include "gateway/request_auth.h"
 #include "gateway/request_parsing.h"
 #include "gateway/responses.h"
 #include "gateway/string_views.h"
@@ -58,8 +59,7 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
                   absl::StatusOr<std::vector<std::string>> capabilities, HttpHandler::Done done)
       : backend_(backend),
         list_cache_(options.list_cache),
-        key_limiter_(options.key_limiter),
-        guard_metrics_(options.guard_metrics),
+        key_check_{options.key_limiter, options.guard_metrics},
         deadline_(DeadlineAfter(options.request_timeout)),
         request_(std::move(request)),
         match_(std::move(match)),
@@ -67,40 +67,18 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
         done_(std::move(done)) {}
 
   void Start() {
-    const auto [first, end] = request_.equal_range(http::field::authorization);
-    if (first == end) return Fail(Unauthorized(std::string(kMissingKeyMessage)));
-    if (std::next(first) != end) return Fail(Unauthorized("Send exactly one Authorization header"));
-    absl::StatusOr<std::string> key = ParseBearerKey(first->value());
-    if (!key.ok()) return Fail(Unauthorized(std::string(key.status().message())));
-
-    key_ = *std::move(key);
-    v1::AuthenticateRequest auth;
-    auth.set_api_key(key_);
-    backend_->Authenticate(auth, deadline_,
-                           [self = shared_from_this()](absl::StatusOr<v1::AuthenticateResponse> r) {
-                             self->Step([&] { self->OnAuthenticated(std::move(r)); });
-                           });
+    AuthenticateRequest(backend_, deadline_, request_, key_check_,
+                        [self = shared_from_this()](AuthOutcome outcome) {
+                          self->Step([&] { self->OnAuthenticated(std::move(outcome)); });
+                        });
   }
 
  private:
-  void OnAuthenticated(absl::StatusOr<v1::AuthenticateResponse> auth) {
-    if (!auth.ok()) {
-      // A key the service finds malformed or unknown is as unauthenticated
-      // as a wrong one; the id of the route has nothing to do with it.
-      const absl::StatusCode code = auth.status().code();
-      if (code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound) {
-        return Fail(ErrorFromStatus(absl::UnauthenticatedError(""), ""));
-      }
-      return FailWithStatus(auth.status(), /*webhook_id=*/"");
-    }
-    connection_id_ = auth->connection_id();
-    if (key_limiter_ != nullptr) {
-      if (const int wait = key_limiter_->Acquire(key_, RateLimiter::Clock::now()); wait > 0) {
-        if (guard_metrics_ != nullptr) guard_metrics_->Rejected("key_rate");
-        return Finish(TooManyRequestsResponse("Too many requests with this API key", wait,
-                                              request_.version()));
-      }
-    }
+  void OnAuthenticated(AuthOutcome auth) {
+    if (auth.unauthorized) return Fail(*auth.unauthorized);
+    if (!auth.backend_status.ok()) return FailWithStatus(auth.backend_status, /*webhook_id=*/"");
+    if (auth.too_many) return Finish(*std::move(auth.too_many));
+    connection_id_ = std::move(auth.connection_id);
     if (!capabilities_.ok()) return Fail(BadRequest(std::string(capabilities_.status().message())));
 
     switch (match_.route) {
@@ -172,10 +150,10 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
     if (list_cache_ != nullptr && list_cache_->enabled()) {
       const ListCache::Clock::time_point now = ListCache::Clock::now();
       if (std::shared_ptr<const std::string> body = list_cache_->Find(connection_id_, now)) {
-        if (guard_metrics_ != nullptr) guard_metrics_->ListLookup("hit");
+        if (key_check_.guard_metrics != nullptr) key_check_.guard_metrics->ListLookup("hit");
         return Succeed(*body);
       }
-      if (guard_metrics_ != nullptr) guard_metrics_->ListLookup("miss");
+      if (key_check_.guard_metrics != nullptr) key_check_.guard_metrics->ListLookup("miss");
       fill_started_ = now;
     }
     ListPage("");
@@ -459,14 +437,12 @@ class WebhookExchange : public std::enable_shared_from_this<WebhookExchange> {
 
   SubscriptionBackend* const backend_;
   ListCache* const list_cache_;
-  RateLimiter* const key_limiter_;
-  metrics::GatewayGuardMetrics* const guard_metrics_;
+  const KeyRateCheck key_check_;
   const SubscriptionBackend::Deadline deadline_;
   const HttpRequest request_;
   const RouteMatch match_;
   const absl::StatusOr<std::vector<std::string>> capabilities_;
   HttpHandler::Done done_;
-  std::string key_;
   std::string connection_id_;
   std::optional<ListCache::Clock::time_point> fill_started_;  // set when the list is to be cached
   json::array list_;
@@ -619,6 +595,7 @@ void ApiHandler::Handle(HttpRequest request, Done done) {
   }
   if (IsSubscriptionRoute(match.route)) {
     return HandleSubscriptionRequest(backend_, options_.request_timeout, options_.base_path,
+                                     {options_.key_limiter, options_.guard_metrics},
                                      std::move(request), std::move(match), std::move(done));
   }
   auto exchange =

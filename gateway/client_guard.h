@@ -10,10 +10,19 @@
 #include <string>
 #include <unordered_map>
 
+#include <boost/asio/ip/address.hpp>
+
 #include "gateway/rate_limiter.h"
 #include "services/common/metrics.h"
 
 namespace octo::gateway {
+
+// The address the limits count a client by: an IPv4 address as it is; an
+// IPv4-mapped IPv6 address (a dual-stack listener's IPv4 client) as its IPv4;
+// any other IPv6 address by its /64, the block one subscriber usually holds
+// whole, so that hopping between its addresses gains nothing:
+// "2001:db8:1:2::/64".
+std::string ClientAddressKey(const boost::asio::ip::address& address);
 
 class ClientGuard {
  public:

@@ -42,6 +42,11 @@ absl::StatusOr<GatewayConfig> MakeGatewayConfig(const GatewayFlags& flags) {
                      "' is not a loopback address; pass --allow_non_loopback "
                      "to serve other hosts"));
   }
+  // Fractional: 0.5 is one request every 2 s.
+  if (!(flags.key_rate_limit >= 0 && flags.key_rate_limit <= 10000000)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--key_rate_limit must be in [0, 10000000], got ", flags.key_rate_limit));
+  }
   if (flags.subscription_target.empty())
     return absl::InvalidArgumentError("--subscription_target is empty");
   absl::StatusOr<std::string> base_path = NormalizeBasePath(flags.base_path);
@@ -58,12 +63,14 @@ absl::StatusOr<GatewayConfig> MakeGatewayConfig(const GatewayFlags& flags) {
            CheckRange("max_connections_per_address", flags.max_connections_per_address, 0, 1000000),
            CheckRange("address_rate_limit", flags.address_rate_limit, 0, 10000000),
            CheckRange("address_rate_burst", flags.address_rate_burst, 1, 10000000),
-           CheckRange("key_rate_limit", flags.key_rate_limit, 0, 10000000),
            CheckRange("key_rate_burst", flags.key_rate_burst, 1, 10000000),
            // A revoked key must be refused within 1 s on every replica.
            CheckRange("auth_cache_ttl_ms", flags.auth_cache_ttl_ms, 0, 1000),
            CheckRange("auth_negative_ttl_ms", flags.auth_negative_ttl_ms, 0, 60000),
            CheckRange("auth_cache_max_keys", flags.auth_cache_max_keys, 1, 10000000),
+           CheckRange("auth_cache_max_unknown_keys", flags.auth_cache_max_unknown_keys, 1,
+                      10000000),
+           CheckRange("list_cache_max_mb", flags.list_cache_max_mb, 1, 65536),
            // Another replica's changes show within this time.
            CheckRange("list_cache_ttl_ms", flags.list_cache_ttl_ms, 0, 1000),
        }) {
@@ -94,8 +101,9 @@ absl::StatusOr<GatewayConfig> MakeGatewayConfig(const GatewayFlags& flags) {
   config.auth_cache.ttl = std::chrono::milliseconds(flags.auth_cache_ttl_ms);
   config.auth_cache.negative_ttl = std::chrono::milliseconds(flags.auth_negative_ttl_ms);
   config.auth_cache.max_keys = static_cast<std::size_t>(flags.auth_cache_max_keys);
-  config.auth_cache.max_unknown_keys = static_cast<std::size_t>(flags.auth_cache_max_keys);
+  config.auth_cache.max_unknown_keys = static_cast<std::size_t>(flags.auth_cache_max_unknown_keys);
   config.list_cache.ttl = std::chrono::milliseconds(flags.list_cache_ttl_ms);
+  config.list_cache.max_total_bytes = static_cast<std::size_t>(flags.list_cache_max_mb) << 20;
 
   config.subscription_target = flags.subscription_target;
   config.port_file = flags.port_file;

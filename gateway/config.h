@@ -31,12 +31,14 @@ struct GatewayFlags {
   int max_connections_per_address = 256;
   int address_rate_limit = 1000;  // requests/s per client address; 0: none
   int address_rate_burst = 2000;
-  int key_rate_limit = 100;  // requests/s per API key; 0: none
+  double key_rate_limit = 100;  // requests/s per API key (fractions allowed); 0: none
   int key_rate_burst = 200;
   int auth_cache_ttl_ms = 1000;
   int auth_negative_ttl_ms = 1000;
   int auth_cache_max_keys = 100000;
+  int auth_cache_max_unknown_keys = 10000;
   int list_cache_ttl_ms = 1000;
+  int list_cache_max_mb = 64;
   std::string metrics_listen = "127.0.0.1:9103";
   std::string metrics_port_file;
 };

@@ -172,6 +172,12 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnHeader(error_code ec) {
     if (ec) return OnReadError(ec);
     request_start_ = std::chrono::steady_clock::now();
+    // The address's rate is spent as soon as the header is in: a client over
+    // it gets no 100 Continue and its body is not read.
+    if (options().guard != nullptr) {
+      if (const int wait = options().guard->AcquireRequest(address_); wait > 0)
+        return RefuseOverRate(wait);
+    }
     if (parser_->is_done()) return Dispatch();
     const auto expect = parser_->get().find(http::field::expect);
     if (expect != parser_->get().end() &&
@@ -225,22 +231,28 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     HttpRequest request = parser_->release();
     method_ = PrintableAscii(request.method_string(), 16);
     if (options().metrics != nullptr) options().metrics->RequestStarted();
-    if (options().guard != nullptr) {
-      if (const int wait = options().guard->AcquireRequest(address_); wait > 0) {
-        route_ = std::string(kUnmatchedRoute);
-        HttpResponse response = TooManyRequestsResponse(
-            "Too many requests from this address", wait, request.version());
-        response.set("Octo-Capabilities", "");
-        response.keep_alive(request.keep_alive() && !shutting_down_ && !server_->stopping());
-        return Write(std::move(response), /*linger=*/false);
-      }
-    }
     server_->handler()->Handle(
         std::move(request), [self = shared_from_this()](HandlerResult result) {
           asio::post(self->executor(), [self, result = std::move(result)]() mutable {
             self->Send(std::move(result));
           });
         });
+  }
+
+  // 429 + Retry-After. A request without a body keeps its connection (it is
+  // the rate that is limited); one with a body still unread is closed, so the
+  // body is never read.
+  void RefuseOverRate(int wait) {
+    const bool body_unread = !parser_->is_done();
+    method_ = PrintableAscii(parser_->get().method_string(), 16);
+    route_ = std::string(kUnmatchedRoute);
+    if (options().metrics != nullptr) options().metrics->RequestStarted();
+    HttpResponse response = TooManyRequestsResponse("Too many requests from this address", wait,
+                                                    parser_->get().version());
+    response.set("Octo-Capabilities", "");
+    response.keep_alive(!body_unread && parser_->get().keep_alive() && !shutting_down_ &&
+                        !server_->stopping());
+    Write(std::move(response), /*linger=*/body_unread);
   }
 
   void Send(HandlerResult result) {
@@ -407,7 +419,7 @@ void HttpServer::Impl::OnAccept(error_code ec, tcp::socket socket) {
   }
   error_code ignored;
   const tcp::endpoint remote = socket.remote_endpoint(ignored);
-  std::string address = ignored ? std::string("unknown") : remote.address().to_string();
+  std::string address = ignored ? std::string("unknown") : ClientAddressKey(remote.address());
   if (full) {
     log::Warn("connection limit reached; closing a new connection");
     if (options_.guard != nullptr) options_.guard->CountGlobalConnectionLimit();

@@ -76,7 +76,8 @@ ABSL_FLAG(std::string, port_file, octo::EnvOr("OCTO_GATEWAY_PORT_FILE", ""),
           "if set, the bound port is written here (atomically) once the gateway accepts "
           "connections (env OCTO_GATEWAY_PORT_FILE)");
 ABSL_FLAG(bool, allow_non_loopback, EnvBool("OCTO_GATEWAY_ALLOW_NON_LOOPBACK", false),
-          "allow --listen on a non-loopback address (env OCTO_GATEWAY_ALLOW_NON_LOOPBACK)");
+          "allow --listen and --metrics_listen on a non-loopback address "
+          "(env OCTO_GATEWAY_ALLOW_NON_LOOPBACK)");
 ABSL_FLAG(
     int, request_timeout_ms, octo::EnvOrInt("OCTO_GATEWAY_REQUEST_TIMEOUT_MS", 5000),
     "deadline of the gRPC calls one HTTP request makes (env OCTO_GATEWAY_REQUEST_TIMEOUT_MS)");
@@ -104,8 +105,10 @@ ABSL_FLAG(int, address_rate_limit, octo::EnvOrInt("OCTO_GATEWAY_ADDRESS_RATE_LIM
           "Retry-After; 0: no limit (env OCTO_GATEWAY_ADDRESS_RATE_LIMIT)");
 ABSL_FLAG(int, address_rate_burst, octo::EnvOrInt("OCTO_GATEWAY_ADDRESS_RATE_BURST", 2000),
           "requests one client address may make at once (env OCTO_GATEWAY_ADDRESS_RATE_BURST)");
-ABSL_FLAG(int, key_rate_limit, octo::EnvOrInt("OCTO_GATEWAY_KEY_RATE_LIMIT", 100),
-          "requests per second one API key may make on average; more answer 429 with "
+ABSL_FLAG(double, key_rate_limit,
+          std::strtod(octo::EnvOr("OCTO_GATEWAY_KEY_RATE_LIMIT", "100").c_str(), nullptr),
+          "requests per second one API key may make on average (fractions allowed: 0.5 is one "
+          "every 2 s); more answer 429 with "
           "Retry-After; 0: no limit (env OCTO_GATEWAY_KEY_RATE_LIMIT)");
 ABSL_FLAG(int, key_rate_burst, octo::EnvOrInt("OCTO_GATEWAY_KEY_RATE_BURST", 200),
           "requests one API key may make at once (env OCTO_GATEWAY_KEY_RATE_BURST)");
@@ -117,11 +120,18 @@ ABSL_FLAG(int, auth_negative_ttl_ms, octo::EnvOrInt("OCTO_GATEWAY_AUTH_NEGATIVE_
           "how long an unknown API key is refused without asking the subscription service; 0: "
           "always ask (env OCTO_GATEWAY_AUTH_NEGATIVE_TTL_MS)");
 ABSL_FLAG(int, auth_cache_max_keys, octo::EnvOrInt("OCTO_GATEWAY_AUTH_CACHE_MAX_KEYS", 100000),
-          "most valid keys, and most unknown keys, remembered (env OCTO_GATEWAY_AUTH_CACHE_MAX_KEYS)");
+          "most valid keys remembered (env OCTO_GATEWAY_AUTH_CACHE_MAX_KEYS)");
+ABSL_FLAG(int, auth_cache_max_unknown_keys,
+          octo::EnvOrInt("OCTO_GATEWAY_AUTH_CACHE_MAX_UNKNOWN_KEYS", 10000),
+          "most unknown keys remembered as refused; a client inventing keys fills only this "
+          "(env OCTO_GATEWAY_AUTH_CACHE_MAX_UNKNOWN_KEYS)");
 ABSL_FLAG(int, list_cache_ttl_ms, octo::EnvOrInt("OCTO_GATEWAY_LIST_CACHE_TTL_MS", 1000),
           "how long a connection's webhook list is served from memory; a change made through this "
           "gateway shows at once, one made elsewhere within this time; at most 1000; 0: no cache "
           "(env OCTO_GATEWAY_LIST_CACHE_TTL_MS)");
+ABSL_FLAG(int, list_cache_max_mb, octo::EnvOrInt("OCTO_GATEWAY_LIST_CACHE_MAX_MB", 64),
+          "MiB of webhook lists held in memory together; lists beyond it are fetched each time "
+          "until older ones expire (env OCTO_GATEWAY_LIST_CACHE_MAX_MB)");
 ABSL_FLAG(std::string, metrics_listen, octo::EnvOr("OCTO_GATEWAY_METRICS_LISTEN", "127.0.0.1:9103"),
           "listen address of GET /metrics (Prometheus), apart from the REST port; port 0 picks a "
           "free port (env OCTO_GATEWAY_METRICS_LISTEN)");
@@ -133,13 +143,9 @@ ABSL_FLAG(bool, dashboard_secure_cookies, EnvBool("OCTO_DASHBOARD_SECURE_COOKIES
           "mark the dashboard's session cookie Secure: set it when the gateway is served over "
           "TLS (a TLS-terminating proxy in front) (env OCTO_DASHBOARD_SECURE_COOKIES)");
 
-int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "octo-gateway: OCTO webhooks REST API in front of the subscription service");
-  absl::ParseCommandLine(argc, argv);
-  octo::log::SetComponent("gateway");
-  octo::log::CaptureGrpcLogs();
+namespace {
 
+octo::gateway::GatewayFlags FlagsFromCommandLine() {
   octo::gateway::GatewayFlags flags;
   flags.listen = absl::GetFlag(FLAGS_listen);
   flags.subscription_target = absl::GetFlag(FLAGS_subscription_target);
@@ -161,69 +167,118 @@ int main(int argc, char** argv) {
   flags.auth_cache_ttl_ms = absl::GetFlag(FLAGS_auth_cache_ttl_ms);
   flags.auth_negative_ttl_ms = absl::GetFlag(FLAGS_auth_negative_ttl_ms);
   flags.auth_cache_max_keys = absl::GetFlag(FLAGS_auth_cache_max_keys);
+  flags.auth_cache_max_unknown_keys = absl::GetFlag(FLAGS_auth_cache_max_unknown_keys);
   flags.list_cache_ttl_ms = absl::GetFlag(FLAGS_list_cache_ttl_ms);
+  flags.list_cache_max_mb = absl::GetFlag(FLAGS_list_cache_max_mb);
   flags.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   flags.metrics_port_file = absl::GetFlag(FLAGS_metrics_port_file);
-  absl::StatusOr<octo::gateway::GatewayConfig> config = octo::gateway::MakeGatewayConfig(flags);
-  if (!config.ok()) {
-    octo::log::Error("invalid configuration",
-                     {{"error", octo::gateway::StdView(config.status().message())}});
-    return 2;
-  }
+  return flags;
+}
 
-  // Before any thread exists (gRPC starts its own), so every thread inherits
-  // the mask and only sigwait() below receives SIGINT/SIGTERM.
+// GET /metrics on its own listener, loopback by default
+// (docs/observability.md); errors are logged.
+absl::StatusOr<std::unique_ptr<octo::metrics::MetricsServer>> StartMetrics(
+    const octo::gateway::GatewayConfig& config, octo::metrics::ProcessMetrics& metrics) {
+  absl::StatusOr<std::unique_ptr<octo::metrics::MetricsServer>> server =
+      octo::metrics::MetricsServer::Start(config.metrics_listen, metrics);
+  if (!server.ok()) {
+    octo::log::Error("cannot serve metrics",
+                     {{"error", octo::gateway::StdView(server.status().message())}});
+    return server;
+  }
+  const std::string port = absl::StrCat((*server)->port());
+  if (!config.metrics_port_file.empty() &&
+      !octo::WriteFileAtomically(config.metrics_port_file, port + "\n")) {
+    octo::log::Error("cannot write the metrics port file", {{"path", config.metrics_port_file}});
+    return absl::InternalError("cannot write the metrics port file");
+  }
+  return server;
+}
+
+// The caches and limits in front of the subscription service
+// (docs/decisions.md), wired into `config`'s server and handler options.
+// Before any thread exists (gRPC starts its own), so every thread inherits
+// the mask and only sigwait() in main() receives SIGINT/SIGTERM.
+sigset_t BlockStopSignals() {
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGINT);
   sigaddset(&stop_signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  return stop_signals;
+}
 
+// The channel to the subscription service, authenticated with the gateway's
+// caller token (services/common/grpc_auth.h); null, logged, without one.
+std::shared_ptr<grpc::Channel> SubscriptionChannel(const octo::gateway::GatewayConfig& config,
+                                                   octo::metrics::GrpcMetrics* grpc_metrics) {
+  absl::StatusOr<std::string> caller_token = octo::grpc_auth::ReadTokenFile(
+      "--subscription_token_file", absl::GetFlag(FLAGS_subscription_token_file));
+  if (!caller_token.ok()) {
+    octo::log::Error("invalid configuration",
+                     {{"error", octo::gateway::StdView(caller_token.status().message())}});
+    return nullptr;
+  }
+  return octo::gateway::MakeSubscriptionChannel(config.subscription_target, grpc_metrics,
+                                                *caller_token);
+}
+
+struct Guards {
+  Guards(octo::gateway::GatewayConfig* config, octo::metrics::GatewayGuardMetrics* metrics)
+      : client(config->guard, metrics),
+        key_limiter(config->key_rate),
+        auth_cache(config->auth_cache),
+        list_cache(config->list_cache) {
+    config->http.guard = &client;
+    config->api.key_limiter = &key_limiter;
+    config->api.list_cache = &list_cache;
+    config->api.guard_metrics = metrics;
+  }
+  octo::gateway::ClientGuard client;
+  octo::gateway::RateLimiter key_limiter;
+  octo::gateway::AuthCache auth_cache;
+  octo::gateway::ListCache list_cache;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "octo-gateway: OCTO webhooks REST API in front of the subscription service");
+  absl::ParseCommandLine(argc, argv);
+  octo::log::SetComponent("gateway");
+  octo::log::CaptureGrpcLogs();
+
+  absl::StatusOr<octo::gateway::GatewayConfig> config =
+      octo::gateway::MakeGatewayConfig(FlagsFromCommandLine());
+  if (!config.ok()) {
+    octo::log::Error("invalid configuration",
+                     {{"error", octo::gateway::StdView(config.status().message())}});
+    return 2;
+  }
+
+  const sigset_t stop_signals = BlockStopSignals();
   RaiseFileLimit(&config->http);
 
-  // GET /metrics on its own listener, loopback by default (docs/observability.md).
   octo::metrics::ProcessMetrics metrics;
   octo::metrics::GrpcMetrics grpc_metrics(metrics.registry());
   octo::metrics::HttpMetrics http_metrics(metrics.registry());
   octo::metrics::GatewayGuardMetrics guard_metrics(metrics.registry());
   config->http.metrics = &http_metrics;
   absl::StatusOr<std::unique_ptr<octo::metrics::MetricsServer>> metrics_server =
-      octo::metrics::MetricsServer::Start(config->metrics_listen, metrics);
-  if (!metrics_server.ok()) {
-    octo::log::Error("cannot serve metrics",
-                     {{"error", octo::gateway::StdView(metrics_server.status().message())}});
-    return 1;
-  }
+      StartMetrics(*config, metrics);
+  if (!metrics_server.ok()) return 1;
   const std::string metrics_port = absl::StrCat((*metrics_server)->port());
-  if (!config->metrics_port_file.empty() &&
-      !octo::WriteFileAtomically(config->metrics_port_file, metrics_port + "\n")) {
-    octo::log::Error("cannot write the metrics port file", {{"path", config->metrics_port_file}});
-    return 1;
-  }
 
   // The caches and limits in front of the subscription service (docs/decisions.md).
-  octo::gateway::ClientGuard guard(config->guard, &guard_metrics);
-  config->http.guard = &guard;
-  octo::gateway::RateLimiter key_limiter(config->key_rate);
-  octo::gateway::AuthCache auth_cache(config->auth_cache);
-  octo::gateway::ListCache list_cache(config->list_cache);
-  config->api.key_limiter = &key_limiter;
-  config->api.list_cache = &list_cache;
-  config->api.guard_metrics = &guard_metrics;
+  Guards guards(&*config, &guard_metrics);
 
-  // Internal authentication (services/common/grpc_auth.h).
-  absl::StatusOr<std::string> caller_token = octo::grpc_auth::ReadTokenFile(
-      "--subscription_token_file", absl::GetFlag(FLAGS_subscription_token_file));
-  if (!caller_token.ok()) {
-    octo::log::Error("invalid configuration",
-                     {{"error", octo::gateway::StdView(caller_token.status().message())}});
-    return 2;
-  }
-  std::shared_ptr<grpc::Channel> channel = octo::gateway::MakeSubscriptionChannel(
-      config->subscription_target, &grpc_metrics, *caller_token);
+  std::shared_ptr<grpc::Channel> channel = SubscriptionChannel(*config, &grpc_metrics);
+  if (channel == nullptr) return 2;
   octo::gateway::GrpcSubscriptionBackend grpc_backend(channel);
-  octo::gateway::CachingBackend backend(&grpc_backend, &auth_cache, &list_cache, &guard_metrics);
+  octo::gateway::CachingBackend backend(&grpc_backend, &guards.auth_cache, &guards.list_cache,
+                                        &guard_metrics);
   octo::gateway::ApiHandler handler(config->api, &backend);
   // The operators' dashboard under /dashboard (docs/dashboard.md).
   octo::gateway::DashboardHandler::Options dashboard_options;

@@ -72,9 +72,10 @@ absl::StatusOr<std::vector<std::string>> SubscriptionCapabilities(const http::fi
 class SubscriptionExchange : public std::enable_shared_from_this<SubscriptionExchange> {
  public:
   SubscriptionExchange(SubscriptionBackend* backend, std::chrono::milliseconds timeout,
-                       std::string base_path, HttpRequest request, RouteMatch match,
-                       HttpHandler::Done done)
+                       std::string base_path, KeyRateCheck key_check, HttpRequest request,
+                       RouteMatch match, HttpHandler::Done done)
       : backend_(backend),
+        key_check_(key_check),
         deadline_(std::chrono::system_clock::now() + timeout),
         base_path_(std::move(base_path)),
         request_(std::move(request)),
@@ -83,29 +84,18 @@ class SubscriptionExchange : public std::enable_shared_from_this<SubscriptionExc
         done_(std::move(done)) {}
 
   void Start() {
-    const auto [first, end] = request_.equal_range(http::field::authorization);
-    if (first == end) return Fail(Unauthorized(std::string(kMissingKeyMessage)));
-    if (std::next(first) != end) return Fail(Unauthorized("Send exactly one Authorization header"));
-    absl::StatusOr<std::string> key = ParseBearerKey(first->value());
-    if (!key.ok()) return Fail(Unauthorized(std::string(key.status().message())));
-    v1::AuthenticateRequest auth;
-    auth.set_api_key(*std::move(key));
-    backend_->Authenticate(auth, deadline_,
-                           [self = shared_from_this()](absl::StatusOr<v1::AuthenticateResponse> r) {
-                             self->Step([&] { self->OnAuthenticated(std::move(r)); });
-                           });
+    AuthenticateRequest(backend_, deadline_, request_, key_check_,
+                        [self = shared_from_this()](AuthOutcome outcome) {
+                          self->Step([&] { self->OnAuthenticated(std::move(outcome)); });
+                        });
   }
 
  private:
-  void OnAuthenticated(absl::StatusOr<v1::AuthenticateResponse> auth) {
-    if (!auth.ok()) {
-      const absl::StatusCode code = auth.status().code();
-      if (code == absl::StatusCode::kInvalidArgument || code == absl::StatusCode::kNotFound) {
-        return Fail(ErrorFromStatus(absl::UnauthenticatedError(""), ""));
-      }
-      return FailWithStatus(auth.status());
-    }
-    connection_id_ = auth->connection_id();
+  void OnAuthenticated(AuthOutcome auth) {
+    if (auth.unauthorized) return Fail(*auth.unauthorized);
+    if (!auth.backend_status.ok()) return FailWithStatus(auth.backend_status);
+    if (auth.too_many) return Finish(*std::move(auth.too_many));
+    connection_id_ = std::move(auth.connection_id);
     if (!capabilities_.ok()) return Fail(BadRequest(std::string(capabilities_.status().message())));
     switch (match_.route) {
       case Route::kCreateSubscription:
@@ -254,6 +244,7 @@ class SubscriptionExchange : public std::enable_shared_from_this<SubscriptionExc
   }
 
   SubscriptionBackend* const backend_;
+  const KeyRateCheck key_check_;
   const SubscriptionBackend::Deadline deadline_;
   const std::string base_path_;
   const HttpRequest request_;
@@ -268,10 +259,11 @@ class SubscriptionExchange : public std::enable_shared_from_this<SubscriptionExc
 }  // namespace
 
 void HandleSubscriptionRequest(SubscriptionBackend* backend, std::chrono::milliseconds timeout,
-                               const std::string& base_path, HttpRequest request, RouteMatch match,
-                               HttpHandler::Done done) {
-  auto exchange = std::make_shared<SubscriptionExchange>(backend, timeout, base_path, std::move(request),
-                                                         std::move(match), std::move(done));
+                               const std::string& base_path, KeyRateCheck key_check,
+                               HttpRequest request, RouteMatch match, HttpHandler::Done done) {
+  auto exchange = std::make_shared<SubscriptionExchange>(backend, timeout, base_path, key_check,
+                                                         std::move(request), std::move(match),
+                                                         std::move(done));
   exchange->Start();
 }
 

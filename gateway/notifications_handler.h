@@ -15,6 +15,7 @@
 #include <string>
 
 #include "gateway/http_types.h"
+#include "gateway/request_auth.h"
 #include "gateway/router.h"
 #include "gateway/subscription_backend.h"
 
@@ -23,9 +24,10 @@ namespace octo::gateway {
 inline constexpr std::string_view kInvalidSubscriptionId = "INVALID_SUBSCRIPTION_ID";
 
 // Handles one request whose route IsSubscriptionRoute. `base_path` is the
-// normalized base path (for Location). Calls `done` exactly once.
+// normalized base path (for Location); `key_check` the webhook routes' own
+// (request_auth.h). Calls `done` exactly once.
 void HandleSubscriptionRequest(SubscriptionBackend* backend, std::chrono::milliseconds timeout,
-                               const std::string& base_path, HttpRequest request, RouteMatch match,
-                               HttpHandler::Done done);
+                               const std::string& base_path, KeyRateCheck key_check,
+                               HttpRequest request, RouteMatch match, HttpHandler::Done done);
 
 }  // namespace octo::gateway

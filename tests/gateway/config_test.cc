@@ -17,6 +17,11 @@ TEST(MakeGatewayConfig, Defaults) {
   EXPECT_EQ(config->api.readiness_timeout, std::chrono::milliseconds(2000));
   EXPECT_EQ(config->subscription_target, "127.0.0.1:50051");
   EXPECT_TRUE(config->port_file.empty());
+  // Unknown keys have their own, smaller cap: a client inventing keys cannot
+  // make the gateway remember as many of them as it does valid keys.
+  EXPECT_EQ(config->auth_cache.max_keys, 100000u);
+  EXPECT_EQ(config->auth_cache.max_unknown_keys, 10000u);
+  EXPECT_EQ(config->list_cache.max_total_bytes, std::size_t{64} << 20);
 }
 
 TEST(MakeGatewayConfig, RefusesNonLoopbackUnlessAllowed) {
@@ -51,6 +56,14 @@ TEST(MakeGatewayConfig, RejectsBadValues) {
   EXPECT_TRUE(bad([](GatewayFlags& f) { f.max_body_bytes = 0; }));
   EXPECT_TRUE(bad([](GatewayFlags& f) { f.threads = 0; }));
   EXPECT_TRUE(bad([](GatewayFlags& f) { f.max_header_bytes = 10; }));
+  EXPECT_TRUE(bad([](GatewayFlags& f) { f.auth_cache_max_unknown_keys = 0; }));
+  EXPECT_TRUE(bad([](GatewayFlags& f) { f.list_cache_max_mb = 0; }));
+  EXPECT_TRUE(bad([](GatewayFlags& f) { f.key_rate_limit = -0.5; }));
+  GatewayFlags slow;
+  slow.key_rate_limit = 1.0 / 60;
+  absl::StatusOr<GatewayConfig> config = MakeGatewayConfig(slow);
+  ASSERT_TRUE(config.ok()) << config.status();
+  EXPECT_DOUBLE_EQ(config->key_rate.per_second, 1.0 / 60);
 }
 
 TEST(MakeGatewayConfig, ShortReadinessTimeoutFollowsTheRequestTimeout) {

@@ -212,6 +212,44 @@ void FakeSubscriptionBackend::UpdateWebhook(const v1::UpdateWebhookRequest& requ
   done(std::move(result));
 }
 
+void FakeSubscriptionBackend::RotateWebhookSecret(const v1::RotateWebhookSecretRequest& request,
+                                                  Deadline deadline,
+                                                  Callback<v1::RotateWebhookSecretResponse> done) {
+  absl::StatusOr<v1::RotateWebhookSecretResponse> result;
+  {
+    std::lock_guard lock(mu_);
+    if (auto failure = Begin("RotateWebhookSecret", deadline)) {
+      result = *failure;
+    } else if (v1::Webhook* webhook = Find(request.connection_id(), request.webhook_id())) {
+      v1::RotateWebhookSecretResponse response;
+      *response.mutable_webhook() = *webhook;
+      response.set_secret("whsec_rotated");
+      result = std::move(response);
+    } else {
+      result = absl::NotFoundError("webhook not found");
+    }
+  }
+  done(std::move(result));
+}
+
+void FakeSubscriptionBackend::EnableWebhook(const v1::EnableWebhookRequest& request,
+                                            Deadline deadline, Callback<v1::Webhook> done) {
+  absl::StatusOr<v1::Webhook> result;
+  {
+    std::lock_guard lock(mu_);
+    if (auto failure = Begin("EnableWebhook", deadline)) {
+      result = *failure;
+    } else if (v1::Webhook* webhook = Find(request.connection_id(), request.webhook_id())) {
+      webhook->set_status(v1::WEBHOOK_STATUS_ENABLED);
+      webhook->clear_disabled_reason();
+      result = *webhook;
+    } else {
+      result = absl::NotFoundError("webhook not found");
+    }
+  }
+  done(std::move(result));
+}
+
 void FakeSubscriptionBackend::DeleteWebhook(const v1::DeleteWebhookRequest& request,
                                             Deadline deadline, Callback<v1::Webhook> done) {
   absl::StatusOr<v1::Webhook> result;

@@ -46,6 +46,11 @@ class FakeSubscriptionBackend : public SubscriptionBackend {
                      Callback<octo::webhooks::v1::Webhook> done) override;
   void DeleteWebhook(const octo::webhooks::v1::DeleteWebhookRequest& request, Deadline deadline,
                      Callback<octo::webhooks::v1::Webhook> done) override;
+  void RotateWebhookSecret(const octo::webhooks::v1::RotateWebhookSecretRequest& request,
+                           Deadline deadline,
+                           Callback<octo::webhooks::v1::RotateWebhookSecretResponse> done) override;
+  void EnableWebhook(const octo::webhooks::v1::EnableWebhookRequest& request, Deadline deadline,
+                     Callback<octo::webhooks::v1::Webhook> done) override;
   void CheckHealth(const grpc::health::v1::HealthCheckRequest& request, Deadline deadline,
                    Callback<grpc::health::v1::HealthCheckResponse> done) override;
 

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -151,6 +152,20 @@ TEST(GatewayMain, RefusesANonLoopbackListenAddress) {
   ASSERT_TRUE(gateway.HasExited(std::chrono::seconds(10)));
   EXPECT_EQ(gateway.exit_code(), 2);
   EXPECT_NE(gateway.log().find("allow_non_loopback"), std::string::npos) << gateway.log();
+}
+
+TEST(GatewayMain, TheLoopbackFlagsHelpNamesBothListeners) {
+  FILE* pipe = popen((std::string(OCTO_GATEWAY_BINARY) + " --helpon=main 2>&1").c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::string out;
+  char buffer[4096];
+  for (std::size_t n; (n = fread(buffer, 1, sizeof buffer, pipe)) > 0;) out.append(buffer, n);
+  pclose(pipe);
+  const auto flag = out.find("--allow_non_loopback (");
+  ASSERT_NE(flag, std::string::npos) << out;
+  const std::string help = out.substr(flag, out.find("default:", flag) - flag);
+  EXPECT_NE(help.find("--listen"), std::string::npos) << help;
+  EXPECT_NE(help.find("--metrics_listen"), std::string::npos) << help;
 }
 
 TEST(GatewayMain, BadFlagValueExitsNonZero) {

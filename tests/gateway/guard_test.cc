@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 #include <string>
+#include <thread>
 
 #include <boost/json/parse.hpp>
 #include <gtest/gtest.h>
@@ -13,6 +14,7 @@
 #include "gateway/api_handler.h"
 #include "gateway/auth_cache.h"
 #include "gateway/caching_backend.h"
+#include "gateway/client_guard.h"
 #include "gateway/list_cache.h"
 #include "gateway/rate_limiter.h"
 #include "services/common/metrics.h"
@@ -94,6 +96,34 @@ TEST(ListCacheTest, EvictionRefusesOlderFillsAndLargeBodiesAreNotKept) {
   EXPECT_EQ(cache.Find("d", later), nullptr) << "over max_body_bytes";
 }
 
+TEST(ListCacheTest, BodiesStayWithinTheByteBudget) {
+  ListCache cache({.ttl = 1000ms, .max_body_bytes = 10, .max_total_bytes = 20});
+  const Clock::time_point started = Clock::now();
+  cache.Store("a", started, "[01234567]");
+  cache.Store("b", started, "[01234567]");
+  cache.Store("c", started, "[01234567]");
+  EXPECT_NE(cache.Find("a", started), nullptr);
+  EXPECT_NE(cache.Find("b", started), nullptr);
+  EXPECT_EQ(cache.Find("c", started), nullptr) << "over the budget: not kept";
+  EXPECT_EQ(cache.body_bytes(), 20u);
+  cache.Invalidate("a");
+  EXPECT_EQ(cache.body_bytes(), 10u);
+  cache.Store("c", Clock::now() + 1ns, "[01234567]");
+  EXPECT_NE(cache.Find("c", Clock::now() + 1ns), nullptr) << "room again";
+  EXPECT_EQ(cache.body_bytes(), 20u);
+}
+
+TEST(ListCacheTest, StoreSweepsExpiredBodiesBeforeTheCacheIsFull) {
+  ListCache cache({.ttl = 100ms});
+  // Fetches that began almost a TTL ago: expired within 10 ms.
+  const Clock::time_point long_ago = Clock::now() - 90ms;
+  for (const char* connection : {"a", "b", "c"}) cache.Store(connection, long_ago, "[0123456789]");
+  EXPECT_EQ(cache.body_bytes(), 36u);
+  std::this_thread::sleep_for(150ms);  // past their expiry and the next sweep
+  cache.Store("d", Clock::now(), "[]");
+  EXPECT_EQ(cache.body_bytes(), 2u) << "the expired bodies were dropped, far from max_entries";
+}
+
 TEST(RateLimiterTest, BurstThenRetryAfterThenRefill) {
   RateLimiter limiter({.per_second = 2, .burst = 3, .max_keys = 100});
   const Clock::time_point t0 = Clock::now();
@@ -107,6 +137,27 @@ TEST(RateLimiterTest, BurstThenRetryAfterThenRefill) {
   EXPECT_EQ(slow.Acquire("k", t0), 0);
   EXPECT_EQ(slow.Acquire("k", t0), 10);
   EXPECT_EQ(RateLimiter({.per_second = 0}).Acquire("k", t0), 0) << "0: no limit";
+}
+
+TEST(ClientAddressKeyTest, IPv6CountsByItsSlash64AndMappedIPv4AsIPv4) {
+  const auto key = [](const char* text) {
+    return ClientAddressKey(boost::asio::ip::make_address(text));
+  };
+  EXPECT_EQ(key("127.0.0.2"), "127.0.0.2");
+  EXPECT_EQ(key("::ffff:127.0.0.2"), "127.0.0.2");
+  EXPECT_EQ(key("2001:db8:1:2:aaaa:bbbb:cccc:dddd"), "2001:db8:1:2::/64");
+  EXPECT_EQ(key("2001:db8:1:2::9"), "2001:db8:1:2::/64");
+  EXPECT_EQ(key("2001:db8:1:3::9"), "2001:db8:1:3::/64");
+
+  // One /64 is one client: hopping addresses inside it meets the same cap.
+  ClientGuard guard({.max_connections_per_address = 1,
+                     .address_rate = {.per_second = 1.0 / 60, .burst = 1}},
+                    nullptr);
+  EXPECT_TRUE(guard.AdmitConnection(key("2001:db8:1:2::1")));
+  EXPECT_FALSE(guard.AdmitConnection(key("2001:db8:1:2::2")));
+  EXPECT_TRUE(guard.AdmitConnection(key("2001:db8:1:3::1")));
+  EXPECT_EQ(guard.AcquireRequest(key("127.0.0.3")), 0);
+  EXPECT_GT(guard.AcquireRequest(key("::ffff:127.0.0.3")), 0);
 }
 
 // Holds Authenticate calls until released, as a slow service would.
@@ -162,7 +213,8 @@ class CachedHandlerTest : public ::testing::Test {
       : guard_metrics_(registry_),
         auth_({.ttl = 1000ms, .negative_ttl = 1000ms}),
         lists_({.ttl = 1000ms}),
-        key_limiter_({.per_second = 1, .burst = 10}),
+        // One token a minute: no refill during a test, however slow the machine.
+        key_limiter_({.per_second = 1.0 / 60, .burst = 10}),
         caching_(&backend_, &auth_, &lists_, &guard_metrics_),
         handler_(Options(), &caching_) {
     backend_.AddKey(kKey, kConnection);
@@ -229,6 +281,52 @@ TEST_F(CachedHandlerTest, ListsAndKeysAreServedFromMemoryAndChangesShowAtOnce) {
   EXPECT_EQ(backend_.calls("ListWebhooks"), 2);
 }
 
+// Every change a partner makes through this gateway drops the connection's
+// cached list before it is answered: the next list asks the service.
+struct ListChange {
+  const char* name;
+  http::verb method;
+  const char* path;  // "{id}": a webhook's id
+  const char* body;  // "" for none
+};
+
+class ListChangeTest : public CachedHandlerTest,
+                       public ::testing::WithParamInterface<ListChange> {};
+
+TEST_P(ListChangeTest, ShowsAtOnce) {
+  const ListChange& change = GetParam();
+  const HandlerResult webhook = Call(http::verb::post, "/octo/webhooks", kKey, kBody);
+  ASSERT_EQ(webhook.response.result_int(), 200);
+  const std::string webhook_id(json::parse(webhook.response.body()).at("id").as_string());
+  ASSERT_EQ(Call(http::verb::get, "/octo/webhooks").response.result_int(), 200);
+  ASSERT_EQ(Call(http::verb::get, "/octo/webhooks").response.result_int(), 200);
+  const int fetched = backend_.calls("ListWebhooks");
+
+  std::string path = change.path;
+  if (const auto at = path.find("{id}"); at != std::string::npos) path.replace(at, 4, webhook_id);
+  const HandlerResult changed = Call(change.method, path, kKey, change.body);
+  ASSERT_LT(changed.response.result_int(), 300) << changed.response.body();
+
+  const HandlerResult listed = Call(http::verb::get, "/octo/webhooks");
+  EXPECT_EQ(listed.response.result_int(), 200);
+  EXPECT_EQ(backend_.calls("ListWebhooks"), fetched + 1) << "the cached list was dropped";
+  if (change.method == http::verb::patch && path.starts_with("/octo/webhooks/")) {
+    EXPECT_NE(listed.response.body().find("example.com/changed"), std::string::npos)
+        << listed.response.body();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    EveryChange, ListChangeTest,
+    ::testing::Values(
+        ListChange{"create", http::verb::post, "/octo/webhooks", kBody},
+        ListChange{"update", http::verb::patch, "/octo/webhooks/{id}",
+                   R"({"url":"https://example.com/changed"})"},
+        ListChange{"delete", http::verb::delete_, "/octo/webhooks/{id}", ""},
+        ListChange{"rotate_secret", http::verb::post, "/octo/ext/webhooks/{id}/rotate-secret", ""},
+        ListChange{"enable", http::verb::post, "/octo/ext/webhooks/{id}/enable", ""}),
+    [](const ::testing::TestParamInfo<ListChange>& info) { return std::string(info.param.name); });
+
 TEST_F(CachedHandlerTest, UnknownKeysHitTheNegativeCache) {
   for (int i = 0; i < 3; ++i) {
     const HandlerResult r = Call(http::verb::get, "/octo/webhooks", "octo_unknown");
@@ -245,16 +343,32 @@ TEST_F(CachedHandlerTest, AKeyOverItsRateIs429WithRetryAfterInTheOctoShape) {
     ASSERT_EQ(Call(http::verb::get, "/octo/webhooks").response.result_int(), 200) << i;
   const HandlerResult r = Call(http::verb::get, "/octo/webhooks");
   EXPECT_EQ(r.response.result_int(), 429);
-  EXPECT_EQ(r.response[http::field::retry_after], "1");
+  // A token a minute: the wait is about a minute (less the test's own time).
+  EXPECT_GE(std::stoi(std::string(r.response[http::field::retry_after])), 50);
   EXPECT_EQ(r.response[http::field::content_type], "application/json");
   const json::object body = json::parse(r.response.body()).as_object();
   EXPECT_EQ(body.size(), 2u) << r.response.body();
   EXPECT_EQ(body.at("error"), "BAD_REQUEST");
-  EXPECT_NE(std::string(body.at("errorMessage").as_string()).find("retry after 1 s"),
+  EXPECT_NE(std::string(body.at("errorMessage").as_string()).find("; retry after "),
             std::string::npos);
   EXPECT_EQ(Counter("octo_gateway_rejected_total", "reason", "key_rate"), 1);
   // An unknown key is refused before its rate is counted.
   EXPECT_EQ(Call(http::verb::get, "/octo/webhooks", "octo_unknown").response.result_int(), 401);
+}
+
+TEST_F(CachedHandlerTest, TheNotificationsRoutesSpendTheSameKeyRate) {
+  const std::string subscriptions = "/octo/notifications/subscriptions";
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(Call(http::verb::get, "/octo/webhooks").response.result_int(), 200) << i;
+  for (int i = 0; i < 5; ++i)
+    ASSERT_EQ(Call(http::verb::get, subscriptions).response.result_int(), 200) << i;
+  const HandlerResult r = Call(http::verb::get, subscriptions);
+  EXPECT_EQ(r.response.result_int(), 429) << r.response.body();
+  EXPECT_GE(std::stoi(std::string(r.response[http::field::retry_after])), 50);
+  EXPECT_EQ(Call(http::verb::post, subscriptions, kKey, kBody).response.result_int(), 429);
+  EXPECT_EQ(Call(http::verb::get, "/octo/webhooks").response.result_int(), 429);
+  EXPECT_EQ(Counter("octo_gateway_rejected_total", "reason", "key_rate"), 3);
+  EXPECT_EQ(backend_.calls("ListWebhooks"), 1 + 5) << "refused requests reach no service";
 }
 
 }  // namespace

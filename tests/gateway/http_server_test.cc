@@ -4,6 +4,9 @@
 // can send.
 #include "gateway/http_server.h"
 
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <random>
 #include <thread>
 
@@ -288,21 +291,53 @@ TEST_F(HttpServerTest, HalfRequestsAndAbruptClosesAreHarmless) {
   ExpectAlive();
 }
 
+// A client trickling a byte every 200 ms is closed at the deadline, however
+// long it would go on: trickled to twice the deadline, it must be closed by
+// the deadline plus `kSlack` (below the trickling's end, so an idle timer,
+// which trickling keeps resetting, fails this).
+constexpr auto kTrickleInterval = std::chrono::milliseconds(200);
+constexpr auto kSlack = std::chrono::milliseconds(700);
+
 TEST_F(HttpServerTest, SlowClientsAreCutOffAtTheHeaderTimeout) {
-  options_.header_timeout = std::chrono::milliseconds(300);
+  constexpr auto kDeadline = std::chrono::milliseconds(1000);
+  options_.header_timeout = kDeadline;
   Start();
-  TestConnection slow(port_);
+  const int slow = testing::ConnectFrom("127.0.0.1", port_);
+  ASSERT_GE(slow, 0);
   const auto start = std::chrono::steady_clock::now();
-  ASSERT_TRUE(slow.Send("GET /healthz HTTP/1.1\r\n"));
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  slow.Send("X-A: 1\r\n");  // trickling does not extend the deadline
-  EXPECT_TRUE(slow.WaitForClose(std::chrono::seconds(3)));
-  EXPECT_GE(std::chrono::steady_clock::now() - start, std::chrono::milliseconds(250));
+  ASSERT_EQ(send(slow, "GET /healthz HTTP/1.1\r\n", 23, MSG_NOSIGNAL), 23);
+  const auto closed =
+      testing::TrickleUntil({slow}, "X-A: 1\r\n", kTrickleInterval, start + 2 * kDeadline);
+  close(slow);
+  ASSERT_TRUE(closed[0].has_value()) << "still open at twice the header deadline";
+  EXPECT_GE(*closed[0] - start, kDeadline - std::chrono::milliseconds(50));
+  EXPECT_LE(*closed[0] - start, kDeadline + kSlack);
 
   // An idle keep-alive connection is closed after the same time.
   TestConnection idle(port_);
   ASSERT_TRUE(idle.RoundTrip(TestRequest(http::verb::get, "/healthz", 11)).has_value());
   EXPECT_TRUE(idle.WaitForClose(std::chrono::seconds(3)));
+  ExpectAlive();
+}
+
+TEST_F(HttpServerTest, SlowBodiesAreCutOffAtTheReadTimeout) {
+  constexpr auto kDeadline = std::chrono::milliseconds(1000);
+  options_.read_timeout = kDeadline;
+  Start();
+  const int slow = testing::ConnectFrom("127.0.0.1", port_);
+  ASSERT_GE(slow, 0);
+  const std::string header =
+      "POST /octo/webhooks HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+      "Content-Length: 1000\r\n\r\n";
+  const auto start = std::chrono::steady_clock::now();
+  ASSERT_EQ(send(slow, header.data(), header.size(), MSG_NOSIGNAL),
+            static_cast<ssize_t>(header.size()));
+  // 1 byte per 200 ms: the 1,000 bytes would take 200 s.
+  const auto closed = testing::TrickleUntil({slow}, " ", kTrickleInterval, start + 2 * kDeadline);
+  close(slow);
+  ASSERT_TRUE(closed[0].has_value()) << "still open at twice the body deadline";
+  EXPECT_GE(*closed[0] - start, kDeadline - std::chrono::milliseconds(50));
+  EXPECT_LE(*closed[0] - start, kDeadline + kSlack);
   ExpectAlive();
 }
 

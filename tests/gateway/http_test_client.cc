@@ -1,5 +1,13 @@
 #include "tests/gateway/http_test_client.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <thread>
+
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
@@ -113,6 +121,62 @@ std::optional<TestResponse> Get(int port, const std::string& target) {
   TestConnection connection(port);
   if (!connection.connected()) return std::nullopt;
   return connection.RoundTrip(TestRequest(http::verb::get, target, 11));
+}
+
+int ConnectFrom(const char* source, int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in local{};
+  local.sin_family = AF_INET;
+  inet_pton(AF_INET, source, &local.sin_addr);
+  sockaddr_in remote{};
+  remote.sin_family = AF_INET;
+  remote.sin_port = htons(static_cast<uint16_t>(port));
+  remote.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (bind(fd, reinterpret_cast<sockaddr*>(&local), sizeof local) != 0 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&remote), sizeof remote) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+namespace {
+
+// True when the peer has closed `fd`; reads and drops what it sent.
+bool PeerClosed(int fd) {
+  char buffer[4096];
+  for (;;) {
+    const ssize_t n = recv(fd, buffer, sizeof buffer, MSG_DONTWAIT);
+    if (n == 0) return true;
+    if (n < 0) return errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR;
+  }
+}
+
+}  // namespace
+
+std::vector<std::optional<SteadyTime>> TrickleUntil(const std::vector<int>& fds,
+                                                    std::string_view bytes,
+                                                    std::chrono::milliseconds interval,
+                                                    SteadyTime until,
+                                                    const std::function<void()>& each_round) {
+  std::vector<std::optional<SteadyTime>> closed(fds.size());
+  for (;;) {
+    const SteadyTime round = std::chrono::steady_clock::now();
+    std::size_t open = 0;
+    for (std::size_t i = 0; i < fds.size(); ++i) {
+      if (closed[i].has_value()) continue;
+      if (PeerClosed(fds[i])) {
+        closed[i] = round;
+        continue;
+      }
+      ++open;
+      send(fds[i], bytes.data(), bytes.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    }
+    if (open == 0 || round >= until) return closed;
+    if (each_round) each_round();
+    std::this_thread::sleep_until(std::min(round + interval, until));
+  }
 }
 
 }  // namespace octo::gateway::testing

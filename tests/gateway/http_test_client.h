@@ -4,9 +4,11 @@
 // input, Beast for well-formed requests and responses). Every operation has
 // a timeout, so a misbehaving server fails a test instead of hanging it.
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -55,5 +57,21 @@ class TestConnection {
 
 // GET `target` on a fresh connection.
 std::optional<TestResponse> Get(int port, const std::string& target);
+
+// A raw TCP connection from `source` (a 127.x.y.z address) to 127.0.0.1:port;
+// -1 on failure.
+int ConnectFrom(const char* source, int port);
+
+// Slow clients ("slowloris"): sends `bytes` on every socket of `fds` every
+// `interval` until `until`, and notes when the server closed each (EOF or
+// reset), to within `interval`. A server that restarts its timer on every
+// byte (an idle timer, not a deadline) never closes them while this runs.
+// `each_round`, if set, runs once per round after the sends.
+using SteadyTime = std::chrono::steady_clock::time_point;
+std::vector<std::optional<SteadyTime>> TrickleUntil(const std::vector<int>& fds,
+                                                    std::string_view bytes,
+                                                    std::chrono::milliseconds interval,
+                                                    SteadyTime until,
+                                                    const std::function<void()>& each_round = {});
 
 }  // namespace octo::gateway::testing

@@ -55,4 +55,18 @@ for (const { method, path } of routes) {
   if (!item || !item[method.toLowerCase()]) missing.push(`${method} ${path}`);
 }
 if (missing.length > 0) fail(`routes the gateway serves but the document lacks:\n  ${missing.join("\n  ")}`);
+
+// Every request on the gateway's listener counts against its client
+// address's rate (and the keyed routes against the key's): every operation
+// may answer 429, with Retry-After.
+const unlimited = [];
+for (const [path, item] of Object.entries(api.paths ?? {})) {
+  for (const method of ["get", "put", "post", "patch", "delete"]) {
+    const op = item[method];
+    if (!op) continue;
+    const tooMany = op.responses?.["429"];
+    if (!tooMany || !tooMany.headers?.["Retry-After"]) unlimited.push(`${method.toUpperCase()} ${path}`);
+  }
+}
+if (unlimited.length > 0) fail(`operations without a 429 + Retry-After response:\n  ${unlimited.join("\n  ")}`);
 process.stdout.write(`valid: ${api.info.title} ${api.info.version}, ${routes.length} routes documented\n`);
