@@ -37,6 +37,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -68,6 +69,10 @@ struct AdmissionAsk {
   std::string webhook_id;
   double rate_limit_per_second = 0;  // 0 = none
   int max_concurrency = 0;           // 0 = none
+  // When its claim began: its time waiting for the destination counts from
+  // then (the claim's SQL and the batch before it held its lease too).
+  // InfinitePast: from Admit.
+  absl::Time claimed_at = absl::InfinitePast();
 };
 
 struct Admission {
@@ -130,6 +135,9 @@ class DestinationAdmission {
   // destination.
   static constexpr absl::Duration kMinBacklogDefer = absl::Seconds(1);
   static constexpr absl::Duration kMaxBacklogDefer = absl::Minutes(10);
+  // A destination whose line is empty and that refused nothing for this
+  // long has caught up: its next refusal starts a new backlog at now.
+  static constexpr absl::Duration kBacklogForgottenAfter = absl::Seconds(10);
   // Requests opening a new connection to one destination at once at most.
   static constexpr int kNewConnections = 4;
   // Idle this long, a destination's connections are assumed closed (the
@@ -137,6 +145,8 @@ class DestinationAdmission {
   static constexpr absl::Duration kWarmFor = absl::Seconds(5);
   // For tests: the destination's proven connections.
   int ProvenConnections(const std::string& destination) const;
+  // For tests: when the destination's last backlog refusal is due back.
+  absl::Time BacklogUntil(const std::string& destination) const;
 
  private:
   struct Waiting {
@@ -151,12 +161,15 @@ class DestinationAdmission {
     int proven = 0;       // connections the transport reported opened and kept, less those closed
     int connecting = 0;   // running requests that opened a new connection
     absl::Time last_active = absl::InfinitePast();
-    // When the last request refused as backlog is due back (BacklogWait).
+    // When the last request refused as backlog is due back (BacklogWait),
+    // at most kMaxBacklogDefer ahead.
     absl::Time backlog_until = absl::InfinitePast();
+    absl::Time last_refusal = absl::InfinitePast();
   };
   struct Destination {
     int running = 0;
     std::deque<Waiting> line;
+    std::multiset<absl::Time> running_since;  // start times of its running requests
   };
   struct Webhook {
     int in_flight = 0;
@@ -170,10 +183,12 @@ class DestinationAdmission {
     bool running = false;
     bool new_connection = false;  // started beyond the proven connections
     absl::Duration start_interval;  // its webhook's rate: starts at least this far apart
+    absl::Time started_at;          // when running
   };
 
   absl::Duration AdmitLimited(const AdmissionAsk& ask, int& deferred);
   int Slots(const std::string& key, const Destination& d) const;
+  absl::Duration Pace(const std::string& key, const Destination& d) const;
   absl::Duration SlotTime(const std::string& key, const Destination& d) const;
   bool LineTooLong(const std::string& key, const Destination& d) const;
   absl::Duration BacklogWait(const std::string& key, const Destination& d);
