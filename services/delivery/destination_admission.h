@@ -8,10 +8,14 @@
 // Connection warm-up: at most kNewConnections requests to a destination
 // may be opening a new connection at any time. A request started while
 // fewer requests run than the destination has proven connections reuses
-// one; any other opens one. The transport says what each request did: one
-// that opened a connection left open proves one more; one that reused a
-// connection which then closed (Connection: close, HTTP/1.0, a cut body, an
-// error) proves one less. A burst that opened a
+// one; any other is counted as opening one (it may find an idle connection
+// libcurl still holds after the count was reset). The transport says whether
+// each request's connection stayed open: one started beyond the proven
+// connections whose connection stayed open proves one more; one started
+// within them whose connection then closed (Connection: close, HTTP/1.0, a
+// cut body, an error) proves one less. Whether the transport actually opened
+// a connection (ConnectionUse::opened) does not enter the count: what a
+// request was counted as at its start does. A burst that opened a
 // connection per delivery at once overflowed small listen queues (5 in
 // Python's http.server): the dropped SYNs were retransmitted after Linux's
 // 1 s initial RTO, so the first burst to a new destination stalled for a
@@ -83,7 +87,9 @@ struct Admission {
 };
 
 // What a finished request did to its destination's connections (from
-// TransferResult): opened one, and left it open.
+// TransferResult): opened one, and left it open. Only `kept` changes the
+// proven connections (with how the request was counted at its start);
+// `opened` is what the transport saw, for the record.
 struct ConnectionUse {
   bool opened = false;
   bool kept = false;
@@ -109,9 +115,10 @@ class DestinationAdmission {
   // Returns what may start now.
   std::vector<OutgoingRequest> Withdraw(uint64_t tag);
   // A started request ended: `sent` it reached the network (its `duration`
-  // is the destination's pace); `connection` what the transport saw: a
-  // connection opened and kept proves one more, a reused one that closed
-  // one less. Returns what may start now, in line order.
+  // is the destination's pace); `connection` what the transport saw: kept
+  // by a request started beyond the proven connections proves one more,
+  // closed under one started within them one less. Returns what may start
+  // now, in line order.
   std::vector<OutgoingRequest> Finished(uint64_t tag, absl::Duration duration, bool sent, ConnectionUse connection);
   // Requests that waited longer than max_queue_wait, taken out of line: those
   // a freed slot found too old to start (always), and with `scan` the fronts
