@@ -59,12 +59,11 @@ Admission DestinationAdmission::Admit(const AdmissionAsk& ask, int& deferred) {
     return out;
   }
   const absl::Time now = clock_.Now();
-  if (d.line.empty()) {
-    // Caught up: the next backlog is spread out from its own start.
-    const auto h = history_.find(ask.destination);
-    if (h != history_.end() && now - h->second.last_refusal > kBacklogForgottenAfter) {
-      h->second.backlog_until = absl::InfinitePast();
-    }
+  // Caught up (empty line, no recent refusal): the next backlog is spread
+  // out from its own start.
+  const auto h = d.line.empty() ? history_.find(ask.destination) : history_.end();
+  if (h != history_.end() && now - h->second.last_refusal > kBacklogForgottenAfter) {
+    h->second.backlog_until = absl::InfinitePast();
   }
   Ticket ticket{ask.destination, "", false, false, absl::ZeroDuration(), absl::InfinitePast()};
   if (ask.rate_limit_per_second > 0 || ask.max_concurrency > 0) {
@@ -253,9 +252,7 @@ void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool s
   if (ticket.running) {
     Destination& d = destinations_[ticket.destination];
     --d.running;
-    if (const auto since = d.running_since.find(ticket.started_at); since != d.running_since.end()) {
-      d.running_since.erase(since);
-    }
+    d.running_since.erase(d.running_since.find(ticket.started_at));  // MarkStarted put it there
   }
   tickets_.erase(it);
 }
