@@ -21,13 +21,14 @@ void ClaimScheduler::Wake() {
   signalled_ = true;
 }
 
-void ClaimScheduler::Finished(int count, const std::vector<absl::Duration>& due_in) { Finished(count, due_in, 0); }
-
-void ClaimScheduler::Finished(int count, const std::vector<absl::Duration>& due_in, int sent) {
+void ClaimScheduler::Finished(int count, const std::vector<absl::Duration>& due_in) {
   const absl::Time now = clock_.Now();
   absl::MutexLock lock(&mu_);
   in_flight_ -= count;
-  if (backlogged_) sent_since_backlog_ += sent;
+  // Every slot freed (sent, released unsent or given up) counts: a backlog
+  // released into its future slots makes room for other destinations'
+  // deliveries as much as a send does.
+  freed_since_claim_ += count;
   for (absl::Duration d : due_in) {
     if (d <= absl::ZeroDuration()) {
       wake_ = true;
@@ -44,17 +45,19 @@ void ClaimScheduler::Claimed(int limit, int claimed) {
   // A full batch: there may be more due. A failure: try again (after the
   // caller's backoff).
   if (claimed == limit || claimed < 0) wake_ = true;
+  // Nothing due: no backlog is waiting to be claimed.
+  if (claimed == 0) backlogged_ = false;
   signalled_ = true;
 }
 
 void ClaimScheduler::Admitted(int claimed, int backlogged) {
   absl::MutexLock lock(&mu_);
+  // A full batch says more is due, but admission could not take all of it:
+  // the next claim waits for the poll or a due retry, sized by the slots
+  // freed since this claim. Wakes that come meanwhile are kept for when the
+  // backlog ends (the counts are the claim's, kept since TakeClaim).
   if (backlogged > 0) {
-    // A full batch says more is due, but admission could not take it:
-    // what comes next waits for the poll, sized by what gets sent.
     backlogged_ = true;
-    sent_since_backlog_ = 0;
-    wake_ = false;
   } else if (claimed > 0) {
     backlogged_ = false;
   }
@@ -74,17 +77,29 @@ int ClaimScheduler::TakeClaim() {
 
 int ClaimScheduler::TakeClaimLocked() {
   const absl::Time now = clock_.Now();
-  if (!wake_ && now >= NextCheckLocked()) {
-    wake_ = true;  // the poll, or a retry fell due
+  // Backlogged, only the poll or a due retry claims: a wake (NOTIFY, a full
+  // batch, a release due now) waits for it.
+  const bool woken = wake_ && !backlogged_;
+  bool due = woken || poll_due_;
+  if (!due && now >= NextCheckLocked()) {
+    due = true;  // the poll, or a retry fell due
     while (!retry_hints_.empty() && retry_hints_.top() <= now) retry_hints_.pop();
   }
-  if (!wake_ || FreeSlots() < min_claim_ || writers_holding_ > 0) return 0;
+  if (!due || FreeSlots() < min_claim_ || writers_holding_ > 0) {
+    poll_due_ = due;  // claims once there is room (a written result signals)
+    return 0;
+  }
   int limit = std::min(options_.claim_batch, FreeSlots());
-  // Backlogged: about as many as were sent since the last claim, so claims
-  // keep pace with sends; a few more, so that a destination that sends
-  // nothing for a while does not stop claims for the others.
-  if (backlogged_) limit = std::min(limit, std::max(min_backlogged_claim_, sent_since_backlog_));
-  sent_since_backlog_ = 0;
+  // Backlogged: as many as freed a slot since the last claim (sent,
+  // released into a later slot, given up), so claims keep pace with what
+  // admission disposes of; at least a few, so that claims go on while the
+  // backlogged destination frees nothing. Released deliveries come back at
+  // their own later slot, not at the next claim, so this reaches the
+  // deliveries due behind the backlog (other destinations') within about
+  // backlog / claim_batch polls.
+  if (backlogged_) limit = std::min(limit, std::max(min_backlogged_claim_, freed_since_claim_));
+  freed_since_claim_ = 0;
+  poll_due_ = false;
   in_flight_ += limit;  // reserved until the claim returns
   wake_ = false;
   last_claim_ = now;
@@ -96,10 +111,11 @@ absl::Time ClaimScheduler::NextCheck() const {
   return NextCheckLocked();
 }
 
-// Already woken: waiting for free capacity only, which a written result
-// signals. Otherwise until the poll or a scheduled retry.
+// Already due (woken and not backlogged, or the poll came while slots were
+// short): waiting for free capacity only, which a written result signals.
+// Otherwise until the poll or a scheduled retry.
 absl::Time ClaimScheduler::NextCheckLocked() const {
-  if (wake_) return absl::InfiniteFuture();
+  if ((wake_ && !backlogged_) || poll_due_) return absl::InfiniteFuture();
   const absl::Time retry_at = retry_hints_.empty() ? absl::InfiniteFuture() : retry_hints_.top();
   return std::min(last_claim_ + options_.poll_interval, retry_at);
 }
@@ -149,6 +165,7 @@ void ClaimLoop::Run() {
   absl::Duration backoff = absl::Milliseconds(100);
   while (const int limit = scheduler_.AwaitClaim()) {
     const absl::Time t0 = absl::Now();
+    const absl::Time claimed_at = scheduler_.Now();
     absl::StatusOr<ClaimBatch> batch = store_.Claim(limit, lease_);
     const absl::Duration took = absl::Now() - t0;
     ++stats_.claims;
@@ -164,6 +181,7 @@ void ClaimLoop::Run() {
     backoff = absl::Milliseconds(100);
     const int claimed = static_cast<int>(batch->deliveries.size());
     stats_.claimed += claimed;
+    batch->claimed_at = claimed_at;
     scheduler_.Claimed(limit, claimed);
     if (claimed > 0) dispatch_(*batch);
   }

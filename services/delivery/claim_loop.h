@@ -7,13 +7,16 @@
 // least a quarter batch of free slots, when a retry this process scheduled
 // falls due, or at the latest every poll_interval.
 //
-// Claims follow what admission can start: while the last batch had
+// Claims follow what admission can dispose of: while the last batch had
 // deliveries released unsent because their destination could not start
 // them within the lease (Admitted), the next claim waits for the poll or a
-// due retry (not for free slots or a full batch) and takes at most what
-// was sent since (finished attempts), at least a sixteenth of a batch. A backlog
-// is then claimed about as fast as it drains, instead of being claimed and
-// released over and over.
+// due retry (not for a wake: NOTIFY, a full batch, a release due now) and
+// takes at most the slots freed since the last claim (sent, released into
+// a later slot, given up), at least a sixteenth of a batch. Released
+// deliveries come back at their own later slot, so a due backlog is
+// claimed once, about a batch per poll, and what is due behind it (other
+// destinations' deliveries) is reached within about backlog / claim_batch
+// polls, instead of waiting for the backlogged destination to send.
 //
 // Example:
 //   ClaimScheduler scheduler({.claim_batch = 200, .max_in_flight = 1000,
@@ -52,9 +55,6 @@ class ClaimScheduler {
   // `due_in` holds, for the ones released or retried, when they fall due
   // again (zero or less: now, which wakes the claimer).
   void Finished(int count, const std::vector<absl::Duration>& due_in);
-  // Of those, `sent` were attempts (a request went out and ended): what
-  // admission could take again.
-  void Finished(int count, const std::vector<absl::Duration>& due_in, int sent);
   // Of a dispatched batch of `claimed`, `backlogged` were released unsent
   // because their destination could not start them within the lease.
   void Admitted(int claimed, int backlogged);
@@ -77,6 +77,8 @@ class ClaimScheduler {
   bool SleepUnlessStopped(absl::Duration d);
   void Stop();
   int InFlight() const;
+  // The scheduler's clock, read.
+  absl::Time Now() const { return clock_.Now(); }
 
  private:
   int TakeClaimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -95,7 +97,8 @@ class ClaimScheduler {
   int in_flight_ ABSL_GUARDED_BY(mu_) = 0;       // claimed, result not yet written
   int writers_holding_ ABSL_GUARDED_BY(mu_) = 0;  // writers whose results wait for the database
   bool backlogged_ ABSL_GUARDED_BY(mu_) = false;  // the last batch had deliveries admission refused
-  int sent_since_backlog_ ABSL_GUARDED_BY(mu_) = 0;  // attempts finished since then
+  bool poll_due_ ABSL_GUARDED_BY(mu_) = false;    // the poll or a retry came due while slots were short
+  int freed_since_claim_ ABSL_GUARDED_BY(mu_) = 0;  // slots freed (sent or not) since the last claim
   absl::Time last_claim_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // When retries this process scheduled fall due (earliest on top).
   std::priority_queue<absl::Time, std::vector<absl::Time>, std::greater<>> retry_hints_ ABSL_GUARDED_BY(mu_);

@@ -44,30 +44,38 @@ class CurlTransport final : public HttpTransport {
   }
 
   void Start(CompletionFn on_done) override {
-    std::lock_guard lock(mu_);
-    if (thread_.joinable() || stopping_) return;
-    on_done_ = std::move(on_done);
-    thread_ = std::thread([this] { Run(); });
+    std::vector<OutgoingRequest> held;
+    {
+      std::lock_guard lock(mu_);
+      if (thread_.joinable() || on_done_) return;  // started already
+      on_done_ = std::move(on_done);
+      if (!stopping_) {
+        thread_ = std::thread([this] { Run(); });
+        return;
+      }
+      // Shut down before it started: what was submitted meanwhile is
+      // answered, not sent.
+      held.swap(incoming_);
+    }
+    AnswerNotSent(held);
   }
 
   void Submit(std::vector<OutgoingRequest> requests) override {
     if (requests.empty()) return;
     {
       std::lock_guard lock(mu_);
-      if (!stopping_) {
-        // Before Start they wait here: Start's thread takes them first.
+      if (!stopping_ || !on_done_) {
+        // Before Start they wait here: Start's thread takes them first (or,
+        // shut down before Start, Start answers them not sent).
         for (auto& r : requests) incoming_.push_back(std::move(r));
         // Under the lock: Shutdown() frees the multi handle only after
         // stopping_ is set, which this section excludes.
-        if (thread_.joinable()) curl_multi_wakeup(multi_);
+        if (thread_.joinable() && !stopping_) curl_multi_wakeup(multi_);
         return;
       }
     }
     // Shutting down: nothing more is started.
-    std::vector<TransferResult> unsent;
-    unsent.reserve(requests.size());
-    for (const auto& r : requests) unsent.push_back(NotSent(r.tag));
-    if (on_done_) on_done_(std::move(unsent));
+    AnswerNotSent(requests);
   }
 
   void Shutdown(absl::Time deadline) override {
@@ -91,6 +99,15 @@ class CurlTransport final : public HttpTransport {
   }
 
  private:
+  // on_done_ is set once, before this can be called.
+  void AnswerNotSent(const std::vector<OutgoingRequest>& requests) {
+    if (requests.empty()) return;
+    std::vector<TransferResult> unsent;
+    unsent.reserve(requests.size());
+    for (const auto& r : requests) unsent.push_back(NotSent(r.tag));
+    on_done_(std::move(unsent));
+  }
+
   static TransferResult NotSent(uint64_t tag) {
     TransferResult r;
     r.tag = tag;

@@ -102,8 +102,9 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
     absl::MutexLock lock(&mu_);
     tag = next_tag_++;
     if (destination.has_value()) {
-      admission = admission_.Admit({tag, *destination, d.webhook_id, d.rate_limit_per_second, d.max_concurrency},
-                                   deferred[d.webhook_id]);
+      admission = admission_.Admit(
+          {tag, *destination, d.webhook_id, d.rate_limit_per_second, d.max_concurrency, batch.claimed_at},
+          deferred[d.webhook_id]);
       if (admission.verdict == Admission::kDefer) {
         if (admission.backlogged) {
           ++summary.backlogged;
@@ -188,11 +189,21 @@ void DeliveryPipeline::Submit(std::vector<OutgoingRequest> start) {
     absl::MutexLock lock(&mu_);
     if (stopping_) {
       // Promoted from a line after the shutdown began: released unsent.
+      // Each release frees a slot its line may promote into: those are
+      // released too, until none is promoted.
       std::vector<DeliveryResult> released;
-      for (const OutgoingRequest& r : start) {
-        auto it = jobs_.find(r.tag);
+      std::vector<uint64_t> tags;
+      for (const OutgoingRequest& r : start) tags.push_back(r.tag);
+      while (!tags.empty()) {
+        const uint64_t tag = tags.back();
+        tags.pop_back();
+        auto it = jobs_.find(tag);
         if (it == jobs_.end()) continue;
-        if (it->second.admitted) admission_.Finished(r.tag, absl::ZeroDuration(), false, {});
+        if (it->second.admitted) {
+          for (const OutgoingRequest& next : admission_.Finished(tag, absl::ZeroDuration(), false, {})) {
+            tags.push_back(next.tag);
+          }
+        }
         CountRelease(&ReleaseCounts::shutdown, "shutdown");
         released.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
                                      it->second.attempt_number, DeliveryResult::Action::kRelease));

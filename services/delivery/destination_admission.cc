@@ -58,7 +58,14 @@ Admission DestinationAdmission::Admit(const AdmissionAsk& ask, int& deferred) {
     out.defer = BacklogWait(ask.destination, d);
     return out;
   }
-  Ticket ticket{ask.destination, "", false, false, absl::ZeroDuration()};
+  const absl::Time now = clock_.Now();
+  // Caught up (empty line, no recent refusal): the next backlog is spread
+  // out from its own start.
+  const auto h = d.line.empty() ? history_.find(ask.destination) : history_.end();
+  if (h != history_.end() && now - h->second.last_refusal > kBacklogForgottenAfter) {
+    h->second.backlog_until = absl::InfinitePast();
+  }
+  Ticket ticket{ask.destination, "", false, false, absl::ZeroDuration(), absl::InfinitePast()};
   if (ask.rate_limit_per_second > 0 || ask.max_concurrency > 0) {
     const absl::Duration defer = AdmitLimited(ask, deferred);
     if (defer > absl::ZeroDuration()) {
@@ -70,11 +77,13 @@ Admission DestinationAdmission::Admit(const AdmissionAsk& ask, int& deferred) {
     ticket.webhook_id = ask.webhook_id;
     if (ask.rate_limit_per_second > 0) ticket.start_interval = absl::Seconds(1.0 / ask.rate_limit_per_second);
   }
-  if (starts_now && !RateHolds(ticket, clock_.Now())) {
+  if (starts_now && !RateHolds(ticket, now)) {
     MarkStarted(ask.destination, d, ticket);
     out.verdict = Admission::kStart;
   } else {
-    d.line.push_back(Waiting{ask.tag, false, {}, clock_.Now()});
+    // Its wait counts from its claim: the lease ran from then.
+    const absl::Time since = ask.claimed_at == absl::InfinitePast() ? now : std::min(ask.claimed_at, now);
+    d.line.push_back(Waiting{ask.tag, false, {}, since});
     out.verdict = Admission::kWait;
   }
   tickets_.emplace(ask.tag, std::move(ticket));
@@ -90,12 +99,22 @@ int DestinationAdmission::Slots(const std::string& key, const Destination& d) co
   return std::clamp(std::max(d.running, proven + kNewConnections), 1, options_.max_per_host);
 }
 
+// How long the destination takes per request: its learned pace, and at
+// least as long as its oldest running request has run so far, so that a
+// destination that suddenly hangs is seen slow before its requests time
+// out (zero while unknown).
+absl::Duration DestinationAdmission::Pace(const std::string& key, const Destination& d) const {
+  const auto h = history_.find(key);
+  const absl::Duration learned = h == history_.end() ? absl::ZeroDuration() : h->second.pace;
+  const absl::Duration oldest =
+      d.running_since.empty() ? absl::ZeroDuration() : clock_.Now() - *d.running_since.begin();
+  return std::max(learned, oldest);
+}
+
 // How long one of those slots takes per request, at the destination's pace
 // (zero while the pace is unknown).
 absl::Duration DestinationAdmission::SlotTime(const std::string& key, const Destination& d) const {
-  const auto h = history_.find(key);
-  if (h == history_.end()) return absl::ZeroDuration();
-  return h->second.pace / Slots(key, d);
+  return Pace(key, d) / Slots(key, d);
 }
 
 // Whether one more request in the line would wait longer than 3/4 of
@@ -106,9 +125,11 @@ absl::Duration DestinationAdmission::SlotTime(const std::string& key, const Dest
 // drains in a few round trips at any usual pace.
 bool DestinationAdmission::LineTooLong(const std::string& key, const Destination& d) const {
   if (options_.max_queue_wait <= absl::ZeroDuration()) return false;
+  const auto h = history_.find(key);
+  const bool learned = h != history_.end() && h->second.pace > absl::ZeroDuration();
+  if (!learned && static_cast<int>(d.line.size()) >= options_.max_per_host) return true;
   const absl::Duration slot = SlotTime(key, d);
-  if (slot == absl::ZeroDuration()) return static_cast<int>(d.line.size()) >= options_.max_per_host;
-  return slot * (static_cast<int>(d.line.size()) + 1) > options_.max_queue_wait * 3 / 4;
+  return slot > absl::ZeroDuration() && slot * (static_cast<int>(d.line.size()) + 1) > options_.max_queue_wait * 3 / 4;
 }
 
 // When a refused request should come back: after what the destination
@@ -122,8 +143,12 @@ absl::Duration DestinationAdmission::BacklogWait(const std::string& key, const D
   const absl::Duration slot = SlotTime(key, d);
   History& h = history_[key];
   const absl::Time drained = now + slot * (d.running + static_cast<int>(d.line.size()));
-  h.backlog_until = std::max({h.backlog_until, drained, now + kMinBacklogDefer}) + slot;
-  return std::min(h.backlog_until - now, kMaxBacklogDefer);
+  // Capped, so that a long run of refusals does not push later ones ever
+  // further out (the returned deferral is capped the same).
+  h.backlog_until =
+      std::min(std::max({h.backlog_until, drained, now + kMinBacklogDefer}) + slot, now + kMaxBacklogDefer);
+  h.last_refusal = now;
+  return h.backlog_until - now;
 }
 
 // Zero, and a slot of the webhook taken (given back by Finished); else how
@@ -224,7 +249,11 @@ void DestinationAdmission::Release(uint64_t tag, absl::Duration duration, bool s
       }
     }
   }
-  if (ticket.running) --destinations_[ticket.destination].running;
+  if (ticket.running) {
+    Destination& d = destinations_[ticket.destination];
+    --d.running;
+    d.running_since.erase(d.running_since.find(ticket.started_at));  // MarkStarted put it there
+  }
   tickets_.erase(it);
 }
 
@@ -340,6 +369,8 @@ bool DestinationAdmission::MayStart(const std::string& key, const Destination& d
 void DestinationAdmission::MarkStarted(const std::string& key, Destination& d, Ticket& ticket) {
   History& h = history_[key];
   ticket.running = true;
+  ticket.started_at = clock_.Now();
+  d.running_since.insert(ticket.started_at);
   ticket.new_connection = d.running >= h.proven;
   if (ticket.start_interval > absl::ZeroDuration()) {
     webhooks_[ticket.webhook_id].next_start = clock_.Now() + ticket.start_interval;
@@ -351,6 +382,11 @@ void DestinationAdmission::MarkStarted(const std::string& key, Destination& d, T
 int DestinationAdmission::ProvenConnections(const std::string& destination) const {
   const auto it = history_.find(destination);
   return it == history_.end() ? 0 : it->second.proven;
+}
+
+absl::Time DestinationAdmission::BacklogUntil(const std::string& destination) const {
+  const auto it = history_.find(destination);
+  return it == history_.end() ? absl::InfinitePast() : it->second.backlog_until;
 }
 
 int DestinationAdmission::Running(const std::string& destination) const {

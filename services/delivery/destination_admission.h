@@ -8,10 +8,14 @@
 // Connection warm-up: at most kNewConnections requests to a destination
 // may be opening a new connection at any time. A request started while
 // fewer requests run than the destination has proven connections reuses
-// one; any other opens one. The transport says what each request did: one
-// that opened a connection left open proves one more; one that reused a
-// connection which then closed (Connection: close, HTTP/1.0, a cut body, an
-// error) proves one less. A burst that opened a
+// one; any other is counted as opening one (it may find an idle connection
+// libcurl still holds after the count was reset). The transport says whether
+// each request's connection stayed open: one started beyond the proven
+// connections whose connection stayed open proves one more; one started
+// within them whose connection then closed (Connection: close, HTTP/1.0, a
+// cut body, an error) proves one less. Whether the transport actually opened
+// a connection (ConnectionUse::opened) does not enter the count: what a
+// request was counted as at its start does. A burst that opened a
 // connection per delivery at once overflowed small listen queues (5 in
 // Python's http.server): the dropped SYNs were retransmitted after Linux's
 // 1 s initial RTO, so the first burst to a new destination stalled for a
@@ -37,6 +41,7 @@
 #include <cstdint>
 #include <deque>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -68,6 +73,10 @@ struct AdmissionAsk {
   std::string webhook_id;
   double rate_limit_per_second = 0;  // 0 = none
   int max_concurrency = 0;           // 0 = none
+  // When its claim began: its time waiting for the destination counts from
+  // then (the claim's SQL and the batch before it held its lease too).
+  // InfinitePast: from Admit.
+  absl::Time claimed_at = absl::InfinitePast();
 };
 
 struct Admission {
@@ -78,7 +87,9 @@ struct Admission {
 };
 
 // What a finished request did to its destination's connections (from
-// TransferResult): opened one, and left it open.
+// TransferResult): opened one, and left it open. Only `kept` changes the
+// proven connections (with how the request was counted at its start);
+// `opened` is what the transport saw, for the record.
 struct ConnectionUse {
   bool opened = false;
   bool kept = false;
@@ -104,9 +115,10 @@ class DestinationAdmission {
   // Returns what may start now.
   std::vector<OutgoingRequest> Withdraw(uint64_t tag);
   // A started request ended: `sent` it reached the network (its `duration`
-  // is the destination's pace); `connection` what the transport saw: a
-  // connection opened and kept proves one more, a reused one that closed
-  // one less. Returns what may start now, in line order.
+  // is the destination's pace); `connection` what the transport saw: kept
+  // by a request started beyond the proven connections proves one more,
+  // closed under one started within them one less. Returns what may start
+  // now, in line order.
   std::vector<OutgoingRequest> Finished(uint64_t tag, absl::Duration duration, bool sent, ConnectionUse connection);
   // Requests that waited longer than max_queue_wait, taken out of line: those
   // a freed slot found too old to start (always), and with `scan` the fronts
@@ -130,6 +142,9 @@ class DestinationAdmission {
   // destination.
   static constexpr absl::Duration kMinBacklogDefer = absl::Seconds(1);
   static constexpr absl::Duration kMaxBacklogDefer = absl::Minutes(10);
+  // A destination whose line is empty and that refused nothing for this
+  // long has caught up: its next refusal starts a new backlog at now.
+  static constexpr absl::Duration kBacklogForgottenAfter = absl::Seconds(10);
   // Requests opening a new connection to one destination at once at most.
   static constexpr int kNewConnections = 4;
   // Idle this long, a destination's connections are assumed closed (the
@@ -137,6 +152,8 @@ class DestinationAdmission {
   static constexpr absl::Duration kWarmFor = absl::Seconds(5);
   // For tests: the destination's proven connections.
   int ProvenConnections(const std::string& destination) const;
+  // For tests: when the destination's last backlog refusal is due back.
+  absl::Time BacklogUntil(const std::string& destination) const;
 
  private:
   struct Waiting {
@@ -151,12 +168,15 @@ class DestinationAdmission {
     int proven = 0;       // connections the transport reported opened and kept, less those closed
     int connecting = 0;   // running requests that opened a new connection
     absl::Time last_active = absl::InfinitePast();
-    // When the last request refused as backlog is due back (BacklogWait).
+    // When the last request refused as backlog is due back (BacklogWait),
+    // at most kMaxBacklogDefer ahead.
     absl::Time backlog_until = absl::InfinitePast();
+    absl::Time last_refusal = absl::InfinitePast();
   };
   struct Destination {
     int running = 0;
     std::deque<Waiting> line;
+    std::multiset<absl::Time> running_since;  // start times of its running requests
   };
   struct Webhook {
     int in_flight = 0;
@@ -170,10 +190,12 @@ class DestinationAdmission {
     bool running = false;
     bool new_connection = false;  // started beyond the proven connections
     absl::Duration start_interval;  // its webhook's rate: starts at least this far apart
+    absl::Time started_at;          // when running
   };
 
   absl::Duration AdmitLimited(const AdmissionAsk& ask, int& deferred);
   int Slots(const std::string& key, const Destination& d) const;
+  absl::Duration Pace(const std::string& key, const Destination& d) const;
   absl::Duration SlotTime(const std::string& key, const Destination& d) const;
   bool LineTooLong(const std::string& key, const Destination& d) const;
   absl::Duration BacklogWait(const std::string& key, const Destination& d);

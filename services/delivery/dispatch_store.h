@@ -76,6 +76,9 @@ struct ClaimBatch {
   std::vector<ClaimedDelivery> deliveries;
   // Each event once, however many of its deliveries were claimed.
   std::unordered_map<std::string, ClaimedEvent> events;
+  // When the claim began (the dispatcher's clock; set by ClaimLoop): a
+  // delivery's wait for its destination counts from then.
+  absl::Time claimed_at = absl::InfinitePast();
 };
 
 // What to write for one claimed delivery.

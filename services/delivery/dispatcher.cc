@@ -72,14 +72,6 @@ std::vector<absl::Duration> DueIn(const std::vector<DeliveryResult>& written) {
   return due;
 }
 
-// Results of requests that went out and ended (admission took them, and can
-// take as many again).
-int Sent(const std::vector<DeliveryResult>& written) {
-  return static_cast<int>(std::count_if(written.begin(), written.end(), [](const DeliveryResult& r) {
-    return r.action == DeliveryResult::Action::kAttempt;
-  }));
-}
-
 class DispatcherImpl final : public Dispatcher {
  public:
   DispatcherImpl(const DispatcherOptions& options, DispatcherParts parts)
@@ -90,7 +82,7 @@ class DispatcherImpl final : public Dispatcher {
         recorder_({options.result_batch, options.metrics, options.pg_metrics,
                    [this](bool held) { scheduler_.ResultsHeld(held); }},
                   [this](std::size_t count, const std::vector<DeliveryResult>& written) {
-                    scheduler_.Finished(static_cast<int>(count), DueIn(written), Sent(written));
+                    scheduler_.Finished(static_cast<int>(count), DueIn(written));
                   }),
         pipeline_(MakePipelineOptions(options), *parts_.clock, *parts_.transport, recorder_),
         claims_(scheduler_, *parts_.claim_store,

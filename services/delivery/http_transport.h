@@ -60,7 +60,8 @@ class HttpTransport {
   virtual void Start(CompletionFn on_done) = 0;
   // Starts the requests; thread-safe. Requests submitted before Start are
   // held and started by Start (none is dropped). After Shutdown() began,
-  // requests are answered at once as not sent.
+  // requests are answered at once as not sent; shut down before Start, they
+  // are held and Start answers them not sent (Start then starts nothing).
   virtual void Submit(std::vector<OutgoingRequest> requests) = 0;
   // Lets the running transfers finish until `deadline` (then aborts them,
   // reported as timeouts), delivers every result, and stops. Idempotent.

@@ -57,28 +57,72 @@ TEST_F(ClaimSchedulerTest, NeverMoreInFlightThanTheCap) {
   EXPECT_EQ(s.TakeClaim(), 10);
 }
 
-// Claims follow what admission can start: a batch some of which admission
-// released unsent (their destination could not start them within the
-// lease) is not followed at once by another, though it was full and slots
-// are free; the next waits for the poll and takes what was sent since (at
-// least a sixteenth of a batch). A batch admission took whole ends that.
-TEST_F(ClaimSchedulerTest, WhileAdmissionReleasesBacklogClaimsFollowWhatWasSent) {
+// Claims follow what admission can dispose of: a batch some of which
+// admission released unsent (their destination could not start them within
+// the lease) is not followed at once by another, though it was full and
+// slots are free; the next waits for the poll and takes the slots freed
+// since the last claim, sent or released (at least a sixteenth of a batch).
+// A batch admission took whole ends that.
+TEST_F(ClaimSchedulerTest, WhileAdmissionReleasesBacklogClaimsFollowWhatFreedASlot) {
   ClaimScheduler s({.claim_batch = 200, .max_in_flight = 1000, .poll_interval = absl::Seconds(1)}, clock_);
   ASSERT_EQ(s.TakeClaim(), 200);
   s.Claimed(200, 200);  // full: more is due
   s.Admitted(200, 120);
   EXPECT_EQ(s.TakeClaim(), 0);
-  s.Finished(120, {}, /*sent=*/0);  // the released ones, written
-  EXPECT_EQ(s.TakeClaim(), 0);
   clock_.Advance(absl::Seconds(1));
-  EXPECT_EQ(s.TakeClaim(), 12);  // nothing sent yet: a sixteenth of a batch
+  EXPECT_EQ(s.TakeClaim(), 12);  // nothing freed yet: a sixteenth of a batch
   s.Claimed(12, 12);
   s.Admitted(12, 12);
-  s.Finished(80, {}, /*sent=*/80);
+  s.Finished(132, {});  // the released ones, written
+  EXPECT_EQ(s.TakeClaim(), 0);
   clock_.Advance(absl::Seconds(1));
-  EXPECT_EQ(s.TakeClaim(), 80);
-  s.Claimed(80, 80);
-  s.Admitted(80, 0);           // all taken: claims as before
+  EXPECT_EQ(s.TakeClaim(), 132);
+  s.Claimed(132, 132);
+  s.Finished(30, {});
+  s.Admitted(132, 0);  // all taken: claims as before
+  EXPECT_EQ(s.TakeClaim(), 200);
+}
+
+// While backlogged a NOTIFY waits for the poll (it is not lost: the claim at
+// the poll serves it).
+TEST_F(ClaimSchedulerTest, WhileBackloggedAWakeWaitsForThePoll) {
+  ClaimScheduler s({.claim_batch = 200, .max_in_flight = 1000, .poll_interval = absl::Seconds(1)}, clock_);
+  ASSERT_EQ(s.TakeClaim(), 200);
+  s.Claimed(200, 200);
+  s.Admitted(200, 50);
+  s.Wake();
+  EXPECT_EQ(s.TakeClaim(), 0);
+  EXPECT_EQ(s.NextCheck(), clock_.Now() + absl::Seconds(1));
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(s.TakeClaim(), 12);
+}
+
+// Slots freed while the claim's SQL ran (between TakeClaim and Admitted)
+// count toward the next claim.
+TEST_F(ClaimSchedulerTest, SlotsFreedDuringTheClaimCountForTheNext) {
+  ClaimScheduler s({.claim_batch = 200, .max_in_flight = 1000, .poll_interval = absl::Seconds(1)}, clock_);
+  ASSERT_EQ(s.TakeClaim(), 200);
+  s.Claimed(200, 200);
+  s.Admitted(200, 200);
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_EQ(s.TakeClaim(), 12);
+  s.Finished(40, {});  // written while the claim ran
+  s.Claimed(12, 12);
+  s.Admitted(12, 12);
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(s.TakeClaim(), 40);
+}
+
+// A claim that finds nothing due ends the backlog: a wake claims at once.
+TEST_F(ClaimSchedulerTest, AnEmptyClaimEndsTheBacklog) {
+  ClaimScheduler s({.claim_batch = 200, .max_in_flight = 1000, .poll_interval = absl::Seconds(1)}, clock_);
+  ASSERT_EQ(s.TakeClaim(), 200);
+  s.Claimed(200, 200);
+  s.Admitted(200, 10);
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_EQ(s.TakeClaim(), 12);
+  s.Claimed(12, 0);
+  s.Wake();
   EXPECT_EQ(s.TakeClaim(), 200);
 }
 

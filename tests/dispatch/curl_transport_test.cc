@@ -1,11 +1,9 @@
 // The libcurl transport against a scripted receiver on 127.0.0.1: what goes
-// on the wire, what comes back, connection reuse, error classes, the SSRF
-// guard, shutdown. (When requests may start is DestinationAdmission's, tested
-// without sockets in destination_admission_test.cc.)
+// on the wire, what comes back, connection reuse, error classes, shutdown.
+// (The SSRF guard: curl_transport_guard_test.cc. When requests may start is
+// DestinationAdmission's, tested without sockets in
+// destination_admission_test.cc.)
 #include <atomic>
-#include <condition_variable>
-#include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
@@ -16,6 +14,7 @@
 #include "absl/time/clock.h"
 #include "services/delivery/curl_transport.h"
 #include "tests/dispatch/http_receiver.h"
+#include "tests/dispatch/transport_test_support.h"
 
 namespace octo::delivery {
 namespace {
@@ -28,72 +27,7 @@ using octo::testing::Reply;
 using octo::testing::ResetConnection;
 using octo::testing::ScriptedResponse;
 using octo::testing::UnusedPort;
-
-// Collects what the sender reports.
-class Results {
- public:
-  HttpTransport::CompletionFn Callback() {
-    return [this](std::vector<TransferResult> done) {
-      std::lock_guard lock(mu_);
-      for (auto& r : done) {
-        const uint64_t tag = r.tag;
-        by_tag_[tag] = std::move(r);
-        order_.push_back(tag);
-      }
-      cv_.notify_all();
-    };
-  }
-  bool WaitFor(std::size_t n, absl::Duration timeout = absl::Seconds(10)) {
-    std::unique_lock lock(mu_);
-    return cv_.wait_for(lock, absl::ToChronoMilliseconds(timeout), [&] { return by_tag_.size() >= n; });
-  }
-  TransferResult Get(uint64_t tag) {
-    std::lock_guard lock(mu_);
-    return by_tag_.at(tag);
-  }
-  std::vector<uint64_t> Order() {
-    std::lock_guard lock(mu_);
-    return order_;
-  }
-  std::size_t size() {
-    std::lock_guard lock(mu_);
-    return by_tag_.size();
-  }
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::map<uint64_t, TransferResult> by_tag_;
-  std::vector<uint64_t> order_;
-};
-
-OutgoingRequest Post(uint64_t tag, std::string url, std::string body = R"({"a":1})") {
-  OutgoingRequest r;
-  r.tag = tag;
-  r.url = std::move(url);
-  r.headers = {"Content-Type: application/json", "User-Agent: octo-webhooks/test", "X-Custom: v",
-               "webhook-id: msg_1"};
-  r.body = std::move(body);
-  return r;
-}
-
-// The receivers run on loopback, which the production SSRF policy refuses.
-DestinationPolicy LoopbackAllowed() { return *DestinationPolicy::Parse("127.0.0.0/8,::1/128"); }
-
-// A started transport reporting to `results`.
-std::unique_ptr<HttpTransport> StartedTransport(Results& results, CurlTransportOptions options) {
-  auto transport = NewCurlTransport(std::move(options));
-  EXPECT_TRUE(transport.ok()) << transport.status();
-  if (!transport.ok()) return nullptr;
-  (*transport)->Start(results.Callback());
-  return std::move(*transport);
-}
-
-// A transport allowed to reach loopback (the guard's own tests set their policy).
-std::unique_ptr<HttpTransport> NewSender(Results& results, CurlTransportOptions options = {}) {
-  options.destination_policy = LoopbackAllowed();
-  return StartedTransport(results, std::move(options));
-}
+using namespace transport_test;  // NOLINT: the shared helpers
 
 TEST(CurlTransport, RejectsBadOptions) {
   CurlTransportOptions o;
@@ -154,6 +88,29 @@ TEST(CurlTransport, RequestsSubmittedBeforeStartAreSentByStart) {
   EXPECT_EQ(results.Get(1).attempt.http_status, 200);
   EXPECT_EQ(results.Get(2).attempt.http_status, 200);
   EXPECT_EQ(receiver.Requests().size(), 2u);
+}
+
+// Shut down before Start: what was submitted before and after is answered
+// not sent when Start comes (it starts nothing), none left unanswered.
+TEST(CurlTransport, RequestsOfATransportShutDownBeforeStartAreAnsweredUnsent) {
+  HttpReceiver receiver;
+  Results results;
+  CurlTransportOptions options;
+  options.destination_policy = LoopbackAllowed();
+  auto transport = NewCurlTransport(std::move(options));
+  ASSERT_TRUE(transport.ok()) << transport.status();
+  (*transport)->Submit({Post(1, receiver.Url("/early"))});
+  (*transport)->Shutdown(absl::Now() + absl::Seconds(1));
+  (*transport)->Submit({Post(2, receiver.Url("/late"))});
+  EXPECT_EQ(results.size(), 0u);
+  (*transport)->Start(results.Callback());
+  ASSERT_TRUE(results.WaitFor(2));
+  EXPECT_FALSE(results.Get(1).sent);
+  EXPECT_FALSE(results.Get(2).sent);
+  (*transport)->Submit({Post(3, receiver.Url("/after"))});  // answered at once now
+  ASSERT_TRUE(results.WaitFor(3));
+  EXPECT_FALSE(results.Get(3).sent);
+  EXPECT_TRUE(receiver.Requests().empty());
 }
 
 TEST(CurlTransport, ReusesItsConnection) {
@@ -281,99 +238,6 @@ TEST(CurlTransport, OnlyHttpAndHttps) {
     EXPECT_THAT(results.Get(tag).error_detail, ::testing::HasSubstr("only http and https")) << tag;
   }
   EXPECT_EQ(results.Get(4).attempt.error_class, ErrorClass::kInternal);
-}
-
-// ------------------------------------------------------------ SSRF guard --
-
-// A production sender (no allow-list) whose policy is also recorded: every
-// address it was asked about. The guard runs before a socket exists.
-TEST(CurlTransportGuard, RefusesLoopbackTargetsWithoutSendingAnything) {
-  HttpReceiver receiver;
-  Results results;
-  CurlTransportOptions o;  // production policy
-  o.connect_timeout = std::chrono::milliseconds(1000);
-  o.request_timeout = std::chrono::milliseconds(2000);
-  auto sender_or = StartedTransport(results, o);
-  ASSERT_NE(sender_or, nullptr);
-  auto& sender = sender_or;
-  const std::string path = absl::StrCat(":", receiver.port(), "/hook");
-  sender->Submit({Post(1, "http://127.0.0.1" + path), Post(2, "http://[::1]" + path),
-                  Post(3, "http://[::ffff:127.0.0.1]" + path), Post(4, "http://localhost" + path),
-                  Post(5, "http://2130706433" + path), Post(6, "http://0177.0.0.1" + path),
-                  Post(7, "http://127.1" + path), Post(8, "http://0x7f.0.0.1" + path),
-                  Post(9, "https://127.0.0.1" + path)});
-  ASSERT_TRUE(results.WaitFor(9));
-  for (uint64_t tag = 1; tag <= 9; ++tag) {
-    const TransferResult r = results.Get(tag);
-    EXPECT_TRUE(r.sent) << tag;  // an attempt, recorded as such
-    EXPECT_EQ(r.attempt.error_class, ErrorClass::kBlocked) << tag << ": " << r.error_detail;
-    EXPECT_THAT(r.error_detail, ::testing::HasSubstr("blocked by the SSRF guard")) << tag;
-    EXPECT_THAT(r.error_detail, ::testing::HasSubstr("loopback address")) << tag;
-    EXPECT_LT(r.duration, absl::Milliseconds(900)) << tag;  // not a connect timeout
-  }
-  EXPECT_EQ(receiver.Connections(), 0);
-  EXPECT_TRUE(receiver.Requests().empty());
-}
-
-// 10.255.255.1 would black-hole a SYN until the connect timeout: a blocked
-// result well before it shows that no connection was even attempted.
-TEST(CurlTransportGuard, RefusesPrivateAndMetadataAddressesBeforeAnyPacket) {
-  Results results;
-  CurlTransportOptions o;
-  o.connect_timeout = std::chrono::milliseconds(3000);
-  o.request_timeout = std::chrono::milliseconds(4000);
-  o.destination_policy = LoopbackAllowed();  // loopback only: private stays refused
-  auto sender_or = StartedTransport(results, o);
-  ASSERT_NE(sender_or, nullptr);
-  sender_or->Submit({Post(1, "http://10.255.255.1/hook"), Post(2, "http://169.254.169.254/latest/meta-data/"),
-                        Post(3, "http://[fd00:ec2::254]/"), Post(4, "http://[::ffff:10.255.255.1]/"),
-                        Post(5, "http://[64:ff9b::a9fe:a9fe]/")});
-  ASSERT_TRUE(results.WaitFor(5));
-  const char* expected[] = {"10.255.255.1 is a private address (10.0.0.0/8)",
-                            "169.254.169.254 is a cloud metadata address",
-                            "fd00:ec2::254 is a cloud metadata address",
-                            "::ffff:10.255.255.1 is a private address",
-                            "64:ff9b::a9fe:a9fe is a cloud metadata address"};
-  for (uint64_t tag = 1; tag <= 5; ++tag) {
-    const TransferResult r = results.Get(tag);
-    EXPECT_EQ(r.attempt.error_class, ErrorClass::kBlocked) << tag << ": " << r.error_detail;
-    EXPECT_THAT(r.error_detail, ::testing::HasSubstr(expected[tag - 1])) << tag;
-    EXPECT_LT(r.duration, absl::Seconds(1)) << tag;
-  }
-}
-
-// A closed port on an allowed address is a connect failure; the same port
-// refused by the guard is `blocked`: the two are never confused.
-TEST(CurlTransportGuard, BlockedIsNotConnect) {
-  const int closed = UnusedPort();
-  Results allowed_results;
-  auto allowed = NewSender(allowed_results);
-  allowed->Submit({Post(1, absl::StrCat("http://127.0.0.1:", closed, "/"))});
-  Results production_results;
-  auto production = StartedTransport(production_results, CurlTransportOptions{});
-  ASSERT_NE(production, nullptr);
-  production->Submit({Post(1, absl::StrCat("http://127.0.0.1:", closed, "/"))});
-  ASSERT_TRUE(allowed_results.WaitFor(1));
-  ASSERT_TRUE(production_results.WaitFor(1));
-  EXPECT_EQ(allowed_results.Get(1).attempt.error_class, ErrorClass::kConnect);
-  EXPECT_EQ(production_results.Get(1).attempt.error_class, ErrorClass::kBlocked);
-}
-
-// The allow-list opens exactly its ranges: 127.0.0.0/8 lets 127.0.0.1
-// through but not ::1.
-TEST(CurlTransportGuard, AllowListOpensOnlyItsRanges) {
-  HttpReceiver receiver;
-  Results results;
-  CurlTransportOptions o;
-  o.destination_policy = *DestinationPolicy::Parse("127.0.0.0/8");
-  auto sender = StartedTransport(results, o);
-  ASSERT_NE(sender, nullptr);
-  sender->Submit({Post(1, receiver.Url("/ok")), Post(2, absl::StrCat("http://[::1]:", receiver.port(), "/no"))});
-  ASSERT_TRUE(results.WaitFor(2));
-  EXPECT_EQ(results.Get(1).attempt.http_status, 200);
-  EXPECT_EQ(results.Get(2).attempt.error_class, ErrorClass::kBlocked);
-  ASSERT_EQ(receiver.Requests().size(), 1u);
-  EXPECT_EQ(receiver.Requests()[0].target, "/ok");
 }
 
 TEST(CurlTransport, LargeBodiesAreCutAndTheStatusKept) {

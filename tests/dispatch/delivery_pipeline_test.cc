@@ -226,6 +226,22 @@ TEST_F(PipelineTest, StopSendingReleasesUnstartedClaims) {
   EXPECT_EQ(pipeline_->Outstanding(), 0u);
 }
 
+// After StopSending nothing starts: a request that would start is released,
+// and so is each one its freed slot promotes from the line, until none is
+// left (none keeps its claim slot without a result).
+TEST_F(PipelineTest, AfterStopSendingWhatAFreedSlotPromotesIsReleasedToo) {
+  PipelineOptions o;
+  o.admission = {.max_per_host = 1, .max_queued_per_host = 10};
+  Reset(o);
+  pipeline_->StopSending();
+  pipeline_->Dispatch(Claims({TestDelivery(1, kUrl), TestDelivery(2, kUrl), TestDelivery(3, kUrl)}));
+  EXPECT_TRUE(transport_.submitted().empty());
+  const std::vector<DeliveryResult> r = Record();
+  ASSERT_EQ(r.size(), 3u);
+  for (const DeliveryResult& x : r) EXPECT_EQ(x.action, DeliveryResult::Action::kRelease);
+  EXPECT_EQ(pipeline_->Outstanding(), 0u);
+}
+
 // A request waiting for its destination longer than max_queue_wait is
 // released before the lease it holds could expire while it waits.
 TEST_F(PipelineTest, ARequestWaitingPastItsQueueWaitIsReleased) {

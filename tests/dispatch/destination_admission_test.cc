@@ -1,6 +1,7 @@
 // DestinationAdmission on a simulated clock: per-destination caps, line and
-// backlog, warm-up, pace, per-webhook rate and concurrency, expiry of
-// requests waiting too long, shutdown. No sockets, no sleeps.
+// backlog, pace, per-webhook rate and concurrency, expiry of requests
+// waiting too long, shutdown. No sockets, no sleeps. (Connection warm-up:
+// destination_connections_test.cc.)
 #include "services/delivery/destination_admission.h"
 
 #include <algorithm>
@@ -9,137 +10,12 @@
 
 #include <gtest/gtest.h>
 
-#include "tests/fakes/simulated_clock.h"
+#include "tests/dispatch/admission_test_support.h"
 
 namespace octo::delivery {
 namespace {
 
-using octo::testing::SimulatedClock;
-
-constexpr char kDest[] = "http://127.0.0.1:8080";
-constexpr char kOther[] = "http://127.0.0.1:9090";
-// An answer on a connection opened for it and kept alive.
-constexpr ConnectionUse kOpenedKept{.opened = true, .kept = true};
-
-AdmissionAsk Ask(uint64_t tag, std::string destination = kDest, std::string webhook = "") {
-  AdmissionAsk a;
-  a.tag = tag;
-  a.destination = std::move(destination);
-  a.webhook_id = webhook.empty() ? "w-" + std::to_string(tag) : webhook;
-  return a;
-}
-
-OutgoingRequest Request(uint64_t tag) {
-  OutgoingRequest r;
-  r.tag = tag;
-  return r;
-}
-
-std::vector<uint64_t> Tags(const std::vector<OutgoingRequest>& requests) {
-  std::vector<uint64_t> tags;
-  for (const auto& r : requests) tags.push_back(r.tag);
-  return tags;
-}
-
-class AdmissionTest : public ::testing::Test {
- protected:
-  DestinationAdmission Make(int max_per_host, int max_queued, absl::Duration max_wait = absl::ZeroDuration()) {
-    return DestinationAdmission({max_per_host, max_queued, max_wait}, clock_);
-  }
-  // Admits `ask`; a kWait one is rendered and put in line at once.
-  Admission AdmitAndQueue(DestinationAdmission& a, const AdmissionAsk& ask, std::vector<OutgoingRequest>* started) {
-    int deferred = 0;
-    const Admission verdict = a.Admit(ask, deferred);
-    if (verdict.verdict == Admission::kWait) {
-      for (auto& r : a.Enqueue(Request(ask.tag))) started->push_back(std::move(r));
-    }
-    return verdict;
-  }
-  // Proves `n` connections to a destination: bursts of n requests, answered.
-  void WarmUp(DestinationAdmission& a, const std::string& destination, int n, uint64_t first_tag) {
-    for (uint64_t burst = 0; a.ProvenConnections(destination) < n && burst < 10; ++burst) {
-      Burst(a, destination, n, first_tag + burst * 1000);
-    }
-  }
-  void Burst(DestinationAdmission& a, const std::string& destination, int n, uint64_t first_tag) {
-    std::vector<OutgoingRequest> started;
-    std::vector<uint64_t> running;
-    for (uint64_t t = first_tag; t < first_tag + static_cast<uint64_t>(n); ++t) {
-      if (AdmitAndQueue(a, Ask(t, destination), &started).verdict == Admission::kStart) running.push_back(t);
-    }
-    while (!running.empty()) {
-      std::vector<uint64_t> next;
-      for (uint64_t t : running) {
-        for (const auto& r : a.Finished(t, absl::Milliseconds(10), true, kOpenedKept)) next.push_back(r.tag);
-      }
-      running = next;
-    }
-  }
-  SimulatedClock clock_;
-};
-
-// The cold-start stall: a burst to a destination without kept-alive
-// connections opens at most kNewConnections at once (a burst of 30 at once
-// overflowed a receiver's listen queue; the dropped SYNs came back after
-// the kernel's 1 s retransmission timeout). Each answer proves a connection,
-// which the next requests reuse, so the burst still drains in a few round
-// trips; the new connections being opened never exceed kNewConnections.
-TEST_F(AdmissionTest, ABurstToAColdDestinationOpensFewConnectionsAtOnce) {
-  DestinationAdmission a = Make(64, 500);
-  std::vector<OutgoingRequest> started;
-  std::vector<uint64_t> running;
-  for (uint64_t t = 1; t <= 30; ++t) {
-    const Admission v = AdmitAndQueue(a, Ask(t), &started);
-    if (v.verdict == Admission::kStart) running.push_back(t);
-    EXPECT_NE(v.verdict, Admission::kDefer) << t;
-  }
-  EXPECT_EQ(running, (std::vector<uint64_t>{1, 2, 3, 4}));
-  EXPECT_TRUE(started.empty());
-  EXPECT_EQ(a.Queued(kDest), 26);
-  // The first answer proves a connection: one request reuses it.
-  EXPECT_EQ(Tags(a.Finished(1, absl::Milliseconds(5), true, kOpenedKept)), (std::vector<uint64_t>{5}));
-  running = {2, 3, 4, 5};
-  int rounds = 0;
-  std::size_t widest = 0;
-  while (!running.empty()) {
-    ++rounds;
-    widest = std::max(widest, running.size());
-    std::vector<uint64_t> next;
-    for (uint64_t t : running) {
-      for (const auto& r : a.Finished(t, absl::Milliseconds(5), true, kOpenedKept)) next.push_back(r.tag);
-      // Never more running than proven connections plus those being opened.
-      EXPECT_LE(a.Running(kDest), a.ProvenConnections(kDest) + DestinationAdmission::kNewConnections);
-    }
-    running = next;
-  }
-  EXPECT_LE(rounds, 6);  // a few round trips (milliseconds), not a second
-  EXPECT_GE(widest, 8u);
-  EXPECT_EQ(a.Queued(kDest), 0);
-  EXPECT_GE(a.ProvenConnections(kDest), 8);
-}
-
-TEST_F(AdmissionTest, AWarmDestinationTakesABurstAtOnceUntilItIdlesTooLong) {
-  DestinationAdmission a = Make(16, 100);
-  WarmUp(a, kDest, 16, 100);
-  ASSERT_EQ(a.ProvenConnections(kDest), 16);
-  std::vector<OutgoingRequest> started;
-  for (uint64_t t = 1; t <= 16; ++t) EXPECT_EQ(AdmitAndQueue(a, Ask(t), &started).verdict, Admission::kStart) << t;
-  for (uint64_t t = 1; t <= 16; ++t) a.Finished(t, absl::Milliseconds(5), true, kOpenedKept);
-  // Idle past kWarmFor: its connections are likely closed; warm up again.
-  clock_.Advance(DestinationAdmission::kWarmFor + absl::Milliseconds(1));
-  for (uint64_t t = 21; t <= 26; ++t) {
-    const Admission v = AdmitAndQueue(a, Ask(t), &started);
-    EXPECT_EQ(v.verdict, t <= 24 ? Admission::kStart : Admission::kWait) << t;
-  }
-}
-
-TEST_F(AdmissionTest, AnUnansweredRequestProvesNoConnection) {
-  DestinationAdmission a = Make(64, 100);
-  int deferred = 0;
-  ASSERT_EQ(a.Admit(Ask(1), deferred).verdict, Admission::kStart);
-  a.Finished(1, absl::Seconds(1), /*sent=*/true, {.opened = true, .kept = false});  // a connect error
-  EXPECT_EQ(a.ProvenConnections(kDest), 0);
-}
+using namespace admission_test;  // NOLINT: the shared fixture and helpers
 
 TEST_F(AdmissionTest, PerHostCapThenLineThenBacklogged) {
   DestinationAdmission a = Make(/*max_per_host=*/2, /*max_queued=*/3);
@@ -185,9 +61,71 @@ TEST_F(AdmissionTest, BacklogDeferralFollowsTheDestinationsPace) {
   ASSERT_EQ(a.Admit(Ask(6), deferred).verdict, Admission::kStart);
   ASSERT_EQ(a.Admit(Ask(7), deferred).verdict, Admission::kWait);
   EXPECT_EQ(a.Admit(Ask(8), deferred).defer, absl::Seconds(10));
-  // Once that time has passed, the deferral counts from what is there.
+  // Once that time has passed, the deferral counts from what is there, at
+  // the pace the running request shows: it has run 10 s (2 ahead + itself).
   clock_.Advance(absl::Seconds(10));
-  EXPECT_EQ(a.Admit(Ask(9), deferred).defer, absl::Seconds(6));
+  EXPECT_EQ(a.Admit(Ask(9), deferred).defer, absl::Seconds(30));
+}
+
+// However long a run of refusals, the next slot is at most kMaxBacklogDefer
+// ahead (the stored one too, not only the deferral returned); a destination
+// that caught up (empty line, nothing refused for kBacklogForgottenAfter)
+// spreads its next backlog from now.
+TEST_F(AdmissionTest, BacklogSlotsStayWithinTheLongestDeferral) {
+  DestinationAdmission a = Make(/*max_per_host=*/1, /*max_queued=*/0);
+  int deferred = 0;
+  ASSERT_EQ(a.Admit(Ask(1), deferred).verdict, Admission::kStart);
+  a.Finished(1, absl::Seconds(60), true, kOpenedKept);  // pace: a minute per request
+  ASSERT_EQ(a.Admit(Ask(2), deferred).verdict, Admission::kStart);
+  for (uint64_t t = 3; t < 100; ++t) {
+    EXPECT_LE(a.Admit(Ask(t), deferred).defer, DestinationAdmission::kMaxBacklogDefer);
+  }
+  // 97 slots of a minute, stored no further than ten minutes ahead.
+  EXPECT_EQ(a.BacklogUntil(kDest), clock_.Now() + DestinationAdmission::kMaxBacklogDefer);
+}
+
+TEST_F(AdmissionTest, ADestinationThatCaughtUpStartsItsNextBacklogAfresh) {
+  DestinationAdmission a = Make(/*max_per_host=*/1, /*max_queued=*/0);
+  int deferred = 0;
+  ASSERT_EQ(a.Admit(Ask(1), deferred).verdict, Admission::kStart);
+  a.Finished(1, absl::Seconds(2), true, kOpenedKept);  // pace 2 s
+  ASSERT_EQ(a.Admit(Ask(2), deferred).verdict, Admission::kStart);
+  for (uint64_t t = 3; t < 13; ++t) a.Admit(Ask(t), deferred);  // slots up to 22 s ahead
+  a.Finished(2, absl::Seconds(2), true, kOpenedKept);
+  clock_.Advance(DestinationAdmission::kBacklogForgottenAfter + absl::Seconds(1));
+  ASSERT_EQ(a.Admit(Ask(13), deferred).verdict, Admission::kStart);  // caught up: line empty
+  EXPECT_EQ(a.Admit(Ask(14), deferred).defer, absl::Seconds(4));     // not after the old slots
+}
+
+// A destination that suddenly hangs: its learned pace is fast, but the
+// oldest running request has run long; the line takes only what that pace
+// lets start within the queue wait, not max_queued_per_host.
+TEST_F(AdmissionTest, AHangingDestinationIsSlowBeforeItsRequestsEnd) {
+  DestinationAdmission a = Make(/*max_per_host=*/2, /*max_queued=*/100, /*max_wait=*/absl::Seconds(4));
+  int deferred = 0;
+  ASSERT_EQ(a.Admit(Ask(1), deferred).verdict, Admission::kStart);
+  a.Finished(1, absl::Milliseconds(10), true, kOpenedKept);  // pace 10 ms
+  ASSERT_EQ(a.Admit(Ask(2), deferred).verdict, Admission::kStart);
+  ASSERT_EQ(a.Admit(Ask(3), deferred).verdict, Admission::kStart);
+  clock_.Advance(absl::Seconds(8));  // both hang: 8 s per request, a slot per 4 s
+  std::vector<OutgoingRequest> started;
+  EXPECT_EQ(AdmitAndQueue(a, Ask(4), &started).verdict, Admission::kDefer);
+  EXPECT_EQ(a.Queued(kDest), 0);
+}
+
+// A request's wait for its destination counts from its claim: a claim that
+// took long leaves it less time in line.
+TEST_F(AdmissionTest, TheWaitInLineCountsFromTheClaim) {
+  DestinationAdmission a = Make(/*max_per_host=*/1, /*max_queued=*/10, absl::Seconds(7));
+  std::vector<OutgoingRequest> started;
+  AdmitAndQueue(a, Ask(1), &started);
+  AdmissionAsk ask = Ask(2);
+  ask.claimed_at = clock_.Now() - absl::Seconds(5);
+  ASSERT_EQ(AdmitAndQueue(a, ask, &started).verdict, Admission::kWait);
+  clock_.Advance(absl::Seconds(2) + absl::Microseconds(1));
+  const std::vector<ExpiredRequest> expired = a.ExpireWaiting();
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].tag, 2u);
 }
 
 // A destination's line holds only what its slots will take within 3/4 of
@@ -283,53 +221,6 @@ TEST_F(AdmissionTest, ABackloggedDeliveryUsesNoneOfItsWebhooksRate) {
   a.Finished(1, absl::Milliseconds(10), true, kOpenedKept);
   limited.tag = 3;
   EXPECT_EQ(a.Admit(limited, deferred).verdict, Admission::kStart);
-}
-
-// Proven connections follow what the transport reports: a connection
-// opened and kept proves one; reused and kept, or opened and closed, changes
-// nothing; reused and closed takes one away.
-TEST_F(AdmissionTest, ProvenConnectionsFollowWhatTheTransportReports) {
-  DestinationAdmission a = Make(64, 100);
-  int deferred = 0;
-  const auto run = [&](uint64_t tag, ConnectionUse use) {
-    ASSERT_EQ(a.Admit(Ask(tag), deferred).verdict, Admission::kStart);
-    a.Finished(tag, absl::Milliseconds(5), true, use);
-  };
-  run(1, kOpenedKept);
-  EXPECT_EQ(a.ProvenConnections(kDest), 1);
-  run(2, {.opened = false, .kept = true});  // reused the proven one
-  EXPECT_EQ(a.ProvenConnections(kDest), 1);
-  run(3, {.opened = false, .kept = false});  // the proven one closed after this answer
-  EXPECT_EQ(a.ProvenConnections(kDest), 0);
-  run(4, {.opened = true, .kept = false});  // Connection: close, HTTP/1.0
-  EXPECT_EQ(a.ProvenConnections(kDest), 0);
-  run(5, {.opened = false, .kept = false});  // never below zero
-  EXPECT_EQ(a.ProvenConnections(kDest), 0);
-}
-
-// After kWarmFor idle the count starts again from zero, but the transport
-// may still hold a kept-alive connection (the server's keep-alive is
-// longer): a request that reused it proves it again. Before, only a newly
-// opened connection proved one, so after an idle spell (a database outage)
-// the count stayed at zero while libcurl reused its connections, and the
-// destination was held to kNewConnections running requests for good.
-TEST_F(AdmissionTest, AConnectionTheTransportStillHadIsProvenAgainAfterIdling) {
-  DestinationAdmission a = Make(64, 100);
-  WarmUp(a, kDest, 8, 100);
-  ASSERT_EQ(a.ProvenConnections(kDest), 8);
-  clock_.Advance(DestinationAdmission::kWarmFor + absl::Seconds(1));
-  std::vector<OutgoingRequest> started;
-  std::vector<uint64_t> running;
-  for (uint64_t t = 1; t <= 8; ++t) {
-    if (AdmitAndQueue(a, Ask(t), &started).verdict == Admission::kStart) running.push_back(t);
-  }
-  EXPECT_EQ(running.size(), static_cast<std::size_t>(DestinationAdmission::kNewConnections));
-  std::size_t promoted = 0;
-  for (uint64_t t : running) {
-    promoted += a.Finished(t, absl::Milliseconds(10), true, {.opened = false, .kept = true}).size();
-  }
-  EXPECT_EQ(a.ProvenConnections(kDest), DestinationAdmission::kNewConnections);
-  EXPECT_EQ(promoted, 4u);  // the other four started as those ended
 }
 
 // A request that waited in line longer than max_queue_wait (half the lease

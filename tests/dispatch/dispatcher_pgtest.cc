@@ -638,10 +638,13 @@ TEST_F(DispatcherTest, ResultsOfDeletedWebhooksAreDroppedQuietly) {
   StartDispatcher(o);
   ASSERT_TRUE(receiver.WaitForRequests(1, absl::Seconds(10)));
   Exec(absl::StrCat("DELETE FROM webhooks WHERE id = '", slow.id, "'"));
-  EXPECT_EQ(Scalar(absl::StrCat("SELECT count(*) FROM deliveries WHERE id = '", doomed, "'")), "0");
   // The dispatcher carries on.
   const std::string id = AddDelivery(AddEvent(), fast.id);
   EXPECT_EQ(WaitDone(id).state, "succeeded");
+  // The doomed delivery's result was written (its slot freed for this one)
+  // and left nothing behind: no delivery row brought back, no attempt.
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT count(*) FROM deliveries WHERE id = '", doomed, "'")), "0");
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT count(*) FROM delivery_attempts WHERE delivery_id = '", doomed, "'")), "0");
 }
 
 TEST_F(DispatcherTest, StopFinishesInFlightTransfersAndWritesTheirResults) {
