@@ -281,18 +281,22 @@ absl::Status Authorize(const CallerTokens& tokens, std::string_view full_method,
   const std::string_view service = ServiceOfMethod(full_method);
   if (IsOpenService(service)) return absl::OkStatus();
   if (authorization.empty()) {
-    return absl::UnauthenticatedError("this service needs a caller token (authorization: Bearer)");
+    return absl::UnauthenticatedError(
+        absl::StrCat(kRefusalPrefix, "this service needs a caller token (authorization: Bearer)"));
   }
   if (!authorization.starts_with(kBearer)) {
-    return absl::UnauthenticatedError("the authorization metadata is not a Bearer token");
+    return absl::UnauthenticatedError(
+        absl::StrCat(kRefusalPrefix, "the authorization metadata is not a Bearer token"));
   }
   const std::optional<std::string> identity = tokens.Find(authorization.substr(kBearer.size()));
-  if (!identity) return absl::UnauthenticatedError("unknown caller token");
+  if (!identity) {
+    return absl::UnauthenticatedError(absl::StrCat(kRefusalPrefix, "unknown caller token"));
+  }
   if (caller != nullptr) *caller = *identity;
   const std::vector<std::string_view> allowed = ServicesOf(*identity);
   if (std::find(allowed.begin(), allowed.end(), service) == allowed.end()) {
     return absl::PermissionDeniedError(
-        absl::StrCat("caller ", *identity, " may not call ",
+        absl::StrCat(kRefusalPrefix, "caller ", *identity, " may not call ",
                      service.empty() ? std::string("this method") : std::string(service)));
   }
   return absl::OkStatus();

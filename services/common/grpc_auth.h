@@ -29,6 +29,7 @@
 
 #include <grpcpp/security/server_credentials.h>
 #include <grpcpp/support/client_interceptor.h>
+#include <grpcpp/support/status.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -95,6 +96,22 @@ class CallerTokens {
 absl::Status Authorize(const CallerTokens& tokens, std::string_view full_method,
                        std::string_view authorization, std::string* caller = nullptr);
 
+// Every refusal of Authorize() (and so of a server's credentials) starts
+// with this: a caller tells "the server refused my caller token" from a
+// partner's bad API key that an upstream answers with the same code.
+inline constexpr char kRefusalPrefix[] = "internal caller refused: ";
+
+// True for UNAUTHENTICATED / PERMISSION_DENIED carrying kRefusalPrefix.
+bool IsCallerRefusal(const absl::Status& status);
+bool IsCallerRefusal(const grpc::Status& status);
+
+// A finished internal call's status, for a process that calls `upstream`
+// ("octo-subscription") on behalf of someone else: a refusal of this
+// process's own token becomes INTERNAL (a misconfiguration of ours, never the
+// partner's "401 bad key"; callers must not cache it) and logs an error, at
+// most once a second per upstream and code; anything else is FromGrpcStatus().
+absl::Status FromInternalCall(const grpc::Status& status, std::string_view upstream);
+
 // Insecure (plaintext) server credentials that run Authorize() on every
 // call before it reaches a handler. A rejected call never reaches the
 // service and is logged with the caller's identity and the method, never
@@ -102,8 +119,9 @@ absl::Status Authorize(const CallerTokens& tokens, std::string_view full_method,
 std::shared_ptr<grpc::ServerCredentials> ServerCredentials(CallerTokens tokens);
 
 // Reads a caller's own token file, the same format as a caller file of
-// LoadDir; with several lines the last one is sent (the newest token during
-// a rotation, while the servers accept both). `what` names the flag in
+// LoadDir; with several lines the last one is sent (during a rotation it
+// becomes the new token only once every server accepts it: docs/operations.md,
+// "Rotation"). `what` names the flag in
 // messages ("--delivery_token_file").
 absl::StatusOr<std::string> ReadTokenFile(const std::string& what, const std::string& path);
 

@@ -2,6 +2,7 @@
 // the token files, and a real in-process gRPC server whose calls are refused
 // before any handler runs.
 #include "services/common/grpc_auth.h"
+#include "services/common/log_throttle.h"
 
 #include <sys/stat.h>
 
@@ -148,10 +149,12 @@ TEST(GrpcAuthTokens, ARotationAcceptsBothTokensAndSendsTheNewOne) {
 // proves a call got through).
 class GrpcAuthServerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Start(Tokens()); }
+  void Start(CallerTokens tokens) {
+    if (server_ != nullptr) server_->Shutdown();
     grpc::EnableDefaultHealthCheckService(true);
     grpc::ServerBuilder builder;
-    builder.AddListeningPort("127.0.0.1:0", ServerCredentials(Tokens()), &port_);
+    builder.AddListeningPort("127.0.0.1:0", ServerCredentials(std::move(tokens)), &port_);
     builder.RegisterService(&admin_);
     builder.RegisterService(&events_);
     server_ = builder.BuildAndStart();
@@ -166,11 +169,14 @@ class GrpcAuthServerTest : public ::testing::Test {
         absl::StrCat("127.0.0.1:", port_), grpc::InsecureChannelCredentials(),
         grpc::ChannelArguments(), std::move(interceptors));
   }
-  grpc::StatusCode CreateApiKey(const std::string* token) {
+  grpc::Status CreateApiKeyStatus(const std::string* token) {
     grpc::ClientContext context;
     pb::CreateApiKeyRequest request;
     pb::CreateApiKeyResponse response;
-    return pb::AdminService::NewStub(Channel(token))->CreateApiKey(&context, request, &response).error_code();
+    return pb::AdminService::NewStub(Channel(token))->CreateApiKey(&context, request, &response);
+  }
+  grpc::StatusCode CreateApiKey(const std::string* token) {
+    return CreateApiKeyStatus(token).error_code();
   }
 
   int port_ = 0;
@@ -195,6 +201,60 @@ TEST_F(GrpcAuthServerTest, HealthAnswersWithoutAToken) {
       grpc::health::v1::Health::NewStub(Channel(nullptr))->Check(&context, request, &response);
   EXPECT_TRUE(status.ok()) << status.error_message();
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+// The refusal crosses the wire recognisably: a process calling on behalf of
+// someone else answers INTERNAL for its own wrong token, while an upstream's
+// ordinary UNAUTHENTICATED (a partner's bad API key) stays what it is.
+TEST_F(GrpcAuthServerTest, ARefusalIsRecognisedAndBecomesInternal) {
+  const std::string wrong(40, 'w');
+  for (const grpc::Status& refused : {CreateApiKeyStatus(&wrong), CreateApiKeyStatus(nullptr),
+                                      CreateApiKeyStatus(&kPublisherToken)}) {
+    EXPECT_TRUE(IsCallerRefusal(refused)) << refused.error_message();
+    const absl::Status mapped = FromInternalCall(refused, "octo-test");
+    EXPECT_EQ(mapped.code(), absl::StatusCode::kInternal) << mapped;
+    EXPECT_THAT(mapped.message(), HasSubstr("octo-test"));
+  }
+  const grpc::Status partner_key(grpc::StatusCode::UNAUTHENTICATED, "unknown API key");
+  EXPECT_FALSE(IsCallerRefusal(partner_key));
+  EXPECT_EQ(FromInternalCall(partner_key, "octo-test").code(), absl::StatusCode::kUnauthenticated);
+  const grpc::Status forbidden(grpc::StatusCode::PERMISSION_DENIED, "not your webhook");
+  EXPECT_EQ(FromInternalCall(forbidden, "octo-test").code(), absl::StatusCode::kPermissionDenied);
+  // Only the refusal codes: an INTERNAL that quotes the prefix is not one.
+  EXPECT_FALSE(IsCallerRefusal(absl::InternalError(std::string(kRefusalPrefix))));
+  EXPECT_TRUE(FromInternalCall(grpc::Status::OK, "octo-test").ok());
+}
+
+// A rotation over the wire: a server whose caller file holds the old and the
+// new token lets calls carrying either through; the retired one is refused
+// once the file holds only the new token.
+TEST_F(GrpcAuthServerTest, ATwoTokenFileAcceptsBothOverTheWire) {
+  TempDir dir;
+  const std::string next(40, 'n');
+  dir.Write("admin", kAdminToken + "\n" + next + "\n");
+  absl::StatusOr<CallerTokens> both = CallerTokens::LoadDir(dir.path());
+  ASSERT_TRUE(both.ok()) << both.status();
+  Start(*std::move(both));
+  EXPECT_EQ(CreateApiKey(&kAdminToken), grpc::StatusCode::UNIMPLEMENTED);  // reached the handler
+  EXPECT_EQ(CreateApiKey(&next), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(CreateApiKey(&kGatewayToken), grpc::StatusCode::UNAUTHENTICATED);
+  dir.Write("admin", next + "\n");
+  absl::StatusOr<CallerTokens> only_new = CallerTokens::LoadDir(dir.path());
+  ASSERT_TRUE(only_new.ok()) << only_new.status();
+  Start(*std::move(only_new));
+  EXPECT_EQ(CreateApiKey(&next), grpc::StatusCode::UNIMPLEMENTED);
+  EXPECT_EQ(CreateApiKey(&kAdminToken), grpc::StatusCode::UNAUTHENTICATED);
+}
+
+TEST(LogThrottle, OneLineASecondPerKeyWithTheCountLeftOut) {
+  log::Throttle throttle(std::chrono::seconds(1));
+  const auto t0 = log::Throttle::Clock::time_point();
+  EXPECT_EQ(throttle.Admit("a", t0), 0u);
+  EXPECT_EQ(throttle.Admit("a", t0 + std::chrono::milliseconds(10)), std::nullopt);
+  EXPECT_EQ(throttle.Admit("a", t0 + std::chrono::milliseconds(20)), std::nullopt);
+  EXPECT_EQ(throttle.Admit("b", t0 + std::chrono::milliseconds(30)), 0u);  // keys apart
+  EXPECT_EQ(throttle.Admit("a", t0 + std::chrono::seconds(1)), 2u);
+  EXPECT_EQ(throttle.Admit("a", t0 + std::chrono::seconds(3)), 0u);
 }
 
 }  // namespace
