@@ -20,20 +20,31 @@ namespace {
 
 constexpr std::string_view kBearer = "Bearer ";
 
-struct ServiceAccess {
-  std::string_view service;
+// A grant: a whole service ("pkg.Service") or one of its methods
+// ("pkg.Service/Method"), and the callers it admits.
+struct Grant {
+  std::string_view target;
   std::vector<std::string_view> callers;
 };
 
 // Who may call what. The gateway serves the REST API and the dashboard; a
 // publisher only publishes; octo-admin provisions connections, API keys and
 // operators (and may use reflection, e.g. grpcurl); octo-subscription stores
-// events in octo-delivery and reads its delivery log.
-const std::vector<ServiceAccess>& AccessTable() {
-  static const auto* table = new std::vector<ServiceAccess>{
+// events in octo-delivery and reads its delivery log. The gateway faces the
+// internet, so of OperatorService it gets only what the dashboard calls
+// (sign-in and the supplier's views), never operator administration
+// (CreateOperator, ListOperators, DeleteOperator).
+const std::vector<Grant>& AccessTable() {
+  static const auto* table = new std::vector<Grant>{
       {"octo.webhooks.v1.SubscriptionService", {kGateway, kAdmin}},
       {"octo.webhooks.v1.AuthService", {kGateway}},
-      {"octo.webhooks.v1.OperatorService", {kGateway, kAdmin}},
+      {"octo.webhooks.v1.OperatorService", {kAdmin}},
+      {"octo.webhooks.v1.OperatorService/Login", {kGateway}},
+      {"octo.webhooks.v1.OperatorService/AuthenticateSession", {kGateway}},
+      {"octo.webhooks.v1.OperatorService/Logout", {kGateway}},
+      {"octo.webhooks.v1.OperatorService/ListSupplierConnections", {kGateway}},
+      {"octo.webhooks.v1.OperatorService/ListSupplierWebhooks", {kGateway}},
+      {"octo.webhooks.v1.OperatorService/GetSupplierWebhook", {kGateway}},
       {"octo.webhooks.v1.AdminService", {kAdmin}},
       {"octo.webhooks.v1.EventService", {kPublisher}},
       {"octo.webhooks.v1.DeliveryService", {kSubscription}},
@@ -187,14 +198,24 @@ const std::vector<std::string_view>& KnownCallers() {
   return *callers;
 }
 
-std::vector<std::string_view> ServicesOf(std::string_view caller) {
-  std::vector<std::string_view> services;
-  for (const ServiceAccess& access : AccessTable()) {
-    if (std::find(access.callers.begin(), access.callers.end(), caller) != access.callers.end()) {
-      services.push_back(access.service);
+std::vector<std::string_view> GrantsOf(std::string_view caller) {
+  std::vector<std::string_view> grants;
+  for (const Grant& grant : AccessTable()) {
+    if (std::find(grant.callers.begin(), grant.callers.end(), caller) != grant.callers.end()) {
+      grants.push_back(grant.target);
     }
   }
-  return services;
+  return grants;
+}
+
+bool MayCall(std::string_view caller, std::string_view full_method) {
+  const std::string_view service = ServiceOfMethod(full_method);
+  if (service.empty()) return false;
+  const std::string_view method = full_method.substr(1);  // "pkg.Service/Method"
+  for (std::string_view grant : GrantsOf(caller)) {
+    if (grant == service || grant == method) return true;
+  }
+  return false;
 }
 
 bool IsOpenService(std::string_view service) { return service == "grpc.health.v1.Health"; }
@@ -293,11 +314,10 @@ absl::Status Authorize(const CallerTokens& tokens, std::string_view full_method,
     return absl::UnauthenticatedError(absl::StrCat(kRefusalPrefix, "unknown caller token"));
   }
   if (caller != nullptr) *caller = *identity;
-  const std::vector<std::string_view> allowed = ServicesOf(*identity);
-  if (std::find(allowed.begin(), allowed.end(), service) == allowed.end()) {
-    return absl::PermissionDeniedError(
-        absl::StrCat(kRefusalPrefix, "caller ", *identity, " may not call ",
-                     service.empty() ? std::string("this method") : std::string(service)));
+  if (!MayCall(*identity, full_method)) {
+    return absl::PermissionDeniedError(absl::StrCat(
+        kRefusalPrefix, "caller ", *identity, " may not call ",
+        service.empty() ? std::string("this method") : std::string(full_method.substr(1))));
   }
   return absl::OkStatus();
 }

@@ -8,7 +8,7 @@
 // A server knows the callers' tokens from a directory holding one file per
 // caller, named after its identity. Before a call reaches a handler, the
 // server finds the caller by its token (constant-time comparisons) and checks
-// that its identity may call the service:
+// that its identity may call the service or method:
 //   no token, or a token of no known caller  -> UNAUTHENTICATED
 //   a known caller outside its services      -> PERMISSION_DENIED
 // The gRPC health service stays open: the kubelet's gRPC probe sends no token.
@@ -50,9 +50,14 @@ const std::vector<std::string_view>& KnownCallers();
 // password (scripts/run.sh and the tests make 64 hex digits).
 inline constexpr std::size_t kMinTokenLength = 32;
 
-// The gRPC services `caller` may call: full service names
-// ("octo.webhooks.v1.AdminService"). Empty for an unknown caller.
-std::vector<std::string_view> ServicesOf(std::string_view caller);
+// What `caller` may call: whole services ("octo.webhooks.v1.AdminService")
+// and single methods ("octo.webhooks.v1.OperatorService/Login"). Empty for
+// an unknown caller.
+std::vector<std::string_view> GrantsOf(std::string_view caller);
+
+// Whether `caller` may call `full_method` ("/pkg.Service/Method"): its
+// service or that very method is granted.
+bool MayCall(std::string_view caller, std::string_view full_method);
 
 // Services every caller, authenticated or not, may call.
 bool IsOpenService(std::string_view service);

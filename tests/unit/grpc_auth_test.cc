@@ -58,6 +58,29 @@ TEST(GrpcAuthPolicy, EachCallerReachesOnlyItsServices) {
             absl::StatusCode::kPermissionDenied);
 }
 
+// The internet-facing gateway gets of OperatorService only what its dashboard
+// calls; operator administration is octo-admin's.
+TEST(GrpcAuthPolicy, TheGatewayGetsOnlyTheOperatorMethodsItCalls) {
+  const CallerTokens tokens = Tokens();
+  const std::string ops = "/octo.webhooks.v1.OperatorService/";
+  for (const char* method : {"Login", "AuthenticateSession", "Logout", "ListSupplierConnections",
+                             "ListSupplierWebhooks", "GetSupplierWebhook"}) {
+    EXPECT_TRUE(Authorize(tokens, ops + method, Bearer(kGatewayToken)).ok()) << method;
+    EXPECT_TRUE(Authorize(tokens, ops + method, Bearer(kAdminToken)).ok()) << method;
+  }
+  for (const char* method : {"CreateOperator", "ListOperators", "DeleteOperator", "LoginX", ""}) {
+    const absl::Status refused = Authorize(tokens, ops + method, Bearer(kGatewayToken));
+    EXPECT_EQ(refused.code(), absl::StatusCode::kPermissionDenied) << method;
+    EXPECT_TRUE(IsCallerRefusal(refused)) << method;
+  }
+  EXPECT_TRUE(Authorize(tokens, ops + "CreateOperator", Bearer(kAdminToken)).ok());
+  EXPECT_EQ(Authorize(tokens, ops + "Login", Bearer(kPublisherToken)).code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(MayCall("gateway", "/octo.webhooks.v1.OperatorService/Login"));
+  EXPECT_FALSE(MayCall("gateway", "octo.webhooks.v1.OperatorService/Login"));  // no leading slash
+  EXPECT_FALSE(MayCall("gateway", "/octo.webhooks.v1.OperatorService"));      // no method
+}
+
 TEST(GrpcAuthPolicy, MissingOrWrongTokenIsUnauthenticated) {
   const CallerTokens tokens = Tokens();
   const std::string method = "/octo.webhooks.v1.AdminService/CreateApiKey";
