@@ -14,6 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/crypto.h"
 #include "services/common/log.h"
+#include "services/common/log_throttle.h"
+#include "services/common/metrics.h"
 
 namespace octo::grpc_auth {
 namespace {
@@ -98,6 +100,27 @@ std::string_view ServiceOfMethod(std::string_view full_method) {
   return slash == std::string_view::npos ? std::string_view() : full_method.substr(0, slash);
 }
 
+// What the metadata processor works with: the tokens, and where refusals are
+// counted (may be null).
+struct ProcessorState {
+  CallerTokens tokens;
+  metrics::GrpcAuthMetrics* metrics;
+};
+
+// A refusal's log line, at most one a second per status code and caller
+// identity (a small set): a caller with a wrong token retries at its own
+// pace, and each line would say the same.
+void LogRefusal(std::string_view path, const std::string& caller, const absl::Status& verdict) {
+  static log::Throttle throttle;
+  const std::string code = absl::StatusCodeToString(verdict.code());
+  const std::optional<std::uint64_t> suppressed = throttle.Admit(code + "/" + caller);
+  if (!suppressed) return;
+  log::Warn("grpc call refused", {{"method", path},
+                                  {"caller", caller},
+                                  {"code", code},
+                                  {"suppressed", std::to_string(*suppressed)}});
+}
+
 std::string_view SliceView(const grpc_slice& slice) {
   return {reinterpret_cast<const char*>(GRPC_SLICE_START_PTR(slice)), GRPC_SLICE_LENGTH(slice)};
 }
@@ -107,7 +130,7 @@ std::string_view SliceView(const grpc_slice& slice) {
 void ProcessCallMetadata(void* state, grpc_auth_context* /*context*/, const grpc_metadata* md,
                          std::size_t num_md, grpc_process_auth_metadata_done_cb done,
                          void* user_data) {
-  const auto* tokens = static_cast<const CallerTokens*>(state);
+  const auto* processor = static_cast<const ProcessorState*>(state);
   std::string_view path;
   std::string_view authorization;
   const grpc_metadata* authorization_md = nullptr;
@@ -120,28 +143,32 @@ void ProcessCallMetadata(void* state, grpc_auth_context* /*context*/, const grpc
     }
   }
   std::string caller;
-  const absl::Status verdict = Authorize(*tokens, path, authorization, &caller);
+  const absl::Status verdict = Authorize(processor->tokens, path, authorization, &caller);
   if (verdict.ok()) {
     // Consumed: the handlers never see the token.
     done(user_data, authorization_md, authorization_md == nullptr ? 0 : 1, nullptr, 0,
          GRPC_STATUS_OK, nullptr);
     return;
   }
-  log::Warn("grpc call refused", {{"method", path},
-                                  {"caller", caller.empty() ? "(none)" : caller},
-                                  {"code", absl::StatusCodeToString(verdict.code())}});
+  // A known identity or "unknown": the label's values stay a small set.
+  if (caller.empty()) caller = "unknown";
+  if (processor->metrics != nullptr) {
+    processor->metrics->Refused(absl::StatusCodeToString(verdict.code()), caller);
+  }
+  LogRefusal(path, caller, verdict);
   const std::string message(verdict.message());
   done(user_data, nullptr, 0, nullptr, 0, static_cast<grpc_status_code>(verdict.code()),
        message.c_str());
 }
 
-void DestroyProcessorState(void* state) { delete static_cast<CallerTokens*>(state); }
+void DestroyProcessorState(void* state) { delete static_cast<ProcessorState*>(state); }
 
 // Plaintext HTTP/2 like grpc::InsecureServerCredentials(), with the
 // metadata processor that the C++ insecure credentials cannot carry.
 class AuthenticatingInsecureCredentials final : public grpc::ServerCredentials {
  public:
-  explicit AuthenticatingInsecureCredentials(CallerTokens tokens) : tokens_(std::move(tokens)) {}
+  AuthenticatingInsecureCredentials(CallerTokens tokens, metrics::GrpcAuthMetrics* metrics)
+      : tokens_(std::move(tokens)), metrics_(metrics) {}
 
   void SetAuthMetadataProcessor(
       const std::shared_ptr<grpc::AuthMetadataProcessor>& /*processor*/) override {
@@ -152,13 +179,14 @@ class AuthenticatingInsecureCredentials final : public grpc::ServerCredentials {
   int AddPortToServer(const std::string& addr, grpc_server* server) override {
     grpc_server_credentials* creds = grpc_insecure_server_credentials_create();
     grpc_server_credentials_set_auth_metadata_processor(
-        creds, {ProcessCallMetadata, DestroyProcessorState, new CallerTokens(tokens_)});
+        creds, {ProcessCallMetadata, DestroyProcessorState, new ProcessorState{tokens_, metrics_}});
     const int port = grpc_server_add_http2_port(server, addr.c_str(), creds);
     grpc_server_credentials_release(creds);
     return port;
   }
 
   CallerTokens tokens_;
+  metrics::GrpcAuthMetrics* metrics_;
 };
 
 class TokenInterceptorImpl final : public grpc::experimental::Interceptor {
@@ -322,8 +350,9 @@ absl::Status Authorize(const CallerTokens& tokens, std::string_view full_method,
   return absl::OkStatus();
 }
 
-std::shared_ptr<grpc::ServerCredentials> ServerCredentials(CallerTokens tokens) {
-  return std::make_shared<AuthenticatingInsecureCredentials>(std::move(tokens));
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials(CallerTokens tokens,
+                                                           metrics::GrpcAuthMetrics* metrics) {
+  return std::make_shared<AuthenticatingInsecureCredentials>(std::move(tokens), metrics);
 }
 
 absl::StatusOr<std::string> ReadTokenFile(const std::string& what, const std::string& path) {

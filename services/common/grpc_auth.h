@@ -34,6 +34,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
+namespace octo::metrics {
+class GrpcAuthMetrics;
+}  // namespace octo::metrics
+
 namespace octo::grpc_auth {
 
 // The identities of the callers the product knows; a caller file in the
@@ -119,9 +123,12 @@ absl::Status FromInternalCall(const grpc::Status& status, std::string_view upstr
 
 // Insecure (plaintext) server credentials that run Authorize() on every
 // call before it reaches a handler. A rejected call never reaches the
-// service and is logged with the caller's identity and the method, never
-// its token.
-std::shared_ptr<grpc::ServerCredentials> ServerCredentials(CallerTokens tokens);
+// service, is counted in `metrics` (octo_grpc_calls_refused_total; may be
+// null) and logged with the caller's identity ("unknown" without a known
+// token) and the method, never its token; at most one log line a second per
+// status code and identity, the next one saying how many were left out.
+std::shared_ptr<grpc::ServerCredentials> ServerCredentials(CallerTokens tokens,
+                                                           metrics::GrpcAuthMetrics* metrics = nullptr);
 
 // Reads a caller's own token file, the same format as a caller file of
 // LoadDir; with several lines the last one is sent (during a rotation it
