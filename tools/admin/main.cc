@@ -3,7 +3,9 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
+#include <algorithm>
 #include <iostream>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -18,15 +20,22 @@
 namespace {
 
 // The caller token (identity admin, services/common/grpc_auth.h):
-// --token_file=PATH anywhere on the command line (taken out of `args`),
-// else $OCTO_ADMIN_TOKEN_FILE.
+// --token_file=PATH or --token_file PATH ('-' for '_' too, as for the other
+// flags) anywhere on the command line (taken out of `args`), else
+// $OCTO_ADMIN_TOKEN_FILE. The flag without a value leaves the path empty,
+// which ReadTokenFile refuses with a message naming the flag.
 std::string TakeTokenFileFlag(std::vector<std::string>& args) {
   std::string path = octo::EnvOr("OCTO_ADMIN_TOKEN_FILE", "");
-  constexpr std::string_view kFlag = "--token_file=";
   for (auto it = args.begin(); it != args.end();) {
-    if (it->starts_with(kFlag)) {
-      path = it->substr(kFlag.size());
+    std::string name = *it;
+    std::replace(name.begin(), name.end(), '_', '-');
+    if (name.starts_with("--token-file=")) {
+      path = it->substr(std::string_view("--token-file=").size());
       it = args.erase(it);
+    } else if (name == "--token-file") {
+      const bool has_value = std::next(it) != args.end();
+      path = has_value ? *std::next(it) : std::string();
+      it = args.erase(it, has_value ? std::next(it, 2) : std::next(it));
     } else {
       ++it;
     }
