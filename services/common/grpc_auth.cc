@@ -1,6 +1,7 @@
 #include "services/common/grpc_auth.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -12,6 +13,7 @@
 #include <grpcpp/support/interceptor.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "services/common/crypto.h"
 #include "services/common/log.h"
 #include "services/common/log_throttle.h"
@@ -72,8 +74,32 @@ absl::Status CheckToken(const std::string& what, std::string_view token) {
 
 // The tokens of a token file, one a line (blank lines ignored), each
 // checked; at least one.
+// A token file must be a regular file (after symlinks: a Kubernetes Secret
+// volume links `admin -> ..data/admin`) that other users can neither read
+// nor write: a world-readable token is a leaked one.
+absl::Status CheckTokenFile(const std::string& what, const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) != 0) {
+    const int err = errno;
+    const std::string message = absl::StrCat(what, ": cannot read ", path, ": ", std::strerror(err));
+    return err == EACCES ? absl::PermissionDeniedError(message) : absl::NotFoundError(message);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, ": ", path, " is not a regular file (a token file is)"));
+  }
+  if ((st.st_mode & 0007) != 0) {
+    return absl::InvalidArgumentError(absl::StrFormat(
+        "%s: %s is open to every user (mode %04o): make it readable by its owner (and group) "
+        "only, e.g. chmod 0600 (0440 in a Kubernetes Secret volume)",
+        what, path, static_cast<unsigned>(st.st_mode & 07777)));
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::vector<std::string>> ReadTokens(const std::string& what,
                                                     const std::string& path) {
+  if (absl::Status s = CheckTokenFile(what, path); !s.ok()) return s;
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     const int err = errno;

@@ -75,8 +75,10 @@ class CallerTokens {
   // dot are skipped (Kubernetes' Secret volumes keep their bookkeeping
   // there). INVALID_ARGUMENT for an empty `dir`, a file of an unknown name,
   // a token too short or with blanks, two callers with one token, or no
-  // caller at all; NOT_FOUND / PERMISSION_DENIED when unreadable. Messages
-  // name files, never tokens.
+  // caller at all, a file that is not a regular one (symlinks followed, as
+  // in a Secret volume) or that every user may read or write (mode & 0007);
+  // NOT_FOUND / PERMISSION_DENIED when unreadable. Messages name files,
+  // never tokens.
   static absl::StatusOr<CallerTokens> LoadDir(const std::string& dir);
   // The same checks on (identity, token) pairs (tests, LoadDir); an
   // identity may appear more than once.

@@ -2,6 +2,8 @@
 // octo-delivery and octo-subscription as child processes on a fresh database,
 // called without a token, with a wrong one, with a known caller's token on a
 // service outside its identity, and with the right one.
+#include <sys/stat.h>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -275,10 +277,11 @@ TEST_F(GrpcAuthMainTest, ServicesRefuseToStartWithoutValidCallerTokens) {
   EXPECT_EQ(exit_code(OCTO_SUBSCRIPTION_BIN, {listen, "--grpc_callers_dir=" + callers_.dir()}), 2)
       << "no --delivery_token_file";
   std::ofstream(callers_.dir() + "/admnistrator") << std::string(64, 'a');  // an unknown identity
+  ::chmod((callers_.dir() + "/admnistrator").c_str(), 0600);  // refused for its name, not its mode
   EXPECT_EQ(exit_code(OCTO_DELIVERY_BIN, {listen, "--grpc_callers_dir=" + callers_.dir()}), 2);
   EXPECT_THAT(ReadLog("refused"), HasSubstr("admnistrator"));
   std::filesystem::remove(callers_.dir() + "/admnistrator");
-  std::ofstream(callers_.dir() + "/publisher") << "short\n";  // not a random token
+  std::ofstream(callers_.dir() + "/publisher") << "short\n";  // not a random token (mode kept 0600)
   EXPECT_EQ(exit_code(OCTO_DELIVERY_BIN, {listen, "--grpc_callers_dir=" + callers_.dir()}), 2);
   EXPECT_THAT(ReadLog("refused"), Not(HasSubstr(callers_.Token("admin"))));
 }

@@ -2,6 +2,8 @@
 // must not answer like a partner's bad API key: the real binaries on a fresh
 // database, the gateway and octo-subscription each started with a wrong
 // token of the right shape (services/common/grpc_auth.h, FromInternalCall).
+#include <sys/stat.h>
+
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -36,6 +38,7 @@ class GrpcRefusalMainTest : public ::testing::Test {
     ASSERT_NE(::mkdtemp(pattern.data()), nullptr);
     dir_ = pattern;
     std::ofstream(dir_ + "/wrong") << std::string(64, 'f') << "\n";  // nobody's token
+    ::chmod((dir_ + "/wrong").c_str(), 0600);
   }
   void TearDown() override {
     children_.clear();

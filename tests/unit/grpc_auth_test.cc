@@ -5,6 +5,7 @@
 #include "services/common/log_throttle.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
@@ -124,8 +125,10 @@ class TempDir {
     path_ = mkdtemp(pattern.data());
   }
   ~TempDir() { std::system(("rm -rf '" + path_ + "'").c_str()); }
-  void Write(const std::string& name, const std::string& content) const {
+  // Owner-only by default: a token file open to all is refused.
+  void Write(const std::string& name, const std::string& content, mode_t mode = 0600) const {
     std::ofstream(path_ + "/" + name) << content;
+    chmod((path_ + "/" + name).c_str(), mode);
   }
   const std::string& path() const { return path_; }
 
@@ -152,6 +155,48 @@ TEST(GrpcAuthTokens, LoadsADirectoryLikeAKubernetesSecretVolume) {
   EXPECT_FALSE(ReadTokenFile("--x", dir.path() + "/missing").ok());
   EXPECT_FALSE(ReadTokenFile("--x", "").ok());
   EXPECT_EQ(ReadTokenFile("--x", dir.path() + "/admin").value_or(""), kAdminToken);
+}
+
+// A Kubernetes Secret volume: the keys are symlinks into a `..data`
+// directory (itself a symlink to a timestamped one), files 0440.
+TEST(GrpcAuthTokens, LoadsTheSymlinkedLayoutOfASecretVolume) {
+  TempDir dir;
+  const std::string real = dir.path() + "/..2026_12_02_12_00_00.000000001";
+  ASSERT_EQ(mkdir(real.c_str(), 0755), 0);
+  ASSERT_EQ(symlink("..2026_12_02_12_00_00.000000001", (dir.path() + "/..data").c_str()), 0);
+  for (const auto& [name, token] : {std::pair{"admin", kAdminToken}, std::pair{"gateway", kGatewayToken}}) {
+    dir.Write(std::string("..2026_12_02_12_00_00.000000001/") + name, token + "\n", 0440);
+    ASSERT_EQ(symlink((std::string("..data/") + name).c_str(), (dir.path() + "/" + name).c_str()), 0);
+  }
+  absl::StatusOr<CallerTokens> tokens = CallerTokens::LoadDir(dir.path());
+  ASSERT_TRUE(tokens.ok()) << tokens.status();
+  EXPECT_THAT(tokens->Identities(), ::testing::ElementsAre("admin", "gateway"));
+  EXPECT_EQ(ReadTokenFile("--x", dir.path() + "/gateway").value_or(""), kGatewayToken);
+
+  // Opened to every user (the volume's default mode 0644): refused, naming the file.
+  chmod((real + "/gateway").c_str(), 0644);
+  const auto open_to_all = CallerTokens::LoadDir(dir.path());
+  ASSERT_FALSE(open_to_all.ok());
+  EXPECT_THAT(open_to_all.status().message(), HasSubstr(dir.path() + "/gateway"));
+  EXPECT_THAT(open_to_all.status().message(), HasSubstr("0644"));
+  const auto read_open = ReadTokenFile("--subscription_token_file", dir.path() + "/gateway");
+  ASSERT_FALSE(read_open.ok());
+  EXPECT_THAT(read_open.status().message(), HasSubstr("--subscription_token_file"));
+  EXPECT_THAT(read_open.status().message(), HasSubstr("0644"));
+  chmod((real + "/gateway").c_str(), 0602);  // writable by all is refused too
+  EXPECT_FALSE(ReadTokenFile("--x", dir.path() + "/gateway").ok());
+  chmod((real + "/gateway").c_str(), 0440);
+
+  // Not a regular file: a directory, a dangling link.
+  ASSERT_EQ(mkdir((dir.path() + "/publisher").c_str(), 0700), 0);
+  const auto not_a_file = CallerTokens::LoadDir(dir.path());
+  ASSERT_FALSE(not_a_file.ok());
+  EXPECT_THAT(not_a_file.status().message(), HasSubstr(dir.path() + "/publisher"));
+  EXPECT_THAT(not_a_file.status().message(), HasSubstr("not a regular file"));
+  EXPECT_FALSE(ReadTokenFile("--x", dir.path() + "/publisher").ok());
+  rmdir((dir.path() + "/publisher").c_str());
+  ASSERT_EQ(symlink("..data/missing", (dir.path() + "/publisher").c_str()), 0);
+  EXPECT_EQ(CallerTokens::LoadDir(dir.path()).status().code(), absl::StatusCode::kNotFound);
 }
 
 TEST(GrpcAuthTokens, ARotationAcceptsBothTokensAndSendsTheNewOne) {
