@@ -344,7 +344,7 @@ TEST_F(GrpcAuthMainTest, ServicesRefuseToStartWithoutValidCallerTokens) {
   };
   const std::string listen = "--grpc_listen=127.0.0.1:0";
   // Each refusal's log line names the flag (and the file) to fix.
-  const auto log_since = [&, seen = std::size_t{0}]() mutable {
+  auto log_since = [&, seen = std::size_t{0}]() mutable {
     const std::string log = ReadLog("refused");
     const std::string fresh = log.substr(std::min(seen, log.size()));
     seen = log.size();
