@@ -3,9 +3,7 @@
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
 
-#include <algorithm>
 #include <iostream>
-#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -16,32 +14,9 @@
 #include "tools/admin/admin_args.h"
 #include "tools/admin/admin_runner.h"
 #include "tools/admin/operator_commands.h"
+#include "tools/admin/token_flag.h"
 
 namespace {
-
-// The caller token (identity admin, services/common/grpc_auth.h):
-// --token_file=PATH or --token_file PATH ('-' for '_' too, as for the other
-// flags) anywhere on the command line (taken out of `args`), else
-// $OCTO_ADMIN_TOKEN_FILE. The flag without a value leaves the path empty,
-// which ReadTokenFile refuses with a message naming the flag.
-std::string TakeTokenFileFlag(std::vector<std::string>& args) {
-  std::string path = octo::EnvOr("OCTO_ADMIN_TOKEN_FILE", "");
-  for (auto it = args.begin(); it != args.end();) {
-    std::string name = *it;
-    std::replace(name.begin(), name.end(), '_', '-');
-    if (name.starts_with("--token-file=")) {
-      path = it->substr(std::string_view("--token-file=").size());
-      it = args.erase(it);
-    } else if (name == "--token-file") {
-      const bool has_value = std::next(it) != args.end();
-      path = has_value ? *std::next(it) : std::string();
-      it = args.erase(it, has_value ? std::next(it, 2) : std::next(it));
-    } else {
-      ++it;
-    }
-  }
-  return path;
-}
 
 // A plaintext channel whose calls carry the admin token; null (after a
 // message on stderr) when the token file is missing or invalid.
@@ -63,7 +38,8 @@ std::shared_ptr<grpc::Channel> AdminChannel(const std::string& target, const std
 int main(int argc, char** argv) {
   using namespace octo::admin;
   std::vector<std::string> args(argv, argv + argc);
-  const std::string token_file = TakeTokenFileFlag(args);
+  const std::string token_file =
+      octo::admin::TakeTokenFileFlag(args, octo::EnvOr("OCTO_ADMIN_TOKEN_FILE", ""));
   if (IsOperatorCommand(args)) {
     const absl::StatusOr<OperatorInvocation> op =
         ParseOperatorArgs(args, octo::EnvOr("OCTO_SUBSCRIPTION_TARGET", "127.0.0.1:50051"));
