@@ -17,6 +17,7 @@
 #include "gateway/responses.h"
 #include "gateway/string_views.h"
 #include "gateway/webhook_json.h"
+#include "services/common/grpc_auth.h"
 #include "services/common/status.h"
 
 namespace octo::gateway {
@@ -44,7 +45,7 @@ class Exchange {
     context.set_deadline(deadline_);
     Response response;
     const grpc::Status status = method(&context, &response);
-    if (!status.ok()) return FromGrpcStatus(status);
+    if (!status.ok()) return grpc_auth::FromInternalCall(status, "octo-subscription");
     return response;
   }
 

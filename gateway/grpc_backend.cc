@@ -96,7 +96,8 @@ void GrpcSubscriptionBackend::Call(const Request& request, Deadline deadline,
           Unregister(&state->context);
           absl::StatusOr<Response> result =
               status.ok() ? absl::StatusOr<Response>(std::move(state->response))
-                          : absl::StatusOr<Response>(FromGrpcStatus(status));
+                          : absl::StatusOr<Response>(
+                                grpc_auth::FromInternalCall(status, "octo-subscription"));
           state.reset();
           Callback<Response> callback = std::move(done);
           try {

@@ -321,7 +321,8 @@ octo-webhooks is running. Ctrl-C stops everything.
   gateway (REST)       $GATEWAY_URL/octo/webhooks   (GET /healthz, /readyz)
   subscription (gRPC)  127.0.0.1:$SUBSCRIPTION_PORT   ($ADMIN_BIN --target=127.0.0.1:$SUBSCRIPTION_PORT --token_file=$callers_path/admin --help;
                        internal services publish events here: octo.webhooks.v1.EventService,
-                       with "authorization: Bearer \$(cat $callers_path/publisher)")
+                       with the token of $callers_path/publisher, e.g.
+                       T=\$(cat $callers_path/publisher) grpcurl -plaintext -expand-headers -H 'authorization: Bearer \${T}' ...)
   delivery (gRPC)      127.0.0.1:$DELIVERY_PORT   (stores published events and delivers them)
   PostgreSQL 15        psql "$DATABASE_URL"
   metrics (Prometheus) http://${OCTO_GATEWAY_METRICS_LISTEN:-127.0.0.1:9103}/metrics, http://${OCTO_SUBSCRIPTION_METRICS_LISTEN:-127.0.0.1:9101}/metrics, http://${OCTO_DELIVERY_METRICS_LISTEN:-127.0.0.1:9102}/metrics   (docs/observability.md)

@@ -172,6 +172,13 @@ ROWS = [
         ("Client latency p99", "timeseries", "s", 8,
          quantiles("grpc_client_handling_seconds", ["job", "grpc_method"], JOB, (0.99,)),
          "Outgoing call time, 99th percentile, per method."),
+        ("Refused internal callers", "timeseries", "reqps", 8,
+         [q(f"sum by (job, code, caller) (rate(octo_grpc_calls_refused_total{{{JOB}}}[{RATE}]))",
+            "{{job}} {{caller}} {{code}}")],
+         "Calls refused by the internal authentication before any handler: caller 'unknown' "
+         "sent no token or nobody's; a known caller with PERMISSION_DENIED called outside its "
+         "services. Any steady rate is a misconfigured token (docs/operations.md, "
+         "OctoGrpcCallsRefused)."),
     ]),
     ("PostgreSQL", [
         ("Pool connections", "timeseries", "short", 12,

@@ -167,6 +167,21 @@ class GatewayGuardMetrics {
   std::vector<Series> rejected_;
 };
 
+// ------------------------------------------------ internal gRPC callers --
+
+// octo_grpc_calls_refused_total{code,caller}: calls the internal
+// authentication (grpc_auth.h) refused before any handler. code is
+// UNAUTHENTICATED or PERMISSION_DENIED; caller a known identity or
+// "unknown" (no token, or nobody's): a bounded set, never a token.
+class GrpcAuthMetrics {
+ public:
+  explicit GrpcAuthMetrics(prometheus::Registry& registry);
+  void Refused(std::string_view code, std::string_view caller);
+
+ private:
+  prometheus::Family<prometheus::Counter>& refused_;
+};
+
 // ---------------------------------------------------------- publishing --
 
 // octo_events_published_total{event}, octo_events_duplicate_total{event},

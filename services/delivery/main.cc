@@ -46,6 +46,7 @@ int Run(const Config& config) {
   metrics::ProcessMetrics metrics;
   metrics::PgMetrics pg_metrics(metrics.registry());
   metrics::GrpcMetrics grpc_metrics(metrics.registry());
+  metrics::GrpcAuthMetrics grpc_auth_metrics(metrics.registry());
   metrics::DeliveryMetrics delivery_metrics(metrics.registry());
 
   // Migrations, then the pools (logged on failure).
@@ -87,7 +88,7 @@ int Run(const Config& config) {
   grpc::ServerBuilder builder;
   builder.SetMaxReceiveMessageSize(kMaxEnqueueRequestBytes);
   int port = 0;
-  builder.AddListeningPort(config.listen, grpc_auth::ServerCredentials(*config.callers), &port);
+  builder.AddListeningPort(config.listen, grpc_auth::ServerCredentials(*config.callers, &grpc_auth_metrics), &port);
   builder.RegisterService(&delivery_service);
   builder.experimental().SetInterceptorCreators(grpc_metrics.ServerInterceptors());
   builder.RegisterService(&operations_service);

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "services/common/grpc_auth.h"
 #include "services/common/status.h"
 #include "services/delivery/event_validation.h"
 #include "services/subscription/rpc_util.h"
@@ -28,6 +29,7 @@ std::string FieldPrefix(bool batch, int i) {
 // is the delivery service's answer; it validates with the same rules as we
 // do, so its INVALID_ARGUMENT means version skew: passed on as it is.
 absl::Status FromEnqueueStatus(const grpc::Status& status, bool batch) {
+  if (grpc_auth::IsCallerRefusal(status)) return grpc_auth::FromInternalCall(status, "octo-delivery");
   const std::string message = status.error_message();
   switch (status.error_code()) {
     case grpc::StatusCode::NOT_FOUND:

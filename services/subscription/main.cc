@@ -165,6 +165,7 @@ int Run(const Config& config) {
   metrics::ProcessMetrics metrics;
   metrics::PgMetrics pg_metrics(metrics.registry());
   metrics::GrpcMetrics grpc_metrics(metrics.registry());
+  metrics::GrpcAuthMetrics grpc_auth_metrics(metrics.registry());
   metrics::PublishMetrics publish_metrics(metrics.registry());
 
   // Migrations, then the pools (logged on failure).
@@ -206,7 +207,7 @@ int Run(const Config& config) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(config.listen, grpc_auth::ServerCredentials(*config.callers), &port);
+  builder.AddListeningPort(config.listen, grpc_auth::ServerCredentials(*config.callers, &grpc_auth_metrics), &port);
   builder.RegisterService(&subscription_service);
   builder.RegisterService(&admin_service);
   builder.RegisterService(&auth_service);

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "services/common/crypto.h"
+#include "services/common/grpc_auth.h"
 #include "services/common/status.h"
 #include "services/common/validation.h"
 #include "services/subscription/rpc_util.h"
@@ -275,7 +276,8 @@ grpc::Status SubscriptionServiceImpl::Forward(std::string_view method,
         return absl::UnavailableError(
             absl::StrCat("the delivery service is unavailable: ", status.error_message()));
       default:
-        return FromGrpcStatus(status);
+        // A refusal of our own caller token is ours to fix, not the caller's.
+        return grpc_auth::FromInternalCall(status, "octo-delivery");
     }
   });
 }

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +51,7 @@ class GatewayProcess {
     log_file_ = dir_ / "stderr.log";
     // The gateway's caller token (services/common/grpc_auth.h): required.
     std::ofstream(dir_ / "token") << std::string(64, 't') << "\n";
+    chmod((dir_ / "token").c_str(), 0600);  // a token file open to all is refused
   }
 
   // Runs the gateway with `args` and `env` (the test's own OCTO_* variables
@@ -188,6 +190,7 @@ TEST(GatewayMain, RefusesToStartWithoutItsCallerToken) {
   GatewayProcess weak;
   const std::string short_token_file = weak.port_file() + ".token";
   std::ofstream(short_token_file) << "short-token\n";
+  chmod(short_token_file.c_str(), 0600);
   weak.Start({"--listen=127.0.0.1:0", "--subscription_token_file=" + short_token_file});
   ASSERT_TRUE(weak.HasExited(std::chrono::seconds(10)));
   EXPECT_EQ(weak.exit_code(), 2);

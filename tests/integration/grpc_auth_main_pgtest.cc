@@ -2,6 +2,9 @@
 // octo-delivery and octo-subscription as child processes on a fresh database,
 // called without a token, with a wrong one, with a known caller's token on a
 // service outside its identity, and with the right one.
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +25,7 @@
 #include "octo/webhooks/v1/delivery.grpc.pb.h"
 #include "octo/webhooks/v1/events.grpc.pb.h"
 #include "octo/webhooks/v1/operations.grpc.pb.h"
+#include "octo/webhooks/v1/operators.grpc.pb.h"
 #include "octo/webhooks/v1/webhooks.grpc.pb.h"
 #include "tests/support/pg_test_db.h"
 #include "tests/support/process.h"
@@ -185,6 +189,46 @@ TEST_F(GrpcAuthMainTest, SubscriptionServicesAnswerOnlyTheirCallers) {
         << e.who;
   }
 
+  // OperatorService: operator administration is octo-admin's; the gateway
+  // (the dashboard) signs operators in and reads their supplier's views;
+  // a publisher gets nothing of it.
+  pb::CreateOperatorRequest operator_request;
+  operator_request.set_supplier_id(supplier.id());
+  operator_request.set_name("alice");
+  for (const Expectation& e : std::vector<Expectation>{{"none", grpc::StatusCode::UNAUTHENTICATED},
+                                                       {"publisher", grpc::StatusCode::PERMISSION_DENIED},
+                                                       {"gateway", grpc::StatusCode::PERMISSION_DENIED}}) {
+    auto operators = pb::OperatorService::NewStub(As(subscription_target_, e.who));
+    pb::CreateOperatorResponse ignored;
+    EXPECT_EQ(Call(&pb::OperatorService::Stub::CreateOperator, operators.get(), operator_request, &ignored)
+                  .error_code(),
+              e.code)
+        << e.who;
+  }
+  auto admin_operators = pb::OperatorService::NewStub(As(subscription_target_, "admin"));
+  pb::CreateOperatorResponse alice;
+  ASSERT_TRUE(Call(&pb::OperatorService::Stub::CreateOperator, admin_operators.get(), operator_request, &alice).ok());
+  pb::LoginRequest login;
+  login.set_name("alice");
+  login.set_password(alice.password());
+  pb::ListSupplierConnectionsRequest supplier_connections;
+  supplier_connections.set_supplier_id(supplier.id());
+  for (const Expectation& e : std::vector<Expectation>{{"publisher", grpc::StatusCode::PERMISSION_DENIED},
+                                                       {"gateway", grpc::StatusCode::OK},
+                                                       {"admin", grpc::StatusCode::OK}}) {
+    auto operators = pb::OperatorService::NewStub(As(subscription_target_, e.who));
+    pb::OperatorSession session;
+    EXPECT_EQ(Call(&pb::OperatorService::Stub::Login, operators.get(), login, &session).error_code(), e.code)
+        << e.who;
+    pb::ListSupplierConnectionsResponse listed;
+    const grpc::Status status = Call(&pb::OperatorService::Stub::ListSupplierConnections, operators.get(),
+                                     supplier_connections, &listed);
+    EXPECT_EQ(status.error_code(), e.code) << e.who << ": " << status.error_message();
+    if (status.ok()) {
+      EXPECT_EQ(listed.connections_size(), 1) << e.who;
+    }
+  }
+
   // EventService: publishers only; the published event reaches octo-delivery
   // with octo-subscription's own token.
   pb::PublishEventRequest booking;
@@ -228,15 +272,43 @@ TEST_F(GrpcAuthMainTest, DeliveryAnswersOnlyTheSubscriptionService) {
     EXPECT_EQ(Call(&pb::DeliveryService::Stub::Enqueue, delivery.get(), empty, &ignored).error_code(), e.code)
         << e.who;
   }
+  // The delivery log of a real webhook (made through octo-subscription):
+  // answered OK to octo-subscription only.
+  auto admin = pb::AdminService::NewStub(As(subscription_target_, "admin"));
+  pb::CreateSupplierRequest supplier_request;
+  supplier_request.set_name("Edinburgh Tours");
+  supplier_request.set_endpoint("https://octo.example.com/v1");
+  pb::Supplier supplier;
+  ASSERT_TRUE(Call(&pb::AdminService::Stub::CreateSupplier, admin.get(), supplier_request, &supplier).ok());
+  pb::CreateConnectionRequest connection_request;
+  connection_request.set_supplier_id(supplier.id());
+  connection_request.set_name("Viator");
+  pb::Connection connection;
+  ASSERT_TRUE(Call(&pb::AdminService::Stub::CreateConnection, admin.get(), connection_request, &connection).ok());
+  pb::CreateWebhookRequest webhook_request;
+  webhook_request.set_connection_id(connection.id());
+  webhook_request.set_event("booking_update");
+  webhook_request.set_url("https://hooks.example.com/octo");
+  auto subscriptions = pb::SubscriptionService::NewStub(As(subscription_target_, "gateway"));
+  pb::CreateWebhookResponse webhook;
+  ASSERT_TRUE(Call(&pb::SubscriptionService::Stub::CreateWebhook, subscriptions.get(), webhook_request, &webhook).ok());
   pb::ListDeliveriesRequest list;
+  list.set_connection_id(connection.id());
+  list.set_webhook_id(webhook.webhook().id());
   for (const Expectation& e : std::vector<Expectation>{{"none", grpc::StatusCode::UNAUTHENTICATED},
-                                                       {"gateway", grpc::StatusCode::PERMISSION_DENIED}}) {
+                                                       {"wrong", grpc::StatusCode::UNAUTHENTICATED},
+                                                       {"admin", grpc::StatusCode::PERMISSION_DENIED},
+                                                       {"publisher", grpc::StatusCode::PERMISSION_DENIED},
+                                                       {"gateway", grpc::StatusCode::PERMISSION_DENIED},
+                                                       {"subscription", grpc::StatusCode::OK}}) {
     auto operations = pb::DeliveryOperationsService::NewStub(As(delivery_target_, e.who));
-    pb::ListDeliveriesResponse ignored;
-    EXPECT_EQ(Call(&pb::DeliveryOperationsService::Stub::ListDeliveries, operations.get(), list, &ignored)
-                  .error_code(),
-              e.code)
-        << e.who;
+    pb::ListDeliveriesResponse listed;
+    const grpc::Status status =
+        Call(&pb::DeliveryOperationsService::Stub::ListDeliveries, operations.get(), list, &listed);
+    EXPECT_EQ(status.error_code(), e.code) << e.who << ": " << status.error_message();
+    if (status.ok()) {
+      EXPECT_EQ(listed.deliveries_size(), 0) << "a webhook nothing was published for";
+    }
   }
   auto health_stub = health::Health::NewStub(As(delivery_target_, "none"));
   health::HealthCheckRequest health_request;
@@ -271,15 +343,31 @@ TEST_F(GrpcAuthMainTest, ServicesRefuseToStartWithoutValidCallerTokens) {
     return (*started)->Terminate(1s).exit_code;
   };
   const std::string listen = "--grpc_listen=127.0.0.1:0";
+  // Each refusal's log line names the flag (and the file) to fix.
+  auto log_since = [&, seen = std::size_t{0}]() mutable {
+    const std::string log = ReadLog("refused");
+    const std::string fresh = log.substr(std::min(seen, log.size()));
+    seen = log.size();
+    return fresh;
+  };
   EXPECT_EQ(exit_code(OCTO_DELIVERY_BIN, {listen}), 2);
+  EXPECT_THAT(log_since(), HasSubstr("--grpc_callers_dir"));
   EXPECT_EQ(exit_code(OCTO_SUBSCRIPTION_BIN, {listen, "--grpc_callers_dir=" + callers_.dir()}), 2)
       << "no --delivery_token_file";
+  EXPECT_THAT(log_since(), HasSubstr("--delivery_token_file"));
   std::ofstream(callers_.dir() + "/admnistrator") << std::string(64, 'a');  // an unknown identity
+  ::chmod((callers_.dir() + "/admnistrator").c_str(), 0600);  // refused for its name, not its mode
   EXPECT_EQ(exit_code(OCTO_DELIVERY_BIN, {listen, "--grpc_callers_dir=" + callers_.dir()}), 2);
-  EXPECT_THAT(ReadLog("refused"), HasSubstr("admnistrator"));
+  const std::string unknown = log_since();
+  EXPECT_THAT(unknown, HasSubstr("unknown caller"));
+  EXPECT_THAT(unknown, HasSubstr("admnistrator"));
   std::filesystem::remove(callers_.dir() + "/admnistrator");
-  std::ofstream(callers_.dir() + "/publisher") << "short\n";  // not a random token
+  std::ofstream(callers_.dir() + "/publisher") << "short\n";  // not a random token (mode kept 0600)
   EXPECT_EQ(exit_code(OCTO_DELIVERY_BIN, {listen, "--grpc_callers_dir=" + callers_.dir()}), 2);
+  const std::string short_token = log_since();
+  EXPECT_THAT(short_token, HasSubstr("--grpc_callers_dir"));
+  EXPECT_THAT(short_token, HasSubstr(callers_.dir() + "/publisher"));
+  EXPECT_THAT(short_token, HasSubstr("shorter than"));
   EXPECT_THAT(ReadLog("refused"), Not(HasSubstr(callers_.Token("admin"))));
 }
 

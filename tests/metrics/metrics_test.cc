@@ -89,6 +89,7 @@ TEST(MetricNames, MatchTheGoldenList) {
   PublishMetrics publish(metrics.registry());
   DeliveryMetrics delivery(metrics.registry());
   PgMetrics pg(metrics.registry());
+  GrpcAuthMetrics grpc_auth(metrics.registry());
   // Histograms and gRPC families appear once a series exists.
   grpc_metrics.Handled(GrpcMetrics::Side::kServer, "unary", "/grpc.health.v1.Health/Check", "OK", 0.1);
   grpc_metrics.Handled(GrpcMetrics::Side::kClient, "unary", "/grpc.health.v1.Health/Check", "OK", 0.1);
@@ -100,6 +101,7 @@ TEST(MetricNames, MatchTheGoldenList) {
   delivery.Attempt("booking_update", "success", "none", "2xx", 0.1);
   delivery.Delivered("booking_update", 0.2);
   pg.Query("ping", 0.001, true);
+  grpc_auth.Refused("UNAUTHENTICATED", "unknown");
 
   std::ifstream golden(OCTO_METRIC_NAMES_FILE);
   ASSERT_TRUE(golden.good()) << OCTO_METRIC_NAMES_FILE;

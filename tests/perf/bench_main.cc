@@ -222,6 +222,13 @@ absl::StatusOr<Config> ConfigFromFlags() {
     if (!hp.ok() || !IsLoopbackHost(hp->host)) {
       return absl::InvalidArgumentError("--subscription_target must be a loopback host:port");
     }
+    // A running stack authenticates its callers: without its callers'
+    // directory the first AdminService call would fail with UNAUTHENTICATED.
+    if (c.stack.callers_dir.empty()) {
+      return absl::InvalidArgumentError(
+          "--subscription_target needs --callers_dir: the running stack's callers' token "
+          "directory (scripts/run.sh: <data dir>/grpc-callers)");
+    }
   } else {
     if (c.stack.subscription_bin.empty() || c.stack.delivery_bin.empty()) {
       return absl::InvalidArgumentError(

@@ -332,7 +332,8 @@ absl::StatusOr<AdminInvocation> ParseAdminArgs(const std::vector<std::string>& a
 std::string AdminUsage() {
   return R"(octo-admin: operator CLI for the OCTO webhooks platform (AdminService over gRPC).
 
-Usage: octo-admin [--target=HOST:PORT] [--timeout=10s] [--output=json|id|key] COMMAND [ARGS]
+Usage: octo-admin [--token_file=PATH] [--target=HOST:PORT] [--timeout=10s] [--output=json|id|key]
+                  COMMAND [ARGS]
 
 Commands:
   supplier create --name=NAME --endpoint=URL
@@ -352,6 +353,9 @@ Commands:
   health [--service=NAME]   gRPC health check; exit 0 when SERVING
 
 Global flags:
+  --token_file=PATH   the admin caller token, one line (default: $OCTO_ADMIN_TOKEN_FILE);
+                      required: the subscription service refuses calls without it
+                      (docs/operations.md, "Internal credentials")
   --target=HOST:PORT  the subscription service (default: $OCTO_SUBSCRIPTION_TARGET,
                       else 127.0.0.1:50051)
   --timeout=DURATION  deadline of each call (default 10s)

@@ -1,4 +1,5 @@
 #include "tools/admin/admin_args.h"
+#include "tools/admin/token_flag.h"
 
 #include <gtest/gtest.h>
 
@@ -21,6 +22,26 @@ std::string ErrorOf(std::vector<std::string> args) {
   if (inv.ok()) return "";
   EXPECT_EQ(inv.status().code(), absl::StatusCode::kInvalidArgument);
   return std::string(inv.status().message());
+}
+
+TEST(AdminArgsTest, TokenFileFlagInEitherFormWherever) {
+  using V = std::vector<std::string>;
+  V args = {"--token_file", "/t/admin", "supplier", "list"};
+  EXPECT_EQ(admin::TakeTokenFileFlag(args, "/env"), "/t/admin");
+  EXPECT_EQ(args, (V{"supplier", "list"}));
+  args = {"supplier", "list", "--token-file=/t/a2"};
+  EXPECT_EQ(admin::TakeTokenFileFlag(args, "/env"), "/t/a2");
+  EXPECT_EQ(args, (V{"supplier", "list"}));
+  args = {"health"};
+  EXPECT_EQ(admin::TakeTokenFileFlag(args, "/env"), "/env");
+  EXPECT_EQ(args, (V{"health"}));
+  args = {"health", "--token_file"};  // no value: empty, refused later naming the flag
+  EXPECT_EQ(admin::TakeTokenFileFlag(args, "/env"), "");
+  EXPECT_EQ(args, (V{"health"}));
+  args = {"--token_files=/x", "health"};  // another flag: left to the grammar
+  EXPECT_EQ(admin::TakeTokenFileFlag(args, ""), "");
+  EXPECT_EQ(args.size(), 2u);
+  EXPECT_NE(AdminUsage().find("--token_file=PATH"), std::string::npos);
 }
 
 TEST(AdminArgsTest, HelpAndVersion) {

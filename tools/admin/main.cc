@@ -14,25 +14,9 @@
 #include "tools/admin/admin_args.h"
 #include "tools/admin/admin_runner.h"
 #include "tools/admin/operator_commands.h"
+#include "tools/admin/token_flag.h"
 
 namespace {
-
-// The caller token (identity admin, services/common/grpc_auth.h):
-// --token_file=PATH anywhere on the command line (taken out of `args`),
-// else $OCTO_ADMIN_TOKEN_FILE.
-std::string TakeTokenFileFlag(std::vector<std::string>& args) {
-  std::string path = octo::EnvOr("OCTO_ADMIN_TOKEN_FILE", "");
-  constexpr std::string_view kFlag = "--token_file=";
-  for (auto it = args.begin(); it != args.end();) {
-    if (it->starts_with(kFlag)) {
-      path = it->substr(kFlag.size());
-      it = args.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  return path;
-}
 
 // A plaintext channel whose calls carry the admin token; null (after a
 // message on stderr) when the token file is missing or invalid.
@@ -54,7 +38,8 @@ std::shared_ptr<grpc::Channel> AdminChannel(const std::string& target, const std
 int main(int argc, char** argv) {
   using namespace octo::admin;
   std::vector<std::string> args(argv, argv + argc);
-  const std::string token_file = TakeTokenFileFlag(args);
+  const std::string token_file =
+      octo::admin::TakeTokenFileFlag(args, octo::EnvOr("OCTO_ADMIN_TOKEN_FILE", ""));
   if (IsOperatorCommand(args)) {
     const absl::StatusOr<OperatorInvocation> op =
         ParseOperatorArgs(args, octo::EnvOr("OCTO_SUBSCRIPTION_TARGET", "127.0.0.1:50051"));
