@@ -99,6 +99,12 @@ ROWS = [
         ("Webhooks disabled (last hour)", "timeseries", "short", 12,
          [q("sum by (reason) (increase(octo_webhooks_disabled_total[1h]))", "{{reason}}")],
          "Webhooks disabled by the delivery service: gone (410) or failing (endpoint health)."),
+        ("Claims and releases", "timeseries", "reqps", 12,
+         [q(f"sum(rate(octo_delivery_claimed_total[{RATE}]))", "claimed"),
+          q(f"sum by (reason) (rate(octo_delivery_released_total[{RATE}]))", "released {{reason}}")],
+         "Deliveries claimed by the dispatchers, and those released unsent (backlog: the "
+         "destination could not start them within the lease; queue_wait, limit, shutdown). "
+         "Releases near the claim rate mean a saturated destination."),
         ("Fan-out per event", "timeseries", "short", 12,
          quantiles("octo_event_fanout_webhooks", [], "", (0.5, 0.99))
          + [q(f"sum(rate(octo_event_fanout_webhooks_sum[{RATE}])) / sum(rate(octo_event_fanout_webhooks_count[{RATE}]))",
