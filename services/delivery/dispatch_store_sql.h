@@ -107,6 +107,12 @@ constexpr Statement kClaimEvents{
 // the endpoint accepted this send: the delivery is done.
 #define OCTO_LATE_SUCCESS \
   "(NOT " OCTO_OWNED " AND d.state = 'pending' AND r.act = 'attempt' AND r.state = 'succeeded')"
+// Re-claimed meanwhile, but the endpoint answered this send 410 Gone: the
+// webhook is disabled with this result and its pending deliveries are
+// cancelled, so the delivery that was told Gone ends failed (with that
+// 410) rather than cancelled.
+#define OCTO_LATE_GONE \
+  "(NOT " OCTO_OWNED " AND d.state = 'pending' AND r.act = 'attempt' AND r.state = 'failed' AND r.status = 410)"
 // The attempt number: reserved at claim time (r.num), else the next one.
 #define OCTO_NUM "(CASE WHEN r.num > 0 THEN r.num ELSE d.attempt_count + 1 END)"
 // This result is the report its claim owed (see kClaim).
@@ -135,14 +141,14 @@ constexpr Statement kWriteResults{
     "    attempt_count = CASE WHEN r.act = 'attempt' THEN greatest(d.attempt_count, " OCTO_NUM ")"
     "      ELSE d.attempt_count END,"
     "    state = CASE WHEN " OCTO_REDO " THEN 'pending' WHEN " OCTO_APPLY " THEN r.state"
-    "      WHEN " OCTO_LATE_SUCCESS " THEN 'succeeded' ELSE d.state END,"
+    "      WHEN " OCTO_LATE_SUCCESS " THEN 'succeeded' WHEN " OCTO_LATE_GONE " THEN 'failed' ELSE d.state END,"
     "    next_attempt_at = CASE WHEN " OCTO_REDO " THEN now()"
     "      WHEN " OCTO_APPLY " AND r.state = 'pending' AND (r.act = 'attempt' OR r.delay > 0)"
     "      THEN now() + r.delay * interval '1 millisecond' ELSE d.next_attempt_at END,"
     "    lease_expires_at = CASE WHEN " OCTO_OWNED " THEN NULL ELSE d.lease_expires_at END,"
     "    completed_at = CASE WHEN " OCTO_REDO " THEN NULL"
     "      WHEN " OCTO_APPLY " AND r.state <> 'pending' THEN now()"
-    "      WHEN " OCTO_LATE_SUCCESS " THEN now() ELSE d.completed_at END,"
+    "      WHEN " OCTO_LATE_SUCCESS " OR " OCTO_LATE_GONE " THEN now() ELSE d.completed_at END,"
     "    redeliver_requested = CASE WHEN " OCTO_OWNED " THEN false ELSE d.redeliver_requested END,"
     "    claimed_attempt = CASE WHEN " OCTO_REPORTS " THEN NULL ELSE d.claimed_attempt END,"
     "    unreported_claims = CASE WHEN " OCTO_REPORTS " THEN 0 ELSE d.unreported_claims END,"

@@ -133,6 +133,24 @@ TEST_F(DispatchStoreFaultsTest, ALateSuccessEndsAReclaimedDeliveryAndALaterFailu
   EXPECT_EQ(Attempts(first.id), "1:200,2:503");
 }
 
+TEST_F(DispatchStoreFaultsTest, ALate410EndsAReclaimedDeliveryFailedNotCancelled) {
+  const ClaimedDelivery first = ClaimOne(ids_[0]);
+  ExpireLeases();
+  const ClaimedDelivery second = ClaimOne(ids_[0]);  // re-claimed while the first send's result was held
+  EXPECT_EQ(second.attempt_count, 1);
+  // The first send was answered 410: the webhook is disabled, its other
+  // pending delivery cancelled, and this one ends failed with the 410.
+  ASSERT_TRUE(store_->WriteResults({Result(first, 410, DecisionKind::kGone)}).ok());
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT status FROM webhooks WHERE id = '", webhook_, "'")), "disabled");
+  EXPECT_EQ(Row(first.id).substr(0, 13), "failed 1 410 ");
+  EXPECT_EQ(Row(ids_[1]).substr(0, 10), "cancelled ");
+  EXPECT_EQ(Attempts(first.id), "1:410");
+  // The second send's answer changes nothing but its own attempt row.
+  ASSERT_TRUE(store_->WriteResults({Result(second, 410, DecisionKind::kGone)}).ok());
+  EXPECT_EQ(Row(first.id).substr(0, 13), "failed 2 410 ");
+  EXPECT_EQ(Attempts(first.id), "1:410,2:410");
+}
+
 TEST_F(DispatchStoreFaultsTest, ClaimsWithoutAResultAreRecordedAndQuarantined) {
   Exec(absl::StrCat("DELETE FROM deliveries WHERE id = '", ids_[1], "'"));
   for (int claim = 1; claim <= 3; ++claim) {
