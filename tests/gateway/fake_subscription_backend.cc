@@ -130,11 +130,16 @@ void FakeSubscriptionBackend::CreateWebhook(const v1::CreateWebhookRequest& requ
     last_create_ = request;
   }
   Serve("CreateWebhook", deadline, done, [&]() -> absl::StatusOr<v1::CreateWebhookResponse> {
-    if (absl::Status valid = ValidateWebhookEvent(request.event()); !valid.ok()) return valid;
+    // A notification subscription names its types; the first is its event.
+    const std::string& event = request.event().empty() && request.event_types_size() > 0
+                                   ? request.event_types(0)
+                                   : request.event();
+    if (absl::Status valid = ValidateWebhookEvent(event); !valid.ok()) return valid;
     v1::Webhook webhook;
     webhook.set_id(absl::StrFormat("00000000-0000-4000-8000-%012d", next_id_++));
     webhook.set_connection_id(request.connection_id());
-    webhook.set_event(request.event());
+    webhook.set_event(event);
+    *webhook.mutable_event_types() = request.event_types();
     webhook.set_url(MaskUrlCredentials(request.url()));
     webhook.set_retry_on_error(request.has_retry_on_error() ? request.retry_on_error() : true);
     webhook.set_use_contact_language(

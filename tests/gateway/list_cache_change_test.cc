@@ -252,6 +252,24 @@ TEST_F(ListCacheChangeTest, DashboardReadsKeepTheListAndFailedChangesDropIt) {
   EXPECT_EQ(backend_.calls("ListWebhooks"), fetched + 1);
 }
 
+// The dashboard's body checks on a request without Content-Type (Beast
+// answers a missing header with a null view): once a crash of the worker.
+TEST_F(ListCacheChangeTest, DashboardRequestsWithoutContentTypeAreAnsweredNotCrashed) {
+  const std::string id = CreateWebhook();
+  TestRequest login(http::verb::post, "/dashboard/api/login", 11);
+  login.body() = R"({"name":"ops","password":"x"})";
+  EXPECT_EQ(RoundTrip(std::move(login)).result_int(), 415);
+  EXPECT_EQ(Operator(http::verb::post, "webhooks", R"({"connectionId":"x"})").result_int(), 400)
+      << "declared JSON: parsed";
+  TestRequest create(http::verb::post, "/dashboard/api/webhooks", 11);
+  create.set(http::field::cookie, std::string("octo_dashboard_session=") + kSessionToken);
+  create.set("X-CSRF-Token", kCsrfToken);
+  create.body() = R"({"connectionId":"x"})";
+  EXPECT_EQ(RoundTrip(std::move(create)).result_int(), 415);
+  EXPECT_EQ(Operator(http::verb::post, "webhooks/" + id + "/enable").result_int(), 200)
+      << "no body and no Content-Type: as it should be";
+}
+
 // The notifications routes change the same rows through the same backend.
 TEST_F(ListCacheChangeTest, NotificationChangesShowInThePartnersNextList) {
   CachedList();
