@@ -227,7 +227,8 @@ HttpResponse Exchange::CreateWebhook() {
   }
   if (!found) return Error(absl::InvalidArgumentError("connectionId: select one of your connections"));
   absl::StatusOr<v1::CreateWebhookResponse> r = Change<v1::CreateWebhookResponse>(
-      req->connection_id(), [&](grpc::ClientContext* c, v1::CreateWebhookResponse* out) { return subs_->CreateWebhook(c, *req, out); });
+      req->connection_id(),
+      [&](grpc::ClientContext* c, v1::CreateWebhookResponse* out) { return subs_->CreateWebhook(c, *req, out); });
   if (!r.ok()) return Error(r.status());
   return Json(WebhookToJson(r->webhook(), r->secret()), http::status::created);
 }

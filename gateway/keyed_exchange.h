@@ -84,9 +84,9 @@ class KeyedExchange : public std::enable_shared_from_this<KeyedExchange> {
     };
   }
 
-  // Every webhook of the connection with `dialect`, page after page (at most
-  // kMaxListPages, else 500), each rendered by `render`; then `done` with
-  // the JSON text of the array, as a step.
+  // Every webhook of the connection with `dialect`, page after page (pages
+  // of 1,000; after 100 a service that never ends its paging answers 500),
+  // each rendered by `render`; then `done` with the JSON text of the array.
   using Renderer = std::function<boost::json::object(const octo::webhooks::v1::Webhook&)>;
   void ListAll(std::string dialect, Renderer render, std::function<void(std::string)> done);
 
