@@ -1,7 +1,11 @@
 #pragma once
 // The gateway's request handler: routing, bearer authentication, OCTO
 // request/response translation and the calls to the subscription service.
-// Knows nothing about sockets (see http_server.h).
+// Knows nothing about sockets (see http_server.h). This file routes and
+// answers what needs no key (404, 405, /healthz, /openapi.yaml, /readyz:
+// readiness_probe.h); the webhook routes are webhook_exchange.h, the
+// notifications routes notifications_handler.h, both on the steps of
+// keyed_exchange.h.
 //
 // A webhook request goes through, in order:
 //   1. route (404 unknown path, 405 + Allow for a known path's other methods);
@@ -28,15 +32,12 @@
 #include "gateway/http_types.h"
 #include "gateway/list_cache.h"
 #include "gateway/rate_limiter.h"
+#include "gateway/readiness_probe.h"  // kOverallHealthService, kPostgresHealthService
 #include "gateway/router.h"
 #include "gateway/subscription_backend.h"
 #include "services/common/metrics.h"
 
 namespace octo::gateway {
-
-// grpc.health.v1 service names /readyz checks on the subscription service.
-inline constexpr const char* kOverallHealthService = "";
-inline constexpr const char* kPostgresHealthService = "octo.webhooks.v1.postgres";
 
 class ApiHandler final : public HttpHandler {
  public:

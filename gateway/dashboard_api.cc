@@ -8,10 +8,12 @@
 #include <boost/json/object.hpp>
 
 #include "absl/strings/ascii.h"
-#include "absl/strings/str_split.h"
+#include "absl/strings/str_cat.h"
 #include "gateway/dashboard_http.h"
 #include "gateway/dashboard_json.h"
+#include "gateway/dashboard_routes.h"
 #include "gateway/json_body.h"
+#include "gateway/list_cache.h"
 #include "gateway/operations_json.h"
 #include "gateway/request_parsing.h"
 #include "gateway/responses.h"
@@ -26,8 +28,6 @@ namespace {
 namespace http = boost::beast::http;
 namespace json = boost::json;
 namespace v1 = octo::webhooks::v1;
-
-constexpr std::string_view kApiPrefix = "/dashboard/api/";
 
 // One API request: its session, deadline and the steps shared by routes.
 class Exchange {
@@ -46,6 +46,17 @@ class Exchange {
     Response response;
     const grpc::Status status = method(&context, &response);
     if (!status.ok()) return grpc_auth::FromInternalCall(status, "octo-subscription");
+    return response;
+  }
+
+  // A call that changes the webhooks of `connection`: the partner routes'
+  // cached list of it (list_cache.h) is dropped once the service answered,
+  // whatever the answer (a call that timed out may still have committed), so
+  // the partner's next GET <base>/webhooks through this gateway shows it.
+  template <typename Response, typename Method>
+  absl::StatusOr<Response> Change(const std::string& connection, Method method) const {
+    absl::StatusOr<Response> response = Call<Response>(std::move(method));
+    if (options_.list_cache != nullptr) options_.list_cache->Invalidate(connection);
     return response;
   }
 
@@ -215,7 +226,8 @@ HttpResponse Exchange::CreateWebhook() {
     found = true;
   }
   if (!found) return Error(absl::InvalidArgumentError("connectionId: select one of your connections"));
-  absl::StatusOr<v1::CreateWebhookResponse> r = Call<v1::CreateWebhookResponse>(
+  absl::StatusOr<v1::CreateWebhookResponse> r = Change<v1::CreateWebhookResponse>(
+      req->connection_id(),
       [&](grpc::ClientContext* c, v1::CreateWebhookResponse* out) { return subs_->CreateWebhook(c, *req, out); });
   if (!r.ok()) return Error(r.status());
   return Json(WebhookToJson(r->webhook(), r->secret()), http::status::created);
@@ -236,8 +248,8 @@ HttpResponse Exchange::UpdateOrDelete(const std::string& id, const std::string& 
     v1::DeleteWebhookRequest req;
     req.set_connection_id(connection);
     req.set_webhook_id(id);
-    absl::StatusOr<v1::Webhook> w = Call<v1::Webhook>(
-        [&](grpc::ClientContext* c, v1::Webhook* r) { return subs_->DeleteWebhook(c, req, r); });
+    absl::StatusOr<v1::Webhook> w = Change<v1::Webhook>(
+        connection, [&](grpc::ClientContext* c, v1::Webhook* r) { return subs_->DeleteWebhook(c, req, r); });
     if (!w.ok()) return Error(w.status(), kInvalidWebhookId, "webhookId", id);
     return Json(WebhookToJson(*w));
   }
@@ -246,8 +258,8 @@ HttpResponse Exchange::UpdateOrDelete(const std::string& id, const std::string& 
   if (!req.ok()) return Error(req.status());
   req->set_connection_id(connection);
   req->set_webhook_id(id);
-  absl::StatusOr<v1::Webhook> w =
-      Call<v1::Webhook>([&](grpc::ClientContext* c, v1::Webhook* r) { return subs_->UpdateWebhook(c, *req, r); });
+  absl::StatusOr<v1::Webhook> w = Change<v1::Webhook>(
+      connection, [&](grpc::ClientContext* c, v1::Webhook* r) { return subs_->UpdateWebhook(c, *req, r); });
   if (!w.ok()) return Error(w.status(), kInvalidWebhookId, "webhookId", id);
   return Json(WebhookToJson(*w));
 }
@@ -267,8 +279,8 @@ HttpResponse Exchange::WebhookAction(const std::string& id, const std::string& a
     v1::EnableWebhookRequest req;
     req.set_connection_id(*connection);
     req.set_webhook_id(id);
-    absl::StatusOr<v1::Webhook> w =
-        Call<v1::Webhook>([&](grpc::ClientContext* c, v1::Webhook* r) { return subs_->EnableWebhook(c, req, r); });
+    absl::StatusOr<v1::Webhook> w = Change<v1::Webhook>(
+        *connection, [&](grpc::ClientContext* c, v1::Webhook* r) { return subs_->EnableWebhook(c, req, r); });
     return w.ok() ? Json(WebhookToJson(*w)) : Error(w.status(), kInvalidWebhookId, "webhookId", id);
   }
   if (action == "rotate-secret") {
@@ -276,8 +288,8 @@ HttpResponse Exchange::WebhookAction(const std::string& id, const std::string& a
     if (!req.ok()) return Error(req.status());
     req->set_connection_id(*connection);
     req->set_webhook_id(id);
-    absl::StatusOr<v1::RotateWebhookSecretResponse> r = Call<v1::RotateWebhookSecretResponse>(
-        [&](grpc::ClientContext* c, v1::RotateWebhookSecretResponse* out) {
+    absl::StatusOr<v1::RotateWebhookSecretResponse> r = Change<v1::RotateWebhookSecretResponse>(
+        *connection, [&](grpc::ClientContext* c, v1::RotateWebhookSecretResponse* out) {
           return subs_->RotateWebhookSecret(c, *req, out);
         });
     return r.ok() ? Json(WebhookToJson(r->webhook(), r->secret())) : Error(r.status(), kInvalidWebhookId, "webhookId", id);
@@ -337,93 +349,10 @@ HttpResponse Exchange::Delivery(const std::string& id, const std::string& connec
   return Json(DeliveryToJson(*d, !redeliver));
 }
 
-struct RouteEntry {
-  std::string method;
-  std::string path;  // template, relative to /dashboard/api/
-};
-
-const std::vector<RouteEntry>& Table() {
-  static const std::vector<RouteEntry> kRoutes = {
-      {"POST", "login"},
-      {"POST", "logout"},
-      {"GET", "session"},
-      {"GET", "capabilities"},
-      {"GET", "connections"},
-      {"GET", "webhooks"},
-      {"POST", "webhooks"},
-      {"GET", "webhooks/:id"},
-      {"PATCH", "webhooks/:id"},
-      {"DELETE", "webhooks/:id"},
-      {"POST", "webhooks/:id/enable"},
-      {"POST", "webhooks/:id/rotate-secret"},
-      {"POST", "webhooks/:id/test"},
-      {"POST", "webhooks/:id/replay"},
-      {"GET", "webhooks/:id/deliveries"},
-      {"GET", "webhooks/:id/deliveries/:deliveryId"},
-      {"POST", "webhooks/:id/deliveries/:deliveryId/redeliver"},
-  };
-  return kRoutes;
-}
-
-// The template of `segments` ("webhooks/:id/...") and the methods it takes.
-std::string TemplateOf(const std::vector<std::string>& s) {
-  std::string t;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (i > 0) t += '/';
-    t += (i == 1 && s[0] == "webhooks") ? ":id" : (i == 3 && s[0] == "webhooks") ? ":deliveryId" : s[i];
-  }
-  return t;
-}
-
-// What needs no backend call: an unknown route (404), a wrong method (405),
-// the capability list, and a request without a session cookie (401).
-std::optional<HttpResponse> Precheck(const HttpRequest& request, const std::vector<std::string>& s,
-                                     std::string& route) {
-  const std::string tmpl = TemplateOf(s);
-  route = absl::StrCat(AbslView(kApiPrefix), tmpl);
-  std::string allow;
-  bool method_ok = false;
-  for (const RouteEntry& r : Table()) {
-    if (r.path != tmpl) continue;
-    allow += allow.empty() ? r.method : ", " + r.method;
-    method_ok = method_ok || r.method == std::string_view(request.method_string().data(), request.method_string().size());
-  }
-  if (allow.empty()) {
-    route = "unmatched";
-    return DashboardError(BadRequest("No such dashboard API route", http::status::not_found), request.version());
-  }
-  if (!method_ok) {
-    HttpResponse r = DashboardError(BadRequest(absl::StrCat("Allowed: ", allow), http::status::method_not_allowed),
-                                    request.version());
-    r.set(http::field::allow, allow);
-    return r;
-  }
-  if (tmpl == "capabilities") {
-    HttpResponse response = JsonResponse(http::status::ok, request.version(), JsonText(KnownCapabilitiesJson()));
-    AddSecurityHeaders(response);
-    return response;
-  }
-  if (tmpl == "login") return std::nullopt;
-  // Either name: which one this gateway uses is checked on the worker.
-  std::optional<std::string> token = SessionCookie(request, false);
-  if (!token.has_value() || token->empty()) token = SessionCookie(request, true);
-  if (!token.has_value() || token->empty()) {
-    return DashboardStatusError(absl::UnauthenticatedError("no session"), request.version());
-  }
-  return std::nullopt;
-}
-
-std::vector<std::string> SegmentsOf(const HttpRequest& request) {
-  std::string_view path(request.target().data(), request.target().size());
-  path = path.substr(0, path.find('?'));
-  path.remove_prefix(std::min(path.size(), kApiPrefix.size()));
-  return absl::StrSplit(AbslView(path), '/', absl::SkipEmpty());
-}
-
 // Runs a request Precheck() let through.
 HttpResponse Exchange::Run(const std::vector<std::string>& s, std::string& route) {
-  const std::string tmpl = TemplateOf(s);
-  route = absl::StrCat(AbslView(kApiPrefix), tmpl);
+  const std::string tmpl = DashboardRouteTemplate(s);
+  route = absl::StrCat(AbslView(kDashboardApiPrefix), tmpl);
   if (tmpl == "login") return Login();
   if (absl::Status s = Authenticate(); !s.ok()) return Error(s);
   if (Mutating()) {
@@ -448,20 +377,21 @@ HttpResponse Exchange::Run(const std::vector<std::string>& s, std::string& route
 }  // namespace
 
 std::optional<HttpResponse> DashboardApi::Precheck(const HttpRequest& request, std::string& route) {
-  return octo::gateway::Precheck(request, SegmentsOf(request), route);
+  return DashboardPrecheck(request, DashboardApiSegments(request), route);
 }
 
 HttpResponse DashboardApi::Handle(const HttpRequest& request, std::string& route,
                                   std::chrono::system_clock::time_point deadline) const {
-  const std::vector<std::string> segments = SegmentsOf(request);
-  if (std::optional<HttpResponse> early = octo::gateway::Precheck(request, segments, route)) return *std::move(early);
+  const std::vector<std::string> segments = DashboardApiSegments(request);
+  if (std::optional<HttpResponse> early = DashboardPrecheck(request, segments, route)) return *std::move(early);
   Exchange exchange(request, options_, operators_, subscriptions_, deadline);
   return exchange.Run(segments, route);
 }
 
 std::vector<std::pair<std::string, std::string>> DashboardApi::Routes() {
   std::vector<std::pair<std::string, std::string>> out;
-  for (const RouteEntry& r : Table()) out.emplace_back(r.method, absl::StrCat(AbslView(kApiPrefix), r.path));
+  for (const DashboardRoute& r : DashboardRouteTable())
+    out.emplace_back(r.method, absl::StrCat(AbslView(kDashboardApiPrefix), r.path));
   return out;
 }
 

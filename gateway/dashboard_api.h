@@ -5,7 +5,8 @@
 // thread): OperatorService for the session and the supplier-scoped reads,
 // SubscriptionService for the webhook and delivery operations, called with
 // the connection id OperatorService resolved, exactly as the OCTO routes do
-// with the API key's connection.
+// with the API key's connection; and, like them, drops the connection's
+// cached list (list_cache.h) on every change of its webhooks.
 //
 // Every route but login needs a live session (cookie); every state-changing
 // one also the session's X-CSRF-Token and a same-site Origin. A webhook of
@@ -21,9 +22,17 @@
 
 namespace octo::gateway {
 
+class ListCache;
+
 struct DashboardApiOptions {
   std::chrono::milliseconds timeout{5000};  // all backend calls of one request
   bool secure_cookies = false;              // Secure on the session cookie (TLS in front)
+  // The partner routes' cached webhook lists (list_cache.h): every change
+  // of a connection's webhooks made here (create, update, delete, enable,
+  // rotate secret) drops its connection's entry before it is answered, so a
+  // partner's next list through this gateway shows it. Null: none. Must
+  // outlive the API.
+  ListCache* list_cache = nullptr;
 };
 
 class DashboardApi {

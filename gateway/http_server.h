@@ -22,6 +22,10 @@
 // Each request is logged as one JSON line: method, route template, status,
 // duration; never headers, the path's values or the body.
 //
+// This file is the listener (bind, accept, the connection limits, the
+// registry of connections, Stop); each connection is an HttpSession
+// (http_session.h: reading, deadlines, answering, closing).
+//
 // Example:
 //   HttpServer server(options, &handler);
 //   if (absl::Status s = server.Start(); !s.ok()) ...

@@ -2,14 +2,16 @@
 // The rendered body of GET <base>/webhooks per connection, for a short time.
 //
 // Freshness (docs/decisions.md):
-//   - on the same gateway, read-your-writes: every change a partner makes
-//     through this gateway (create, update, delete, rotate, enable) drops its
-//     connection's entry before the change is answered, and a list fetched
-//     while a change was in flight is never stored (a fill is stored only
-//     if it began after the connection's last change was answered);
-//   - elsewhere (another replica, the dashboard, the delivery service
-//     disabling a failing webhook): within `ttl` of the change, since an
-//     entry lives `ttl` from the moment its fetch began.
+//   - on the same gateway, read-your-writes: every change made through this
+//     gateway (create, update, delete, rotate, enable; by a partner on the
+//     webhook or notifications routes, caching_backend.h, or by an operator
+//     on the dashboard, dashboard_api.h) drops its connection's entry before
+//     the change is answered, and a list fetched while a change was in
+//     flight is never stored (a fill is stored only if it began after the
+//     connection's last change was answered);
+//   - elsewhere (another replica, the delivery service disabling a failing
+//     webhook): within `ttl` of the change, since an entry lives `ttl` from
+//     the moment its fetch began.
 //
 // Bounded: at most `max_entries` connections, bodies of at most
 // `max_body_bytes` (larger lists are not cached) and `max_total_bytes` of

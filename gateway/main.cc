@@ -284,6 +284,8 @@ int main(int argc, char** argv) {
   octo::gateway::DashboardHandler::Options dashboard_options;
   dashboard_options.api.timeout = config->api.request_timeout;
   dashboard_options.api.secure_cookies = absl::GetFlag(FLAGS_dashboard_secure_cookies);
+  // Its changes drop the partner routes' cached lists, as theirs do.
+  dashboard_options.api.list_cache = &guards.list_cache;
   octo::gateway::DashboardHandler dashboard(dashboard_options, &handler, channel);
   // Declared after `dashboard`, so destroyed before it; every path out of
   // main() below calls dashboard.Stop() before that, so no dashboard worker

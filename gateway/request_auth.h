@@ -1,7 +1,8 @@
 #pragma once
 // The first step every authenticated route shares (webhook routes,
-// api_handler.cc; notifications routes, notifications_handler.cc), so a limit
-// added to one cannot be missed by the other:
+// webhook_exchange.cc; notifications routes, notifications_handler.cc; both
+// through keyed_exchange.cc), so a limit added to one cannot be missed by
+// the other:
 //   1. exactly one "Authorization: Bearer <key>" (else 401);
 //   2. AuthService.Authenticate (401 when the service finds the key malformed,
 //      unknown or wrong; its other errors mapped by ErrorFromStatus);

@@ -118,7 +118,10 @@ void SetLimits(const WebhookFields& fields, Request& request) {
 }  // namespace
 
 bool IsJsonContentType(std::string_view content_type) {
+  // A null view (a missing header, as Beast's fields[] answers it) splits
+  // into no parts at all.
   std::vector<absl::string_view> parts = absl::StrSplit(AbslView(content_type), ';');
+  if (parts.empty()) return false;
   if (!absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(parts[0]), "application/json"))
     return false;
   for (std::size_t i = 1; i < parts.size(); ++i) {

@@ -1,6 +1,6 @@
 // Fuzz target: the gateway's HTTP session without its socket. The input is
 // what a client sends on one connection: it is read exactly as HttpSession
-// reads it (http_server.cc: a fresh request_parser per request with the
+// reads it (http_session.cc: a fresh request_parser per request with the
 // server's default header and body limits, http::read_header then
 // http::read on one flat_buffer, pipelined requests one after the other),
 // and each complete request goes through the router into ApiHandler, over

@@ -72,6 +72,16 @@ class FakeGrpcServer::Services final : public v1::AuthService::Service,
     return Serve(*delay_ms_, out,
                  [&](auto done) { backend_->DeleteWebhook(*r, DeadlineOf(c), done); });
   }
+  grpc::Status RotateWebhookSecret(grpc::ServerContext* c, const v1::RotateWebhookSecretRequest* r,
+                                   v1::RotateWebhookSecretResponse* out) override {
+    return Serve(*delay_ms_, out,
+                 [&](auto done) { backend_->RotateWebhookSecret(*r, DeadlineOf(c), done); });
+  }
+  grpc::Status EnableWebhook(grpc::ServerContext* c, const v1::EnableWebhookRequest* r,
+                             v1::Webhook* out) override {
+    return Serve(*delay_ms_, out,
+                 [&](auto done) { backend_->EnableWebhook(*r, DeadlineOf(c), done); });
+  }
   grpc::Status Check(grpc::ServerContext* c, const health::HealthCheckRequest* r,
                      health::HealthCheckResponse* out) override {
     return Serve(*delay_ms_, out,
@@ -83,13 +93,14 @@ class FakeGrpcServer::Services final : public v1::AuthService::Service,
   const std::atomic<int>* const delay_ms_;
 };
 
-FakeGrpcServer::FakeGrpcServer(FakeSubscriptionBackend* backend)
+FakeGrpcServer::FakeGrpcServer(FakeSubscriptionBackend* backend, grpc::Service* extra)
     : services_(std::make_unique<Services>(backend, &delay_ms_)) {
   grpc::ServerBuilder builder;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port_);
   builder.RegisterService(static_cast<v1::AuthService::Service*>(services_.get()));
   builder.RegisterService(static_cast<v1::SubscriptionService::Service*>(services_.get()));
   builder.RegisterService(static_cast<health::Health::Service*>(services_.get()));
+  if (extra != nullptr) builder.RegisterService(extra);
   server_ = builder.BuildAndStart();
 }
 

@@ -1,12 +1,14 @@
 #pragma once
 // A real gRPC server on 127.0.0.1:0 serving AuthService, SubscriptionService
 // and grpc.health.v1.Health from a FakeSubscriptionBackend, so the gateway's
-// GrpcSubscriptionBackend is tested over the wire.
+// GrpcSubscriptionBackend (and the dashboard's stubs) are tested over the
+// wire. A test may add a service of its own (e.g. an OperatorService).
 #include <atomic>
 #include <chrono>
 #include <memory>
 #include <string>
 
+#include <grpcpp/impl/service_type.h>
 #include <grpcpp/server.h>
 
 #include "tests/gateway/fake_subscription_backend.h"
@@ -15,7 +17,8 @@ namespace octo::gateway::testing {
 
 class FakeGrpcServer {
  public:
-  explicit FakeGrpcServer(FakeSubscriptionBackend* backend);
+  // `extra`, when given, is served too and must outlive the server.
+  explicit FakeGrpcServer(FakeSubscriptionBackend* backend, grpc::Service* extra = nullptr);
   ~FakeGrpcServer();
 
   // "127.0.0.1:<port>".

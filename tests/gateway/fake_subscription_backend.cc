@@ -41,6 +41,15 @@ void FakeSubscriptionBackend::SetPageSize(int page_size) {
   page_size_ = page_size;
 }
 
+void FakeSubscriptionBackend::Disable(const std::string& id, const std::string& reason) {
+  std::lock_guard lock(mu_);
+  for (v1::Webhook& webhook : webhooks_) {
+    if (webhook.id() != id) continue;
+    webhook.set_status(v1::WEBHOOK_STATUS_DISABLED);
+    webhook.set_disabled_reason(reason);
+  }
+}
+
 std::optional<v1::CreateWebhookRequest> FakeSubscriptionBackend::last_create() const {
   std::lock_guard lock(mu_);
   return last_create_;
@@ -73,217 +82,180 @@ std::optional<absl::Status> FakeSubscriptionBackend::Begin(const std::string& me
   return status;
 }
 
-v1::Webhook* FakeSubscriptionBackend::Find(const std::string& connection_id,
-                                           const std::string& id) {
-  for (v1::Webhook& webhook : webhooks_) {
-    if (webhook.id() == id && webhook.connection_id() == connection_id) return &webhook;
+template <typename Response, typename Answer>
+void FakeSubscriptionBackend::Serve(const std::string& method, Deadline deadline,
+                                    const Callback<Response>& done, Answer answer) {
+  absl::StatusOr<Response> result;
+  {
+    std::lock_guard lock(mu_);
+    if (std::optional<absl::Status> failure = Begin(method, deadline)) {
+      result = *std::move(failure);
+    } else {
+      result = answer();
+    }
   }
-  return nullptr;
+  done(std::move(result));
+}
+
+template <typename Request, typename Change>
+auto FakeSubscriptionBackend::OnWebhook(const Request& request, Change change)
+    -> absl::StatusOr<decltype(change(std::declval<v1::Webhook&>()))> {
+  for (v1::Webhook& webhook : webhooks_) {
+    if (webhook.id() == request.webhook_id() && webhook.connection_id() == request.connection_id())
+      return change(webhook);
+  }
+  return absl::NotFoundError("webhook not found");
 }
 
 void FakeSubscriptionBackend::Authenticate(const v1::AuthenticateRequest& request,
                                            Deadline deadline,
                                            Callback<v1::AuthenticateResponse> done) {
-  absl::StatusOr<v1::AuthenticateResponse> result;
-  {
-    std::lock_guard lock(mu_);
-    if (auto failure = Begin("Authenticate", deadline)) {
-      result = *failure;
-    } else if (const auto it = keys_.find(request.api_key()); it == keys_.end()) {
-      result = absl::UnauthenticatedError("unknown API key");
-    } else {
-      v1::AuthenticateResponse response;
-      response.set_api_key_id(absl::StrCat("key-", it->first.size()));
-      response.set_connection_id(it->second);
-      response.set_supplier_id("supplier-1");
-      result = response;
-    }
-  }
-  done(std::move(result));
+  Serve(
+      "Authenticate", deadline, done, [&]() -> absl::StatusOr<v1::AuthenticateResponse> {
+        const auto it = keys_.find(request.api_key());
+        if (it == keys_.end()) return absl::UnauthenticatedError("unknown API key");
+        v1::AuthenticateResponse response;
+        response.set_api_key_id(absl::StrCat("key-", it->first.size()));
+        response.set_connection_id(it->second);
+        response.set_supplier_id("supplier-1");
+        return response;
+      });
 }
 
 void FakeSubscriptionBackend::CreateWebhook(const v1::CreateWebhookRequest& request,
                                             Deadline deadline,
                                             Callback<v1::CreateWebhookResponse> done) {
-  absl::StatusOr<v1::CreateWebhookResponse> result;
   {
     std::lock_guard lock(mu_);
     last_create_ = request;
-    if (auto failure = Begin("CreateWebhook", deadline)) {
-      result = *failure;
-    } else if (absl::Status valid = ValidateWebhookEvent(request.event()); !valid.ok()) {
-      result = valid;
-    } else {
-      v1::Webhook webhook;
-      webhook.set_id(absl::StrFormat("00000000-0000-4000-8000-%012d", next_id_++));
-      webhook.set_connection_id(request.connection_id());
-      webhook.set_event(request.event());
-      webhook.set_url(MaskUrlCredentials(request.url()));
-      webhook.set_retry_on_error(request.has_retry_on_error() ? request.retry_on_error() : true);
-      webhook.set_use_contact_language(
-          request.has_use_contact_language() ? request.use_contact_language() : true);
-      *webhook.mutable_headers() = request.headers();
-      MaskHeaderValues(webhook);
-      *webhook.mutable_capabilities() = request.capabilities();
-      webhook.set_status(v1::WEBHOOK_STATUS_ENABLED);
-      webhook.mutable_create_time()->set_seconds(1795000000);
-      webhook.mutable_update_time()->set_seconds(1795000000);
-      webhooks_.push_back(webhook);
-      v1::CreateWebhookResponse response;
-      *response.mutable_webhook() = webhook;
-      response.set_secret("whsec_dGVzdA==");
-      result = response;
-    }
   }
-  done(std::move(result));
+  Serve("CreateWebhook", deadline, done, [&]() -> absl::StatusOr<v1::CreateWebhookResponse> {
+    // A notification subscription names its types; the first is its event.
+    const std::string& event = request.event().empty() && request.event_types_size() > 0
+                                   ? request.event_types(0)
+                                   : request.event();
+    if (absl::Status valid = ValidateWebhookEvent(event); !valid.ok()) return valid;
+    v1::Webhook webhook;
+    webhook.set_id(absl::StrFormat("00000000-0000-4000-8000-%012d", next_id_++));
+    webhook.set_connection_id(request.connection_id());
+    webhook.set_event(event);
+    *webhook.mutable_event_types() = request.event_types();
+    webhook.set_url(MaskUrlCredentials(request.url()));
+    webhook.set_retry_on_error(request.has_retry_on_error() ? request.retry_on_error() : true);
+    webhook.set_use_contact_language(
+        request.has_use_contact_language() ? request.use_contact_language() : true);
+    *webhook.mutable_headers() = request.headers();
+    MaskHeaderValues(webhook);
+    *webhook.mutable_capabilities() = request.capabilities();
+    webhook.set_status(v1::WEBHOOK_STATUS_ENABLED);
+    webhook.mutable_create_time()->set_seconds(1795000000);
+    webhook.mutable_update_time()->set_seconds(1795000000);
+    webhooks_.push_back(webhook);
+    v1::CreateWebhookResponse response;
+    *response.mutable_webhook() = webhook;
+    response.set_secret("whsec_dGVzdA==");
+    return response;
+  });
 }
 
 void FakeSubscriptionBackend::GetWebhook(const v1::GetWebhookRequest& request, Deadline deadline,
                                          Callback<v1::Webhook> done) {
-  absl::StatusOr<v1::Webhook> result;
-  {
-    std::lock_guard lock(mu_);
-    if (auto failure = Begin("GetWebhook", deadline)) {
-      result = *failure;
-    } else if (v1::Webhook* webhook = Find(request.connection_id(), request.webhook_id())) {
-      result = *webhook;
-    } else {
-      result = absl::NotFoundError("webhook not found");
-    }
-  }
-  done(std::move(result));
+  Serve("GetWebhook", deadline, done,
+        [&] { return OnWebhook(request, [](v1::Webhook& webhook) { return webhook; }); });
 }
 
 void FakeSubscriptionBackend::ListWebhooks(const v1::ListWebhooksRequest& request,
                                            Deadline deadline,
                                            Callback<v1::ListWebhooksResponse> done) {
-  absl::StatusOr<v1::ListWebhooksResponse> result;
-  {
-    std::lock_guard lock(mu_);
-    if (auto failure = Begin("ListWebhooks", deadline)) {
-      result = *failure;
-    } else {
-      std::size_t start = 0;
-      if (!request.page_token().empty() && !absl::SimpleAtoi(request.page_token(), &start)) {
-        result = absl::InvalidArgumentError("page_token: invalid");
-      } else {
-        v1::ListWebhooksResponse response;
-        std::size_t index = 0;
-        for (const v1::Webhook& webhook : webhooks_) {
-          if (webhook.connection_id() != request.connection_id()) continue;
-          if (index++ < start) continue;
-          if (response.webhooks_size() == page_size_) {
-            response.set_next_page_token(absl::StrCat(index - 1));
-            break;
-          }
-          *response.add_webhooks() = webhook;
-        }
-        result = response;
+  Serve("ListWebhooks", deadline, done, [&]() -> absl::StatusOr<v1::ListWebhooksResponse> {
+    std::size_t start = 0;
+    if (!request.page_token().empty() && !absl::SimpleAtoi(request.page_token(), &start))
+      return absl::InvalidArgumentError("page_token: invalid");
+    v1::ListWebhooksResponse response;
+    std::size_t index = 0;
+    for (const v1::Webhook& webhook : webhooks_) {
+      if (webhook.connection_id() != request.connection_id()) continue;
+      if (index++ < start) continue;
+      if (response.webhooks_size() == page_size_) {
+        response.set_next_page_token(absl::StrCat(index - 1));
+        break;
       }
+      *response.add_webhooks() = webhook;
     }
-  }
-  done(std::move(result));
+    return response;
+  });
 }
 
 void FakeSubscriptionBackend::UpdateWebhook(const v1::UpdateWebhookRequest& request,
                                             Deadline deadline, Callback<v1::Webhook> done) {
-  absl::StatusOr<v1::Webhook> result;
   {
     std::lock_guard lock(mu_);
     last_update_ = request;
-    if (auto failure = Begin("UpdateWebhook", deadline)) {
-      result = *failure;
-    } else if (v1::Webhook* webhook = Find(request.connection_id(), request.webhook_id())) {
-      if (request.has_event()) webhook->set_event(request.event());
-      if (request.has_url()) webhook->set_url(MaskUrlCredentials(request.url()));
-      if (request.has_retry_on_error()) webhook->set_retry_on_error(request.retry_on_error());
-      if (request.has_use_contact_language())
-        webhook->set_use_contact_language(request.use_contact_language());
-      if (request.has_headers()) {
-        *webhook->mutable_headers() = request.headers().values();
-        MaskHeaderValues(*webhook);
-      }
-      webhook->mutable_update_time()->set_seconds(1795000100);
-      result = *webhook;
-    } else {
-      result = absl::NotFoundError("webhook not found");
-    }
   }
-  done(std::move(result));
+  Serve("UpdateWebhook", deadline, done, [&] {
+    return OnWebhook(request, [&](v1::Webhook& webhook) {
+      if (request.has_event()) webhook.set_event(request.event());
+      if (request.has_url()) webhook.set_url(MaskUrlCredentials(request.url()));
+      if (request.has_retry_on_error()) webhook.set_retry_on_error(request.retry_on_error());
+      if (request.has_use_contact_language())
+        webhook.set_use_contact_language(request.use_contact_language());
+      if (request.has_headers()) {
+        *webhook.mutable_headers() = request.headers().values();
+        MaskHeaderValues(webhook);
+      }
+      webhook.mutable_update_time()->set_seconds(1795000100);
+      return webhook;
+    });
+  });
 }
 
 void FakeSubscriptionBackend::RotateWebhookSecret(const v1::RotateWebhookSecretRequest& request,
                                                   Deadline deadline,
                                                   Callback<v1::RotateWebhookSecretResponse> done) {
-  absl::StatusOr<v1::RotateWebhookSecretResponse> result;
-  {
-    std::lock_guard lock(mu_);
-    if (auto failure = Begin("RotateWebhookSecret", deadline)) {
-      result = *failure;
-    } else if (v1::Webhook* webhook = Find(request.connection_id(), request.webhook_id())) {
+  Serve("RotateWebhookSecret", deadline, done, [&] {
+    return OnWebhook(request, [](v1::Webhook& webhook) {
+      // The previous secret stays valid for the default grace period, 24 h.
+      webhook.mutable_previous_secret_expire_time()->set_seconds(1795086400);
       v1::RotateWebhookSecretResponse response;
-      *response.mutable_webhook() = *webhook;
+      *response.mutable_webhook() = webhook;
       response.set_secret("whsec_rotated");
-      result = std::move(response);
-    } else {
-      result = absl::NotFoundError("webhook not found");
-    }
-  }
-  done(std::move(result));
+      return response;
+    });
+  });
 }
 
 void FakeSubscriptionBackend::EnableWebhook(const v1::EnableWebhookRequest& request,
                                             Deadline deadline, Callback<v1::Webhook> done) {
-  absl::StatusOr<v1::Webhook> result;
-  {
-    std::lock_guard lock(mu_);
-    if (auto failure = Begin("EnableWebhook", deadline)) {
-      result = *failure;
-    } else if (v1::Webhook* webhook = Find(request.connection_id(), request.webhook_id())) {
-      webhook->set_status(v1::WEBHOOK_STATUS_ENABLED);
-      webhook->clear_disabled_reason();
-      result = *webhook;
-    } else {
-      result = absl::NotFoundError("webhook not found");
-    }
-  }
-  done(std::move(result));
+  Serve("EnableWebhook", deadline, done, [&] {
+    return OnWebhook(request, [](v1::Webhook& webhook) {
+      webhook.set_status(v1::WEBHOOK_STATUS_ENABLED);
+      webhook.clear_disabled_reason();
+      return webhook;
+    });
+  });
 }
 
 void FakeSubscriptionBackend::DeleteWebhook(const v1::DeleteWebhookRequest& request,
                                             Deadline deadline, Callback<v1::Webhook> done) {
-  absl::StatusOr<v1::Webhook> result;
-  {
-    std::lock_guard lock(mu_);
-    if (auto failure = Begin("DeleteWebhook", deadline)) {
-      result = *failure;
-    } else if (v1::Webhook* webhook = Find(request.connection_id(), request.webhook_id())) {
-      result = *webhook;
-      webhooks_.erase(webhooks_.begin() + (webhook - webhooks_.data()));
-    } else {
-      result = absl::NotFoundError("webhook not found");
-    }
-  }
-  done(std::move(result));
+  Serve("DeleteWebhook", deadline, done, [&] {
+    return OnWebhook(request, [this](v1::Webhook& webhook) {
+      v1::Webhook deleted = std::move(webhook);
+      webhooks_.erase(webhooks_.begin() + (&webhook - webhooks_.data()));
+      return deleted;
+    });
+  });
 }
 
 void FakeSubscriptionBackend::CheckHealth(const health::HealthCheckRequest& request,
                                           Deadline deadline,
                                           Callback<health::HealthCheckResponse> done) {
-  absl::StatusOr<health::HealthCheckResponse> result;
-  {
-    std::lock_guard lock(mu_);
-    if (auto failure = Begin("CheckHealth", deadline)) {
-      result = *failure;
-    } else if (const auto it = health_.find(request.service()); it == health_.end()) {
-      result = absl::NotFoundError("unknown service");
-    } else {
-      health::HealthCheckResponse response;
-      response.set_status(it->second);
-      result = response;
-    }
-  }
-  done(std::move(result));
+  Serve("CheckHealth", deadline, done, [&]() -> absl::StatusOr<health::HealthCheckResponse> {
+    const auto it = health_.find(request.service());
+    if (it == health_.end()) return absl::NotFoundError("unknown service");
+    health::HealthCheckResponse response;
+    response.set_status(it->second);
+    return response;
+  });
 }
 
 }  // namespace octo::gateway::testing

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -27,6 +28,8 @@ class FakeSubscriptionBackend : public SubscriptionBackend {
                  grpc::health::v1::HealthCheckResponse::ServingStatus status);
   // Page size ListWebhooks uses regardless of the request (default 2).
   void SetPageSize(int page_size);
+  // Disables webhook `id` of any connection, as octo-delivery would.
+  void Disable(const std::string& id, const std::string& reason);
 
   // What the gateway sent last, per method.
   std::optional<octo::webhooks::v1::CreateWebhookRequest> last_create() const;
@@ -57,8 +60,16 @@ class FakeSubscriptionBackend : public SubscriptionBackend {
  private:
   // Counts the call, records the deadline; returns the scripted failure.
   std::optional<absl::Status> Begin(const std::string& method, Deadline deadline);
-  // The stored webhook `id` of `connection_id`, or nullptr.
-  octo::webhooks::v1::Webhook* Find(const std::string& connection_id, const std::string& id);
+  // One call: the scripted failure if any, else `answer()` (under the lock);
+  // then `done`, outside it.
+  template <typename Response, typename Answer>
+  void Serve(const std::string& method, Deadline deadline, const Callback<Response>& done,
+             Answer answer);
+  // `change(webhook)` on the request's webhook of its connection, else
+  // NOT_FOUND (another connection's included, as in the real service).
+  template <typename Request, typename Change>
+  auto OnWebhook(const Request& request, Change change)
+      -> absl::StatusOr<decltype(change(std::declval<octo::webhooks::v1::Webhook&>()))>;
 
   mutable std::mutex mu_;
   std::map<std::string, std::string> keys_;

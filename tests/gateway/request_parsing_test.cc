@@ -4,10 +4,12 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "gateway/http_types.h"
 
 namespace octo::gateway {
 namespace {
 
+namespace http = boost::beast::http;
 namespace v1 = octo::webhooks::v1;
 
 // The status message of a parse that must fail.
@@ -167,6 +169,11 @@ TEST(IsJsonContentType, AcceptsJsonWithUtf8Charset) {
 
 TEST(IsJsonContentType, RejectsOtherTypesAndCharsets) {
   EXPECT_FALSE(IsJsonContentType(""));
+  // A missing header: Beast answers fields[] with a null view.
+  EXPECT_FALSE(IsJsonContentType(std::string_view()));
+  HttpRequest without_type(http::verb::post, "/dashboard/api/login", 11);
+  const auto type = without_type[http::field::content_type];
+  EXPECT_FALSE(IsJsonContentType(std::string_view(type.data(), type.size())));
   EXPECT_FALSE(IsJsonContentType("text/plain"));
   EXPECT_FALSE(IsJsonContentType("application/x-www-form-urlencoded"));
   EXPECT_FALSE(IsJsonContentType("application/jsonx"));
