@@ -1,7 +1,7 @@
 #include "tests/faults/cluster_probe.h"
 
 #include <algorithm>
-#include <optional>
+#include <cstdint>
 #include <sstream>
 #include <utility>
 
@@ -70,12 +70,15 @@ void RestPoller::Stop() {
 
 void RestPoller::Run() {
   testing::HttpClient http(port_, 2s);
-  std::optional<Clock::time_point> failing_since;
+  // (A bool beside the time rather than std::optional: GCC 12 sees the
+  // optional's value as maybe-uninitialized.)
+  bool failing = false;
+  Clock::time_point failing_since = Clock::now();
   auto close_window = [&](Clock::time_point at) {
-    if (!failing_since) return;
-    const double ms = std::chrono::duration<double, std::milli>(at - *failing_since).count();
+    if (!failing) return;
+    const double ms = std::chrono::duration<double, std::milli>(at - failing_since).count();
     figures_.longest_failure_window_ms = std::max(figures_.longest_failure_window_ms, ms);
-    failing_since.reset();
+    failing = false;
   };
   while (!stop_) {
     const Clock::time_point sent = Clock::now();
@@ -90,7 +93,10 @@ void RestPoller::Run() {
       close_window(sent);
     } else {
       ++figures_.failures;
-      if (!failing_since) failing_since = sent;
+      if (!failing) {
+        failing = true;
+        failing_since = sent;
+      }
     }
     std::this_thread::sleep_until(sent + interval_);
   }
