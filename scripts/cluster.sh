@@ -218,6 +218,9 @@ callers_path=$(from_caller "$CALLERS_DIR")
 # Returns when any process exits (or a signal runs the trap).
 status=0
 wait -n "${D_PID[@]}" "${S_PID[@]}" "${G_PID[@]}" || status=$?
+# A Ctrl-C reaches the children too; one may exit before our trap runs:
+# give the trap a moment, so that a Ctrl-C is not reported as a crash.
+sleep 0.5
 for i in "${!D_PID[@]}"; do kill -0 "${D_PID[i]}" 2>/dev/null || warn "octo-delivery $i exited (status $status); log: $LOG_DIR/delivery-$i.log"; done
 for i in "${!S_PID[@]}"; do kill -0 "${S_PID[i]}" 2>/dev/null || warn "octo-subscription $i exited (status $status); log: $LOG_DIR/subscription-$i.log"; done
 for i in "${!G_PID[@]}"; do kill -0 "${G_PID[i]}" 2>/dev/null || warn "octo-gateway $i exited (status $status); log: $LOG_DIR/gateway-$i.log"; done
