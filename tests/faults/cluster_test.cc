@@ -129,7 +129,138 @@ class ClusterTest : public FaultTest {
   }
 };
 
-TEST_F(ClusterTest, KillADeliveryReplicaAndAGatewayUnderLoadLosesNothing) {
+// What one failover run measured, for the checks and the report.
+struct FailoverRun {
+  double wall_s = 0;
+  double delivery_killed_s = 0;
+  std::size_t received_at_delivery_kill = 0;
+  int accepted_at_delivery_kill = 0;
+  double gateway_killed_s = 0;
+  double gateway_restart_ms = 0;
+  double publish_s = 0;
+  int publish_retries = 0;
+  std::vector<RestPoller::Figures> gateways;
+};
+
+// What arrived against what was stored.
+struct Arrivals {
+  std::size_t expected = 0, received = 0, distinct = 0, duplicates = 0, missing = 0, unexpected = 0,
+              different_bodies = 0;
+  int interrupted = 0;  // attempt rows of error class `interrupted`
+};
+
+class ClusterFailoverTest : public ClusterTest {
+ protected:
+  static constexpr std::size_t kTotal = static_cast<std::size_t>(kEvents) * kWebhooks;
+
+  // Publishes, kills delivery replica 1 at 30% of the deliveries received
+  // and gateway 1 at 50% (restarting it), waits until every delivery
+  // succeeded. Fatal failures end the test (check HasFatalFailure).
+  void RunWithKills(const e2e::Tenant& tenant, const std::vector<CreatedWebhook>& hooks, FailoverRun& run) {
+    std::vector<std::unique_ptr<RestPoller>> pollers;
+    for (int g = 0; g < kGatewayReplicas; ++g) {
+      pollers.push_back(std::make_unique<RestPoller>(stack_->base().gateway_port(g), tenant.api_key,
+                                                     "/octo/webhooks", 50ms));
+      pollers.back()->Start();
+    }
+    const Clock::time_point t0 = Clock::now();
+    PacedPublisher publisher(PublisherStubs(), Batches(tenant, "cluster"), kEvents, 200, kEventsPerSecond);
+    publisher.Start();
+
+    ASSERT_TRUE(WaitForRequests(kTotal * 3 / 10, kKilledDelivery)) << receiver_->Count() << "\n"
+                                                                    << stack_->LogTails();
+    run.delivery_killed_s = Seconds(Clock::now() - t0);
+    const testing::ExitInfo killed = stack_->KillDelivery(kKilledDelivery);
+    EXPECT_EQ(killed.signal, SIGKILL) << killed.ToString();
+    run.received_at_delivery_kill = receiver_->Count();
+    run.accepted_at_delivery_kill = publisher.accepted();
+
+    ASSERT_TRUE(WaitForRequests(kTotal / 2, 0)) << receiver_->Count() << "\n" << stack_->LogTails();
+    const testing::ExitInfo gateway_killed = stack_->base().KillGateway(kKilledGateway);
+    EXPECT_EQ(gateway_killed.signal, SIGKILL) << gateway_killed.ToString();
+    const Clock::time_point gateway_down = Clock::now();
+    run.gateway_killed_s = Seconds(gateway_down - t0);
+    ASSERT_TRUE(stack_->base().StartGateway(kKilledGateway).ok()) << stack_->LogTails();
+    run.gateway_restart_ms = 1000 * Seconds(Clock::now() - gateway_down);
+
+    publisher.Join();
+    run.publish_s = publisher.seconds();
+    run.publish_retries = publisher.retried_calls();
+    EXPECT_EQ(publisher.lost_batches(), 0);
+    ASSERT_EQ(publisher.accepted(), kEvents) << "events accepted";
+    const bool drained =
+        Eventually([&] { return Succeeded(hooks) == static_cast<int>(kTotal); }, kDrain, 500ms);
+    run.wall_s = Seconds(Clock::now() - t0);
+    for (auto& poller : pollers) {
+      poller->Stop();
+      run.gateways.push_back(poller->figures());
+    }
+    ASSERT_TRUE(drained) << Succeeded(hooks) << " of " << kTotal << " succeeded\n" << stack_->LogTails();
+    for (int r = 0; r < kDeliveryReplicas; ++r) {
+      if (r != kKilledDelivery) ReadReplicaAttempts(r);
+    }
+  }
+
+  Arrivals CountArrivals(const std::vector<CreatedWebhook>& hooks) const {
+    Arrivals a;
+    std::set<std::string> expected;
+    for (const CreatedWebhook& hook : hooks) {
+      for (std::string& id : MessageIds(hook)) expected.insert(std::move(id));
+    }
+    a.expected = expected.size();
+    std::set<std::string> arrived;
+    for (int i = 0; i < kWebhooks; ++i) {
+      for (const auto& [id, requests] : ReceivedById(absl::StrCat("/cluster/", i))) {
+        a.received += requests.size();
+        a.duplicates += requests.size() - 1;
+        if (expected.count(id) == 0) ++a.unexpected;
+        arrived.insert(id);
+        for (const ReceivedRequest& r : requests) a.different_bodies += r.body != requests.front().body ? 1 : 0;
+      }
+    }
+    a.distinct = arrived.size();
+    for (const std::string& id : expected) a.missing += arrived.count(id) == 0 ? 1 : 0;
+    a.interrupted = std::stoi(db().Scalar(absl::StrCat(
+        "SELECT count(*) FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id"
+        " WHERE a.error_class = 'interrupted' AND d.webhook_id IN ",
+        HookIdList(hooks))));
+    return a;
+  }
+
+  void Print(const FailoverRun& run, const Arrivals& a) const {
+    double attempts = 0;
+    for (double v : attempts_by_replica_) attempts += v;
+    std::cerr << std::fixed << std::setprecision(1) << "cluster failover: " << kDeliveryReplicas << " delivery, "
+              << kSubscriptionReplicas << " subscription, " << kGatewayReplicas << " gateway replicas\n"
+              << "  deliveries " << kTotal << " (" << kEvents << " events x " << kWebhooks << " webhooks), received "
+              << a.received << ", distinct " << a.distinct << ", duplicates " << a.duplicates << ", missing "
+              << a.missing << "\n"
+              << "  wall " << run.wall_s << " s (publish " << run.publish_s << " s, " << run.publish_retries
+              << " publish calls retried), " << kTotal / run.wall_s << " deliveries/s\n"
+              << "  delivery replica " << kKilledDelivery << " killed at " << run.delivery_killed_s << " s ("
+              << run.received_at_delivery_kill << " received, " << run.accepted_at_delivery_kill
+              << " events accepted), not restarted\n"
+              << "  gateway " << kKilledGateway << " killed at " << run.gateway_killed_s
+              << " s, listening again after " << run.gateway_restart_ms << " ms\n"
+              << "  claims interrupted by the kill (attempt log, error class interrupted): " << a.interrupted
+              << "\n";
+    for (int r = 0; r < kDeliveryReplicas; ++r) {
+      const double v = attempts_by_replica_[static_cast<std::size_t>(r)];
+      std::cerr << "  delivery replica " << r << ": " << v << " attempts recorded ("
+                << (attempts > 0 ? 100 * v / attempts : 0) << "%)"
+                << (r == kKilledDelivery ? ", until its kill" : "") << "\n";
+    }
+    for (std::size_t g = 0; g < run.gateways.size(); ++g) {
+      const RestPoller::Figures& f = run.gateways[g];
+      std::cerr << "  gateway " << g
+                << (static_cast<int>(g) == kKilledGateway ? " (killed, restarted)" : " (survivor)") << ": "
+                << f.requests << " GET /octo/webhooks, " << f.answered_2xx << " 2xx, " << f.failures
+                << " failed (5xx or no answer), longest failure window " << f.longest_failure_window_ms << " ms\n";
+    }
+  }
+};
+
+TEST_F(ClusterFailoverTest, KillADeliveryReplicaAndAGatewayUnderLoadLosesNothing) {
   ASSERT_TRUE(StartCluster(kSubscriptionReplicas, kGatewayReplicas));
   receiver_->SetDefaultAnswer(Reply(200).Delay(kReplyDelay));
   const e2e::Tenant tenant = NewTenant();
@@ -138,116 +269,34 @@ TEST_F(ClusterTest, KillADeliveryReplicaAndAGatewayUnderLoadLosesNothing) {
     hooks.push_back(Hook(tenant, "booking_update", receiver_->Url(absl::StrCat("/cluster/", i))));
   }
   ASSERT_FALSE(HasFailure());
-
-  std::vector<std::unique_ptr<RestPoller>> pollers;
-  for (int g = 0; g < kGatewayReplicas; ++g) {
-    pollers.push_back(std::make_unique<RestPoller>(stack_->base().gateway_port(g), tenant.api_key,
-                                                   "/octo/webhooks", 50ms));
-    pollers.back()->Start();
-  }
-  const Clock::time_point t0 = Clock::now();
-  PacedPublisher publisher(PublisherStubs(), Batches(tenant, "cluster"), kEvents, 200, kEventsPerSecond);
-  publisher.Start();
-
-  // Kills while events are still published and delivered: the delivery
-  // replica at 30% of the deliveries received, the gateway at 50%.
-  constexpr std::size_t kTotal = static_cast<std::size_t>(kEvents) * kWebhooks;
-  ASSERT_TRUE(WaitForRequests(kTotal * 3 / 10, kKilledDelivery)) << receiver_->Count() << "\n" << stack_->LogTails();
-  const Clock::time_point delivery_killed = Clock::now();
-  const testing::ExitInfo killed = stack_->KillDelivery(kKilledDelivery);
-  EXPECT_EQ(killed.signal, SIGKILL) << killed.ToString();
-  const std::size_t at_delivery_kill = receiver_->Count();
-  const int published_at_kill = publisher.accepted();
-
-  ASSERT_TRUE(WaitForRequests(kTotal / 2, 0)) << receiver_->Count() << "\n" << stack_->LogTails();
-  const testing::ExitInfo gateway_killed = stack_->base().KillGateway(kKilledGateway);
-  EXPECT_EQ(gateway_killed.signal, SIGKILL) << gateway_killed.ToString();
-  const Clock::time_point gateway_down = Clock::now();
-  ASSERT_TRUE(stack_->base().StartGateway(kKilledGateway).ok()) << stack_->LogTails();
-  const double gateway_restart_ms = 1000 * Seconds(Clock::now() - gateway_down);
-
-  publisher.Join();
-  EXPECT_EQ(publisher.lost_batches(), 0);
-  ASSERT_EQ(publisher.accepted(), kEvents) << "events accepted";
-  const bool drained = Eventually([&] { return Succeeded(hooks) == static_cast<int>(kTotal); }, kDrain, 500ms);
-  const double wall_s = Seconds(Clock::now() - t0);
-  for (auto& poller : pollers) poller->Stop();
-  ASSERT_TRUE(drained) << Succeeded(hooks) << " of " << kTotal << " succeeded\n" << stack_->LogTails();
-  for (int r = 0; r < kDeliveryReplicas; ++r) {
-    if (r != kKilledDelivery) ReadReplicaAttempts(r);
-  }
+  FailoverRun run;
+  RunWithKills(tenant, hooks, run);
+  if (HasFatalFailure()) return;
 
   // Every delivery of every accepted event arrived; nothing else did; a
-  // webhook-id seen twice had the same body.
-  std::set<std::string> expected;
-  for (const CreatedWebhook& hook : hooks) {
-    for (std::string& id : MessageIds(hook)) expected.insert(std::move(id));
-  }
-  EXPECT_EQ(expected.size(), kTotal) << "deliveries stored for the accepted events";
-  std::size_t received = 0, duplicates = 0, unexpected = 0, different_bodies = 0;
-  std::set<std::string> arrived;
-  for (int i = 0; i < kWebhooks; ++i) {
-    for (const auto& [id, requests] : ReceivedById(absl::StrCat("/cluster/", i))) {
-      received += requests.size();
-      duplicates += requests.size() - 1;
-      if (expected.count(id) == 0) ++unexpected;
-      arrived.insert(id);
-      for (const ReceivedRequest& r : requests) different_bodies += r.body != requests.front().body ? 1 : 0;
-    }
-  }
-  std::size_t missing = 0;
-  for (const std::string& id : expected) missing += arrived.count(id) == 0 ? 1 : 0;
-  EXPECT_EQ(missing, 0u) << "expected webhook-ids that never arrived";
-  EXPECT_EQ(unexpected, 0u) << "webhook-ids that were never stored";
-  EXPECT_EQ(different_bodies, 0u) << "a webhook-id received with two different bodies";
-
-  // The killed replica's claims that the others took over once their
-  // leases expired: the only expected source of duplicates besides a
-  // request that timed out on a loaded machine.
-  const int interrupted = std::stoi(db().Scalar(absl::StrCat(
-      "SELECT count(*) FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id"
-      " WHERE a.error_class = 'interrupted' AND d.webhook_id IN ",
-      HookIdList(hooks))));
-  EXPECT_LE(duplicates, static_cast<std::size_t>(kMaxDuplicates))
+  // webhook-id seen twice had the same body each time. Duplicates come from
+  // the killed replica's claims, taken over once their leases expired (and
+  // from requests timed out on a loaded machine and retried).
+  const Arrivals a = CountArrivals(hooks);
+  EXPECT_EQ(a.expected, kTotal) << "deliveries stored for the accepted events";
+  EXPECT_EQ(a.missing, 0u) << "expected webhook-ids that never arrived";
+  EXPECT_EQ(a.unexpected, 0u) << "webhook-ids that were never stored";
+  EXPECT_EQ(a.different_bodies, 0u) << "a webhook-id received with two different bodies";
+  EXPECT_LE(a.duplicates, static_cast<std::size_t>(kMaxDuplicates))
       << "more duplicates than the killed replica could have had in flight";
 
-  const RestPoller::Figures survivor = pollers[0]->figures();
-  const RestPoller::Figures restarted = pollers[kKilledGateway]->figures();
-  for (const RestPoller::Figures& f : {survivor, restarted}) {
+  // REST through the gateways: the survivor never failed for long, the
+  // killed one came back; no 4xx anywhere (a wrong answer, not an outage).
+  ASSERT_EQ(run.gateways.size(), static_cast<std::size_t>(kGatewayReplicas));
+  for (const RestPoller::Figures& f : run.gateways) {
     EXPECT_EQ(f.answered_4xx, 0) << "GET /octo/webhooks answered 4xx";
     EXPECT_GT(f.answered_2xx, 0);
   }
+  const RestPoller::Figures& survivor = run.gateways[0];
   EXPECT_LE(survivor.longest_failure_window_ms, static_cast<double>(kSurvivorWindow.count()))
       << survivor.failures << " failures on the surviving gateway";
-  EXPECT_LE(restarted.longest_failure_window_ms, static_cast<double>(kRestartWindow.count()));
-
-  double attempts = 0;
-  for (double a : attempts_by_replica_) attempts += a;
-  std::cerr << std::fixed << std::setprecision(1) << "cluster failover: " << kDeliveryReplicas
-            << " delivery, " << kSubscriptionReplicas << " subscription, " << kGatewayReplicas << " gateway replicas\n"
-            << "  deliveries " << kTotal << " (" << kEvents << " events x " << kWebhooks << " webhooks), received "
-            << received << ", distinct " << arrived.size() << ", duplicates " << duplicates << ", missing "
-            << missing << "\n"
-            << "  wall " << wall_s << " s (publish " << publisher.seconds() << " s, " << publisher.retried_calls()
-            << " publish calls retried), " << kTotal / wall_s << " deliveries/s\n"
-            << "  delivery replica " << kKilledDelivery << " killed at " << Seconds(delivery_killed - t0)
-            << " s (" << at_delivery_kill << " received, " << published_at_kill << " events accepted), not restarted\n"
-            << "  gateway " << kKilledGateway << " killed at " << Seconds(gateway_down - t0) << " s, listening again after "
-            << gateway_restart_ms << " ms\n"
-            << "  claims interrupted by the kill (attempt log, error class interrupted): " << interrupted
-            << "\n";
-  for (int r = 0; r < kDeliveryReplicas; ++r) {
-    const double a = attempts_by_replica_[static_cast<std::size_t>(r)];
-    std::cerr << "  delivery replica " << r << ": " << a << " attempts recorded ("
-              << (attempts > 0 ? 100 * a / attempts : 0) << "%)" << (r == kKilledDelivery ? ", until its kill" : "")
-              << "\n";
-  }
-  for (int g = 0; g < kGatewayReplicas; ++g) {
-    const RestPoller::Figures f = pollers[static_cast<std::size_t>(g)]->figures();
-    std::cerr << "  gateway " << g << (g == kKilledGateway ? " (killed, restarted)" : " (survivor)") << ": "
-              << f.requests << " GET /octo/webhooks, " << f.answered_2xx << " 2xx, " << f.failures
-              << " failed (5xx or no answer), longest failure window " << f.longest_failure_window_ms << " ms\n";
-  }
+  EXPECT_LE(run.gateways[kKilledGateway].longest_failure_window_ms, static_cast<double>(kRestartWindow.count()));
+  Print(run, a);
 }
 
 // max_concurrency 2 on a webhook whose endpoint answers in 400 ms, three
