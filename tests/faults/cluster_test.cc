@@ -16,7 +16,9 @@
 // surviving gateway never fails (5xx or no answer) for longer than
 // kSurvivorWindow; the killed one is back within kRestartWindow. Prints
 // the figures (delivered, duplicates, per-replica share, failure windows,
-// wall time, rate).
+// wall time, rate). The full 100,000 fit the 400-s bound: 33-50 s from the
+// first publish to the last delivery on the 2-core machine under load
+// (figures in docs/operations.md).
 //
 // Per-webhook limits hold per replica (docs/decisions.md): with
 // max_concurrency N and 3 replicas the receiver sees at most 3 N requests
@@ -44,7 +46,7 @@ constexpr int kSubscriptionReplicas = 2;
 constexpr int kGatewayReplicas = 2;
 constexpr int kWebhooks = 5;
 constexpr int kEvents = 20000;              // × kWebhooks deliveries
-constexpr int kEventsPerSecond = 1000;      // publishing spans about 20 s
+constexpr int kEventsPerSecond = 1000;      // 20 s of publishing (28-41 s measured under load)
 constexpr int kKilledDelivery = 1;          // not restarted
 constexpr int kKilledGateway = 1;           // restarted at once
 constexpr auto kReplyDelay = 20ms;          // so that hundreds are in flight at a kill
@@ -59,7 +61,7 @@ double Seconds(Clock::duration d) { return std::chrono::duration<double>(d).coun
 
 class ClusterTest : public FaultTest {
  protected:
-  bool StartCluster(int subscriptions, int gateways, std::vector<std::string> delivery_args = {}) {
+  bool StartCluster(int subscriptions, int gateways) {
     return StartStack({.retry_schedule = "200ms,300ms,300ms",
                        .request_timeout = "2s",
                        .connect_timeout = "1s",
@@ -68,7 +70,7 @@ class ClusterTest : public FaultTest {
                        .min_retry_after = "1s",
                        .max_retry_after = "2s",
                        .allow_destination_cidrs = "127.0.0.0/8,::1/128",
-                       .extra_args = std::move(delivery_args),
+                       .extra_args = {},
                        .replicas = kDeliveryReplicas},
                       subscriptions, gateways);
   }
