@@ -24,6 +24,11 @@ std::shared_ptr<grpc::Channel> MakeSubscriptionChannel(const std::string& target
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   args.SetMaxReceiveMessageSize(kMaxSubscriptionMessageBytes);
+  // Every address the target resolves to gets calls in turn (one address, as
+  // behind a Kubernetes Service: the same as gRPC's default pick_first); a
+  // replica that is down is skipped until it answers again
+  // (docs/operations.md, "Running several replicas on one machine").
+  args.SetLoadBalancingPolicyName("round_robin");
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
   if (metrics != nullptr) interceptors = metrics->ClientInterceptors();
   if (!caller_token.empty()) interceptors.push_back(grpc_auth::TokenInterceptor(caller_token));

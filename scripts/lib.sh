@@ -181,3 +181,199 @@ make_grpc_callers() {
       echo >>"$dir/$identity.tmp" && mv "$dir/$identity.tmp" "$dir/$identity")
   done
 }
+
+# ------------------------------------------------- the running system (run.sh, cluster.sh) --
+# What scripts/run.sh and scripts/cluster.sh share: the embedded PostgreSQL
+# under $DATA_DIR, starting a service and waiting for it, the demo tenant,
+# stopping children.
+
+# Sends SIGTERM to a child and waits for it (10 s, then SIGKILL).
+stop_child() {
+  local name=$1 pid=$2 i
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null || true
+  for ((i = 0; i < 100; i++)); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$pid" 2>/dev/null; then
+    warn "$name did not stop within 10 s; killing it"
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+}
+
+# Fails with the end of a child's log when it has exited.
+check_alive() {
+  local name=$1 pid=$2 logfile=$3
+  if ! kill -0 "$pid" 2>/dev/null; then
+    local status=0
+    wait "$pid" 2>/dev/null || status=$?
+    tail -n 20 "$logfile" >&2 || true
+    die "$name exited (status $status) during start-up; log: $logfile"
+  fi
+}
+
+# Waits (60 s) for a gRPC service's health check: NAME PID LOG TARGET.
+# Needs $ADMIN_BIN and $CALLERS_DIR.
+wait_grpc_health() {
+  local name=$1 pid=$2 logfile=$3 target=$4 i
+  for ((i = 0; ; i++)); do
+    check_alive "$name" "$pid" "$logfile"
+    "$ADMIN_BIN" --target="$target" --token_file="$CALLERS_DIR/admin" --timeout=1s health >/dev/null 2>&1 && return 0
+    ((i < 300)) || die "$name did not answer its gRPC health check within 60 s; log: $logfile"
+    sleep 0.2
+  done
+}
+
+# Waits (60 s) for a gateway's GET /healthz: NAME PID LOG URL.
+wait_http_health() {
+  local name=$1 pid=$2 logfile=$3 url=$4 i
+  for ((i = 0; ; i++)); do
+    check_alive "$name" "$pid" "$logfile"
+    curl -fsS -o /dev/null --max-time 1 "$url/healthz" 2>/dev/null && return 0
+    ((i < 300)) || die "$name did not answer GET /healthz within 60 s; log: $logfile"
+    sleep 0.2
+  done
+}
+
+# Sets the layout of a data directory ($1): DATA_DIR (absolute), PGDATA_DIR,
+# SOCKET_DIR, LOG_DIR, KEY_FILE, OPERATOR_FILE, CALLERS_DIR, and the binaries.
+# Takes the directory's lock (fd 9): one running system per data directory.
+use_data_dir() {
+  mkdir -p "$1"
+  DATA_DIR=$(cd "$1" && pwd -P)
+  PGDATA_DIR=$DATA_DIR/pgdata
+  SOCKET_DIR=$DATA_DIR/run
+  LOG_DIR=$DATA_DIR/logs
+  KEY_FILE=$DATA_DIR/demo-api-key
+  OPERATOR_FILE=$DATA_DIR/demo-operator
+  CALLERS_DIR=$DATA_DIR/grpc-callers
+  SUBSCRIPTION_BIN=$OCTO_BUILD_DIR/services/subscription/octo-subscription
+  DELIVERY_BIN=$OCTO_BUILD_DIR/services/delivery/octo-delivery
+  GATEWAY_BIN=$OCTO_BUILD_DIR/gateway/octo-gateway
+  ADMIN_BIN=$OCTO_BUILD_DIR/tools/octo-admin
+  # Children do not inherit the lock (9>&-).
+  exec 9>"$DATA_DIR/run.lock"
+  flock -n 9 || die "another scripts/run.sh or scripts/cluster.sh is already running with $DATA_DIR"
+}
+
+# Creates (first run) and starts the PostgreSQL 15 cluster of the data
+# directory on 127.0.0.1:$1, and the database `octo`. Sets PG_STARTED=1,
+# FRESH_CLUSTER (1 when just created), PSQL and DATABASE_URL (over the
+# socket). stop_embedded_pg stops it.
+start_embedded_pg() {
+  local pg_port=$1
+  mkdir -p "$PGDATA_DIR" "$SOCKET_DIR" "$LOG_DIR"
+  chmod 700 "$PGDATA_DIR" "$SOCKET_DIR"
+  give_to_pg "$PGDATA_DIR" "$SOCKET_DIR" "$LOG_DIR"
+  if is_root && ! runuser -u postgres -- test -w "$PGDATA_DIR"; then
+    die "the postgres user cannot reach $PGDATA_DIR (PostgreSQL refuses to run as root, and a parent directory of $DATA_DIR is not searchable by other users, e.g. /root). Put the data elsewhere, e.g.: OCTO_DATA_DIR=/var/lib/octo-webhooks $0"
+  fi
+  check_socket_path "$SOCKET_DIR" "$pg_port"
+
+  FRESH_CLUSTER=0
+  if [[ ! -f $PGDATA_DIR/PG_VERSION ]]; then
+    [[ -z $(ls -A "$PGDATA_DIR") ]] || die "$PGDATA_DIR is not empty but holds no PostgreSQL cluster; move it away"
+    log "creating the PostgreSQL cluster in $PGDATA_DIR"
+    # Local (socket) connections are trusted: the socket directory is mode 700,
+    # so only its owner and root can connect. TCP needs a password (none is set).
+    as_pg "$PG_BIN/initdb" -D "$PGDATA_DIR" -U postgres --auth-local=trust \
+      --auth-host=scram-sha-256 -E UTF8 --no-locale >"$LOG_DIR/initdb.log" 2>&1 || {
+      cat "$LOG_DIR/initdb.log" >&2
+      die "initdb failed"
+    }
+    echo "include_if_exists = 'octo-run.conf'" >>"$PGDATA_DIR/postgresql.conf"
+    FRESH_CLUSTER=1
+  fi
+  [[ $(<"$PGDATA_DIR/PG_VERSION") == 15 ]] ||
+    die "$PGDATA_DIR holds a PostgreSQL $(<"$PGDATA_DIR/PG_VERSION") cluster; this needs 15"
+  if as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1; then
+    die "the PostgreSQL cluster in $PGDATA_DIR is already running (left over from a killed run?); stop it with: $(is_root && echo 'runuser -u postgres -- ')$PG_BIN/pg_ctl -D $PGDATA_DIR -m fast stop"
+  fi
+  port_in_use "$pg_port" &&
+    die "127.0.0.1:$pg_port is in use; choose another PostgreSQL port with --pg-port or OCTO_PG_PORT"
+  # Written on every start, so a changed port or data directory takes effect.
+  cat >"$PGDATA_DIR/octo-run.conf" <<CONF
+# Written by scripts/run.sh (or scripts/cluster.sh) on every start.
+listen_addresses = '127.0.0.1'
+port = $pg_port
+unix_socket_directories = '${SOCKET_DIR//\'/\'\'}'
+CONF
+  give_to_pg "$PGDATA_DIR/octo-run.conf"
+  log "starting PostgreSQL 15 on 127.0.0.1:$pg_port"
+  PG_STARTED=1
+  as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -l "$LOG_DIR/postgresql.log" -w -t 60 start 9>&- >/dev/null || {
+    PG_STARTED=0
+    tail -n 20 "$LOG_DIR/postgresql.log" >&2 || true
+    die "PostgreSQL did not start; log: $LOG_DIR/postgresql.log"
+  }
+
+  PSQL=("$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$SOCKET_DIR" -p "$pg_port" -U postgres)
+  if [[ -z $("${PSQL[@]}" -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'octo'") ]]; then
+    log "creating database octo"
+    "${PSQL[@]}" -d postgres -c "CREATE DATABASE octo"
+  fi
+  DATABASE_URL="host=$(conninfo_quote "$SOCKET_DIR") port=$pg_port user=postgres dbname=octo"
+}
+
+stop_embedded_pg() {
+  ((${PG_STARTED:-0})) || return 0
+  as_pg "$PG_BIN/pg_ctl" -D "$PGDATA_DIR" -m fast -w -t 60 stop >/dev/null ||
+    warn "PostgreSQL did not stop; see $LOG_DIR/postgresql.log"
+}
+
+# The demo supplier, connection and API key ($KEY_FILE) and dashboard
+# operator ($OPERATOR_FILE), made on the first run (or when their file is
+# lost) through octo-subscription at $1. Sets operator_name and
+# operator_password.
+ensure_demo_data() {
+  local admin=("$ADMIN_BIN" --target="$1" --token_file="$CALLERS_DIR/admin")
+  local supplier_id="" connection_id api_key demo_supplier
+  # A new cluster has none of the old demo data: forget the files left over.
+  if ((FRESH_CLUSTER)); then rm -f "$KEY_FILE" "$OPERATOR_FILE"; fi
+  if [[ ! -s $KEY_FILE ]]; then
+    log "first run: creating the demo supplier, connection and API key"
+    supplier_id=$("${admin[@]}" --output=id supplier create --name="Demo Tours" \
+      --endpoint="https://api.demo-tours.example.com/octo" --website="https://demo-tours.example.com" \
+      --email="support@demo-tours.example.com" --telephone="+44 20 7946 0000" \
+      --address="1 Example Street, London")
+    connection_id=$("${admin[@]}" --output=id connection create --supplier="$supplier_id" \
+      --name="Demo reseller")
+    api_key=$("${admin[@]}" --output=key key create --connection="$connection_id" --name="demo")
+    (umask 077 && printf '%s\n' "$api_key" >"$KEY_FILE.tmp" && mv "$KEY_FILE.tmp" "$KEY_FILE")
+    log "demo supplier $supplier_id, connection $connection_id; API key in $KEY_FILE"
+  fi
+  # The dashboard's demo operator (a login of the demo supplier's staff).
+  if [[ ! -s $OPERATOR_FILE ]]; then
+    demo_supplier=${supplier_id:-$("${admin[@]}" --output=id supplier list | head -n 1)}
+    operator_name=demo-operator
+    if ! operator_password=$("${admin[@]}" operator create --supplier="$demo_supplier" \
+      --name="$operator_name" --output=password 2>/dev/null); then
+      operator_name=demo-operator-$RANDOM$RANDOM  # the file was lost: a new login
+      operator_password=$("${admin[@]}" operator create --supplier="$demo_supplier" \
+        --name="$operator_name" --output=password)
+    fi
+    (umask 077 && printf '%s\n%s\n' "$operator_name" "$operator_password" >"$OPERATOR_FILE.tmp" &&
+      mv "$OPERATOR_FILE.tmp" "$OPERATOR_FILE")
+    log "demo dashboard operator $operator_name; login in $OPERATOR_FILE"
+  fi
+  { read -r operator_name && read -r operator_password; } <"$OPERATOR_FILE"
+}
+
+# Warns when the demo key is refused by the gateway at $1 (revoked?).
+check_demo_key() {
+  local status
+  status=$(curl -sS -o /dev/null -w '%{http_code}' --max-time 5 \
+    -H "Authorization: Bearer $(<"$KEY_FILE")" "$1/octo/webhooks" || true)
+  if [[ $status == 401 ]]; then
+    warn "the demo API key in $KEY_FILE is not accepted (revoked?); delete the file and restart to get a new one"
+  fi
+}
+
+# $1 relative to the directory the user started us from, when inside it.
+from_caller() {
+  local path=$1
+  [[ -n ${CALLER_PWD:-} && $path == "$CALLER_PWD"/* ]] && path=${path#"$CALLER_PWD"/}
+  printf '%s' "$path"
+}

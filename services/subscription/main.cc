@@ -183,11 +183,16 @@ int Run(const Config& config) {
   // The channel connects lazily and reconnects by itself: octo-delivery may
   // start after us; until it is reachable, publishing and the delivery
   // operations answer UNAVAILABLE.
+  // Round-robin over every address the target resolves to (e.g.
+  // ipv4:127.0.0.1:a,127.0.0.1:b): a replica that is down is skipped; one
+  // address behaves as gRPC's default pick_first.
   auto delivery_interceptors = grpc_metrics.ClientInterceptors();
   delivery_interceptors.push_back(grpc_auth::TokenInterceptor(config.delivery_token));
+  grpc::ChannelArguments delivery_args;
+  delivery_args.SetLoadBalancingPolicyName("round_robin");
   std::shared_ptr<grpc::Channel> delivery_channel =
       grpc::experimental::CreateCustomChannelWithInterceptors(
-          config.delivery_target, grpc::InsecureChannelCredentials(), grpc::ChannelArguments(),
+          config.delivery_target, grpc::InsecureChannelCredentials(), delivery_args,
           std::move(delivery_interceptors));
   std::unique_ptr<pb::DeliveryService::Stub> delivery_stub =
       pb::DeliveryService::NewStub(delivery_channel);

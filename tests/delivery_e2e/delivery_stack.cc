@@ -1,5 +1,6 @@
 #include "tests/delivery_e2e/delivery_stack.h"
 
+#include <algorithm>
 #include <iostream>
 #include <utility>
 
@@ -43,26 +44,46 @@ DeliveryStack::~DeliveryStack() {
   events_.reset();
   admin_.reset();
   channel_.reset();
-  if (delivery_) {
-    delivery_->Kill9();
+  for (DeliveryReplica& replica : deliveries_) {
+    if (!replica.child) continue;
+    replica.child->Kill9();
     if (::testing::Test::HasFailure()) {
-      std::cerr << "--- octo-delivery log tail:\n" << delivery_->LogTail(8192) << "\n";
+      std::cerr << "--- octo-delivery log tail:\n" << replica.child->LogTail(8192) << "\n";
     }
   }
 }
 
 absl::Status DeliveryStack::Start() {
-  if (absl::Status s = StartDelivery(); !s.ok()) return s;
-  base_->mutable_options().subscription_args = {absl::StrCat("--delivery_target=127.0.0.1:", delivery_port_)};
+  deliveries_.resize(static_cast<std::size_t>(std::max(1, flags_.replicas)));
+  std::string target = deliveries_.size() > 1 ? "ipv4:" : "";
+  for (int i = 0; i < delivery_replicas(); ++i) {
+    if (absl::Status s = StartDelivery(i); !s.ok()) return s;
+    absl::StrAppend(&target, i == 0 ? "" : ",", "127.0.0.1:", deliveries_[static_cast<std::size_t>(i)].port);
+  }
+  base_->mutable_options().subscription_args = {"--delivery_target=" + target};
   if (absl::Status s = base_->StartAll(); !s.ok()) return s;
   return absl::OkStatus();
 }
 
-absl::Status DeliveryStack::StartDelivery() {
+testing::ChildProcess* DeliveryStack::delivery(int replica) {
+  if (replica < 0 || replica >= delivery_replicas()) return nullptr;
+  return deliveries_[static_cast<std::size_t>(replica)].child.get();
+}
+
+int DeliveryStack::delivery_metrics_port(int replica) const {
+  if (replica < 0 || replica >= delivery_replicas()) return 0;
+  return deliveries_[static_cast<std::size_t>(replica)].metrics_port;
+}
+
+absl::Status DeliveryStack::StartDelivery(int replica) {
+  if (replica < 0) return absl::InvalidArgumentError("negative replica number");
+  if (replica >= delivery_replicas()) deliveries_.resize(static_cast<std::size_t>(replica) + 1);
+  DeliveryReplica& slot = deliveries_[static_cast<std::size_t>(replica)];
   const int n = ++delivery_starts_;
   const std::string port_file = absl::StrCat(base_->dir(), "/delivery-", n, ".port");
+  const std::string metrics_port_file = absl::StrCat(base_->dir(), "/delivery-", n, "-metrics.port");
   std::vector<std::string> args = {
-      absl::StrCat("--grpc_listen=127.0.0.1:", delivery_port_),
+      absl::StrCat("--grpc_listen=127.0.0.1:", slot.port),
       "--database_url=" + base_->database_url(),
       "--port_file=" + port_file,
       "--retry_schedule=" + flags_.retry_schedule,
@@ -74,6 +95,11 @@ absl::Status DeliveryStack::StartDelivery() {
       "--max_retry_after=" + flags_.max_retry_after,
       "--allow_destination_cidrs=" + flags_.allow_destination_cidrs,
   };
+  const bool several = flags_.replicas > 1;
+  if (several) {
+    args.push_back("--metrics_listen=127.0.0.1:0");
+    args.push_back("--metrics_port_file=" + metrics_port_file);
+  }
   for (std::string& flag : base_->callers().DeliveryFlags()) args.push_back(std::move(flag));
   args.insert(args.end(), flags_.extra_args.begin(), flags_.extra_args.end());
   auto child = testing::ChildProcess::Start({
@@ -83,37 +109,56 @@ absl::Status DeliveryStack::StartDelivery() {
       .log_path = absl::StrCat(base_->dir(), "/delivery-", n, ".log"),
   });
   if (!child.ok()) return child.status();
-  delivery_ = *std::move(child);
-  auto bound = delivery_->WaitForPortFile(port_file, kStartTimeout);
+  slot.child = *std::move(child);
+  slot.killed = false;
+  auto bound = slot.child->WaitForPortFile(port_file, kStartTimeout);
   if (!bound.ok()) return bound.status();
-  if (delivery_port_ != 0 && *bound != delivery_port_) {
-    return absl::InternalError(absl::StrCat("octo-delivery restarted on port ", *bound, ", not ", delivery_port_));
+  if (slot.port != 0 && *bound != slot.port) {
+    return absl::InternalError(absl::StrCat("octo-delivery restarted on port ", *bound, ", not ", slot.port));
   }
-  delivery_port_ = *bound;
+  slot.port = *bound;
+  if (several) {
+    auto metrics_bound = slot.child->WaitForPortFile(metrics_port_file, kStartTimeout);
+    if (!metrics_bound.ok()) return metrics_bound.status();
+    slot.metrics_port = *metrics_bound;
+  }
   return absl::OkStatus();
 }
 
-testing::ExitInfo DeliveryStack::KillDelivery() {
-  if (!delivery_) return {};
-  return delivery_->Kill9();
+testing::ExitInfo DeliveryStack::KillDelivery(int replica) {
+  testing::ChildProcess* child = delivery(replica);
+  if (child == nullptr) return {};
+  deliveries_[static_cast<std::size_t>(replica)].killed = true;
+  return child->Kill9();
 }
 
-testing::ExitInfo DeliveryStack::StopDelivery() {
-  if (!delivery_) return {};
-  return delivery_->Terminate(kStopTimeout);
+testing::ExitInfo DeliveryStack::StopDelivery(int replica) {
+  testing::ChildProcess* child = delivery(replica);
+  if (child == nullptr) return {};
+  return child->Terminate(kStopTimeout);
 }
 
 void DeliveryStack::StopAllExpectClean() {
   events_.reset();
   admin_.reset();
   channel_.reset();
-  const testing::ExitInfo gateway = base_->StopGateway();
-  const testing::ExitInfo subscription = base_->StopSubscription();
-  const testing::ExitInfo delivery = StopDelivery();
-  EXPECT_TRUE(gateway.Clean()) << "octo-gateway on SIGTERM: " << gateway.ToString() << "\n" << LogTails();
-  EXPECT_TRUE(subscription.Clean()) << "octo-subscription on SIGTERM: " << subscription.ToString() << "\n"
-                                    << LogTails();
-  EXPECT_TRUE(delivery.Clean()) << "octo-delivery on SIGTERM: " << delivery.ToString() << "\n" << LogTails();
+  for (int i = 0; i < base_->gateway_replicas(); ++i) {
+    const testing::ExitInfo gateway = base_->StopGateway(i);
+    EXPECT_TRUE(gateway.Clean()) << "octo-gateway " << i << " on SIGTERM: " << gateway.ToString() << "\n"
+                                 << LogTails();
+  }
+  for (int i = 0; i < base_->subscription_replicas(); ++i) {
+    const testing::ExitInfo subscription = base_->StopSubscription(i);
+    EXPECT_TRUE(subscription.Clean()) << "octo-subscription " << i << " on SIGTERM: " << subscription.ToString()
+                                      << "\n"
+                                      << LogTails();
+  }
+  for (int i = 0; i < delivery_replicas(); ++i) {
+    if (deliveries_[static_cast<std::size_t>(i)].killed) continue;
+    const testing::ExitInfo delivery = StopDelivery(i);
+    EXPECT_TRUE(delivery.Clean()) << "octo-delivery " << i << " on SIGTERM: " << delivery.ToString() << "\n"
+                                  << LogTails();
+  }
 }
 
 std::shared_ptr<grpc::Channel> DeliveryStack::Channel() {
@@ -216,7 +261,11 @@ absl::StatusOr<v1::PublishEventsResponse> DeliveryStack::PublishBatch(const v1::
 
 std::string DeliveryStack::LogTails() const {
   std::string out = base_->LogTails();
-  if (delivery_) absl::StrAppend(&out, "--- delivery log tail:\n", delivery_->LogTail(4096));
+  for (std::size_t i = 0; i < deliveries_.size(); ++i) {
+    if (!deliveries_[i].child) continue;
+    absl::StrAppend(&out, "--- delivery", i == 0 ? "" : absl::StrCat(" ", i), " log tail:\n",
+                    deliveries_[i].child->LogTail(4096));
+  }
   return out;
 }
 

@@ -42,6 +42,10 @@ struct DeliveryFlags {
   // "" (production) so that octo-delivery refuses them.
   std::string allow_destination_cidrs = "127.0.0.0/8,::1/128";
   std::vector<std::string> extra_args;
+  // octo-delivery processes on the one database (tests/faults/cluster_test.cc).
+  // With more than one, each gets its own metrics port and the subscription
+  // service(s) are pointed at all of them (ipv4:127.0.0.1:a,127.0.0.1:b,...).
+  int replicas = 1;
 };
 
 // The supplier profile every tenant gets (set through AdminService.UpdateSupplier),
@@ -75,17 +79,22 @@ class DeliveryStack {
   // octo-gateway. Failures carry the services' log tails.
   absl::Status Start();
 
-  // (Re)starts octo-delivery; after the first start on the same port, so
-  // the subscription service's --delivery_target stays right.
-  absl::Status StartDelivery();
+  // (Re)starts octo-delivery (replica `replica`); after the first start on
+  // the same port, so the subscription service's --delivery_target stays right.
+  absl::Status StartDelivery(int replica = 0);
   // kill -9: a crash, as far as the rest of the system can tell.
-  testing::ExitInfo KillDelivery();
+  testing::ExitInfo KillDelivery(int replica = 0);
   // SIGTERM and wait (graceful: in-flight transfers finish).
-  testing::ExitInfo StopDelivery();
-  // SIGTERM to all three, delivery last; EXPECTs clean exits.
+  testing::ExitInfo StopDelivery(int replica = 0);
+  // SIGTERM to every service, gateways first, delivery last; EXPECTs clean
+  // exits (a delivery replica killed with KillDelivery and not started
+  // again is left alone).
   void StopAllExpectClean();
 
-  testing::ChildProcess* delivery() { return delivery_.get(); }
+  testing::ChildProcess* delivery(int replica = 0);
+  int delivery_replicas() const { return static_cast<int>(deliveries_.size()); }
+  // The replica's metrics listener (0 unless there are several replicas).
+  int delivery_metrics_port(int replica) const;
   e2e::E2eStack& base() { return *base_; }
   int gateway_port() const { return base_->gateway_port(); }
   int gateway_metrics_port() const { return base_->gateway_metrics_port(); }
@@ -120,8 +129,13 @@ class DeliveryStack {
   DeliveryFlags flags_;
   SupplierProfile profile_;
   std::unique_ptr<e2e::E2eStack> base_;
-  std::unique_ptr<testing::ChildProcess> delivery_;  // after base_: destroyed first
-  int delivery_port_ = 0;
+  struct DeliveryReplica {
+    std::unique_ptr<testing::ChildProcess> child;
+    int port = 0;
+    int metrics_port = 0;
+    bool killed = false;  // by KillDelivery, not started since
+  };
+  std::vector<DeliveryReplica> deliveries_;  // after base_: destroyed first
   int delivery_starts_ = 0;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<webhooks::v1::EventService::Stub> events_;

@@ -2,6 +2,7 @@
 
 #include <stdlib.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -53,8 +54,12 @@ absl::Status RpcStatus(std::string_view rpc, const grpc::Status& s) {
 E2eStack::E2eStack(StackOptions options) : options_(std::move(options)), dir_(MakeTempDir()) {}
 
 E2eStack::~E2eStack() {
-  if (gateway_) gateway_->Kill9();
-  if (subscription_) subscription_->Kill9();
+  for (Replica& gateway : gateways_) {
+    if (gateway.child) gateway.child->Kill9();
+  }
+  for (Replica& subscription : subscriptions_) {
+    if (subscription.child) subscription.child->Kill9();
+  }
   const bool failed = ::testing::Test::HasFailure() ||
                       ::testing::UnitTest::GetInstance()->failed_test_count() > 0;
   const char* keep = std::getenv("OCTO_E2E_KEEP_LOGS");
@@ -66,12 +71,26 @@ E2eStack::~E2eStack() {
   }
 }
 
-absl::Status E2eStack::StartSubscription(int port) {
+const E2eStack::Replica& E2eStack::At(const std::vector<Replica>& replicas, int i) {
+  static const Replica kNeverStarted;
+  if (i < 0 || i >= static_cast<int>(replicas.size())) return kNeverStarted;
+  return replicas[static_cast<std::size_t>(i)];
+}
+
+E2eStack::Replica& E2eStack::Slot(std::vector<Replica>& replicas, int i) {
+  if (i < 0) throw std::logic_error("E2eStack: negative replica number");
+  if (i >= static_cast<int>(replicas.size())) replicas.resize(static_cast<std::size_t>(i) + 1);
+  return replicas[static_cast<std::size_t>(i)];
+}
+
+absl::Status E2eStack::StartSubscription(int port, int replica) {
   const int n = ++starts_;
   const std::string port_file = absl::StrCat(dir_, "/subscription-", n, ".port");
   std::vector<std::string> args = {absl::StrCat("--grpc_listen=127.0.0.1:", port),
                                    "--database_url=" + db_.conninfo(), "--port_file=" + port_file,
                                    "--allow_destination_cidrs=" + options_.allow_destination_cidrs};
+  // Several replicas on one machine: each its own metrics port.
+  if (options_.subscription_replicas > 1) args.push_back("--metrics_listen=127.0.0.1:0");
   for (std::string& flag : callers_.SubscriptionFlags()) args.push_back(std::move(flag));
   args.insert(args.end(), options_.subscription_args.begin(), options_.subscription_args.end());
   auto child = testing::ChildProcess::Start({
@@ -81,22 +100,35 @@ absl::Status E2eStack::StartSubscription(int port) {
       .log_path = absl::StrCat(dir_, "/subscription-", n, ".log"),
   });
   if (!child.ok()) return child.status();
-  subscription_ = *std::move(child);
-  auto bound = subscription_->WaitForPortFile(port_file, kStartTimeout);
+  Replica& slot = Slot(subscriptions_, replica);
+  slot.child = *std::move(child);
+  auto bound = slot.child->WaitForPortFile(port_file, kStartTimeout);
   if (!bound.ok()) return bound.status();
-  subscription_port_ = *bound;
-  admin_.reset();  // connects on first use
-  channel_.reset();
+  slot.port = *bound;
+  if (replica == 0) {
+    admin_.reset();  // connects on first use
+    channel_.reset();
+  }
   return absl::OkStatus();
 }
 
-absl::Status E2eStack::StartGateway() {
-  if (subscription_port_ == 0) return absl::FailedPreconditionError("start the subscription service first");
+std::string E2eStack::SubscriptionTarget() const {
+  if (subscriptions_.size() <= 1) return absl::StrCat("127.0.0.1:", subscription_port());
+  std::string target = "ipv4:";
+  for (std::size_t i = 0; i < subscriptions_.size(); ++i) {
+    absl::StrAppend(&target, i == 0 ? "" : ",", "127.0.0.1:", subscriptions_[i].port);
+  }
+  return target;
+}
+
+absl::Status E2eStack::StartGateway(int replica) {
+  if (subscription_port() == 0) return absl::FailedPreconditionError("start the subscription service first");
+  Replica& slot = Slot(gateways_, replica);
   const int n = ++starts_;
   const std::string port_file = absl::StrCat(dir_, "/gateway-", n, ".port");
   const std::string metrics_port_file = absl::StrCat(dir_, "/gateway-", n, "-metrics.port");
   std::vector<std::string> args = {
-      "--listen=127.0.0.1:0", absl::StrCat("--subscription_target=127.0.0.1:", subscription_port_),
+      absl::StrCat("--listen=127.0.0.1:", slot.port), "--subscription_target=" + SubscriptionTarget(),
       "--port_file=" + port_file, "--base_path=" + options_.base_path,
       absl::StrCat("--max_body_bytes=", options_.max_body_bytes), "--metrics_listen=127.0.0.1:0",
       "--metrics_port_file=" + metrics_port_file,
@@ -109,39 +141,52 @@ absl::Status E2eStack::StartGateway() {
       .log_path = absl::StrCat(dir_, "/gateway-", n, ".log"),
   });
   if (!child.ok()) return child.status();
-  gateway_ = *std::move(child);
-  auto bound = gateway_->WaitForPortFile(port_file, kStartTimeout);
+  slot.child = *std::move(child);
+  auto bound = slot.child->WaitForPortFile(port_file, kStartTimeout);
   if (!bound.ok()) return bound.status();
-  gateway_port_ = *bound;
-  auto metrics_bound = gateway_->WaitForPortFile(metrics_port_file, kStartTimeout);
+  slot.port = *bound;
+  auto metrics_bound = slot.child->WaitForPortFile(metrics_port_file, kStartTimeout);
   if (!metrics_bound.ok()) return metrics_bound.status();
-  gateway_metrics_port_ = *metrics_bound;
+  slot.metrics_port = *metrics_bound;
   return absl::OkStatus();
 }
 
 absl::Status E2eStack::StartAll() {
-  if (absl::Status s = StartSubscription(); !s.ok()) return s;
-  return StartGateway();
+  for (int i = 0; i < std::max(1, options_.subscription_replicas); ++i) {
+    if (absl::Status s = StartSubscription(0, i); !s.ok()) return s;
+  }
+  for (int i = 0; i < std::max(1, options_.gateway_replicas); ++i) {
+    if (absl::Status s = StartGateway(i); !s.ok()) return s;
+  }
+  return absl::OkStatus();
 }
 
-testing::ExitInfo E2eStack::StopGateway() {
-  if (!gateway_) return {};
-  return gateway_->Terminate(kStopTimeout);
+testing::ExitInfo E2eStack::StopGateway(int replica) {
+  testing::ChildProcess* child = gateway(replica);
+  if (child == nullptr) return {};
+  return child->Terminate(kStopTimeout);
 }
 
-testing::ExitInfo E2eStack::StopSubscription() {
-  if (!subscription_) return {};
+testing::ExitInfo E2eStack::KillGateway(int replica) {
+  testing::ChildProcess* child = gateway(replica);
+  if (child == nullptr) return {};
+  return child->Kill9();
+}
+
+testing::ExitInfo E2eStack::StopSubscription(int replica) {
+  testing::ChildProcess* child = subscription(replica);
+  if (child == nullptr) return {};
   // Close the admin connection first: the service's graceful shutdown waits
   // for connected clients to go away (up to a few seconds).
   admin_.reset();
   channel_.reset();
-  return subscription_->Terminate(kStopTimeout);
+  return child->Terminate(kStopTimeout);
 }
 
 v1::AdminService::Stub& E2eStack::Admin() {
   if (!admin_) {
-    if (subscription_port_ == 0) throw std::logic_error("E2eStack: the subscription service was never started");
-    channel_ = callers_.Channel(absl::StrCat("127.0.0.1:", subscription_port_), "admin");
+    if (subscription_port() == 0) throw std::logic_error("E2eStack: the subscription service was never started");
+    channel_ = callers_.Channel(absl::StrCat("127.0.0.1:", subscription_port()), "admin");
     admin_ = v1::AdminService::NewStub(channel_);
   }
   return *admin_;
@@ -207,8 +252,16 @@ absl::Status E2eStack::RevokeKey(const std::string& api_key_id) {
 
 std::string E2eStack::LogTails() const {
   std::string out;
-  if (subscription_) absl::StrAppend(&out, "--- subscription log tail:\n", subscription_->LogTail(2048));
-  if (gateway_) absl::StrAppend(&out, "--- gateway log tail:\n", gateway_->LogTail(2048));
+  for (std::size_t i = 0; i < subscriptions_.size(); ++i) {
+    if (!subscriptions_[i].child) continue;
+    absl::StrAppend(&out, "--- subscription", i == 0 ? "" : absl::StrCat(" ", i), " log tail:\n",
+                    subscriptions_[i].child->LogTail(2048));
+  }
+  for (std::size_t i = 0; i < gateways_.size(); ++i) {
+    if (!gateways_[i].child) continue;
+    absl::StrAppend(&out, "--- gateway", i == 0 ? "" : absl::StrCat(" ", i), " log tail:\n",
+                    gateways_[i].child->LogTail(2048));
+  }
   return out;
 }
 

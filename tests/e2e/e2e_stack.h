@@ -49,6 +49,12 @@ struct StackOptions {
   // tests send bursts on purpose; the tests of the limits set their own.
   std::vector<std::string> gateway_args = {"--key_rate_limit=0", "--address_rate_limit=0",
                                            "--max_connections_per_address=0"};
+  // Replicas StartAll starts (tests/faults/cluster_test.cc runs several).
+  // With more than one subscription replica every gateway is pointed at all
+  // of them: --subscription_target=ipv4:127.0.0.1:a,127.0.0.1:b (the
+  // gateway's channel balances round-robin).
+  int subscription_replicas = 1;
+  int gateway_replicas = 1;
 };
 
 // Not thread-safe. Start from the test's main thread (see process.h).
@@ -59,23 +65,30 @@ class E2eStack {
   explicit E2eStack(StackOptions options = {});
   ~E2eStack();  // kills what still runs, then drops the database
 
-  // Starts octo-subscription; `port` 0 lets the kernel choose. Waits for its
-  // port file. The message of a failure carries the service's log tail.
-  absl::Status StartSubscription(int port = 0);
-  // Starts octo-gateway against the running (or last) subscription port.
-  absl::Status StartGateway();
+  // Starts octo-subscription (replica `replica`, 0 unless a test runs
+  // several); `port` 0 lets the kernel choose. Waits for its port file. The
+  // message of a failure carries the service's log tail.
+  absl::Status StartSubscription(int port = 0, int replica = 0);
+  // Starts octo-gateway `replica` against the running (or last) subscription
+  // port(s); a restarted replica listens on its previous port.
+  absl::Status StartGateway(int replica = 0);
+  // Every subscription replica, then every gateway replica.
   absl::Status StartAll();
 
   // SIGTERM and wait; the result says whether the exit was clean.
-  testing::ExitInfo StopGateway();
-  testing::ExitInfo StopSubscription();
+  testing::ExitInfo StopGateway(int replica = 0);
+  testing::ExitInfo StopSubscription(int replica = 0);
+  // kill -9 (a crash); StartGateway(replica) starts it again on its port.
+  testing::ExitInfo KillGateway(int replica);
 
-  int gateway_port() const { return gateway_port_; }
+  int gateway_replicas() const { return static_cast<int>(gateways_.size()); }
+  int subscription_replicas() const { return static_cast<int>(subscriptions_.size()); }
+  int gateway_port(int replica = 0) const { return At(gateways_, replica).port; }
   // The gateway's metrics listener (GET /metrics), on 127.0.0.1.
-  int gateway_metrics_port() const { return gateway_metrics_port_; }
-  int subscription_port() const { return subscription_port_; }
-  testing::ChildProcess* gateway() { return gateway_.get(); }
-  testing::ChildProcess* subscription() { return subscription_.get(); }
+  int gateway_metrics_port(int replica = 0) const { return At(gateways_, replica).metrics_port; }
+  int subscription_port(int replica = 0) const { return At(subscriptions_, replica).port; }
+  testing::ChildProcess* gateway(int replica = 0) { return At(gateways_, replica).child.get(); }
+  testing::ChildProcess* subscription(int replica = 0) { return At(subscriptions_, replica).child.get(); }
   const std::string& database_url() const { return db_.conninfo(); }
   const StackOptions& options() const { return options_; }
   // The internal callers' tokens the services of this stack accept.
@@ -97,18 +110,25 @@ class E2eStack {
   std::string LogTails() const;
 
  private:
+  // One running (or stopped) service process and where it listens.
+  struct Replica {
+    std::unique_ptr<testing::ChildProcess> child;
+    int port = 0;
+    int metrics_port = 0;
+  };
+  static const Replica& At(const std::vector<Replica>& replicas, int i);
+  static Replica& Slot(std::vector<Replica>& replicas, int i);
   webhooks::v1::AdminService::Stub& Admin();
+  // The gateways' --subscription_target: one address, or all of them.
+  std::string SubscriptionTarget() const;
 
   StackOptions options_;
   testing::TestCallers callers_;
   testing::TestDatabase db_;
   std::string dir_;
   int starts_ = 0;  // numbers the log and port files of successive starts
-  std::unique_ptr<testing::ChildProcess> subscription_;
-  std::unique_ptr<testing::ChildProcess> gateway_;
-  int subscription_port_ = 0;
-  int gateway_port_ = 0;
-  int gateway_metrics_port_ = 0;
+  std::vector<Replica> subscriptions_;
+  std::vector<Replica> gateways_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<webhooks::v1::AdminService::Stub> admin_;
 };

@@ -20,13 +20,15 @@ void FaultTest::TearDown() {
   stack_.reset();
 }
 
-bool FaultTest::StartStack(DeliveryFlags flags) {
+bool FaultTest::StartStack(DeliveryFlags flags, int subscription_replicas, int gateway_replicas) {
   try {
     stack_ = std::make_unique<DeliveryStack>(std::move(flags));
   } catch (const std::exception& e) {
     ADD_FAILURE() << "cannot create the test database: " << e.what();
     return false;
   }
+  stack_->base().mutable_options().subscription_replicas = subscription_replicas;
+  stack_->base().mutable_options().gateway_replicas = gateway_replicas;
   if (absl::Status s = stack_->Start(); !s.ok()) {
     ADD_FAILURE() << "the system under test did not start: " << s << "\n" << stack_->LogTails();
     return false;

@@ -33,7 +33,9 @@ class FaultTest : public ::testing::Test {
 
   // Starts the stack (on OCTO_TEST_PG, as it is when called) and the
   // receiver; asserts through ADD_FAILURE and returns false on failure.
-  bool StartStack(DeliveryFlags flags);
+  // flags.replicas delivery processes, and this many subscription services
+  // and gateways (cluster_test.cc).
+  bool StartStack(DeliveryFlags flags, int subscription_replicas = 1, int gateway_replicas = 1);
   // A new tenant (supplier, connection, key); records a failure on error.
   e2e::Tenant NewTenant();
   CreatedWebhook Hook(const e2e::Tenant& tenant, const std::string& event, const std::string& url);
