@@ -1,5 +1,6 @@
 #include "gateway/dashboard_handler.h"
 
+#include <exception>
 #include <optional>
 #include <string>
 #include <utility>
@@ -10,6 +11,7 @@
 #include "gateway/dashboard_http.h"
 #include "gateway/octo_error.h"
 #include "gateway/responses.h"
+#include "services/common/log.h"
 
 namespace octo::gateway {
 namespace http = boost::beast::http;
@@ -68,8 +70,16 @@ void DashboardHandler::Work() {
       AnswerUnavailable(*job);
       continue;
     }
-    std::string route;
-    HttpResponse response = api_.Handle(job->request, route, job->deadline);
+    std::string route = "/dashboard/api";
+    HttpResponse response;
+    try {
+      response = api_.Handle(job->request, route, job->deadline);
+    } catch (const std::exception& e) {
+      // A worker thread must not end the gateway: this request fails, the
+      // others go on.
+      log::Error("dashboard request failed", {{"route", route}, {"what", e.what()}});
+      response = DashboardError(InternalError(), job->request.version());
+    }
     response.keep_alive(job->request.keep_alive());
     job->done(HandlerResult{std::move(response), std::move(route)});
   }

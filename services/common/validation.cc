@@ -49,6 +49,7 @@ bool IsValidHost(std::string_view host) {
 // what every delivery is sent with anyway.
 bool IsDeliveryContentType(std::string_view value) {
   std::vector<absl::string_view> parts = absl::StrSplit(AbslView(value), ';');
+  if (parts.empty()) return false;  // a null view splits into nothing
   if (!absl::EqualsIgnoreCase(absl::StripAsciiWhitespace(parts[0]), "application/json")) return false;
   if (parts.size() == 1) return true;
   if (parts.size() > 2) return false;
