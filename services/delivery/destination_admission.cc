@@ -140,9 +140,9 @@ bool DestinationAdmission::LineTooLong(const std::string& key, const Destination
 // at once.
 absl::Duration DestinationAdmission::BacklogWait(const std::string& key, const Destination& d) {
   const absl::Time now = clock_.Now();
-  const absl::Duration slot = SlotTime(key, d);
   History& h = history_[key];
-  const absl::Time drained = now + slot * (d.running + static_cast<int>(d.line.size()));
+  const absl::Time drained = now + SlotTime(key, d) * (d.running + static_cast<int>(d.line.size()));
+  const absl::Duration slot = Pace(key, d) / options_.max_per_host;
   // Capped, so that a long run of refusals does not push later ones ever
   // further out (the returned deferral is capped the same).
   h.backlog_until =

@@ -141,7 +141,7 @@ class DestinationAdmission {
   // The shortest and longest deferral of a delivery refused by a backlogged
   // destination.
   static constexpr absl::Duration kMinBacklogDefer = absl::Seconds(1);
-  static constexpr absl::Duration kMaxBacklogDefer = absl::Minutes(10);
+  static constexpr absl::Duration kMaxBacklogDefer = absl::Minutes(1);
   // A destination whose line is empty and that refused nothing for this
   // long has caught up: its next refusal starts a new backlog at now.
   static constexpr absl::Duration kBacklogForgottenAfter = absl::Seconds(10);

@@ -28,13 +28,13 @@ void Report(DispatchSimulation& sim, const char* what, absl::Time t0) {
 
 TEST(RestartBacklogTest, Explore) {
   for (int in_flight : {200, 1000}) {
-    for (int slow_ms : {0, 150, 500}) {
+    for (auto [slow_ms, fast_ms] : std::vector<std::pair<int, int>>{{0, 2}, {500, 2}, {0, 20}, {0, 50}, {0, 100}}) {
       const absl::Time t0 = absl::FromUnixSeconds(1767225600);
       const absl::Time fast_from = t0 + absl::Seconds(slow_ms > 0 ? 30 : 0);
       DispatchSimulation sim(KillTestOptions(in_flight), [&](absl::Time now) {
-        return now < fast_from ? absl::Milliseconds(slow_ms) : absl::Milliseconds(2);
+        return now < fast_from ? absl::Milliseconds(slow_ms) : absl::Milliseconds(fast_ms);
       });
-      std::cerr << "--- max_in_flight=" << in_flight << " slow=" << slow_ms << "ms for 30s\n";
+      std::cerr << "--- max_in_flight=" << in_flight << " slow=" << slow_ms << "ms for 30s, then " << fast_ms << "ms\n";
       sim.Add(100000);
       sim.RunUntil([] { return false; }, fast_from - sim.clock().Now());
       Report(sim, "fast from", t0);
