@@ -72,7 +72,6 @@ class DispatchSimulation {
 
   // kill -9, and a new process after restart_takes.
   void Kill() {
-    ++kills_;
     process_.reset();
     running_.clear();
     clock_.Advance(options_.restart_takes);
@@ -84,7 +83,8 @@ class DispatchSimulation {
   int Succeeded() const { return succeeded_; }
   int64_t Claimed() const { return claimed_; }
   int64_t Released() const { return released_; }
-  // The latest next_attempt_at a backlog release gave, from now.
+  // How far ahead the farthest unfinished delivery is due (parked by a
+  // backlog release), from now.
   absl::Duration FarthestRelease() const {
     absl::Time latest = clock_.Now();
     for (const auto& d : deliveries_) {
@@ -218,7 +218,6 @@ class DispatchSimulation {
   int64_t claimed_ = 0;
   int64_t released_ = 0;
   int succeeded_ = 0;
-  int kills_ = 0;
 };
 
 }  // namespace octo::delivery::simulation
