@@ -142,6 +142,12 @@ class DestinationAdmission {
   // destination.
   static constexpr absl::Duration kMinBacklogDefer = absl::Seconds(1);
   static constexpr absl::Duration kMaxBacklogDefer = absl::Minutes(10);
+  // The backlog horizon (the farthest slot given) is at most this many of
+  // the destination's paces ahead, and never capped below
+  // kMinBacklogHorizon: a destination answering in 300 ms parks its backlog
+  // at most a minute ahead, one hanging at a 15 s timeout up to ten.
+  static constexpr int kBacklogHorizonPaces = 200;
+  static constexpr absl::Duration kMinBacklogHorizon = absl::Minutes(1);
   // A destination whose line is empty and that refused nothing for this
   // long has caught up: its next refusal starts a new backlog at now.
   static constexpr absl::Duration kBacklogForgottenAfter = absl::Seconds(10);

@@ -22,6 +22,7 @@ set(OCTO_DISPATCH_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/curl_url_and_errors.cc
   ${CMAKE_CURRENT_LIST_DIR}/delivery_pipeline.cc
   ${CMAKE_CURRENT_LIST_DIR}/destination_admission.cc
+  ${CMAKE_CURRENT_LIST_DIR}/destination_pace.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_listener.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_outcome.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_render.cc

@@ -84,6 +84,30 @@ TEST_F(AdmissionTest, BacklogSlotsStayWithinTheLongestDeferral) {
   EXPECT_EQ(a.BacklogUntil(kDest), clock_.Now() + DestinationAdmission::kMaxBacklogDefer);
 }
 
+// A destination that answers parks its backlog no further than its pace
+// times kBacklogHorizonPaces, at least kMinBacklogHorizon ahead: released
+// deliveries cannot be claimed before their slot, so a destination that
+// became faster (or a new process) would otherwise wait for slots spaced at
+// the old pace (restart_backlog_test.cc).
+TEST_F(AdmissionTest, AnAnsweringDestinationsBacklogIsParkedAtMostAMinuteAhead) {
+  DestinationAdmission a = Make(/*max_per_host=*/1, /*max_queued=*/0);
+  int deferred = 0;
+  ASSERT_EQ(a.Admit(Ask(1), deferred).verdict, Admission::kStart);
+  a.Finished(1, absl::Milliseconds(300), true, kOpenedKept);  // pace 300 ms
+  ASSERT_EQ(a.Admit(Ask(2), deferred).verdict, Admission::kStart);
+  absl::Duration last;
+  for (uint64_t t = 3; t < 1000; ++t) last = a.Admit(Ask(t), deferred).defer;  // 997 slots of 300 ms
+  EXPECT_EQ(last, DestinationAdmission::kMinBacklogHorizon);
+  EXPECT_EQ(a.BacklogUntil(kDest), clock_.Now() + DestinationAdmission::kMinBacklogHorizon);
+  // One that hangs keeps the long horizon: its running request has taken
+  // 5 s so far, and 200 paces of 5 s are beyond kMaxBacklogDefer.
+  a.Finished(2, absl::Milliseconds(300), true, kOpenedKept);
+  ASSERT_EQ(a.Admit(Ask(1000), deferred).verdict, Admission::kStart);
+  clock_.Advance(absl::Seconds(5));
+  for (uint64_t t = 1001; t < 2000; ++t) last = a.Admit(Ask(t), deferred).defer;
+  EXPECT_EQ(last, DestinationAdmission::kMaxBacklogDefer);
+}
+
 TEST_F(AdmissionTest, ADestinationThatCaughtUpStartsItsNextBacklogAfresh) {
   DestinationAdmission a = Make(/*max_per_host=*/1, /*max_queued=*/0);
   int deferred = 0;

@@ -291,6 +291,7 @@ ReceiverAnswer HttpReceiver::Record(ReceivedRequest request) {
     ++plan.served;
   }
   request.answered_status = answer.close_without_answer ? 0 : answer.status;
+  ++counts_[request.path];
   requests_.push_back(std::move(request));
   return answer;
 }
@@ -316,9 +317,8 @@ std::size_t HttpReceiver::Count() const {
 
 std::size_t HttpReceiver::Count(std::string_view path) const {
   absl::MutexLock lock(&mu_);
-  std::size_t n = 0;
-  for (const ReceivedRequest& r : requests_) n += r.path == path ? 1 : 0;
-  return n;
+  const auto it = counts_.find(path);
+  return it == counts_.end() ? 0 : it->second;
 }
 
 int HttpReceiver::Connections() const {
@@ -334,10 +334,12 @@ bool HttpReceiver::WaitFor(std::size_t n, std::chrono::milliseconds timeout) con
 
 bool HttpReceiver::WaitFor(std::string_view path, std::size_t n, std::chrono::milliseconds timeout) const {
   absl::MutexLock lock(&mu_);
+  // Counted per path as requests are recorded: the condition is evaluated
+  // at releases of mu_ while a test waits, and a scan of every request
+  // recorded made each new request cost O(requests so far) under the lock.
   auto enough = [this, path, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    std::size_t count = 0;
-    for (const ReceivedRequest& r : requests_) count += r.path == path ? 1 : 0;
-    return count >= n;
+    const auto it = counts_.find(path);
+    return it != counts_.end() && it->second >= n;
   };
   return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::FromChrono(timeout));
 }

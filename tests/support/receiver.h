@@ -171,6 +171,7 @@ class HttpReceiver {
   std::map<std::string, Plan, std::less<>> plans_ ABSL_GUARDED_BY(mu_);
   ReceiverAnswer default_answer_ ABSL_GUARDED_BY(mu_);
   std::vector<ReceivedRequest> requests_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::size_t, std::less<>> counts_ ABSL_GUARDED_BY(mu_);  // requests per path
   int connections_ ABSL_GUARDED_BY(mu_) = 0;
 };
 

@@ -1,0 +1,113 @@
+// DestinationAdmission's model of a destination: how many requests it can
+// run now (warm-up), its pace, how long a line it may hold, and the slots a
+// request refused as backlog comes back in. (destination_admission.cc has
+// the admission, lines, webhook limits and expiry.)
+#include "services/delivery/destination_admission.h"
+
+#include <algorithm>
+#include <string>
+
+namespace octo::delivery {
+
+// How many requests the destination can run now: its running ones, or its
+// proven connections plus those it may open at once (warm-up), at most
+// max_per_host.
+int DestinationAdmission::Slots(const std::string& key, const Destination& d) const {
+  const auto h = history_.find(key);
+  const int proven = h == history_.end() ? 0 : h->second.proven;
+  return std::clamp(std::max(d.running, proven + kNewConnections), 1, options_.max_per_host);
+}
+
+// How long the destination takes per request: its learned pace, and at
+// least as long as its oldest running request has run so far, so that a
+// destination that suddenly hangs is seen slow before its requests time
+// out (zero while unknown).
+absl::Duration DestinationAdmission::Pace(const std::string& key, const Destination& d) const {
+  const auto h = history_.find(key);
+  const absl::Duration learned = h == history_.end() ? absl::ZeroDuration() : h->second.pace;
+  const absl::Duration oldest =
+      d.running_since.empty() ? absl::ZeroDuration() : clock_.Now() - *d.running_since.begin();
+  return std::max(learned, oldest);
+}
+
+// How long one of those slots takes per request, at the destination's pace
+// (zero while the pace is unknown).
+absl::Duration DestinationAdmission::SlotTime(const std::string& key, const Destination& d) const {
+  return Pace(key, d) / Slots(key, d);
+}
+
+// Whether one more request in the line would wait longer than 3/4 of
+// max_queue_wait before a slot took it (at the destination's pace and the
+// slots it can run now): it would likely be released unsent after holding
+// its lease, so it is better not taken. Unknown pace (the first burst to a
+// destination): the line holds at most max_per_host, a burst the warm-up
+// drains in a few round trips at any usual pace.
+bool DestinationAdmission::LineTooLong(const std::string& key, const Destination& d) const {
+  if (options_.max_queue_wait <= absl::ZeroDuration()) return false;
+  const auto h = history_.find(key);
+  const bool learned = h != history_.end() && h->second.pace > absl::ZeroDuration();
+  if (!learned && static_cast<int>(d.line.size()) >= options_.max_per_host) return true;
+  const absl::Duration slot = SlotTime(key, d);
+  return slot > absl::ZeroDuration() && slot * (static_cast<int>(d.line.size()) + 1) > options_.max_queue_wait * 3 / 4;
+}
+
+// When a refused request should come back: after what the destination
+// holds (running and waiting) and every request refused before it, one
+// slot time each, and not before kMinBacklogDefer. Each refusal takes the
+// next slot, so a slow destination's backlog comes back spread out at the
+// pace it drains (each return costs a claim and a release) instead of all
+// at once.
+absl::Duration DestinationAdmission::BacklogWait(const std::string& key, const Destination& d) {
+  const absl::Time now = clock_.Now();
+  const absl::Duration slot = SlotTime(key, d);
+  History& h = history_[key];
+  const absl::Time drained = now + slot * (d.running + static_cast<int>(d.line.size()));
+  // Capped, so that a long run of refusals does not push later ones ever
+  // further out (the returned deferral is capped the same), and capped by
+  // the destination's pace: a parked delivery cannot be claimed before its
+  // slot, so a destination that answers faster than its pace promised
+  // (or a new process after a restart) waits for slots spaced at the old
+  // pace; a destination that answers gets its backlog back within
+  // kMinBacklogHorizon, one that hangs keeps up to kMaxBacklogDefer.
+  const absl::Duration horizon =
+      std::clamp(Pace(key, d) * kBacklogHorizonPaces, kMinBacklogHorizon, kMaxBacklogDefer);
+  h.backlog_until = std::min(std::max({h.backlog_until, drained, now + kMinBacklogDefer}) + slot, now + horizon);
+  h.last_refusal = now;
+  return h.backlog_until - now;
+}
+
+// Whether one more request to `key` may start: below max_per_host, and
+// either a proven connection is free or fewer than kNewConnections are
+// being opened. Proven connections idle for kWarmFor are forgotten (the
+// server has likely closed them).
+bool DestinationAdmission::MayStart(const std::string& key, const Destination& d) {
+  if (d.running >= options_.max_per_host) return false;
+  History& h = history_[key];
+  if (d.running == 0 && h.proven > 0 && clock_.Now() - h.last_active > kWarmFor) h.proven = 0;
+  return d.running < h.proven || h.connecting < kNewConnections;
+}
+
+void DestinationAdmission::MarkStarted(const std::string& key, Destination& d, Ticket& ticket) {
+  History& h = history_[key];
+  ticket.running = true;
+  ticket.started_at = clock_.Now();
+  d.running_since.insert(ticket.started_at);
+  ticket.new_connection = d.running >= h.proven;
+  if (ticket.start_interval > absl::ZeroDuration()) {
+    webhooks_[ticket.webhook_id].next_start = clock_.Now() + ticket.start_interval;
+  }
+  if (ticket.new_connection) ++h.connecting;
+  ++d.running;
+}
+
+int DestinationAdmission::ProvenConnections(const std::string& destination) const {
+  const auto it = history_.find(destination);
+  return it == history_.end() ? 0 : it->second.proven;
+}
+
+absl::Time DestinationAdmission::BacklogUntil(const std::string& destination) const {
+  const auto it = history_.find(destination);
+  return it == history_.end() ? absl::InfinitePast() : it->second.backlog_until;
+}
+
+}  // namespace octo::delivery
