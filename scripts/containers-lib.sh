@@ -168,14 +168,21 @@ report_image_sizes() {
 
 # ----------------------------------------------------------------- compose --
 
-# The run's additions to compose.yaml: its own network (made beforehand) and
+# The run's additions to compose.yaml: its own network (made beforehand);
 # the SSRF guard's allow-list opened to that network only, so that the
-# delivery may reach the receiver container.
+# delivery may reach the receiver container; the Debian-built PostgreSQL
+# and Prometheus on a read-only root filesystem too (compose.yaml cannot
+# assume it of the official images).
 write_compose_override() {
   local file=$1 network=$2 subnet=$3
   cat >"$file" <<EOF
 # Written by scripts/containers.sh for one run.
 services:
+  postgres:
+    read_only: true
+    tmpfs: ["/run/postgresql:uid=999,gid=999,mode=0700", "/tmp"]
+  prometheus:
+    read_only: true
   delivery:
     environment:
       OCTO_DELIVERY_ALLOW_DESTINATION_CIDRS: "$subnet"

@@ -40,7 +40,8 @@ sys.exit(0 if len(result) == 3 and set(up.values()) == {"1"} else 1)'
 }
 
 # Each octo process: not root, read-only root filesystem, no capabilities,
-# as Docker reports it and as seen from inside.
+# as Docker reports it and as seen from inside; PostgreSQL and Prometheus
+# not root, read-only (the run's override).
 check_hardening() {
   local svc c user ro caps uid
   for svc in gateway subscription delivery; do
@@ -57,6 +58,13 @@ check_hardening() {
     fi
     printf '    %-13s %s; ReadonlyRootfs=%s CapDrop=%s; writing /usr/local/bin refused\n' \
       "$svc" "$(docker exec "$c" id)" "$ro" "$caps" >&2
+  done
+  for svc in postgres prometheus; do
+    c=$(service_container "$svc")
+    ro=$(docker inspect -f '{{.HostConfig.ReadonlyRootfs}}' "$c")
+    uid=$(docker exec "$c" id -u)
+    [[ $ro == true && $uid != 0 ]] || die "$svc: uid $uid, ReadonlyRootfs=$ro; expected non-root, read-only"
+    printf '    %-13s %s; ReadonlyRootfs=%s\n' "$svc" "$(docker exec "$c" id)" "$ro" >&2
   done
 }
 
