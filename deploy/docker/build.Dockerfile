@@ -10,7 +10,7 @@
 # makes with mmdebstrap when no registry is reachable).
 # The -dev packages are those of scripts/install-deps.sh (ctest
 # deploy_manifests checks it). Only what the four programs need is copied in
-# (tests/ is not configured: OCTO_BUILD_TESTS=OFF; of docs/ only the OpenAPI
+# (tests/ is not configured: BUILD_TESTING=OFF; of docs/ only the OpenAPI
 # document the gateway embeds), so that a change elsewhere keeps the
 # compiled layer cached.
 
@@ -32,7 +32,7 @@ COPY gateway gateway
 COPY tools tools
 COPY docs/openapi.yaml docs/openapi.yaml
 ARG JOBS=2
-RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DOCTO_BUILD_TESTS=OFF \
+RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DBUILD_TESTING=OFF \
  && cmake --build build -j"${JOBS}" --target octo-gateway octo-subscription octo-delivery octo-admin \
  && strip build/gateway/octo-gateway build/services/subscription/octo-subscription \
       build/services/delivery/octo-delivery build/tools/octo-admin
