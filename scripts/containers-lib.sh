@@ -12,6 +12,9 @@ IMAGE_DELIVERY=octo-webhooks/delivery:dev
 IMAGE_POSTGRES=octo-webhooks/postgres:15
 IMAGE_PROMETHEUS=octo-webhooks/prometheus:bookworm
 IMAGE_RECEIVER=octo-webhooks/smoke-receiver:dev
+# Every image the run makes carries this label, so that the ones a rebuild
+# superseded (left untagged) can be removed without touching anyone else's.
+IMAGE_LABEL=org.octo-webhooks.image=true
 # Children before parents (the build image before the base it comes from).
 ALL_IMAGES=("$IMAGE_RECEIVER" "$IMAGE_PROMETHEUS" "$IMAGE_POSTGRES" "$IMAGE_GATEWAY"
   "$IMAGE_SUBSCRIPTION" "$IMAGE_DELIVERY" "$IMAGE_BUILD" "$IMAGE_BASE")
@@ -119,7 +122,7 @@ make_base_image() {
     tail -n 20 "$dir/mmdebstrap.log" >&2
     die "mmdebstrap failed"
   }
-  docker import --change 'CMD ["bash"]' "$dir/base.tar" "$IMAGE_BASE" >/dev/null
+  docker import --change 'CMD ["bash"]' --change "LABEL $IMAGE_LABEL" "$dir/base.tar" "$IMAGE_BASE" >/dev/null
   rm -f "$dir/base.tar"
   log "base image: $(elapsed "$t0") s"
 }
@@ -135,7 +138,7 @@ build_image() {
   local extra=()
   if ((FRESH)); then extra+=(--no-cache); fi
   log "building $tag ($dockerfile)"
-  DOCKER_BUILDKIT=0 docker build --network host "${extra[@]}" -f "$dockerfile" \
+  DOCKER_BUILDKIT=0 docker build --network host "${extra[@]}" -f "$dockerfile" --label "$IMAGE_LABEL" \
     --build-arg "BASE_IMAGE=$IMAGE_BASE" "$@" -t "$tag" "$OCTO_ROOT" >"$logfile" 2>&1 || {
     tail -n 40 "$logfile" >&2
     die "building $tag failed; log above"
@@ -154,6 +157,13 @@ build_images() {
   build_image "$IMAGE_POSTGRES" deploy/docker/postgres.Dockerfile
   build_image "$IMAGE_PROMETHEUS" deploy/docker/prometheus.Dockerfile
   build_image "$IMAGE_RECEIVER" tests/containers/receiver.Dockerfile
+  remove_superseded_images
+}
+
+# The images of earlier runs that this one's rebuilt (untagged now), and
+# with --remove-images those it untagged at the end.
+remove_superseded_images() {
+  docker image prune --force --filter "label=$IMAGE_LABEL" >/dev/null
 }
 
 report_image_sizes() {

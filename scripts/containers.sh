@@ -90,6 +90,7 @@ cleanup() {
   if ((REMOVE_IMAGES)); then
     log "removing the images"
     docker image rm "${ALL_IMAGES[@]}" >/dev/null 2>&1 || true
+    remove_superseded_images || true
   fi
   stop_dockerd
   rm -rf "$WORK"
