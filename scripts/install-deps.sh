@@ -4,8 +4,20 @@
 # something is missing. Needs root for that; as another user it checks and
 # fails with the list to install.
 #
-# Usage: scripts/install-deps.sh          (scripts/run.sh and scripts/test.sh call it)
+# Usage: scripts/install-deps.sh               (scripts/run.sh and scripts/test.sh call it)
+#        scripts/install-deps.sh --containers  (scripts/containers.sh calls it: only what
+#                                               building and running the images needs)
 set -euo pipefail
+
+MODE=default
+case ${1:-} in
+"") ;;
+--containers) MODE=containers ;;
+*)
+  echo "install-deps: unknown argument '$1' (usage: $0 [--containers])" >&2
+  exit 2
+  ;;
+esac
 
 PACKAGES=(
   # toolchain
@@ -43,6 +55,28 @@ PACKAGES=(
 # any source).
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   PACKAGES+=(nodejs npm)
+fi
+# tests/deploy renders deploy/kubernetes with `kubectl kustomize`: Debian's
+# kubernetes-client (kubectl 1.20), unless a kubectl is already on the PATH
+# (from any source; another vendor's package owns the same path).
+if ! command -v kubectl >/dev/null 2>&1; then
+  PACKAGES+=(kubernetes-client)
+fi
+
+# scripts/containers.sh (not part of run.sh or test.sh): a Docker engine,
+# compose, mmdebstrap for the base image, curl and python3 for its checks.
+# The engine (docker.io) and compose (docker-compose, 1.29) only when none is
+# installed (Docker's own packages provide dockerd and `docker compose`).
+if [[ $MODE == containers ]]; then
+  CONTAINER_PACKAGES=(mmdebstrap curl python3)
+  if ! command -v dockerd >/dev/null 2>&1; then
+    CONTAINER_PACKAGES+=(docker.io)
+  fi
+  if ! command -v docker-compose >/dev/null 2>&1 &&
+    ! { command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; }; then
+    CONTAINER_PACKAGES+=(docker-compose)
+  fi
+  PACKAGES=("${CONTAINER_PACKAGES[@]}")
 fi
 
 if ! command -v dpkg-query >/dev/null 2>&1; then

@@ -1,42 +1,23 @@
-# syntax=docker/dockerfile:1
 # Image of octo-gateway, the OCTO REST gateway (HTTP 8080 with /healthz and
 # /readyz; /metrics on 9103).
-# Build from the repository root (the context must be the whole checkout):
-#   docker build -f deploy/docker/gateway.Dockerfile -t octo-webhooks/gateway .
-# Two stages: Debian bookworm with the -dev packages of scripts/install-deps.sh
-# builds the binaries; debian:bookworm-slim with only their runtime libraries
-# runs them as an unprivileged user. Configuration: flags or OCTO_* variables
+# Build from the repository root, after the build image (build.Dockerfile,
+# which compiles every binary once):
+#   docker build -f deploy/docker/build.Dockerfile -t octo-webhooks/build:dev .
+#   docker build -f deploy/docker/gateway.Dockerfile -t octo-webhooks/gateway:dev .
+# debian:bookworm-slim with only the binary's runtime libraries, run as an
+# unprivileged user (uid 10001) on a read-only root filesystem (it writes
+# nothing). Configuration: flags or OCTO_* variables
 # (docs/configuration.md). In a container set OCTO_GATEWAY_LISTEN=0.0.0.0:8080,
 # OCTO_GATEWAY_METRICS_LISTEN=0.0.0.0:9103 and
 # OCTO_GATEWAY_ALLOW_NON_LOOPBACK=true (deploy/compose.yaml, deploy/kubernetes).
 
-FROM debian:bookworm AS build
-RUN apt-get update \
- && apt-get install -y --no-install-recommends \
-      build-essential cmake pkg-config \
-      libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler \
-      libabsl-dev libpqxx-dev prometheus-cpp-dev \
-      libboost1.81-dev libboost-json1.81-dev libcurl4-openssl-dev libssl-dev \
-      libgtest-dev libgmock-dev python3 \
- && rm -rf /var/lib/apt/lists/*
-WORKDIR /src
-# Only what CMake reads (the top-level CMakeLists.txt configures tests/ too,
-# whose tests/metrics needs python3).
-COPY CMakeLists.txt ./
-COPY proto proto
-COPY services services
-COPY gateway gateway
-COPY tools tools
-COPY tests tests
-# gateway/ embeds docs/openapi.yaml.
-COPY docs docs
-RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release \
- && cmake --build build -j"$(nproc)" --target octo-gateway \
- && strip build/gateway/octo-gateway
+ARG BUILD_IMAGE=octo-webhooks/build:dev
+ARG BASE_IMAGE=debian:bookworm-slim
+FROM ${BUILD_IMAGE} AS build
 
-FROM debian:bookworm-slim
-# The shared libraries the binaries need (ctest deploy_manifests checks this
-# list against their DT_NEEDED entries); libc6, libgcc-s1 and libstdc++6 are
+FROM ${BASE_IMAGE}
+# The shared libraries the binary needs (ctest deploy_manifests checks this
+# list against its DT_NEEDED entries); libc6, libgcc-s1 and libstdc++6 are
 # in the base image.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends \

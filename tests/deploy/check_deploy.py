@@ -482,26 +482,90 @@ def needed_packages(binaries):
     return result
 
 
-def check_dockerfiles(root, binaries, build_dir):
+BUILD_DOCKERFILE = "deploy/docker/build.Dockerfile"
+# The tag build.Dockerfile's image gets, which the runtime images copy from.
+BUILD_IMAGE = "octo-webhooks/build:dev"
+# Images of compose's third-party services built from Debian's packages where
+# no registry is reachable (scripts/containers.sh): they too end as non-root.
+OTHER_DOCKERFILES = ["deploy/docker/postgres.Dockerfile", "deploy/docker/prometheus.Dockerfile"]
+
+
+def resolve_args(text):
+    """The Dockerfile with ${NAME} and $NAME of the ARGs declared before the
+    first FROM replaced by their defaults (what FROM sees without --build-arg)."""
+    defaults = {}
+    for line in text.splitlines():
+        words = line.split()
+        if not words or words[0].startswith("#"):
+            continue
+        if words[0].upper() == "FROM":
+            break
+        if words[0].upper() == "ARG" and "=" in words[1]:
+            name, value = words[1].split("=", 1)
+            defaults[name] = value
+    for name, value in defaults.items():
+        text = text.replace("${" + name + "}", value)
+        text = re.sub(rf"\${name}\b", value, text)
+    return text
+
+
+def ends_as_non_root(path, lines):
+    users = [l.split()[1] for l in lines if l.upper().startswith("USER ")]
+    if not users or users[-1].split(":")[0] in ("root", "0"):
+        problem(f"{path}: the runtime stage must end as a non-root USER")
+
+
+def built_path(binary, build_dir):
+    """Where CMake puts a binary, relative to the build directory (/src/build in the image)."""
+    return "/src/build/" + os.path.relpath(binary, build_dir)
+
+
+def check_build_dockerfile(root, binaries, build_dir):
+    """The one image that compiles every binary (each copied by a runtime image)."""
+    full = os.path.join(root, BUILD_DOCKERFILE)
+    if not os.path.exists(full):
+        problem(f"{BUILD_DOCKERFILE} is missing")
+        return
+    stages = dockerfile_stages(resolve_args(read(full)))
+    if len(stages) != 1 or not re.match(r"FROM debian:bookworm$", stages[0][0]):
+        problem(f"{BUILD_DOCKERFILE}: one stage, FROM debian:bookworm (ARG BASE_IMAGE's default)")
+        return
+    _, apt, lines = stages[0]
     build_packages = install_deps_packages(root)
+    for pkg in apt:
+        if pkg not in build_packages:
+            problem(f"{BUILD_DOCKERFILE}: build package {pkg} is not in scripts/install-deps.sh")
+    joined = "\n".join(lines)
+    for _, targets in PROCESSES.values():
+        for target in targets:
+            if not re.search(rf"--target [^\n]*\b{re.escape(target)}\b", joined):
+                problem(f"{BUILD_DOCKERFILE}: does not build the CMake target {target}")
+            binary = binaries.get(target)
+            if not binary:
+                continue
+            built = built_path(binary, build_dir)[len("/src/"):]
+            if not re.search(rf"strip [^\n]*(?<!\S){re.escape(built)}(?!\S)", joined):
+                problem(f"{BUILD_DOCKERFILE}: does not strip {built}")
+
+
+def check_dockerfiles(root, binaries, build_dir):
+    check_build_dockerfile(root, binaries, build_dir)
     for image, (path, targets) in PROCESSES.items():
         full = os.path.join(root, path)
         if not os.path.exists(full):
             problem(f"{path} is missing")
             continue
-        stages = dockerfile_stages(read(full))
+        stages = dockerfile_stages(resolve_args(read(full)))
         if len(stages) < 2:
             problem(f"{path}: not a multi-stage build")
             continue
-        build_from, build_apt, build_lines = stages[0]
+        build_from, _, build_lines = stages[0]
         run_from, run_apt, run_lines = stages[-1]
-        if not re.match(r"FROM debian:bookworm\s+AS\s+build$", build_from, re.I):
-            problem(f"{path}: the build stage must be 'FROM debian:bookworm AS build'")
+        if not re.match(rf"FROM {re.escape(BUILD_IMAGE)}\s+AS\s+build$", build_from, re.I) or build_lines:
+            problem(f"{path}: the first stage must be 'FROM {BUILD_IMAGE} AS build' (ARG BUILD_IMAGE's "
+                    f"default), the image of {BUILD_DOCKERFILE}, and do nothing else")
         if not re.match(r"FROM debian:bookworm(-slim)?$", run_from):
-            problem(f"{path}: the runtime stage must be FROM debian:bookworm(-slim)")
-        for pkg in build_apt:
-            if pkg not in build_packages:
-                problem(f"{path}: build package {pkg} is not in scripts/install-deps.sh")
+            problem(f"{path}: the runtime stage must be FROM debian:bookworm(-slim) (ARG BASE_IMAGE's default)")
         for pkg in run_apt:
             if pkg.endswith("-dev") or pkg in ("build-essential", "cmake"):
                 problem(f"{path}: the runtime stage installs the build package {pkg}")
@@ -509,29 +573,33 @@ def check_dockerfiles(root, binaries, build_dir):
                 subprocess.run(["apt-cache", "show", pkg], capture_output=True).returncode == 0
             if not known:
                 problem(f"{path}: runtime package {pkg} is unknown to dpkg and apt")
-        users = [l.split()[1] for l in run_lines if l.upper().startswith("USER ")]
-        if not users or users[-1].split(":")[0] in ("root", "0"):
-            problem(f"{path}: the runtime stage must end as a non-root USER")
-        joined = "\n".join(build_lines + run_lines)
+        ends_as_non_root(path, run_lines)
+        joined = "\n".join(run_lines)
         for target in targets:
-            if not re.search(rf"--target [^\n]*\b{re.escape(target)}\b", joined):
-                problem(f"{path}: does not build the CMake target {target}")
             binary = binaries.get(target)
             if not binary:
                 problem(f"{path}: no --binary {target}=PATH given to check its libraries")
                 continue
-            # Where CMake puts it, relative to the build directory (/src/build in the image).
-            built = "/src/build/" + os.path.relpath(binary, build_dir)
+            built = built_path(binary, build_dir)
             if f"COPY --from=build {built} /usr/local/bin/{target}" not in joined:
                 problem(f"{path}: does not copy {built} (where CMake builds {target}) to /usr/local/bin")
-            if not re.search(rf"strip [^\n]*(?<!\S){re.escape(built[len('/src/'):])}(?!\S)", joined):
-                problem(f"{path}: does not strip {built[len('/src/'):]}")
             for package, sonames in sorted(needed_packages([binary])[binary].items()):
                 if package not in run_apt and package not in BASE_IMAGE_PACKAGES:
                     problem(f"{path}: {target} needs {', '.join(sonames)} from package {package}, "
                             f"which the runtime stage does not install")
         if not any(l.upper().startswith("ENTRYPOINT") and targets[0] in l for l in run_lines):
             problem(f"{path}: ENTRYPOINT is not {targets[0]}")
+    for path in OTHER_DOCKERFILES:
+        full = os.path.join(root, path)
+        if not os.path.exists(full):
+            problem(f"{path} is missing")
+            continue
+        ends_as_non_root(path, dockerfile_stages(resolve_args(read(full)))[-1][2])
+
+
+def compose_default(value):
+    """A compose value with its ${VAR:-default} substitutions at their defaults."""
+    return re.sub(r"\$\{[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}", r"\1", str(value))
 
 
 def check_compose(root):
@@ -539,7 +607,7 @@ def check_compose(root):
     doc = yaml.safe_load(read(path))
     services = doc.get("services", {})
     pg = services.get("postgres", {})
-    if not str(pg.get("image", "")).startswith("postgres:15"):
+    if not compose_default(pg.get("image", "")).startswith("postgres:15"):
         problem("compose.yaml: postgres must run PostgreSQL 15")
     for image, (dockerfile, _) in PROCESSES.items():
         svc = services.get(image)
@@ -550,6 +618,9 @@ def check_compose(root):
         context = os.path.normpath(os.path.join(root, "deploy", build.get("context", ".")))
         if context != os.path.normpath(root) or build.get("dockerfile") != dockerfile:
             problem(f"compose.yaml: {image} must build {dockerfile} with the repository as context")
+        if svc.get("read_only") is not True or svc.get("cap_drop") != ["ALL"] or \
+                svc.get("user", "10001").split(":")[0] in ("root", "0"):
+            problem(f"compose.yaml: {image} must run read_only, with cap_drop [ALL], not as root")
         env = svc.get("environment", {})
         allow = "OCTO_GATEWAY_ALLOW_NON_LOOPBACK" if image == "gateway" else "OCTO_ALLOW_NON_LOOPBACK"
         if env.get(allow) != "true":
@@ -561,7 +632,7 @@ def check_compose(root):
         problem("compose.yaml: no prometheus service")
     for svc_name, svc in services.items():
         for port in svc.get("ports", []):
-            if not str(port).startswith("127.0.0.1:"):
+            if not compose_default(port).startswith("127.0.0.1:"):
                 problem(f"compose.yaml: {svc_name} publishes {port} beyond the host's loopback")
     for svc_name, svc in services.items():
         for volume in svc.get("volumes", []):
@@ -760,7 +831,8 @@ def cmd_manifests(args):
         problem("manifests needs --build-dir (the CMake build directory of the --binary paths)")
         return
     check_dockerfiles(root, args.binaries, args.build_dir)
-    print(f"manifests: {len(yaml_files(root))} YAML files ({count} documents), 3 Dockerfiles checked")
+    print(f"manifests: {len(yaml_files(root))} YAML files ({count} documents), "
+          f"{1 + len(PROCESSES) + len(OTHER_DOCKERFILES)} Dockerfiles checked")
 
 
 def cmd_kubernetes_prometheus_config(args):

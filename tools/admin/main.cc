@@ -1,4 +1,5 @@
-// octo-admin: operator CLI over the subscription service's AdminService.
+// octo-admin: operator CLI over the subscription service's AdminService (and
+// its OperatorService, SubscriptionService and EventService).
 // Wiring only: parse argv, open the channel, run the command.
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
@@ -13,6 +14,7 @@
 #include "services/common/net.h"
 #include "tools/admin/admin_args.h"
 #include "tools/admin/admin_runner.h"
+#include "tools/admin/event_commands.h"
 #include "tools/admin/operator_commands.h"
 #include "tools/admin/token_flag.h"
 
@@ -40,6 +42,18 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv, argv + argc);
   const std::string token_file =
       octo::admin::TakeTokenFileFlag(args, octo::EnvOr("OCTO_ADMIN_TOKEN_FILE", ""));
+  if (IsEventCommand(args)) {
+    absl::StatusOr<EventInvocation> ev =
+        ParseEventArgs(args, octo::EnvOr("OCTO_SUBSCRIPTION_TARGET", "127.0.0.1:50051"));
+    if (!ev.ok()) {
+      std::cerr << "octo-admin: " << ev.status().message() << "\n";
+      return kExitUsage;
+    }
+    const std::shared_ptr<grpc::Channel> channel = AdminChannel(ev->target, token_file);
+    if (channel == nullptr) return kExitUsage;
+    const auto events = octo::webhooks::v1::EventService::NewStub(channel);
+    return RunEventCommand(*std::move(ev), *events, std::cout, std::cerr);
+  }
   if (IsOperatorCommand(args)) {
     const absl::StatusOr<OperatorInvocation> op =
         ParseOperatorArgs(args, octo::EnvOr("OCTO_SUBSCRIPTION_TARGET", "127.0.0.1:50051"));
@@ -60,7 +74,7 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (inv->command == AdminCommand::kHelp) {
-    std::cout << AdminUsage() << OperatorUsage();
+    std::cout << AdminUsage() << OperatorUsage() << EventUsage();
     return kExitOk;
   }
   if (inv->command == AdminCommand::kVersion) {
