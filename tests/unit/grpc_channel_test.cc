@@ -138,5 +138,18 @@ TEST_F(ReplicaChannelTest, ANotServingReplicaGetsNoCallsUntilServingAgain) {
   EXPECT_TRUE(back) << "replica 1 SERVING again got no calls";
 }
 
+// The client's health Watch stream must not hold a server's graceful
+// shutdown until its deadline (the services give 10 s): the server ends the
+// watches when it shuts down.
+TEST_F(ReplicaChannelTest, AWatchingClientDoesNotDelayAServerShutdown) {
+  ASSERT_TRUE(WarmUp());
+  const auto start = std::chrono::steady_clock::now();
+  replicas_[0].server->GetHealthCheckService()->Shutdown();
+  replicas_[0].server->Shutdown(std::chrono::system_clock::now() + 5s);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 2s);
+  replicas_[0].server.reset();
+  EXPECT_TRUE(Call(10)) << "calls go on to the others";
+}
+
 }  // namespace
 }  // namespace octo::grpc_channel
