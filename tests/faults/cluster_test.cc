@@ -25,7 +25,7 @@
 // than kSurvivorWindow, and the killed gateway is back within
 // kRestartWindow. Prints the figures (delivered, duplicates, per-replica
 // share, failure windows, wall time, rate). The full 100,000 fit the 400-s
-// bound: 33-50 s from the first publish to the last delivery on the 2-core
+// bound: 33-99 s from the first publish to the last delivery on the 2-core
 // machine under load (figures in docs/operations.md).
 //
 // Per-webhook limits hold per replica (docs/decisions.md): with
@@ -61,7 +61,7 @@ constexpr auto kRestartWindow = 5000ms;     // a gateway start under the sanitiz
 constexpr int kEvents = 20000;              // × kWebhooks deliveries
 constexpr auto kRestartWindow = 2000ms;     // a gateway restart: ~0.1 s measured
 #endif
-constexpr int kEventsPerSecond = 1000;      // 20 s of publishing (28-41 s measured under load)
+constexpr int kEventsPerSecond = 1000;      // 20 s of publishing (28-53 s measured under load)
 constexpr int kKilledSubscription = 1;      // not restarted
 constexpr int kKilledDelivery = 1;          // not restarted
 constexpr int kKilledGateway = 1;           // restarted at once
@@ -317,7 +317,7 @@ class ClusterFailoverTest : public ClusterTest {
   }
 };
 
-TEST_F(ClusterFailoverTest, KillADeliveryReplicaAndAGatewayUnderLoadLosesNothing) {
+TEST_F(ClusterFailoverTest, KillAReplicaOfEachServiceUnderLoadLosesNothing) {
   ASSERT_TRUE(StartCluster(kSubscriptionReplicas, kGatewayReplicas));
   receiver_->SetDefaultAnswer(Reply(200).Delay(kReplyDelay));
   const e2e::Tenant tenant = NewTenant();
