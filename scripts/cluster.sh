@@ -17,9 +17,9 @@
 # It prints every port and the demo operator's dashboard login. A replica
 # that exits is reported (its status and log tail) and the rest go on; the
 # script stops everything only once a whole tier (every delivery, every
-# subscription or every gateway replica) is gone. Replica i of a service listens on the first port of
-# its kind + 10 i (gateways: + i); metrics on 9100 + 10 i + 1 (subscription),
-# + 2 (delivery), + 3 (gateway).
+# subscription or every gateway replica) is gone. Replica i of a service
+# listens on the first port of its kind + 10 i (gateways: + i); metrics on
+# 9100 + 10 i + 1 (subscription), + 2 (delivery), + 3 (gateway).
 #
 # Usage: scripts/cluster.sh [--deliveries N] [--subscriptions N] [--gateways N]
 #                           [--gateway-port N] [--subscription-port N]
