@@ -251,7 +251,7 @@ while true; do
   # give the trap a moment, so that a Ctrl-C is not reported as a crash.
   sleep 0.5
   forget_pid "$exited"
-  warn "${NAME_OF[$exited]} (pid $exited) exited (status $status); the others go on. End of its log ($(from_caller "${LOG_OF[$exited]}")):"
+  warn "${NAME_OF[$exited]} (pid $exited) exited (status $status); the end of its log ($(from_caller "${LOG_OF[$exited]}")):"
   tail -n 15 "${LOG_OF[$exited]}" >&2 || true
   gone=
   ((${#D_PID[@]})) || gone=octo-delivery
@@ -261,4 +261,5 @@ while true; do
     warn "no $gone replica is left; stopping everything"
     exit 1
   fi
+  log "the other replicas go on (Ctrl-C stops everything)"
 done
