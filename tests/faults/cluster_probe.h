@@ -40,8 +40,9 @@ int PeakConcurrency(const std::vector<testing::ReceivedRequest>& requests, std::
 // it) is counted as an isolated failure, not as an outage.
 class RestPoller {
  public:
-  // Generous: on the 2-core machine running seven services, a build and
-  // this test, a healthy gateway has taken over 2 s to answer a poll.
+  // Generous: on the 2-core machine running seven services, builds and
+  // this test, a healthy gateway's answer may be delayed by seconds, and a
+  // timed-out poll counts as a failure.
   static constexpr std::chrono::milliseconds kPollTimeout{5000};
 
   RestPoller(int port, std::string api_key, std::string path, std::chrono::milliseconds interval);
