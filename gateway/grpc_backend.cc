@@ -8,6 +8,7 @@
 #include <grpcpp/support/channel_arguments.h>
 
 #include "services/common/grpc_auth.h"
+#include "services/common/grpc_channel.h"
 #include "services/common/log.h"
 #include "services/common/status.h"
 
@@ -19,16 +20,10 @@ namespace health = grpc::health::v1;
 std::shared_ptr<grpc::Channel> MakeSubscriptionChannel(const std::string& target,
                                                       metrics::GrpcMetrics* metrics,
                                                       const std::string& caller_token) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 200);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+  // Round-robin over every address the target resolves to, a replica that
+  // is down or NOT_SERVING skipped (services/common/grpc_channel.h).
+  grpc::ChannelArguments args = grpc_channel::ReplicaChannelArguments();
   args.SetMaxReceiveMessageSize(kMaxSubscriptionMessageBytes);
-  // Every address the target resolves to gets calls in turn (one address, as
-  // behind a Kubernetes Service: the same as gRPC's default pick_first); a
-  // replica that is down is skipped until it answers again
-  // (docs/operations.md, "Running several replicas on one machine").
-  args.SetLoadBalancingPolicyName("round_robin");
   std::vector<std::unique_ptr<grpc::experimental::ClientInterceptorFactoryInterface>> interceptors;
   if (metrics != nullptr) interceptors = metrics->ClientInterceptors();
   if (!caller_token.empty()) interceptors.push_back(grpc_auth::TokenInterceptor(caller_token));

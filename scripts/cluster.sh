@@ -14,9 +14,12 @@
 #     round-robin);
 #   - 2 gateways, each over both subscription replicas (round-robin);
 #   - each process with its own /metrics port.
-# It prints every port. Replica i of a service listens on the first port of
-# its kind + 10 i (gateways: + i); metrics on 9100 + 10 i + 1 (subscription),
-# + 2 (delivery), + 3 (gateway).
+# It prints every port and the demo operator's dashboard login. A replica
+# that exits is reported (its status and log tail) and the rest go on; the
+# script stops everything only once a whole tier (every delivery, every
+# subscription or every gateway replica) is gone. Replica i of a service
+# listens on the first port of its kind + 10 i (gateways: + i); metrics on
+# 9100 + 10 i + 1 (subscription), + 2 (delivery), + 3 (gateway).
 #
 # Usage: scripts/cluster.sh [--deliveries N] [--subscriptions N] [--gateways N]
 #                           [--gateway-port N] [--subscription-port N]
@@ -25,6 +28,11 @@
 # (50051), OCTO_DELIVERY_PORT (50052), OCTO_METRICS_PORT (9100), OCTO_PG_PORT
 # (55432), OCTO_DATA_DIR (.local in the checkout).
 set -euo pipefail
+# wait -n -p (the foreground loop) is bash 5.1 (Debian 12 has 5.2).
+if ((BASH_VERSINFO[0] < 5 || (BASH_VERSINFO[0] == 5 && BASH_VERSINFO[1] < 1))); then
+  echo "error: scripts/cluster.sh needs bash 5.1 or later (this is $BASH_VERSION)" >&2
+  exit 1
+fi
 cd "$(dirname "$0")/.."
 CALLER_PWD=$OLDPWD  # read by from_caller (lib.sh)
 export CALLER_PWD
@@ -105,10 +113,11 @@ cleanup() {
   trap - EXIT INT TERM
   ((started == 0)) || log "stopping"
   # Front to back, as scripts/run.sh: gateways, subscriptions, deliveries
-  # (each finishes its in-flight deliveries), then PostgreSQL.
-  for i in "${!G_PID[@]}"; do stop_child "octo-gateway $i" "${G_PID[i]}"; done
-  for i in "${!S_PID[@]}"; do stop_child "octo-subscription $i" "${S_PID[i]}"; done
-  for i in "${!D_PID[@]}"; do stop_child "octo-delivery $i" "${D_PID[i]}"; done
+  # (each finishes its in-flight deliveries), then PostgreSQL; the replicas
+  # of a tier all at once.
+  stop_children octo-gateway "${G_PID[@]}"
+  stop_children octo-subscription "${S_PID[@]}"
+  stop_children octo-delivery "${D_PID[@]}"
   stop_embedded_pg
   ((started == 0)) || log "stopped"
   exit "$rc"
@@ -183,6 +192,7 @@ check_demo_key "http://127.0.0.1:${G_PORT[0]}"
 
 # ----------------------------------------------------------------- ports --
 key_path=$(from_caller "$KEY_FILE")
+op_path=$(from_caller "$OPERATOR_FILE")
 callers_path=$(from_caller "$CALLERS_DIR")
 {
   echo
@@ -203,6 +213,9 @@ callers_path=$(from_caller "$CALLERS_DIR")
   echo "  subscriptions' --delivery_target     $DELIVERY_TARGET"
   echo "  internal caller tokens               $callers_path (as scripts/run.sh)"
   echo "  metrics                              http://127.0.0.1:<metrics>/metrics"
+  echo "  dashboard                            http://127.0.0.1:${G_PORT[0]}/dashboard/ (any gateway)"
+  echo "                                       log in as: $operator_name"
+  echo "                                       password:  $operator_password   (also in $op_path; docs/dashboard.md)"
   echo
   echo "List webhooks through either gateway:"
   echo
@@ -215,13 +228,38 @@ callers_path=$(from_caller "$CALLERS_DIR")
 }
 
 # ------------------------------------------------------------- foreground --
-# Returns when any process exits (or a signal runs the trap).
-status=0
-wait -n "${D_PID[@]}" "${S_PID[@]}" "${G_PID[@]}" || status=$?
-# A Ctrl-C reaches the children too; one may exit before our trap runs:
-# give the trap a moment, so that a Ctrl-C is not reported as a crash.
-sleep 0.5
-for i in "${!D_PID[@]}"; do kill -0 "${D_PID[i]}" 2>/dev/null || warn "octo-delivery $i exited (status $status); log: $LOG_DIR/delivery-$i.log"; done
-for i in "${!S_PID[@]}"; do kill -0 "${S_PID[i]}" 2>/dev/null || warn "octo-subscription $i exited (status $status); log: $LOG_DIR/subscription-$i.log"; done
-for i in "${!G_PID[@]}"; do kill -0 "${G_PID[i]}" 2>/dev/null || warn "octo-gateway $i exited (status $status); log: $LOG_DIR/gateway-$i.log"; done
-exit 1
+# Each exit is reported and the rest go on, until a whole tier is gone (or
+# a signal runs the trap).
+declare -A NAME_OF=() LOG_OF=()
+for i in "${!D_PID[@]}"; do NAME_OF[${D_PID[i]}]="octo-delivery $i" LOG_OF[${D_PID[i]}]=$LOG_DIR/delivery-$i.log; done
+for i in "${!S_PID[@]}"; do NAME_OF[${S_PID[i]}]="octo-subscription $i" LOG_OF[${S_PID[i]}]=$LOG_DIR/subscription-$i.log; done
+for i in "${!G_PID[@]}"; do NAME_OF[${G_PID[i]}]="octo-gateway $i" LOG_OF[${G_PID[i]}]=$LOG_DIR/gateway-$i.log; done
+
+# Drops pid $1 from D_PID, S_PID and G_PID.
+forget_pid() {
+  local i
+  for i in "${!D_PID[@]}"; do [[ ${D_PID[i]} != "$1" ]] || unset 'D_PID[i]'; done
+  for i in "${!S_PID[@]}"; do [[ ${S_PID[i]} != "$1" ]] || unset 'S_PID[i]'; done
+  for i in "${!G_PID[@]}"; do [[ ${G_PID[i]} != "$1" ]] || unset 'G_PID[i]'; done
+}
+
+while true; do
+  status=0 exited=
+  wait -n -p exited "${D_PID[@]}" "${S_PID[@]}" "${G_PID[@]}" || status=$?
+  [[ -n $exited ]] || continue
+  # A Ctrl-C reaches the children too; one may exit before our trap runs:
+  # give the trap a moment, so that a Ctrl-C is not reported as a crash.
+  sleep 0.5
+  forget_pid "$exited"
+  warn "${NAME_OF[$exited]} (pid $exited) exited (status $status); the end of its log ($(from_caller "${LOG_OF[$exited]}")):"
+  tail -n 15 "${LOG_OF[$exited]}" >&2 || true
+  gone=
+  ((${#D_PID[@]})) || gone=octo-delivery
+  ((${#S_PID[@]})) || gone=octo-subscription
+  ((${#G_PID[@]})) || gone=octo-gateway
+  if [[ -n $gone ]]; then
+    warn "no $gone replica is left; stopping everything"
+    exit 1
+  fi
+  log "the other replicas go on (Ctrl-C stops everything)"
+done

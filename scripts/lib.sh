@@ -1,5 +1,6 @@
 # shellcheck shell=bash disable=SC2034
-# Shared helpers of scripts/test.sh and scripts/run.sh. Source it; do not run it.
+# Shared helpers of scripts/test.sh, scripts/run.sh and scripts/cluster.sh.
+# Source it; do not run it.
 # Expects `set -euo pipefail` and the checkout root as the current directory.
 
 OCTO_ROOT=$(pwd -P)
@@ -201,6 +202,28 @@ stop_child() {
     kill -KILL "$pid" 2>/dev/null || true
   fi
   wait "$pid" 2>/dev/null || true
+}
+
+# Stops several children at once (the replicas of one tier): SIGTERM to
+# all, then up to 10 s for all together, then SIGKILL to any left.
+# Arguments: a name for the warning, then the pids.
+stop_children() {
+  local name=$1 pid i left
+  shift
+  for pid in "$@"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for ((i = 0; i < 100; i++)); do
+    left=0
+    for pid in "$@"; do kill -0 "$pid" 2>/dev/null && left=1; done
+    ((left)) || break
+    sleep 0.1
+  done
+  for pid in "$@"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      warn "$name (pid $pid) did not stop within 10 s; killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+    wait "$pid" 2>/dev/null || true
+  done
 }
 
 # Fails with the end of a child's log when it has exited.

@@ -20,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "services/common/grpc_auth.h"
+#include "services/common/grpc_channel.h"
 #include "services/common/log.h"
 #include "services/common/metrics.h"
 #include "services/common/net.h"
@@ -184,12 +185,11 @@ int Run(const Config& config) {
   // start after us; until it is reachable, publishing and the delivery
   // operations answer UNAVAILABLE.
   // Round-robin over every address the target resolves to (e.g.
-  // ipv4:127.0.0.1:a,127.0.0.1:b): a replica that is down is skipped; one
-  // address behaves as gRPC's default pick_first.
+  // ipv4:127.0.0.1:a,127.0.0.1:b), a replica that is down or NOT_SERVING
+  // skipped (services/common/grpc_channel.h).
   auto delivery_interceptors = grpc_metrics.ClientInterceptors();
   delivery_interceptors.push_back(grpc_auth::TokenInterceptor(config.delivery_token));
-  grpc::ChannelArguments delivery_args;
-  delivery_args.SetLoadBalancingPolicyName("round_robin");
+  grpc::ChannelArguments delivery_args = grpc_channel::ReplicaChannelArguments();
   std::shared_ptr<grpc::Channel> delivery_channel =
       grpc::experimental::CreateCustomChannelWithInterceptors(
           config.delivery_target, grpc::InsecureChannelCredentials(), delivery_args,

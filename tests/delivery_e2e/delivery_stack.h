@@ -87,8 +87,9 @@ class DeliveryStack {
   // SIGTERM and wait (graceful: in-flight transfers finish).
   testing::ExitInfo StopDelivery(int replica = 0);
   // SIGTERM to every service, gateways first, delivery last; EXPECTs clean
-  // exits (a delivery replica killed with KillDelivery and not started
-  // again is left alone).
+  // exits (a delivery replica killed with KillDelivery, or a subscription
+  // replica killed with KillSubscription, and not started again is left
+  // alone).
   void StopAllExpectClean();
 
   testing::ChildProcess* delivery(int replica = 0);

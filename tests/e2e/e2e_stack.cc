@@ -102,6 +102,7 @@ absl::Status E2eStack::StartSubscription(int port, int replica) {
   if (!child.ok()) return child.status();
   Replica& slot = Slot(subscriptions_, replica);
   slot.child = *std::move(child);
+  slot.killed = false;
   auto bound = slot.child->WaitForPortFile(port_file, kStartTimeout);
   if (!bound.ok()) return bound.status();
   slot.port = *bound;
@@ -170,6 +171,14 @@ testing::ExitInfo E2eStack::StopGateway(int replica) {
 testing::ExitInfo E2eStack::KillGateway(int replica) {
   testing::ChildProcess* child = gateway(replica);
   if (child == nullptr) return {};
+  return child->Kill9();
+}
+
+testing::ExitInfo E2eStack::KillSubscription(int replica) {
+  if (replica == 0) throw std::logic_error("E2eStack: subscription replica 0 serves the admin calls");
+  testing::ChildProcess* child = subscription(replica);
+  if (child == nullptr) return {};
+  Slot(subscriptions_, replica).killed = true;
   return child->Kill9();
 }
 

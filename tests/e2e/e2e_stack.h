@@ -80,6 +80,11 @@ class E2eStack {
   testing::ExitInfo StopSubscription(int replica = 0);
   // kill -9 (a crash); StartGateway(replica) starts it again on its port.
   testing::ExitInfo KillGateway(int replica);
+  // kill -9 of a subscription replica other than 0 (which the admin calls
+  // use); remembered until it is started again, so that a clean stop of the
+  // stack leaves it alone (subscription_killed).
+  testing::ExitInfo KillSubscription(int replica);
+  bool subscription_killed(int replica) const { return At(subscriptions_, replica).killed; }
 
   int gateway_replicas() const { return static_cast<int>(gateways_.size()); }
   int subscription_replicas() const { return static_cast<int>(subscriptions_.size()); }
@@ -115,6 +120,7 @@ class E2eStack {
     std::unique_ptr<testing::ChildProcess> child;
     int port = 0;
     int metrics_port = 0;
+    bool killed = false;  // by KillSubscription, not started since
   };
   static const Replica& At(const std::vector<Replica>& replicas, int i);
   static Replica& Slot(std::vector<Replica>& replicas, int i);

@@ -14,7 +14,7 @@ namespace v1 = ::octo::webhooks::v1;
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
-double MetricSum(int port, std::string_view name) {
+double MetricSum(int port, std::string_view name, std::string_view label) {
   if (port <= 0) return -1;
   testing::HttpClient http(port, 2s);
   auto r = http.Send({.method = "GET", .target = "/metrics", .headers = {}, .body = std::nullopt});
@@ -28,7 +28,11 @@ double MetricSum(int port, std::string_view name) {
     const std::size_t space = line.rfind(' ');
     if (end == std::string::npos || space == std::string::npos) continue;
     double value = 0;
-    if (std::string_view(line).substr(0, end) == name && absl::SimpleAtod(line.substr(space + 1), &value)) {
+    if (std::string_view(line).substr(0, end) != name) continue;
+    if (!label.empty() && (line[end] != '{' || line.substr(end, space - end).find(label) == std::string::npos)) {
+      continue;
+    }
+    if (absl::SimpleAtod(line.substr(space + 1), &value)) {
       sum += value;
     }
   }
@@ -69,16 +73,17 @@ void RestPoller::Stop() {
 }
 
 void RestPoller::Run() {
-  testing::HttpClient http(port_, 2s);
-  // (A bool beside the time rather than std::optional: GCC 12 sees the
-  // optional's value as maybe-uninitialized.)
-  bool failing = false;
+  testing::HttpClient http(port_, kPollTimeout);
+  int failed_in_a_row = 0;
   Clock::time_point failing_since = Clock::now();
-  auto close_window = [&](Clock::time_point at) {
-    if (!failing) return;
-    const double ms = std::chrono::duration<double, std::milli>(at - failing_since).count();
-    figures_.longest_failure_window_ms = std::max(figures_.longest_failure_window_ms, ms);
-    failing = false;
+  auto end_run = [&](Clock::time_point at) {
+    if (failed_in_a_row >= 2) {
+      const double ms = std::chrono::duration<double, std::milli>(at - failing_since).count();
+      figures_.longest_failure_window_ms = std::max(figures_.longest_failure_window_ms, ms);
+    } else if (failed_in_a_row == 1) {
+      ++figures_.isolated_failures;
+    }
+    failed_in_a_row = 0;
   };
   while (!stop_) {
     const Clock::time_point sent = Clock::now();
@@ -90,17 +95,15 @@ void RestPoller::Run() {
     if (r.ok() && r->status < 500) {
       if (r->status >= 400) ++figures_.answered_4xx;
       if (r->status < 300) ++figures_.answered_2xx;
-      close_window(sent);
+      end_run(sent);
     } else {
       ++figures_.failures;
-      if (!failing) {
-        failing = true;
-        failing_since = sent;
-      }
+      if (failed_in_a_row++ == 0) failing_since = sent;
     }
     std::this_thread::sleep_until(sent + interval_);
   }
-  close_window(Clock::now());
+  // A lone failure at the end is not an outage either (nothing followed it).
+  end_run(Clock::now());
 }
 
 // -------------------------------------------------------- PacedPublisher --
@@ -113,7 +116,21 @@ PacedPublisher::PacedPublisher(std::vector<std::unique_ptr<v1::EventService::Stu
       batch_(batch),
       events_per_second_(events_per_second) {}
 
-PacedPublisher::~PacedPublisher() { Join(); }
+PacedPublisher::~PacedPublisher() {
+  Stop();
+  Join();
+}
+
+void PacedPublisher::Stop() { stop_ = true; }
+
+bool PacedPublisher::SleepUntil(Clock::time_point t) {
+  while (!stop_) {
+    const Clock::time_point now = Clock::now();
+    if (now >= t) return true;
+    std::this_thread::sleep_for(std::min<Clock::duration>(t - now, 50ms));
+  }
+  return false;
+}
 
 void PacedPublisher::Start() { thread_ = std::thread([this] { Run(); }); }
 
@@ -127,11 +144,12 @@ void PacedPublisher::Run() {
   int batch_number = 0;
   for (int first = 0; first < events_; first += batch_, ++batch_number) {
     // The pace: batch n goes at start + n × batch / rate (or later).
-    std::this_thread::sleep_until(start + std::chrono::microseconds(static_cast<int64_t>(first) * 1'000'000 /
-                                                                    events_per_second_));
+    if (!SleepUntil(start + std::chrono::microseconds(static_cast<int64_t>(first) * 1'000'000 / events_per_second_))) {
+      break;
+    }
     const v1::PublishEventsRequest request = make_batch_(first, std::min(batch_, events_ - first));
     bool done = false;
-    for (int attempt = 0; attempt < kTries && !done; ++attempt) {
+    for (int attempt = 0; attempt < kTries && !done && !stop_; ++attempt) {
       v1::EventService::Stub& stub = *stubs_[static_cast<std::size_t>(batch_number + attempt) % stubs_.size()];
       grpc::ClientContext context;
       context.set_deadline(std::chrono::system_clock::now() + 30s);
@@ -141,10 +159,11 @@ void PacedPublisher::Run() {
         done = true;
       } else {
         ++retried_;
-        std::this_thread::sleep_for(200ms);
+        // At once to the next replica; a pause once each has refused it.
+        if ((attempt + 1) % static_cast<int>(stubs_.size()) == 0) SleepUntil(Clock::now() + 200ms);
       }
     }
-    if (!done) ++lost_;
+    if (!done && !stop_) ++lost_;
   }
   seconds_ = std::chrono::duration<double>(Clock::now() - start).count();
 }

@@ -20,9 +20,10 @@
 
 namespace octo::faults {
 
-// The sum of every series of metric `name` on 127.0.0.1:`port`/metrics;
-// -1 when it cannot be read (the process is gone).
-double MetricSum(int port, std::string_view name);
+// The sum of every series of metric `name` on 127.0.0.1:`port`/metrics
+// whose labels include `label` (e.g. grpc_method="Enqueue"; "" = every
+// series); -1 when it cannot be read (the process is gone).
+double MetricSum(int port, std::string_view name, std::string_view label = "");
 
 // The most requests the receiver was answering at once, each taken to last
 // from when it was read until `answer_delay` later (the receiver's scripted
@@ -30,12 +31,20 @@ double MetricSum(int port, std::string_view name);
 int PeakConcurrency(const std::vector<testing::ReceivedRequest>& requests, std::chrono::milliseconds answer_delay);
 
 // GET `path` with a bearer key on one gateway, every `interval` on a thread
-// of its own, each on a new connection with a 2-s timeout, until Stop().
-// A failure is a 5xx or no answer (refused, reset, timed out); a failure
-// window runs from the first failed request of a run to the next answered
-// one (or Stop()).
+// of its own, each on a new connection with a kPollTimeout timeout, until
+// Stop(). A failure is a 5xx or no answer (refused, reset, timed out). An
+// outage is a run of at least two consecutive failures: its window runs
+// from the first failed poll's send time to the next answered poll's send
+// time (or Stop()). One failed poll between answered ones (a slow answer
+// on a loaded 2-core machine, a call in flight on a replica killed under
+// it) is counted as an isolated failure, not as an outage.
 class RestPoller {
  public:
+  // Generous: on the 2-core machine running seven services, builds and
+  // this test, a healthy gateway's answer may be delayed by seconds, and a
+  // timed-out poll counts as a failure.
+  static constexpr std::chrono::milliseconds kPollTimeout{5000};
+
   RestPoller(int port, std::string api_key, std::string path, std::chrono::milliseconds interval);
   ~RestPoller();  // stops
   RestPoller(const RestPoller&) = delete;
@@ -49,7 +58,8 @@ class RestPoller {
     int answered_2xx = 0;
     int answered_4xx = 0;  // none expected: a 4xx is a wrong answer, not an outage
     int failures = 0;      // 5xx or no answer
-    double longest_failure_window_ms = 0;
+    int isolated_failures = 0;  // failures with an answered poll on each side
+    double longest_failure_window_ms = 0;  // of runs of ≥ 2 failures
   };
   // After Stop().
   Figures figures() const { return figures_; }
@@ -70,19 +80,22 @@ class RestPoller {
 // each with a unique idempotency key) in batches of `batch` at about
 // `events_per_second`, batch i to subscription replica i % stubs.size(). A
 // refused batch (a replica or the delivery replica behind it went away) is
-// sent again unchanged, to the next replica: the idempotency keys make a
-// batch stored before its answer was lost count once. On its own thread.
+// sent again unchanged, to the next replica (after a 200-ms pause once
+// every replica refused it): the idempotency keys make a batch stored
+// before its answer was lost count once. On its own thread; Stop() (or the
+// destructor, e.g. after a failed ASSERT) ends it after the call in flight.
 class PacedPublisher {
  public:
   using BatchMaker = std::function<webhooks::v1::PublishEventsRequest(int first, int count)>;
   PacedPublisher(std::vector<std::unique_ptr<webhooks::v1::EventService::Stub>> stubs, BatchMaker make_batch,
                  int events, int batch, int events_per_second);
-  ~PacedPublisher();  // joins
+  ~PacedPublisher();  // stops and joins
   PacedPublisher(const PacedPublisher&) = delete;
   PacedPublisher& operator=(const PacedPublisher&) = delete;
 
   void Start();
   void Join();
+  void Stop();
 
   // Events answered as accepted so far (each batch once).
   int accepted() const { return accepted_.load(); }
@@ -94,6 +107,8 @@ class PacedPublisher {
 
  private:
   void Run();
+  // Sleeps until `t` or Stop(); false when stopped.
+  bool SleepUntil(std::chrono::steady_clock::time_point t);
 
   std::vector<std::unique_ptr<webhooks::v1::EventService::Stub>> stubs_;
   BatchMaker make_batch_;
@@ -103,6 +118,7 @@ class PacedPublisher {
   std::atomic<int> accepted_{0};
   std::atomic<int> retried_{0};
   std::atomic<int> lost_{0};
+  std::atomic<bool> stop_{false};
   double seconds_ = 0;
   std::thread thread_;
 };
