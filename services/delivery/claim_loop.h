@@ -25,7 +25,7 @@
 //   loop.Start();  ...  scheduler.Stop(); loop.Join();
 #include <cstdint>
 #include <functional>
-#include <queue>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -80,12 +80,16 @@ class ClaimScheduler {
   // The scheduler's clock, read.
   absl::Time Now() const { return clock_.Now(); }
 
+  // Retry hints: at most one per step (10 ms: a claim's own time), at most
+  // this many (the earliest kept; 100 s of steps).
+  static constexpr absl::Duration kRetryHintStep = absl::Milliseconds(10);
+  static constexpr std::size_t kMaxRetryHints = 10000;
+
  private:
   int TakeClaimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Time NextCheckLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int FreeSlots() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return options_.max_in_flight - in_flight_; }
 
-  static constexpr std::size_t kMaxRetryHints = 10000;
   const ClaimOptions options_;
   const int min_claim_;
   const int min_backlogged_claim_;  // the least claimed at the poll while backlogged
@@ -98,10 +102,11 @@ class ClaimScheduler {
   int writers_holding_ ABSL_GUARDED_BY(mu_) = 0;  // writers whose results wait for the database
   bool backlogged_ ABSL_GUARDED_BY(mu_) = false;  // the last batch had deliveries admission refused
   bool poll_due_ ABSL_GUARDED_BY(mu_) = false;    // the poll or a retry came due while slots were short
+  bool passing_backlog_ ABSL_GUARDED_BY(mu_) = false;  // the last batch was all refused as backlog
   int freed_since_claim_ ABSL_GUARDED_BY(mu_) = 0;  // slots freed (sent or not) since the last claim
   absl::Time last_claim_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  // When retries this process scheduled fall due (earliest on top).
-  std::priority_queue<absl::Time, std::vector<absl::Time>, std::greater<>> retry_hints_ ABSL_GUARDED_BY(mu_);
+  // When retries this process scheduled fall due (coalesced per kRetryHintStep).
+  std::set<absl::Time> retry_hints_ ABSL_GUARDED_BY(mu_);
 };
 
 // The claiming thread: AwaitClaim -> DispatchStore::Claim -> `dispatch`.
