@@ -32,11 +32,9 @@ void ClaimScheduler::Finished(int count, const std::vector<absl::Duration>& due_
   freed_since_claim_ += count;
   // Hints coalesce: one per kRetryHintStep (rounded up, so a claim never
   // comes before its retry is due), so a backlog released into thousands
-  // of slots costs at most one claim per step. When they are too many the
-  // latest go (the poll still claims them): dropping the newest instead
-  // left the set full of far hints and the backlog's near returns claimed
-  // only at the poll, slower than they came due, while other destinations'
-  // newer deliveries waited behind them (backlog_neighbour_test.cc).
+  // of slots wakes the claimer at most once per step. When they are too
+  // many the latest go (the poll still claims them), not the newest: the
+  // earliest decide when the next claim is due.
   for (absl::Duration d : due_in) {
     if (d <= absl::ZeroDuration()) {
       wake_ = true;
@@ -108,12 +106,11 @@ int ClaimScheduler::TakeClaimLocked() {
   // Backlogged: as many as freed a slot since the last claim (sent,
   // released into a later slot, given up), so claims keep pace with what
   // admission disposes of; at least a few, so that claims go on while the
-  // backlogged destination frees nothing. Released deliveries come back at
-  // their own later slot, not at the next claim, so this reaches the
-  // deliveries due behind the backlog (other destinations') within about
-  // backlog / claim_batch polls.
-  // Passing a due backlog (the last batch all refused, all freed): a whole
-  // batch, every one of which admission disposes of at once.
+  // backlogged destination frees nothing. Passing a due backlog (the last
+  // batch refused whole): a whole batch at once, every one of which
+  // admission releases into its later slot at once, so the deliveries due
+  // behind the backlog (other destinations') are reached at the speed of
+  // claims, not of polls.
   if (backlogged_ && !passing_backlog_) limit = std::min(limit, std::max(min_backlogged_claim_, freed_since_claim_));
   freed_since_claim_ = 0;
   poll_due_ = false;

@@ -12,11 +12,15 @@
 // them within the lease (Admitted), the next claim waits for the poll or a
 // due retry (not for a wake: NOTIFY, a full batch, a release due now) and
 // takes at most the slots freed since the last claim (sent, released into
-// a later slot, given up), at least a sixteenth of a batch. Released
-// deliveries come back at their own later slot, so a due backlog is
-// claimed once, about a batch per poll, and what is due behind it (other
-// destinations' deliveries) is reached within about backlog / claim_batch
-// polls, instead of waiting for the backlogged destination to send.
+// a later slot, given up), at least a sixteenth of a batch. A batch that
+// admission refused whole only moved a due backlog into its later slots
+// (none returns within a second): the next claim comes at once, a whole
+// batch, so what is due behind the backlog (other destinations'
+// deliveries, claims being oldest next_attempt_at first) is reached at the
+// speed of claims instead of waiting for polls or for the backlogged
+// destination to send. Each parked delivery is claimed again about once per
+// its destination's backlog horizon (DestinationAdmission::BacklogWait);
+// retry hints wake the claimer at most once per kRetryHintStep.
 //
 // Example:
 //   ClaimScheduler scheduler({.claim_batch = 200, .max_in_flight = 1000,

@@ -146,7 +146,8 @@ class DestinationAdmission {
   // the destination's paces ahead, and never capped below
   // kMinBacklogHorizon: a destination answering in 300 ms parks its backlog
   // at most a minute ahead (one answering in 1 s, 200 s), one hanging at a
-  // 15 s timeout up to ten.
+  // 15 s timeout up to ten. The pace here is DrainPace: the learned one, at
+  // least the age of the youngest running request.
   static constexpr int kBacklogHorizonPaces = 200;
   static constexpr absl::Duration kMinBacklogHorizon = absl::Minutes(1);
   // A destination whose line is empty and that refused nothing for this

@@ -69,7 +69,8 @@ bool DestinationAdmission::LineTooLong(const std::string& key, const Destination
 
 // When a refused request should come back: after what the destination
 // holds (running and waiting) and every request refused before it, one
-// slot time each, and not before kMinBacklogDefer. Each refusal takes the
+// slot time each (its drain pace / --max_per_host), and not before
+// kMinBacklogDefer. Each refusal takes the
 // next slot, so a slow destination's backlog comes back spread out at the
 // pace it drains (each return costs a claim and a release) instead of all
 // at once.
@@ -78,6 +79,10 @@ absl::Duration DestinationAdmission::BacklogWait(const std::string& key, const D
   // Spaced and capped at the pace it drains (DrainPace), not at its oldest
   // request's age: one outlier among 64 running requests would otherwise
   // space the slots and stretch the horizon as for a hung destination.
+  // Spaced for every slot it may run (--max_per_host), not for those a
+  // warming-up destination runs now: a due backlog claimed at once (a batch
+  // refused whole is followed at once, ClaimScheduler) would otherwise be
+  // parked at the first seconds' warm-up rate for its whole horizon.
   const absl::Duration drain_pace = DrainPace(key, d);
   const absl::Duration slot = drain_pace / options_.max_per_host;
   History& h = history_[key];
