@@ -5,8 +5,8 @@
 //
 // Scale: 3,000 deliveries answered in 150 ms, many in flight at each kill;
 // and the design's load, 100,000 deliveries answered at once
-// (KillLoadFaultTest, about 2 min); lease 1 s + 1 s, 200 claimed per
-// process.
+// (KillLoadFaultTest, about 2.5 min); lease 1 s + 1 s, 200 claimed per
+// process. A segment between kills over 40 s fails (a stall).
 #include <algorithm>
 #include <chrono>
 #include <csignal>
