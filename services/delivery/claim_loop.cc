@@ -71,8 +71,9 @@ void ClaimScheduler::Admitted(int claimed, int backlogged) {
   }
   // Every one refused: the claim only moved a due backlog into its later
   // slots (none comes back sooner than kMinBacklogDefer), and deliveries
-  // due behind it wait until it is all moved. The next claim may come at
-  // once, sized as every backlogged claim by the slots freed.
+  // due behind it wait until it is all moved. The next claim comes at
+  // once, a whole batch (TakeClaim); it ends with a batch admission took
+  // some of, or one that finds nothing due.
   passing_backlog_ = claimed > 0 && backlogged == claimed;
 }
 
