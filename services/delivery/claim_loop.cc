@@ -1,6 +1,7 @@
 #include "services/delivery/claim_loop.h"
 
 #include <algorithm>
+#include <iterator>
 #include <string>
 #include <utility>
 
@@ -29,12 +30,19 @@ void ClaimScheduler::Finished(int count, const std::vector<absl::Duration>& due_
   // released into its future slots makes room for other destinations'
   // deliveries as much as a send does.
   freed_since_claim_ += count;
+  // Hints coalesce: one per kRetryHintStep (rounded up, so a claim never
+  // comes before its retry is due), so a backlog released into thousands
+  // of slots wakes the claimer at most once per step. When they are too
+  // many the latest go (the poll still claims them), not the newest: the
+  // earliest decide when the next claim is due.
   for (absl::Duration d : due_in) {
     if (d <= absl::ZeroDuration()) {
       wake_ = true;
-    } else if (retry_hints_.size() < kMaxRetryHints) {
-      retry_hints_.push(now + d);
+      continue;
     }
+    const absl::Time at = absl::UnixEpoch() + absl::Ceil(now + d - absl::UnixEpoch(), kRetryHintStep);
+    retry_hints_.insert(at);
+    if (retry_hints_.size() > kMaxRetryHints) retry_hints_.erase(std::prev(retry_hints_.end()));
   }
   signalled_ = true;
 }
@@ -61,6 +69,12 @@ void ClaimScheduler::Admitted(int claimed, int backlogged) {
   } else if (claimed > 0) {
     backlogged_ = false;
   }
+  // Every one refused: the claim only moved a due backlog into its later
+  // slots (none comes back sooner than kMinBacklogDefer), and deliveries
+  // due behind it wait until it is all moved. The next claim comes at
+  // once, a whole batch (TakeClaim); it ends with a batch admission took
+  // some of, or one that finds nothing due.
+  passing_backlog_ = claimed > 0 && backlogged == claimed;
 }
 
 void ClaimScheduler::ResultsHeld(bool held) {
@@ -80,10 +94,10 @@ int ClaimScheduler::TakeClaimLocked() {
   // Backlogged, only the poll or a due retry claims: a wake (NOTIFY, a full
   // batch, a release due now) waits for it.
   const bool woken = wake_ && !backlogged_;
-  bool due = woken || poll_due_;
+  bool due = woken || poll_due_ || passing_backlog_;
   if (!due && now >= NextCheckLocked()) {
     due = true;  // the poll, or a retry fell due
-    while (!retry_hints_.empty() && retry_hints_.top() <= now) retry_hints_.pop();
+    retry_hints_.erase(retry_hints_.begin(), retry_hints_.upper_bound(now));
   }
   if (!due || FreeSlots() < min_claim_ || writers_holding_ > 0) {
     poll_due_ = due;  // claims once there is room (a written result signals)
@@ -93,13 +107,15 @@ int ClaimScheduler::TakeClaimLocked() {
   // Backlogged: as many as freed a slot since the last claim (sent,
   // released into a later slot, given up), so claims keep pace with what
   // admission disposes of; at least a few, so that claims go on while the
-  // backlogged destination frees nothing. Released deliveries come back at
-  // their own later slot, not at the next claim, so this reaches the
-  // deliveries due behind the backlog (other destinations') within about
-  // backlog / claim_batch polls.
-  if (backlogged_) limit = std::min(limit, std::max(min_backlogged_claim_, freed_since_claim_));
+  // backlogged destination frees nothing. Passing a due backlog (the last
+  // batch refused whole): a whole batch at once, every one of which
+  // admission releases into its later slot at once, so the deliveries due
+  // behind the backlog (other destinations') are reached at the speed of
+  // claims, not of polls.
+  if (backlogged_ && !passing_backlog_) limit = std::min(limit, std::max(min_backlogged_claim_, freed_since_claim_));
   freed_since_claim_ = 0;
   poll_due_ = false;
+  passing_backlog_ = false;
   in_flight_ += limit;  // reserved until the claim returns
   wake_ = false;
   last_claim_ = now;
@@ -115,8 +131,8 @@ absl::Time ClaimScheduler::NextCheck() const {
 // short): waiting for free capacity only, which a written result signals.
 // Otherwise until the poll or a scheduled retry.
 absl::Time ClaimScheduler::NextCheckLocked() const {
-  if ((wake_ && !backlogged_) || poll_due_) return absl::InfiniteFuture();
-  const absl::Time retry_at = retry_hints_.empty() ? absl::InfiniteFuture() : retry_hints_.top();
+  if ((wake_ && !backlogged_) || poll_due_ || passing_backlog_) return absl::InfiniteFuture();
+  const absl::Time retry_at = retry_hints_.empty() ? absl::InfiniteFuture() : *retry_hints_.begin();
   return std::min(last_claim_ + options_.poll_interval, retry_at);
 }
 

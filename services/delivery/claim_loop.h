@@ -12,11 +12,15 @@
 // them within the lease (Admitted), the next claim waits for the poll or a
 // due retry (not for a wake: NOTIFY, a full batch, a release due now) and
 // takes at most the slots freed since the last claim (sent, released into
-// a later slot, given up), at least a sixteenth of a batch. Released
-// deliveries come back at their own later slot, so a due backlog is
-// claimed once, about a batch per poll, and what is due behind it (other
-// destinations' deliveries) is reached within about backlog / claim_batch
-// polls, instead of waiting for the backlogged destination to send.
+// a later slot, given up), at least a sixteenth of a batch. A batch that
+// admission refused whole only moved a due backlog into its later slots
+// (none returns within a second): the next claim comes at once, a whole
+// batch, so what is due behind the backlog (other destinations'
+// deliveries, claims being oldest next_attempt_at first) is reached at the
+// speed of claims instead of waiting for polls or for the backlogged
+// destination to send. Each parked delivery is claimed again about once per
+// its destination's backlog horizon (DestinationAdmission::BacklogWait);
+// retry hints wake the claimer at most once per kRetryHintStep.
 //
 // Example:
 //   ClaimScheduler scheduler({.claim_batch = 200, .max_in_flight = 1000,
@@ -25,7 +29,7 @@
 //   loop.Start();  ...  scheduler.Stop(); loop.Join();
 #include <cstdint>
 #include <functional>
-#include <queue>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -80,12 +84,16 @@ class ClaimScheduler {
   // The scheduler's clock, read.
   absl::Time Now() const { return clock_.Now(); }
 
+  // Retry hints: at most one per step (10 ms: a claim's own time), at most
+  // this many (the earliest kept; 100 s of steps).
+  static constexpr absl::Duration kRetryHintStep = absl::Milliseconds(10);
+  static constexpr std::size_t kMaxRetryHints = 10000;
+
  private:
   int TakeClaimLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Time NextCheckLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   int FreeSlots() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return options_.max_in_flight - in_flight_; }
 
-  static constexpr std::size_t kMaxRetryHints = 10000;
   const ClaimOptions options_;
   const int min_claim_;
   const int min_backlogged_claim_;  // the least claimed at the poll while backlogged
@@ -98,10 +106,11 @@ class ClaimScheduler {
   int writers_holding_ ABSL_GUARDED_BY(mu_) = 0;  // writers whose results wait for the database
   bool backlogged_ ABSL_GUARDED_BY(mu_) = false;  // the last batch had deliveries admission refused
   bool poll_due_ ABSL_GUARDED_BY(mu_) = false;    // the poll or a retry came due while slots were short
+  bool passing_backlog_ ABSL_GUARDED_BY(mu_) = false;  // the last batch was all refused as backlog
   int freed_since_claim_ ABSL_GUARDED_BY(mu_) = 0;  // slots freed (sent or not) since the last claim
   absl::Time last_claim_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  // When retries this process scheduled fall due (earliest on top).
-  std::priority_queue<absl::Time, std::vector<absl::Time>, std::greater<>> retry_hints_ ABSL_GUARDED_BY(mu_);
+  // When retries this process scheduled fall due (coalesced per kRetryHintStep).
+  std::set<absl::Time> retry_hints_ ABSL_GUARDED_BY(mu_);
 };
 
 // The claiming thread: AwaitClaim -> DispatchStore::Claim -> `dispatch`.

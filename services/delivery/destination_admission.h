@@ -145,7 +145,9 @@ class DestinationAdmission {
   // The backlog horizon (the farthest slot given) is at most this many of
   // the destination's paces ahead, and never capped below
   // kMinBacklogHorizon: a destination answering in 300 ms parks its backlog
-  // at most a minute ahead, one hanging at a 15 s timeout up to ten.
+  // at most a minute ahead (one answering in 1 s, 200 s), one hanging at a
+  // 15 s timeout up to ten. The pace here is DrainPace: the learned one, at
+  // least the age of the youngest running request.
   static constexpr int kBacklogHorizonPaces = 200;
   static constexpr absl::Duration kMinBacklogHorizon = absl::Minutes(1);
   // A destination whose line is empty and that refused nothing for this
@@ -202,6 +204,7 @@ class DestinationAdmission {
   absl::Duration AdmitLimited(const AdmissionAsk& ask, int& deferred);
   int Slots(const std::string& key, const Destination& d) const;
   absl::Duration Pace(const std::string& key, const Destination& d) const;
+  absl::Duration DrainPace(const std::string& key, const Destination& d) const;
   absl::Duration SlotTime(const std::string& key, const Destination& d) const;
   bool LineTooLong(const std::string& key, const Destination& d) const;
   absl::Duration BacklogWait(const std::string& key, const Destination& d);

@@ -30,6 +30,22 @@ absl::Duration DestinationAdmission::Pace(const std::string& key, const Destinat
   return std::max(learned, oldest);
 }
 
+// How long the destination takes per request while it drains a backlog:
+// its learned pace, and at least as long as its YOUNGEST running request has
+// run so far. That age grows only while no request has started since, i.e.
+// every slot it runs is held; one slow request among many that finish (an
+// outlier near the request timeout) does not make a destination that
+// answers look hung. In a steady hang the learned pace already is about
+// the request timeout; this covers the first seconds of one. (Pace, with
+// the oldest request, is the cautious bound for what may wait in line.)
+absl::Duration DestinationAdmission::DrainPace(const std::string& key, const Destination& d) const {
+  const auto h = history_.find(key);
+  const absl::Duration learned = h == history_.end() ? absl::ZeroDuration() : h->second.pace;
+  const absl::Duration youngest =
+      d.running_since.empty() ? absl::ZeroDuration() : clock_.Now() - *d.running_since.rbegin();
+  return std::max(learned, youngest);
+}
+
 // How long one of those slots takes per request, at the destination's pace
 // (zero while the pace is unknown).
 absl::Duration DestinationAdmission::SlotTime(const std::string& key, const Destination& d) const {
@@ -53,13 +69,22 @@ bool DestinationAdmission::LineTooLong(const std::string& key, const Destination
 
 // When a refused request should come back: after what the destination
 // holds (running and waiting) and every request refused before it, one
-// slot time each, and not before kMinBacklogDefer. Each refusal takes the
+// slot time each (its drain pace / --max_per_host), and not before
+// kMinBacklogDefer. Each refusal takes the
 // next slot, so a slow destination's backlog comes back spread out at the
 // pace it drains (each return costs a claim and a release) instead of all
 // at once.
 absl::Duration DestinationAdmission::BacklogWait(const std::string& key, const Destination& d) {
   const absl::Time now = clock_.Now();
-  const absl::Duration slot = SlotTime(key, d);
+  // Spaced and capped at the pace it drains (DrainPace), not at its oldest
+  // request's age: one outlier among 64 running requests would otherwise
+  // space the slots and stretch the horizon as for a hung destination.
+  // Spaced for every slot it may run (--max_per_host), not for those a
+  // warming-up destination runs now: a due backlog claimed at once (a batch
+  // refused whole is followed at once, ClaimScheduler) would otherwise be
+  // parked at the first seconds' warm-up rate for its whole horizon.
+  const absl::Duration drain_pace = DrainPace(key, d);
+  const absl::Duration slot = drain_pace / options_.max_per_host;
   History& h = history_[key];
   const absl::Time drained = now + slot * (d.running + static_cast<int>(d.line.size()));
   // Capped, so that a long run of refusals does not push later ones ever
@@ -67,10 +92,12 @@ absl::Duration DestinationAdmission::BacklogWait(const std::string& key, const D
   // the destination's pace: a parked delivery cannot be claimed before its
   // slot, so a destination that answers faster than its pace promised
   // (or a new process after a restart) waits for slots spaced at the old
-  // pace; a destination that answers gets its backlog back within
-  // kMinBacklogHorizon, one that hangs keeps up to kMaxBacklogDefer.
+  // pace; a destination that answers gets its backlog back within 200 of
+  // its paces (at least kMinBacklogHorizon), one that hangs (every slot
+  // held, or a learned pace near the request timeout) keeps up to
+  // kMaxBacklogDefer. A shrinking horizon pulls backlog_until back.
   const absl::Duration horizon =
-      std::clamp(Pace(key, d) * kBacklogHorizonPaces, kMinBacklogHorizon, kMaxBacklogDefer);
+      std::clamp(drain_pace * kBacklogHorizonPaces, kMinBacklogHorizon, kMaxBacklogDefer);
   h.backlog_until = std::min(std::max({h.backlog_until, drained, now + kMinBacklogDefer}) + slot, now + horizon);
   h.last_refusal = now;
   return h.backlog_until - now;

@@ -136,6 +136,8 @@ TEST(ReceiverTest, WaitForTimesOutAndFixedPortWorks) {
   EXPECT_FALSE(receiver->WaitFor(1, 100ms));
   EXPECT_FALSE(receiver->WaitFor("/x", 1, 100ms));
   EXPECT_GE(std::chrono::steady_clock::now() - start, 200ms);
+  // Zero requests for a path none has reached are there at once.
+  EXPECT_TRUE(receiver->WaitFor("/x", 0, 10s));
   receiver->Stop();
   receiver->Stop();  // idempotent
   HttpClient http(port, 1s);

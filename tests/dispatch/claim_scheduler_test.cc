@@ -72,7 +72,7 @@ TEST_F(ClaimSchedulerTest, WhileAdmissionReleasesBacklogClaimsFollowWhatFreedASl
   clock_.Advance(absl::Seconds(1));
   EXPECT_EQ(s.TakeClaim(), 12);  // nothing freed yet: a sixteenth of a batch
   s.Claimed(12, 12);
-  s.Admitted(12, 12);
+  s.Admitted(12, 6);
   s.Finished(132, {});  // the released ones, written
   EXPECT_EQ(s.TakeClaim(), 0);
   clock_.Advance(absl::Seconds(1));
@@ -103,14 +103,53 @@ TEST_F(ClaimSchedulerTest, SlotsFreedDuringTheClaimCountForTheNext) {
   ClaimScheduler s({.claim_batch = 200, .max_in_flight = 1000, .poll_interval = absl::Seconds(1)}, clock_);
   ASSERT_EQ(s.TakeClaim(), 200);
   s.Claimed(200, 200);
-  s.Admitted(200, 200);
+  s.Admitted(200, 150);
   clock_.Advance(absl::Seconds(1));
   ASSERT_EQ(s.TakeClaim(), 12);
   s.Finished(40, {});  // written while the claim ran
   s.Claimed(12, 12);
-  s.Admitted(12, 12);
+  s.Admitted(12, 6);
   clock_.Advance(absl::Seconds(1));
   EXPECT_EQ(s.TakeClaim(), 40);
+}
+
+// A batch admission refused whole only moved a due backlog into its later
+// slots: the next claim comes at once, a whole batch, so that what is due
+// behind the backlog (other destinations' deliveries) is reached at the
+// speed of claims, not of polls (backlog_neighbour_test.cc).
+TEST_F(ClaimSchedulerTest, ABatchRefusedWholeIsFollowedAtOnce) {
+  ClaimScheduler s({.claim_batch = 200, .max_in_flight = 1000, .poll_interval = absl::Seconds(1)}, clock_);
+  ASSERT_EQ(s.TakeClaim(), 200);
+  s.Claimed(200, 200);
+  s.Admitted(200, 120);
+  EXPECT_EQ(s.TakeClaim(), 0);  // partly taken: the poll
+  clock_.Advance(absl::Seconds(1));
+  ASSERT_EQ(s.TakeClaim(), 12);
+  s.Claimed(12, 12);
+  s.Admitted(12, 12);  // all refused
+  EXPECT_EQ(s.NextCheck(), absl::InfiniteFuture());
+  EXPECT_EQ(s.TakeClaim(), 200);  // at once, a whole batch (its room freed or not)
+  s.Claimed(200, 200);
+  s.Admitted(200, 100);  // partly taken again: back to the poll
+  EXPECT_EQ(s.TakeClaim(), 0);
+}
+
+// Retry hints within one kRetryHintStep make one claim, not one each; the
+// claim never comes before a retry is due.
+TEST_F(ClaimSchedulerTest, RetryHintsCoalescePerStep) {
+  ClaimScheduler s({.claim_batch = 10, .max_in_flight = 100, .poll_interval = absl::Seconds(60)}, clock_);
+  ASSERT_EQ(s.TakeClaim(), 10);
+  s.Claimed(10, 5);
+  std::vector<absl::Duration> due;
+  for (int ms = 1001; ms <= 1009; ++ms) due.push_back(absl::Milliseconds(ms));
+  s.Finished(5, due);
+  const absl::Time first = s.NextCheck();
+  EXPECT_GE(first, clock_.Now() + absl::Milliseconds(1009));
+  EXPECT_LE(first, clock_.Now() + absl::Milliseconds(1009) + ClaimScheduler::kRetryHintStep);
+  clock_.Set(first);
+  EXPECT_EQ(s.TakeClaim(), 10);
+  s.Claimed(10, 0);
+  EXPECT_EQ(s.NextCheck(), first + absl::Seconds(60));  // one claim used them all: only the poll is left
 }
 
 // A claim that finds nothing due ends the backlog: a wake claims at once.

@@ -108,6 +108,55 @@ TEST_F(AdmissionTest, AnAnsweringDestinationsBacklogIsParkedAtMostAMinuteAhead) 
   EXPECT_EQ(last, DestinationAdmission::kMaxBacklogDefer);
 }
 
+// 200 paces of 1 s: a destination answering in 1 s parks its backlog up to
+// 200 s ahead (beyond kMinBacklogHorizon, within kMaxBacklogDefer).
+TEST_F(AdmissionTest, ADestinationAnsweringInASecondParksItsBacklog200SecondsAhead) {
+  DestinationAdmission a = Make(/*max_per_host=*/1, /*max_queued=*/0);
+  int deferred = 0;
+  ASSERT_EQ(a.Admit(Ask(1), deferred).verdict, Admission::kStart);
+  a.Finished(1, absl::Seconds(1), true, kOpenedKept);  // pace 1 s
+  ASSERT_EQ(a.Admit(Ask(2), deferred).verdict, Admission::kStart);
+  absl::Duration last;
+  for (uint64_t t = 3; t < 1000; ++t) last = a.Admit(Ask(t), deferred).defer;  // 997 slots of 1 s
+  EXPECT_EQ(last, absl::Seconds(200));
+  EXPECT_EQ(a.BacklogUntil(kDest), clock_.Now() + absl::Seconds(200));
+}
+
+// The backlog horizon and slot spacing follow the youngest running
+// request's age, not the oldest's: one request of 64 that has run 5 s (an
+// outlier, as a 15-s request timeout allows) leaves a destination answering
+// in 300 ms its short horizon; 64 requests that all have run 5 s (every slot
+// held) give it the long one.
+TEST_F(AdmissionTest, OneSlowRequestAmongManyKeepsTheShortHorizon) {
+  constexpr int kSlots = 64;
+  DestinationAdmission a = Make(kSlots, /*max_queued=*/0);
+  WarmUp(a, kDest, kSlots, 100000);
+  ASSERT_GE(a.ProvenConnections(kDest), kSlots - DestinationAdmission::kNewConnections);
+  int deferred = 0;
+  for (uint64_t t = 1; t <= 30; ++t) {  // the learned pace comes to about 300 ms
+    ASSERT_EQ(a.Admit(Ask(t), deferred).verdict, Admission::kStart);
+    a.Finished(t, absl::Milliseconds(300), true, kOpenedKept);
+  }
+  ASSERT_EQ(a.Admit(Ask(100), deferred).verdict, Admission::kStart);  // the outlier
+  clock_.Advance(absl::Seconds(5));
+  for (uint64_t t = 101; t < 100 + kSlots; ++t) ASSERT_EQ(a.Admit(Ask(t), deferred).verdict, Admission::kStart);
+  absl::Duration last;
+  for (uint64_t t = 1000; t < 3000; ++t) last = a.Admit(Ask(t), deferred).defer;
+  // 2,000 refusals spaced at 300 ms / 64 come back within about 10 s (at
+  // the outlier's 5 s they would reach 156 s, past the 1-min horizon).
+  EXPECT_LE(last, absl::Seconds(15));
+  EXPECT_LE(a.BacklogUntil(kDest), clock_.Now() + DestinationAdmission::kMinBacklogHorizon);
+
+  // Every slot held for 5 s: the destination hangs; 10,000 refusals reach
+  // the 10-min horizon (200 paces of 5 s are beyond it).
+  clock_.Advance(DestinationAdmission::kMaxBacklogDefer);  // the old slots have passed
+  for (uint64_t t = 100; t < 100 + kSlots; ++t) a.Finished(t, absl::Milliseconds(300), true, kOpenedKept);
+  for (uint64_t t = 5000; t < 5000 + kSlots; ++t) ASSERT_EQ(a.Admit(Ask(t), deferred).verdict, Admission::kStart);
+  clock_.Advance(absl::Seconds(5));
+  for (uint64_t t = 10000; t < 20000; ++t) last = a.Admit(Ask(t), deferred).defer;
+  EXPECT_EQ(last, DestinationAdmission::kMaxBacklogDefer);
+}
+
 TEST_F(AdmissionTest, ADestinationThatCaughtUpStartsItsNextBacklogAfresh) {
   DestinationAdmission a = Make(/*max_per_host=*/1, /*max_queued=*/0);
   int deferred = 0;

@@ -3,8 +3,10 @@
 // against an in-memory queue, on a simulated clock, ticked a millisecond at
 // a time: ClaimScheduler and DestinationAdmission are the real ones; the
 // queue is claimed as the database does (due, not leased, oldest
-// next_attempt_at first, a lease per claim); one destination answers each
-// request after `pace(now)`; results are written as they come. Kill()
+// next_attempt_at first, a lease per claim); the main destination answers
+// each request after `pace(now)`, a second one (AddOther: a neighbour that
+// must not wait behind the main one's backlog) after 2 ms; results are
+// written as they come. Kill()
 // drops the process as kill -9 does (its claims keep their leases until
 // they run out, its requests at the receiver were received but never
 // recorded) and starts a fresh one. No threads, no sleeps: a run of
@@ -33,6 +35,8 @@
 namespace octo::delivery::simulation {
 
 inline constexpr char kDestination[] = "http://127.0.0.1:8080";
+inline constexpr char kOtherDestination[] = "http://127.0.0.1:9090";
+inline constexpr absl::Duration kOtherPace = absl::Milliseconds(2);
 
 struct SimulationOptions {
   ClaimOptions claim;
@@ -50,13 +54,10 @@ class DispatchSimulation {
 
   octo::testing::SimulatedClock& clock() { return clock_; }
 
-  // `count` deliveries due now.
-  void Add(int count) {
-    for (int i = 0; i < count; ++i) {
-      deliveries_.push_back({clock_.Now()});
-      due_.insert({clock_.Now(), static_cast<int>(deliveries_.size()) - 1});
-    }
-  }
+  // `count` deliveries due now, to the main destination (Add) or the
+  // other one (AddOther).
+  void Add(int count) { AddTo(false, count); }
+  void AddOther(int count) { AddTo(true, count); }
 
   // Ticks a millisecond at a time until `done` or `limit` (simulated) has
   // passed; returns whether `done`.
@@ -80,6 +81,17 @@ class DispatchSimulation {
 
   // Requests the receiver saw (duplicates included).
   int64_t Received() const { return received_; }
+  // Of the other destination's deliveries: how many succeeded, and the
+  // longest any took from being added to succeeding (unfinished ones count
+  // up to now).
+  int OtherSucceeded() const { return other_succeeded_; }
+  absl::Duration OtherLongestWait() const {
+    absl::Duration longest;
+    for (const auto& d : deliveries_) {
+      if (d.other) longest = std::max(longest, (d.done ? d.done_at : clock_.Now()) - d.added_at);
+    }
+    return longest;
+  }
   int Succeeded() const { return succeeded_; }
   int64_t Claimed() const { return claimed_; }
   int64_t Released() const { return released_; }
@@ -96,9 +108,22 @@ class DispatchSimulation {
  private:
   struct Delivery {
     absl::Time next_attempt_at;
+    bool other = false;  // to kOtherDestination
+    absl::Time added_at;
     absl::Time lease_until = absl::InfinitePast();
     bool done = false;
+    absl::Time done_at;
   };
+
+  void AddTo(bool other, int count) {
+    for (int i = 0; i < count; ++i) {
+      Delivery d;
+      d.next_attempt_at = d.added_at = clock_.Now();
+      d.other = other;
+      deliveries_.push_back(d);
+      due_.insert({clock_.Now(), static_cast<int>(deliveries_.size()) - 1});
+    }
+  }
   struct Process {
     Process(const SimulationOptions& o, const Clock& clock) : scheduler(o.claim, clock), admission(o.admission, clock) {}
     ClaimScheduler scheduler;
@@ -122,7 +147,11 @@ class DispatchSimulation {
       const int id = p.tags[tag];
       p.tags.erase(tag);
       Delivery& d = deliveries_[id];
-      if (!d.done) ++succeeded_;
+      if (!d.done) {
+        ++succeeded_;
+        if (d.other) ++other_succeeded_;
+        d.done_at = now;
+      }
       d.done = true;
       d.lease_until = absl::InfinitePast();
       std::vector<OutgoingRequest> next =
@@ -168,8 +197,12 @@ class DispatchSimulation {
       const uint64_t tag = p.next_tag++;
       p.tags[tag] = id;
       int deferred = 0;
-      const Admission a = p.admission.Admit(
-          {.tag = tag, .destination = kDestination, .webhook_id = "w", .claimed_at = now}, deferred);
+      const bool other = deliveries_[id].other;
+      const Admission a = p.admission.Admit({.tag = tag,
+                                             .destination = other ? kOtherDestination : kDestination,
+                                             .webhook_id = other ? "v" : "w",
+                                             .claimed_at = now},
+                                            deferred);
       if (a.verdict == Admission::kDefer) {
         backlogged += a.backlogged ? 1 : 0;
         Release(tag, a.defer);
@@ -202,7 +235,9 @@ class DispatchSimulation {
   void Start(const std::vector<OutgoingRequest>& requests) {
     for (const OutgoingRequest& r : requests) {
       ++received_;
-      running_.insert({clock_.Now() + pace_(clock_.Now()), {r.tag, clock_.Now()}});
+      const bool other = deliveries_[process_->tags[r.tag]].other;
+      const absl::Duration takes = other ? kOtherPace : pace_(clock_.Now());
+      running_.insert({clock_.Now() + takes, {r.tag, clock_.Now()}});
     }
   }
 
@@ -218,6 +253,7 @@ class DispatchSimulation {
   int64_t claimed_ = 0;
   int64_t released_ = 0;
   int succeeded_ = 0;
+  int other_succeeded_ = 0;
 };
 
 }  // namespace octo::delivery::simulation

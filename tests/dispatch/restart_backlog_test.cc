@@ -8,8 +8,9 @@
 // pace. Once it answered at once, those slots still held: the deliveries
 // could not be claimed before them, and the restarted processes found
 // nothing due (the 100,000-delivery kill run that received fewer than
-// 15,000 requests in 120 s after its third restart). The horizon of a
-// destination that answers is now a minute at most.
+// 15,000 requests in 120 s after its third restart). The horizon is now 200
+// of the destination's paces (at least a minute, at most ten): a minute for
+// one answering in 300 ms, 200 s for one answering in 1 s.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -44,18 +45,18 @@ std::string Figures(DispatchSimulation& sim, absl::Time since) {
 }
 
 TEST(RestartBacklogTest, KillsAfterASlowSpellDoNotStallOnSlotsOfTheOldPace) {
-  const absl::Time start = absl::FromUnixSeconds(1767225600);
-  const absl::Time fast_from = start + absl::Seconds(30);
+  absl::Time fast_from = absl::InfiniteFuture();  // set from the simulation's clock
   DispatchSimulation sim(KillTestOptions(), [&](absl::Time now) {
     return now < fast_from ? absl::Milliseconds(300) : absl::Milliseconds(2);
   });
+  fast_from = sim.clock().Now() + absl::Seconds(30);
   sim.Add(kDeliveries);
   sim.RunUntil([] { return false; }, fast_from - sim.clock().Now());
   const int64_t base = sim.Received();
   ASSERT_LT(base, kDeliveries - kKills * kKillEvery) << "the load should outlast the kills";
   // A segment of 15,000 requests takes about a second once the destination
   // is fast and its deliveries are due; a parked slot is at most a minute
-  // away (before the fix: up to ten).
+  // away at the 300-ms pace (before the fix: up to ten).
   absl::Duration slowest;
   for (int k = 1; k <= kKills; ++k) {
     const absl::Time segment = sim.clock().Now();
@@ -70,8 +71,11 @@ TEST(RestartBacklogTest, KillsAfterASlowSpellDoNotStallOnSlotsOfTheOldPace) {
             << Figures(sim, fast_from) << "\n";
   EXPECT_LE(slowest, DestinationAdmission::kMinBacklogHorizon + absl::Seconds(5));
   EXPECT_LE(sim.clock().Now() - fast_from, absl::Minutes(2));
-  // Not bought with claims: each delivery claimed at most twice on average.
-  EXPECT_LE(sim.Claimed(), 2 * kDeliveries);
+  // Not bought with claims: each delivery claimed at most 2.5 times on
+  // average (2.03 measured; 1.53 while backlog slots were spaced at the
+  // slots a warming-up destination runs, before refusals were spaced at
+  // --max_per_host: decision 104).
+  EXPECT_LE(sim.Claimed(), 5 * kDeliveries / 2);
 }
 
 // Without a slow spell the same kills cost a few seconds each.

@@ -338,8 +338,9 @@ bool HttpReceiver::WaitFor(std::string_view path, std::size_t n, std::chrono::mi
   // at releases of mu_ while a test waits, and a scan of every request
   // recorded made each new request cost O(requests so far) under the lock.
   auto enough = [this, path, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    // A path no request has reached yet counts 0 (WaitFor(path, 0) holds).
     const auto it = counts_.find(path);
-    return it != counts_.end() && it->second >= n;
+    return (it == counts_.end() ? 0 : it->second) >= n;
   };
   return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::FromChrono(timeout));
 }
