@@ -26,6 +26,7 @@ boost::json::object WebhookToJson(const v1::Webhook& webhook, std::string_view s
   out["url"] = webhook.url();
   out["retryOnError"] = webhook.retry_on_error();
   out["useContactLanguage"] = webhook.use_contact_language();
+  out["ordered"] = webhook.ordered();
 
   // Protobuf maps have no order: sort by name for stable output.
   std::vector<std::pair<std::string_view, std::string_view>> headers(webhook.headers().begin(),

@@ -3,6 +3,8 @@
 // store's logic reads on its own. docs/delivery.md, "Queue and lease" and
 // "Faults", explains the columns they maintain.
 
+#include "services/delivery/ordered_sql.h"
+
 namespace octo::delivery::dispatch_sql {
 
 struct Statement {
@@ -25,6 +27,21 @@ struct Statement {
 // The attempt number a claim reserves: after everything recorded or lost.
 #define OCTO_RESERVED "(greatest(d.attempt_count, COALESCE(d.claimed_attempt, 0)) + 1)"
 
+// Ordered delivery (docs/delivery.md, "Ordered delivery"): a delivery of an
+// ordered webhook (ordered_resource_id set) may be claimed only while no
+// other pending delivery of its resource comes before it (occurred_at, then
+// sequence) or is being sent (a live lease). Evaluated only for ordered rows
+// (the OR stops at the NULL test for the others); reads
+// deliveries_ordered_pending_idx. The resource's later deliveries wait with
+// next_attempt_at = 'infinity' (never due: the claim does not even see
+// them) until kPromoteHeads makes the next one due.
+#define OCTO_HEAD_OF_RESOURCE                                                     \
+  "(q.ordered_resource_id IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p"      \
+  "  WHERE p.ordered_resource_id = q.ordered_resource_id AND p.state = 'pending'" \
+  "    AND p.ordered_resource_id IS NOT NULL AND p.id <> q.id"                     \
+  "    AND ((p.ordered_at, p.sequence) < (q.ordered_at, q.sequence)"              \
+  "      OR p.lease_expires_at >= now())))"
+
 // $1 = batch size, $2 = lease in milliseconds, $3 = claims without a result
 // after which a delivery is quarantined. `picked` takes the due rows in
 // next_attempt_at order from the partial index, skipping rows another
@@ -40,9 +57,10 @@ constexpr Statement kClaim{
     "dispatch_claim",
     "WITH picked AS ("
     "  SELECT id, attempt_count, claimed_attempt, unreported_claims, lease_expires_at AS old_lease"
-    "  FROM deliveries"
+    "  FROM deliveries q"
     "  WHERE state = 'pending' AND next_attempt_at <= now()"
     "    AND (lease_expires_at IS NULL OR lease_expires_at < now())"
+    "    AND " OCTO_HEAD_OF_RESOURCE
     "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
     " chosen AS MATERIALIZED ("
     "  SELECT * FROM picked WHERE NOT EXISTS (SELECT 1 FROM picked WHERE " OCTO_SUSPECT ")"
@@ -61,7 +79,8 @@ constexpr Statement kClaim{
     "    last_http_status = CASE WHEN " OCTO_UNREPORTED " THEN NULL ELSE d.last_http_status END,"
     "    last_error_class = CASE WHEN " OCTO_UNREPORTED " THEN 'interrupted' ELSE d.last_error_class END"
     "  WHERE d.id = ANY(ARRAY(SELECT id FROM chosen))"
-    "  RETURNING d.id, d.event_id, d.webhook_id, d.attempt_count, d.lease_expires_at, d.state),"
+    "  RETURNING d.id, d.event_id, d.webhook_id, d.attempt_count, d.lease_expires_at, d.state,"
+    "    d.ordered_resource_id, d.sequence),"
     // The rows are locked by `picked`: its values are the ones the UPDATE saw.
     " lost AS ("
     "  INSERT INTO delivery_attempts (delivery_id, attempt_number, started_at, duration_ms,"
@@ -80,7 +99,8 @@ constexpr Statement kClaim{
     "  w.headers::text, w.capabilities::text, w.secret, w.status = 'enabled',"
     "  s.id::text, s.name, s.endpoint, s.contact::text,"
     "  CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret ELSE '' END,"
-    "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0), c.state <> 'pending', w.dialect"
+    "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0), c.state <> 'pending', w.dialect,"
+    "  COALESCE(c.ordered_resource_id, 0), COALESCE(c.sequence, 0)"
     " FROM claimed c"
     " JOIN webhooks w ON w.id = c.webhook_id"
     " JOIN events e ON e.id = c.event_id"
@@ -156,7 +176,7 @@ constexpr Statement kWriteResults{
     "    last_error_class = CASE WHEN " OCTO_LAST " THEN r.error ELSE d.last_error_class END"
     "  FROM r WHERE d.id = r.id AND d.id = ANY(ARRAY(SELECT id FROM r))"
     "  RETURNING d.id, CASE WHEN r.num > 0 THEN r.num ELSE d.attempt_count END AS num,"
-    "    r.act, r.started, r.duration, r.status, r.error, r.snippet),"
+    "    r.act, r.started, r.duration, r.status, r.error, r.snippet, d.ordered_resource_id),"
     " ins AS ("
     "  INSERT INTO delivery_attempts AS a (delivery_id, attempt_number, started_at, duration_ms,"
     "    http_status, error_class, response_snippet)"
@@ -167,7 +187,14 @@ constexpr Statement kWriteResults{
     "    duration_ms = EXCLUDED.duration_ms, http_status = EXCLUDED.http_status,"
     "    error_class = EXCLUDED.error_class, response_snippet = EXCLUDED.response_snippet"
     "  WHERE a.error_class = 'interrupted')"
-    " SELECT count(*) FROM upd"};
+    // The ordered resources among the results: their next deliveries may be
+    // due now (kLockOrdered, kPromoteHeads). '{}' for unordered webhooks.
+    " SELECT count(*), COALESCE(array_agg(DISTINCT ordered_resource_id)"
+    "  FILTER (WHERE ordered_resource_id IS NOT NULL), '{}')::text FROM upd"};
+
+// Ordered delivery: the next delivery of each resource (ordered_sql.h).
+constexpr Statement kLockOrdered{"dispatch_lock_ordered", ordered_sql::kLockOrdered};
+constexpr Statement kPromoteHeads{"dispatch_promote_heads", ordered_sql::kPromoteHeads};
 
 // The deliveries among $1 ('{uuid,...}') that no other session holds
 // locked, locked now for this transaction: written while the rest wait.
@@ -222,6 +249,7 @@ constexpr Statement kDisableFailing{
 // clang-format on
 
 constexpr Statement kStatements[] = {kClaim,          kClaimEvents,   kWriteResults, kLockFree,
-                                     kDisableWebhook, kCancelPending, kTrackFailing, kDisableFailing};
+                                     kDisableWebhook, kCancelPending, kTrackFailing, kDisableFailing,
+                                     kLockOrdered,    kPromoteHeads};
 
 }  // namespace octo::delivery::dispatch_sql

@@ -58,11 +58,9 @@ absl::Status DeliveryStack::Start() {
   return absl::OkStatus();
 }
 
-absl::Status DeliveryStack::StartDelivery() {
-  const int n = ++delivery_starts_;
-  const std::string port_file = absl::StrCat(base_->dir(), "/delivery-", n, ".port");
+std::vector<std::string> DeliveryStack::DeliveryArgs(int port, const std::string& port_file) {
   std::vector<std::string> args = {
-      absl::StrCat("--grpc_listen=127.0.0.1:", delivery_port_),
+      absl::StrCat("--grpc_listen=127.0.0.1:", port),
       "--database_url=" + base_->database_url(),
       "--port_file=" + port_file,
       "--retry_schedule=" + flags_.retry_schedule,
@@ -76,9 +74,30 @@ absl::Status DeliveryStack::StartDelivery() {
   };
   for (std::string& flag : base_->callers().DeliveryFlags()) args.push_back(std::move(flag));
   args.insert(args.end(), flags_.extra_args.begin(), flags_.extra_args.end());
+  return args;
+}
+
+absl::StatusOr<std::unique_ptr<testing::ChildProcess>> DeliveryStack::StartDeliveryReplica() {
+  const int n = ++delivery_starts_;
+  const std::string port_file = absl::StrCat(base_->dir(), "/delivery-", n, ".port");
   auto child = testing::ChildProcess::Start({
       .binary = OCTO_DELIVERY_BIN,
-      .args = std::move(args),
+      .args = DeliveryArgs(0, port_file),
+      .env = {},
+      .log_path = absl::StrCat(base_->dir(), "/delivery-", n, ".log"),
+  });
+  if (!child.ok()) return child.status();
+  auto bound = (*child)->WaitForPortFile(port_file, kStartTimeout);
+  if (!bound.ok()) return bound.status();
+  return child;
+}
+
+absl::Status DeliveryStack::StartDelivery() {
+  const int n = ++delivery_starts_;
+  const std::string port_file = absl::StrCat(base_->dir(), "/delivery-", n, ".port");
+  auto child = testing::ChildProcess::Start({
+      .binary = OCTO_DELIVERY_BIN,
+      .args = DeliveryArgs(delivery_port_, port_file),
       .env = {},
       .log_path = absl::StrCat(base_->dir(), "/delivery-", n, ".log"),
   });

@@ -78,6 +78,10 @@ class DeliveryStack {
   // (Re)starts octo-delivery; after the first start on the same port, so
   // the subscription service's --delivery_target stays right.
   absl::Status StartDelivery();
+  // Another octo-delivery on the same database (a second replica: claims
+  // and sends beside the first; publishes still go to the first). The
+  // caller owns it (kill, stop).
+  absl::StatusOr<std::unique_ptr<testing::ChildProcess>> StartDeliveryReplica();
   // kill -9: a crash, as far as the rest of the system can tell.
   testing::ExitInfo KillDelivery();
   // SIGTERM and wait (graceful: in-flight transfers finish).
@@ -116,6 +120,8 @@ class DeliveryStack {
 
  private:
   std::shared_ptr<grpc::Channel> Channel();
+  // octo-delivery's flags, listening on `port` (0: any).
+  std::vector<std::string> DeliveryArgs(int port, const std::string& port_file);
 
   DeliveryFlags flags_;
   SupplierProfile profile_;
