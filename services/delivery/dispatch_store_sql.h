@@ -56,7 +56,8 @@ struct Statement {
 constexpr Statement kClaim{
     "dispatch_claim",
     "WITH picked AS ("
-    "  SELECT id, attempt_count, claimed_attempt, unreported_claims, lease_expires_at AS old_lease"
+    "  SELECT id, attempt_count, claimed_attempt, unreported_claims, lease_expires_at AS old_lease,"
+    "    ordered_resource_id"
     "  FROM deliveries q"
     "  WHERE state = 'pending' AND next_attempt_at <= now()"
     "    AND (lease_expires_at IS NULL OR lease_expires_at < now())"
@@ -66,6 +67,21 @@ constexpr Statement kClaim{
     "  SELECT * FROM picked WHERE NOT EXISTS (SELECT 1 FROM picked WHERE " OCTO_SUSPECT ")"
     "  UNION ALL"
     "  (SELECT * FROM picked WHERE " OCTO_SUSPECT " ORDER BY id LIMIT 1)),"
+    // Ordered delivery: the resource of a chosen ordered row is taken for the
+    // lease (ordered_resources.in_flight_until), unless a concurrent claim
+    // holds or just took it (its lock is skipped; a committed take is seen by
+    // the recheck of the locked row's newest version): one delivery of a
+    // resource in flight, whatever this statement's snapshot missed. The
+    // rows whose resource was not taken are not claimed (they stay due).
+    " free AS MATERIALIZED ("
+    "  SELECT o.id FROM ordered_resources o"
+    "  WHERE EXISTS (SELECT 1 FROM chosen WHERE ordered_resource_id IS NOT NULL)"  // else not even a scan
+    "    AND o.id = ANY(ARRAY(SELECT ordered_resource_id FROM chosen WHERE ordered_resource_id IS NOT NULL))"
+    "    AND (o.in_flight_until IS NULL OR o.in_flight_until < now())"
+    "  FOR UPDATE SKIP LOCKED),"
+    " taken AS ("
+    "  UPDATE ordered_resources o SET in_flight_until = now() + $2::bigint * interval '1 millisecond'"
+    "  WHERE EXISTS (SELECT 1 FROM free) AND o.id = ANY(ARRAY(SELECT id FROM free)) RETURNING o.id),"
     " claimed AS ("
     "  UPDATE deliveries d SET"
     "    lease_expires_at = CASE WHEN " OCTO_QUARANTINE " THEN NULL"
@@ -78,7 +94,8 @@ constexpr Statement kClaim{
     "    completed_at = CASE WHEN " OCTO_QUARANTINE " THEN now() ELSE d.completed_at END,"
     "    last_http_status = CASE WHEN " OCTO_UNREPORTED " THEN NULL ELSE d.last_http_status END,"
     "    last_error_class = CASE WHEN " OCTO_UNREPORTED " THEN 'interrupted' ELSE d.last_error_class END"
-    "  WHERE d.id = ANY(ARRAY(SELECT id FROM chosen))"
+    "  WHERE d.id = ANY(ARRAY(SELECT id FROM chosen"
+    "    WHERE ordered_resource_id IS NULL OR ordered_resource_id IN (SELECT id FROM taken)))"
     "  RETURNING d.id, d.event_id, d.webhook_id, d.attempt_count, d.lease_expires_at, d.state,"
     "    d.ordered_resource_id, d.sequence),"
     // The rows are locked by `picked`: its values are the ones the UPDATE saw.
@@ -92,7 +109,7 @@ constexpr Statement kClaim{
     " (the process stopped each time, e.g. it crashed while sending it); it is not tried again unless redelivered'"
     "    ELSE 'interrupted: the process stopped before the outcome of this attempt was recorded;"
     " whether the request reached the endpoint is unknown' END"
-    "  FROM chosen WHERE claimed_attempt IS NOT NULL"
+    "  FROM chosen WHERE claimed_attempt IS NOT NULL AND id IN (SELECT id FROM claimed)"
     "  ON CONFLICT (delivery_id, attempt_number) DO NOTHING)"
     " SELECT c.id::text, c.attempt_count, COALESCE(" OCTO_MICROS("c.lease_expires_at") ", 0), c.event_id::text,"
     "  w.id::text, w.event, w.url, w.retry_on_error, w.use_contact_language,"

@@ -191,13 +191,34 @@ TEST_F(OrderedDeliveryTest, ARedeliveredOlderDeliveryGoesFirstAndTheResourceWait
   EXPECT_EQ(Keys(Claim()), Set{"d#1/1"});
 }
 
+TEST_F(OrderedDeliveryTest, AClaimTakesItsResourceSoASecondDeliveryOfItIsNotClaimedMeanwhile) {
+  for (int n = 1; n <= 2; ++n) Publish("f", n, n);
+  auto got = Claim();
+  ASSERT_EQ(Keys(got), Set{"f#1/1"});
+  EXPECT_EQ(Count("SELECT count(*) FROM ordered_resources WHERE in_flight_until > now()"), 1);
+  // What a claim whose snapshot missed f#1's lease would see: f#2 due and
+  // f#1 apparently done. The resource is taken: f#2 is not claimed.
+  Exec(absl::StrCat("UPDATE deliveries SET next_attempt_at = now() WHERE sequence = 2 AND webhook_id = '",
+                    ordered_, "'"));
+  Exec(absl::StrCat("UPDATE deliveries SET state = 'succeeded', completed_at = now(), attempt_count = 1,"
+                    " last_http_status = 200 WHERE id = '", got["f#1/1"].id, "'"));
+  EXPECT_EQ(Keys(Claim()), Set{});
+  // Its result frees the resource: f#2 goes.
+  Write(got["f#1/1"], 200, DecisionKind::kSucceeded);
+  EXPECT_EQ(Count("SELECT count(*) FROM ordered_resources WHERE in_flight_until IS NOT NULL"), 0);
+  EXPECT_EQ(Keys(Claim()), Set{"f#2/2"});
+}
+
 TEST_F(OrderedDeliveryTest, AQuarantinedHeadReleasesTheNext) {
   for (int n = 1; n <= 2; ++n) Publish("e", n, n);
   // Three claims that never report (the process dies each time).
   for (int i = 0; i < 3; ++i) {
     EXPECT_EQ(Keys(Claim()), Set{"e#1/1"}) << i;
+    // Its lease, and with it the resource's, ran out.
     Exec(absl::StrCat("UPDATE deliveries SET lease_expires_at = now() - interval '1 second'"
                       " WHERE lease_expires_at IS NOT NULL AND webhook_id = '", ordered_, "'"));
+    Exec("UPDATE ordered_resources SET in_flight_until = now() - interval '1 second'"
+         " WHERE in_flight_until IS NOT NULL");
   }
   // The fourth claim quarantines e#1 (failed), which makes e#2 due.
   EXPECT_EQ(Keys(Claim()), Set{});

@@ -18,6 +18,10 @@ CREATE TABLE ordered_resources (
   resource_kind text NOT NULL,
   resource_key  text NOT NULL,
   last_sequence bigint NOT NULL DEFAULT 0 CHECK (last_sequence >= 0),
+  -- The lease of the resource's delivery being sent, set by the claim that
+  -- took it: no other delivery of the resource is claimed until its result
+  -- clears it or the time passes (its process died).
+  in_flight_until timestamptz,
   UNIQUE (webhook_id, resource_kind, resource_key)
 );
 
