@@ -26,7 +26,6 @@ boost::json::object WebhookToJson(const v1::Webhook& webhook, std::string_view s
   out["url"] = webhook.url();
   out["retryOnError"] = webhook.retry_on_error();
   out["useContactLanguage"] = webhook.use_contact_language();
-  out["ordered"] = webhook.ordered();
 
   // Protobuf maps have no order: sort by name for stable output.
   std::vector<std::pair<std::string_view, std::string_view>> headers(webhook.headers().begin(),
@@ -40,6 +39,7 @@ boost::json::object WebhookToJson(const v1::Webhook& webhook, std::string_view s
   for (const std::string& capability : webhook.capabilities())
     capabilities.emplace_back(capability);
   out["capabilities"] = std::move(capabilities);
+  out["ordered"] = webhook.ordered();  // our extension, always present
 
   switch (webhook.status()) {
     case v1::WEBHOOK_STATUS_ENABLED:

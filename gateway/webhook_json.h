@@ -4,7 +4,7 @@
 //
 //   {"id", "event", "url", "retryOnError", "useContactLanguage", "headers",
 //    "capabilities",                                  <- OCTO, always present
-//    "ordered"                                        <- always (false unless asked for)
+//    "ordered",                                       <- ours, always (false unless asked for)
 //    "status": "enabled"|"disabled", "createdAt", "updatedAt" (RFC 3339 UTC),
 //    "disabledReason", "disabledAt"                   <- only when disabled
 //    "rateLimitPerSecond", "maxConcurrency"           <- when set
