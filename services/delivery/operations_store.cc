@@ -113,7 +113,7 @@ constexpr PgStatement kReplay{
 
 // Ordered delivery: a requeued delivery of an ordered webhook waits
 // ('infinity' above) and its resource's first pending delivery is made due
-// (the dispatcher's statements: dispatch_store_sql.h), so a redelivered
+// (the statements of ordered_sql.h), so a redelivered
 // delivery older than the resource's pending ones goes first and those wait
 // behind it.
 constexpr PgStatement kLockOrdered{"ops_lock_ordered", ordered_sql::kLockOrdered};
