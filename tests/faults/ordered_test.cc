@@ -19,6 +19,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include <boost/json.hpp>
@@ -65,8 +66,31 @@ std::optional<Seen> Read(const ReceivedRequest& r) {
   return s;
 }
 
+using Time = std::chrono::steady_clock::time_point;
+using ByBooking = std::map<std::string, std::vector<Seen>>;
+
 class OrderedFaultTest : public FaultTest {
  protected:
+  // The doomed booking's first delivery: 503 with Retry-After 1 s, every
+  // attempt (4 attempts: about 3 s). Others: a third of the first attempts
+  // 500, then 200; each 200 after 30 ms. The answerer outlives the test
+  // body (the receiver stops in TearDown): it owns what it uses.
+  void AnswerOrdered(const std::vector<std::string>& bookings, const std::string& doomed) {
+    std::map<std::string, int> index_of;
+    for (std::size_t i = 0; i < bookings.size(); ++i) index_of[bookings[i]] = static_cast<int>(i);
+    auto tried = std::make_shared<std::set<std::string>>();  // webhook-ids seen, under the receiver's lock
+    receiver_->SetAnswerer("/ordered", [tried, index_of, doomed](const ReceivedRequest& r) -> ReceiverAnswer {
+      const std::optional<Seen> s = Read(r);
+      if (!s) return Reply(400);
+      if (s->booking == doomed && s->sequence == 1) return Reply(503).RetryAfter("1");
+      const bool first = tried->insert(delivery_e2e::WebhookId(r)).second;
+      const auto i = index_of.find(s->booking);
+      const int n = i == index_of.end() ? 0 : i->second;
+      if (first && (n + s->sequence) % 3 == 0) return Reply(500);
+      return Reply(200).Delay(30ms);
+    });
+  }
+
   // Five bursts: update u of every booking, occurred_at rising with u.
   void PublishBursts(const e2e::Tenant& tenant, const std::vector<std::string>& bookings) {
     for (int u = 1; u <= kUpdates; ++u) {
@@ -81,6 +105,85 @@ class OrderedFaultTest : public FaultTest {
       ASSERT_TRUE(published.ok()) << published.status();
       std::this_thread::sleep_for(100ms);  // bursts, not one batch
     }
+  }
+
+  // The ordered webhook's requests per booking, in arrival order; each
+  // carries its number, equal to its update (publish order = occurred_at
+  // order here).
+  ByBooking ReceivedByBooking() const {
+    ByBooking by_booking;
+    for (const ReceivedRequest& r : receiver_->Requests("/ordered")) {
+      std::optional<Seen> s = Read(r);
+      if (!s) {
+        ADD_FAILURE() << "a request without webhook-sequence or booking: " << r.body;
+        continue;
+      }
+      EXPECT_EQ(s->sequence, s->update) << s->booking;
+      by_booking[s->booking].push_back(*s);
+    }
+    return by_booking;
+  }
+
+  // Every request's number is at most one more than the last one answered
+  // 200, and the 200s come 1..5.
+  static void ExpectInOrder(const std::string& booking, const std::vector<Seen>& requests) {
+    int64_t done_through = 0;
+    std::vector<int64_t> succeeded;
+    for (const Seen& s : requests) {
+      EXPECT_LE(s.sequence, done_through + 1) << booking << ": sent before the one before it succeeded";
+      if (s.status == 200 && s.sequence == done_through + 1) {
+        ++done_through;
+        succeeded.push_back(s.sequence);
+      }
+    }
+    EXPECT_EQ(succeeded, (std::vector<int64_t>{1, 2, 3, 4, 5})) << booking;
+  }
+
+  // The doomed booking: its first delivery failed for good, and only then
+  // did the later ones go, in order. Returns the first and last attempts of
+  // its first delivery.
+  static std::pair<Time, Time> ExpectDoomedHeadThenTheRest(const std::vector<Seen>& requests) {
+    Time first{}, last{};
+    for (const Seen& s : requests) {
+      if (s.sequence != 1) continue;
+      if (first == Time{}) first = s.at;
+      last = s.at;
+    }
+    EXPECT_NE(first, Time{}) << "the doomed head was never sent";
+    int64_t next = 2;
+    for (const Seen& s : requests) {
+      if (s.sequence == 1) continue;
+      EXPECT_GT(s.at, last) << "sequence " << s.sequence << " went before its head failed for good";
+      EXPECT_LE(s.sequence, next) << "out of order";
+      if (s.sequence == next && s.status == 200) ++next;
+    }
+    EXPECT_EQ(next, kUpdates + 1) << "the doomed booking's later deliveries did not all arrive";
+    return {first, last};
+  }
+
+  // Not held back: the unordered webhook's deliveries all arrived while the
+  // doomed head was still failing, and the other bookings moved on.
+  void ExpectNothingElseHeldBack(std::pair<Time, Time> head, int total, const ByBooking& by_booking,
+                                 const std::vector<std::string>& bookings) const {
+    std::map<std::string, Time> plain;  // webhook-id -> first arrival
+    for (const ReceivedRequest& r : receiver_->Requests("/unordered")) {
+      EXPECT_FALSE(r.Header("webhook-sequence").has_value()) << "an unordered delivery carries webhook-sequence";
+      plain.emplace(delivery_e2e::WebhookId(r), r.received_steady);
+    }
+    EXPECT_EQ(plain.size(), static_cast<std::size_t>(total));
+    for (const auto& [id, at] : plain) {
+      EXPECT_LT(at, head.second) << id << ": an unordered delivery waited for the failing ordered head";
+    }
+    int others_meanwhile = 0;
+    for (const std::string& booking : bookings) {
+      for (const Seen& s : by_booking.at(booking)) {
+        if (s.sequence >= 2 && s.at > head.first && s.at < head.second) ++others_meanwhile;
+      }
+    }
+    EXPECT_GT(others_meanwhile, 0) << "no other booking moved on while the doomed head was failing";
+    std::cerr << "ordered test: " << receiver_->Count("/ordered") << " requests for " << total
+              << " ordered deliveries; " << others_meanwhile
+              << " of other bookings while the doomed head failed\n";
   }
 };
 
@@ -100,24 +203,7 @@ TEST_F(OrderedFaultTest, EachResourceArrivesInOrderThroughFailuresAKillAndTwoRep
   std::vector<std::string> bookings;
   for (int i = 0; i < kResources; ++i) bookings.push_back(delivery_e2e::NewUuid());
   const std::string doomed = delivery_e2e::NewUuid();
-  std::map<std::string, int> index_of;
-  for (int i = 0; i < kResources; ++i) index_of[bookings[i]] = i;
-
-  // The doomed booking's first delivery: 503 with Retry-After 1 s, every
-  // attempt (4 attempts: about 3 s). Others: a third of the first attempts
-  // 500, then 200; each 200 after 30 ms.
-  // The answerer outlives this function (the receiver stops in TearDown).
-  auto tried = std::make_shared<std::set<std::string>>();  // webhook-ids seen, under the receiver's lock
-  receiver_->SetAnswerer("/ordered", [tried, index_of, doomed](const ReceivedRequest& r) -> ReceiverAnswer {
-    const std::optional<Seen> s = Read(r);
-    if (!s) return Reply(400);
-    if (s->booking == doomed && s->sequence == 1) return Reply(503).RetryAfter("1");
-    const bool first = tried->insert(delivery_e2e::WebhookId(r)).second;
-    const auto i = index_of.find(s->booking);
-    const int n = i == index_of.end() ? 0 : i->second;
-    if (first && (n + s->sequence) % 3 == 0) return Reply(500);
-    return Reply(200).Delay(30ms);
-  });
+  AnswerOrdered(bookings, doomed);
   receiver_->SetPlan("/unordered", {}, Reply(200));
 
   const e2e::Tenant tenant = NewTenant();
@@ -139,9 +225,9 @@ TEST_F(OrderedFaultTest, EachResourceArrivesInOrderThroughFailuresAKillAndTwoRep
   if (HasFatalFailure()) return;
   const int total = static_cast<int>(all.size()) * kUpdates;
 
-  // The unordered webhook's deliveries are not held back (checked below
-  // against the doomed head's attempts); then a crash of the first replica
-  // midway, the second going on meanwhile.
+  // The unordered webhook's deliveries arrive (checked below against the
+  // doomed head's attempts); then a crash of the first replica midway, the
+  // second going on meanwhile.
   ASSERT_TRUE(receiver_->WaitFor("/unordered", static_cast<std::size_t>(total), 30s)) << stack_->LogTails();
   ASSERT_TRUE(receiver_->WaitFor("/ordered", 30, 60s)) << stack_->LogTails();
   const testing::ExitInfo killed = stack_->KillDelivery();
@@ -158,69 +244,11 @@ TEST_F(OrderedFaultTest, EachResourceArrivesInOrderThroughFailuresAKillAndTwoRep
   ASSERT_TRUE(done) << CountInState(hook, "succeeded") << " succeeded, " << CountInState(hook, "failed")
                     << " failed of " << total << "; unordered " << CountInState(unordered, "succeeded");
 
-  // Per booking, in arrival order: every request's number is at most one
-  // more than the last one answered 200; the 200s come 1..5, each carrying
-  // its update (publish order = occurred_at order here).
-  std::map<std::string, std::vector<Seen>> by_booking;
-  for (const ReceivedRequest& r : receiver_->Requests("/ordered")) {
-    std::optional<Seen> s = Read(r);
-    ASSERT_TRUE(s.has_value()) << "a request without webhook-sequence or booking: " << r.body;
-    EXPECT_EQ(s->sequence, s->update) << s->booking;
-    by_booking[s->booking].push_back(*s);
-  }
+  const ByBooking by_booking = ReceivedByBooking();
   ASSERT_EQ(by_booking.size(), all.size());
-  for (const std::string& booking : bookings) {
-    int64_t done_through = 0;
-    std::vector<int64_t> succeeded;
-    for (const Seen& s : by_booking[booking]) {
-      EXPECT_LE(s.sequence, done_through + 1) << booking << ": sent before the one before it succeeded";
-      if (s.status == 200 && s.sequence == done_through + 1) {
-        ++done_through;
-        succeeded.push_back(s.sequence);
-      }
-    }
-    EXPECT_EQ(succeeded, (std::vector<int64_t>{1, 2, 3, 4, 5})) << booking;
-  }
-
-  // The doomed booking: its first delivery failed for good, and only then
-  // did the later ones go, in order.
-  const std::vector<Seen>& d = by_booking[doomed];
-  std::chrono::steady_clock::time_point head_first{}, head_last{};
-  for (const Seen& s : d) {
-    if (s.sequence != 1) continue;
-    if (head_first == std::chrono::steady_clock::time_point{}) head_first = s.at;
-    head_last = s.at;
-  }
-  ASSERT_NE(head_first, std::chrono::steady_clock::time_point{}) << "the doomed head was never sent";
-  int64_t next = 2;
-  for (const Seen& s : d) {
-    if (s.sequence == 1) continue;
-    EXPECT_GT(s.at, head_last) << "sequence " << s.sequence << " went before its head failed for good";
-    EXPECT_LE(s.sequence, next) << "out of order";
-    if (s.sequence == next && s.status == 200) ++next;
-  }
-  EXPECT_EQ(next, kUpdates + 1) << "the doomed booking's later deliveries did not all arrive";
-
-  // Not held back: the unordered webhook's deliveries all arrived while the
-  // doomed head was still failing, and the other bookings moved on.
-  std::map<std::string, std::chrono::steady_clock::time_point> plain;  // webhook-id -> first arrival
-  for (const ReceivedRequest& r : receiver_->Requests("/unordered")) {
-    EXPECT_FALSE(r.Header("webhook-sequence").has_value()) << "an unordered delivery carries webhook-sequence";
-    plain.emplace(delivery_e2e::WebhookId(r), r.received_steady);
-  }
-  EXPECT_EQ(plain.size(), static_cast<std::size_t>(total));
-  for (const auto& [id, at] : plain) {
-    EXPECT_LT(at, head_last) << id << ": an unordered delivery waited for the failing ordered head";
-  }
-  int others_meanwhile = 0;
-  for (const std::string& booking : bookings) {
-    for (const Seen& s : by_booking[booking]) {
-      if (s.sequence >= 2 && s.at > head_first && s.at < head_last) ++others_meanwhile;
-    }
-  }
-  EXPECT_GT(others_meanwhile, 0) << "no other booking moved on while the doomed head was failing";
-  std::cerr << "ordered test: " << receiver_->Count("/ordered") << " requests for " << total
-            << " ordered deliveries; " << others_meanwhile << " of other bookings while the doomed head failed\n";
+  for (const std::string& booking : bookings) ExpectInOrder(booking, by_booking.at(booking));
+  const std::pair<Time, Time> head = ExpectDoomedHeadThenTheRest(by_booking.at(doomed));
+  ExpectNothingElseHeldBack(head, total, by_booking, bookings);
 
   const testing::ExitInfo second = (*replica)->Terminate(std::chrono::seconds(20));
   EXPECT_TRUE(second.Clean()) << second.ToString();
