@@ -32,6 +32,7 @@ struct WebhookFields {
   const json::object* headers = nullptr;
   const json::value* rate_limit_per_second = nullptr;  // a number
   const json::value* max_concurrency = nullptr;        // an integer
+  const json::value* ordered = nullptr;                // a boolean
 };
 
 absl::Status TypeError(std::string_view field, std::string_view expected) {
@@ -71,6 +72,9 @@ absl::StatusOr<WebhookFields> ParseFields(std::string_view body, json::value& do
         }
       }
       fields.headers = headers;
+    } else if (key == "ordered") {
+      if (!value.is_bool()) return TypeError(key, "a boolean");
+      fields.ordered = &value;
     } else if (key == "rateLimitPerSecond") {
       if (!value.is_number()) return TypeError(key, "a number");
       fields.rate_limit_per_second = &value;
@@ -92,7 +96,7 @@ absl::StatusOr<WebhookFields> ParseFields(std::string_view body, json::value& do
       return absl::InvalidArgumentError(absl::StrCat(
           "Unknown field '", TruncateUtf8(std::string_view(key), kMaxEchoedNameBytes),
           "'; allowed: url, event, retryOnError, useContactLanguage, headers, capabilities, "
-          "rateLimitPerSecond, maxConcurrency"));
+          "rateLimitPerSecond, maxConcurrency, ordered"));
     }
   }
   return fields;
@@ -113,6 +117,7 @@ void SetLimits(const WebhookFields& fields, Request& request) {
   if (fields.max_concurrency != nullptr) {
     request.set_max_concurrency(static_cast<int32_t>(fields.max_concurrency->to_number<int64_t>()));
   }
+  if (fields.ordered != nullptr) request.set_ordered(fields.ordered->get_bool());
 }
 
 }  // namespace

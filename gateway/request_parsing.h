@@ -7,7 +7,8 @@
 //   - known fields: url, event (string), retryOnError, useContactLanguage
 //     (boolean), headers (object of strings), capabilities (array of strings),
 //     and our extensions rateLimitPerSecond (number) and maxConcurrency
-//     (integer), 0 meaning no limit (on PATCH: remove it);
+//     (integer), 0 meaning no limit (on PATCH: remove it), and ordered
+//     (boolean: ordered delivery per resource);
 //   - a wrong type or an unknown field is INVALID_ARGUMENT naming the field;
 //     null is a wrong type, not "absent";
 //   - "capabilities" is type-checked, then ignored: a webhook's capabilities

@@ -39,6 +39,7 @@ boost::json::object WebhookToJson(const v1::Webhook& webhook, std::string_view s
   for (const std::string& capability : webhook.capabilities())
     capabilities.emplace_back(capability);
   out["capabilities"] = std::move(capabilities);
+  out["ordered"] = webhook.ordered();  // our extension, always present
 
   switch (webhook.status()) {
     case v1::WEBHOOK_STATUS_ENABLED:

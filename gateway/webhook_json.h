@@ -4,6 +4,7 @@
 //
 //   {"id", "event", "url", "retryOnError", "useContactLanguage", "headers",
 //    "capabilities",                                  <- OCTO, always present
+//    "ordered",                                       <- ours, always (false unless asked for)
 //    "status": "enabled"|"disabled", "createdAt", "updatedAt" (RFC 3339 UTC),
 //    "disabledReason", "disabledAt"                   <- only when disabled
 //    "rateLimitPerSecond", "maxConcurrency"           <- when set

@@ -199,6 +199,9 @@ absl::StatusOr<OutgoingRequest> RenderRequest(const ClaimedDelivery& delivery, c
   h.push_back(HeaderLine("webhook-id", message_id));
   h.push_back(absl::StrCat("webhook-timestamp: ", timestamp));
   h.push_back(HeaderLine("webhook-signature", *signature));
+  // Ordered delivery: the delivery's number among its resource's (not
+  // signed, like every header: the signature covers id, timestamp, body).
+  if (delivery.sequence > 0) h.push_back(absl::StrCat("webhook-sequence: ", delivery.sequence));
   return request;
 }
 

@@ -10,7 +10,9 @@
 #include <boost/json.hpp>
 #include <pqxx/pqxx>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "services/common/log.h"
 #include "services/common/pg_pool.h"
@@ -30,6 +32,8 @@ using dispatch_sql::kDisableWebhook;
 using dispatch_sql::kCancelPending;
 using dispatch_sql::kTrackFailing;
 using dispatch_sql::kDisableFailing;
+using dispatch_sql::kLockOrdered;
+using dispatch_sql::kPromoteHeads;
 using dispatch_sql::kStatements;
 using dispatch_sql::GoneWebhooks;
 using dispatch_sql::HealthJson;
@@ -86,6 +90,8 @@ ClaimedDelivery DeliveryFromRow(const pqxx::row& row) {
   d.rate_limit_per_second = row[18].as<double>();
   d.max_concurrency = row[19].as<int>();
   d.dialect = row[21].as<std::string>();  // row[20]: quarantined by this claim
+  d.ordered_resource_id = row[22].as<int64_t>();
+  d.sequence = row[23].as<int64_t>();
   return d;
 }
 
@@ -148,7 +154,12 @@ struct PgDispatchStore::Impl {
 
   // The results' statements in `txn`; counts the webhooks disabled.
   void Write(pqxx::work& txn, const std::vector<DeliveryResult>& results, DisabledCounts& disabled_here) {
-    for (const auto& round : Rounds(results)) txn.exec_prepared(kWriteResults.name, ResultsJson(round));
+    std::set<int64_t> ordered;  // ordered resources among the results
+    for (const auto& round : Rounds(results)) {
+      const pqxx::row row = txn.exec_prepared1(kWriteResults.name, ResultsJson(round));
+      AddIds(row[1].as<std::string>(), ordered);
+    }
+    PromoteHeads(txn, ordered);
     bool failing = false;
     const std::string health = HealthJson(results, &failing);
     if (health != "[]") txn.exec_prepared(kTrackFailing.name, health);
@@ -174,6 +185,30 @@ struct PgDispatchStore::Impl {
                   {{"webhook_id", webhook_id}, {"cancelled_deliveries", std::to_string(cancelled.affected_rows())}});
       }
     }
+  }
+
+  // '{1,2}' (a bigint[] as text) into `ids`.
+  static void AddIds(absl::string_view array, std::set<int64_t>& ids) {
+    if (array.size() < 2) return;
+    for (absl::string_view id : absl::StrSplit(array.substr(1, array.size() - 2), ',', absl::SkipEmpty())) {
+      int64_t value = 0;
+      if (absl::SimpleAtoi(id, &value)) ids.insert(value);
+    }
+  }
+
+  // Ordered delivery: the next delivery of each resource whose delivery
+  // finished (or may have) becomes due (docs/delivery.md, "Ordered
+  // delivery"). Nothing to do, and no statement, for unordered webhooks.
+  static void PromoteHeads(pqxx::work& txn, const std::set<int64_t>& ordered) {
+    if (ordered.empty()) return;
+    std::string array = "{";
+    for (int64_t id : ordered) absl::StrAppend(&array, array.size() > 1 ? "," : "", id);
+    array += '}';
+    txn.exec_prepared(kLockOrdered.name, array);
+    const pqxx::result promoted = txn.exec_prepared(kPromoteHeads.name, array);
+    // Due now: every replica's claimer is woken (on commit), as after an
+    // enqueue, rather than finding them at its next poll.
+    if (promoted.affected_rows() > 0) txn.exec0(absl::StrCat("NOTIFY ", kDeliveryChannel));
   }
 
   // After a lock timeout: commits the results whose delivery rows no other
@@ -224,9 +259,11 @@ absl::StatusOr<ClaimBatch> PgDispatchStore::Claim(int limit, absl::Duration leas
                           impl_->options.max_unreported_claims);
     batch.deliveries.reserve(rows.size());
     std::set<std::string> event_ids;
+    std::set<int64_t> quarantined_ordered;
     for (const pqxx::row& row : rows) {
       ClaimedDelivery d = DeliveryFromRow(row);
       if (row[20].as<bool>()) {  // quarantined by this claim: not sent
+        if (d.ordered_resource_id > 0) quarantined_ordered.insert(d.ordered_resource_id);
         log::Warn("delivery quarantined: its claims keep ending without a result (the process stops while "
                   "sending it); redeliver it to try again",
                   {{"delivery_id", d.id},
@@ -237,6 +274,8 @@ absl::StatusOr<ClaimBatch> PgDispatchStore::Claim(int limit, absl::Duration leas
       event_ids.insert(d.event_id);
       batch.deliveries.push_back(std::move(d));
     }
+    // A quarantined delivery is finished: its resource's next one may go.
+    Impl::PromoteHeads(txn, quarantined_ordered);
     if (!event_ids.empty()) {
       for (const pqxx::row& row : txn.exec_prepared(kClaimEvents.name, UuidArray(event_ids))) {
         ClaimedEvent e = EventFromRow(row);

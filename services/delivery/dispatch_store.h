@@ -70,6 +70,10 @@ struct ClaimedDelivery {
   std::string supplier_name;
   std::string supplier_endpoint;
   std::string supplier_contact_json;  // object: website, email, telephone, address
+  // Ordered delivery: the delivery's resource (ordered_resources.id) and
+  // its number there (the webhook-sequence header); 0 for an unordered one.
+  int64_t ordered_resource_id = 0;
+  int64_t sequence = 0;
 };
 
 struct ClaimBatch {

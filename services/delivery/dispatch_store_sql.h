@@ -3,6 +3,8 @@
 // store's logic reads on its own. docs/delivery.md, "Queue and lease" and
 // "Faults", explains the columns they maintain.
 
+#include "services/delivery/ordered_sql.h"
+
 namespace octo::delivery::dispatch_sql {
 
 struct Statement {
@@ -25,6 +27,21 @@ struct Statement {
 // The attempt number a claim reserves: after everything recorded or lost.
 #define OCTO_RESERVED "(greatest(d.attempt_count, COALESCE(d.claimed_attempt, 0)) + 1)"
 
+// Ordered delivery (docs/delivery.md, "Ordered delivery"): a delivery of an
+// ordered webhook (ordered_resource_id set) may be claimed only while no
+// other pending delivery of its resource comes before it (occurred_at, then
+// sequence) or is being sent (a live lease). Evaluated only for ordered rows
+// (the OR stops at the NULL test for the others); reads
+// deliveries_ordered_pending_idx. The resource's later deliveries wait with
+// next_attempt_at = 'infinity' (never due: the claim does not even see
+// them) until kPromoteHeads makes the next one due.
+#define OCTO_HEAD_OF_RESOURCE                                                     \
+  "(q.ordered_resource_id IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p"      \
+  "  WHERE p.ordered_resource_id = q.ordered_resource_id AND p.state = 'pending'" \
+  "    AND p.ordered_resource_id IS NOT NULL AND p.id <> q.id"                     \
+  "    AND ((p.ordered_at, p.sequence) < (q.ordered_at, q.sequence)"              \
+  "      OR p.lease_expires_at >= now())))"
+
 // $1 = batch size, $2 = lease in milliseconds, $3 = claims without a result
 // after which a delivery is quarantined. `picked` takes the due rows in
 // next_attempt_at order from the partial index, skipping rows another
@@ -39,15 +56,32 @@ struct Statement {
 constexpr Statement kClaim{
     "dispatch_claim",
     "WITH picked AS ("
-    "  SELECT id, attempt_count, claimed_attempt, unreported_claims, lease_expires_at AS old_lease"
-    "  FROM deliveries"
+    "  SELECT id, attempt_count, claimed_attempt, unreported_claims, lease_expires_at AS old_lease,"
+    "    ordered_resource_id"
+    "  FROM deliveries q"
     "  WHERE state = 'pending' AND next_attempt_at <= now()"
     "    AND (lease_expires_at IS NULL OR lease_expires_at < now())"
+    "    AND " OCTO_HEAD_OF_RESOURCE
     "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
     " chosen AS MATERIALIZED ("
     "  SELECT * FROM picked WHERE NOT EXISTS (SELECT 1 FROM picked WHERE " OCTO_SUSPECT ")"
     "  UNION ALL"
     "  (SELECT * FROM picked WHERE " OCTO_SUSPECT " ORDER BY id LIMIT 1)),"
+    // Ordered delivery: the resource of a chosen ordered row is taken for the
+    // lease (ordered_resources.in_flight_until), unless a concurrent claim
+    // holds or just took it (its lock is skipped; a committed take is seen by
+    // the recheck of the locked row's newest version): one delivery of a
+    // resource in flight, whatever this statement's snapshot missed. The
+    // rows whose resource was not taken are not claimed (they stay due).
+    " free AS MATERIALIZED ("
+    "  SELECT o.id FROM ordered_resources o"
+    "  WHERE EXISTS (SELECT 1 FROM chosen WHERE ordered_resource_id IS NOT NULL)"  // else not even a scan
+    "    AND o.id = ANY(ARRAY(SELECT ordered_resource_id FROM chosen WHERE ordered_resource_id IS NOT NULL))"
+    "    AND (o.in_flight_until IS NULL OR o.in_flight_until < now())"
+    "  FOR UPDATE SKIP LOCKED),"
+    " taken AS ("
+    "  UPDATE ordered_resources o SET in_flight_until = now() + $2::bigint * interval '1 millisecond'"
+    "  WHERE EXISTS (SELECT 1 FROM free) AND o.id = ANY(ARRAY(SELECT id FROM free)) RETURNING o.id),"
     " claimed AS ("
     "  UPDATE deliveries d SET"
     "    lease_expires_at = CASE WHEN " OCTO_QUARANTINE " THEN NULL"
@@ -60,8 +94,10 @@ constexpr Statement kClaim{
     "    completed_at = CASE WHEN " OCTO_QUARANTINE " THEN now() ELSE d.completed_at END,"
     "    last_http_status = CASE WHEN " OCTO_UNREPORTED " THEN NULL ELSE d.last_http_status END,"
     "    last_error_class = CASE WHEN " OCTO_UNREPORTED " THEN 'interrupted' ELSE d.last_error_class END"
-    "  WHERE d.id = ANY(ARRAY(SELECT id FROM chosen))"
-    "  RETURNING d.id, d.event_id, d.webhook_id, d.attempt_count, d.lease_expires_at, d.state),"
+    "  WHERE d.id = ANY(ARRAY(SELECT id FROM chosen"
+    "    WHERE ordered_resource_id IS NULL OR ordered_resource_id IN (SELECT id FROM taken)))"
+    "  RETURNING d.id, d.event_id, d.webhook_id, d.attempt_count, d.lease_expires_at, d.state,"
+    "    d.ordered_resource_id, d.sequence),"
     // The rows are locked by `picked`: its values are the ones the UPDATE saw.
     " lost AS ("
     "  INSERT INTO delivery_attempts (delivery_id, attempt_number, started_at, duration_ms,"
@@ -73,14 +109,15 @@ constexpr Statement kClaim{
     " (the process stopped each time, e.g. it crashed while sending it); it is not tried again unless redelivered'"
     "    ELSE 'interrupted: the process stopped before the outcome of this attempt was recorded;"
     " whether the request reached the endpoint is unknown' END"
-    "  FROM chosen WHERE claimed_attempt IS NOT NULL"
+    "  FROM chosen WHERE claimed_attempt IS NOT NULL AND id IN (SELECT id FROM claimed)"
     "  ON CONFLICT (delivery_id, attempt_number) DO NOTHING)"
     " SELECT c.id::text, c.attempt_count, COALESCE(" OCTO_MICROS("c.lease_expires_at") ", 0), c.event_id::text,"
     "  w.id::text, w.event, w.url, w.retry_on_error, w.use_contact_language,"
     "  w.headers::text, w.capabilities::text, w.secret, w.status = 'enabled',"
     "  s.id::text, s.name, s.endpoint, s.contact::text,"
     "  CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret ELSE '' END,"
-    "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0), c.state <> 'pending', w.dialect"
+    "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0), c.state <> 'pending', w.dialect,"
+    "  COALESCE(c.ordered_resource_id, 0), COALESCE(c.sequence, 0)"
     " FROM claimed c"
     " JOIN webhooks w ON w.id = c.webhook_id"
     " JOIN events e ON e.id = c.event_id"
@@ -156,7 +193,7 @@ constexpr Statement kWriteResults{
     "    last_error_class = CASE WHEN " OCTO_LAST " THEN r.error ELSE d.last_error_class END"
     "  FROM r WHERE d.id = r.id AND d.id = ANY(ARRAY(SELECT id FROM r))"
     "  RETURNING d.id, CASE WHEN r.num > 0 THEN r.num ELSE d.attempt_count END AS num,"
-    "    r.act, r.started, r.duration, r.status, r.error, r.snippet),"
+    "    r.act, r.started, r.duration, r.status, r.error, r.snippet, d.ordered_resource_id),"
     " ins AS ("
     "  INSERT INTO delivery_attempts AS a (delivery_id, attempt_number, started_at, duration_ms,"
     "    http_status, error_class, response_snippet)"
@@ -167,7 +204,14 @@ constexpr Statement kWriteResults{
     "    duration_ms = EXCLUDED.duration_ms, http_status = EXCLUDED.http_status,"
     "    error_class = EXCLUDED.error_class, response_snippet = EXCLUDED.response_snippet"
     "  WHERE a.error_class = 'interrupted')"
-    " SELECT count(*) FROM upd"};
+    // The ordered resources among the results: their next deliveries may be
+    // due now (kLockOrdered, kPromoteHeads). '{}' for unordered webhooks.
+    " SELECT count(*), COALESCE(array_agg(DISTINCT ordered_resource_id)"
+    "  FILTER (WHERE ordered_resource_id IS NOT NULL), '{}')::text FROM upd"};
+
+// Ordered delivery: the next delivery of each resource (ordered_sql.h).
+constexpr Statement kLockOrdered{"dispatch_lock_ordered", ordered_sql::kLockOrdered};
+constexpr Statement kPromoteHeads{"dispatch_promote_heads", ordered_sql::kPromoteHeads};
 
 // The deliveries among $1 ('{uuid,...}') that no other session holds
 // locked, locked now for this transaction: written while the rest wait.
@@ -222,6 +266,7 @@ constexpr Statement kDisableFailing{
 // clang-format on
 
 constexpr Statement kStatements[] = {kClaim,          kClaimEvents,   kWriteResults, kLockFree,
-                                     kDisableWebhook, kCancelPending, kTrackFailing, kDisableFailing};
+                                     kDisableWebhook, kCancelPending, kTrackFailing, kDisableFailing,
+                                     kLockOrdered,    kPromoteHeads};
 
 }  // namespace octo::delivery::dispatch_sql

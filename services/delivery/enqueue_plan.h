@@ -68,6 +68,7 @@ struct WebhookRow {
   std::string event;
   bool notification = false;             // the thin-body dialect
   std::vector<std::string> event_types;  // every type it wants besides `event`
+  bool ordered = false;                  // ordered delivery per resource
 };
 
 class WebhookIndex {

@@ -4,6 +4,7 @@
 #include <array>
 
 #include "services/common/pg_statements.h"
+#include "services/delivery/ordered_sql.h"
 
 namespace octo::delivery::enqueue {
 
@@ -45,7 +46,7 @@ constexpr Statement kLockConnections{
 constexpr Statement kResolveWebhooks{
     "enqueue_resolve_webhooks",
     "SELECT w.id::text, w.connection_id::text, c.supplier_id::text, w.event,"
-    "  w.dialect = 'notification', array_to_string(w.event_types, ',')"
+    "  w.dialect = 'notification', array_to_string(w.event_types, ','), w.ordered"
     " FROM connections c JOIN webhooks w ON w.connection_id = c.id"
     " WHERE c.supplier_id = ANY($1::uuid[])"
     "   AND (w.event = ANY($2::text[])"
@@ -80,6 +81,35 @@ constexpr Statement kInsertEvents{
     "  INSERT INTO deliveries (event_id, webhook_id)"
     "  SELECT * FROM unnest($2::uuid[], $3::uuid[])) "
     "SELECT 1"};
+// Ordered delivery (docs/delivery.md, "Ordered delivery"), only when the
+// batch has deliveries of ordered webhooks. $1 = a JSON array of (webhook,
+// resource kind, resource key, n): each resource's counter advances by n
+// (its new deliveries take the n numbers after the old value), rows created
+// at n. Taken in (webhook, kind, key) order, as kLockOrdered takes them; the
+// row locks last until the commit, so a result that finishes a delivery of
+// the resource meanwhile waits, and then sees these deliveries.
+constexpr Statement kTakeSequences{
+    "enqueue_take_sequences",
+    "INSERT INTO ordered_resources AS o (webhook_id, resource_kind, resource_key, last_sequence)"
+    " SELECT x.webhook_id, x.resource_kind, x.resource_key, x.n"
+    " FROM json_to_recordset($1::json) AS x(webhook_id uuid, resource_kind text, resource_key text,"
+    "   n bigint)"
+    " ORDER BY x.webhook_id, x.resource_kind, x.resource_key"
+    " ON CONFLICT (webhook_id, resource_kind, resource_key)"
+    "  DO UPDATE SET last_sequence = o.last_sequence + EXCLUDED.last_sequence"
+    " RETURNING o.id, o.webhook_id::text, o.resource_kind, o.resource_key, o.last_sequence"};
+// The deliveries of ordered webhooks ($1 events, $2 webhooks, $3 resources,
+// $4 sequences, $5 occurred_at in µs, pairwise): they wait ('infinity')
+// until kPromoteHeadsAfterEnqueue makes each resource's first one due.
+constexpr Statement kInsertOrderedDeliveries{
+    "enqueue_insert_ordered_deliveries",
+    "INSERT INTO deliveries (event_id, webhook_id, ordered_resource_id, sequence, ordered_at,"
+    "  next_attempt_at)"
+    " SELECT e, w, r, s, " OCTO_TIMESTAMP("t") ", 'infinity'"
+    " FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::bigint[], $5::bigint[]) AS x(e, w, r, s, t)"};
+constexpr Statement kPromoteHeadsAfterEnqueue{"enqueue_promote_heads",
+                                              ordered_sql::kPromoteHeads};
+
 // The keys of the batch that are stored already: their answers as they were.
 constexpr Statement kSelectEvents{
     "enqueue_select_events",
@@ -112,8 +142,9 @@ constexpr Statement kUpsertSnapshots{
     "  SET resource = EXCLUDED.resource, occurred_at = EXCLUDED.occurred_at, updated_at = now()"
     "  WHERE s.occurred_at <= EXCLUDED.occurred_at"};
 
-inline constexpr std::array kStatements = {kLockKeys,     kLockSuppliers, kLockConnections,
-                                           kSelectEvents, kLockSnapshots, kResolveWebhooks,
-                                           kInsertEvents, kUpsertSnapshots};
+inline constexpr std::array kStatements = {
+    kLockKeys,       kLockSuppliers,   kLockConnections, kSelectEvents,
+    kLockSnapshots,  kResolveWebhooks, kInsertEvents,    kUpsertSnapshots,
+    kTakeSequences,  kInsertOrderedDeliveries, kPromoteHeadsAfterEnqueue};
 
 }  // namespace octo::delivery::enqueue

@@ -3,6 +3,7 @@
 #include <map>
 #include <set>
 #include <string_view>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -95,6 +96,7 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
   Recordset rows;
   std::string delivery_events = "{";
   std::string delivery_webhooks = "{";
+  std::vector<OrderedDelivery> ordered;
   for (std::size_t i : fresh_) {
     const EventToStore& e = *flat_.events[i];
     const ValidEvent& v = *e.valid;
@@ -110,6 +112,10 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
       });
     }
     for (const enqueue::WebhookRow* webhook : receivers) {
+      if (webhook->ordered) {
+        ordered.push_back({event_id, webhook, &e});
+        continue;
+      }
       if (delivery_events.size() > 1) {
         delivery_events.push_back(',');
         delivery_webhooks.push_back(',');
@@ -147,6 +153,56 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
   where_.operation = enqueue::kInsertEvents.name;
   txn_.exec_prepared(enqueue::kInsertEvents.name, rows.Finish(), delivery_events,
                      delivery_webhooks);
+  if (!ordered.empty()) InsertOrderedDeliveries(ordered);
+}
+
+// Ordered delivery: each (webhook, resource) numbers its deliveries from 1
+// in publish order (the group's order), the counter locked until the
+// commit; the deliveries wait, and each resource's first pending delivery
+// is then made due (it may be an older one, still pending).
+void EnqueueTxn::InsertOrderedDeliveries(const std::vector<OrderedDelivery>& deliveries) {
+  using Key = std::tuple<std::string, std::string, std::string>;  // webhook, kind, key
+  const auto key_of = [](const OrderedDelivery& d) {
+    return Key{d.webhook->id, std::string(payload::ResourceKindName(d.event->valid->kind)),
+               d.event->valid->resource_key};
+  };
+  std::map<Key, std::int64_t> counts;
+  for (const OrderedDelivery& d : deliveries) ++counts[key_of(d)];
+  Recordset resources;
+  for (const auto& [key, n] : counts) {
+    resources.Row()
+        .Text("webhook_id", std::get<0>(key))
+        .Text("resource_kind", std::get<1>(key))
+        .Text("resource_key", std::get<2>(key))
+        .Int("n", n);
+  }
+  // key -> (ordered_resources.id, the last number taken before this batch)
+  std::map<Key, std::pair<std::int64_t, std::int64_t>> taken;
+  std::string resource_ids = "{";
+  where_.operation = enqueue::kTakeSequences.name;
+  for (const pqxx::row& row : txn_.exec_prepared(enqueue::kTakeSequences.name, resources.Finish())) {
+    Key key{row[1].as<std::string>(), row[2].as<std::string>(), row[3].as<std::string>()};
+    const std::int64_t id = row[0].as<std::int64_t>();
+    const std::int64_t last = row[4].as<std::int64_t>();
+    absl::StrAppend(&resource_ids, resource_ids.size() > 1 ? "," : "", id);
+    taken[key] = {id, last - counts.at(key)};
+  }
+  resource_ids.push_back('}');
+  std::string events = "{", webhooks = "{", ids = "{", sequences = "{", occurred = "{";
+  for (const OrderedDelivery& d : deliveries) {
+    auto& [id, last] = taken.at(key_of(d));
+    const char* sep = events.size() > 1 ? "," : "";
+    absl::StrAppend(&events, sep, d.event_id);
+    absl::StrAppend(&webhooks, sep, d.webhook->id);
+    absl::StrAppend(&ids, sep, id);
+    absl::StrAppend(&sequences, sep, ++last);
+    absl::StrAppend(&occurred, sep, d.event->valid->occurred_at_micros);
+  }
+  for (std::string* array : {&events, &webhooks, &ids, &sequences, &occurred}) array->push_back('}');
+  where_.operation = enqueue::kInsertOrderedDeliveries.name;
+  txn_.exec_prepared(enqueue::kInsertOrderedDeliveries.name, events, webhooks, ids, sequences, occurred);
+  where_.operation = enqueue::kPromoteHeadsAfterEnqueue.name;
+  txn_.exec_prepared(enqueue::kPromoteHeadsAfterEnqueue.name, resource_ids);
 }
 
 // The last state of each resource the batch changed.

@@ -165,12 +165,20 @@ class EnqueueTxn {
       rows.push_back(enqueue::WebhookRow{
           row[0].as<std::string>(), row[1].as<std::string>(), row[2].as<std::string>(),
           row[3].as<std::string>(), row[4].as<bool>(),
-          absl::StrSplit(row[5].as<std::string>(), ',', absl::SkipEmpty())});
+          absl::StrSplit(row[5].as<std::string>(), ',', absl::SkipEmpty()), row[6].as<bool>()});
     }
     return enqueue::WebhookIndex(std::move(rows));
   }
 
+  // A delivery of an ordered webhook, inserted after the events.
+  struct OrderedDelivery {
+    std::string event_id;
+    const enqueue::WebhookRow* webhook;
+    const EventToStore* event;
+  };
+
   void InsertEvents(const std::vector<std::string>& diffs, const enqueue::WebhookIndex& webhooks);
+  void InsertOrderedDeliveries(const std::vector<OrderedDelivery>& deliveries);
   void UpsertSnapshots();
 
   // A later event of a key answers as its first.

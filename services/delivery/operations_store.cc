@@ -20,6 +20,7 @@
 #include "services/common/strings.h"
 #include "services/common/validation.h"
 #include "services/delivery/dispatch_render.h"
+#include "services/delivery/ordered_sql.h"
 #include "services/delivery/store.h"
 
 namespace octo::delivery {
@@ -32,7 +33,7 @@ namespace pb = ::octo::webhooks::v1;
 #define OCTO_OPS_TIMESTAMP(param) "('epoch'::timestamptz + " param "::bigint * interval '1 microsecond')"
 #define OCTO_OPS_DELIVERY_COLUMNS                                                  \
   "d.id::text, d.webhook_id::text, d.event_id::text, e.event, d.state, d.attempt_count, " \
-  OCTO_OPS_MICROS("d.created_at") ", " OCTO_OPS_MICROS("d.next_attempt_at") ", "        \
+  OCTO_OPS_MICROS("d.created_at") ", " OCTO_OPS_MICROS("NULLIF(d.next_attempt_at, 'infinity')") ", " \
   OCTO_OPS_MICROS("d.completed_at") ", d.last_http_status, d.last_error_class"
 // clang-format on
 
@@ -81,7 +82,8 @@ constexpr int64_t kMaxCursorMicros = 253402300799999999;
 #define OCTO_OPS_REQUEUE                                                                      \
   "state = CASE WHEN " OCTO_OPS_LIVE_LEASE " THEN state ELSE 'pending' END,"                 \
   " completed_at = CASE WHEN " OCTO_OPS_LIVE_LEASE " THEN completed_at ELSE NULL END,"       \
-  " next_attempt_at = CASE WHEN " OCTO_OPS_LIVE_LEASE " THEN next_attempt_at ELSE now() END," \
+  " next_attempt_at = CASE WHEN " OCTO_OPS_LIVE_LEASE " THEN next_attempt_at"                 \
+  "   WHEN ordered_resource_id IS NOT NULL THEN 'infinity' ELSE now() END,"                    \
   " redeliver_requested = " OCTO_OPS_LIVE_LEASE ","                                           \
   " unreported_claims = 0,"                                                                   \
   " requeued_at = now(),"                                                                     \
@@ -90,7 +92,8 @@ constexpr int64_t kMaxCursorMicros = 253402300799999999;
 constexpr PgStatement kRedeliver{
     "ops_redeliver",
     "UPDATE deliveries SET " OCTO_OPS_REQUEUE
-    " WHERE id = $1::uuid AND webhook_id = $2::uuid RETURNING id"};
+    " WHERE id = $1::uuid AND webhook_id = $2::uuid"
+    " RETURNING id, COALESCE(ordered_resource_id::text, '')"};
 
 // $1 webhook, $2 since (µs), $3 bound. Failed deliveries, and cancelled
 // ones (their webhook was disabled: after re-enabling it, a replay sends
@@ -104,8 +107,17 @@ constexpr PgStatement kReplay{
     "  ORDER BY created_at, id LIMIT $3 FOR UPDATE SKIP LOCKED),"
     " queued AS ("
     "  UPDATE deliveries SET " OCTO_OPS_REQUEUE
-    "  FROM picked WHERE deliveries.id = picked.id RETURNING 1)"
-    " SELECT count(*)::integer FROM queued"};
+    "  FROM picked WHERE deliveries.id = picked.id RETURNING ordered_resource_id)"
+    " SELECT count(*)::integer, COALESCE(array_agg(DISTINCT ordered_resource_id)"
+    "  FILTER (WHERE ordered_resource_id IS NOT NULL), '{}')::text FROM queued"};
+
+// Ordered delivery: a requeued delivery of an ordered webhook waits
+// ('infinity' above) and its resource's first pending delivery is made due
+// (the statements of ordered_sql.h), so a redelivered
+// delivery older than the resource's pending ones goes first and those wait
+// behind it.
+constexpr PgStatement kLockOrdered{"ops_lock_ordered", ordered_sql::kLockOrdered};
+constexpr PgStatement kPromoteHeads{"ops_promote_heads", ordered_sql::kPromoteHeads};
 
 constexpr PgStatement kReplayMore{
     "ops_replay_more",
@@ -123,7 +135,15 @@ constexpr PgStatement kInsertTest{
     " INSERT INTO deliveries (event_id, webhook_id) SELECT id, $5::uuid FROM ev RETURNING id::text"};
 
 constexpr std::array kStatements = {kWebhook, kList,       kGet,       kAttempts,
-                                    kRedeliver, kReplay, kReplayMore, kInsertTest};
+                                    kRedeliver, kReplay, kReplayMore, kInsertTest,
+                                    kLockOrdered, kPromoteHeads};
+
+// Makes the next delivery of the ordered resources in `ids` ('{...}') due.
+void PromoteHeads(pqxx::work& txn, const std::string& ids) {
+  if (ids.empty() || ids == "{}") return;
+  txn.exec_prepared(kLockOrdered.name, ids);
+  txn.exec_prepared(kPromoteHeads.name, ids);
+}
 
 absl::Status WebhookNotFound() { return absl::NotFoundError("webhookId: no such webhook"); }
 absl::Status DeliveryNotFound() { return absl::NotFoundError("deliveryId: no such delivery"); }
@@ -161,7 +181,11 @@ void DeliveryFromRow(const pqxx::row& r, pb::Delivery* out) {
   out->set_state(StateFromName(r[4].as<std::string>()));
   out->set_attempt_count(r[5].as<int>());
   SetTime(r[6], out->mutable_create_time());
-  if (out->state() == pb::DELIVERY_STATE_PENDING) SetTime(r[7], out->mutable_next_attempt_time());
+  // A delivery of an ordered webhook waiting behind an earlier one of its
+  // resource has no time of its own (NULL).
+  if (out->state() == pb::DELIVERY_STATE_PENDING && !r[7].is_null()) {
+    SetTime(r[7], out->mutable_next_attempt_time());
+  }
   if (!r[8].is_null()) SetTime(r[8], out->mutable_complete_time());
   if (!r[9].is_null()) out->set_last_http_status(r[9].as<int>());
   if (!r[10].is_null()) out->set_last_error_class(r[10].as<std::string>());
@@ -321,6 +345,8 @@ absl::StatusOr<pb::Delivery> PgOperationsStore::Redeliver(std::string_view conne
             txn.exec_prepared(kRedeliver.name, std::string(delivery_id), std::string(webhook_id));
         if (r.empty()) return DeliveryNotFound();
         if (!w->enabled) return WebhookDisabled();  // rolls the update back
+        const std::string ordered = r[0][1].as<std::string>();
+        if (!ordered.empty()) PromoteHeads(txn, absl::StrCat("{", ordered, "}"));
         Notify(txn);
         return ReadDelivery(txn, webhook_id, delivery_id, /*with_attempts=*/false);
       });
@@ -337,9 +363,10 @@ absl::StatusOr<pb::ReplayDeliveriesResponse> PgOperationsStore::Replay(
         if (!w->enabled) return WebhookDisabled();
         const long long since_us = absl::ToUnixMicros(since);
         pb::ReplayDeliveriesResponse out;
-        out.set_queued_count(
-            txn.exec_prepared1(kReplay.name, std::string(webhook_id), since_us, max_count)[0]
-                .as<int>());
+        const pqxx::row queued =
+            txn.exec_prepared1(kReplay.name, std::string(webhook_id), since_us, max_count);
+        out.set_queued_count(queued[0].as<int>());
+        PromoteHeads(txn, queued[1].as<std::string>());
         out.set_more(
             txn.exec_prepared1(kReplayMore.name, std::string(webhook_id), since_us)[0].as<bool>());
         if (out.queued_count() > 0) Notify(txn);

@@ -289,7 +289,8 @@ absl::StatusOr<WebhookRecord> PgRepository::CreateWebhook(const NewWebhook& w) {
                                HeadersToJson(w.headers), StringsToJson(w.capabilities), w.secret,
                                NullableText(NumberText(w.rate_limit_per_second)),
                                NullableText(NumberText(w.max_concurrency)), w.dialect,
-                               *TextArray(w.event_types), BoolText(w.active)));
+                               *TextArray(w.event_types), BoolText(w.active),
+                               BoolText(w.ordered)));
       });
 }
 
@@ -378,7 +379,7 @@ absl::StatusOr<WebhookRecord> PgRepository::UpdateWebhook(std::string_view conne
             NullableText(patch.event), NullableText(patch.url), NullableBool(patch.retry_on_error),
             NullableBool(patch.use_contact_language), NullableText(headers),
             NullableText(rate), NullableText(concurrency), NullableText(event_types),
-            NullableBool(active));
+            NullableBool(active), NullableBool(patch.ordered));
         if (r.empty()) return WebhookNotFound();
         return WebhookFromRow(r[0]);
       });

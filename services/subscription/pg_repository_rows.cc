@@ -153,6 +153,7 @@ WebhookRecord WebhookFromRow(const pqxx::row& r) {
   if (!r[17].is_null()) w.max_concurrency = r[17].as<int>();
   w.dialect = r[18].as<std::string>();
   w.event_types = absl::StrSplit(r[19].as<std::string>(), ',', absl::SkipEmpty());
+  w.ordered = r[20].as<bool>();
   return w;
 }
 

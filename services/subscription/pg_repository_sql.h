@@ -27,7 +27,7 @@ namespace octo::subscription::repository_sql {
   OCTO_MICROS("created_at") ", " OCTO_MICROS("updated_at") ", "                \
   OCTO_MICROS("disabled_at") ", " OCTO_MICROS("failing_since") ", "          \
   OCTO_MICROS("previous_secret_expires_at") ", rate_limit_per_second, "       \
-  "max_concurrency, dialect, array_to_string(event_types, ',')"
+  "max_concurrency, dialect, array_to_string(event_types, ','), ordered"
 // clang-format on
 
 inline constexpr PgStatement kInsertSupplier{
@@ -80,12 +80,12 @@ inline constexpr PgStatement kInsertWebhook{
     "insert_webhook",
     "INSERT INTO webhooks (connection_id, event, url, retry_on_error, use_contact_language, "
     "headers, capabilities, secret, rate_limit_per_second, max_concurrency, dialect, "
-    "event_types, status, disabled_reason, disabled_at) "
+    "event_types, status, disabled_reason, disabled_at, ordered) "
     "VALUES ($1::uuid, $2, $3, $4::boolean, $5::boolean, $6::jsonb, $7::jsonb, $8, "
     "$9::double precision, $10::integer, $11, $12::text[], "
     "CASE WHEN $13::boolean THEN 'enabled' ELSE 'disabled' END, "
     "CASE WHEN $13::boolean THEN NULL ELSE 'deactivated' END, "
-    "CASE WHEN $13::boolean THEN NULL ELSE now() END) "
+    "CASE WHEN $13::boolean THEN NULL ELSE now() END, $14::boolean) "
     "RETURNING " OCTO_WEBHOOK_COLUMNS};
 inline constexpr PgStatement kSelectWebhook{
     "select_webhook", "SELECT " OCTO_WEBHOOK_COLUMNS
@@ -124,6 +124,7 @@ inline constexpr PgStatement kUpdateWebhook{
     "  ELSE NULLIF($8::double precision, 0) END, "
     "max_concurrency = CASE WHEN $9::integer IS NULL THEN max_concurrency "
     "  ELSE NULLIF($9::integer, 0) END, "
+    "ordered = COALESCE($12::boolean, ordered), "
     "updated_at = greatest(now(), created_at) "
     "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
 // Deleting a webhook deletes its deliveries (ON DELETE CASCADE). The result

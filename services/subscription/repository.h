@@ -129,6 +129,8 @@ struct WebhookRecord {
   // Notification subscriptions: every event they want (event is the first);
   // empty for webhooks.
   std::vector<std::string> event_types;
+  // Deliveries sent one at a time per resource, in order (docs/delivery.md).
+  bool ordered = false;
 };
 
 struct NewWebhook {
@@ -145,6 +147,7 @@ struct NewWebhook {
   std::string dialect = std::string(kWebhookDialect);
   std::vector<std::string> event_types;  // notifications: event is the first
   bool active = true;                    // false: stored disabled ("deactivated")
+  bool ordered = false;                  // ordered delivery per resource
 };
 
 // Unset fields keep their value.
@@ -161,10 +164,12 @@ struct WebhookPatch {
   // false: disabled with kDeactivatedReason (unless disabled already);
   // true: enabled as EnableWebhook does.
   std::optional<bool> active;
+  // Ordered delivery for the deliveries enqueued from now on.
+  std::optional<bool> ordered;
 
   bool empty() const {
     return !event && !url && !retry_on_error && !use_contact_language && !headers &&
-           !rate_limit_per_second && !max_concurrency && !event_types && !active;
+           !rate_limit_per_second && !max_concurrency && !event_types && !active && !ordered;
   }
 };
 

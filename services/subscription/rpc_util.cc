@@ -76,6 +76,7 @@ void ToProto(const WebhookRecord& r, pb::Webhook* out) {
   if (r.max_concurrency) out->set_max_concurrency(*r.max_concurrency);
   if (r.failing_since) SetTimestamp(*r.failing_since, out->mutable_failing_since());
   out->set_dialect(r.dialect);
+  out->set_ordered(r.ordered);
   if (r.event_types.empty()) {
     out->add_event_types(r.event);
   } else {

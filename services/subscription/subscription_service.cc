@@ -66,6 +66,7 @@ grpc::Status SubscriptionServiceImpl::CreateWebhook(grpc::ServerContext*,
         request->has_use_contact_language() ? request->use_contact_language() : true;
     webhook.headers = ToMap(request->headers());
     webhook.capabilities.assign(request->capabilities().begin(), request->capabilities().end());
+    webhook.ordered = request->has_ordered() && request->ordered();
     if (absl::Status s = ApplyCreateDialect(*request, webhook); !s.ok()) return s;
     if (absl::Status s = ValidateWebhookEvent(webhook.event); !s.ok()) return s;
     if (absl::Status s = ValidateWebhookUrl(webhook.url); !s.ok()) return s;
@@ -160,6 +161,7 @@ grpc::Status SubscriptionServiceImpl::UpdateWebhook(grpc::ServerContext*,
       return absl::InvalidArgumentError("event: notification subscriptions change eventTypes");
     }
     if (request->has_active()) patch.active = request->active();
+    if (request->has_ordered()) patch.ordered = request->ordered();
     if (request->has_event()) {
       if (absl::Status s = ValidateWebhookEvent(request->event()); !s.ok()) return s;
       patch.event = request->event();

@@ -134,7 +134,7 @@ std::set<std::string> Keys(const boost::json::object& object) {
 const std::set<std::string>& WebhookKeys() {
   static const std::set<std::string> kKeys = {"id",           "event",  "url",       "retryOnError",
                                               "useContactLanguage", "headers", "capabilities",
-                                              "status",       "createdAt", "updatedAt"};
+                                              "ordered",      "status",    "createdAt", "updatedAt"};
   return kKeys;
 }
 

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
 #include "absl/time/time.h"
 #include "tests/e2e/e2e_test_util.h"
@@ -167,6 +168,36 @@ TEST_F(WebhooksE2eTest, FalseFlagsAreStored) {
   json::object got = ParseObject(api_->Get(Str(webhook, "id")).body);
   EXPECT_EQ(got["retryOnError"], false);
   EXPECT_EQ(got["useContactLanguage"], false);
+}
+
+TEST_F(WebhooksE2eTest, OrderedIsOffByDefaultAndSetOnCreateAndPatch) {
+  json::object plain = CreateWebhook(R"({"event":"booking_update","url":"https://h.example/x"})");
+  EXPECT_EQ(plain["ordered"], false);
+  json::object ordered =
+      CreateWebhook(R"({"event":"booking_update","url":"https://h.example/y","ordered":true})");
+  EXPECT_EQ(ordered["ordered"], true);
+  const std::string id = Str(ordered, "id");
+  EXPECT_EQ(ParseObject(api_->Get(id).body)["ordered"], true);
+  testing::HttpResponse off = api_->Patch(id, R"({"ordered":false})");
+  ASSERT_EQ(off.status, 200) << off.body;
+  EXPECT_EQ(ParseObject(off.body)["ordered"], false);
+  testing::HttpResponse other = api_->Patch(id, R"({"retryOnError":false})");
+  EXPECT_EQ(ParseObject(other.body)["ordered"], false) << "a patch without it keeps it";
+  testing::HttpResponse on = api_->Patch(id, R"({"ordered":true})");
+  EXPECT_EQ(ParseObject(on.body)["ordered"], true);
+  // Not a boolean: 400 in the OCTO error shape, nothing created or changed.
+  for (const char* bad : {R"("ordered":"yes")", R"("ordered":1)", R"("ordered":null)"}) {
+    const testing::HttpResponse created =
+        api_->Create(absl::StrCat(R"({"event":"booking_update","url":"https://h.example/z",)", bad, "}"));
+    EXPECT_EQ(created.status, 400) << created.body;
+    json::object error = ParseObject(created.body);
+    EXPECT_EQ(Str(error, "error"), "BAD_REQUEST") << created.body;
+    EXPECT_EQ(Str(error, "errorMessage"), "ordered: must be a boolean") << created.body;
+    const testing::HttpResponse patched = api_->Patch(id, absl::StrCat("{", bad, "}"));
+    EXPECT_EQ(patched.status, 400) << patched.body;
+  }
+  EXPECT_EQ(WebhooksOfList(api_->List()).size(), 2u);
+  EXPECT_EQ(ParseObject(api_->Get(id).body)["ordered"], true);
 }
 
 TEST_F(WebhooksE2eTest, SecretIsShownOnceOnCreate) {

@@ -159,6 +159,28 @@ TEST(ParseWebhookBody, TakesTheLimitExtensions) {
   }
 }
 
+TEST(ParseWebhookBody, TakesOrderedAsABooleanOnly) {
+  absl::StatusOr<v1::CreateWebhookRequest> c =
+      ParseCreateWebhookBody(R"({"url":"https://x.test/h","event":"booking_update","ordered":true})");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->has_ordered());
+  EXPECT_TRUE(c->ordered());
+  EXPECT_FALSE(ParseCreateWebhookBody(R"({"url":"https://x.test/h","event":"booking_update"})")->has_ordered());
+  absl::StatusOr<v1::UpdateWebhookRequest> u = ParseUpdateWebhookBody(R"({"ordered":false})");
+  ASSERT_TRUE(u.ok()) << u.status();
+  EXPECT_TRUE(u->has_ordered());
+  EXPECT_FALSE(u->ordered());
+  EXPECT_FALSE(ParseUpdateWebhookBody("{}")->has_ordered());
+  for (const char* body : {R"({"ordered":"true"})", R"({"ordered":1})", R"({"ordered":null})",
+                           R"({"ordered":[true]})"}) {
+    EXPECT_EQ(ErrorOf(ParseUpdateWebhookBody(body)), "ordered: must be a boolean") << body;
+    EXPECT_EQ(ErrorOf(ParseCreateWebhookBody(
+                  absl::StrCat(R"({"url":"https://x.test/h","event":"booking_update",)", std::string(body).substr(1)))),
+              "ordered: must be a boolean")
+        << body;
+  }
+}
+
 TEST(IsJsonContentType, AcceptsJsonWithUtf8Charset) {
   EXPECT_TRUE(IsJsonContentType("application/json"));
   EXPECT_TRUE(IsJsonContentType("Application/JSON"));

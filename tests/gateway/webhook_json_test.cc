@@ -44,7 +44,7 @@ TEST(WebhookToJson, RendersTheOctoShapeInOrder) {
       boost::json::serialize(WebhookToJson(SampleWebhook())),
       R"({"id":"9f4c9d0e-1c7b-4c1e-9a59-0d7f9b1c2a3e","event":"booking_update",)"
       R"("url":"https://user:***@example.com/hook","retryOnError":true,"useContactLanguage":false,)"
-      R"("headers":{"X-A":"***","X-B":"***"},"capabilities":["octo/pricing","octo/content"],)"
+      R"("headers":{"X-A":"***","X-B":"***"},"capabilities":["octo/pricing","octo/content"],"ordered":false,)"
       R"("status":"enabled","createdAt":"2026-11-18T11:06:40Z",)"
       R"("updatedAt":"2026-11-18T11:06:41.25Z"})");
 }

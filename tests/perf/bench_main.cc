@@ -29,6 +29,11 @@
 //               to accept it, and to deliver and record the fan-out.
 //   long        (on request) the latency phase at --long_rate events/s for
 //               --long_seconds (10 minutes at 300 events/s).
+//   ordered     (on request) the throughput phase twice, on two new tenants of
+//               W webhooks each, the events cycling through
+//               --ordered_resources bookings: first unordered webhooks (the
+//               baseline), then ordered ones (one delivery per booking at a
+//               time); prints both and the ratio ordered / unordered.
 // --latency_rates=200,2000 runs the latency phase once per rate; --long_run
 // makes it 10 minutes at 300 events/s.
 // Every phase reports CPU microseconds per delivery per process.
@@ -104,7 +109,7 @@ ABSL_FLAG(int, sink_threads, 2, "event loops of the sink");
 ABSL_FLAG(std::string, work_dir, "", "logs, port files, the wrk script; default: a new /tmp/octo-bench.*");
 ABSL_FLAG(std::string, phases, "throughput,latency,single,wrk",
           "which phases to run, in this order: throughput, latency, offer, single, fanout, wrk, "
-          "long, split, backlog");
+          "long, split, backlog, ordered");
 ABSL_FLAG(int, events, 20000, "throughput phase: events to publish (N)");
 ABSL_FLAG(int, webhooks, 5, "webhooks on the sink that want every event (W)");
 ABSL_FLAG(std::string, capabilities, "octo/pricing", "capabilities of the webhooks, comma-separated");
@@ -140,6 +145,7 @@ ABSL_FLAG(int, fanout_webhooks, 10000, "fanout phase: webhooks of the one connec
 ABSL_FLAG(int, fanout_events, 5, "fanout phase: events published, one at a time");
 ABSL_FLAG(int, long_rate, 300, "long phase: events per second");
 ABSL_FLAG(int, long_seconds, 600, "long phase: how long to publish");
+ABSL_FLAG(int, ordered_resources, 1000, "ordered phase: distinct bookings the events cycle through");
 
 namespace octo::perf {
 namespace {
@@ -164,6 +170,7 @@ struct Config {
   int batch = 0;
   int publishers = 0;
   int resources = 0;
+  int ordered_resources = 1000;
   std::chrono::seconds throughput_timeout{};
   int rate = 0;
   std::vector<int> latency_rates;
@@ -250,7 +257,8 @@ absl::StatusOr<Config> ConfigFromFlags() {
   c.phases = SplitWords(absl::GetFlag(FLAGS_phases), ',');
   for (const std::string& p : c.phases) {
     if (p != "throughput" && p != "latency" && p != "wrk" && p != "split" && p != "single" &&
-        p != "backlog" && p != "offer" && p != "fanout" && p != "long") {
+        p != "backlog" && p != "offer" && p != "fanout" && p != "long" &&
+        p != "ordered") {
       return absl::InvalidArgumentError(absl::StrCat("--phases: unknown phase '", p, "'"));
     }
   }
@@ -260,6 +268,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
   c.batch = absl::GetFlag(FLAGS_batch);
   c.publishers = absl::GetFlag(FLAGS_publishers);
   c.resources = absl::GetFlag(FLAGS_resources);
+  c.ordered_resources = absl::GetFlag(FLAGS_ordered_resources);
   c.throughput_timeout = std::chrono::seconds(absl::GetFlag(FLAGS_throughput_timeout_s));
   c.rate = absl::GetFlag(FLAGS_rate);
   c.rate_seconds = absl::GetFlag(FLAGS_rate_seconds);
@@ -301,6 +310,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
            Range("batch", c.batch, 1, 500),
            Range("publishers", c.publishers, 1, 64),
            Range("resources", c.resources, 0, 10'000'000),
+           Range("ordered_resources", c.ordered_resources, 1, 10'000'000),
            Range("throughput_timeout_s", absl::GetFlag(FLAGS_throughput_timeout_s), 1, 3600),
            Range("rate", c.rate, 1, 100'000),
            Range("rate_seconds", c.rate_seconds, 1, 600),
@@ -383,7 +393,9 @@ class Bench {
   Bench(const Config& config, BenchStack& stack, DbProbe& db, const EventFactory& factory)
       : config_(config), stack_(stack), db_(db), factory_(factory), sink_(stack.sink_port()) {}
 
-  absl::StatusOr<PhaseResult> Throughput();
+  // `factory` (default: the run's) publishes the events, as phase `letter`.
+  absl::StatusOr<PhaseResult> Throughput(const std::string& name = "throughput",
+                                         const EventFactory* factory = nullptr, char letter = 't');
   // Open loop: `rate` events/s for `seconds`, a batch every `interval_ms`.
   absl::StatusOr<PhaseResult> Latency(const std::string& name, int rate, int seconds,
                                       int interval_ms);
@@ -492,9 +504,10 @@ absl::Status Bench::Finish(PhaseResult& r, const DbCounts& before, const CpuTime
   return absl::OkStatus();
 }
 
-absl::StatusOr<PhaseResult> Bench::Throughput() {
+absl::StatusOr<PhaseResult> Bench::Throughput(const std::string& name, const EventFactory* factory,
+                                              char letter) {
   PhaseResult r;
-  r.name = "throughput";
+  r.name = name;
   if (absl::Status s = sink_.Reset(); !s.ok()) return s;
   ResetStatements();
   absl::StatusOr<DbCounts> before = db_.Counts();
@@ -502,11 +515,12 @@ absl::StatusOr<PhaseResult> Bench::Throughput() {
   const CpuTimes cpu_before = SampleCpu(stack_.Pids());
 
   const int batches = (config_.events + config_.batch - 1) / config_.batch;
-  Publisher publisher(stack_.PublisherChannel(), factory_, config_.publishers, 60s);
+  Publisher publisher(stack_.PublisherChannel(), factory != nullptr ? *factory : factory_, config_.publishers,
+                      60s);
   const auto t0 = Clock::now();
   for (int b = 0; b < batches; ++b) {
     const std::int64_t first = std::int64_t{b} * config_.batch;
-    publisher.Submit('t', first, static_cast<int>(std::min<std::int64_t>(config_.batch, config_.events - first)), 0);
+    publisher.Submit(letter, first, static_cast<int>(std::min<std::int64_t>(config_.batch, config_.events - first)), 0);
   }
   std::optional<double> publish_seconds;
   auto done = [&] {
@@ -951,6 +965,41 @@ int Run(const Config& config) {
       json[phase + "_enqueue"] = PhaseJson(r->first);
       json[phase + "_dispatch"] = PhaseJson(r->second);
       if (phase == "backlog") backlog = *std::move(r);
+    } else if (phase == "ordered") {
+      // Two tenants of W webhooks on the same sink, the same workload: the
+      // baseline unordered, then ordered per booking.
+      std::printf("\n== ordered phase: N=%d events cycling through %d bookings, W=%d webhooks; unordered, then ordered\n",
+                  config.events, config.ordered_resources, config.webhooks);
+      std::fflush(stdout);
+      std::optional<PhaseResult> pair[2];
+      for (int ordered = 0; ordered < 2; ++ordered) {
+        absl::StatusOr<Tenant> t = CreateTenant(stack.SubscriptionChannel(), stack.sink_port(), config.webhooks,
+                                                config.capabilities, ordered == 1);
+        if (!t.ok()) {
+          std::fprintf(stderr, "octo-bench: ordered phase: %s\n", t.status().ToString().c_str());
+          rc = 1;
+          break;
+        }
+        EventFactory f(t->supplier_id, factory.run_id(), config.ordered_resources);
+        absl::StatusOr<PhaseResult> r =
+            bench.Throughput(ordered == 1 ? "ordered" : "ordered_baseline", &f, ordered == 1 ? 'o' : 'u');
+        if (!r.ok()) {
+          std::fprintf(stderr, "octo-bench: ordered phase: %s\n%s", r.status().ToString().c_str(),
+                       stack.LogTails().c_str());
+          rc = 1;
+          break;
+        }
+        PrintPhase(*r, config);
+        json[r->name] = PhaseJson(*r);
+        pair[ordered] = *std::move(r);
+      }
+      if (rc != 0) break;
+      const double base = pair[0]->DeliveriesPerSecond();
+      const double ratio = base > 0 ? pair[1]->DeliveriesPerSecond() / base : 0;
+      std::printf("   ordered / unordered deliveries/s (publish -> every attempt recorded): %.0f / %.0f = %.3f%s\n",
+                  pair[1]->DeliveriesPerSecond(), base, ratio,
+                  pair[0]->complete && pair[1]->complete ? "" : "  (INCOMPLETE: see the problems above)");
+      json["ordered_ratio"] = ratio;
     } else if (phase == "fanout") {
       FanoutOptions options{.webhooks = config.fanout_webhooks,
                             .events = config.fanout_events,

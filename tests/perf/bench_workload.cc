@@ -64,7 +64,8 @@ constexpr char kBookingMiddle[] =
 // ------------------------------------------------------------------ tenant --
 
 absl::StatusOr<Tenant> CreateTenant(const std::shared_ptr<grpc::Channel>& channel, int sink_port,
-                                    int webhooks, const std::vector<std::string>& capabilities) {
+                                    int webhooks, const std::vector<std::string>& capabilities,
+                                    bool ordered) {
   constexpr auto kTimeout = std::chrono::seconds(30);
   auto admin = v1::AdminService::NewStub(channel);
   Tenant tenant;
@@ -103,6 +104,7 @@ absl::StatusOr<Tenant> CreateTenant(const std::shared_ptr<grpc::Channel>& channe
       req.set_url(absl::StrCat("http://127.0.0.1:", sink_port, "/hook/", i));
       req.set_retry_on_error(true);
       req.set_use_contact_language(false);
+      if (ordered) req.set_ordered(true);
       for (const std::string& c : capabilities) req.add_capabilities(c);
       v1::CreateWebhookResponse resp;
       const grpc::Status status = stub->CreateWebhook(Context(kTimeout).get(), req, &resp);

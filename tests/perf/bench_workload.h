@@ -32,9 +32,11 @@ struct Tenant {
 };
 
 // A new supplier and connection with `webhooks` booking_update webhooks to
-// http://127.0.0.1:<sink_port>/hook/<i>, with the given capabilities.
+// http://127.0.0.1:<sink_port>/hook/<i>, with the given capabilities
+// (ordered delivery per resource when `ordered`).
 absl::StatusOr<Tenant> CreateTenant(const std::shared_ptr<grpc::Channel>& channel, int sink_port,
-                                    int webhooks, const std::vector<std::string>& capabilities);
+                                    int webhooks, const std::vector<std::string>& capabilities,
+                                    bool ordered = false);
 
 // Builds the events of one run. Thread-safe (const).
 class EventFactory {

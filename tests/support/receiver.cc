@@ -282,10 +282,17 @@ void HttpReceiver::SetDefaultAnswer(ReceiverAnswer answer) {
   default_answer_ = std::move(answer);
 }
 
+void HttpReceiver::SetAnswerer(const std::string& path, Answerer answerer) {
+  absl::MutexLock lock(&mu_);
+  answerers_[path] = std::move(answerer);
+}
+
 ReceiverAnswer HttpReceiver::Record(ReceivedRequest request) {
   absl::MutexLock lock(&mu_);
   ReceiverAnswer answer = default_answer_;
-  if (auto it = plans_.find(request.path); it != plans_.end()) {
+  if (auto a = answerers_.find(request.path); a != answerers_.end()) {
+    answer = a->second(request);
+  } else if (auto it = plans_.find(request.path); it != plans_.end()) {
     Plan& plan = it->second;
     answer = plan.served < plan.sequence.size() ? plan.sequence[plan.served] : plan.then;
     ++plan.served;

@@ -20,6 +20,7 @@
 //   EXPECT_EQ(got[2].answered_status, 200);   // after the sequence: `then`
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -131,6 +132,11 @@ class HttpReceiver {
   void SetPlan(const std::string& path, std::vector<ReceiverAnswer> sequence, ReceiverAnswer then = {});
   // The answer for paths without a plan (initially 200, no delay).
   void SetDefaultAnswer(ReceiverAnswer answer);
+  // Requests to `path` are answered by `answerer`, called with each request
+  // as it was read (under the receiver's lock: it must not call back into
+  // the receiver). Takes precedence over a plan for the path.
+  using Answerer = std::function<ReceiverAnswer(const ReceivedRequest&)>;
+  void SetAnswerer(const std::string& path, Answerer answerer);
 
   // Every request so far, in arrival order.
   std::vector<ReceivedRequest> Requests() const;
@@ -169,6 +175,7 @@ class HttpReceiver {
 
   mutable absl::Mutex mu_;
   std::map<std::string, Plan, std::less<>> plans_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, Answerer, std::less<>> answerers_ ABSL_GUARDED_BY(mu_);
   ReceiverAnswer default_answer_ ABSL_GUARDED_BY(mu_);
   std::vector<ReceivedRequest> requests_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::size_t, std::less<>> counts_ ABSL_GUARDED_BY(mu_);  // requests per path

@@ -1,0 +1,42 @@
+#pragma once
+// Ordered delivery (docs/delivery.md, "Ordered delivery"): the two
+// statements that make a resource's next delivery due, shared by the
+// dispatcher (after results and quarantines), the operations store (after a
+// redeliver or replay) and the enqueue transaction (after new deliveries).
+// Each registers them under its own names.
+
+namespace octo::delivery::ordered_sql {
+
+// clang-format off
+// $1 = '{id,...}' of ordered_resources. Locks the rows in (webhook, kind,
+// key) order, the order the enqueue's upsert takes them in (no deadlock
+// between result writers, replays and enqueues), before kPromoteHeads, in a
+// statement of its own:
+// the promotion's snapshot is then taken after the lock, so it sees the
+// deliveries an enqueue that held the lock committed (and an enqueue that
+// waits for it sees this transaction's finished deliveries).
+inline constexpr char kLockOrdered[] =
+    "SELECT count(*) FROM (SELECT id FROM ordered_resources WHERE id = ANY($1::bigint[])"
+    " ORDER BY webhook_id, resource_kind, resource_key FOR UPDATE) AS locked";
+// $1 = '{id,...}': frees each resource whose delivery in flight is no
+// longer (its result, release, cancel or quarantine was written: no
+// delivery of it holds a live lease), and makes the first pending delivery
+// of each resource (occurred_at, then sequence) due now if it was waiting
+// ('infinity'); a first delivery already due, retrying or in flight is left
+// as it is.
+inline constexpr char kPromoteHeads[] =
+    "WITH freed AS ("
+    "  UPDATE ordered_resources o SET in_flight_until = NULL"
+    "  WHERE o.id = ANY($1::bigint[]) AND o.in_flight_until IS NOT NULL"
+    "    AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.ordered_resource_id = o.id"
+    "      AND p.state = 'pending' AND p.ordered_resource_id IS NOT NULL AND p.lease_expires_at >= now()))"
+    " UPDATE deliveries n SET next_attempt_at = now()"
+    " WHERE n.id = ANY(ARRAY("
+    "   SELECT (SELECT p.id FROM deliveries p"
+    "     WHERE p.ordered_resource_id = r.id AND p.state = 'pending' AND p.ordered_resource_id IS NOT NULL"
+    "     ORDER BY p.ordered_at, p.sequence LIMIT 1)"
+    "   FROM unnest($1::bigint[]) AS r(id)))"
+    "  AND n.next_attempt_at = 'infinity'";
+// clang-format on
+
+}  // namespace octo::delivery::ordered_sql

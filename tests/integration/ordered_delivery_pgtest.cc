@@ -1,0 +1,231 @@
+// Ordered delivery at the store level (docs/delivery.md, "Ordered
+// delivery"), on a real PostgreSQL: events enqueued through DeliveryService,
+// claims and results through PgDispatchStore, redeliver through
+// PgOperationsStore. Only the first unfinished delivery of a resource is
+// ever claimed; a retrying one holds back its own resource only; finishing
+// it (succeeded or failed) releases the next; a redelivered older delivery
+// goes before the resource's pending ones; sequence numbers count from 1
+// per (webhook, resource) in publish order.
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/delivery/dispatch_store.h"
+#include "services/delivery/operations_store.h"
+#include "tests/integration/delivery_fixture.h"
+
+namespace octo::testing {
+namespace {
+
+using delivery::ClaimedDelivery;
+using delivery::DecisionKind;
+using delivery::DeliveryResult;
+using delivery::PgDispatchStore;
+using delivery::PgOperationsStore;
+
+class OrderedDeliveryTest : public DeliveryTest {
+ protected:
+  void SetUp() override {
+    DeliveryTest::SetUp();
+    if (HasFatalFailure()) return;
+    subscription::NewWebhook w;
+    w.connection_id = connection_a_;
+    w.event = "booking_update";
+    w.url = "https://hooks.example.com/ordered";
+    w.secret = crypto::NewSigningSecret();
+    w.ordered = true;
+    auto created = repo_->CreateWebhook(w);
+    ASSERT_THAT(created, IsOk());
+    ASSERT_TRUE(created->ordered);
+    ordered_ = created->id;
+    unordered_ = NewWebhook(connection_a_);
+    auto store = PgDispatchStore::Connect(db_->conninfo());
+    ASSERT_THAT(store, IsOk());
+    dispatch_ = *std::move(store);
+    auto ops = PgOperationsStore::Create(pool_.get());
+    ASSERT_THAT(ops, IsOk());
+    ops_ = *std::move(ops);
+  }
+
+  // Update `n` of booking `uuid`, occurred `occurred` seconds after At().
+  void Publish(const std::string& uuid, int n, int occurred) {
+    pb::PublishEventRequest e =
+        Booking(absl::StrCat(uuid, "-", n, "-", occurred), absl::StrCat(R"({"uuid":")", uuid, R"(","n":)", n, "}"));
+    *e.mutable_occurred_at() = At(occurred);
+    pb::PublishEventResponse result;
+    ASSERT_THAT(EnqueueOne(e, &result), GrpcIsOk());
+    ASSERT_EQ(result.delivery_count(), 2);
+  }
+
+  // The deliveries of the ordered webhook claimed now, by
+  // "<booking>#<n>/<sequence>"; the unordered webhook's are counted apart.
+  std::map<std::string, ClaimedDelivery> Claim(int* unordered = nullptr) {
+    absl::StatusOr<delivery::ClaimBatch> batch = dispatch_->Claim(100, absl::Seconds(30));
+    EXPECT_THAT(batch, IsOk());
+    std::map<std::string, ClaimedDelivery> out;
+    if (!batch.ok()) return out;
+    for (const ClaimedDelivery& d : batch->deliveries) {
+      if (d.webhook_id != ordered_) {
+        EXPECT_EQ(d.sequence, 0) << "an unordered delivery has a sequence";
+        if (unordered != nullptr) ++*unordered;
+        continue;
+      }
+      const std::string& json = batch->events.at(d.event_id).resource_json;  // {"uuid":"a","n":1}
+      const std::string uuid = json.substr(9, json.find('"', 9) - 9);
+      const std::string n = json.substr(json.rfind(':') + 1);
+      out.emplace(absl::StrCat(uuid, "#", n.substr(0, n.size() - 1), "/", d.sequence), d);
+    }
+    return out;
+  }
+  static std::set<std::string> Keys(const std::map<std::string, ClaimedDelivery>& claimed) {
+    std::set<std::string> keys;
+    for (const auto& [key, d] : claimed) keys.insert(key);
+    return keys;
+  }
+  using Set = std::set<std::string>;
+
+  void Write(const ClaimedDelivery& d, int status, DecisionKind kind) {
+    DeliveryResult r;
+    r.delivery_id = d.id;
+    r.webhook_id = d.webhook_id;
+    r.lease_us = d.lease_us;
+    r.attempt_number = d.attempt_count + 1;
+    r.started_at = absl::Now();
+    r.duration = absl::Milliseconds(5);
+    r.attempt.http_status = status;
+    r.decision.kind = kind;
+    if (kind == DecisionKind::kRetry) r.decision.retry_delay = absl::Seconds(60);
+    ASSERT_THAT(dispatch_->WriteResults({r}), IsOk());
+  }
+
+  void Exec(const std::string& sql) {
+    auto conn = Raw();
+    pqxx::work txn(*conn);
+    txn.exec0(sql);
+    txn.commit();
+  }
+
+  std::unique_ptr<PgDispatchStore> dispatch_;
+  std::unique_ptr<PgOperationsStore> ops_;
+  std::string ordered_;
+  std::string unordered_;
+};
+
+TEST_F(OrderedDeliveryTest, OnlyTheFirstDeliveryOfEachResourceIsClaimedAndNumbersCountPerResource) {
+  for (int n = 1; n <= 3; ++n) Publish("a", n, n);
+  Publish("b", 1, 10);
+  int unordered = 0;
+  EXPECT_EQ(Keys(Claim(&unordered)), (Set{"a#1/1", "b#1/1"}));
+  EXPECT_EQ(unordered, 4) << "the unordered webhook's deliveries are all claimed at once";
+  EXPECT_EQ(Keys(Claim()), Set{}) << "the heads are in flight; nothing else may go";
+  EXPECT_EQ(Text(absl::StrCat("SELECT string_agg(sequence::text, ',' ORDER BY sequence) FROM deliveries"
+                              " WHERE webhook_id = '", ordered_, "'")),
+            "1,1,2,3");
+  EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM deliveries WHERE webhook_id = '", unordered_,
+                               "' AND (sequence IS NOT NULL OR ordered_resource_id IS NOT NULL)")),
+            0);
+}
+
+TEST_F(OrderedDeliveryTest, ARetryingHeadHoldsBackItsResourceOnlyAndAFinishedOneReleasesTheNext) {
+  for (int n = 1; n <= 3; ++n) Publish("a", n, n);
+  for (int n = 1; n <= 2; ++n) Publish("b", n, n);
+  auto heads = Claim();
+  ASSERT_EQ(Keys(heads), (Set{"a#1/1", "b#1/1"}));
+  Write(heads["a#1/1"], 503, DecisionKind::kRetry);  // a's head retries in 60 s
+  Write(heads["b#1/1"], 200, DecisionKind::kSucceeded);
+  EXPECT_EQ(Keys(Claim()), Set{"b#2/2"}) << "b goes on; a waits for its head";
+  // a's head falls due again: it, not a#2, is claimed; then it fails for good.
+  Exec(absl::StrCat("UPDATE deliveries SET next_attempt_at = now() WHERE id = '", heads["a#1/1"].id, "'"));
+  auto again = Claim();
+  ASSERT_EQ(Keys(again), Set{"a#1/1"});
+  Write(again["a#1/1"], 500, DecisionKind::kFailed);
+  auto a2 = Claim();
+  ASSERT_EQ(Keys(a2), Set{"a#2/2"}) << "a failed head releases the next";
+  Write(a2["a#2/2"], 200, DecisionKind::kSucceeded);
+  EXPECT_EQ(Keys(Claim()), Set{"a#3/3"});
+}
+
+TEST_F(OrderedDeliveryTest, ResourcesAreSentInTheOrderTheirEventsOccurred) {
+  Publish("c", 1, 20);
+  Publish("c", 2, 5);   // published later, occurred earlier: goes first
+  Publish("c", 3, 20);  // as old as the first: publish order
+  auto got = Claim();
+  ASSERT_EQ(Keys(got), Set{"c#2/2"});
+  Write(got["c#2/2"], 200, DecisionKind::kSucceeded);
+  got = Claim();
+  ASSERT_EQ(Keys(got), Set{"c#1/1"});
+  Write(got["c#1/1"], 200, DecisionKind::kSucceeded);
+  EXPECT_EQ(Keys(Claim()), Set{"c#3/3"});
+}
+
+TEST_F(OrderedDeliveryTest, ARedeliveredOlderDeliveryGoesFirstAndTheResourceWaitsBehindIt) {
+  for (int n = 1; n <= 3; ++n) Publish("d", n, n);
+  auto got = Claim();
+  ASSERT_EQ(Keys(got), Set{"d#1/1"});
+  const ClaimedDelivery d1 = got["d#1/1"];
+  Write(d1, 200, DecisionKind::kSucceeded);
+  got = Claim();
+  ASSERT_EQ(Keys(got), Set{"d#2/2"});
+  const ClaimedDelivery d2 = got["d#2/2"];
+  Write(d2, 503, DecisionKind::kRetry);
+  // d#1 redelivered while d#2 retries: d#1 is due, and d#2 waits behind it
+  // even when its own retry falls due.
+  ASSERT_THAT(ops_->Redeliver(connection_a_, ordered_, d1.id), IsOk());
+  Exec(absl::StrCat("UPDATE deliveries SET next_attempt_at = now() WHERE id = '", d2.id, "'"));
+  got = Claim();
+  ASSERT_EQ(Keys(got), Set{"d#1/1"});
+  EXPECT_EQ(Keys(Claim()), Set{});
+  Write(got["d#1/1"], 200, DecisionKind::kSucceeded);
+  got = Claim();
+  ASSERT_EQ(Keys(got), Set{"d#2/2"});
+  // A redeliver of d#1 while d#2 is in flight waits for d#2's result.
+  ASSERT_THAT(ops_->Redeliver(connection_a_, ordered_, d1.id), IsOk());
+  EXPECT_EQ(Keys(Claim()), Set{}) << "one delivery of a resource in flight at a time";
+  Write(got["d#2/2"], 200, DecisionKind::kSucceeded);
+  EXPECT_EQ(Keys(Claim()), Set{"d#1/1"});
+}
+
+TEST_F(OrderedDeliveryTest, AClaimTakesItsResourceSoASecondDeliveryOfItIsNotClaimedMeanwhile) {
+  for (int n = 1; n <= 2; ++n) Publish("f", n, n);
+  auto got = Claim();
+  ASSERT_EQ(Keys(got), Set{"f#1/1"});
+  EXPECT_EQ(Count("SELECT count(*) FROM ordered_resources WHERE in_flight_until > now()"), 1);
+  // What a claim whose snapshot missed f#1's lease would see: f#2 due and
+  // f#1 apparently done. The resource is taken: f#2 is not claimed.
+  Exec(absl::StrCat("UPDATE deliveries SET next_attempt_at = now() WHERE sequence = 2 AND webhook_id = '",
+                    ordered_, "'"));
+  Exec(absl::StrCat("UPDATE deliveries SET state = 'succeeded', completed_at = now(), attempt_count = 1,"
+                    " last_http_status = 200 WHERE id = '", got["f#1/1"].id, "'"));
+  EXPECT_EQ(Keys(Claim()), Set{});
+  // Its result frees the resource: f#2 goes.
+  Write(got["f#1/1"], 200, DecisionKind::kSucceeded);
+  EXPECT_EQ(Count("SELECT count(*) FROM ordered_resources WHERE in_flight_until IS NOT NULL"), 0);
+  EXPECT_EQ(Keys(Claim()), Set{"f#2/2"});
+}
+
+TEST_F(OrderedDeliveryTest, AQuarantinedHeadReleasesTheNext) {
+  for (int n = 1; n <= 2; ++n) Publish("e", n, n);
+  // Three claims that never report (the process dies each time).
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(Keys(Claim()), Set{"e#1/1"}) << i;
+    // Its lease, and with it the resource's, ran out.
+    Exec(absl::StrCat("UPDATE deliveries SET lease_expires_at = now() - interval '1 second'"
+                      " WHERE lease_expires_at IS NOT NULL AND webhook_id = '", ordered_, "'"));
+    Exec("UPDATE ordered_resources SET in_flight_until = now() - interval '1 second'"
+         " WHERE in_flight_until IS NOT NULL");
+  }
+  // The fourth claim quarantines e#1 (failed), which makes e#2 due.
+  EXPECT_EQ(Keys(Claim()), Set{});
+  EXPECT_EQ(Text(absl::StrCat("SELECT state FROM deliveries WHERE sequence = 1 AND webhook_id = '", ordered_, "'")),
+            "failed");
+  EXPECT_EQ(Keys(Claim()), Set{"e#2/2"});
+}
+
+}  // namespace
+}  // namespace octo::testing
