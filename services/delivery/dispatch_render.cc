@@ -2,7 +2,6 @@
 
 #include <utility>
 
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"

@@ -3,7 +3,6 @@
 #include <set>
 #include <system_error>
 
-
 #include "absl/strings/ascii.h"
 #include "services/common/strings.h"
 #include "services/delivery/payload/json_diff.h"

@@ -6,7 +6,6 @@
 #include <utility>
 #include <vector>
 
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
