@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "gateway/octo_error.h"
+#include "services/delivery/payload/json_parse.h"
 #include "services/delivery/payload/json_text.h"
 
 namespace octo::gateway {
@@ -64,7 +65,7 @@ RepeatedMember FindRepeatedMember(std::string_view text) {
 
 absl::StatusOr<json::value> ParseJsonBody(std::string_view body) {
   boost::system::error_code ec;
-  json::value doc = json::parse(json::string_view(body.data(), body.size()), ec);
+  json::value doc = payload::ParseJsonText(body, ec);
   if (ec) {
     return absl::InvalidArgumentError(absl::StrCat("The request body is not valid JSON: ", ec.message()));
   }

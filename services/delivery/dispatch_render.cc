@@ -2,12 +2,11 @@
 
 #include <utility>
 
-#include <boost/json/parse.hpp>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/strings.h"
+#include "services/delivery/payload/json_parse.h"
 #include "services/delivery/payload/locale.h"
 #include "services/delivery/payload/notification_body.h"
 #include "services/delivery/payload/render.h"
@@ -22,7 +21,7 @@ namespace {
 
 absl::StatusOr<boost::json::value> ParseJson(std::string_view text, std::string_view what) {
   boost::system::error_code ec;
-  boost::json::value v = boost::json::parse(boost::json::string_view(text.data(), text.size()), ec);
+  boost::json::value v = payload::ParseJsonText(text, ec);
   if (ec) return absl::InvalidArgumentError(absl::StrCat("stored ", AbslView(what), " is not valid JSON"));
   return v;
 }

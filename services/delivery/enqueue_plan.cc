@@ -3,11 +3,10 @@
 #include <set>
 #include <system_error>
 
-#include <boost/json/parse.hpp>
-
 #include "absl/strings/ascii.h"
 #include "services/common/strings.h"
 #include "services/delivery/payload/json_diff.h"
+#include "services/delivery/payload/json_parse.h"
 #include "services/delivery/payload/json_text.h"
 #include "services/delivery/payload/resource_kind.h"
 
@@ -43,7 +42,7 @@ absl::Status ComputedDiff(const EventToStore& e, const Snapshot& s, std::string*
   const boost::json::value* before = s.parsed;
   if (before == nullptr) {
     std::error_code ec;
-    before_storage = boost::json::parse(s.resource, ec);
+    before_storage = payload::ParseJsonText(s.resource, ec);
     if (ec) return absl::InternalError("the stored snapshot of the resource is unreadable");
     before = &before_storage;
   }

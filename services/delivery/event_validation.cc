@@ -6,13 +6,12 @@
 #include <utility>
 #include <vector>
 
-#include <boost/json/parse.hpp>
-
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "services/common/strings.h"
 #include "services/common/validation.h"
+#include "services/delivery/payload/json_parse.h"
 #include "services/delivery/payload/json_pointer.h"
 #include "services/delivery/payload/json_text.h"
 #include "services/delivery/payload/resource_key.h"
@@ -77,7 +76,7 @@ absl::Status ParseJson(const Errors& errors, std::string_view field, std::string
     return errors.Invalid(field, "at most ", kMaxResourceJsonBytes, " bytes, got ", text.size());
   }
   std::error_code ec;
-  out = boost::json::parse(boost::json::string_view(text.data(), text.size()), ec);
+  out = payload::ParseJsonText(text, ec);
   if (ec) return errors.Invalid(field, "not valid JSON (", ec.message(), ")");
   return absl::OkStatus();
 }

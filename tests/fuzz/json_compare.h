@@ -12,9 +12,9 @@
 namespace octo::fuzz {
 
 // Boost 1.81 also reads "0e400" (zero times a huge power of ten) as NaN,
-// which no JSON text can hold (SerializeCompact writes null): an open
-// problem of the product's JSON handling (see docs/decisions.md), left out of the round-trip checks so
-// they keep finding other breakage.
+// which no JSON text can hold; the product parses with
+// payload::ParseJsonText, which reads it as 0.0, and the targets check that
+// no NaN comes out of it.
 inline bool HasNaN(const boost::json::value& v) {
   if (v.is_double()) return std::isnan(v.get_double());
   if (const boost::json::array* a = v.if_array()) {

@@ -81,7 +81,7 @@ void AppendDouble(double v, std::string& out) {
     out += v > 0 ? "1e999" : "-1e999";
     return;
   }
-  if (std::isnan(v)) {  // not producible by the parser; never emit non-JSON
+  if (std::isnan(v)) {  // ParseJsonText never gives one; never emit non-JSON
     out += "null";
     return;
   }
