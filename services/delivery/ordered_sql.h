@@ -18,19 +18,16 @@ namespace octo::delivery::ordered_sql {
 inline constexpr char kLockOrdered[] =
     "SELECT count(*) FROM (SELECT id FROM ordered_resources WHERE id = ANY($1::bigint[])"
     " ORDER BY webhook_id, resource_kind, resource_key FOR UPDATE) AS locked";
-// $1 = '{id,...}': frees each resource whose delivery in flight is no
-// longer (its result, release, cancel or quarantine was written: no
-// delivery of it holds a live lease), and makes the first pending delivery
-// of each resource (occurred_at, then sequence) due now if it was waiting
-// ('infinity'); a first delivery already due, retrying or in flight is left
-// as it is.
+// $1 = '{id,...}': makes the first pending delivery of each resource
+// (occurred_at, then sequence) due now if it was waiting ('infinity'); a
+// first delivery already due, retrying or in flight is left as it is. It
+// never frees a resource (in_flight_until): only the result of the claim
+// that took it does (dispatch_release_ordered), or the time passes. A
+// delivery made due while the resource is still taken (its delivery in
+// flight was cancelled, or finished by another replica's late result) waits
+// for that.
 inline constexpr char kPromoteHeads[] =
-    "WITH freed AS ("
-    "  UPDATE ordered_resources o SET in_flight_until = NULL"
-    "  WHERE o.id = ANY($1::bigint[]) AND o.in_flight_until IS NOT NULL"
-    "    AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.ordered_resource_id = o.id"
-    "      AND p.state = 'pending' AND p.ordered_resource_id IS NOT NULL AND p.lease_expires_at >= now()))"
-    " UPDATE deliveries n SET next_attempt_at = now()"
+    "UPDATE deliveries n SET next_attempt_at = now()"
     " WHERE n.id = ANY(ARRAY("
     "   SELECT (SELECT p.id FROM deliveries p"
     "     WHERE p.ordered_resource_id = r.id AND p.state = 'pending' AND p.ordered_resource_id IS NOT NULL"
