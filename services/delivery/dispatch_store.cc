@@ -28,6 +28,7 @@ using dispatch_sql::kClaim;
 using dispatch_sql::kClaimEvents;
 using dispatch_sql::kWriteResults;
 using dispatch_sql::kLockFree;
+using dispatch_sql::kLockFreeResources;
 using dispatch_sql::kDisableWebhook;
 using dispatch_sql::kCancelPending;
 using dispatch_sql::kTrackFailing;
@@ -218,8 +219,9 @@ struct PgDispatchStore::Impl {
     if (promoted.affected_rows() > 0) txn.exec0(absl::StrCat("NOTIFY ", kDeliveryChannel));
   }
 
-  // After a lock timeout: commits the results whose delivery rows no other
-  // session holds locked. How many were held back, or an error.
+  // After a lock timeout: commits the results whose delivery rows, and for
+  // ordered deliveries whose resource rows, no other session holds locked.
+  // How many were held back, or an error.
   absl::StatusOr<std::size_t> WriteUnlocked(const std::vector<DeliveryResult>& results, DisabledCounts& disabled_here) {
     std::set<std::string> ids;
     for (const DeliveryResult& r : results) ids.insert(r.delivery_id);
@@ -227,13 +229,18 @@ struct PgDispatchStore::Impl {
       pqxx::work txn(*conn);
       std::set<std::string> free;
       for (const pqxx::row& row : txn.exec_prepared(kLockFree.name, UuidArray(ids))) free.insert(row[0].as<std::string>());
+      // Deleted deliveries are neither free nor locked: not held back.
+      std::size_t held = ids.size() - free.size();
+      if (!free.empty()) {
+        for (const pqxx::row& row : txn.exec_prepared(kLockFreeResources.name, UuidArray(free))) {
+          held += free.erase(row[0].as<std::string>());
+        }
+      }
       std::vector<DeliveryResult> writable;
       for (const DeliveryResult& r : results) {
         // A result of a deleted delivery is dropped by the write either way.
         if (free.count(r.delivery_id) > 0) writable.push_back(r);
       }
-      // Deleted deliveries are neither free nor locked: not held back.
-      const std::size_t held = ids.size() - free.size();
       Write(txn, writable, disabled_here);
       txn.commit();
       return held;

@@ -243,6 +243,23 @@ constexpr Statement kLockFree{
     "dispatch_lock_free",
     "SELECT id::text FROM deliveries WHERE id = ANY($1::uuid[]) FOR UPDATE SKIP LOCKED"};
 
+// Ordered delivery, after a lock timeout: $1 = '{uuid,...}', deliveries
+// this transaction locked (kLockFree). Locks their resources' rows that no
+// other session holds (in id order; never waiting), and returns the
+// deliveries whose resource row another session holds: their results wait
+// too, so that the write (kLockOrdered, kReleaseOrdered) cannot time out on
+// it again and hold back the whole batch.
+constexpr Statement kLockFreeResources{
+    "dispatch_lock_free_resources",
+    "WITH mine AS MATERIALIZED ("
+    "  SELECT id, ordered_resource_id FROM deliveries"
+    "  WHERE id = ANY($1::uuid[]) AND ordered_resource_id IS NOT NULL),"
+    " locked AS MATERIALIZED ("
+    "  SELECT o.id FROM ordered_resources o"
+    "  WHERE EXISTS (SELECT 1 FROM mine) AND o.id = ANY(ARRAY(SELECT ordered_resource_id FROM mine))"
+    "  ORDER BY o.id FOR UPDATE SKIP LOCKED)"
+    " SELECT id::text FROM mine WHERE ordered_resource_id NOT IN (SELECT id FROM locked)"};
+
 // 410 Gone: $1 = webhook id, $2 = reason.
 constexpr Statement kDisableWebhook{
     "dispatch_disable_webhook",
@@ -291,6 +308,6 @@ constexpr Statement kDisableFailing{
 
 constexpr Statement kStatements[] = {kClaim,          kClaimEvents,   kWriteResults, kLockFree,
                                      kDisableWebhook, kCancelPending, kTrackFailing, kDisableFailing,
-                                     kLockOrdered,    kPromoteHeads,  kReleaseOrdered};
+                                     kLockOrdered,    kPromoteHeads,  kReleaseOrdered, kLockFreeResources};
 
 }  // namespace octo::delivery::dispatch_sql
