@@ -10,8 +10,9 @@ namespace octo::delivery::ordered_sql {
 // clang-format off
 // $1 = '{id,...}' of ordered_resources. Locks the rows in (webhook, kind,
 // key) order, the order the enqueue's upsert takes them in (no deadlock
-// between result writers, replays and enqueues), before kPromoteHeads, in a
-// statement of its own:
+// between result writers, replays and enqueues over several resources; a
+// redeliver or replay takes them before updating its deliveries, see
+// kLockForRedeliver), before kPromoteHeads, in a statement of its own:
 // the promotion's snapshot is then taken after the lock, so it sees the
 // deliveries an enqueue that held the lock committed (and an enqueue that
 // waits for it sees this transaction's finished deliveries).
@@ -34,6 +35,24 @@ inline constexpr char kPromoteHeads[] =
     "     ORDER BY p.ordered_at, p.sequence LIMIT 1)"
     "   FROM unnest($1::bigint[]) AS r(id)))"
     "  AND n.next_attempt_at = 'infinity'";
+// A redeliver or replay takes the resource rows before it updates the
+// deliveries, as the result writer does (delivery, resource, next delivery):
+// updating the delivery first, then waiting for the resource row, could
+// deadlock with a result writer holding that row and making the same
+// delivery due. $1 = delivery, $2 = webhook.
+inline constexpr char kLockForRedeliver[] =
+    "SELECT count(*) FROM (SELECT o.id FROM ordered_resources o"
+    " WHERE o.id = (SELECT d.ordered_resource_id FROM deliveries d"
+    "   WHERE d.id = $1::uuid AND d.webhook_id = $2::uuid) FOR UPDATE) AS locked";
+// $1 = webhook, $2 = since (µs), $3 = bound: the resources of the rows the
+// replay is about to pick (the same selection), in kLockOrdered's order.
+inline constexpr char kLockForReplay[] =
+    "SELECT count(*) FROM (SELECT o.id FROM ordered_resources o WHERE o.id = ANY(ARRAY("
+    "  SELECT r.ordered_resource_id FROM (SELECT ordered_resource_id FROM deliveries"
+    "    WHERE webhook_id = $1::uuid AND state IN ('failed', 'cancelled')"
+    "      AND created_at >= 'epoch'::timestamptz + $2::bigint * interval '1 microsecond'"
+    "    ORDER BY created_at, id LIMIT $3) AS r WHERE r.ordered_resource_id IS NOT NULL))"
+    " ORDER BY o.webhook_id, o.resource_kind, o.resource_key FOR UPDATE) AS locked";
 // clang-format on
 
 }  // namespace octo::delivery::ordered_sql
