@@ -36,10 +36,14 @@ inline constexpr char kPromoteHeads[] =
     "   FROM unnest($1::bigint[]) AS r(id)))"
     "  AND n.next_attempt_at = 'infinity'";
 // A redeliver or replay takes the resource rows before it updates the
-// deliveries, as the result writer does (delivery, resource, next delivery):
-// updating the delivery first, then waiting for the resource row, could
-// deadlock with a result writer holding that row and making the same
-// delivery due. $1 = delivery, $2 = webhook.
+// deliveries: updating a waiting delivery first, then waiting for the
+// resource row, deadlocked with a result writer holding that row and making
+// the same delivery due. Still open: the result writer locks its result's
+// own delivery before the resource row, so a redeliver of a delivery whose
+// result is being written at that moment can deadlock with it (PostgreSQL
+// aborts one; the writer retries). Closing it needs the writer to take the
+// resource rows first, hence to know them from the results.
+// $1 = delivery, $2 = webhook.
 inline constexpr char kLockForRedeliver[] =
     "SELECT count(*) FROM (SELECT o.id FROM ordered_resources o"
     " WHERE o.id = (SELECT d.ordered_resource_id FROM deliveries d"

@@ -44,7 +44,7 @@ ALTER TABLE deliveries ADD CONSTRAINT deliveries_ordered_check CHECK (
   OR (ordered_resource_id IS NOT NULL AND sequence >= 1 AND ordered_at IS NOT NULL)) NOT VALID;
 
 -- The claim rule's lookup (is there an earlier unfinished delivery of this
--- resource, or one in flight?) and the search for a resource's next
+-- resource?) and the search for a resource's next
 -- delivery: pending ordered deliveries only.
 CREATE INDEX deliveries_ordered_pending_idx
   ON deliveries (ordered_resource_id, ordered_at, sequence)
