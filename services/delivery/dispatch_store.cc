@@ -28,12 +28,14 @@ using dispatch_sql::kClaim;
 using dispatch_sql::kClaimEvents;
 using dispatch_sql::kWriteResults;
 using dispatch_sql::kLockFree;
+using dispatch_sql::kLockFreeResources;
 using dispatch_sql::kDisableWebhook;
 using dispatch_sql::kCancelPending;
 using dispatch_sql::kTrackFailing;
 using dispatch_sql::kDisableFailing;
 using dispatch_sql::kLockOrdered;
 using dispatch_sql::kPromoteHeads;
+using dispatch_sql::kReleaseOrdered;
 using dispatch_sql::kStatements;
 using dispatch_sql::GoneWebhooks;
 using dispatch_sql::HealthJson;
@@ -155,11 +157,13 @@ struct PgDispatchStore::Impl {
   // The results' statements in `txn`; counts the webhooks disabled.
   void Write(pqxx::work& txn, const std::vector<DeliveryResult>& results, DisabledCounts& disabled_here) {
     std::set<int64_t> ordered;  // ordered resources among the results
+    std::vector<std::string> leases;  // their (resource, lease token), a JSON array per round
     for (const auto& round : Rounds(results)) {
       const pqxx::row row = txn.exec_prepared1(kWriteResults.name, ResultsJson(round));
       AddIds(row[1].as<std::string>(), ordered);
+      if (row[2].as<std::string>() != "[]") leases.push_back(row[2].as<std::string>());
     }
-    PromoteHeads(txn, ordered);
+    PromoteHeads(txn, ordered, leases);
     bool failing = false;
     const std::string health = HealthJson(results, &failing);
     if (health != "[]") txn.exec_prepared(kTrackFailing.name, health);
@@ -196,23 +200,28 @@ struct PgDispatchStore::Impl {
     }
   }
 
-  // Ordered delivery: the next delivery of each resource whose delivery
-  // finished (or may have) becomes due (docs/delivery.md, "Ordered
-  // delivery"). Nothing to do, and no statement, for unordered webhooks.
-  static void PromoteHeads(pqxx::work& txn, const std::set<int64_t>& ordered) {
+  // Ordered delivery: the resources the results' claims took are freed
+  // (`leases`, see kReleaseOrdered), and the next delivery of each resource
+  // whose delivery finished (or may have) becomes due (docs/delivery.md,
+  // "Ordered delivery"). Nothing to do, and no statement, for unordered
+  // webhooks.
+  static void PromoteHeads(pqxx::work& txn, const std::set<int64_t>& ordered,
+                           const std::vector<std::string>& leases = {}) {
     if (ordered.empty()) return;
     std::string array = "{";
     for (int64_t id : ordered) absl::StrAppend(&array, array.size() > 1 ? "," : "", id);
     array += '}';
     txn.exec_prepared(kLockOrdered.name, array);
+    for (const std::string& json : leases) txn.exec_prepared(kReleaseOrdered.name, json);
     const pqxx::result promoted = txn.exec_prepared(kPromoteHeads.name, array);
     // Due now: every replica's claimer is woken (on commit), as after an
     // enqueue, rather than finding them at its next poll.
     if (promoted.affected_rows() > 0) txn.exec0(absl::StrCat("NOTIFY ", kDeliveryChannel));
   }
 
-  // After a lock timeout: commits the results whose delivery rows no other
-  // session holds locked. How many were held back, or an error.
+  // After a lock timeout: commits the results whose delivery rows, and for
+  // ordered deliveries whose resource rows, no other session holds locked.
+  // How many were held back, or an error.
   absl::StatusOr<std::size_t> WriteUnlocked(const std::vector<DeliveryResult>& results, DisabledCounts& disabled_here) {
     std::set<std::string> ids;
     for (const DeliveryResult& r : results) ids.insert(r.delivery_id);
@@ -220,13 +229,18 @@ struct PgDispatchStore::Impl {
       pqxx::work txn(*conn);
       std::set<std::string> free;
       for (const pqxx::row& row : txn.exec_prepared(kLockFree.name, UuidArray(ids))) free.insert(row[0].as<std::string>());
+      // Deleted deliveries are neither free nor locked: not held back.
+      std::size_t held = ids.size() - free.size();
+      if (!free.empty()) {
+        for (const pqxx::row& row : txn.exec_prepared(kLockFreeResources.name, UuidArray(free))) {
+          held += free.erase(row[0].as<std::string>());
+        }
+      }
       std::vector<DeliveryResult> writable;
       for (const DeliveryResult& r : results) {
         // A result of a deleted delivery is dropped by the write either way.
         if (free.count(r.delivery_id) > 0) writable.push_back(r);
       }
-      // Deleted deliveries are neither free nor locked: not held back.
-      const std::size_t held = ids.size() - free.size();
       Write(txn, writable, disabled_here);
       txn.commit();
       return held;

@@ -30,8 +30,11 @@ struct Statement {
 // Ordered delivery (docs/delivery.md, "Ordered delivery"): a delivery of an
 // ordered webhook (ordered_resource_id set) may be claimed only while no
 // other pending delivery of its resource comes before it (occurred_at, then
-// sequence) or is being sent (a live lease). Evaluated only for ordered rows
-// (the OR stops at the NULL test for the others); reads
+// sequence). Whether one of the resource is being sent is the resource's
+// lock (`free` below: in_flight_until), not a lease here: a delivery in
+// flight may have stopped being pending (cancelled, or finished by a late
+// result) while its send still runs. Evaluated only for ordered rows (the
+// OR stops at the NULL test for the others); reads
 // deliveries_ordered_pending_idx. The resource's later deliveries wait with
 // next_attempt_at = 'infinity' (never due: the claim does not even see
 // them) until kPromoteHeads makes the next one due.
@@ -39,8 +42,7 @@ struct Statement {
   "(q.ordered_resource_id IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p"      \
   "  WHERE p.ordered_resource_id = q.ordered_resource_id AND p.state = 'pending'" \
   "    AND p.ordered_resource_id IS NOT NULL AND p.id <> q.id"                     \
-  "    AND ((p.ordered_at, p.sequence) < (q.ordered_at, q.sequence)"              \
-  "      OR p.lease_expires_at >= now())))"
+  "    AND (p.ordered_at, p.sequence) < (q.ordered_at, q.sequence)))"
 
 // $1 = batch size, $2 = lease in milliseconds, $3 = claims without a result
 // after which a delivery is quarantined. `picked` takes the due rows in
@@ -79,8 +81,14 @@ constexpr Statement kClaim{
     "    AND o.id = ANY(ARRAY(SELECT ordered_resource_id FROM chosen WHERE ordered_resource_id IS NOT NULL))"
     "    AND (o.in_flight_until IS NULL OR o.in_flight_until < now())"
     "  FOR UPDATE SKIP LOCKED),"
+    // The lock is the lease, from the same now(): the result of this claim
+    // recognises it by its lease token (kReleaseOrdered). A row this claim
+    // quarantines is not sent: its resource is not held.
     " taken AS ("
-    "  UPDATE ordered_resources o SET in_flight_until = now() + $2::bigint * interval '1 millisecond'"
+    "  UPDATE ordered_resources o SET in_flight_until = CASE WHEN EXISTS (SELECT 1 FROM chosen c"
+    "    WHERE c.ordered_resource_id = o.id AND c.claimed_attempt IS NOT NULL"
+    "      AND c.unreported_claims + 1 >= $3::integer) THEN NULL"
+    "    ELSE now() + $2::bigint * interval '1 millisecond' END"
     "  WHERE EXISTS (SELECT 1 FROM free) AND o.id = ANY(ARRAY(SELECT id FROM free)) RETURNING o.id),"
     " claimed AS ("
     "  UPDATE deliveries d SET"
@@ -193,7 +201,7 @@ constexpr Statement kWriteResults{
     "    last_error_class = CASE WHEN " OCTO_LAST " THEN r.error ELSE d.last_error_class END"
     "  FROM r WHERE d.id = r.id AND d.id = ANY(ARRAY(SELECT id FROM r))"
     "  RETURNING d.id, CASE WHEN r.num > 0 THEN r.num ELSE d.attempt_count END AS num,"
-    "    r.act, r.started, r.duration, r.status, r.error, r.snippet, d.ordered_resource_id),"
+    "    r.act, r.started, r.duration, r.status, r.error, r.snippet, d.ordered_resource_id, r.lease),"
     " ins AS ("
     "  INSERT INTO delivery_attempts AS a (delivery_id, attempt_number, started_at, duration_ms,"
     "    http_status, error_class, response_snippet)"
@@ -206,8 +214,24 @@ constexpr Statement kWriteResults{
     "  WHERE a.error_class = 'interrupted')"
     // The ordered resources among the results: their next deliveries may be
     // due now (kLockOrdered, kPromoteHeads). '{}' for unordered webhooks.
+    // And each one's (resource, lease token) for kReleaseOrdered.
     " SELECT count(*), COALESCE(array_agg(DISTINCT ordered_resource_id)"
-    "  FILTER (WHERE ordered_resource_id IS NOT NULL), '{}')::text FROM upd"};
+    "  FILTER (WHERE ordered_resource_id IS NOT NULL), '{}')::text,"
+    "  COALESCE(json_agg(json_build_object('id', ordered_resource_id, 'lease', lease))"
+    "  FILTER (WHERE ordered_resource_id IS NOT NULL AND lease IS NOT NULL), '[]')::text FROM upd"};
+
+// Ordered delivery: $1 = a JSON array of {id: resource, lease: the result's
+// lease token}. Frees each resource whose lock is the one the result's claim
+// took (the claim sets lock and lease from the same now()). A result whose
+// claim no longer holds the resource (its lease ran out and another claim
+// took it, e.g. a late success from another replica) frees nothing: the
+// delivery being sent meanwhile keeps the resource. Run after kLockOrdered.
+constexpr Statement kReleaseOrdered{
+    "dispatch_release_ordered",
+    "UPDATE ordered_resources o SET in_flight_until = NULL"
+    " FROM json_to_recordset($1::json) AS x(id bigint, lease bigint)"
+    " WHERE o.id = x.id AND o.id = ANY(ARRAY(SELECT id FROM json_to_recordset($1::json) AS y(id bigint, lease bigint)))"
+    "  AND o.in_flight_until IS NOT NULL AND " OCTO_MICROS("o.in_flight_until") " = x.lease"};
 
 // Ordered delivery: the next delivery of each resource (ordered_sql.h).
 constexpr Statement kLockOrdered{"dispatch_lock_ordered", ordered_sql::kLockOrdered};
@@ -218,6 +242,23 @@ constexpr Statement kPromoteHeads{"dispatch_promote_heads", ordered_sql::kPromot
 constexpr Statement kLockFree{
     "dispatch_lock_free",
     "SELECT id::text FROM deliveries WHERE id = ANY($1::uuid[]) FOR UPDATE SKIP LOCKED"};
+
+// Ordered delivery, after a lock timeout: $1 = '{uuid,...}', deliveries
+// this transaction locked (kLockFree). Locks their resources' rows that no
+// other session holds (in id order; never waiting), and returns the
+// deliveries whose resource row another session holds: their results wait
+// too, so that the write (kLockOrdered, kReleaseOrdered) cannot time out on
+// it again and hold back the whole batch.
+constexpr Statement kLockFreeResources{
+    "dispatch_lock_free_resources",
+    "WITH mine AS MATERIALIZED ("
+    "  SELECT id, ordered_resource_id FROM deliveries"
+    "  WHERE id = ANY($1::uuid[]) AND ordered_resource_id IS NOT NULL),"
+    " locked AS MATERIALIZED ("
+    "  SELECT o.id FROM ordered_resources o"
+    "  WHERE EXISTS (SELECT 1 FROM mine) AND o.id = ANY(ARRAY(SELECT ordered_resource_id FROM mine))"
+    "  ORDER BY o.id FOR UPDATE SKIP LOCKED)"
+    " SELECT id::text FROM mine WHERE ordered_resource_id NOT IN (SELECT id FROM locked)"};
 
 // 410 Gone: $1 = webhook id, $2 = reason.
 constexpr Statement kDisableWebhook{
@@ -267,6 +308,6 @@ constexpr Statement kDisableFailing{
 
 constexpr Statement kStatements[] = {kClaim,          kClaimEvents,   kWriteResults, kLockFree,
                                      kDisableWebhook, kCancelPending, kTrackFailing, kDisableFailing,
-                                     kLockOrdered,    kPromoteHeads};
+                                     kLockOrdered,    kPromoteHeads,  kReleaseOrdered, kLockFreeResources};
 
 }  // namespace octo::delivery::dispatch_sql

@@ -22,6 +22,7 @@
 #include "services/delivery/dispatch_render.h"
 #include "services/delivery/ordered_sql.h"
 #include "services/delivery/store.h"
+#include "services/delivery/test_ping_sql.h"
 
 namespace octo::delivery {
 namespace {
@@ -111,32 +112,24 @@ constexpr PgStatement kReplay{
     " SELECT count(*)::integer, COALESCE(array_agg(DISTINCT ordered_resource_id)"
     "  FILTER (WHERE ordered_resource_id IS NOT NULL), '{}')::text FROM queued"};
 
-// Ordered delivery: a requeued delivery of an ordered webhook waits
-// ('infinity' above) and its resource's first pending delivery is made due
-// (the statements of ordered_sql.h), so a redelivered
-// delivery older than the resource's pending ones goes first and those wait
-// behind it.
+// Ordered delivery (ordered_sql.h): the resource rows locked first; a
+// requeued ordered delivery waits ('infinity' above) and its resource's first
+// pending delivery is made due, so an older one goes first.
 constexpr PgStatement kLockOrdered{"ops_lock_ordered", ordered_sql::kLockOrdered};
 constexpr PgStatement kPromoteHeads{"ops_promote_heads", ordered_sql::kPromoteHeads};
+constexpr PgStatement kLockForRedeliver{"ops_lock_for_redeliver", ordered_sql::kLockForRedeliver};
+constexpr PgStatement kLockForReplay{"ops_lock_for_replay", ordered_sql::kLockForReplay};
 
 constexpr PgStatement kReplayMore{
     "ops_replay_more",
     "SELECT EXISTS (SELECT 1 FROM deliveries WHERE webhook_id = $1::uuid"
     " AND state IN ('failed', 'cancelled') AND created_at >= " OCTO_OPS_TIMESTAMP("$2") ")"};
 
-// $1 supplier, $2 connection, $3 resource kind, $4 resource, $5 webhook.
-constexpr PgStatement kInsertTest{
-    "ops_insert_test",
-    "WITH ev AS ("
-    "  INSERT INTO events (supplier_id, idempotency_key, connection_id, event, resource_kind,"
-    "    resource_key, resource, occurred_at, delivery_count)"
-    "  VALUES ($1::uuid, 'webhook_test:' || gen_random_uuid(), $2::uuid, 'webhook_test', $3,"
-    "    'webhook_test:' || gen_random_uuid(), $4::json, now(), 1) RETURNING id)"
-    " INSERT INTO deliveries (event_id, webhook_id) SELECT id, $5::uuid FROM ev RETURNING id::text"};
+constexpr PgStatement kInsertTest{"ops_insert_test", kInsertTestPing};
 
 constexpr std::array kStatements = {kWebhook, kList,       kGet,       kAttempts,
                                     kRedeliver, kReplay, kReplayMore, kInsertTest,
-                                    kLockOrdered, kPromoteHeads};
+                                    kLockOrdered, kPromoteHeads, kLockForRedeliver, kLockForReplay};
 
 // Makes the next delivery of the ordered resources in `ids` ('{...}') due.
 void PromoteHeads(pqxx::work& txn, const std::string& ids) {
@@ -339,6 +332,7 @@ absl::StatusOr<pb::Delivery> PgOperationsStore::Redeliver(std::string_view conne
       [&](pqxx::work& txn) -> absl::StatusOr<pb::Delivery> {
         absl::StatusOr<WebhookRow> w = LockWebhook(txn, connection_id, webhook_id);
         if (!w.ok()) return w.status();
+        txn.exec_prepared(kLockForRedeliver.name, std::string(delivery_id), std::string(webhook_id));
         // Ownership first: a delivery of another webhook is NOT_FOUND, even
         // when this webhook is disabled.
         const pqxx::result r =
@@ -363,6 +357,7 @@ absl::StatusOr<pb::ReplayDeliveriesResponse> PgOperationsStore::Replay(
         if (!w->enabled) return WebhookDisabled();
         const long long since_us = absl::ToUnixMicros(since);
         pb::ReplayDeliveriesResponse out;
+        txn.exec_prepared(kLockForReplay.name, std::string(webhook_id), since_us, max_count);
         const pqxx::row queued =
             txn.exec_prepared1(kReplay.name, std::string(webhook_id), since_us, max_count);
         out.set_queued_count(queued[0].as<int>());

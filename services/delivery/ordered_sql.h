@@ -10,33 +10,53 @@ namespace octo::delivery::ordered_sql {
 // clang-format off
 // $1 = '{id,...}' of ordered_resources. Locks the rows in (webhook, kind,
 // key) order, the order the enqueue's upsert takes them in (no deadlock
-// between result writers, replays and enqueues), before kPromoteHeads, in a
-// statement of its own:
+// between result writers, replays and enqueues over several resources; a
+// redeliver or replay takes them before updating its deliveries, see
+// kLockForRedeliver), before kPromoteHeads, in a statement of its own:
 // the promotion's snapshot is then taken after the lock, so it sees the
 // deliveries an enqueue that held the lock committed (and an enqueue that
 // waits for it sees this transaction's finished deliveries).
 inline constexpr char kLockOrdered[] =
     "SELECT count(*) FROM (SELECT id FROM ordered_resources WHERE id = ANY($1::bigint[])"
     " ORDER BY webhook_id, resource_kind, resource_key FOR UPDATE) AS locked";
-// $1 = '{id,...}': frees each resource whose delivery in flight is no
-// longer (its result, release, cancel or quarantine was written: no
-// delivery of it holds a live lease), and makes the first pending delivery
-// of each resource (occurred_at, then sequence) due now if it was waiting
-// ('infinity'); a first delivery already due, retrying or in flight is left
-// as it is.
+// $1 = '{id,...}': makes the first pending delivery of each resource
+// (occurred_at, then sequence) due now if it was waiting ('infinity'); a
+// first delivery already due, retrying or in flight is left as it is. It
+// never frees a resource (in_flight_until): only the result of the claim
+// that took it does (dispatch_release_ordered), or the time passes. A
+// delivery made due while the resource is still taken (its delivery in
+// flight was cancelled, or finished by another replica's late result) waits
+// for that.
 inline constexpr char kPromoteHeads[] =
-    "WITH freed AS ("
-    "  UPDATE ordered_resources o SET in_flight_until = NULL"
-    "  WHERE o.id = ANY($1::bigint[]) AND o.in_flight_until IS NOT NULL"
-    "    AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.ordered_resource_id = o.id"
-    "      AND p.state = 'pending' AND p.ordered_resource_id IS NOT NULL AND p.lease_expires_at >= now()))"
-    " UPDATE deliveries n SET next_attempt_at = now()"
+    "UPDATE deliveries n SET next_attempt_at = now()"
     " WHERE n.id = ANY(ARRAY("
     "   SELECT (SELECT p.id FROM deliveries p"
     "     WHERE p.ordered_resource_id = r.id AND p.state = 'pending' AND p.ordered_resource_id IS NOT NULL"
     "     ORDER BY p.ordered_at, p.sequence LIMIT 1)"
     "   FROM unnest($1::bigint[]) AS r(id)))"
     "  AND n.next_attempt_at = 'infinity'";
+// A redeliver or replay takes the resource rows before it updates the
+// deliveries: updating a waiting delivery first, then waiting for the
+// resource row, deadlocked with a result writer holding that row and making
+// the same delivery due. Still open: the result writer locks its result's
+// own delivery before the resource row, so a redeliver of a delivery whose
+// result is being written at that moment can deadlock with it (PostgreSQL
+// aborts one; the writer retries). Closing it needs the writer to take the
+// resource rows first, hence to know them from the results.
+// $1 = delivery, $2 = webhook.
+inline constexpr char kLockForRedeliver[] =
+    "SELECT count(*) FROM (SELECT o.id FROM ordered_resources o"
+    " WHERE o.id = (SELECT d.ordered_resource_id FROM deliveries d"
+    "   WHERE d.id = $1::uuid AND d.webhook_id = $2::uuid) FOR UPDATE) AS locked";
+// $1 = webhook, $2 = since (µs), $3 = bound: the resources of the rows the
+// replay is about to pick (the same selection), in kLockOrdered's order.
+inline constexpr char kLockForReplay[] =
+    "SELECT count(*) FROM (SELECT o.id FROM ordered_resources o WHERE o.id = ANY(ARRAY("
+    "  SELECT r.ordered_resource_id FROM (SELECT ordered_resource_id FROM deliveries"
+    "    WHERE webhook_id = $1::uuid AND state IN ('failed', 'cancelled')"
+    "      AND created_at >= 'epoch'::timestamptz + $2::bigint * interval '1 microsecond'"
+    "    ORDER BY created_at, id LIMIT $3) AS r WHERE r.ordered_resource_id IS NOT NULL))"
+    " ORDER BY o.webhook_id, o.resource_kind, o.resource_key FOR UPDATE) AS locked";
 // clang-format on
 
 }  // namespace octo::delivery::ordered_sql

@@ -218,6 +218,37 @@ TEST_F(DispatchStoreFaultsTest, ALockedRowHoldsBackOnlyItsOwnResult) {
   EXPECT_EQ(Attempts(free.id), "1:200");
 }
 
+// Ordered delivery: the resource row of an ordered result (held here by
+// another session, as an enqueue of that resource holds it) holds back that
+// result only; the unordered one beside it is written.
+TEST_F(DispatchStoreFaultsTest, ALockedResourceRowHoldsBackOnlyItsOwnResult) {
+  const std::string resource = Scalar(absl::StrCat(
+      "INSERT INTO ordered_resources (webhook_id, resource_kind, resource_key, last_sequence) VALUES ('", webhook_,
+      "', 'booking', 'b0', 1) RETURNING id::text"));
+  Exec(absl::StrCat("UPDATE deliveries SET ordered_resource_id = ", resource,
+                    ", sequence = 1, ordered_at = now() WHERE id = '", ids_[0], "'"));
+  absl::StatusOr<ClaimBatch> batch = store_->Claim(10, absl::Seconds(30));
+  ASSERT_TRUE(batch.ok()) << batch.status();
+  ASSERT_EQ(batch->deliveries.size(), 2u);
+  const bool first_is_ordered = batch->deliveries[0].id == ids_[0];
+  const ClaimedDelivery ordered = batch->deliveries[first_is_ordered ? 0 : 1];
+  const ClaimedDelivery unordered = batch->deliveries[first_is_ordered ? 1 : 0];
+  pqxx::connection other(db_->conninfo());
+  pqxx::work lock(other);
+  lock.exec(absl::StrCat("SELECT 1 FROM ordered_resources WHERE id = ", resource, " FOR UPDATE"));
+  const std::vector<DeliveryResult> results = {Result(ordered, 200, DecisionKind::kSucceeded),
+                                               Result(unordered, 200, DecisionKind::kSucceeded)};
+  const absl::Status status = store_->WriteResults(results);
+  EXPECT_TRUE(absl::IsAborted(status)) << status;  // transient: written again later
+  EXPECT_EQ(Row(unordered.id), "succeeded 1 200 - true");
+  EXPECT_EQ(Row(ordered.id), "pending 0 - - false");
+  lock.commit();
+  ASSERT_TRUE(store_->WriteResults(results).ok());
+  EXPECT_EQ(Row(ordered.id), "succeeded 1 200 - true");
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT (in_flight_until IS NULL)::text FROM ordered_resources WHERE id = ", resource)),
+            "true");
+}
+
 TEST_F(DispatchStoreFaultsTest, AStatementTimeoutIsTransient) {
   // The statement timeout comes with the conninfo (the layer's
   // --pg_statement_timeout); the lock wait outlasts it.

@@ -45,12 +45,14 @@ struct Seen {
   int64_t update = 0;  // from the body: the event's publish number for its booking
   int status = 0;
   std::chrono::steady_clock::time_point at;
+  std::chrono::steady_clock::time_point answered;  // no earlier than this: after the answer's delay
 };
 
 std::optional<Seen> Read(const ReceivedRequest& r) {
   Seen s;
   s.status = r.answered_status;
   s.at = r.received_steady;
+  s.answered = r.received_steady + r.answer_delay;
   const std::optional<std::string> sequence = r.Header("webhook-sequence");
   if (!sequence || !absl::SimpleAtoi(*sequence, &s.sequence)) return std::nullopt;
   boost::system::error_code ec;
@@ -124,9 +126,21 @@ class OrderedFaultTest : public FaultTest {
     return by_booking;
   }
 
+  // One request of a booking in flight at a time: each arrives after the
+  // answer to the one before it was sent (its delay passed), not merely
+  // after that one arrived.
+  static void ExpectOneInFlight(const std::string& booking, const std::vector<Seen>& requests) {
+    for (std::size_t i = 1; i < requests.size(); ++i) {
+      EXPECT_GE(requests[i].at, requests[i - 1].answered)
+          << booking << ": sequence " << requests[i].sequence << " arrived while sequence "
+          << requests[i - 1].sequence << " was still in flight";
+    }
+  }
+
   // Every request's number is at most one more than the last one answered
   // 200, and the 200s come 1..5.
   static void ExpectInOrder(const std::string& booking, const std::vector<Seen>& requests) {
+    ExpectOneInFlight(booking, requests);
     int64_t done_through = 0;
     std::vector<int64_t> succeeded;
     for (const Seen& s : requests) {
@@ -143,6 +157,7 @@ class OrderedFaultTest : public FaultTest {
   // did the later ones go, in order. Returns the first and last attempts of
   // its first delivery.
   static std::pair<Time, Time> ExpectDoomedHeadThenTheRest(const std::vector<Seen>& requests) {
+    ExpectOneInFlight("the doomed booking", requests);
     Time first{}, last{};
     for (const Seen& s : requests) {
       if (s.sequence != 1) continue;

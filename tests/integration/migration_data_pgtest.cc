@@ -187,6 +187,14 @@ TEST_F(MigrationWithDataTest, OldReleasesRowsSurviveTheCurrentMigrationsAndStayU
   ASSERT_TRUE(Call(&pb::SubscriptionService::Stub::GetWebhook, subscriptions.get(), get_webhook, &webhook).ok());
   EXPECT_EQ(webhook.url(), (*receiver)->Url("/old-hook"));
   EXPECT_EQ(webhook.event(), "booking_update");
+  // Migration 0012: the old webhooks come out unordered, their deliveries
+  // without an order (the check constraint is added NOT VALID over them).
+  EXPECT_FALSE(webhook.ordered());
+  EXPECT_EQ(Scalar(db_->conninfo(), "SELECT count(*) FILTER (WHERE ordered) || '/' || count(*) FROM webhooks"),
+            "0/2");
+  EXPECT_EQ(Scalar(db_->conninfo(), "SELECT count(*) FROM deliveries WHERE ordered_resource_id IS NOT NULL"
+                                    " OR sequence IS NOT NULL OR ordered_at IS NOT NULL"),
+            "0");
 
   pb::GetDeliveryRequest get_delivery;
   get_delivery.set_connection_id(kConnection);

@@ -209,6 +209,41 @@ TEST_F(OrderedDeliveryTest, AClaimTakesItsResourceSoASecondDeliveryOfItIsNotClai
   EXPECT_EQ(Keys(Claim()), Set{"f#2/2"});
 }
 
+// Replica A's lease on g#1 runs out and B claims g#1 again; A's success
+// then arrives late (it finishes g#1). B's send of g#1 still runs: g#2 must
+// wait for B's result, not go beside it.
+TEST_F(OrderedDeliveryTest, ALateSuccessFromAnExpiredClaimDoesNotFreeTheResourceOfTheClaimSendingNow) {
+  for (int n = 1; n <= 2; ++n) Publish("g", n, n);
+  auto by_a = Claim();
+  ASSERT_EQ(Keys(by_a), Set{"g#1/1"});
+  Exec(absl::StrCat("UPDATE deliveries SET lease_expires_at = now() - interval '1 second'"
+                    " WHERE lease_expires_at IS NOT NULL AND webhook_id = '", ordered_, "'"));
+  Exec("UPDATE ordered_resources SET in_flight_until = now() - interval '1 second'"
+       " WHERE in_flight_until IS NOT NULL");
+  auto by_b = Claim();
+  ASSERT_EQ(Keys(by_b), Set{"g#1/1"});
+  Write(by_a["g#1/1"], 200, DecisionKind::kSucceeded);  // late: not the claim that holds g#1
+  EXPECT_EQ(Text(absl::StrCat("SELECT state FROM deliveries WHERE id = '", by_a["g#1/1"].id, "'")), "succeeded");
+  EXPECT_EQ(Keys(Claim()), Set{}) << "B's send of g#1 is in flight: g#2 waits";
+  Write(by_b["g#1/1"], 200, DecisionKind::kSucceeded);
+  EXPECT_EQ(Keys(Claim()), Set{"g#2/2"});
+}
+
+// A webhook's pending deliveries are cancelled (it was disabled) while h#1
+// is being sent; re-enabled, it gets h#2 before h#1's send ended: h#2 waits.
+TEST_F(OrderedDeliveryTest, ACancelledDeliveryStillBeingSentHoldsItsResourceUntilItsResult) {
+  Publish("h", 1, 1);
+  auto got = Claim();
+  ASSERT_EQ(Keys(got), Set{"h#1/1"});
+  Exec(absl::StrCat("UPDATE deliveries SET state = 'cancelled', completed_at = now()"
+                    " WHERE state = 'pending' AND webhook_id = '", ordered_, "'"));  // as kCancelPending
+  Publish("h", 2, 2);
+  EXPECT_EQ(Keys(Claim()), Set{}) << "h#1 is still in flight";
+  Write(got["h#1/1"], 200, DecisionKind::kSucceeded);
+  EXPECT_EQ(Text(absl::StrCat("SELECT state FROM deliveries WHERE id = '", got["h#1/1"].id, "'")), "cancelled");
+  EXPECT_EQ(Keys(Claim()), Set{"h#2/2"});
+}
+
 TEST_F(OrderedDeliveryTest, AQuarantinedHeadReleasesTheNext) {
   for (int n = 1; n <= 2; ++n) Publish("e", n, n);
   // Three claims that never report (the process dies each time).

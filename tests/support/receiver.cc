@@ -298,6 +298,7 @@ ReceiverAnswer HttpReceiver::Record(ReceivedRequest request) {
     ++plan.served;
   }
   request.answered_status = answer.close_without_answer ? 0 : answer.status;
+  request.answer_delay = answer.delay;
   ++counts_[request.path];
   requests_.push_back(std::move(request));
   return answer;

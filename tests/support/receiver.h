@@ -95,6 +95,9 @@ struct ReceivedRequest {
   // What it was answered: the HTTP status, or 0 for close-without-answer.
   // Decided when the request arrives (the answer itself may still be delayed).
   int answered_status = 0;
+  // The delay before that answer was written (from when it was read): the
+  // answer left no earlier than received_steady + answer_delay.
+  std::chrono::milliseconds answer_delay{0};
 
   // The first value of header `name` (case-insensitive), if present.
   std::optional<std::string> Header(std::string_view name) const;

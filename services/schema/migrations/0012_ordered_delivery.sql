@@ -34,13 +34,17 @@ ALTER TABLE deliveries
   ADD COLUMN ordered_resource_id bigint,
   ADD COLUMN sequence bigint,
   ADD COLUMN ordered_at timestamptz;
+-- NOT VALID: the existing rows are not scanned (under this migration's
+-- exclusive lock on deliveries); they hold NULL in all three columns, which
+-- the check accepts. New and updated rows are checked from now on. It is
+-- left unvalidated: a VALIDATE in this same transaction would scan the whole
+-- table under that lock for nothing.
 ALTER TABLE deliveries ADD CONSTRAINT deliveries_ordered_check CHECK (
   (ordered_resource_id IS NULL AND sequence IS NULL AND ordered_at IS NULL)
   OR (ordered_resource_id IS NOT NULL AND sequence >= 1 AND ordered_at IS NOT NULL)) NOT VALID;
-ALTER TABLE deliveries VALIDATE CONSTRAINT deliveries_ordered_check;
 
 -- The claim rule's lookup (is there an earlier unfinished delivery of this
--- resource, or one in flight?) and the search for a resource's next
+-- resource?) and the search for a resource's next
 -- delivery: pending ordered deliveries only.
 CREATE INDEX deliveries_ordered_pending_idx
   ON deliveries (ordered_resource_id, ordered_at, sequence)
