@@ -16,15 +16,14 @@
 #include "absl/time/time.h"
 #include "services/common/status.h"
 #include "tools/admin/admin_runner.h"
+#include "tools/admin/command_flags.h"
 
 namespace octo::admin {
 namespace {
 
 namespace v1 = octo::webhooks::v1;
 
-absl::Status Usage(absl::string_view message) {
-  return absl::InvalidArgumentError(absl::StrCat(message, " (octo-admin --help)"));
-}
+absl::Status Usage(absl::string_view message) { return CommandUsage(message); }
 
 const std::set<std::string>& KnownFlags() {
   static const auto* flags = new std::set<std::string>{
@@ -86,17 +85,9 @@ absl::StatusOr<EventInvocation> ParseEventArgs(const std::vector<std::string>& a
       words.push_back(a);
       continue;
     }
-    std::string name = a.substr(2);
-    std::string value;
-    if (const auto eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      return Usage(absl::StrCat("--", name, " needs a value"));
-    }
-    name = absl::StrReplaceAll(name, {{"_", "-"}});
+    auto flag = SplitCommandFlag(args, i);
+    if (!flag.ok()) return flag.status();
+    const auto& [name, value] = *flag;
     if (name == "target") {
       inv.target = value;
       continue;

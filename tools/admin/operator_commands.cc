@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
 #include "services/common/status.h"
+#include "tools/admin/command_flags.h"
 #include "tools/admin/response_ids.h"
 
 namespace octo::admin {
@@ -59,9 +60,7 @@ std::string Singular(absl::string_view word) {
   return std::string(word);
 }
 
-absl::Status Usage(absl::string_view message) {
-  return absl::InvalidArgumentError(absl::StrCat(message, " (octo-admin --help)"));
-}
+absl::Status Usage(absl::string_view message) { return CommandUsage(message); }
 
 const Spec* FindSpec(const OperatorInvocation& inv) {
   for (const Spec& s : Specs()) {
@@ -113,18 +112,9 @@ absl::StatusOr<OperatorInvocation> ParseOperatorArgs(const std::vector<std::stri
       words.push_back(a);
       continue;
     }
-    std::string name = a.substr(2);
-    std::string value;
-    if (const auto eq = name.find('='); eq != std::string::npos) {
-      value = name.substr(eq + 1);
-      name = name.substr(0, eq);
-    } else if (i + 1 < args.size()) {
-      value = args[++i];
-    } else {
-      return Usage(absl::StrCat("--", name, " needs a value"));
-    }
-    // '_' and '-' are one in flag names, never in values (--event=booking_update).
-    name = absl::StrReplaceAll(name, {{"_", "-"}});
+    auto flag = SplitCommandFlag(args, i);
+    if (!flag.ok()) return flag.status();
+    const auto& [name, value] = *flag;
     if (name == "target") {
       inv.target = value;
     } else if (name == "output") {
