@@ -85,10 +85,13 @@ std::string ChunkSql(const std::set<std::string>& attempt_columns) {
       "  (SELECT min(created_at)::text FROM ev), (SELECT max(created_at)::text FROM ev)");
 }
 
+// A table with its indexes and TOAST; a partitioned one summed over its
+// partitions (pg_partition_tree lists nothing for a plain table).
 std::int64_t TableBytes(pqxx::nontransaction& tx, const char* table) {
   return tx
-      .exec_params1("SELECT coalesce(sum(pg_total_relation_size(relid)), 0)::bigint"
-                    " FROM pg_partition_tree($1::regclass)",
+      .exec_params1("SELECT greatest(pg_total_relation_size($1::regclass),"
+                    " (SELECT coalesce(sum(pg_total_relation_size(relid)), 0)"
+                    "  FROM pg_partition_tree($1::regclass)))::bigint",
                     table)[0]
       .as<std::int64_t>();
 }
@@ -105,6 +108,34 @@ void LoadTenants(pqxx::nontransaction& tx, const std::vector<FillTenant>& tenant
   }
   tx.exec0("ANALYZE flat_fill_tenants");
   tx.exec0("ANALYZE flat_fill_hooks");
+}
+
+// VACUUM ANALYZE: the visibility map and statistics a database this old
+// would have (autovacuum would get there, later and at its own pace). Then a
+// checkpoint, so that the next measurement does not pay for writing out the
+// fill's dirty pages (superuser or pg_checkpoint: skipped without).
+void VacuumAndCheckpoint(pqxx::nontransaction& tx, std::int64_t timeout_seconds) {
+  tx.exec0(absl::StrCat("SET statement_timeout = '", timeout_seconds, "s'"));
+  for (const char* table : {"events", "deliveries", "delivery_attempts"}) {
+    std::printf("   VACUUM ANALYZE %s ...\n", table);
+    std::fflush(stdout);
+    tx.exec0(absl::StrCat("VACUUM ANALYZE ", table));
+  }
+  try {
+    tx.exec0("CHECKPOINT");
+  } catch (const pqxx::sql_error& e) {
+    std::printf("   (no CHECKPOINT after the fill: %s)\n", e.what());
+  }
+}
+
+// The columns of delivery_attempts (a partitioned schema may add some).
+std::set<std::string> AttemptColumns(pqxx::nontransaction& tx) {
+  std::set<std::string> columns;
+  for (const auto& row : tx.exec("SELECT column_name FROM information_schema.columns"
+                                 " WHERE table_schema = current_schema() AND table_name = 'delivery_attempts'")) {
+    columns.insert(row[0].c_str());
+  }
+  return columns;
 }
 
 }  // namespace
@@ -132,17 +163,12 @@ absl::StatusOr<FillResult> FillHistory(const std::string& conninfo, const std::v
     pqxx::nontransaction tx(conn);
     tx.exec0(absl::StrCat("SET statement_timeout = '", options.statement_timeout.count(), "s'"));
     r.database_bytes_before = tx.exec1("SELECT pg_database_size(current_database())")[0].as<std::int64_t>();
-    std::set<std::string> attempt_columns;
-    for (const auto& row : tx.exec("SELECT column_name FROM information_schema.columns"
-                                   " WHERE table_schema = current_schema() AND table_name = 'delivery_attempts'")) {
-      attempt_columns.insert(row[0].c_str());
-    }
     LoadTenants(tx, tenants);
     const std::string start =
         tx.exec_params1("SELECT (now() - make_interval(secs => $1::float8) - interval '1 hour')::text",
                         static_cast<double>(std::chrono::seconds(options.span).count()))[0]
             .c_str();
-    conn.prepare("flat_fill_chunk", ChunkSql(attempt_columns));
+    conn.prepare("flat_fill_chunk", ChunkSql(AttemptColumns(tx)));
     std::printf("   fill: %lld attempt rows for %zu tenants (%zu webhooks), ~%lld events in chunks of ~%lld "
                 "events, created_at from %s on\n",
                 static_cast<long long>(options.attempt_rows), tenants.size(), hooks,
@@ -181,23 +207,9 @@ absl::StatusOr<FillResult> FillHistory(const std::string& conninfo, const std::v
       std::fflush(stdout);
     }
     r.fill_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
-    // VACUUM ANALYZE: the visibility map and statistics a database this old
-    // would have (autovacuum would get there, later and at its own pace).
     const auto remaining = std::chrono::duration_cast<std::chrono::seconds>(deadline - Clock::now());
-    tx.exec0(absl::StrCat("SET statement_timeout = '", std::max<std::int64_t>(600, remaining.count()), "s'"));
     const auto v0 = Clock::now();
-    for (const char* table : {"events", "deliveries", "delivery_attempts"}) {
-      std::printf("   VACUUM ANALYZE %s ...\n", table);
-      std::fflush(stdout);
-      tx.exec0(absl::StrCat("VACUUM ANALYZE ", table));
-    }
-    // A checkpoint now, so that the next measurement does not pay for writing
-    // out the fill's dirty pages (superuser or pg_checkpoint: skipped without).
-    try {
-      tx.exec0("CHECKPOINT");
-    } catch (const pqxx::sql_error& e) {
-      std::printf("   (no CHECKPOINT after the fill: %s)\n", e.what());
-    }
+    VacuumAndCheckpoint(tx, std::max<std::int64_t>(600, remaining.count()));
     r.vacuum_seconds = std::chrono::duration<double>(Clock::now() - v0).count();
     r.database_bytes_after = tx.exec1("SELECT pg_database_size(current_database())")[0].as<std::int64_t>();
     r.events_bytes = TableBytes(tx, "events");
