@@ -33,8 +33,8 @@
 #       GATEWAY_BENCH_SECONDS, default 10 s per wrk run)
 #   scripts/bench.sh --flat                        storage that stays flat: throughput
 #       and the latency phase (200 events/s) on the empty database, then with
-#       10,000,000 attempt rows stored (set-based SQL, ~30 min and ~8 GB of
-#       disk on 2 cores), their ratios, the attempt log's p99 at that size and
+#       10,000,000 attempt rows stored (set-based SQL; 30-60 min on 2 cores and
+#       ~7 GB of disk plus WAL), their ratios, the attempt log's p99 at that size and
 #       the ordered / unordered ratio (1,000 bookings); a quick run:
 #       scripts/bench.sh --flat --flat_attempt_rows=200000
 #   scripts/bench.sh --fanout                      one event to 10,000 webhooks
