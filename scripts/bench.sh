@@ -31,6 +31,12 @@
 #       authenticated GET /octo/webhooks (10 webhooks, one key) against GET
 #       /healthz in the same run, wrk -t2 -c64 (tests/perf/gateway_bench.sh;
 #       GATEWAY_BENCH_SECONDS, default 10 s per wrk run)
+#   scripts/bench.sh --flat                        storage that stays flat: throughput
+#       and the latency phase (200 events/s) on the empty database, then with
+#       10,000,000 attempt rows stored (set-based SQL; 30-60 min on 2 cores and
+#       ~7 GB of disk plus WAL), their ratios, the attempt log's p99 at that size and
+#       the ordered / unordered ratio (1,000 bookings); a quick run:
+#       scripts/bench.sh --flat --flat_attempt_rows=200000
 #   scripts/bench.sh --fanout                      one event to 10,000 webhooks
 #       of one connection, 5 times: the time to accept it
 #   scripts/bench.sh --offer                       1,000 events/s offered in
@@ -64,6 +70,7 @@ for arg in "$@"; do
   --single) BENCH_ARGS+=(--phases=single) ;;
   --fanout) BENCH_ARGS+=(--phases=fanout) ;;
   --offer) BENCH_ARGS+=(--phases=offer) ;;
+  --flat) BENCH_ARGS+=(--phases=flat --throughput_timeout_s=900 --drain_timeout_s=300) ;;
   --all)
     BENCH_ARGS+=(--phases=throughput,latency,offer,single,fanout,wrk,long,backlog
       --latency_rates=200,2000 --backlog_deliveries=1000000 --throughput_timeout_s=3600

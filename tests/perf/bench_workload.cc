@@ -8,7 +8,6 @@
 #include <vector>
 
 #include <boost/json.hpp>
-#include <pqxx/pqxx>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -290,116 +289,6 @@ absl::Status SinkClient::Reset() {
   if (!r.ok()) return r.status();
   if (r->status != 200) return absl::InternalError(absl::StrCat("GET /reset: HTTP ", r->status));
   return absl::OkStatus();
-}
-
-// ---------------------------------------------------------------------- db --
-
-struct DbProbe::Conn {
-  explicit Conn(const std::string& conninfo) : c(conninfo) {}
-  pqxx::connection c;
-};
-
-DbProbe::DbProbe(std::unique_ptr<Conn> c) : conn_(std::move(c)) {}
-DbProbe::~DbProbe() = default;
-
-absl::StatusOr<std::unique_ptr<DbProbe>> DbProbe::Connect(const std::string& conninfo) {
-  try {
-    return std::unique_ptr<DbProbe>(new DbProbe(std::make_unique<Conn>(conninfo)));
-  } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("PostgreSQL: ", e.what()));
-  }
-}
-
-absl::StatusOr<std::int64_t> DbProbe::CountAttempts() {
-  try {
-    pqxx::nontransaction tx(conn_->c);
-    return tx.exec1("SELECT count(*) FROM delivery_attempts")[0].as<std::int64_t>();
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("count attempts: ", e.what()));
-  }
-}
-
-absl::StatusOr<DbCounts> DbProbe::Counts() {
-  try {
-    pqxx::nontransaction tx(conn_->c);
-    pqxx::row r = tx.exec1(
-        "SELECT (SELECT count(*) FROM delivery_attempts),"
-        " (SELECT count(*) FROM delivery_attempts WHERE http_status BETWEEN 200 AND 299),"
-        " count(*), count(*) FILTER (WHERE state = 'succeeded'),"
-        " count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'failed'),"
-        " (SELECT count(*) FROM events)"
-        " FROM deliveries");
-    DbCounts c;
-    c.attempts = r[0].as<std::int64_t>();
-    c.ok_attempts = r[1].as<std::int64_t>();
-    c.deliveries = r[2].as<std::int64_t>();
-    c.succeeded = r[3].as<std::int64_t>();
-    c.pending = r[4].as<std::int64_t>();
-    c.failed = r[5].as<std::int64_t>();
-    c.events = r[6].as<std::int64_t>();
-    return c;
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("counts: ", e.what()));
-  }
-}
-
-absl::Status DbProbe::ResetStatements() {
-  try {
-    pqxx::nontransaction tx(conn_->c);
-    if (tx.exec1("SELECT current_setting('shared_preload_libraries') LIKE '%pg_stat_statements%'")[0]
-            .as<bool>() == false) {
-      return absl::FailedPreconditionError("pg_stat_statements is not in shared_preload_libraries");
-    }
-    tx.exec0("CREATE EXTENSION IF NOT EXISTS pg_stat_statements");
-    tx.exec("SELECT pg_stat_statements_reset()");
-    return absl::OkStatus();
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("pg_stat_statements: ", e.what()));
-  }
-}
-
-absl::StatusOr<std::vector<StatementStat>> DbProbe::TopStatements(int n) {
-  try {
-    pqxx::nontransaction tx(conn_->c);
-    pqxx::result r = tx.exec(absl::StrCat(
-        "SELECT calls, total_exec_time, mean_exec_time, rows,"
-        " left(regexp_replace(query, '\\s+', ' ', 'g'), 160)"
-        " FROM pg_stat_statements"
-        " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
-        "   AND query NOT LIKE '%pg_stat_statements%'"
-        " ORDER BY total_exec_time DESC LIMIT ",
-        n));
-    std::vector<StatementStat> out;
-    for (const auto& row : r) {
-      StatementStat s;
-      s.calls = row[0].as<std::int64_t>();
-      s.total_ms = row[1].as<double>();
-      s.mean_ms = row[2].as<double>();
-      s.rows = row[3].as<std::int64_t>();
-      s.query = row[4].c_str();
-      out.push_back(std::move(s));
-    }
-    return out;
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("pg_stat_statements: ", e.what()));
-  }
-}
-
-absl::StatusOr<std::string> DbProbe::Settings() {
-  try {
-    pqxx::nontransaction tx(conn_->c);
-    pqxx::row r = tx.exec1(
-        "SELECT current_setting('server_version'), current_setting('fsync'),"
-        " current_setting('synchronous_commit'), current_setting('full_page_writes'),"
-        " current_setting('shared_buffers'), current_setting('wal_level'),"
-        " current_setting('max_connections')");
-    return absl::StrCat("PostgreSQL ", r[0].c_str(), ", fsync=", r[1].c_str(),
-                        " synchronous_commit=", r[2].c_str(), " full_page_writes=", r[3].c_str(),
-                        " shared_buffers=", r[4].c_str(), " wal_level=", r[5].c_str(),
-                        " max_connections=", r[6].c_str());
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("settings: ", e.what()));
-  }
 }
 
 }  // namespace octo::perf

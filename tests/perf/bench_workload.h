@@ -5,7 +5,7 @@
 //   - EventFactory: booking_update events (~1.6 KB resources) carrying their
 //     publish time in "benchPublishedAtNs" (CLOCK_REALTIME ns) for the sink;
 //   - Publisher: worker threads sending batches with EventService.PublishEvents;
-//   - SinkClient (GET /stats, /reset) and DbProbe (counts in PostgreSQL).
+//   - SinkClient (GET /stats, /reset); DbProbe (counts in PostgreSQL) is in db_probe.h.
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -20,6 +20,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "octo/webhooks/v1/events.grpc.pb.h"
+#include "tests/perf/db_probe.h"
 #include "tests/perf/latency_histogram.h"
 #include "tests/support/http_client.h"
 
@@ -132,45 +133,6 @@ class SinkClient {
 
  private:
   testing::HttpClient http_;
-};
-
-struct DbCounts {
-  std::int64_t attempts = 0;
-  std::int64_t ok_attempts = 0;  // http_status 2xx
-  std::int64_t deliveries = 0;
-  std::int64_t succeeded = 0;
-  std::int64_t pending = 0;
-  std::int64_t failed = 0;
-  std::int64_t events = 0;
-};
-
-// One line of pg_stat_statements: where PostgreSQL spent its time.
-struct StatementStat {
-  std::int64_t calls = 0;
-  double total_ms = 0;  // execution time, all calls (COMMIT includes the WAL flush)
-  double mean_ms = 0;
-  std::int64_t rows = 0;
-  std::string query;  // whitespace collapsed, cut to 160 characters
-};
-
-// Reads the delivery tables. Not thread-safe.
-class DbProbe {
- public:
-  static absl::StatusOr<std::unique_ptr<DbProbe>> Connect(const std::string& conninfo);
-  ~DbProbe();
-  absl::StatusOr<std::int64_t> CountAttempts();
-  absl::StatusOr<DbCounts> Counts();
-  // "fsync=on synchronous_commit=on shared_buffers=128MB ...", for the report.
-  absl::StatusOr<std::string> Settings();
-  // pg_stat_statements, when the server preloads it (scripts/bench.sh does):
-  // FAILED_PRECONDITION otherwise. Reset zeroes it for this database.
-  absl::Status ResetStatements();
-  absl::StatusOr<std::vector<StatementStat>> TopStatements(int n);
-
- private:
-  struct Conn;  // a pqxx::connection (a typedef in libpqxx 6: not declarable here)
-  explicit DbProbe(std::unique_ptr<Conn> c);
-  std::unique_ptr<Conn> conn_;
 };
 
 }  // namespace octo::perf
