@@ -82,7 +82,8 @@ class OperatorStorePgTest : public PgRepositoryTest {
     int number = 0;
     for (const Attempt& a : attempts) {
       txn.exec_params("INSERT INTO delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, "
-                      "http_status, error_class) VALUES ($1, $2, now() - $3::interval, 1, $4, $5)",
+                      "http_status, error_class, delivery_created_at) VALUES ($1, $2, now() - $3::interval, 1, $4, $5,"
+                      " (SELECT created_at FROM deliveries WHERE id = $1::uuid))",
                       delivery, ++number, std::to_string(a.minutes_ago) + " minutes",
                       a.http_status == 0 ? std::optional<int>() : std::optional<int>(a.http_status),
                       a.http_status == 0 ? std::optional<std::string>("timeout") : std::optional<std::string>());
