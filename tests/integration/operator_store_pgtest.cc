@@ -63,6 +63,8 @@ class OperatorStorePgTest : public PgRepositoryTest {
     auto conn = Raw();
     pqxx::work txn(*conn);
     const std::string ago = std::to_string(created_minutes_ago) + " minutes";
+    // The week's partitions (migration 0013), for rows written in the past.
+    txn.exec_params("SELECT octo_retention_create_partitions(now() - $1::interval, now() - $1::interval)", ago);
     const std::string event = txn.exec_params1(
         "INSERT INTO events (supplier_id, idempotency_key, event, resource_kind, resource_key, resource, "
         "occurred_at, created_at) VALUES ($1, gen_random_uuid()::text, 'booking_update', 'booking', 'b1', '{}', "
