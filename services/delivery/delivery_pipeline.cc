@@ -30,12 +30,13 @@ std::string_view DecisionName(DecisionKind kind) {
 // claim reserved (ClaimedDelivery::attempt_count + 1), so that a result
 // written twice is recorded once.
 DeliveryResult NoAttempt(const std::string& delivery_id, const std::string& webhook_id, int64_t lease_us,
-                         int attempt_number, DeliveryResult::Action action,
+                         int64_t created_us, int attempt_number, DeliveryResult::Action action,
                          absl::Duration delay = absl::ZeroDuration()) {
   DeliveryResult r;
   r.delivery_id = delivery_id;
   r.webhook_id = webhook_id;
   r.lease_us = lease_us;
+  r.created_us = created_us;
   r.attempt_number = attempt_number;
   r.action = action;
   r.decision.retry_delay = delay;
@@ -86,10 +87,12 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
                                    std::vector<OutgoingRequest>& start, std::vector<DeliveryResult>& results,
                                    DispatchSummary& summary) {
   if (!d.webhook_enabled) {  // disabled since it was enqueued: cancelled unsent
-    results.push_back(NoAttempt(d.id, d.webhook_id, d.lease_us, d.attempt_count + 1, DeliveryResult::Action::kCancel));
+    results.push_back(
+        NoAttempt(d.id, d.webhook_id, d.lease_us, d.created_us, d.attempt_count + 1, DeliveryResult::Action::kCancel));
     return;
   }
-  Job job{d.id, d.webhook_id, d.lease_us, d.attempt_count + 1, d.retry_on_error, false, "", absl::InfinitePast()};
+  Job job{d.id, d.webhook_id, d.lease_us, d.attempt_count + 1, d.retry_on_error, false, "", absl::InfinitePast(),
+          d.created_us};
   if (const auto e = batch.events.find(d.event_id); e != batch.events.end()) {
     job.event = e->second.event;
     job.event_created_at = e->second.created_at;
@@ -112,7 +115,7 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
         } else {
           CountRelease(&ReleaseCounts::limit, "limit");
         }
-        results.push_back(NoAttempt(d.id, d.webhook_id, d.lease_us, d.attempt_count + 1,
+        results.push_back(NoAttempt(d.id, d.webhook_id, d.lease_us, d.created_us, d.attempt_count + 1,
                                     DeliveryResult::Action::kRelease, admission.defer));
         return;
       }
@@ -206,7 +209,8 @@ void DeliveryPipeline::Submit(std::vector<OutgoingRequest> start) {
         }
         CountRelease(&ReleaseCounts::shutdown, "shutdown");
         released.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
-                                     it->second.attempt_number, DeliveryResult::Action::kRelease));
+                                     it->second.created_us, it->second.attempt_number,
+                                     DeliveryResult::Action::kRelease));
         jobs_.erase(it);
       }
       ExpireLocked(released);
@@ -243,7 +247,8 @@ void DeliveryPipeline::ExpireLocked(std::vector<DeliveryResult>& results) {
     if (it == jobs_.end()) continue;
     CountRelease(&ReleaseCounts::queue_wait, "queue_wait");
     results.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
-                                it->second.attempt_number, DeliveryResult::Action::kRelease, e.defer));
+                                it->second.created_us, it->second.attempt_number, DeliveryResult::Action::kRelease,
+                                e.defer));
     jobs_.erase(it);
   }
 }
@@ -281,7 +286,7 @@ void DeliveryPipeline::StopSending() {
       if (it == jobs_.end()) continue;
       CountRelease(&ReleaseCounts::shutdown, "shutdown");
       released.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
-                                   it->second.attempt_number, DeliveryResult::Action::kRelease));
+                                   it->second.created_us, it->second.attempt_number, DeliveryResult::Action::kRelease));
       jobs_.erase(it);
     }
   }
@@ -311,10 +316,10 @@ void DeliveryPipeline::CountRelease(int64_t ReleaseCounts::*counter, std::string
 
 DeliveryResult DeliveryPipeline::ToResult(const Job& job, TransferResult&& t) {
   if (!t.sent) {  // the transport shut down first: another claim may take it
-    return NoAttempt(job.delivery_id, job.webhook_id, job.lease_us, job.attempt_number,
+    return NoAttempt(job.delivery_id, job.webhook_id, job.lease_us, job.created_us, job.attempt_number,
                      DeliveryResult::Action::kRelease);
   }
-  DeliveryResult r = NoAttempt(job.delivery_id, job.webhook_id, job.lease_us, job.attempt_number,
+  DeliveryResult r = NoAttempt(job.delivery_id, job.webhook_id, job.lease_us, job.created_us, job.attempt_number,
                                DeliveryResult::Action::kAttempt);
   r.event = job.event;
   r.event_created_at = job.event_created_at;

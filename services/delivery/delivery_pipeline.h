@@ -92,6 +92,7 @@ class DeliveryPipeline {
     bool admitted = false;  // holds a DestinationAdmission ticket
     std::string event;      // for metrics: the event's type and creation time
     absl::Time event_created_at;
+    int64_t created_us = 0;  // ClaimedDelivery::created_us
   };
   using EventCache = std::unordered_map<std::string, absl::StatusOr<ParsedEvent>>;
 

@@ -94,6 +94,7 @@ ClaimedDelivery DeliveryFromRow(const pqxx::row& row) {
   d.dialect = row[21].as<std::string>();  // row[20]: quarantined by this claim
   d.ordered_resource_id = row[22].as<int64_t>();
   d.sequence = row[23].as<int64_t>();
+  d.created_us = row[24].as<int64_t>();
   return d;
 }
 

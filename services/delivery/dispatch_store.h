@@ -47,6 +47,10 @@ struct ClaimedDelivery {
   // reserved number attempt_count + 1 (DeliveryResult::attempt_number).
   int attempt_count = 0;
   int64_t lease_us = 0;   // the lease this claim holds (µs since the epoch): its token
+  // The delivery's created_at (µs since the epoch): its partition key
+  // (migration 0013), handed back with the result so the write probes only
+  // the weeks of its batch.
+  int64_t created_us = 0;
   std::string event_id;   // key into ClaimBatch::events
   // The webhook, as stored.
   std::string webhook_id;
@@ -95,6 +99,7 @@ struct DeliveryResult {
   };
   std::string delivery_id;
   int64_t lease_us = 0;  // from the claim; a delivery re-claimed by someone else since keeps its state
+  int64_t created_us = 0;  // ClaimedDelivery::created_us; 0 = unknown (every week is searched)
   // The number the claim reserved (ClaimedDelivery::attempt_count + 1); the
   // attempt row gets it, so writing a result twice records it once. 0: the
   // next number at write time (no idempotence).

@@ -107,6 +107,7 @@ std::string ResultsJson(const std::vector<const DeliveryResult*>& results) {
     o.reserve(11);
     o.emplace("id", r.delivery_id);
     o.emplace("lease", r.lease_us);
+    o.emplace("created", r.created_us);
     o.emplace("num", r.attempt_number);
     o.emplace("act", ActionName(r.action));
     o.emplace("started", absl::ToUnixMicros(r.started_at));

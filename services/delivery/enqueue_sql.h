@@ -59,9 +59,11 @@ constexpr Statement kResolveWebhooks{
 // ids, pairwise), in one statement without joins: the planner's row
 // estimates for JSON input are guesses, and a join between two of these
 // CTEs became a nested loop (2.4 s for 500 events x 5 webhooks). No ON
-// CONFLICT: the key locks make a conflict impossible, and if one happens
-// anyway (unique_violation) the transaction is rerun, answering it as a
-// duplicate.
+// CONFLICT: the key locks and kSelectEvents keep a key stored once (since
+// migration 0013 events are partitioned by week and no unique constraint
+// backs this; a key is remembered while its event is kept). A delivery's
+// created_at is its event's (both default to this transaction's now()):
+// the partition key that keeps them in one weekly slice.
 constexpr Statement kInsertEvents{
     "enqueue_insert_events",
     "WITH new_events AS ("
@@ -96,7 +98,7 @@ constexpr Statement kTakeSequences{
     "   n bigint)"
     " ORDER BY x.webhook_id, x.resource_kind, x.resource_key"
     " ON CONFLICT (webhook_id, resource_kind, resource_key)"
-    "  DO UPDATE SET last_sequence = o.last_sequence + EXCLUDED.last_sequence"
+    "  DO UPDATE SET last_sequence = o.last_sequence + EXCLUDED.last_sequence, last_enqueued_at = now()"
     " RETURNING o.id, o.webhook_id::text, o.resource_kind, o.resource_key, o.last_sequence"};
 // The deliveries of ordered webhooks ($1 events, $2 webhooks, $3 resources,
 // $4 sequences, $5 occurred_at in µs, pairwise): they wait ('infinity')

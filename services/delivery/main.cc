@@ -29,6 +29,7 @@
 #include "services/delivery/operations_service.h"
 #include "services/delivery/operations_store.h"
 #include "services/delivery/queue_stats.h"
+#include "services/delivery/retention.h"
 #include "services/delivery/service_config.h"
 #include "services/delivery/store.h"
 
@@ -54,6 +55,13 @@ int Run(const Config& config) {
       OpenServiceDatabase(config.database_url, config.db_pool_size, config.pg, &pg_metrics);
   if (!db.ok()) return 1;
   PgPool* const pool = db->pool.get();
+  // The partitions every insert needs, before anything is stored
+  // (docs/delivery.md, "Retention"); then kept ahead by the maintainer.
+  if (absl::Status s = CreatePartitionsAhead(config.dispatcher.database_url, config.retention); !s.ok()) {
+    log::Error("cannot create the partitions ahead", {{"error", s.ToString()}});
+    return 1;
+  }
+  RetentionMetrics retention_metrics(metrics.registry());
 
   PgEventStore pg_store(pool);
   GroupCommitEventStore store(&pg_store, config.group_commit);
@@ -103,6 +111,8 @@ int Run(const Config& config) {
                                          std::vector<PgPool*>{pool});
   auto queue_stats = std::make_unique<QueueStatsReporter>(pool, &delivery_metrics,
                                                           config.queue_stats_interval);
+  auto retention = std::make_unique<RetentionMaintainer>(config.dispatcher.database_url, config.retention,
+                                                         &retention_metrics);
   absl::StatusOr<std::unique_ptr<metrics::MetricsServer>> metrics_server =
       metrics::MetricsServer::Start(config.metrics_listen, metrics);
   const std::string metrics_port_text =
@@ -141,6 +151,7 @@ int Run(const Config& config) {
   log::Info("shutting down", {{"signal", WaitForShutdownSignal(signals)}});
   // Stop accepting first (in-flight Enqueue calls finish and commit), then
   // let the dispatcher finish its in-flight transfers and record them.
+  retention.reset();
   queue_stats.reset();
   health.reset();
   server->GetHealthCheckService()->Shutdown();  // every service NOT_SERVING

@@ -119,6 +119,14 @@ ABSL_FLAG(int, max_queued_per_host, octo::EnvOrInt("OCTO_DELIVERY_MAX_QUEUED_PER
           "claimed deliveries that may wait for one destination beyond its --max_per_host "
           "running ones; more are released unsent for later; 0 = max(4 x max_per_host, "
           "max_in_flight / 2 - max_per_host) (env OCTO_DELIVERY_MAX_QUEUED_PER_HOST)");
+ABSL_FLAG(std::string, retention, octo::EnvOr("OCTO_DELIVERY_RETENTION", "30d"),
+          "how long events, deliveries and attempts are kept: whole weekly partitions older than this "
+          "are dropped unless a delivery in them is pending; 30d or 720h, between 1d and 3650d "
+          "(env OCTO_DELIVERY_RETENTION)");
+ABSL_FLAG(absl::Duration, retention_interval,
+          octo::EnvOrDuration("OCTO_DELIVERY_RETENTION_INTERVAL", absl::Hours(1)),
+          "how often partitions are created ahead and expired ones dropped, 1s..24h "
+          "(env OCTO_DELIVERY_RETENTION_INTERVAL)");
 
 namespace octo::delivery {
 namespace {
@@ -271,6 +279,14 @@ absl::StatusOr<Config> ConfigFromFlags() {
         "--database_url (or OCTO_DATABASE_URL) is required: a libpq conninfo");
   }
   if (absl::Status s = CheckRange("db_pool_size", c.db_pool_size, 1, 1000); !s.ok()) return s;
+  absl::StatusOr<absl::Duration> retention = ParseRetention(absl::GetFlag(FLAGS_retention));
+  if (!retention.ok()) return retention.status();
+  c.retention.retention = *retention;
+  c.retention.interval = absl::GetFlag(FLAGS_retention_interval);
+  if (c.retention.interval < absl::Seconds(1) || c.retention.interval > absl::Hours(24)) {
+    return absl::InvalidArgumentError(absl::StrCat("--retention_interval: must be between 1s and 24h, got ",
+                                                   absl::FormatDuration(c.retention.interval)));
+  }
   absl::StatusOr<PgConnectionOptions> pg = PgOptionsFromFlags();
   if (!pg.ok()) return pg.status();
   c.pg = *pg;

@@ -12,6 +12,7 @@
 #include "services/common/pg_connection.h"
 #include "services/delivery/dispatcher.h"
 #include "services/delivery/group_commit.h"
+#include "services/delivery/retention.h"
 
 namespace octo::delivery {
 
@@ -28,6 +29,7 @@ struct Config {
   absl::Duration queue_stats_interval = absl::Seconds(5);
   PgConnectionOptions pg;
   GroupCommitOptions group_commit;
+  RetentionOptions retention;  // --retention, --retention_interval
   std::optional<grpc_auth::CallerTokens> callers;  // who may call us
 };
 

@@ -4,9 +4,10 @@
 //
 // EventStore::Enqueue writes a batch of validated events in ONE transaction,
 // with a fixed number of set-based statements whatever the batch size: the
-// keys stored before answer as they were (UNIQUE (supplier_id,
-// idempotency_key); a concurrent duplicate waits for the first transaction
-// and then answers as a duplicate; a key repeated in the batch answers as
+// keys stored before answer as they were (looked up under the key's
+// advisory lock: a concurrent duplicate waits for the first transaction
+// and then answers as a duplicate; a key is remembered while its event is
+// kept, docs/delivery.md "Retention"; a key repeated in the batch answers as
 // its first occurrence), the snapshots of the resources are locked and the
 // diffs computed in request order (a later event of a resource diffs against
 // an earlier one of the same batch), then one statement inserts the new

@@ -197,6 +197,8 @@ TEST_F(DeliveryMainTest, ServesHealthAndStopsCleanlyOnSigterm) {
   // It applied the whole shared migration set.
   EXPECT_EQ(Count("SELECT count(*) FROM schema_migrations"),
             static_cast<long long>(schema::Migrations().size()));
+  // Partitions exist for this week and the next (created at start-up).
+  EXPECT_EQ(Count("SELECT count(*) FROM octo_retention_slices() AS w WHERE w >= octo_retention_week(now())"), 2);
   const ExitInfo exit = StopDelivery();
   EXPECT_TRUE(exit.Clean()) << exit.ToString() << "\n" << ReadLog("delivery.log");
 }
@@ -353,6 +355,27 @@ TEST_F(DeliveryMainTest, RejectsBadFlags) {
   const ExitInfo bad_env = Run({db}, {{"OCTO_DELIVERY_POLL_INTERVAL", "often"}});
   EXPECT_EQ(bad_env.exit_code, 2) << bad_env.ToString();
   EXPECT_THAT(ReadLog("run.log"), HasSubstr("OCTO_DELIVERY_POLL_INTERVAL"));
+}
+
+// --retention (docs/delivery.md, "Retention"): refused at start-up with a
+// message naming the flag and the accepted form, before anything runs.
+TEST_F(DeliveryMainTest, RejectsABadRetention) {
+  const std::string db = "--database_url=" + db_->conninfo();
+  for (const auto& [args, message] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--retention=soon", db}, "--retention: want a duration such as 30d or 720h, got \"soon\""},
+           {{"--retention=0d", db}, "--retention: must be between 1d and 3650d, got \"0d\""},
+           {{"--retention=-5d", db}, "--retention: must be between 1d and 3650d"},
+           {{"--retention=12h", db}, "--retention: must be between 1d and 3650d, got \"12h\""},
+           {{"--retention=3651d", db}, "--retention: must be between 1d and 3650d"},
+           {{"--retention_interval=0s", db}, "--retention_interval: must be between 1s and 24h"},
+       }) {
+    const ExitInfo exit = Run(args, {{"OCTO_DATABASE_URL", ""}});
+    EXPECT_EQ(exit.exit_code, 2) << args[0] << ": " << exit.ToString();
+    EXPECT_THAT(ReadLog("run.log"), HasSubstr(message)) << args[0];
+  }
+  const ExitInfo bad_env = Run({db}, {{"OCTO_DELIVERY_RETENTION", "forever"}});
+  EXPECT_EQ(bad_env.exit_code, 2) << bad_env.ToString();
+  EXPECT_THAT(ReadLog("run.log"), HasSubstr("--retention: want a duration such as 30d or 720h, got \"forever\""));
 }
 
 TEST_F(DeliveryMainTest, UnreachableDatabaseExitsNonZero) {

@@ -63,6 +63,8 @@ class OperatorStorePgTest : public PgRepositoryTest {
     auto conn = Raw();
     pqxx::work txn(*conn);
     const std::string ago = std::to_string(created_minutes_ago) + " minutes";
+    // The week's partitions (migration 0013), for rows written in the past.
+    txn.exec_params("SELECT octo_retention_create_partitions(now() - $1::interval, now() - $1::interval)", ago);
     const std::string event = txn.exec_params1(
         "INSERT INTO events (supplier_id, idempotency_key, event, resource_kind, resource_key, resource, "
         "occurred_at, created_at) VALUES ($1, gen_random_uuid()::text, 'booking_update', 'booking', 'b1', '{}', "
@@ -82,7 +84,8 @@ class OperatorStorePgTest : public PgRepositoryTest {
     int number = 0;
     for (const Attempt& a : attempts) {
       txn.exec_params("INSERT INTO delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, "
-                      "http_status, error_class) VALUES ($1, $2, now() - $3::interval, 1, $4, $5)",
+                      "http_status, error_class, delivery_created_at) VALUES ($1, $2, now() - $3::interval, 1, $4, $5,"
+                      " (SELECT created_at FROM deliveries WHERE id = $1::uuid))",
                       delivery, ++number, std::to_string(a.minutes_ago) + " minutes",
                       a.http_status == 0 ? std::optional<int>() : std::optional<int>(a.http_status),
                       a.http_status == 0 ? std::optional<std::string>("timeout") : std::optional<std::string>());

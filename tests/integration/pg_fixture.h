@@ -1,9 +1,11 @@
 #pragma once
 // Shared by the integration tests: status matchers (this abseil has none) and
 // a fixture with a fresh database, migrated, and a repository on it.
+#include <limits>
 #include <memory>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -55,8 +57,11 @@ class PgRepositoryTest : public ::testing::Test {
  protected:
   void SetUp() override {
     db_ = std::make_unique<TestDatabase>();
-    ASSERT_THAT(ApplyMigrations(db_->conninfo(), schema::Migrations(), schema::kMigrationLockKey),
-                IsOk());
+    std::vector<Migration> migrations;
+    for (const Migration& m : schema::Migrations()) {
+      if (m.version <= MigrateUpTo()) migrations.push_back(m);
+    }
+    ASSERT_THAT(ApplyMigrations(db_->conninfo(), migrations, schema::kMigrationLockKey), IsOk());
     auto pool = PgPool::Create(db_->conninfo(), PoolSize());
     ASSERT_THAT(pool, IsOk());
     pool_ = *std::move(pool);
@@ -72,6 +77,9 @@ class PgRepositoryTest : public ::testing::Test {
   }
 
   virtual int PoolSize() const { return 4; }
+  // The migrations applied at set-up: all of them, or an older schema to
+  // test an upgrade from.
+  virtual int MigrateUpTo() const { return std::numeric_limits<int>::max(); }
 
   // A direct connection for raw SQL.
   std::unique_ptr<pqxx::connection> Raw() const {

@@ -1,0 +1,296 @@
+// Retention by time partitions (docs/delivery.md, "Retention"; migration
+// 0013) on a real PostgreSQL: events enqueued through DeliveryService,
+// claims and results through PgDispatchStore, the attempt log, redeliver and
+// replay through PgOperationsStore, and the maintenance pass
+// (RunRetentionPass) as octo-delivery runs it. Rows are moved into older
+// weeks by updating their partition keys (PostgreSQL moves them between
+// partitions), as if they had been published then.
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "services/delivery/dispatch_store.h"
+#include "services/delivery/operations_store.h"
+#include "services/delivery/retention.h"
+#include "tests/integration/delivery_fixture.h"
+
+namespace octo::testing {
+namespace {
+
+using delivery::ClaimedDelivery;
+using delivery::DecisionKind;
+using delivery::DeliveryResult;
+using delivery::PgDispatchStore;
+using delivery::PgOperationsStore;
+using delivery::RetentionOptions;
+using delivery::RetentionPass;
+
+class RetentionTest : public DeliveryTest {
+ protected:
+  void SetUp() override {
+    DeliveryTest::SetUp();
+    if (HasFatalFailure()) return;
+    webhook_ = NewWebhook(connection_a_);
+    auto store = PgDispatchStore::Connect(db_->conninfo());
+    ASSERT_THAT(store, IsOk());
+    dispatch_ = *std::move(store);
+    auto ops = PgOperationsStore::Create(pool_.get());
+    ASSERT_THAT(ops, IsOk());
+    ops_ = *std::move(ops);
+  }
+
+  // An update of booking `uuid` (default: the key) for every booking
+  // webhook; its delivery to webhook_.
+  std::string Publish(const std::string& key, std::string uuid = "") {
+    if (uuid.empty()) uuid = key;
+    pb::PublishEventResponse result;
+    EXPECT_THAT(EnqueueOne(Booking(key, absl::StrCat(R"({"uuid":")", uuid, R"("})")), &result), GrpcIsOk());
+    return Text(absl::StrCat("SELECT id::text FROM deliveries WHERE event_id = '", result.event_id(),
+                             "' AND webhook_id = '", webhook_, "'"));
+  }
+
+  // The delivery, its event and attempts as if published `days` ago: the
+  // week's partitions are created and the rows move into them.
+  void MoveBack(const std::string& delivery, int days) {
+    const std::string by = absl::StrCat("interval '", days, " days'");
+    const std::string event = Text(absl::StrCat("SELECT event_id::text FROM deliveries WHERE id = '", delivery, "'"));
+    Exec(absl::StrCat("SELECT octo_retention_create_partitions(now() - ", by, ", now() - ", by, ")"));
+    Exec(absl::StrCat("UPDATE delivery_attempts SET delivery_created_at = delivery_created_at - ", by,
+                      " WHERE delivery_id IN (SELECT id FROM deliveries WHERE event_id = '", event, "')"));
+    Exec(absl::StrCat("UPDATE deliveries SET created_at = created_at - ", by, " WHERE event_id = '", event, "'"));
+    Exec(absl::StrCat("UPDATE events SET created_at = created_at - ", by, " WHERE id = '", event, "'"));
+  }
+
+  // Claims what is due, by delivery id.
+  std::map<std::string, ClaimedDelivery> ClaimAll() {
+    absl::StatusOr<delivery::ClaimBatch> batch = dispatch_->Claim(100, absl::Seconds(30));
+    EXPECT_THAT(batch, IsOk());
+    std::map<std::string, ClaimedDelivery> out;
+    if (batch.ok()) {
+      for (const ClaimedDelivery& d : batch->deliveries) out.emplace(d.id, d);
+    }
+    return out;
+  }
+  // Claims what is due; the claim of `delivery` (fails the test when absent).
+  ClaimedDelivery ClaimOne(const std::string& delivery) {
+    std::map<std::string, ClaimedDelivery> claimed = ClaimAll();
+    if (claimed.count(delivery) == 1) return claimed.at(delivery);
+    ADD_FAILURE() << "delivery " << delivery << " was not claimed";
+    return {};
+  }
+
+  void Write(const ClaimedDelivery& d, int status, DecisionKind kind) {
+    DeliveryResult r;
+    r.delivery_id = d.id;
+    r.webhook_id = d.webhook_id;
+    r.lease_us = d.lease_us;
+    r.attempt_number = d.attempt_count + 1;
+    r.started_at = absl::Now();
+    r.duration = absl::Milliseconds(5);
+    r.attempt.http_status = status;
+    r.decision.kind = kind;
+    if (kind == DecisionKind::kRetry) r.decision.retry_delay = absl::Seconds(600);
+    ASSERT_THAT(dispatch_->WriteResults({r}), IsOk());
+  }
+  void Send(const std::string& delivery, int status, DecisionKind kind) { Write(ClaimOne(delivery), status, kind); }
+
+  RetentionPass Pass(int retention_days, int ahead_days = 7) {
+    RetentionOptions options;
+    options.retention = absl::Hours(24 * retention_days);
+    options.ahead = absl::Hours(24 * ahead_days);
+    pqxx::connection conn(db_->conninfo());
+    absl::StatusOr<RetentionPass> pass = delivery::RunRetentionPass(conn, options);
+    EXPECT_THAT(pass, IsOk());
+    return pass.ok() ? *pass : RetentionPass{};
+  }
+
+  pb::Delivery Get(const std::string& delivery) {
+    absl::StatusOr<pb::Delivery> d = ops_->Get(connection_a_, webhook_, delivery);
+    EXPECT_THAT(d, IsOk());
+    return d.ok() ? *d : pb::Delivery{};
+  }
+
+  long long Rows(const std::string& delivery) {
+    return Count(absl::StrCat(
+        "SELECT (SELECT count(*) FROM deliveries WHERE id = '", delivery, "') + (SELECT count(*) FROM events"
+        " WHERE id IN (SELECT event_id FROM deliveries WHERE id = '", delivery, "')) + (SELECT count(*) FROM"
+        " delivery_attempts WHERE delivery_id = '", delivery, "')"));
+  }
+
+  void Exec(const std::string& sql) {
+    auto conn = Raw();
+    pqxx::work txn(*conn);
+    txn.exec(sql);
+    txn.commit();
+  }
+
+  std::unique_ptr<PgDispatchStore> dispatch_;
+  std::unique_ptr<PgOperationsStore> ops_;
+  std::string webhook_;
+};
+
+// The partition of a table for the week of now() + `days`, as a regclass or NULL.
+std::string PartitionFor(const std::string& table, int days) {
+  return absl::StrCat("SELECT to_regclass('", table, "_w' || to_char(octo_retention_week(now() + interval '", days,
+                      " days') AT TIME ZONE 'UTC', 'YYYYMMDD'))::text");
+}
+
+TEST_F(RetentionTest, PartitionsAreCreatedAheadForAllThreeTables) {
+  // The migration made this week and the next.
+  for (const char* table : {"events", "deliveries", "delivery_attempts"}) {
+    EXPECT_NE(Text(PartitionFor(table, 0)), "<null>") << table;
+    EXPECT_NE(Text(PartitionFor(table, 7)), "<null>") << table;
+    EXPECT_EQ(Text(PartitionFor(table, 28)), "<null>") << table;
+  }
+  const RetentionPass pass = Pass(30, /*ahead_days=*/28);
+  EXPECT_TRUE(pass.ran);
+  EXPECT_GE(pass.partitions_created, 6);  // two or three weeks more, three tables each
+  for (const char* table : {"events", "deliveries", "delivery_attempts"}) {
+    EXPECT_NE(Text(PartitionFor(table, 28)), "<null>") << table;
+  }
+  EXPECT_EQ(Pass(30, 28).partitions_created, 0);  // nothing missing now
+  // Start-up creation (octo-delivery calls it before serving).
+  RetentionOptions options;
+  options.ahead = absl::Hours(24 * 42);
+  ASSERT_THAT(delivery::CreatePartitionsAhead(db_->conninfo(), options), IsOk());
+  EXPECT_NE(Text(PartitionFor("deliveries", 42)), "<null>");
+  // The deliveries partitions keep the fillfactor of migration 0004.
+  EXPECT_EQ(Text(absl::StrCat("SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = (",
+                              PartitionFor("deliveries", 42), ")::regclass")),
+            "fillfactor=70");
+}
+
+TEST_F(RetentionTest, ExpiredSlicesAreDroppedButAPendingDeliveryKeepsItsSliceAndStillDelivers) {
+  const std::string retrying = Publish("retrying");
+  Send(retrying, 503, DecisionKind::kRetry);  // attempt 1 failed, pending
+  const std::string done = Publish("done");
+  Send(done, 200, DecisionKind::kSucceeded);
+  const std::string recent = Publish("recent");
+  MoveBack(retrying, 60);
+  MoveBack(done, 45);
+  ASSERT_EQ(Rows(retrying), 3);
+  ASSERT_EQ(Rows(done), 3);
+
+  RetentionPass pass = Pass(30);
+  EXPECT_TRUE(pass.ran);
+  EXPECT_EQ(pass.slices_dropped, 1);  // the finished delivery's week
+  EXPECT_EQ(pass.slices_held, 1);     // the retrying one's
+  EXPECT_GT(pass.oldest_slice_age_seconds, 60 * 86400.0);
+  EXPECT_EQ(Rows(done), 0);
+  EXPECT_EQ(Rows(retrying), 3);  // the delivery, its event and its attempt
+  EXPECT_EQ(Rows(recent), 2);
+
+  // It is still sent, and its attempt log is whole.
+  Exec(absl::StrCat("UPDATE deliveries SET next_attempt_at = now() WHERE id = '", retrying, "'"));
+  const ClaimedDelivery claim = ClaimOne(retrying);
+  EXPECT_EQ(claim.attempt_count, 1);
+  Write(claim, 204, DecisionKind::kSucceeded);
+  const pb::Delivery sent = Get(retrying);
+  EXPECT_EQ(sent.state(), pb::DELIVERY_STATE_SUCCEEDED);
+  ASSERT_EQ(sent.attempts_size(), 2);
+  EXPECT_EQ(sent.attempts(0).http_status(), 503);
+  EXPECT_EQ(sent.attempts(1).http_status(), 204);
+
+  // Finished, it no longer holds its slice.
+  pass = Pass(30);
+  EXPECT_EQ(pass.slices_dropped, 1);
+  EXPECT_EQ(pass.slices_held, 0);
+  EXPECT_EQ(Rows(retrying), 0);
+  EXPECT_EQ(Rows(recent), 2);
+  EXPECT_LT(pass.oldest_slice_age_seconds, 15 * 86400.0);  // last week's, made by the migration
+  EXPECT_EQ(Count("SELECT count(*) FROM octo_retention_slices() AS w WHERE w < now() - interval '30 days'"), 0);
+}
+
+TEST_F(RetentionTest, AttemptLogRedeliverAndReplayWorkAcrossPartitions) {
+  const std::string old_one = Publish("old");
+  Send(old_one, 500, DecisionKind::kFailed);
+  const std::string new_one = Publish("new");
+  Send(new_one, 500, DecisionKind::kFailed);
+  MoveBack(old_one, 10);
+  ASSERT_NE(Text(absl::StrCat("SELECT tableoid::regclass::text FROM deliveries WHERE id = '", old_one, "'")),
+            Text(absl::StrCat("SELECT tableoid::regclass::text FROM deliveries WHERE id = '", new_one, "'")));
+
+  // The attempt log: newest first, over both weeks.
+  absl::StatusOr<pb::ListDeliveriesResponse> list = ops_->List(connection_a_, webhook_, 10, std::nullopt, {});
+  ASSERT_THAT(list, IsOk());
+  ASSERT_EQ(list->deliveries_size(), 2);
+  EXPECT_EQ(list->deliveries(0).id(), new_one);
+  EXPECT_EQ(list->deliveries(1).id(), old_one);
+  ASSERT_EQ(Get(old_one).attempts_size(), 1);
+
+  // Replay takes both, each sent again into its own week.
+  absl::StatusOr<pb::ReplayDeliveriesResponse> replay =
+      ops_->Replay(connection_a_, webhook_, absl::Now() - absl::Hours(24 * 20), 10);
+  ASSERT_THAT(replay, IsOk());
+  EXPECT_EQ(replay->queued_count(), 2);
+  std::map<std::string, ClaimedDelivery> claimed = ClaimAll();
+  ASSERT_EQ(claimed.size(), 2u);
+  Write(claimed.at(old_one), 200, DecisionKind::kSucceeded);
+  Write(claimed.at(new_one), 200, DecisionKind::kSucceeded);
+  for (const std::string& id : {old_one, new_one}) {
+    const pb::Delivery d = Get(id);
+    EXPECT_EQ(d.state(), pb::DELIVERY_STATE_SUCCEEDED) << id;
+    ASSERT_EQ(d.attempts_size(), 2) << id;
+    EXPECT_EQ(d.attempts(1).http_status(), 200) << id;
+  }
+
+  // Redeliver the old one: its third attempt lands in its own week.
+  ASSERT_THAT(ops_->Redeliver(connection_a_, webhook_, old_one), IsOk());
+  Send(old_one, 201, DecisionKind::kSucceeded);
+  EXPECT_EQ(Get(old_one).attempts_size(), 3);
+  EXPECT_EQ(Count(absl::StrCat("SELECT count(*) FROM delivery_attempts a JOIN deliveries d ON d.id = a.delivery_id"
+                               " WHERE a.delivery_created_at = d.created_at AND d.webhook_id = '", webhook_, "'")),
+            5);
+  EXPECT_EQ(Count("SELECT count(DISTINCT tableoid) FROM delivery_attempts"), 2);
+}
+
+TEST_F(RetentionTest, OrderedResourcesIdleBeyondTheRetentionPeriodAreDeletedAndTheirNumberingRestarts) {
+  subscription::NewWebhook w;
+  w.connection_id = connection_b_;
+  w.event = "booking_update";
+  w.url = "https://hooks.example.com/ordered";
+  w.secret = crypto::NewSigningSecret();
+  w.ordered = true;
+  auto created = repo_->CreateWebhook(w);
+  ASSERT_THAT(created, IsOk());
+  const std::string ordered = created->id;
+  const auto sequence_of = [&](const std::string& key) {
+    return Text(absl::StrCat("SELECT d.sequence FROM deliveries d JOIN events e ON e.id = d.event_id"
+                             " WHERE e.idempotency_key = '", key, "' AND d.webhook_id = '", ordered, "'"));
+  };
+  const std::string first = Publish("b-1");
+  const std::string second = Publish("b-1-second", "b-1");
+  Publish("b-2");
+  EXPECT_EQ(sequence_of("b-1"), "1");
+  EXPECT_EQ(sequence_of("b-1-second"), "2");
+  EXPECT_EQ(sequence_of("b-2"), "1");
+
+  // Everything finished; both resources idle for 60 days. Booking b-1's
+  // events were published 60 days ago, b-2's is recent (still stored).
+  Exec("UPDATE deliveries SET state = 'cancelled', completed_at = now()");
+  Exec("UPDATE ordered_resources SET last_enqueued_at = now() - interval '60 days'");
+  MoveBack(first, 60);
+  MoveBack(second, 60);
+
+  const RetentionPass pass = Pass(30);
+  EXPECT_EQ(pass.slices_dropped, 1);
+  EXPECT_EQ(pass.resources_pruned, 1);  // b-1's row; b-2 still has a delivery
+  EXPECT_EQ(Count("SELECT count(*) FROM ordered_resources WHERE resource_key = 'b-1'"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM ordered_resources WHERE resource_key = 'b-2'"), 1);
+
+  // b-1's next event starts its numbering again; b-2's goes on.
+  Publish("b-1-third", "b-1");
+  Publish("b-2-second", "b-2");
+  EXPECT_EQ(sequence_of("b-1-third"), "1");
+  EXPECT_EQ(sequence_of("b-2-second"), "2");
+  EXPECT_EQ(Pass(30).resources_pruned, 0);  // just used again
+}
+
+}  // namespace
+}  // namespace octo::testing
