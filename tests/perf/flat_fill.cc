@@ -168,6 +168,11 @@ absl::StatusOr<FillResult> FillHistory(const std::string& conninfo, const std::v
         tx.exec_params1("SELECT (now() - make_interval(secs => $1::float8) - interval '1 hour')::text",
                         static_cast<double>(std::chrono::seconds(options.span).count()))[0]
             .c_str();
+    // A schema partitioned by creation week has partitions only from its
+    // migration on and ahead of now: make the past weeks the history lands in.
+    if (!tx.exec1("SELECT to_regproc('octo_retention_create_partitions') IS NULL")[0].as<bool>()) {
+      tx.exec_params("SELECT octo_retention_create_partitions($1::timestamptz, now())", start);
+    }
     conn.prepare("flat_fill_chunk", ChunkSql(AttemptColumns(tx)));
     std::printf("   fill: %lld attempt rows for %zu tenants (%zu webhooks), ~%lld events in chunks of ~%lld "
                 "events, created_at from %s on\n",
