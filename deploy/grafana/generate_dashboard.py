@@ -202,6 +202,47 @@ ROWS = [
          [q(f"sum by (job, operation) (rate(octo_pg_errors_total{{{JOB}}}[{RATE}]))", "{{job}} {{operation}}")],
          "Statements that failed, per statement name."),
     ]),
+    ("Retention", [
+        ("Partition runway", "stat", "s", 6,
+         [q("max(octo_retention_partition_runway_seconds)")],
+         "How far ahead the weekly partitions of events, deliveries and attempts reach: publishing "
+         "fails when it reaches 0 (there is no default partition). 7 to 14 days when healthy; "
+         "critical alert below 3 days."),
+        ("Oldest partition age", "stat", "s", 6,
+         [q("max(octo_retention_oldest_partition_age_seconds)")],
+         "Age of the oldest stored week: about --retention + 1 week when healthy. Alerts at "
+         "retention + 2 weeks (a pending delivery holds its week, or drops fail)."),
+        ("Since the last successful pass", "stat", "s", 6,
+         [q("time() - max(octo_retention_last_success_timestamp_seconds)")],
+         "Time since any delivery replica last finished a maintenance pass. Alerts after three "
+         "--retention_interval periods (at least 3 hours)."),
+        ("Slices held", "stat", "short", 6,
+         [q("max(octo_retention_slices_held)")],
+         "Expired weeks kept at the last pass because a delivery in them is pending (or they were busy)."),
+        ("Runway and oldest partition", "timeseries", "s", 12,
+         [q("max(octo_retention_partition_runway_seconds)", "runway"),
+          q("max(octo_retention_oldest_partition_age_seconds)", "oldest partition age"),
+          q("max(octo_retention_period_seconds) + 14 * 86400", "oldest age alert threshold")],
+         "The runway falls between passes and jumps by a week when a pass creates the next week; "
+         "the oldest age climbs to retention + 1 week and falls when a pass drops a week."),
+        ("Passes by outcome", "timeseries", "short", 12,
+         [q(f"sum by (outcome) (increase(octo_retention_passes_total{{{JOB}}}[1h]))", "{{outcome}}")],
+         "Maintenance passes per hour over all replicas: ok (this replica did the work), skipped "
+         "(another replica held the lock), error (see the delivery log)."),
+        ("Partitions created and weeks dropped", "timeseries", "short", 8,
+         [q(f"sum(increase(octo_retention_partitions_created_total{{{JOB}}}[1d]))", "partitions created"),
+          q(f"sum(increase(octo_retention_slices_dropped_total{{{JOB}}}[1d]))", "weeks dropped"),
+          q(f"sum(increase(octo_retention_ordered_resources_pruned_total{{{JOB}}}[1d]))",
+            "ordered resources pruned")],
+         "Per day: three partitions a week are created, one week (three partitions) is dropped."),
+        ("Last pass duration", "timeseries", "s", 8,
+         [q(f"octo_retention_last_pass_duration_seconds{{{JOB}}}", "{{instance}}")],
+         "Duration of each replica's last pass that did the work or failed."),
+        ("Time since the last successful pass", "timeseries", "s", 8,
+         [q("time() - max(octo_retention_last_success_timestamp_seconds)", "since the last success"),
+          q("clamp_min(3 * max(octo_retention_interval_seconds), 3 * 3600)", "alert threshold")],
+         "A saw-tooth of one --retention_interval when healthy."),
+    ]),
     ("Process", [
         ("CPU", "timeseries", "percentunit", 6,
          [q(f"rate(process_cpu_seconds_total{{{JOB}}}[{RATE}])", "{{job}} {{instance}}")],

@@ -19,6 +19,7 @@
 #include "services/common/grpc_auth.h"
 #include "services/common/log.h"
 #include "services/common/metrics.h"
+#include "services/common/retention_metrics.h"
 #include "services/common/net.h"
 #include "services/common/pg_health_reporter.h"
 #include "services/common/pg_pool.h"
@@ -61,7 +62,9 @@ int Run(const Config& config) {
     log::Error("cannot create the partitions ahead", {{"error", s.ToString()}});
     return 1;
   }
-  RetentionMetrics retention_metrics(metrics.registry());
+  metrics::RetentionMetrics retention_metrics(metrics.registry(),
+                                              absl::ToDoubleSeconds(config.retention.retention),
+                                              absl::ToDoubleSeconds(config.retention.interval));
 
   PgEventStore pg_store(pool);
   GroupCommitEventStore store(&pg_store, config.group_commit);

@@ -1,11 +1,8 @@
 #include "services/delivery/retention.h"
 
+#include <algorithm>
 #include <utility>
 #include <vector>
-
-#include <prometheus/counter.h>
-#include <prometheus/gauge.h>
-#include <prometheus/registry.h>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -13,6 +10,7 @@
 #include "services/common/log.h"
 #include "services/common/pg_connection.h"
 #include "services/common/pg_status.h"
+#include "services/common/retention_metrics.h"
 
 namespace octo::delivery {
 namespace {
@@ -29,6 +27,20 @@ constexpr char kExpiredSlices[] =
     " WHERE w + interval '7 days' <= now() - $1::bigint * interval '1 millisecond' ORDER BY w";
 constexpr char kOldestSliceAge[] =
     "SELECT COALESCE(extract(epoch FROM now() - min(w)), 0)::float8 FROM octo_retention_slices() AS w";
+// The runway: from this week on, the first week one of the three tables has
+// no attached partition for (partitions are named <table>_wYYYYMMDD by
+// octo_retention_create_partitions), minus now. The deliveries partitions
+// end at the newest slice, so the weeks looked at end a week after it.
+constexpr char kRunway[] =
+    "SELECT GREATEST(0, extract(epoch FROM min(g.w) - now()))::float8"
+    " FROM generate_series(octo_retention_week(now()),"
+    "   GREATEST(octo_retention_week(now()),"
+    "            (SELECT max(w) + interval '7 days' FROM octo_retention_slices() AS w)),"
+    "   interval '7 days') AS g(w)"
+    " WHERE (SELECT count(*) FROM pg_inherits i"
+    "        JOIN pg_class c ON c.oid = i.inhrelid JOIN pg_class p ON p.oid = i.inhparent"
+    "        WHERE i.inhparent IN ('events'::regclass, 'deliveries'::regclass, 'delivery_attempts'::regclass)"
+    "          AND c.relname = p.relname || '_w' || to_char(g.w AT TIME ZONE 'UTC', 'YYYYMMDD')) < 3";
 // $1 = retention in ms. ordered_resources rows idle for longer than the
 // retention period, not in flight, none of whose deliveries (in any state)
 // is still stored: deleted, so that the resource's next event starts its
@@ -77,6 +89,14 @@ void DropExpiredSlices(pqxx::connection& conn, const RetentionOptions& options, 
   }
 }
 
+// The figures every pass ends with, whether it ran or not.
+void ReadFigures(pqxx::connection& conn, RetentionPass& pass) {
+  pqxx::nontransaction read(conn);
+  pass.oldest_slice_age_seconds = read.exec1(kOldestSliceAge)[0].as<double>();
+  pass.runway_seconds = read.exec1(kRunway)[0].as<double>();
+  pass.figures_read = true;
+}
+
 }  // namespace
 
 absl::StatusOr<absl::Duration> ParseRetention(std::string_view text_view) {
@@ -98,35 +118,39 @@ absl::StatusOr<absl::Duration> ParseRetention(std::string_view text_view) {
   return d;
 }
 
-absl::StatusOr<RetentionPass> RunRetentionPass(pqxx::connection& conn, const RetentionOptions& options) {
-  RetentionPass pass;
+absl::Status RunRetentionPass(pqxx::connection& conn, const RetentionOptions& options, RetentionPass* pass) {
   try {
     {
       pqxx::nontransaction lock(conn);
-      pass.ran = lock.exec_params1("SELECT pg_try_advisory_lock($1)", kRetentionLockKey)[0].as<bool>();
+      pass->ran = lock.exec_params1("SELECT pg_try_advisory_lock($1)", kRetentionLockKey)[0].as<bool>();
     }
-    if (pass.ran) {
+    if (pass->ran) {
       {
         pqxx::work txn(conn);
-        pass.partitions_created = txn.exec_params1(kCreateAhead, Millis(options.ahead))[0].as<int>();
+        pass->partitions_created = txn.exec_params1(kCreateAhead, Millis(options.ahead))[0].as<int>();
         txn.commit();
       }
-      DropExpiredSlices(conn, options, pass);
+      DropExpiredSlices(conn, options, *pass);
       {
         pqxx::work txn(conn);
-        pass.resources_pruned = txn.exec_params(kPruneOrderedResources, Millis(options.retention)).affected_rows();
+        pass->resources_pruned = txn.exec_params(kPruneOrderedResources, Millis(options.retention)).affected_rows();
         txn.commit();
       }
       pqxx::nontransaction unlock(conn);
       unlock.exec_params("SELECT pg_advisory_unlock($1)", kRetentionLockKey);
     }
-    pqxx::nontransaction read(conn);
-    pass.oldest_slice_age_seconds = read.exec1(kOldestSliceAge)[0].as<double>();
-    return pass;
+    ReadFigures(conn, *pass);
+    return absl::OkStatus();
   } catch (const std::exception& e) {
     // The caller closes the connection: the session lock goes with it.
     return PgErrorToStatus("retention", e);
   }
+}
+
+absl::StatusOr<RetentionPass> RunRetentionPass(pqxx::connection& conn, const RetentionOptions& options) {
+  RetentionPass pass;
+  if (absl::Status s = RunRetentionPass(conn, options, &pass); !s.ok()) return s;
+  return pass;
 }
 
 absl::Status CreatePartitionsAhead(const std::string& conninfo, const RetentionOptions& options) {
@@ -149,48 +173,64 @@ absl::Status CreatePartitionsAhead(const std::string& conninfo, const RetentionO
   }
 }
 
-RetentionMetrics::RetentionMetrics(prometheus::Registry& registry)
-    : created_(prometheus::BuildCounter()
-                   .Name("octo_retention_partitions_created_total")
-                   .Help("Partitions of events, deliveries and delivery_attempts created ahead of time.")
-                   .Register(registry)
-                   .Add({})),
-      dropped_(prometheus::BuildCounter()
-                   .Name("octo_retention_slices_dropped_total")
-                   .Help("Weekly slices (the three tables' partitions of a week) dropped after the retention "
-                         "period.")
-                   .Register(registry)
-                   .Add({})),
-      held_(prometheus::BuildGauge()
-                .Name("octo_retention_slices_held")
-                .Help("Slices past the retention period kept at the last pass: a delivery in them is pending "
-                      "(or they were busy).")
-                .Register(registry)
-                .Add({})),
-      pruned_(prometheus::BuildCounter()
-                  .Name("octo_retention_ordered_resources_pruned_total")
-                  .Help("ordered_resources rows deleted: idle beyond the retention period, no delivery left.")
-                  .Register(registry)
-                  .Add({})),
-      oldest_age_(prometheus::BuildGauge()
-                      .Name("octo_retention_oldest_partition_age_seconds")
-                      .Help("Age of the oldest partition's week start: about the retention period plus a "
-                            "week, more while a pending delivery holds an old slice.")
-                      .Register(registry)
-                      .Add({})) {}
+RetentionRunner::RetentionRunner(std::string conninfo, RetentionOptions options,
+                                 metrics::RetentionMetrics* metrics)
+    : conninfo_(std::move(conninfo)), options_(options), metrics_(metrics) {}
 
-void RetentionMetrics::Record(const RetentionPass& pass) {
-  if (pass.ran) {
-    created_.Increment(pass.partitions_created);
-    dropped_.Increment(pass.slices_dropped);
-    held_.Set(pass.slices_held);
-    pruned_.Increment(static_cast<double>(pass.resources_pruned));
+absl::Status RetentionRunner::RunOnce() {
+  const absl::Time start = absl::Now();
+  RetentionPass pass;
+  absl::Status status = absl::OkStatus();
+  if (conn_ == nullptr) {
+    absl::StatusOr<std::unique_ptr<pqxx::connection>> opened = OpenPgConnection(conninfo_);
+    if (opened.ok()) {
+      conn_ = *std::move(opened);
+    } else {
+      status = opened.status();
+    }
   }
-  oldest_age_.Set(pass.oldest_slice_age_seconds);
+  if (conn_ != nullptr) {
+    status = RunRetentionPass(*conn_, options_, &pass);
+    if (!status.ok()) {
+      // A statement failed (CREATE refused, say) on a session that may
+      // still read: the gauges then show the partitions as they are.
+      try {
+        if (!pass.figures_read) ReadFigures(*conn_, pass);
+      } catch (const std::exception&) {
+        pass.figures_read = false;  // the session is gone too
+      }
+      conn_.reset();  // releases the session lock if the pass held it
+    }
+  }
+  Record(status, pass, absl::Now() - start);
+  return status;
 }
 
-RetentionMaintainer::RetentionMaintainer(std::string conninfo, RetentionOptions options, RetentionMetrics* metrics)
-    : conninfo_(std::move(conninfo)), options_(options), metrics_(metrics), thread_([this] { Run(); }) {}
+void RetentionRunner::Record(const absl::Status& status, const RetentionPass& pass, absl::Duration took) {
+  // What a failed pass did before failing is counted too (each drop
+  // committed on its own).
+  metrics_->PartitionsCreated(pass.partitions_created);
+  metrics_->SlicesDropped(pass.slices_dropped);
+  metrics_->ResourcesPruned(pass.resources_pruned);
+  if (status.ok() && pass.ran) metrics_->SetSlicesHeld(pass.slices_held);
+  if (pass.figures_read) {
+    metrics_->SetOldestPartitionAge(pass.oldest_slice_age_seconds);
+    metrics_->SetRunway(pass.runway_seconds);
+    runway_read_.emplace(pass.runway_seconds, absl::Now());
+  } else if (runway_read_.has_value()) {
+    // Nothing read: the partitions still end where they did (only a pass
+    // moves their end, and a pass of another replica shows in its gauge).
+    const double elapsed = absl::ToDoubleSeconds(absl::Now() - runway_read_->second);
+    metrics_->SetRunway(std::max(0.0, runway_read_->first - elapsed));
+  }
+  using Outcome = metrics::RetentionMetrics::Outcome;
+  const Outcome outcome = !status.ok() ? Outcome::kError : pass.ran ? Outcome::kOk : Outcome::kSkipped;
+  metrics_->PassFinished(outcome, absl::ToDoubleSeconds(took));
+}
+
+RetentionMaintainer::RetentionMaintainer(std::string conninfo, RetentionOptions options,
+                                         metrics::RetentionMetrics* metrics)
+    : interval_(options.interval), runner_(std::move(conninfo), options, metrics), thread_([this] { Run(); }) {}
 
 RetentionMaintainer::~RetentionMaintainer() {
   stop_.Notify();
@@ -198,34 +238,17 @@ RetentionMaintainer::~RetentionMaintainer() {
 }
 
 void RetentionMaintainer::Run() {
-  std::unique_ptr<pqxx::connection> conn;
   bool failing = false;
   do {
-    absl::Status status = absl::OkStatus();
-    if (conn == nullptr) {
-      absl::StatusOr<std::unique_ptr<pqxx::connection>> opened = OpenPgConnection(conninfo_);
-      if (opened.ok()) {
-        conn = *std::move(opened);
-      } else {
-        status = opened.status();
-      }
-    }
-    if (conn != nullptr) {
-      absl::StatusOr<RetentionPass> pass = RunRetentionPass(*conn, options_);
-      if (pass.ok()) {
-        metrics_->Record(*pass);
-        failing = false;
-      } else {
-        status = pass.status();
-        conn.reset();  // releases the session lock if the pass held it
-      }
-    }
-    if (!status.ok() && !failing) {  // once per outage, not every interval
+    const absl::Status status = runner_.RunOnce();
+    if (status.ok()) {
+      failing = false;
+    } else if (!failing) {  // once per outage, not every interval
       log::Warn("retention: the maintenance pass failed; tried again at the next interval",
                 {{"error", status.ToString()}});
       failing = true;
     }
-  } while (!stop_.WaitForNotificationWithTimeout(options_.interval));
+  } while (!stop_.WaitForNotificationWithTimeout(interval_));
 }
 
 }  // namespace octo::delivery

@@ -10,12 +10,15 @@
 //
 // Example:
 //   RETURN_IF_ERROR(CreatePartitionsAhead(conninfo, options));  // at start-up
+//   metrics::RetentionMetrics retention_metrics(registry, retention_s, interval_s);
 //   RetentionMaintainer maintainer(conninfo, options, &retention_metrics);
 //   ...  // stops (and joins its thread) on destruction
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
+#include <utility>
 
 #include <pqxx/pqxx>
 
@@ -24,11 +27,9 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
-namespace prometheus {
-class Registry;
-class Counter;
-class Gauge;
-}  // namespace prometheus
+namespace octo::metrics {
+class RetentionMetrics;
+}  // namespace octo::metrics
 
 namespace octo::delivery {
 
@@ -52,46 +53,61 @@ struct RetentionOptions {
 // and kMaxRetention. INVALID_ARGUMENT naming --retention otherwise.
 absl::StatusOr<absl::Duration> ParseRetention(std::string_view text);
 
-// What one pass did.
+// What one pass did (so far, when it failed part-way).
 struct RetentionPass {
   bool ran = false;  // false: another replica holds the lock
   int partitions_created = 0;
   int slices_dropped = 0;
   int slices_held = 0;  // expired, kept for a pending delivery (or busy)
   long long resources_pruned = 0;
+  // Read at the end of every pass that did not fail, whether it ran or not.
+  bool figures_read = false;
   double oldest_slice_age_seconds = 0;  // now - start of the oldest slice's week
+  // The start of the first week from this one that one of the three tables
+  // has no partition for, minus now (0 when this week's is missing): inserts
+  // fail once now passes it.
+  double runway_seconds = 0;
 };
 
 // One pass on `conn` (a session of its own: it takes and releases the
 // session advisory lock). libpqxx errors are returned as a status.
 absl::StatusOr<RetentionPass> RunRetentionPass(pqxx::connection& conn, const RetentionOptions& options);
+// The same, with what was done before an error left in *pass. After an
+// error the caller closes `conn`: the session lock goes with it.
+absl::Status RunRetentionPass(pqxx::connection& conn, const RetentionOptions& options, RetentionPass* pass);
 
 // At start-up, before anything is stored: the partitions up to now +
 // options.ahead, waiting for another replica's pass if one runs.
 absl::Status CreatePartitionsAhead(const std::string& conninfo, const RetentionOptions& options);
 
-// octo_retention_partitions_created_total, octo_retention_slices_dropped_total,
-// octo_retention_slices_held (expired slices kept by a pending delivery at
-// the last pass), octo_retention_ordered_resources_pruned_total,
-// octo_retention_oldest_partition_age_seconds.
-class RetentionMetrics {
+// Runs passes as octo-delivery does and records each in `metrics` (which
+// must outlive it): outcome, duration, counts and the figures. The
+// connection is opened when needed and closed after an error. When the
+// figures cannot be read (the pass failed), the runway gauge keeps falling
+// from the last value read, as the partitions' end does not move without a
+// pass. Not thread-safe: one caller at a time.
+class RetentionRunner {
  public:
-  explicit RetentionMetrics(prometheus::Registry& registry);
-  void Record(const RetentionPass& pass);
+  RetentionRunner(std::string conninfo, RetentionOptions options, metrics::RetentionMetrics* metrics);
+  // The pass's status: OK when it ran or was skipped.
+  absl::Status RunOnce();
 
  private:
-  prometheus::Counter& created_;
-  prometheus::Counter& dropped_;
-  prometheus::Gauge& held_;
-  prometheus::Counter& pruned_;
-  prometheus::Gauge& oldest_age_;
+  void Record(const absl::Status& status, const RetentionPass& pass, absl::Duration took);
+
+  const std::string conninfo_;
+  const RetentionOptions options_;
+  metrics::RetentionMetrics* const metrics_;
+  std::unique_ptr<pqxx::connection> conn_;
+  // The runway last read, and when (this process's clock).
+  std::optional<std::pair<double, absl::Time>> runway_read_;
 };
 
 class RetentionMaintainer {
  public:
-  // Runs a pass at once, then every options.interval, on a connection of
-  // its own (opened again after an error). `metrics` must outlive it.
-  RetentionMaintainer(std::string conninfo, RetentionOptions options, RetentionMetrics* metrics);
+  // Runs a pass at once, then every options.interval (RetentionRunner).
+  // `metrics` must outlive it.
+  RetentionMaintainer(std::string conninfo, RetentionOptions options, metrics::RetentionMetrics* metrics);
   ~RetentionMaintainer();
   RetentionMaintainer(const RetentionMaintainer&) = delete;
   RetentionMaintainer& operator=(const RetentionMaintainer&) = delete;
@@ -99,9 +115,8 @@ class RetentionMaintainer {
  private:
   void Run();
 
-  const std::string conninfo_;
-  const RetentionOptions options_;
-  RetentionMetrics* const metrics_;
+  const absl::Duration interval_;
+  RetentionRunner runner_;
   absl::Notification stop_;
   std::thread thread_;
 };

@@ -22,6 +22,7 @@
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "octo/webhooks/v1/events.grpc.pb.h"
 #include "services/common/metrics.h"
+#include "services/common/retention_metrics.h"
 #include "tests/metrics/metrics_test_util.h"
 #include "tests/support/http_client.h"
 
@@ -90,7 +91,10 @@ TEST(MetricNames, MatchTheGoldenList) {
   DeliveryMetrics delivery(metrics.registry());
   PgMetrics pg(metrics.registry());
   GrpcAuthMetrics grpc_auth(metrics.registry());
-  // Histograms and gRPC families appear once a series exists.
+  RetentionMetrics retention(metrics.registry(), 30 * 86400, 3600);
+  // Histograms and gRPC families appear once a series exists (and the
+  // retention runway once it is known).
+  retention.SetRunway(7 * 86400);
   grpc_metrics.Handled(GrpcMetrics::Side::kServer, "unary", "/grpc.health.v1.Health/Check", "OK", 0.1);
   grpc_metrics.Handled(GrpcMetrics::Side::kClient, "unary", "/grpc.health.v1.Health/Check", "OK", 0.1);
   grpc_metrics.Started(GrpcMetrics::Side::kServer, "unary", "/grpc.health.v1.Health/Check");
@@ -126,6 +130,9 @@ TEST(Exposition, PassesPromtoolCheckMetrics) {
   PublishMetrics publish(metrics.registry());
   DeliveryMetrics delivery(metrics.registry());
   PgMetrics pg(metrics.registry());
+  RetentionMetrics retention(metrics.registry(), 30 * 86400, 3600);
+  retention.PassFinished(RetentionMetrics::Outcome::kOk, 0.25);
+  retention.SetRunway(8.5 * 86400);
   grpc_metrics.Handled(GrpcMetrics::Side::kServer, "unary", "/grpc.health.v1.Health/Check", "NotFound", 0.1);
   http.RequestFinished("/octo/webhooks/:id", "PATCH", 400, 0.001);
   delivery.Attempt("order_update", "retry", "timeout", "none", 2.0);
@@ -193,6 +200,31 @@ TEST(DeliveryMetrics, RecordsAttemptsOutcomesAndQueue) {
   EXPECT_EQ(Value(registry, "octo_delivery_queue_deliveries", {{"state", "retry_scheduled"}}), 5);
   EXPECT_EQ(Value(registry, "octo_delivery_queue_deliveries", {{"state", "in_flight"}}), 6);
   EXPECT_EQ(Value(registry, "octo_delivery_oldest_due_age_seconds"), 7.5);
+}
+
+TEST(RetentionMetrics, CountsPassesByOutcomeAndHasNoRunwayUntilKnown) {
+  prometheus::Registry registry;
+  RetentionMetrics retention(registry, 30 * 86400, 3600);
+  for (const char* outcome : {"ok", "error", "skipped"}) {
+    EXPECT_EQ(Value(registry, "octo_retention_passes_total", {{"outcome", outcome}}), 0) << outcome;
+  }
+  EXPECT_EQ(Value(registry, "octo_retention_period_seconds"), 30 * 86400);
+  EXPECT_EQ(Value(registry, "octo_retention_interval_seconds"), 3600);
+  EXPECT_EQ(Value(registry, "octo_retention_last_success_timestamp_seconds"), 0);
+  EXPECT_EQ(Value(registry, "octo_retention_partition_runway_seconds"), std::nullopt);
+
+  const double before = static_cast<double>(time(nullptr));
+  retention.PassFinished(RetentionMetrics::Outcome::kOk, 1.5);
+  retention.PassFinished(RetentionMetrics::Outcome::kSkipped, 0.001);  // keeps the duration
+  retention.PassFinished(RetentionMetrics::Outcome::kError, 0.5);
+  retention.PassFinished(RetentionMetrics::Outcome::kError, 0.75);
+  retention.SetRunway(7 * 86400);
+  EXPECT_EQ(Value(registry, "octo_retention_passes_total", {{"outcome", "ok"}}), 1);
+  EXPECT_EQ(Value(registry, "octo_retention_passes_total", {{"outcome", "skipped"}}), 1);
+  EXPECT_EQ(Value(registry, "octo_retention_passes_total", {{"outcome", "error"}}), 2);
+  EXPECT_EQ(Value(registry, "octo_retention_last_pass_duration_seconds"), 0.75);
+  EXPECT_GE(*Value(registry, "octo_retention_last_success_timestamp_seconds"), before);  // the ok one
+  EXPECT_EQ(Value(registry, "octo_retention_partition_runway_seconds"), 7 * 86400);
 }
 
 TEST(Labels, StatusClassesAndGrpcCodeNames) {
