@@ -80,7 +80,7 @@ ROWS = [
         ("Backlog by state", "timeseries", "short", 12,
          [q("max by (state) (octo_delivery_queue_deliveries)", "{{state}}")],
          "Pending deliveries: due (waiting for a dispatcher), retry_scheduled (waiting for their "
-         "next attempt), in_flight (claimed, being sent)."),
+         "next attempt), in_flight (claimed, being sent), held (ordered, waiting for their resource)."),
         ("Oldest due delivery age", "timeseries", "s", 12,
          [q("max(octo_delivery_oldest_due_age_seconds)", "oldest due")],
          "Age of the oldest delivery that is due and not claimed."),

@@ -132,6 +132,13 @@ function statusBadge(w) {
   return h("span", { class: "badge ok" }, "enabled");
 }
 
+// Ordered delivery (docs/delivery.md, "Ordered delivery"): shown beside the
+// status, since it explains deliveries that wait for an earlier one.
+function orderedBadge(w) {
+  return w.ordered ? h("span", { class: "badge ordered", title: "each resource's deliveries are sent one at a " +
+    "time, in the order their events occurred" }, "ordered") : null;
+}
+
 // ---------------------------------------------------------- connections --
 
 async function connectionsPage() {
@@ -188,7 +195,7 @@ async function webhooksPage() {
       h("td", {}, h("a", { href: "#/webhooks/" + w.id, class: "url" }, w.url)),
       h("td", {}, w.connectionName),
       h("td", {}, EVENT_NAMES[w.event] || w.event),
-      h("td", {}, statusBadge(w)),
+      h("td", {}, statusBadge(w), " ", orderedBadge(w)),
       h("td", {}, w.failingSince ? h("span", { class: "bad" }, "failing since " + when(w.failingSince)) : "—"),
       h("td", { class: "num" }, rate(w.health)),
       h("td", {}, healthChart(w.health))));
@@ -277,7 +284,12 @@ function webhookFields(capabilities, w, connections) {
         editing ? w.useContactLanguage : true),
       checkbox("retryOnError", "Retry on error",
         "retries the webhook if the HTTP endpoint does not return a success status.",
-        editing ? w.retryOnError : true)),
+        editing ? w.retryOnError : true),
+      checkbox("ordered", "Ordered",
+        "sends the deliveries of each booking, order, availability or product one at a time, in the order " +
+        "their events occurred (a failing one holds back the later ones of its resource)" +
+        (editing ? "; a change applies to the deliveries queued from now on" : "") + ".",
+        editing ? Boolean(w.ordered) : false)),
     step(n++, "Event", "Choose an event to trigger the webhook.",
       h("div", { class: "events" }, EVENTS.map(([id, name, description]) =>
         h("label", { class: "check" },
@@ -314,6 +326,7 @@ function readWebhookForm(form, editing) {
   const body = {
     useContactLanguage: form.querySelector("[name=useContactLanguage]").checked,
     retryOnError: form.querySelector("[name=retryOnError]").checked,
+    ordered: form.querySelector("[name=ordered]").checked,
     url: form.querySelector("[name=url]").value.trim(),
   };
   // The URL is shown with its credentials masked: sent only when changed.
@@ -406,7 +419,7 @@ async function webhookPage(id) {
   show(
     h("p", {}, h("a", { href: "#/webhooks" }, "‹ Connections › Webhooks")),
     h("h1", { class: "url", id: "webhook-title" }, w.url),
-    h("p", {}, statusBadge(w), " ", EVENT_NAMES[w.event] || w.event, " · ", w.connectionName,
+    h("p", {}, statusBadge(w), " ", orderedBadge(w), " ", EVENT_NAMES[w.event] || w.event, " · ", w.connectionName,
       " · created ", when(w.createdAt),
       w.failingSince ? h("span", { class: "bad" }, " · failing since " + when(w.failingSince)) : ""),
     health,

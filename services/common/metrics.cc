@@ -489,7 +489,8 @@ DeliveryMetrics::DeliveryMetrics(prometheus::Registry& registry)
       queue_(BuildGauge()
                  .Name("octo_delivery_queue_deliveries")
                  .Help("Pending deliveries by state: due (waiting to be sent), retry_scheduled (waiting for a "
-                       "later attempt), in_flight (claimed under a live lease).")
+                       "later attempt), in_flight (claimed under a live lease), held (ordered, waiting for an "
+                       "earlier delivery of its resource or for its resource's send).")
                  .Register(registry)),
       oldest_due_age_(BuildGauge()
                           .Name("octo_delivery_oldest_due_age_seconds")
@@ -513,7 +514,7 @@ DeliveryMetrics::DeliveryMetrics(prometheus::Registry& registry)
     delivered_.Add({{"event", Str(e)}});
     given_up_.Add({{"event", Str(e)}});
   }
-  for (const char* state : {"due", "retry_scheduled", "in_flight"}) queue_.Add({{"state", state}});
+  for (const char* state : {"due", "retry_scheduled", "in_flight", "held"}) queue_.Add({{"state", state}});
   for (const char* reason : {"gone", "failing"}) disabled_.Add({{"reason", reason}});
   for (const char* reason : {"backlog", "queue_wait", "limit", "shutdown"}) released_.Add({{"reason", reason}});
 }
@@ -540,10 +541,12 @@ void DeliveryMetrics::WebhookDisabled(std::string_view reason) {
   disabled_.Add({{"reason", Str(reason)}}).Increment();
 }
 
-void DeliveryMetrics::SetQueue(double due, double retry_scheduled, double in_flight, double oldest_due_age_seconds) {
+void DeliveryMetrics::SetQueue(double due, double retry_scheduled, double in_flight, double held,
+                               double oldest_due_age_seconds) {
   queue_.Add({{"state", "due"}}).Set(due);
   queue_.Add({{"state", "retry_scheduled"}}).Set(retry_scheduled);
   queue_.Add({{"state", "in_flight"}}).Set(in_flight);
+  queue_.Add({{"state", "held"}}).Set(held);
   oldest_due_age_.Set(oldest_due_age_seconds);
 }
 

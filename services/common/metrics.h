@@ -215,7 +215,9 @@ class DeliveryMetrics {
   void GivenUp(std::string_view event);
   // reason: gone|failing.
   void WebhookDisabled(std::string_view reason);
-  void SetQueue(double due, double retry_scheduled, double in_flight, double oldest_due_age_seconds);
+  // held: ordered deliveries waiting for their resource (not due, whatever
+  // their time).
+  void SetQueue(double due, double retry_scheduled, double in_flight, double held, double oldest_due_age_seconds);
   // `count` deliveries claimed by this process's dispatcher.
   void Claimed(int count);
   // A claimed delivery released unsent (lease cleared, no attempt). reason:

@@ -25,30 +25,30 @@ std::string_view DecisionName(DecisionKind kind) {
   return "failed";
 }
 
-// A result that records no attempt: cancelled, or released for another claim
-// after `delay` (zero: at once). Every result carries the attempt number its
-// claim reserved (ClaimedDelivery::attempt_count + 1), so that a result
-// written twice is recorded once.
-DeliveryResult NoAttempt(const std::string& delivery_id, const std::string& webhook_id, int64_t lease_us,
-                         int64_t created_us, int attempt_number, DeliveryResult::Action action,
-                         absl::Duration delay = absl::ZeroDuration()) {
-  DeliveryResult r;
-  r.delivery_id = delivery_id;
-  r.webhook_id = webhook_id;
-  r.lease_us = lease_us;
-  r.created_us = created_us;
-  r.attempt_number = attempt_number;
-  r.action = action;
-  r.decision.retry_delay = delay;
-  return r;
-}
-
 template <typename T>
 void Append(std::vector<T>& to, std::vector<T> from) {
   for (T& x : from) to.push_back(std::move(x));
 }
 
 }  // namespace
+
+// A result that records no attempt: cancelled, or released for another claim
+// after `delay` (zero: at once). Every result carries the attempt number its
+// claim reserved (ClaimedDelivery::attempt_count + 1), so that a result
+// written twice is recorded once, and the delivery's ordered resource, whose
+// row the writer locks first (dispatch_store.cc, Write).
+DeliveryResult DeliveryPipeline::NoAttempt(const Job& job, DeliveryResult::Action action, absl::Duration delay) {
+  DeliveryResult r;
+  r.delivery_id = job.delivery_id;
+  r.webhook_id = job.webhook_id;
+  r.lease_us = job.lease_us;
+  r.created_us = job.created_us;
+  r.ordered_resource_id = job.ordered_resource_id;
+  r.attempt_number = job.attempt_number;
+  r.action = action;
+  r.decision.retry_delay = delay;
+  return r;
+}
 
 DeliveryPipeline::DeliveryPipeline(PipelineOptions options, const Clock& clock, HttpTransport& transport,
                                    ResultRecorder& recorder)
@@ -86,13 +86,12 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
                                    EventCache& events, std::unordered_map<std::string, int>& deferred,
                                    std::vector<OutgoingRequest>& start, std::vector<DeliveryResult>& results,
                                    DispatchSummary& summary) {
+  Job job{d.id,          d.webhook_id, d.lease_us,   d.attempt_count + 1,  d.retry_on_error,
+          false,         "",           absl::InfinitePast(), d.created_us, d.ordered_resource_id};
   if (!d.webhook_enabled) {  // disabled since it was enqueued: cancelled unsent
-    results.push_back(
-        NoAttempt(d.id, d.webhook_id, d.lease_us, d.created_us, d.attempt_count + 1, DeliveryResult::Action::kCancel));
+    results.push_back(NoAttempt(job, DeliveryResult::Action::kCancel));
     return;
   }
-  Job job{d.id, d.webhook_id, d.lease_us, d.attempt_count + 1, d.retry_on_error, false, "", absl::InfinitePast(),
-          d.created_us};
   if (const auto e = batch.events.find(d.event_id); e != batch.events.end()) {
     job.event = e->second.event;
     job.event_created_at = e->second.created_at;
@@ -115,8 +114,7 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
         } else {
           CountRelease(&ReleaseCounts::limit, "limit");
         }
-        results.push_back(NoAttempt(d.id, d.webhook_id, d.lease_us, d.created_us, d.attempt_count + 1,
-                                    DeliveryResult::Action::kRelease, admission.defer));
+        results.push_back(NoAttempt(job, DeliveryResult::Action::kRelease, admission.defer));
         return;
       }
       job.admitted = true;
@@ -208,9 +206,7 @@ void DeliveryPipeline::Submit(std::vector<OutgoingRequest> start) {
           }
         }
         CountRelease(&ReleaseCounts::shutdown, "shutdown");
-        released.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
-                                     it->second.created_us, it->second.attempt_number,
-                                     DeliveryResult::Action::kRelease));
+        released.push_back(NoAttempt(it->second, DeliveryResult::Action::kRelease));
         jobs_.erase(it);
       }
       ExpireLocked(released);
@@ -246,9 +242,7 @@ void DeliveryPipeline::ExpireLocked(std::vector<DeliveryResult>& results) {
     auto it = jobs_.find(e.tag);
     if (it == jobs_.end()) continue;
     CountRelease(&ReleaseCounts::queue_wait, "queue_wait");
-    results.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
-                                it->second.created_us, it->second.attempt_number, DeliveryResult::Action::kRelease,
-                                e.defer));
+    results.push_back(NoAttempt(it->second, DeliveryResult::Action::kRelease, e.defer));
     jobs_.erase(it);
   }
 }
@@ -285,8 +279,7 @@ void DeliveryPipeline::StopSending() {
       auto it = jobs_.find(tag);
       if (it == jobs_.end()) continue;
       CountRelease(&ReleaseCounts::shutdown, "shutdown");
-      released.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
-                                   it->second.created_us, it->second.attempt_number, DeliveryResult::Action::kRelease));
+      released.push_back(NoAttempt(it->second, DeliveryResult::Action::kRelease));
       jobs_.erase(it);
     }
   }
@@ -316,11 +309,9 @@ void DeliveryPipeline::CountRelease(int64_t ReleaseCounts::*counter, std::string
 
 DeliveryResult DeliveryPipeline::ToResult(const Job& job, TransferResult&& t) {
   if (!t.sent) {  // the transport shut down first: another claim may take it
-    return NoAttempt(job.delivery_id, job.webhook_id, job.lease_us, job.created_us, job.attempt_number,
-                     DeliveryResult::Action::kRelease);
+    return NoAttempt(job, DeliveryResult::Action::kRelease);
   }
-  DeliveryResult r = NoAttempt(job.delivery_id, job.webhook_id, job.lease_us, job.created_us, job.attempt_number,
-                               DeliveryResult::Action::kAttempt);
+  DeliveryResult r = NoAttempt(job, DeliveryResult::Action::kAttempt);
   r.event = job.event;
   r.event_created_at = job.event_created_at;
   r.started_at = t.started_at;

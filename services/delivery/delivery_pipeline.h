@@ -93,7 +93,10 @@ class DeliveryPipeline {
     std::string event;      // for metrics: the event's type and creation time
     absl::Time event_created_at;
     int64_t created_us = 0;  // ClaimedDelivery::created_us
+    int64_t ordered_resource_id = 0;  // ClaimedDelivery::ordered_resource_id
   };
+  static DeliveryResult NoAttempt(const Job& job, DeliveryResult::Action action,
+                                  absl::Duration delay = absl::ZeroDuration());
   using EventCache = std::unordered_map<std::string, absl::StatusOr<ParsedEvent>>;
 
   void DispatchOne(const ClaimedDelivery& d, const ClaimBatch& batch, int64_t timestamp, EventCache& events,

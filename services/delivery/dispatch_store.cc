@@ -157,6 +157,16 @@ struct PgDispatchStore::Impl {
 
   // The results' statements in `txn`; counts the webhooks disabled.
   void Write(pqxx::work& txn, const std::vector<DeliveryResult>& results, DisabledCounts& disabled_here) {
+    // Ordered results: their resources' rows are locked before any delivery
+    // row, in kLockOrdered's order, as a redeliver, replay or enqueue takes
+    // them (a claim never waits for either): locking the delivery first and
+    // the resource after deadlocked with a redeliver of that delivery. No
+    // statement for unordered results.
+    std::set<int64_t> locked;
+    for (const DeliveryResult& r : results) {
+      if (r.ordered_resource_id > 0) locked.insert(r.ordered_resource_id);
+    }
+    if (!locked.empty()) txn.exec_prepared(kLockOrdered.name, IdArray(locked));
     std::set<int64_t> ordered;  // ordered resources among the results
     std::vector<std::string> leases;  // their (resource, lease token), a JSON array per round
     for (const auto& round : Rounds(results)) {
@@ -164,7 +174,10 @@ struct PgDispatchStore::Impl {
       AddIds(row[1].as<std::string>(), ordered);
       if (row[2].as<std::string>() != "[]") leases.push_back(row[2].as<std::string>());
     }
-    PromoteHeads(txn, ordered, leases);
+    // A result that did not say its resource (a caller that left it 0) has
+    // it locked only now, as before.
+    const bool all_locked = std::includes(locked.begin(), locked.end(), ordered.begin(), ordered.end());
+    PromoteHeads(txn, ordered, leases, all_locked);
     bool failing = false;
     const std::string health = HealthJson(results, &failing);
     if (health != "[]") txn.exec_prepared(kTrackFailing.name, health);
@@ -192,6 +205,14 @@ struct PgDispatchStore::Impl {
     }
   }
 
+  // `ids` as a bigint[] literal: '{1,2}'.
+  static std::string IdArray(const std::set<int64_t>& ids) {
+    std::string array = "{";
+    for (int64_t id : ids) absl::StrAppend(&array, array.size() > 1 ? "," : "", id);
+    array += '}';
+    return array;
+  }
+
   // '{1,2}' (a bigint[] as text) into `ids`.
   static void AddIds(absl::string_view array, std::set<int64_t>& ids) {
     if (array.size() < 2) return;
@@ -207,12 +228,10 @@ struct PgDispatchStore::Impl {
   // "Ordered delivery"). Nothing to do, and no statement, for unordered
   // webhooks.
   static void PromoteHeads(pqxx::work& txn, const std::set<int64_t>& ordered,
-                           const std::vector<std::string>& leases = {}) {
+                           const std::vector<std::string>& leases = {}, bool locked = false) {
     if (ordered.empty()) return;
-    std::string array = "{";
-    for (int64_t id : ordered) absl::StrAppend(&array, array.size() > 1 ? "," : "", id);
-    array += '}';
-    txn.exec_prepared(kLockOrdered.name, array);
+    const std::string array = IdArray(ordered);
+    if (!locked) txn.exec_prepared(kLockOrdered.name, array);
     for (const std::string& json : leases) txn.exec_prepared(kReleaseOrdered.name, json);
     const pqxx::result promoted = txn.exec_prepared(kPromoteHeads.name, array);
     // Due now: every replica's claimer is woken (on commit), as after an

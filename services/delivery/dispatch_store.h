@@ -100,6 +100,10 @@ struct DeliveryResult {
   std::string delivery_id;
   int64_t lease_us = 0;  // from the claim; a delivery re-claimed by someone else since keeps its state
   int64_t created_us = 0;  // ClaimedDelivery::created_us; 0 = unknown (every week is searched)
+  // ClaimedDelivery::ordered_resource_id (0: unordered): the writer locks
+  // these resources' rows before the deliveries' rows, the order a redeliver
+  // or replay takes them in, so the two never wait for each other in a cycle.
+  int64_t ordered_resource_id = 0;
   // The number the claim reserved (ClaimedDelivery::attempt_count + 1); the
   // attempt row gets it, so writing a result twice records it once. 0: the
   // next number at write time (no idempotence).

@@ -37,12 +37,18 @@ struct Statement {
 // OR stops at the NULL test for the others); reads
 // deliveries_ordered_pending_idx. The resource's later deliveries wait with
 // next_attempt_at = 'infinity' (never due: the claim does not even see
-// them) until kPromoteHeads makes the next one due.
+// them) until kPromoteHeads makes the next one due. A head whose resource a
+// send still holds (in_flight_until not past: its delivery in flight was
+// cancelled, or finished by a late result) is not picked either: `free`
+// would drop it, and picked it would take a place of the batch (and a row
+// lock) from a due delivery of another resource. Read by primary key.
 #define OCTO_HEAD_OF_RESOURCE                                                     \
-  "(q.ordered_resource_id IS NULL OR NOT EXISTS (SELECT 1 FROM deliveries p"      \
+  "(q.ordered_resource_id IS NULL OR (NOT EXISTS (SELECT 1 FROM deliveries p"     \
   "  WHERE p.ordered_resource_id = q.ordered_resource_id AND p.state = 'pending'" \
   "    AND p.ordered_resource_id IS NOT NULL AND p.id <> q.id"                     \
-  "    AND (p.ordered_at, p.sequence) < (q.ordered_at, q.sequence)))"
+  "    AND (p.ordered_at, p.sequence) < (q.ordered_at, q.sequence))"              \
+  "  AND NOT EXISTS (SELECT 1 FROM ordered_resources h"                           \
+  "    WHERE h.id = q.ordered_resource_id AND h.in_flight_until >= now())))"
 
 // $1 = batch size, $2 = lease in milliseconds, $3 = claims without a result
 // after which a delivery is quarantined. `picked` takes the due rows in

@@ -38,11 +38,10 @@ inline constexpr char kPromoteHeads[] =
 // A redeliver or replay takes the resource rows before it updates the
 // deliveries: updating a waiting delivery first, then waiting for the
 // resource row, deadlocked with a result writer holding that row and making
-// the same delivery due. Still open: the result writer locks its result's
-// own delivery before the resource row, so a redeliver of a delivery whose
-// result is being written at that moment can deadlock with it (PostgreSQL
-// aborts one; the writer retries). Closing it needs the writer to take the
-// resource rows first, hence to know them from the results.
+// the same delivery due. The result writer takes them first too (its
+// results carry their delivery's resource, DeliveryResult::
+// ordered_resource_id), so a redeliver of a delivery whose result is being
+// written waits for it instead of deadlocking with it.
 // $1 = delivery, $2 = webhook.
 inline constexpr char kLockForRedeliver[] =
     "SELECT count(*) FROM (SELECT o.id FROM ordered_resources o"

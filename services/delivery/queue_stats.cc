@@ -9,16 +9,27 @@ namespace octo::delivery {
 namespace {
 
 // "Due" matches the dispatcher's claim (dispatch_store.cc): pending,
-// next_attempt_at reached, no live lease.
+// next_attempt_at reached, no live lease, and for an ordered delivery the
+// claim's resource rule (OCTO_HEAD_OF_RESOURCE): one it would not take is
+// `held` (QueueStats::held). The rule is evaluated for ordered rows only.
 constexpr char kQueueStatsSql[] =
     "SELECT"
-    "  count(*) FILTER (WHERE next_attempt_at <= now() AND NOT leased),"
-    "  count(*) FILTER (WHERE next_attempt_at > now() AND NOT leased),"
+    "  count(*) FILTER (WHERE next_attempt_at <= now() AND NOT leased AND NOT held),"
+    "  count(*) FILTER (WHERE next_attempt_at > now() AND NOT leased AND NOT held),"
     "  count(*) FILTER (WHERE leased),"
+    "  count(*) FILTER (WHERE held AND NOT leased),"
     "  COALESCE(extract(epoch FROM now() - min(next_attempt_at)"
-    "           FILTER (WHERE next_attempt_at <= now() AND NOT leased)), 0)::float8"
-    " FROM (SELECT next_attempt_at, COALESCE(lease_expires_at >= now(), false) AS leased"
-    "       FROM deliveries WHERE state = 'pending') AS p";
+    "           FILTER (WHERE next_attempt_at <= now() AND NOT leased AND NOT held)), 0)::float8"
+    " FROM (SELECT next_attempt_at, COALESCE(lease_expires_at >= now(), false) AS leased,"
+    "         CASE WHEN q.ordered_resource_id IS NULL THEN false"
+    "           ELSE q.next_attempt_at = 'infinity'"
+    "             OR EXISTS (SELECT 1 FROM ordered_resources h"
+    "                        WHERE h.id = q.ordered_resource_id AND h.in_flight_until >= now())"
+    "             OR EXISTS (SELECT 1 FROM deliveries p"
+    "                        WHERE p.ordered_resource_id = q.ordered_resource_id AND p.state = 'pending'"
+    "                          AND p.ordered_resource_id IS NOT NULL AND p.id <> q.id"
+    "                          AND (p.ordered_at, p.sequence) < (q.ordered_at, q.sequence)) END AS held"
+    "       FROM deliveries q WHERE state = 'pending') AS s";
 
 }  // namespace
 
@@ -30,7 +41,8 @@ absl::StatusOr<QueueStats> ReadQueueStats(PgPool& pool) {
                             stats.due = row[0].as<long long>();
                             stats.retry_scheduled = row[1].as<long long>();
                             stats.in_flight = row[2].as<long long>();
-                            stats.oldest_due_age_seconds = row[3].as<double>();
+                            stats.held = row[3].as<long long>();
+                            stats.oldest_due_age_seconds = row[4].as<double>();
                             return stats;
                           });
 }
@@ -49,7 +61,8 @@ void QueueStatsReporter::Run() {
     absl::StatusOr<QueueStats> stats = ReadQueueStats(*pool_);
     if (stats.ok()) {
       metrics_->SetQueue(static_cast<double>(stats->due), static_cast<double>(stats->retry_scheduled),
-                         static_cast<double>(stats->in_flight), stats->oldest_due_age_seconds);
+                         static_cast<double>(stats->in_flight), static_cast<double>(stats->held),
+                         stats->oldest_due_age_seconds);
       failing = false;
     } else if (!failing) {  // once per outage, not every interval
       log::Warn("cannot read the delivery queue's size; its gauges keep their last values",

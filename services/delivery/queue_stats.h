@@ -23,7 +23,14 @@ struct QueueStats {
   long long due = 0;              // pending, due, not leased
   long long retry_scheduled = 0;  // pending, due later (a retry or a deferral)
   long long in_flight = 0;        // pending, under a live lease (being sent)
-  double oldest_due_age_seconds = 0;  // of the oldest due, not leased one; 0 when none
+  // Pending, not leased, of an ordered webhook, and not claimable before
+  // something else happens: waiting behind an earlier pending delivery of
+  // its resource (next_attempt_at 'infinity', or due but after one
+  // published late that occurred earlier), or its resource taken by a send
+  // still running. Neither due nor retry_scheduled, and it does not age
+  // oldest_due_age_seconds: a healthy ordered webhook holds many.
+  long long held = 0;
+  double oldest_due_age_seconds = 0;  // of the oldest due (not held), not leased one; 0 when none
 };
 
 // One query on a pooled connection (operation "queue_stats"). UNAVAILABLE /

@@ -147,7 +147,8 @@ try {
   await page.click("#new-webhook");
   await page.waitForSelector("#webhook-form");
   const formText = await page.innerText("#webhook-form");
-  for (const words of ["Select a connection", "Use customer language", "Retry on error", "Order Update",
+  for (const words of ["Select a connection", "Use customer language", "Retry on error", "Ordered",
+    "one at a time, in the order their events occurred", "Order Update",
     "triggered when an existing order is confirmed, updated or cancelled", "Booking Update", "Availability Update",
     "triggered when an availability changes", "Product Update", "triggered when a product is changed",
     "Enter the URL to be called when the webhook is triggered", "Select the capabilities", "'Headers' field",
@@ -178,6 +179,8 @@ try {
 
   await page.fill("#field-headers", '{"Content-Type": "application/json", "X-Partner": "acme"}');
   await page.check("input[name=capability][value='octo/pricing']");
+  assert.equal(await page.isChecked("#webhook-form input[name=ordered]"), false, "ordered is off by default");
+  await page.check("#webhook-form input[name=ordered]");
   await page.click("#create-webhook");
   await page.waitForSelector("#secret-value");
   const secret = (await page.innerText("#secret-value")).trim();
@@ -195,12 +198,13 @@ try {
   const row = await page.innerText(`#webhooks tr[data-webhook-id="${webhookId}"]`);
   assert.match(row, /enabled/);
   assert.match(row, /Booking Update/);
+  assert.equal(await page.innerText(`#webhooks tr[data-webhook-id="${webhookId}"] .badge.ordered`), "ordered");
   assert.equal(await page.locator(`#webhooks tr[data-webhook-id="${webhookId}"] svg.chart`).count(), 1);
   await page.selectOption("#filter-status", "disabled");
   await page.waitForSelector("text=No webhooks match.");
   await page.selectOption("#filter-status", "enabled");
   await page.waitForSelector(`#webhooks tr[data-webhook-id="${webhookId}"]`);
-  step("the webhook is listed (filters work) with its status and 24 h chart");
+  step("the webhook is listed (filters work) with its status, its ordered badge (checked at create) and 24 h chart");
 
   // The secret is not shown again.
   // The webhook (with its health) is read once when the page opens, not
@@ -215,6 +219,7 @@ try {
   assert.ok(!(await page.content()).includes(secret), "the secret is shown only once");
   assert.equal(await page.innerText("#health-rate"), "no attempts");
   assert.equal(webhookReads.length, 1, "the detail page reads the webhook and its health once when it opens");
+  assert.equal(await page.locator("#view .badge.ordered").count(), 1, "the detail page shows the ordered badge");
   await page.selectOption("#log-status", "failed");
   await page.waitForSelector("#deliveries tr td.muted:has-text('No deliveries.')");
   await page.selectOption("#log-status", "");
@@ -310,6 +315,8 @@ try {
 
   await page.click("#edit summary");
   await page.uncheck("#edit-form input[name=retryOnError]");
+  assert.equal(await page.isChecked("#edit-form input[name=ordered]"), true);
+  await page.uncheck("#edit-form input[name=ordered]");
   await page.fill("#edit-form input[name=url]", "example.com/no-scheme");
   await page.click("#save-webhook");
   await page.waitForSelector("#edit-form #error-url:not([hidden])");
@@ -318,7 +325,9 @@ try {
   await page.waitForSelector("#action-result:has-text('Saved.')");
   assert.equal(await page.innerText("#webhook-title"), env.RECEIVER_URL + "?v=2");
   assert.equal(await page.isChecked("#edit-form input[name=retryOnError]"), false);
-  step("edit: a bad URL shows its field error; a good edit is saved");
+  assert.equal(await page.isChecked("#edit-form input[name=ordered]"), false);
+  assert.equal(await page.locator("#view .badge.ordered").count(), 0, "no ordered badge once switched off");
+  step("edit: a bad URL shows its field error; a good edit is saved (ordered switched off: no badge)");
 
   await page.fill("#replay-since", "2020-01-01T00:00");
   await page.click("#replay");

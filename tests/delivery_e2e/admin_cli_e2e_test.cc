@@ -121,12 +121,15 @@ TEST_F(AdminCliE2eTest, TenantKeyAndOperatorMadeWithTheCliWork) {
 TEST_F(AdminCliE2eTest, WebhookAndDeliveryCommandsActOnTheRealSystem) {
   const std::string connection = "--connection=" + tenant_.connection_id;
   const std::string webhook = AdminId(
-      {"webhook", "create", connection, "--url=" + receiver_->Url("/cli"), "--event=booking_update"});
+      {"webhook", "create", connection, "--url=" + receiver_->Url("/cli"), "--event=booking_update", "--ordered"});
   ASSERT_EQ(webhook.size(), 36u);
+  const std::string ordered_sql = absl::StrCat("SELECT ordered::text FROM webhooks WHERE id = ", SqlQuote(webhook));
+  EXPECT_EQ(db().Scalar(ordered_sql), "true");
   // The REST API sees the webhook the CLI made.
   auto json = stack_->GetWebhookJson(tenant_, webhook);
   ASSERT_TRUE(json.ok()) << json.status();
   EXPECT_NE(json->find(receiver_->Url("/cli")), std::string::npos) << *json;
+  EXPECT_NE(json->find("\"ordered\":true"), std::string::npos) << *json;
 
   MustPublish(Event(tenant_, "booking_update", Fill(kBooking, {{"{uuid}", NewUuid()}}), NewKey("cli")));
   ASSERT_TRUE(receiver_->WaitFor("/cli", 1, 15s)) << stack_->LogTails();
@@ -149,6 +152,21 @@ TEST_F(AdminCliE2eTest, WebhookAndDeliveryCommandsActOnTheRealSystem) {
   const CliResult redelivered = Admin({"delivery", "redeliver", delivery, connection, in_webhook});
   EXPECT_EQ(redelivered.exit_code, 0) << redelivered.err;
   ASSERT_TRUE(receiver_->WaitFor("/cli", 2, 15s)) << stack_->LogTails();
+
+  // update: only what is given changes; ordered off, another URL.
+  const CliResult updated =
+      Admin({"webhook", "update", webhook, connection, "--ordered=false", "--url=" + receiver_->Url("/cli2")});
+  EXPECT_EQ(updated.exit_code, 0) << updated.err;
+  EXPECT_NE(updated.out.find("\"ordered\": false"), std::string::npos) << updated.out;
+  EXPECT_EQ(db().Scalar(ordered_sql), "false");
+  EXPECT_EQ(db().Scalar(absl::StrCat("SELECT url || ' ' || event FROM webhooks WHERE id = ", SqlQuote(webhook))),
+            receiver_->Url("/cli2") + " booking_update");
+  const CliResult again = Admin({"webhook", "update", webhook, connection, "--ordered"});
+  EXPECT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_EQ(db().Scalar(ordered_sql), "true");
+  const CliResult nothing = Admin({"webhook", "update", webhook, connection});
+  EXPECT_EQ(nothing.exit_code, 2) << nothing.out;
+  EXPECT_NE(nothing.err.find("say what to change"), std::string::npos) << nothing.err;
 
   const CliResult deleted = Admin({"webhook", "delete", webhook, connection});
   EXPECT_EQ(deleted.exit_code, 0) << deleted.err;

@@ -3,8 +3,11 @@
 // re-claim, interrupted attempts and quarantine, redeliver during a send,
 // and timeouts and row locks that only hold back what they must. Leases
 // are expired by SQL, not by waiting.
+#include <chrono>
+#include <future>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -13,7 +16,9 @@
 #include "absl/strings/str_cat.h"
 #include "services/common/migrations.h"
 #include "services/common/pg_connection.h"
+#include "services/common/pg_pool.h"
 #include "services/delivery/dispatch_store.h"
+#include "services/delivery/operations_store.h"
 #include "services/schema/migrations.h"
 #include "tests/support/pg_test_db.h"
 
@@ -245,6 +250,73 @@ TEST_F(DispatchStoreFaultsTest, ALockedResourceRowHoldsBackOnlyItsOwnResult) {
   lock.commit();
   ASSERT_TRUE(store_->WriteResults(results).ok());
   EXPECT_EQ(Row(ordered.id), "succeeded 1 200 - true");
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT (in_flight_until IS NULL)::text FROM ordered_resources WHERE id = ", resource)),
+            "true");
+}
+
+// Ordered delivery: a result write and a redeliver of its delivery take the
+// resource row and the delivery row in one order (resource first), so they
+// wait for each other instead of deadlocking (40P01). The barrier: a third
+// session holds the resource row while the redeliver, then the writer, queue
+// for it; a writer that locked the delivery first would then hold it while
+// waiting behind the redeliver, which waits for that delivery row.
+TEST_F(DispatchStoreFaultsTest, AResultAndARedeliverOfItsDeliveryTakeTheRowsInOneOrder) {
+  Exec(absl::StrCat("UPDATE webhooks SET ordered = true WHERE id = '", webhook_, "'"));
+  const std::string resource = Scalar(absl::StrCat(
+      "INSERT INTO ordered_resources (webhook_id, resource_kind, resource_key, last_sequence) VALUES ('", webhook_,
+      "', 'booking', 'b0', 1) RETURNING id::text"));
+  Exec(absl::StrCat("UPDATE deliveries SET ordered_resource_id = ", resource,
+                    ", sequence = 1, ordered_at = now() WHERE id = '", ids_[0], "'"));
+  const ClaimedDelivery d = ClaimOne(ids_[0]);
+  ASSERT_EQ(d.ordered_resource_id, std::stoll(resource));
+  DeliveryResult result = Result(d, 200, DecisionKind::kSucceeded);
+  result.ordered_resource_id = d.ordered_resource_id;
+  const std::string connection = Scalar("SELECT id::text FROM connections");
+
+  DispatchStoreOptions o = Options();
+  o.lock_timeout = absl::Seconds(30);  // waits through the barrier
+  auto writer = PgDispatchStore::Connect(db_->conninfo(), o);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  absl::StatusOr<std::unique_ptr<PgPool>> pool = PgPool::Create(db_->conninfo(), 2);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  absl::StatusOr<std::unique_ptr<PgOperationsStore>> ops = PgOperationsStore::Create(pool->get());
+  ASSERT_TRUE(ops.ok()) << ops.status();
+
+  // Sessions of this database waiting for a lock (the barrier's count).
+  auto waiting_reaches = [&](int n) {
+    for (int i = 0; i < 500; ++i) {
+      if (std::stoi(Scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                           " AND wait_event_type = 'Lock'")) >= n) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
+  pqxx::connection other(db_->conninfo());
+  pqxx::work hold(other);
+  hold.exec(absl::StrCat("SELECT 1 FROM ordered_resources WHERE id = ", resource, " FOR UPDATE"));
+  std::future<absl::Status> redeliver = std::async(std::launch::async, [&] {
+    return (*ops)->Redeliver(connection, webhook_, d.id).status();
+  });
+  ASSERT_TRUE(waiting_reaches(1)) << "the redeliver never waited for the resource row";
+  std::future<absl::Status> write =
+      std::async(std::launch::async, [&] { return (*writer)->WriteResults({result}); });
+  ASSERT_TRUE(waiting_reaches(2)) << "the result write never waited";
+  hold.commit();
+
+  const absl::Status redelivered = redeliver.get();
+  const absl::Status written = write.get();
+  EXPECT_TRUE(redelivered.ok()) << redelivered;
+  // In a deadlock the writer is the one PostgreSQL aborts (40P01, ABORTED):
+  // its wait began first, so its deadlock_timeout runs out first.
+  EXPECT_TRUE(written.ok()) << written;
+  // The redeliver came first: the delivery was in flight, so its result
+  // makes it due again, and the resource is free for it.
+  EXPECT_EQ(Row(d.id), "pending 1 200 - true");
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT (next_attempt_at <= now() AND NOT redeliver_requested)::text"
+                                " FROM deliveries WHERE id = '", d.id, "'")),
+            "true");
   EXPECT_EQ(Scalar(absl::StrCat("SELECT (in_flight_until IS NULL)::text FROM ordered_resources WHERE id = ", resource)),
             "true");
 }

@@ -65,8 +65,8 @@ class OrderedDeliveryTest : public DeliveryTest {
 
   // The deliveries of the ordered webhook claimed now, by
   // "<booking>#<n>/<sequence>"; the unordered webhook's are counted apart.
-  std::map<std::string, ClaimedDelivery> Claim(int* unordered = nullptr) {
-    absl::StatusOr<delivery::ClaimBatch> batch = dispatch_->Claim(100, absl::Seconds(30));
+  std::map<std::string, ClaimedDelivery> Claim(int* unordered = nullptr, int limit = 100) {
+    absl::StatusOr<delivery::ClaimBatch> batch = dispatch_->Claim(limit, absl::Seconds(30));
     EXPECT_THAT(batch, IsOk());
     std::map<std::string, ClaimedDelivery> out;
     if (!batch.ok()) return out;
@@ -95,6 +95,8 @@ class OrderedDeliveryTest : public DeliveryTest {
     r.delivery_id = d.id;
     r.webhook_id = d.webhook_id;
     r.lease_us = d.lease_us;
+    r.created_us = d.created_us;
+    r.ordered_resource_id = d.ordered_resource_id;
     r.attempt_number = d.attempt_count + 1;
     r.started_at = absl::Now();
     r.duration = absl::Milliseconds(5);
@@ -242,6 +244,30 @@ TEST_F(OrderedDeliveryTest, ACancelledDeliveryStillBeingSentHoldsItsResourceUnti
   Write(got["h#1/1"], 200, DecisionKind::kSucceeded);
   EXPECT_EQ(Text(absl::StrCat("SELECT state FROM deliveries WHERE id = '", got["h#1/1"].id, "'")), "cancelled");
   EXPECT_EQ(Keys(Claim()), Set{"h#2/2"});
+}
+
+// Resources a, b and c are taken by sends still running (their deliveries
+// were cancelled meanwhile), and their next deliveries are due: those heads
+// wait for the sends' results. A claim of seven (as many as the due rows
+// that are not held) must not spend its places on them: x#1 and y#1, due
+// after them, are claimed beside the unordered webhook's five.
+TEST_F(OrderedDeliveryTest, HeadsHeldByTheirResourcesSendDoNotFillAClaimBatch) {
+  for (const char* r : {"a", "b", "c"}) Publish(r, 1, 1);
+  auto sending = Claim();
+  ASSERT_EQ(Keys(sending), (Set{"a#1/1", "b#1/1", "c#1/1"}));
+  Exec(absl::StrCat("UPDATE deliveries SET state = 'cancelled', completed_at = now()"
+                    " WHERE state = 'pending' AND webhook_id = '", ordered_, "'"));  // as kCancelPending
+  for (const char* r : {"a", "b", "c"}) Publish(r, 2, 2);  // due now, held by their resource's send
+  for (const char* r : {"x", "y"}) Publish(r, 1, 1);       // due a moment later
+  EXPECT_EQ(Count("SELECT count(*) FROM deliveries WHERE state = 'pending' AND next_attempt_at <= now()"
+                  " AND lease_expires_at IS NULL"),
+            10);
+  int unordered = 0;
+  EXPECT_EQ(Keys(Claim(&unordered, 7)), (Set{"x#1/1", "y#1/1"}));
+  EXPECT_EQ(unordered, 5);
+  // The sends end: the held heads go.
+  for (const auto& [key, d] : sending) Write(d, 200, DecisionKind::kSucceeded);
+  EXPECT_EQ(Keys(Claim()), (Set{"a#2/2", "b#2/2", "c#2/2"}));
 }
 
 TEST_F(OrderedDeliveryTest, AQuarantinedHeadReleasesTheNext) {

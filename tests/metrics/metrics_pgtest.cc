@@ -1,7 +1,12 @@
 // The PostgreSQL side of the metrics: the pool's connection gauges, the
 // operation histogram and error counter, and the queue-stats query
 // (OCTO_TEST_PG; fails without it).
+#include <string>
+
 #include <gtest/gtest.h>
+#include <pqxx/pqxx>
+
+#include "absl/strings/str_cat.h"
 
 #include "absl/time/clock.h"
 #include "services/common/metrics.h"
@@ -69,13 +74,68 @@ TEST(QueueStats, CountsAnErrorThenReadsAnEmptyQueue) {
 
   // The reporter publishes into the gauges.
   metrics::DeliveryMetrics delivery_metrics(registry);
-  delivery_metrics.SetQueue(9, 9, 9, 9);
+  delivery_metrics.SetQueue(9, 9, 9, 9, 9);
   {
     // It reads once at start, before it can see the stop: no waiting needed.
     delivery::QueueStatsReporter reporter(pool->get(), &delivery_metrics, absl::Hours(1));
   }
   EXPECT_EQ(Value(registry, "octo_delivery_queue_deliveries", {{"state", "due"}}), 0);
   EXPECT_EQ(Value(registry, "octo_delivery_oldest_due_age_seconds"), 0);
+}
+
+// Ordered delivery: deliveries that wait for their resource are `held`, not
+// due, and do not age the oldest due one (a healthy ordered webhook holds
+// many, some due by their time for long: the age alert must not fire).
+TEST(QueueStats, HeldOrderedDeliveriesAreNotDue) {
+  testing::TestDatabase db;
+  ASSERT_TRUE(ApplyMigrations(db.conninfo(), schema::Migrations(), schema::kMigrationLockKey).ok());
+  pqxx::connection conn(db.conninfo());
+  pqxx::work w(conn);
+  w.exec("INSERT INTO suppliers (name, endpoint, contact) VALUES ('S', 'https://s.example/octo', '{}')");
+  w.exec("INSERT INTO connections (supplier_id, name, max_webhooks) SELECT id, 'c', 100 FROM suppliers");
+  const std::string webhook = w.exec1("INSERT INTO webhooks (connection_id, event, url, secret, ordered) SELECT id,"
+                                      " 'booking_update', 'http://127.0.0.1:9/x', 'whsec_' || repeat('A', 43) || '='"
+                                      ", true FROM connections RETURNING id::text")[0]
+                                  .as<std::string>();
+  // key: resource key; due: seconds since it became due (NULL: 'infinity');
+  // ordered_at: seconds ago; sequence.
+  auto add = [&](const std::string& key, const std::string& due, int ordered_ago, int sequence, bool ordered) {
+    const std::string n = std::to_string(w.exec1("SELECT count(*) FROM events")[0].as<long long>());
+    const std::string event = w.exec1(absl::StrCat(
+        "INSERT INTO events (supplier_id, idempotency_key, event, resource_kind, resource_key, resource, occurred_at)"
+        " SELECT id, 'k", n, "', 'booking_update', 'booking', '", key, "', '{}', now() FROM suppliers"
+        " RETURNING id::text"))[0].as<std::string>();
+    const std::string next = due == "NULL" ? "'infinity'" : absl::StrCat("now() - interval '", due, " seconds'");
+    if (!ordered) {
+      w.exec(absl::StrCat("INSERT INTO deliveries (event_id, webhook_id, next_attempt_at) VALUES ('", event, "', '",
+                          webhook, "', ", next, ")"));
+      return;
+    }
+    w.exec(absl::StrCat("INSERT INTO ordered_resources (webhook_id, resource_kind, resource_key, last_sequence)"
+                        " VALUES ('", webhook, "', 'booking', '", key, "', 0) ON CONFLICT DO NOTHING"));
+    w.exec(absl::StrCat("INSERT INTO deliveries (event_id, webhook_id, next_attempt_at, ordered_resource_id, sequence,"
+                        " ordered_at) SELECT '", event, "', '", webhook, "', ", next, ", id, ", sequence,
+                        ", now() - interval '", ordered_ago, " seconds' FROM ordered_resources WHERE resource_key = '",
+                        key, "'"));
+  };
+  add("u", "5", 0, 0, false);     // unordered, due 5 s: due
+  add("r1", "3600", 60, 1, true);  // its resource's send still runs: held
+  w.exec("UPDATE ordered_resources SET in_flight_until = now() + interval '1 minute' WHERE resource_key = 'r1'");
+  add("r2", "10", 30, 2, true);    // the head (occurred first, published late): due 10 s
+  add("r2", "1800", 20, 1, true);  // due by its time, but after the head: held
+  add("r2", "NULL", 10, 3, true);  // waiting ('infinity'): held
+  w.commit();
+
+  absl::StatusOr<std::unique_ptr<PgPool>> pool = PgPool::Create(db.conninfo(), 1);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  absl::StatusOr<delivery::QueueStats> stats = delivery::ReadQueueStats(**pool);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->due, 2);
+  EXPECT_EQ(stats->held, 3);
+  EXPECT_EQ(stats->retry_scheduled, 0);
+  EXPECT_EQ(stats->in_flight, 0);
+  EXPECT_GE(stats->oldest_due_age_seconds, 10);
+  EXPECT_LT(stats->oldest_due_age_seconds, 600) << "a held delivery aged the oldest due one";
 }
 
 }  // namespace

@@ -136,7 +136,7 @@ TEST(Exposition, PassesPromtoolCheckMetrics) {
   grpc_metrics.Handled(GrpcMetrics::Side::kServer, "unary", "/grpc.health.v1.Health/Check", "NotFound", 0.1);
   http.RequestFinished("/octo/webhooks/:id", "PATCH", 400, 0.001);
   delivery.Attempt("order_update", "retry", "timeout", "none", 2.0);
-  delivery.SetQueue(3, 2, 1, 12.5);
+  delivery.SetQueue(3, 2, 1, 1, 12.5);
   pg.Query("enqueue", 0.004, false);
   const absl::Status s = metrics_test::PromtoolCheckMetrics(metrics.Text());
   EXPECT_TRUE(s.ok()) << s << "\n" << metrics.Text();
@@ -189,7 +189,7 @@ TEST(DeliveryMetrics, RecordsAttemptsOutcomesAndQueue) {
   delivery.Attempt("booking_update", "failed", "connect", "none", 0.1);
   delivery.GivenUp("booking_update");
   delivery.WebhookDisabled("gone");
-  delivery.SetQueue(4, 5, 6, 7.5);
+  delivery.SetQueue(4, 5, 6, 3, 7.5);
   EXPECT_EQ(Value(registry, "octo_delivery_attempts_total",
                   {{"event", "booking_update"}, {"outcome", "retry"}, {"error_class", "none"}, {"status_class", "5xx"}}),
             1);
@@ -199,6 +199,7 @@ TEST(DeliveryMetrics, RecordsAttemptsOutcomesAndQueue) {
   EXPECT_EQ(Value(registry, "octo_delivery_queue_deliveries", {{"state", "due"}}), 4);
   EXPECT_EQ(Value(registry, "octo_delivery_queue_deliveries", {{"state", "retry_scheduled"}}), 5);
   EXPECT_EQ(Value(registry, "octo_delivery_queue_deliveries", {{"state", "in_flight"}}), 6);
+  EXPECT_EQ(Value(registry, "octo_delivery_queue_deliveries", {{"state", "held"}}), 3);
   EXPECT_EQ(Value(registry, "octo_delivery_oldest_due_age_seconds"), 7.5);
 }
 

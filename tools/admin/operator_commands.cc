@@ -18,6 +18,7 @@
 #include "services/common/status.h"
 #include "tools/admin/command_flags.h"
 #include "tools/admin/response_ids.h"
+#include "tools/admin/webhook_requests.h"
 
 namespace octo::admin {
 namespace {
@@ -39,8 +40,13 @@ const std::vector<Spec>& Specs() {
       {"webhook",
        "create",
        "",
-       {"connection", "url", "event", "retry-on-error", "use-contact-language", "header", "capabilities"},
+       {"connection", "url", "event", "retry-on-error", "use-contact-language", "header", "capabilities", "ordered"},
        {"connection", "url", "event"}},
+      {"webhook",
+       "update",
+       "WEBHOOK_ID",
+       {"connection", "url", "event", "retry-on-error", "use-contact-language", "header", "ordered", "active"},
+       {"connection"}},
       {"webhook", "delete", "WEBHOOK_ID", {"connection"}, {"connection"}},
       {"webhook", "enable", "WEBHOOK_ID", {"connection"}, {"connection"}},
       {"webhook", "test", "WEBHOOK_ID", {"connection"}, {"connection"}},
@@ -69,22 +75,14 @@ const Spec* FindSpec(const OperatorInvocation& inv) {
   return nullptr;
 }
 
-std::string Flag(const OperatorInvocation& inv, absl::string_view name) {
-  for (const auto& [n, v] : inv.flags) {
-    if (n == name) return v;
-  }
-  return "";
-}
-
-bool HasFlag(const OperatorInvocation& inv, absl::string_view name) {
-  return std::any_of(inv.flags.begin(), inv.flags.end(), [&](const auto& f) { return f.first == name; });
-}
-
-absl::StatusOr<bool> BoolFlag(absl::string_view name, const std::string& value) {
-  const std::string v = absl::AsciiStrToLower(value);
-  if (v == "true" || v == "yes" || v == "1") return true;
-  if (v == "false" || v == "no" || v == "0") return false;
-  return Usage(absl::StrCat("--", name, " must be true or false"));
+// Flags that may stand alone: `--ordered` is `--ordered=true`. Written with
+// a separate value, that value must be a boolean word (`--ordered false`),
+// so a bare flag before another argument never swallows it.
+bool IsBareBooleanFlag(const std::vector<std::string>& args, std::size_t i) {
+  if (args[i] != "--ordered") return false;
+  if (i + 1 >= args.size()) return true;
+  const std::string next = absl::AsciiStrToLower(args[i + 1]);
+  return next != "true" && next != "false" && next != "yes" && next != "no" && next != "1" && next != "0";
 }
 
 }  // namespace
@@ -92,6 +90,7 @@ absl::StatusOr<bool> BoolFlag(absl::string_view name, const std::string& value) 
 bool IsOperatorCommand(const std::vector<std::string>& args) {
   for (std::size_t i = 1; i < args.size(); ++i) {
     if (args[i].rfind("-", 0) == 0) {
+      if (IsBareBooleanFlag(args, i)) continue;
       if (args[i].find('=') == std::string::npos && args[i] != "--help" && args[i] != "-h" && i + 1 < args.size()) ++i;
       continue;
     }
@@ -110,6 +109,10 @@ absl::StatusOr<OperatorInvocation> ParseOperatorArgs(const std::vector<std::stri
     const std::string& a = args[i];
     if (a.rfind("--", 0) != 0) {
       words.push_back(a);
+      continue;
+    }
+    if (IsBareBooleanFlag(args, i)) {
+      inv.flags.emplace_back("ordered", "true");
       continue;
     }
     auto flag = SplitCommandFlag(args, i);
@@ -195,7 +198,6 @@ class Runner {
   int Webhook();
   int Delivery();
   int Replay(const std::string& webhook_id);
-  absl::StatusOr<v1::CreateWebhookRequest> CreateRequest() const;
 
   const OperatorInvocation& inv_;
   v1::OperatorService::StubInterface& ops_;
@@ -236,34 +238,6 @@ int Runner::Operator() {
                             inv_.id);
 }
 
-absl::StatusOr<v1::CreateWebhookRequest> Runner::CreateRequest() const {
-  v1::CreateWebhookRequest req;
-  req.set_connection_id(Flag(inv_, "connection"));
-  req.set_url(Flag(inv_, "url"));
-  req.set_event(Flag(inv_, "event"));
-  if (HasFlag(inv_, "retry-on-error")) {
-    absl::StatusOr<bool> b = BoolFlag("retry-on-error", Flag(inv_, "retry-on-error"));
-    if (!b.ok()) return b.status();
-    req.set_retry_on_error(*b);
-  }
-  if (HasFlag(inv_, "use-contact-language")) {
-    absl::StatusOr<bool> b = BoolFlag("use-contact-language", Flag(inv_, "use-contact-language"));
-    if (!b.ok()) return b.status();
-    req.set_use_contact_language(*b);
-  }
-  for (const auto& [n, v] : inv_.flags) {
-    if (n != "header") continue;
-    const auto colon = v.find(':');
-    if (colon == std::string::npos) return Usage("--header must look like 'Name: value'");
-    (*req.mutable_headers())[std::string(absl::StripAsciiWhitespace(v.substr(0, colon)))] =
-        std::string(absl::StripAsciiWhitespace(v.substr(colon + 1)));
-  }
-  for (absl::string_view c : absl::StrSplit(Flag(inv_, "capabilities"), ',', absl::SkipWhitespace())) {
-    req.add_capabilities(std::string(absl::StripAsciiWhitespace(c)));
-  }
-  return req;
-}
-
 int Runner::Replay(const std::string& webhook_id) {
   v1::ReplayDeliveriesRequest req;
   req.set_connection_id(Flag(inv_, "connection"));
@@ -295,13 +269,22 @@ int Runner::Webhook() {
         [&](grpc::ClientContext* c, v1::ListWebhooksResponse* r) { return subs_.ListWebhooks(c, req, r); });
   }
   if (inv_.verb == "create") {
-    absl::StatusOr<v1::CreateWebhookRequest> req = CreateRequest();
+    absl::StatusOr<v1::CreateWebhookRequest> req = CreateWebhookRequestFrom(inv_);
     if (!req.ok()) {
       err_ << "octo-admin: " << req.status().message() << "\n";
       return 2;
     }
     return Call<v1::CreateWebhookResponse>(
         [&](grpc::ClientContext* c, v1::CreateWebhookResponse* r) { return subs_.CreateWebhook(c, *req, r); });
+  }
+  if (inv_.verb == "update") {
+    absl::StatusOr<v1::UpdateWebhookRequest> req = UpdateWebhookRequestFrom(inv_);
+    if (!req.ok()) {
+      err_ << "octo-admin: " << req.status().message() << "\n";
+      return 2;
+    }
+    return Call<v1::Webhook>([&](grpc::ClientContext* c, v1::Webhook* r) { return subs_.UpdateWebhook(c, *req, r); },
+                             inv_.id);
   }
   if (inv_.verb == "replay") return Replay(inv_.id);
   if (inv_.verb == "test") {
@@ -394,6 +377,11 @@ Webhooks and deliveries (ids from `connection list` and `webhook list`):
   webhook show WEBHOOK_ID --connection=ID
   webhook create --connection=ID --url=URL --event=EVENT [--retry-on-error=false]
                  [--use-contact-language=false] [--header='Name: value' ...] [--capabilities=a,b]
+                 [--ordered[=true|false]]   ordered: each resource's deliveries one at a time, in order
+  webhook update WEBHOOK_ID --connection=ID [--url=URL] [--event=EVENT] [--retry-on-error=true|false]
+                 [--use-contact-language=true|false] [--header='Name: value' ...] (replaces all headers)
+                 [--ordered[=true|false]] (applies to deliveries queued from now on) [--active=true|false]
+                 (only the fields given change)
   webhook delete|enable|test WEBHOOK_ID --connection=ID
   webhook replay WEBHOOK_ID --connection=ID --since=RFC3339 [--limit=N]
   delivery list --connection=ID --webhook=ID [--status=failed] [--event=EVENT]

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "tools/admin/response_ids.h"
+#include "tools/admin/webhook_requests.h"
 
 namespace octo::admin {
 namespace {
@@ -50,6 +51,51 @@ TEST(OperatorCommands, UsageErrors) {
   EXPECT_FALSE(Parse({"webhook", "list", "--connection=c", "--connection=d"}).ok());
   EXPECT_FALSE(Parse({"webhook", "explode", "--connection=c"}).ok());
   EXPECT_FALSE(Parse({"operator", "create", "--supplier=s", "--name=n", "--output=yaml"}).ok());
+}
+
+TEST(OperatorCommands, OrderedStandsAloneOrTakesABooleanAndUpdateSetsOnlyWhatIsGiven) {
+  // A bare --ordered is true and never swallows the next argument.
+  auto created = Parse({"webhook", "create", "--ordered", "--connection=c", "--url=https://x.test", "--event=booking_update"});
+  ASSERT_TRUE(created.ok()) << created.status();
+  absl::StatusOr<webhooks::v1::CreateWebhookRequest> create = CreateWebhookRequestFrom(*created);
+  ASSERT_TRUE(create.ok()) << create.status();
+  EXPECT_TRUE(create->has_ordered() && create->ordered());
+  auto plain = Parse({"webhook", "create", "--connection=c", "--url=https://x.test", "--event=booking_update"});
+  ASSERT_TRUE(plain.ok());
+  EXPECT_FALSE(CreateWebhookRequestFrom(*plain)->has_ordered());
+
+  auto off = Parse({"webhook", "update", "w1", "--connection=c", "--ordered", "false", "--url=https://y.test"});
+  ASSERT_TRUE(off.ok()) << off.status();
+  EXPECT_EQ(off->id, "w1");
+  absl::StatusOr<webhooks::v1::UpdateWebhookRequest> update = UpdateWebhookRequestFrom(*off);
+  ASSERT_TRUE(update.ok()) << update.status();
+  EXPECT_EQ(update->webhook_id(), "w1");
+  EXPECT_TRUE(update->has_ordered());
+  EXPECT_FALSE(update->ordered());
+  EXPECT_EQ(update->url(), "https://y.test");
+  EXPECT_FALSE(update->has_event());
+  EXPECT_FALSE(update->has_retry_on_error());
+  EXPECT_FALSE(update->has_active());
+  EXPECT_FALSE(update->has_headers());
+  auto on = Parse({"webhook", "update", "w1", "--connection=c", "--ordered=true", "--active=no", "--header=A: 1"});
+  ASSERT_TRUE(on.ok()) << on.status();
+  update = UpdateWebhookRequestFrom(*on);
+  ASSERT_TRUE(update.ok()) << update.status();
+  EXPECT_TRUE(update->ordered());
+  EXPECT_TRUE(update->has_active() && !update->active());
+  EXPECT_EQ(update->headers().values().at("A"), "1");
+  EXPECT_FALSE(update->has_url());
+
+  // Nothing to change, a bad boolean, a missing id: usage errors.
+  auto nothing = Parse({"webhook", "update", "w1", "--connection=c"});
+  ASSERT_TRUE(nothing.ok());
+  EXPECT_TRUE(absl::IsInvalidArgument(UpdateWebhookRequestFrom(*nothing).status()));
+  auto bad = Parse({"webhook", "update", "w1", "--connection=c", "--ordered=maybe"});
+  ASSERT_TRUE(bad.ok());
+  EXPECT_NE(UpdateWebhookRequestFrom(*bad).status().message().find("--ordered must be true or false"),
+            std::string::npos);
+  EXPECT_FALSE(Parse({"webhook", "update", "--connection=c", "--ordered"}).ok());
+  EXPECT_FALSE(Parse({"webhook", "update", "w1", "--connection=c", "--capabilities=a"}).ok());
 }
 
 TEST(ResponseIds, OwnIdHeldMessagesIdOrEveryListItemsId) {
