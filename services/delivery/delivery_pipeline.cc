@@ -117,6 +117,7 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
         }
         results.push_back(NoAttempt(d.id, d.webhook_id, d.lease_us, d.created_us, d.attempt_count + 1,
                                     DeliveryResult::Action::kRelease, admission.defer));
+        results.back().parked = admission.backlogged;
         return;
       }
       job.admitted = true;
@@ -249,6 +250,7 @@ void DeliveryPipeline::ExpireLocked(std::vector<DeliveryResult>& results) {
     results.push_back(NoAttempt(it->second.delivery_id, it->second.webhook_id, it->second.lease_us,
                                 it->second.created_us, it->second.attempt_number, DeliveryResult::Action::kRelease,
                                 e.defer));
+    results.back().parked = true;  // into its destination's backlog slot (BacklogWait)
     jobs_.erase(it);
   }
 }
@@ -292,6 +294,12 @@ void DeliveryPipeline::StopSending() {
   }
   StopTicking();
   recorder_.Add(std::move(released));
+}
+
+std::vector<BacklogPull> DeliveryPipeline::TakePulls() {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return {};
+  return admission_.TakePulls();
 }
 
 std::size_t DeliveryPipeline::Outstanding() const {
