@@ -205,7 +205,7 @@ void ClaimLoop::Run() {
     batch->claimed_at = claimed_at;
     scheduler_.Claimed(limit, claimed);
     if (claimed > 0) dispatch_(*batch);
-    if (claimed < limit && pulls_) PullBacklogs();
+    if (claimed < limit && pulls_.take) PullBacklogs();
   }
 }
 
@@ -215,7 +215,7 @@ void ClaimLoop::Run() {
 // restart). A failed pull is only logged: the slots still hold.
 void ClaimLoop::PullBacklogs() {
   int pulled = 0;
-  for (const BacklogPull& pull : pulls_()) {
+  for (const BacklogPull& pull : pulls_.take()) {
     const absl::Time t0 = absl::Now();
     const absl::StatusOr<int> n = store_.PullForward(pull.webhook_ids, pull.limit);
     ++stats_.pulls;
@@ -226,6 +226,7 @@ void ClaimLoop::PullBacklogs() {
       return;
     }
     pulled += *n;
+    if (pulls_.done) pulls_.done(pull, *n);
   }
   stats_.pulled += pulled;
   if (pulled > 0) scheduler_.Wake();  // they are due now: claim them at once

@@ -129,9 +129,13 @@ class ClaimLoop {
     int64_t pulls = 0;   // PullForward statements
     int64_t pulled = 0;  // parked deliveries they made due
   };
-  using Pulls = std::function<std::vector<BacklogPull>()>;
+  // Which parked backlogs to pull, and what each pull made due.
+  struct Pulls {
+    std::function<std::vector<BacklogPull>()> take;
+    std::function<void(const BacklogPull&, int pulled)> done;
+  };
   ClaimLoop(ClaimScheduler& scheduler, DispatchStore& store, absl::Duration lease,
-            std::function<void(const ClaimBatch&)> dispatch, metrics::PgMetrics* pg_metrics, Pulls pulls = nullptr);
+            std::function<void(const ClaimBatch&)> dispatch, metrics::PgMetrics* pg_metrics, Pulls pulls = {});
   ~ClaimLoop() { Join(); }
   void Start();
   // Returns once the thread ended (after ClaimScheduler::Stop).

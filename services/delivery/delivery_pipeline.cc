@@ -106,7 +106,7 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
     tag = next_tag_++;
     if (destination.has_value()) {
       admission = admission_.Admit(
-          {tag, *destination, d.webhook_id, d.rate_limit_per_second, d.max_concurrency, batch.claimed_at},
+          {tag, *destination, d.webhook_id, d.rate_limit_per_second, d.max_concurrency, batch.claimed_at, d.parked},
           deferred[d.webhook_id]);
       if (admission.verdict == Admission::kDefer) {
         if (admission.backlogged) {
@@ -300,6 +300,11 @@ std::vector<BacklogPull> DeliveryPipeline::TakePulls() {
   absl::MutexLock lock(&mu_);
   if (stopping_) return {};
   return admission_.TakePulls();
+}
+
+void DeliveryPipeline::PullDone(const BacklogPull& pull, int pulled) {
+  absl::MutexLock lock(&mu_);
+  admission_.PullDone(pull, pulled);
 }
 
 std::size_t DeliveryPipeline::Outstanding() const {

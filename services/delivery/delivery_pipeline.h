@@ -80,6 +80,8 @@ class DeliveryPipeline {
   // (DestinationAdmission::TakePulls; the claimer calls this after a claim
   // that found less than it asked for).
   std::vector<BacklogPull> TakePulls();
+  // What a pull made due (DestinationAdmission::PullDone).
+  void PullDone(const BacklogPull& pull, int pulled);
   // Claimed deliveries handed on whose result has not come back.
   std::size_t Outstanding() const;
   absl::Duration render_time() const;

@@ -78,6 +78,9 @@ struct AdmissionAsk {
   // then (the claim's SQL and the batch before it held its lease too).
   // InfinitePast: from Admit.
   absl::Time claimed_at = absl::InfinitePast();
+  // It had been parked as backlog and came due at its slot: its
+  // destination may have more parked (TakePulls).
+  bool parked = false;
 };
 
 struct Admission {
@@ -149,7 +152,15 @@ class DestinationAdmission {
   // slow pace and answers fast again (or a restarted process that knows
   // nothing of the slots) gets its backlog back at once instead of at the
   // old slots' pace.
+  //
+  // A destination known to have parked deliveries (this process refused
+  // some as backlog, or a claimed delivery of it had been parked:
+  // AdmissionAsk::parked) is offered until a pull returns fewer than its
+  // limit (PullDone: nothing more is parked). Any other (a restarted
+  // process knows nothing of the slots) is probed: after each pull that
+  // found nothing the next waits twice as long, up to kMaxPullProbe.
   std::vector<BacklogPull> TakePulls();
+  void PullDone(const BacklogPull& pull, int pulled);
 
   // For tests and metrics: requests running / waiting at a destination.
   int Running(const std::string& destination) const;
@@ -186,6 +197,7 @@ class DestinationAdmission {
   static constexpr absl::Duration kPullAfterRefusal = absl::Milliseconds(500);
   static constexpr int kMaxPull = 1000;
   static constexpr std::size_t kPullWebhooks = 16;
+  static constexpr absl::Duration kMaxPullProbe = absl::Seconds(10);
   // For tests: the destination's proven connections.
   int ProvenConnections(const std::string& destination) const;
   // For tests: when the destination's last backlog refusal is due back.
@@ -209,6 +221,9 @@ class DestinationAdmission {
     absl::Time backlog_until = absl::InfinitePast();
     absl::Time last_refusal = absl::InfinitePast();
     absl::Time last_pull = absl::InfinitePast();
+    bool parked = false;  // it has deliveries parked in later slots, as far as known
+    absl::Time next_probe = absl::InfinitePast();  // pull while not known parked from then
+    absl::Duration probe_every;                    // doubled by each pull that found none
     // Its webhooks admitted most recently (at most kPullWebhooks), with
     // when: whose parked deliveries a pull makes due.
     std::vector<std::pair<std::string, absl::Time>> webhooks;

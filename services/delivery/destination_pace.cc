@@ -100,6 +100,7 @@ absl::Duration DestinationAdmission::BacklogWait(const std::string& key, const D
       std::clamp(drain_pace * kBacklogHorizonPaces, kMinBacklogHorizon, kMaxBacklogDefer);
   h.backlog_until = std::min(std::max({h.backlog_until, drained, now + kMinBacklogDefer}) + slot, now + horizon);
   h.last_refusal = now;
+  h.parked = true;
   return h.backlog_until - now;
 }
 
@@ -156,6 +157,9 @@ int DestinationAdmission::PullLimit(const std::string& key, absl::Time now) {
   History& h = it->second;
   if (h.webhooks.empty() || h.pace <= absl::ZeroDuration() || now - h.last_active > kWarmFor) return 0;
   if (now - h.last_refusal < kPullAfterRefusal || now - h.last_pull < kPullEvery) return 0;
+  // Not known to have parked deliveries (a restarted process knows nothing
+  // of the slots): probed, less often after each pull that found none.
+  if (!h.parked && now < h.next_probe) return 0;
   static const Destination kIdle;
   const auto d = destinations_.find(key);
   const Destination& dest = d == destinations_.end() ? kIdle : d->second;
@@ -182,6 +186,23 @@ std::vector<BacklogPull> DestinationAdmission::TakePulls() {
     pulls.push_back(std::move(pull));
   }
   return pulls;
+}
+
+void DestinationAdmission::PullDone(const BacklogPull& pull, int pulled) {
+  // Fewer than asked: nothing more of it is parked (until it refuses
+  // again, or a parked delivery of it comes due at its slot); none at all:
+  // the next probe waits twice as long as the last, up to kMaxPullProbe.
+  const auto it = history_.find(pull.destination);
+  if (it == history_.end()) return;
+  History& h = it->second;
+  if (pulled < pull.limit) h.parked = false;
+  if (pulled > 0) {
+    h.probe_every = absl::ZeroDuration();
+    h.next_probe = absl::InfinitePast();
+    return;
+  }
+  h.probe_every = std::clamp(h.probe_every * 2, kPullEvery, kMaxPullProbe);
+  h.next_probe = clock_.Now() + h.probe_every;
 }
 
 int DestinationAdmission::ProvenConnections(const std::string& destination) const {

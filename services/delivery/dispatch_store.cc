@@ -96,6 +96,7 @@ ClaimedDelivery DeliveryFromRow(const pqxx::row& row) {
   d.ordered_resource_id = row[22].as<int64_t>();
   d.sequence = row[23].as<int64_t>();
   d.created_us = row[24].as<int64_t>();
+  d.parked = row[25].as<bool>();
   return d;
 }
 

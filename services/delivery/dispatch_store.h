@@ -78,6 +78,10 @@ struct ClaimedDelivery {
   // its number there (the webhook-sequence header); 0 for an unordered one.
   int64_t ordered_resource_id = 0;
   int64_t sequence = 0;
+  // It had been released as backlog into a later slot and came due there
+  // (deliveries.parked_backlog): more of its destination's backlog may be
+  // parked (DestinationAdmission::TakePulls).
+  bool parked = false;
 };
 
 struct ClaimBatch {

@@ -110,7 +110,7 @@ constexpr Statement kClaim{
     "    AND d.created_at >= (SELECT min(created_at) FROM chosen)"
     "    AND d.created_at <= (SELECT max(created_at) FROM chosen)"
     "  RETURNING d.id, d.event_id, d.webhook_id, d.attempt_count, d.lease_expires_at, d.state,"
-    "    d.ordered_resource_id, d.sequence, d.created_at),"
+    "    d.ordered_resource_id, d.sequence, d.created_at, d.parked_backlog),"
     // The rows are locked by `picked`: its values are the ones the UPDATE saw.
     " lost AS ("
     "  INSERT INTO delivery_attempts (delivery_id, attempt_number, started_at, duration_ms,"
@@ -130,7 +130,8 @@ constexpr Statement kClaim{
     "  s.id::text, s.name, s.endpoint, s.contact::text,"
     "  CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret ELSE '' END,"
     "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0), c.state <> 'pending', w.dialect,"
-    "  COALESCE(c.ordered_resource_id, 0), COALESCE(c.sequence, 0), " OCTO_MICROS("c.created_at")
+    "  COALESCE(c.ordered_resource_id, 0), COALESCE(c.sequence, 0), " OCTO_MICROS("c.created_at") ","
+    "  COALESCE(c.parked_backlog, false)"
     " FROM claimed c"
     " JOIN webhooks w ON w.id = c.webhook_id"
     // By id alone, not also by created_at: a delivery's week is its event's
@@ -336,7 +337,10 @@ constexpr Statement kDisableFailing{
 // most $2 per webhook read and $2 in all. Deliveries waiting for a retry
 // (their attempt's result cleared the mark), a Retry-After, a webhook's
 // rate limit and ordered ones (never marked) keep their time; rows another
-// session holds are skipped. The mark stays until the claim's result.
+// session holds are skipped. The mark is cleared: a pulled delivery is not
+// parked any more (and leaves the partial index; the row is rewritten for
+// next_attempt_at anyway), so its claim does not report a parked backlog
+// again (ClaimedDelivery::parked).
 constexpr Statement kPullForward{
     "dispatch_pull_forward",
     "WITH pick AS MATERIALIZED ("
@@ -347,7 +351,7 @@ constexpr Statement kPullForward{
     "      AND (q.lease_expires_at IS NULL OR q.lease_expires_at < now())"
     "    ORDER BY q.next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) p"
     "  ORDER BY p.next_attempt_at LIMIT $2)"
-    " UPDATE deliveries d SET next_attempt_at = now()"
+    " UPDATE deliveries d SET next_attempt_at = now(), parked_backlog = NULL"
     " FROM pick WHERE d.id = pick.id AND d.created_at = pick.created_at"
     "  AND d.id = ANY(ARRAY(SELECT id FROM pick))"};
 // clang-format on

@@ -91,7 +91,9 @@ class DispatcherImpl final : public Dispatcher {
                   const DispatchSummary summary = pipeline_.Dispatch(batch);
                   scheduler_.Admitted(summary.claimed, summary.backlogged);
                 },
-                options.pg_metrics, [this] { return pipeline_.TakePulls(); }) {}
+                options.pg_metrics,
+                {[this] { return pipeline_.TakePulls(); },
+                 [this](const BacklogPull& pull, int pulled) { pipeline_.PullDone(pull, pulled); }}) {}
 
   ~DispatcherImpl() override { Stop(); }
 

@@ -111,9 +111,10 @@ namespace {
 
 // A destination with a learned fast pace and an empty line is pulled, at
 // most once per kPullEvery, with the webhooks it was asked for, as many as
-// its free slots start within 3/4 of max_queue_wait; not while something
-// waits in its line, nor right after a backlog refusal, nor once it has not
-// answered for kWarmFor.
+// its free slots start within 3/4 of max_queue_wait. Not known to have a
+// parked backlog, it is probed less and less often while pulls find
+// nothing; known (a delivery of it came due at its parked slot, or it
+// refused one as backlog), at once. A slow one is not pulled.
 TEST_F(AdmissionTest, TakePullsOffersOnlyADestinationWithSpareCapacity) {
   DestinationAdmission a = Make(8, 32, absl::Milliseconds(400));
   EXPECT_TRUE(a.TakePulls().empty()) << "nothing known";
@@ -121,6 +122,25 @@ TEST_F(AdmissionTest, TakePullsOffersOnlyADestinationWithSpareCapacity) {
   ASSERT_EQ(a.Admit(Ask(1, kDest, "hook-a"), deferred).verdict, Admission::kStart);
   a.Finished(1, absl::Milliseconds(10), true, kOpenedKept);
   clock_.Advance(absl::Seconds(1));
+  std::vector<BacklogPull> probe = a.TakePulls();
+  ASSERT_EQ(probe.size(), 1u) << "probed: it may have a backlog parked by another process";
+  a.PullDone(probe[0], 0);
+  for (absl::Duration wait : {absl::Milliseconds(100), absl::Milliseconds(200), absl::Milliseconds(400)}) {
+    clock_.Advance(wait / 2);
+    EXPECT_TRUE(a.TakePulls().empty()) << "the probes back off: " << wait;
+    clock_.Advance(wait / 2);
+    probe = a.TakePulls();
+    ASSERT_EQ(probe.size(), 1u) << wait;
+    a.PullDone(probe[0], 0);
+  }
+  clock_.Advance(DestinationAdmission::kPullEvery);
+  EXPECT_TRUE(a.TakePulls().empty()) << "the next probe is 800 ms away";
+  // A delivery of it came due at its parked slot: pulled without waiting.
+  AdmissionAsk parked = Ask(2, kDest, "hook-a");
+  parked.parked = true;
+  ASSERT_EQ(a.Admit(parked, deferred).verdict, Admission::kStart);
+  a.Finished(2, absl::Milliseconds(10), true, kOpenedKept);
+  clock_.Advance(DestinationAdmission::kPullEvery);
   std::vector<BacklogPull> pulls = a.TakePulls();
   ASSERT_EQ(pulls.size(), 1u);
   EXPECT_EQ(pulls[0].destination, kDest);
@@ -128,7 +148,13 @@ TEST_F(AdmissionTest, TakePullsOffersOnlyADestinationWithSpareCapacity) {
   EXPECT_EQ(pulls[0].limit, 8 * 30);  // 300 ms / 10 ms per slot
   EXPECT_TRUE(a.TakePulls().empty()) << "at most one per kPullEvery";
   clock_.Advance(DestinationAdmission::kPullEvery);
-  EXPECT_EQ(a.TakePulls().size(), 1u);
+  pulls = a.TakePulls();
+  ASSERT_EQ(pulls.size(), 1u);
+  a.PullDone(pulls[0], pulls[0].limit);  // as many as asked: more may be parked
+  clock_.Advance(DestinationAdmission::kPullEvery);
+  pulls = a.TakePulls();
+  ASSERT_EQ(pulls.size(), 1u);
+  a.PullDone(pulls[0], 0);  // none: nothing more is parked, probed from now on
   // Slow now: 400 ms answers teach a pace that drains less than one per
   // slot within 300 ms.
   for (uint64_t t = 10; t < 30; ++t) {

@@ -226,7 +226,8 @@ class DispatchSimulation {
       const Admission a = p.admission.Admit({.tag = tag,
                                              .destination = other ? kOtherDestination : kDestination,
                                              .webhook_id = other ? "v" : "w",
-                                             .claimed_at = now},
+                                             .claimed_at = now,
+                                             .parked = deliveries_[id].parked},
                                             deferred);
       if (a.verdict == Admission::kDefer) {
         backlogged += a.backlogged ? 1 : 0;
@@ -262,10 +263,12 @@ class DispatchSimulation {
       }
       for (int id : ids) {
         due_.erase({deliveries_[id].next_attempt_at, id});
+        deliveries_[id].parked = false;  // kPullForward clears the mark
         deliveries_[id].next_attempt_at = now;
         due_.insert({now, id});
       }
       pulled += static_cast<int>(ids.size());
+      p.admission.PullDone(pull, static_cast<int>(ids.size()));
     }
     pulled_ += pulled;
     if (pulled > 0) p.scheduler.Wake();
