@@ -219,7 +219,9 @@ void ClaimLoop::PullBacklogs() {
     const absl::Time t0 = absl::Now();
     const absl::StatusOr<int> n = store_.PullForward(pull.webhook_ids, pull.limit);
     ++stats_.pulls;
-    if (pg_metrics_ != nullptr) pg_metrics_->Query("dispatch_pull_forward", absl::ToDoubleSeconds(absl::Now() - t0), n.ok());
+    if (pg_metrics_ != nullptr) {
+      pg_metrics_->Query("dispatch_pull_forward", absl::ToDoubleSeconds(absl::Now() - t0), n.ok());
+    }
     if (!n.ok()) {
       log::Warn("pulling a parked backlog forward failed",
                 {{"destination", pull.destination}, {"error", std::string(n.status().ToString())}});

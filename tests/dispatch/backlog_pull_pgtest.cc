@@ -48,8 +48,9 @@ class BacklogPullStoreTest : public ::testing::Test {
   }
 
   std::string AddWebhook(const std::string& url) {
-    return Scalar(absl::StrCat("INSERT INTO webhooks (connection_id, event, url, secret) SELECT id, 'booking_update', '",
-                               url, "', 'whsec_' || repeat('A', 43) || '=' FROM connections RETURNING id::text"));
+    return Scalar(absl::StrCat("INSERT INTO webhooks (connection_id, event, url, secret)"
+                               " SELECT id, 'booking_update', '", url,
+                               "', 'whsec_' || repeat('A', 43) || '=' FROM connections RETURNING id::text"));
   }
   std::string AddDelivery(const std::string& webhook) {
     const std::string event = Scalar(absl::StrCat(
@@ -141,7 +142,8 @@ TEST_F(BacklogPullStoreTest, OnlyTheDestinationsParkedDeliveriesComeDue) {
   ASSERT_TRUE(store_->WriteResults({Retry(again[was_parked], absl::Seconds(60))}).ok());
   EXPECT_EQ(Due(was_parked), "later");
   // Another claimer holds one of the parked deliveries.
-  Exec(absl::StrCat("UPDATE deliveries SET lease_expires_at = now() + interval '30 seconds' WHERE id = '", leased, "'"));
+  Exec(absl::StrCat("UPDATE deliveries SET lease_expires_at = now() + interval '30 seconds' WHERE id = '", leased,
+                    "'"));
 
   absl::StatusOr<int> pulled = store_->PullForward({a, b}, 100);
   ASSERT_TRUE(pulled.ok()) << pulled.status();
@@ -162,8 +164,8 @@ TEST_F(BacklogPullStoreTest, OnlyTheDestinationsParkedDeliveriesComeDue) {
   sent.attempt.http_status = 200;
   sent.decision.kind = DecisionKind::kSucceeded;
   ASSERT_TRUE(store_->WriteResults({sent}).ok());
-  EXPECT_EQ(Scalar(absl::StrCat("SELECT state || ' ' || COALESCE(parked_backlog::text, '-') FROM deliveries WHERE id = '",
-                                parked_a, "'")),
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT state || ' ' || COALESCE(parked_backlog::text, '-') FROM deliveries"
+                                " WHERE id = '", parked_a, "'")),
             "succeeded -");
   // Nothing parked is left for them: a second pull finds nothing.
   pulled = store_->PullForward({a, b}, 100);
