@@ -198,6 +198,7 @@ class DestinationAdmission {
   static constexpr int kMaxPull = 1000;
   static constexpr std::size_t kPullWebhooks = 16;
   static constexpr absl::Duration kMaxPullProbe = absl::Seconds(10);
+  static constexpr std::size_t kMaxPullsPerScan = 8;
   // For tests: the destination's proven connections.
   int ProvenConnections(const std::string& destination) const;
   // For tests: when the destination's last backlog refusal is due back.

@@ -178,6 +178,10 @@ std::vector<BacklogPull> DestinationAdmission::TakePulls() {
   if (now - last_pull_scan_ < kPullEvery) return pulls;
   last_pull_scan_ = now;
   for (auto& [key, h] : history_) {
+    // Each pull is a statement on the claimer's connection: a few per scan.
+    // A destination passed over now is offered at a later scan (those
+    // pulled or probed now are skipped for kPullEvery or their probe's wait).
+    if (pulls.size() >= kMaxPullsPerScan) break;
     const int limit = PullLimit(key, now);
     if (limit <= 0) continue;
     h.last_pull = now;
