@@ -166,8 +166,13 @@ int ClaimScheduler::InFlight() const {
 }
 
 ClaimLoop::ClaimLoop(ClaimScheduler& scheduler, DispatchStore& store, absl::Duration lease,
-                     std::function<void(const ClaimBatch&)> dispatch, metrics::PgMetrics* pg_metrics)
-    : scheduler_(scheduler), store_(store), lease_(lease), dispatch_(std::move(dispatch)), pg_metrics_(pg_metrics) {}
+                     std::function<void(const ClaimBatch&)> dispatch, metrics::PgMetrics* pg_metrics, Pulls pulls)
+    : scheduler_(scheduler),
+      store_(store),
+      lease_(lease),
+      dispatch_(std::move(dispatch)),
+      pg_metrics_(pg_metrics),
+      pulls_(std::move(pulls)) {}
 
 void ClaimLoop::Start() {
   thread_ = std::thread([this] { Run(); });
@@ -200,7 +205,33 @@ void ClaimLoop::Run() {
     batch->claimed_at = claimed_at;
     scheduler_.Claimed(limit, claimed);
     if (claimed > 0) dispatch_(*batch);
+    if (claimed < limit && pulls_.take) PullBacklogs();
   }
+}
+
+// Nothing more was due: a destination that has spare capacity again gets
+// its parked deliveries back now rather than at their slots (spaced at the
+// pace it had when they were parked, or unknown to this process after a
+// restart). A failed pull is only logged: the slots still hold.
+void ClaimLoop::PullBacklogs() {
+  int pulled = 0;
+  for (const BacklogPull& pull : pulls_.take()) {
+    const absl::Time t0 = absl::Now();
+    const absl::StatusOr<int> n = store_.PullForward(pull.webhook_ids, pull.limit);
+    ++stats_.pulls;
+    if (pg_metrics_ != nullptr) {
+      pg_metrics_->Query("dispatch_pull_forward", absl::ToDoubleSeconds(absl::Now() - t0), n.ok());
+    }
+    if (!n.ok()) {
+      log::Warn("pulling a parked backlog forward failed",
+                {{"destination", pull.destination}, {"error", std::string(n.status().ToString())}});
+      return;
+    }
+    pulled += *n;
+    if (pulls_.done) pulls_.done(pull, *n);
+  }
+  stats_.pulled += pulled;
+  if (pulled > 0) scheduler_.Wake();  // they are due now: claim them at once
 }
 
 }  // namespace octo::delivery

@@ -38,6 +38,7 @@
 #include "absl/time/time.h"
 #include "services/common/clock.h"
 #include "services/common/metrics.h"
+#include "services/delivery/destination_admission.h"
 #include "services/delivery/dispatch_store.h"
 
 namespace octo::delivery {
@@ -115,15 +116,26 @@ class ClaimScheduler {
 
 // The claiming thread: AwaitClaim -> DispatchStore::Claim -> `dispatch`.
 // Store errors are logged and retried with backoff (100 ms doubling to 5 s).
+// After a claim that found less than it asked for (nothing more is due),
+// the parked backlogs `pulls` names (destinations with spare capacity
+// again, DestinationAdmission::TakePulls) are made due now
+// (DispatchStore::PullForward) and the next claim comes at once.
 class ClaimLoop {
  public:
   struct Stats {
     int64_t claims = 0;
     int64_t claimed = 0;
     absl::Duration claim_time;
+    int64_t pulls = 0;   // PullForward statements
+    int64_t pulled = 0;  // parked deliveries they made due
+  };
+  // Which parked backlogs to pull, and what each pull made due.
+  struct Pulls {
+    std::function<std::vector<BacklogPull>()> take;
+    std::function<void(const BacklogPull&, int pulled)> done;
   };
   ClaimLoop(ClaimScheduler& scheduler, DispatchStore& store, absl::Duration lease,
-            std::function<void(const ClaimBatch&)> dispatch, metrics::PgMetrics* pg_metrics);
+            std::function<void(const ClaimBatch&)> dispatch, metrics::PgMetrics* pg_metrics, Pulls pulls = {});
   ~ClaimLoop() { Join(); }
   void Start();
   // Returns once the thread ended (after ClaimScheduler::Stop).
@@ -132,11 +144,13 @@ class ClaimLoop {
 
  private:
   void Run();
+  void PullBacklogs();
   ClaimScheduler& scheduler_;
   DispatchStore& store_;
   const absl::Duration lease_;
   const std::function<void(const ClaimBatch&)> dispatch_;
   metrics::PgMetrics* const pg_metrics_;
+  const Pulls pulls_;
   Stats stats_;  // the thread's
   std::thread thread_;
 };

@@ -105,7 +105,7 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
     tag = next_tag_++;
     if (destination.has_value()) {
       admission = admission_.Admit(
-          {tag, *destination, d.webhook_id, d.rate_limit_per_second, d.max_concurrency, batch.claimed_at},
+          {tag, *destination, d.webhook_id, d.rate_limit_per_second, d.max_concurrency, batch.claimed_at, d.parked},
           deferred[d.webhook_id]);
       if (admission.verdict == Admission::kDefer) {
         if (admission.backlogged) {
@@ -115,6 +115,7 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
           CountRelease(&ReleaseCounts::limit, "limit");
         }
         results.push_back(NoAttempt(job, DeliveryResult::Action::kRelease, admission.defer));
+        results.back().parked = admission.backlogged;
         return;
       }
       job.admitted = true;
@@ -243,6 +244,7 @@ void DeliveryPipeline::ExpireLocked(std::vector<DeliveryResult>& results) {
     if (it == jobs_.end()) continue;
     CountRelease(&ReleaseCounts::queue_wait, "queue_wait");
     results.push_back(NoAttempt(it->second, DeliveryResult::Action::kRelease, e.defer));
+    results.back().parked = true;  // into its destination's backlog slot (BacklogWait)
     jobs_.erase(it);
   }
 }
@@ -285,6 +287,17 @@ void DeliveryPipeline::StopSending() {
   }
   StopTicking();
   recorder_.Add(std::move(released));
+}
+
+std::vector<BacklogPull> DeliveryPipeline::TakePulls() {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return {};
+  return admission_.TakePulls();
+}
+
+void DeliveryPipeline::PullDone(const BacklogPull& pull, int pulled) {
+  absl::MutexLock lock(&mu_);
+  admission_.PullDone(pull, pulled);
 }
 
 std::size_t DeliveryPipeline::Outstanding() const {

@@ -76,6 +76,12 @@ class DeliveryPipeline {
   // Shutdown: nothing more is handed to the transport; requests waiting in
   // line are released unsent (their leases cleared) for the next claimer.
   void StopSending();
+  // Destinations whose parked backlog may be made due now
+  // (DestinationAdmission::TakePulls; the claimer calls this after a claim
+  // that found less than it asked for).
+  std::vector<BacklogPull> TakePulls();
+  // What a pull made due (DestinationAdmission::PullDone).
+  void PullDone(const BacklogPull& pull, int pulled);
   // Claimed deliveries handed on whose result has not come back.
   std::size_t Outstanding() const;
   absl::Duration render_time() const;

@@ -44,6 +44,10 @@ DestinationAdmission::DestinationAdmission(AdmissionOptions options, const Clock
 Admission DestinationAdmission::Admit(const AdmissionAsk& ask, int& deferred) {
   Destination& d = destinations_[ask.destination];
   Admission out;
+  // Whatever the verdict: a pull of its parked backlog needs its webhooks.
+  History& seen = history_[ask.destination];
+  NoteWebhook(seen, ask.webhook_id, clock_.Now());
+  if (ask.parked) seen.parked = true;
   // A destination that holds all it may (running + in line), or whose line
   // would not reach this one before it waited max_queue_wait, refuses it:
   // released before it is rendered, due again about when the destination

@@ -44,6 +44,7 @@
 #include <set>
 #include <string>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "absl/time/time.h"
@@ -77,6 +78,9 @@ struct AdmissionAsk {
   // then (the claim's SQL and the batch before it held its lease too).
   // InfinitePast: from Admit.
   absl::Time claimed_at = absl::InfinitePast();
+  // It had been parked as backlog and came due at its slot: its
+  // destination may have more parked (TakePulls).
+  bool parked = false;
 };
 
 struct Admission {
@@ -99,6 +103,16 @@ struct ConnectionUse {
 struct ExpiredRequest {
   uint64_t tag = 0;
   absl::Duration defer;
+};
+
+// A destination that has spare capacity again while deliveries it refused
+// as backlog may still wait in their later slots: make up to `limit` of the
+// parked deliveries of `webhook_ids` (its webhooks seen most recently) due
+// now (DispatchStore::PullForward).
+struct BacklogPull {
+  std::string destination;
+  std::vector<std::string> webhook_ids;
+  int limit = 0;
 };
 
 class DestinationAdmission {
@@ -129,6 +143,24 @@ class DestinationAdmission {
   std::vector<OutgoingRequest> PromoteAll();
   // Every request still in line, taken out (at shutdown: released unsent).
   std::vector<uint64_t> DropWaiting();
+  // The destinations whose parked backlog may be pulled forward now
+  // (destination_pace.cc): each answered within kWarmFor, runs at most half
+  // of max_per_host with an empty line, refused nothing for
+  // kPullAfterRefusal and drains what it would be given within 3/4 of
+  // max_queue_wait (so a pulled delivery is not parked again); at most one
+  // pull per destination per kPullEvery. A destination that was parked at a
+  // slow pace and answers fast again (or a restarted process that knows
+  // nothing of the slots) gets its backlog back at once instead of at the
+  // old slots' pace.
+  //
+  // A destination known to have parked deliveries (this process refused
+  // some as backlog, or a claimed delivery of it had been parked:
+  // AdmissionAsk::parked) is offered until a pull returns fewer than its
+  // limit (PullDone: nothing more is parked). Any other (a restarted
+  // process knows nothing of the slots) is probed: after each pull that
+  // found nothing the next waits twice as long, up to kMaxPullProbe.
+  std::vector<BacklogPull> TakePulls();
+  void PullDone(const BacklogPull& pull, int pulled);
 
   // For tests and metrics: requests running / waiting at a destination.
   int Running(const std::string& destination) const;
@@ -158,6 +190,15 @@ class DestinationAdmission {
   // Idle this long, a destination's connections are assumed closed (the
   // shortest common server keep-alive: Node.js closes after 5 s).
   static constexpr absl::Duration kWarmFor = absl::Seconds(5);
+  // Pulls of a parked backlog: at most one per destination per kPullEvery,
+  // none within kPullAfterRefusal of its last backlog refusal, at most
+  // kMaxPull deliveries each, of its kPullWebhooks webhooks seen last.
+  static constexpr absl::Duration kPullEvery = absl::Milliseconds(100);
+  static constexpr absl::Duration kPullAfterRefusal = absl::Milliseconds(500);
+  static constexpr int kMaxPull = 1000;
+  static constexpr std::size_t kPullWebhooks = 16;
+  static constexpr absl::Duration kMaxPullProbe = absl::Seconds(10);
+  static constexpr std::size_t kMaxPullsPerScan = 8;
   // For tests: the destination's proven connections.
   int ProvenConnections(const std::string& destination) const;
   // For tests: when the destination's last backlog refusal is due back.
@@ -180,6 +221,13 @@ class DestinationAdmission {
     // at most kMaxBacklogDefer ahead.
     absl::Time backlog_until = absl::InfinitePast();
     absl::Time last_refusal = absl::InfinitePast();
+    absl::Time last_pull = absl::InfinitePast();
+    bool parked = false;  // it has deliveries parked in later slots, as far as known
+    absl::Time next_probe = absl::InfinitePast();  // pull while not known parked from then
+    absl::Duration probe_every;                    // doubled by each pull that found none
+    // Its webhooks admitted most recently (at most kPullWebhooks), with
+    // when: whose parked deliveries a pull makes due.
+    std::vector<std::pair<std::string, absl::Time>> webhooks;
   };
   struct Destination {
     int running = 0;
@@ -215,6 +263,8 @@ class DestinationAdmission {
   bool WaitedTooLong(const Waiting& w, absl::Time now) const;
   bool RateHolds(const Ticket& ticket, absl::Time now) const;
   void Forget(const std::string& key);
+  static void NoteWebhook(History& h, const std::string& webhook_id, absl::Time now);
+  int PullLimit(const std::string& key, absl::Time now);
 
   const AdmissionOptions options_;
   const Clock& clock_;
@@ -223,6 +273,7 @@ class DestinationAdmission {
   std::unordered_map<std::string, Webhook> webhooks_;
   std::unordered_map<uint64_t, Ticket> tickets_;
   std::vector<ExpiredRequest> expired_;  // released by Promote, for ExpireWaiting
+  absl::Time last_pull_scan_ = absl::InfinitePast();
 };
 
 }  // namespace octo::delivery

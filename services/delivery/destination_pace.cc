@@ -100,6 +100,7 @@ absl::Duration DestinationAdmission::BacklogWait(const std::string& key, const D
       std::clamp(drain_pace * kBacklogHorizonPaces, kMinBacklogHorizon, kMaxBacklogDefer);
   h.backlog_until = std::min(std::max({h.backlog_until, drained, now + kMinBacklogDefer}) + slot, now + horizon);
   h.last_refusal = now;
+  h.parked = true;
   return h.backlog_until - now;
 }
 
@@ -125,6 +126,87 @@ void DestinationAdmission::MarkStarted(const std::string& key, Destination& d, T
   }
   if (ticket.new_connection) ++h.connecting;
   ++d.running;
+}
+
+void DestinationAdmission::NoteWebhook(History& h, const std::string& webhook_id, absl::Time now) {
+  for (auto& [id, seen] : h.webhooks) {
+    if (id == webhook_id) {
+      seen = now;
+      return;
+    }
+  }
+  if (h.webhooks.size() < kPullWebhooks) {
+    h.webhooks.emplace_back(webhook_id, now);
+    return;
+  }
+  auto oldest = std::min_element(h.webhooks.begin(), h.webhooks.end(),
+                                 [](const auto& a, const auto& b) { return a.second < b.second; });
+  *oldest = {webhook_id, now};
+}
+
+// How many parked deliveries the destination may be given back now (0:
+// none). Spare capacity: it answered within kWarmFor at a known pace, its
+// line is empty, it runs at most half of max_per_host, and it refused
+// nothing as backlog for kPullAfterRefusal. As many as its free slots
+// start within 3/4 of max_queue_wait at its drain pace (what its line would
+// hold: more would only be parked again, a claim and a release each), so a
+// destination still slow or hanging gets none.
+int DestinationAdmission::PullLimit(const std::string& key, absl::Time now) {
+  const auto it = history_.find(key);
+  if (it == history_.end()) return 0;
+  History& h = it->second;
+  if (h.webhooks.empty() || h.pace <= absl::ZeroDuration() || now - h.last_active > kWarmFor) return 0;
+  if (now - h.last_refusal < kPullAfterRefusal || now - h.last_pull < kPullEvery) return 0;
+  // Not known to have parked deliveries (a restarted process knows nothing
+  // of the slots): probed, less often after each pull that found none.
+  if (!h.parked && now < h.next_probe) return 0;
+  static const Destination kIdle;
+  const auto d = destinations_.find(key);
+  const Destination& dest = d == destinations_.end() ? kIdle : d->second;
+  if (!dest.line.empty() || dest.running > options_.max_per_host / 2) return 0;
+  const absl::Duration window =
+      options_.max_queue_wait > absl::ZeroDuration() ? options_.max_queue_wait * 3 / 4 : absl::Seconds(1);
+  const int64_t per_slot = window / DrainPace(key, dest);
+  const int64_t limit = (options_.max_per_host - dest.running) * per_slot;
+  return static_cast<int>(std::min<int64_t>(limit, kMaxPull));
+}
+
+std::vector<BacklogPull> DestinationAdmission::TakePulls() {
+  const absl::Time now = clock_.Now();
+  std::vector<BacklogPull> pulls;
+  // One scan per kPullEvery: a history of many destinations costs little.
+  if (now - last_pull_scan_ < kPullEvery) return pulls;
+  last_pull_scan_ = now;
+  for (auto& [key, h] : history_) {
+    // Each pull is a statement on the claimer's connection: a few per scan.
+    // A destination passed over now is offered at a later scan (those
+    // pulled or probed now are skipped for kPullEvery or their probe's wait).
+    if (pulls.size() >= kMaxPullsPerScan) break;
+    const int limit = PullLimit(key, now);
+    if (limit <= 0) continue;
+    h.last_pull = now;
+    BacklogPull pull{key, {}, limit};
+    for (const auto& w : h.webhooks) pull.webhook_ids.push_back(w.first);
+    pulls.push_back(std::move(pull));
+  }
+  return pulls;
+}
+
+void DestinationAdmission::PullDone(const BacklogPull& pull, int pulled) {
+  // Fewer than asked: nothing more of it is parked (until it refuses
+  // again, or a parked delivery of it comes due at its slot); none at all:
+  // the next probe waits twice as long as the last, up to kMaxPullProbe.
+  const auto it = history_.find(pull.destination);
+  if (it == history_.end()) return;
+  History& h = it->second;
+  if (pulled < pull.limit) h.parked = false;
+  if (pulled > 0) {
+    h.probe_every = absl::ZeroDuration();
+    h.next_probe = absl::InfinitePast();
+    return;
+  }
+  h.probe_every = std::clamp(h.probe_every * 2, kPullEvery, kMaxPullProbe);
+  h.next_probe = clock_.Now() + h.probe_every;
 }
 
 int DestinationAdmission::ProvenConnections(const std::string& destination) const {

@@ -36,6 +36,7 @@ using dispatch_sql::kDisableFailing;
 using dispatch_sql::kLockOrdered;
 using dispatch_sql::kPromoteHeads;
 using dispatch_sql::kReleaseOrdered;
+using dispatch_sql::kPullForward;
 using dispatch_sql::kStatements;
 using dispatch_sql::GoneWebhooks;
 using dispatch_sql::HealthJson;
@@ -95,6 +96,7 @@ ClaimedDelivery DeliveryFromRow(const pqxx::row& row) {
   d.ordered_resource_id = row[22].as<int64_t>();
   d.sequence = row[23].as<int64_t>();
   d.created_us = row[24].as<int64_t>();
+  d.parked = row[25].as<bool>();
   return d;
 }
 
@@ -352,6 +354,21 @@ absl::Status PgDispatchStore::WriteResults(const std::vector<DeliveryResult>& re
   impl_->disabled.gone += disabled_here.gone;
   impl_->disabled.failing += disabled_here.failing;
   return status;
+}
+
+absl::StatusOr<int> PgDispatchStore::PullForward(const std::vector<std::string>& webhook_ids, int limit) {
+  if (webhook_ids.empty() || limit <= 0) return 0;
+  if (absl::Status s = impl_->EnsureConnected(); !s.ok()) return s;
+  try {
+    // Webhook ids come from claimed rows: canonical uuid text.
+    const std::set<std::string> ids(webhook_ids.begin(), webhook_ids.end());
+    pqxx::work txn(*impl_->conn);
+    const pqxx::result pulled = txn.exec_prepared(kPullForward.name, UuidArray(ids), limit);
+    txn.commit();
+    return static_cast<int>(pulled.affected_rows());
+  } catch (const std::exception& e) {
+    return impl_->Failed("pull a parked backlog forward", e);
+  }
 }
 
 DispatchStore::DisabledCounts PgDispatchStore::TakeDisabledCounts() {

@@ -78,6 +78,10 @@ struct ClaimedDelivery {
   // its number there (the webhook-sequence header); 0 for an unordered one.
   int64_t ordered_resource_id = 0;
   int64_t sequence = 0;
+  // It had been released as backlog into a later slot and came due there
+  // (deliveries.parked_backlog): more of its destination's backlog may be
+  // parked (DestinationAdmission::TakePulls).
+  bool parked = false;
 };
 
 struct ClaimBatch {
@@ -110,6 +114,10 @@ struct DeliveryResult {
   int attempt_number = 0;
   std::string webhook_id;
   Action action = Action::kAttempt;
+  // kRelease into a backlog slot (its destination could not start it
+  // within the lease): marked parked, so that PullForward may make it due
+  // sooner once the destination has spare capacity again.
+  bool parked = false;
   // kAttempt:
   absl::Time started_at;
   absl::Duration duration;
@@ -164,6 +172,17 @@ class DispatchStore {
     int failing = 0;  // failing for longer than the limit
   };
   virtual DisabledCounts TakeDisabledCounts() { return {}; }
+
+  // Makes up to `limit` parked deliveries of `webhook_ids` (released as
+  // backlog into a later slot, DeliveryResult::parked; not leased, not due
+  // yet) due now, earliest slot first; returns how many. Deliveries waiting
+  // for a retry, a Retry-After or a webhook's limits keep their time. Called
+  // for a destination that has spare capacity again. Errors as for Claim.
+  virtual absl::StatusOr<int> PullForward(const std::vector<std::string>& webhook_ids, int limit) {
+    (void)webhook_ids;
+    (void)limit;
+    return 0;
+  }
 };
 
 // How long a webhook may fail continuously before it is disabled
@@ -206,6 +225,7 @@ class PgDispatchStore final : public DispatchStore {
   absl::StatusOr<ClaimBatch> Claim(int limit, absl::Duration lease) override;
   absl::Status WriteResults(const std::vector<DeliveryResult>& results) override;
   DisabledCounts TakeDisabledCounts() override;
+  absl::StatusOr<int> PullForward(const std::vector<std::string>& webhook_ids, int limit) override;
 
  private:
   struct Impl;

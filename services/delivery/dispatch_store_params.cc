@@ -109,7 +109,10 @@ std::string ResultsJson(const std::vector<const DeliveryResult*>& results) {
     o.emplace("lease", r.lease_us);
     o.emplace("created", r.created_us);
     o.emplace("num", r.attempt_number);
-    o.emplace("act", ActionName(r.action));
+    // A release into a backlog slot is written as 'park' (kWriteResults
+    // marks it): no extra field per result.
+    const bool park = r.action == DeliveryResult::Action::kRelease && r.parked;
+    o.emplace("act", park ? std::string_view("park") : ActionName(r.action));
     o.emplace("started", absl::ToUnixMicros(r.started_at));
     o.emplace("duration", std::max(0.0, absl::ToDoubleMilliseconds(r.duration)));
     if (r.attempt.error_class == ErrorClass::kNone) {

@@ -116,7 +116,7 @@ constexpr Statement kClaim{
     "    AND d.created_at >= (SELECT min(created_at) FROM chosen)"
     "    AND d.created_at <= (SELECT max(created_at) FROM chosen)"
     "  RETURNING d.id, d.event_id, d.webhook_id, d.attempt_count, d.lease_expires_at, d.state,"
-    "    d.ordered_resource_id, d.sequence, d.created_at),"
+    "    d.ordered_resource_id, d.sequence, d.created_at, d.parked_backlog),"
     // The rows are locked by `picked`: its values are the ones the UPDATE saw.
     " lost AS ("
     "  INSERT INTO delivery_attempts (delivery_id, attempt_number, started_at, duration_ms,"
@@ -136,7 +136,8 @@ constexpr Statement kClaim{
     "  s.id::text, s.name, s.endpoint, s.contact::text,"
     "  CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret ELSE '' END,"
     "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0), c.state <> 'pending', w.dialect,"
-    "  COALESCE(c.ordered_resource_id, 0), COALESCE(c.sequence, 0), " OCTO_MICROS("c.created_at")
+    "  COALESCE(c.ordered_resource_id, 0), COALESCE(c.sequence, 0), " OCTO_MICROS("c.created_at") ","
+    "  COALESCE(c.parked_backlog, false)"
     " FROM claimed c"
     " JOIN webhooks w ON w.id = c.webhook_id"
     // By id alone, not also by created_at: a delivery's week is its event's
@@ -212,6 +213,12 @@ constexpr Statement kWriteResults{
     "    next_attempt_at = CASE WHEN " OCTO_REDO " THEN now()"
     "      WHEN " OCTO_APPLY " AND r.state = 'pending' AND (r.act = 'attempt' OR r.delay > 0)"
     "      THEN now() + r.delay * interval '1 millisecond' ELSE d.next_attempt_at END,"
+    // Parked into a backlog slot (act 'park': released because its
+    // destination could not start it within the lease) and not ordered;
+    // any other result of the owning claim clears the mark (kPullForward).
+    "    parked_backlog = CASE WHEN " OCTO_APPLY " AND r.act = 'park' AND r.delay > 0"
+    "      AND d.ordered_resource_id IS NULL THEN true"
+    "      WHEN " OCTO_OWNED " THEN NULL ELSE d.parked_backlog END,"
     "    lease_expires_at = CASE WHEN " OCTO_OWNED " THEN NULL ELSE d.lease_expires_at END,"
     "    completed_at = CASE WHEN " OCTO_REDO " THEN NULL"
     "      WHEN " OCTO_APPLY " AND r.state <> 'pending' THEN now()"
@@ -328,10 +335,36 @@ constexpr Statement kDisableFailing{
     " FROM a WHERE w.id = a.id AND a.first_failure IS NOT NULL AND w.status = 'enabled'"
     "  AND w.failing_since <= now() - $2::bigint * interval '1 millisecond'"
     " RETURNING w.id::text, w.disabled_reason"};
+// A backlog pulled forward (docs/delivery.md, "Pulling a parked backlog
+// forward"): $1 = '{uuid,...}' webhooks of one destination that has spare
+// capacity again, $2 = at most this many. Their parked deliveries (released
+// as backlog into a later slot, parked_backlog, deliveries_parked_idx) that
+// are not due yet and not leased become due now, earliest slot first, at
+// most $2 per webhook read and $2 in all. Deliveries waiting for a retry
+// (their attempt's result cleared the mark), a Retry-After, a webhook's
+// rate limit and ordered ones (never marked) keep their time; rows another
+// session holds are skipped. The mark is cleared: a pulled delivery is not
+// parked any more (and leaves the partial index; the row is rewritten for
+// next_attempt_at anyway), so its claim does not report a parked backlog
+// again (ClaimedDelivery::parked).
+constexpr Statement kPullForward{
+    "dispatch_pull_forward",
+    "WITH pick AS MATERIALIZED ("
+    "  SELECT p.id, p.created_at FROM unnest($1::uuid[]) AS w(id) CROSS JOIN LATERAL ("
+    "    SELECT q.id, q.created_at, q.next_attempt_at FROM deliveries q"
+    "    WHERE q.webhook_id = w.id AND q.state = 'pending' AND q.parked_backlog"
+    "      AND q.next_attempt_at > now() AND q.next_attempt_at < 'infinity'"
+    "      AND (q.lease_expires_at IS NULL OR q.lease_expires_at < now())"
+    "    ORDER BY q.next_attempt_at LIMIT $2 FOR UPDATE SKIP LOCKED) p"
+    "  ORDER BY p.next_attempt_at LIMIT $2)"
+    " UPDATE deliveries d SET next_attempt_at = now(), parked_backlog = NULL"
+    " FROM pick WHERE d.id = pick.id AND d.created_at = pick.created_at"
+    "  AND d.id = ANY(ARRAY(SELECT id FROM pick))"};
 // clang-format on
 
 constexpr Statement kStatements[] = {kClaim,          kClaimEvents,   kWriteResults, kLockFree,
                                      kDisableWebhook, kCancelPending, kTrackFailing, kDisableFailing,
-                                     kLockOrdered,    kPromoteHeads,  kReleaseOrdered, kLockFreeResources};
+                                     kLockOrdered,    kPromoteHeads,  kReleaseOrdered, kLockFreeResources,
+                                     kPullForward};
 
 }  // namespace octo::delivery::dispatch_sql

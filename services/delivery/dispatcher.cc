@@ -91,7 +91,9 @@ class DispatcherImpl final : public Dispatcher {
                   const DispatchSummary summary = pipeline_.Dispatch(batch);
                   scheduler_.Admitted(summary.claimed, summary.backlogged);
                 },
-                options.pg_metrics) {}
+                options.pg_metrics,
+                {[this] { return pipeline_.TakePulls(); },
+                 [this](const BacklogPull& pull, int pulled) { pipeline_.PullDone(pull, pulled); }}) {}
 
   ~DispatcherImpl() override { Stop(); }
 
@@ -128,6 +130,8 @@ class DispatcherImpl final : public Dispatcher {
     log::Info("dispatcher stopped", {{"claims", std::to_string(claims.claims)},
                                      {"claimed", std::to_string(claims.claimed)},
                                      {"claim_time", absl::FormatDuration(claims.claim_time)},
+                                     {"backlog_pulls", std::to_string(claims.pulls)},
+                                     {"backlog_pulled", std::to_string(claims.pulled)},
                                      {"render_time", absl::FormatDuration(pipeline_.render_time())},
                                      {"released_backlog", std::to_string(released.backlog)},
                                      {"released_queue_wait", std::to_string(released.queue_wait)},
@@ -200,6 +204,7 @@ absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Assemble(DispatcherOptio
   if (options.pg_metrics != nullptr) {
     options.pg_metrics->Declare("dispatch_claim");
     options.pg_metrics->Declare("dispatch_write_results");
+    options.pg_metrics->Declare("dispatch_pull_forward");
   }
   auto dispatcher = std::make_unique<DispatcherImpl>(options, std::move(parts));
   dispatcher->Run();

@@ -43,7 +43,8 @@ void NeighbourWaitsSeconds(absl::Duration pace, absl::Duration run_for) {
   ASSERT_TRUE(sim.RunUntil([&] { return sim.OtherSucceeded() == added; }, absl::Minutes(15)));
   std::cerr << "pace " << absl::FormatDuration(pace) << ": the neighbour's longest wait "
             << absl::FormatDuration(sim.OtherLongestWait()) << "; " << sim.Succeeded() << " succeeded, "
-            << sim.Claimed() << " claims, " << sim.Released() << " released in "
+            << sim.Claimed() << " claims, " << sim.Released() << " released, " << sim.Pulls() << " pulls made "
+            << sim.Pulled() << " due in "
             << absl::FormatDuration(sim.clock().Now() - start) << "\n";
   EXPECT_LE(sim.OtherLongestWait(), absl::Seconds(5));
 }

@@ -6,7 +6,11 @@
 // next_attempt_at first, a lease per claim); the main destination answers
 // each request after `pace(now)`, a second one (AddOther: a neighbour that
 // must not wait behind the main one's backlog) after 2 ms; results are
-// written as they come. Kill()
+// written as they come. A delivery released as backlog is marked parked,
+// and after a claim that found less than it asked for the process pulls
+// parked backlogs forward as the dispatcher does (DestinationAdmission::
+// TakePulls, then PullForward on the queue: parked, not leased, not due
+// yet, earliest first; off with pull_forward = false). Kill()
 // drops the process as kill -9 does (its claims keep their leases until
 // they run out, its requests at the receiver were received but never
 // recorded) and starts a fresh one. No threads, no sleeps: a run of
@@ -44,6 +48,8 @@ struct SimulationOptions {
   absl::Duration lease = absl::Seconds(2);
   absl::Duration claim_takes = absl::Milliseconds(5);  // one claim statement
   absl::Duration restart_takes = absl::Milliseconds(500);
+  bool pull_forward = true;                             // ClaimLoop::PullBacklogs
+  absl::Duration pull_takes = absl::Milliseconds(5);    // one PullForward statement
 };
 
 class DispatchSimulation {
@@ -58,6 +64,20 @@ class DispatchSimulation {
   // other one (AddOther).
   void Add(int count) { AddTo(false, count); }
   void AddOther(int count) { AddTo(true, count); }
+  // `count` deliveries to the main destination waiting for their retry
+  // (not parked), due after `due_in`; returns the first one's index.
+  int AddRetries(int count, absl::Duration due_in) {
+    const int first = static_cast<int>(deliveries_.size());
+    AddTo(false, count);
+    for (int id = first; id < first + count; ++id) {
+      due_.erase({deliveries_[id].next_attempt_at, id});
+      deliveries_[id].next_attempt_at = clock_.Now() + due_in;
+      due_.insert({deliveries_[id].next_attempt_at, id});
+    }
+    return first;
+  }
+  // When delivery `id` was first sent (InfiniteFuture: not yet).
+  absl::Time FirstSent(int id) const { return deliveries_[id].first_sent; }
 
   // Ticks a millisecond at a time until `done` or `limit` (simulated) has
   // passed; returns whether `done`.
@@ -95,6 +115,9 @@ class DispatchSimulation {
   int Succeeded() const { return succeeded_; }
   int64_t Claimed() const { return claimed_; }
   int64_t Released() const { return released_; }
+  // PullForward statements, and the parked deliveries they made due.
+  int64_t Pulls() const { return pulls_; }
+  int64_t Pulled() const { return pulled_; }
   // How far ahead the farthest unfinished delivery is due (parked by a
   // backlog release), from now.
   absl::Duration FarthestRelease() const {
@@ -113,6 +136,8 @@ class DispatchSimulation {
     absl::Time lease_until = absl::InfinitePast();
     bool done = false;
     absl::Time done_at;
+    bool parked = false;  // released as backlog (parked_backlog)
+    absl::Time first_sent = absl::InfiniteFuture();
   };
 
   void AddTo(bool other, int count) {
@@ -161,7 +186,7 @@ class DispatchSimulation {
     }
     if (now >= p.next_expiry) {  // the pipeline's 100 ms tick
       p.next_expiry = now + absl::Milliseconds(100);
-      for (const ExpiredRequest& e : p.admission.ExpireWaiting()) Release(e.tag, e.defer);
+      for (const ExpiredRequest& e : p.admission.ExpireWaiting()) Release(e.tag, e.defer, /*parked=*/true);
       Start(p.admission.PromoteAll());
     }
     if (now >= p.claim_busy_until) {
@@ -201,11 +226,12 @@ class DispatchSimulation {
       const Admission a = p.admission.Admit({.tag = tag,
                                              .destination = other ? kOtherDestination : kDestination,
                                              .webhook_id = other ? "v" : "w",
-                                             .claimed_at = now},
+                                             .claimed_at = now,
+                                             .parked = deliveries_[id].parked},
                                             deferred);
       if (a.verdict == Admission::kDefer) {
         backlogged += a.backlogged ? 1 : 0;
-        Release(tag, a.defer);
+        Release(tag, a.defer, a.backlogged);
       } else if (a.verdict == Admission::kStart) {
         OutgoingRequest r;
         r.tag = tag;
@@ -217,10 +243,40 @@ class DispatchSimulation {
       }
     }
     if (!batch.empty()) p.scheduler.Admitted(static_cast<int>(batch.size()), backlogged);
+    if (options_.pull_forward && static_cast<int>(batch.size()) < limit) PullBacklogs();
   }
 
-  // Released unsent: lease cleared, due again after `defer`.
-  void Release(uint64_t tag, absl::Duration defer) {
+  // ClaimLoop::PullBacklogs against the queue, as kPullForward does it.
+  void PullBacklogs() {
+    Process& p = *process_;
+    const absl::Time now = clock_.Now();
+    int pulled = 0;
+    for (const BacklogPull& pull : p.admission.TakePulls()) {
+      ++pulls_;
+      p.claim_busy_until += options_.pull_takes;
+      const bool other = pull.destination == kOtherDestination;
+      std::vector<int> ids;
+      for (auto it = due_.upper_bound({now, INT32_MAX}); it != due_.end() && static_cast<int>(ids.size()) < pull.limit;
+           ++it) {
+        const Delivery& d = deliveries_[it->second];
+        if (d.parked && d.other == other) ids.push_back(it->second);
+      }
+      for (int id : ids) {
+        due_.erase({deliveries_[id].next_attempt_at, id});
+        deliveries_[id].parked = false;  // kPullForward clears the mark
+        deliveries_[id].next_attempt_at = now;
+        due_.insert({now, id});
+      }
+      pulled += static_cast<int>(ids.size());
+      p.admission.PullDone(pull, static_cast<int>(ids.size()));
+    }
+    pulled_ += pulled;
+    if (pulled > 0) p.scheduler.Wake();
+  }
+
+  // Released unsent: lease cleared, due again after `defer`; `parked` when
+  // released as backlog.
+  void Release(uint64_t tag, absl::Duration defer, bool parked) {
     Process& p = *process_;
     const int id = p.tags[tag];
     p.tags.erase(tag);
@@ -228,6 +284,7 @@ class DispatchSimulation {
     ++released_;
     d.lease_until = absl::InfinitePast();
     d.next_attempt_at = clock_.Now() + defer;
+    d.parked = parked;
     due_.insert({d.next_attempt_at, id});
     p.scheduler.Finished(1, {defer});
   }
@@ -235,7 +292,9 @@ class DispatchSimulation {
   void Start(const std::vector<OutgoingRequest>& requests) {
     for (const OutgoingRequest& r : requests) {
       ++received_;
-      const bool other = deliveries_[process_->tags[r.tag]].other;
+      Delivery& d = deliveries_[process_->tags[r.tag]];
+      d.first_sent = std::min(d.first_sent, clock_.Now());
+      const bool other = d.other;
       const absl::Duration takes = other ? kOtherPace : pace_(clock_.Now());
       running_.insert({clock_.Now() + takes, {r.tag, clock_.Now()}});
     }
@@ -252,6 +311,8 @@ class DispatchSimulation {
   int64_t received_ = 0;
   int64_t claimed_ = 0;
   int64_t released_ = 0;
+  int64_t pulls_ = 0;
+  int64_t pulled_ = 0;
   int succeeded_ = 0;
   int other_succeeded_ = 0;
 };

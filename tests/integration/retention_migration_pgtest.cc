@@ -30,6 +30,7 @@ using delivery::PgDispatchStore;
 using delivery::PgOperationsStore;
 
 constexpr int kOldSchema = 12;
+constexpr int kPartitionedSchema = 13;  // 0013_retention_partitions
 
 // Every column of the three tables as 0012 had them, one text per table.
 constexpr char kFingerprint[] =
@@ -142,11 +143,18 @@ TEST_F(RetentionMigrationTest, EveryRowSurvivesAndEverythingWorksAcrossTheNewPar
                                " * 1000 + (SELECT count(*) FROM delivery_attempts)");
   ASSERT_EQ(rows, 14 * 1000000 + 14 * 1000 + 14);
 
-  ASSERT_THAT(ApplyMigrations(db_->conninfo(), schema::Migrations(), schema::kMigrationLockKey), IsOk());
+  // The partitioning migration alone first: the fingerprint reads every
+  // column, and later migrations add some.
+  std::vector<Migration> to_partitions;
+  for (const Migration& m : schema::Migrations()) {
+    if (m.version <= kPartitionedSchema) to_partitions.push_back(m);
+  }
+  ASSERT_THAT(ApplyMigrations(db_->conninfo(), to_partitions, schema::kMigrationLockKey), IsOk());
   ASSERT_EQ(Count("SELECT count(*) FROM pg_partitioned_table"), 3);
 
   // Every row, unchanged, in the partition of its week (three weeks).
   EXPECT_EQ(Text(kFingerprint), before);
+  ASSERT_THAT(ApplyMigrations(db_->conninfo(), schema::Migrations(), schema::kMigrationLockKey), IsOk());
   EXPECT_EQ(Count("SELECT (SELECT count(*) FROM events) * 1000000 + (SELECT count(*) FROM deliveries) * 1000"
                   " + (SELECT count(*) FROM delivery_attempts)"),
             rows);
