@@ -87,12 +87,14 @@ OCTO_SANITIZE_ENV=(
 )
 
 # CI's sanitizer run (scripts/test.sh --sanitize-ci; docs/decisions.md): the
-# tests labelled unit, gateway or e2e, less the load tests, with only their
+# tests labelled unit, gateway or e2e, less the excluded labels, with only their
 # programs built. THE list of those programs: scripts/check_sanitize_ci.py
 # fails the run when a test of those labels belongs to a program not listed
 # here (or a listed one has none), so a new test program cannot escape it.
 OCTO_SANITIZE_CI_LABELS="unit|gateway|e2e"
-OCTO_SANITIZE_CI_EXCLUDED_LABELS="load"
+# load: the two 100,000-delivery tests; unsanitized: a known, unfixed cause
+# (tests/CMakeLists.txt).
+OCTO_SANITIZE_CI_EXCLUDED_LABELS="load|unsanitized"
 OCTO_SANITIZE_CI_PROGRAMS=(
   # unit
   common_unit_tests enqueue_unit_tests payload_unit_tests metrics_unit_tests

@@ -16,7 +16,8 @@
 #               the same build, but only of the test programs labelled unit,
 #               gateway or e2e (OCTO_SANITIZE_CI_PROGRAMS in scripts/lib.sh, the
 #               one list of them) and the services they start, and runs
-#               `ctest -L '^(unit|gateway|e2e)$' -LE '^load$'`. Before the
+#               `ctest -L '^(unit|gateway|e2e)$' -LE '^(load|unsanitized)$'`
+#               (tests/CMakeLists.txt describes the labels). Before the
 #               tests, it fails when a test of those labels belongs to a
 #               program not in the list (scripts/check_sanitize_ci.py). No
 #               fuzz build or run (the plain run has them).
