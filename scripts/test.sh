@@ -6,11 +6,21 @@
 #   every test with ctest, and stops and removes PostgreSQL on exit, whatever
 #   happens (failure, Ctrl-C, SIGTERM). Exits non-zero when anything fails.
 #
-# Usage: scripts/test.sh [--sanitize] [CTEST ARGS...]   e.g. scripts/test.sh -R Validation
+# Usage: scripts/test.sh [--sanitize | --sanitize-ci] [CTEST ARGS...]
+#   e.g. scripts/test.sh -R Validation
 #   --sanitize  builds with AddressSanitizer (leaks included) and
 #               UndefinedBehaviorSanitizer into build-sanitize/ instead (GCC,
 #               -O1; scripts/lib.sh) and runs the tests there: any finding
 #               fails its test. Everything else is the same.
+#   --sanitize-ci  CI's sanitizer run (.ci/run runs it after the plain run):
+#               the same build, but only of the test programs labelled unit,
+#               gateway or e2e (OCTO_SANITIZE_CI_PROGRAMS in scripts/lib.sh, the
+#               one list of them) and the services they start, and runs
+#               `ctest -L '^(unit|gateway|e2e)$' -LE '^(load|unsanitized)$'`
+#               (tests/CMakeLists.txt describes the labels). Before the
+#               tests, it fails when a test of those labels belongs to a
+#               program not in the list (scripts/check_sanitize_ci.py). No
+#               fuzz build or run (the plain run has them).
 # The fuzz tests (label fuzz) run each libFuzzer target of tests/fuzz for 3 s
 # from its committed corpus: this script builds them with clang into
 # build-fuzz/ (scripts/fuzz.sh runs them longer) and sets OCTO_FUZZ_BIN_DIR.
@@ -23,10 +33,11 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 SANITIZE=0
-if [[ ${1:-} == --sanitize ]]; then
-  SANITIZE=1
-  shift
-fi
+SANITIZE_CI=0
+case ${1:-} in
+  --sanitize) SANITIZE=1 && shift ;;
+  --sanitize-ci) SANITIZE=1 && SANITIZE_CI=1 && shift ;;
+esac
 
 PG_TMP=""
 CTEST_PID=""
@@ -121,7 +132,19 @@ npm_ci_pinned openapi
 export OCTO_NODE_VERIFIER="$OCTO_ROOT/tests/node/verify.mjs"
 export OCTO_OPENAPI_CHECK="$OCTO_ROOT/tests/openapi/check.mjs"
 export OCTO_BROWSER_TESTS="$OCTO_ROOT/tests/browser"
-if ((SANITIZE)); then
+CTEST_LABEL_ARGS=()
+if ((SANITIZE_CI)); then
+  # Before the build: it runs the test programs to list their tests.
+  export "${OCTO_SANITIZE_ENV[@]}"
+  cmake_build "$OCTO_SANITIZE_BUILD_DIR" "ASan+UBSan" "${OCTO_SANITIZE_CMAKE_ARGS[@]}" -- \
+    "${OCTO_SANITIZE_CI_PROGRAMS[@]}" "${OCTO_SANITIZE_CI_SERVICES[@]}"
+  # After the build: a test of those labels whose executable is then missing
+  # belongs to a program not in the list.
+  "$OCTO_ROOT/scripts/check_sanitize_ci.py" "$OCTO_SANITIZE_BUILD_DIR" "$OCTO_SANITIZE_CI_LABELS" \
+    "${OCTO_SANITIZE_CI_PROGRAMS[@]}"
+  TEST_BUILD_DIR=$OCTO_SANITIZE_BUILD_DIR
+  CTEST_LABEL_ARGS=(-L "^($OCTO_SANITIZE_CI_LABELS)\$" -LE "^($OCTO_SANITIZE_CI_EXCLUDED_LABELS)\$")
+elif ((SANITIZE)); then
   # Before the build: it runs the test programs to list their tests.
   export "${OCTO_SANITIZE_ENV[@]}"
   cmake_build "$OCTO_SANITIZE_BUILD_DIR" "ASan+UBSan" "${OCTO_SANITIZE_CMAKE_ARGS[@]}" --
@@ -132,9 +155,11 @@ else
   TEST_BUILD_DIR=$OCTO_BUILD_DIR
 fi
 build_seconds=$OCTO_BUILD_SECONDS
-build_fuzz octo_fuzz_targets
-build_seconds=$(awk -v a="$build_seconds" -v b="$OCTO_BUILD_SECONDS" 'BEGIN { printf "%.1f", a + b }')
-export OCTO_FUZZ_BIN_DIR="$OCTO_FUZZ_BUILD_DIR/tests/fuzz"
+if ((!SANITIZE_CI)); then
+  build_fuzz octo_fuzz_targets
+  build_seconds=$(awk -v a="$build_seconds" -v b="$OCTO_BUILD_SECONDS" 'BEGIN { printf "%.1f", a + b }')
+  export OCTO_FUZZ_BIN_DIR="$OCTO_FUZZ_BUILD_DIR/tests/fuzz"
+fi
 
 t0=$EPOCHREALTIME
 start_pg
@@ -147,7 +172,7 @@ rc=0
 # In the background, in its own process group, so that a signal to this script
 # runs the trap at once and the trap can stop the tests' whole group.
 set -m
-ctest --test-dir "$TEST_BUILD_DIR" --output-on-failure -j2 --timeout 300 "$@" &
+ctest --test-dir "$TEST_BUILD_DIR" --output-on-failure -j2 --timeout 300 "${CTEST_LABEL_ARGS[@]}" "$@" &
 CTEST_PID=$!
 set +m
 wait "$CTEST_PID" || rc=$?

@@ -65,9 +65,14 @@ class SsrfValidationE2eTest : public ::testing::Test {
     status_ = new absl::Status(stack_->StartAll());
   }
   static void TearDownTestSuite() {
-    if (stack_ != nullptr) {
-      stack_->StopGateway();
-      stack_->StopSubscription();
+    // A clean exit on SIGTERM (status 0): a sanitizer's report at exit would
+    // make it non-zero.
+    if (stack_ != nullptr && status_ != nullptr && status_->ok()) {
+      const testing::ExitInfo gateway = stack_->StopGateway();
+      const testing::ExitInfo subscription = stack_->StopSubscription();
+      EXPECT_TRUE(gateway.Clean()) << "octo-gateway on SIGTERM: " << gateway.ToString() << "\n" << stack_->LogTails();
+      EXPECT_TRUE(subscription.Clean()) << "octo-subscription on SIGTERM: " << subscription.ToString() << "\n"
+                                        << stack_->LogTails();
     }
     delete stack_;
     delete status_;
@@ -142,8 +147,11 @@ TEST(SsrfAllowListE2eTest, TheAllowListOpensOnlyItsRanges) {
   for (const std::string url : {"http://10.0.0.1/hook", "http://169.254.169.254/", "http://[fd00::1]/"}) {
     EXPECT_TRUE(IsOctoError(api.Create(WithUrl(url)), 400, "BAD_REQUEST")) << url;
   }
-  stack.StopGateway();
-  stack.StopSubscription();
+  const testing::ExitInfo gateway = stack.StopGateway();
+  const testing::ExitInfo subscription = stack.StopSubscription();
+  EXPECT_TRUE(gateway.Clean()) << "octo-gateway on SIGTERM: " << gateway.ToString() << "\n" << stack.LogTails();
+  EXPECT_TRUE(subscription.Clean()) << "octo-subscription on SIGTERM: " << subscription.ToString() << "\n"
+                                    << stack.LogTails();
 }
 
 }  // namespace

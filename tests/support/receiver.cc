@@ -334,10 +334,29 @@ int HttpReceiver::Connections() const {
   return connections_;
 }
 
+namespace {
+
+// Waits on `mu` (held) until `condition` holds or `timeout` has passed on the
+// steady clock. absl's timed wait ends by absl::Now(), its own estimate of
+// the wall clock, which can wake it a little before `timeout` has passed on
+// the steady clock (ReceiverTest times two failed waits with it): so the
+// wait goes on for whatever the steady clock says is left.
+bool AwaitUntilSteadyDeadline(absl::Mutex& mu, const absl::Condition& condition,
+                              std::chrono::milliseconds timeout) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto left = deadline - std::chrono::steady_clock::now();
+    if (left <= left.zero()) return condition.Eval();
+    if (mu.AwaitWithTimeout(condition, absl::FromChrono(left))) return true;
+  }
+}
+
+}  // namespace
+
 bool HttpReceiver::WaitFor(std::size_t n, std::chrono::milliseconds timeout) const {
   absl::MutexLock lock(&mu_);
   auto enough = [this, n]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return requests_.size() >= n; };
-  return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::FromChrono(timeout));
+  return AwaitUntilSteadyDeadline(mu_, absl::Condition(&enough), timeout);
 }
 
 bool HttpReceiver::WaitFor(std::string_view path, std::size_t n, std::chrono::milliseconds timeout) const {
@@ -350,7 +369,7 @@ bool HttpReceiver::WaitFor(std::string_view path, std::size_t n, std::chrono::mi
     const auto it = counts_.find(path);
     return (it == counts_.end() ? 0 : it->second) >= n;
   };
-  return mu_.AwaitWithTimeout(absl::Condition(&enough), absl::FromChrono(timeout));
+  return AwaitUntilSteadyDeadline(mu_, absl::Condition(&enough), timeout);
 }
 
 }  // namespace octo::testing
