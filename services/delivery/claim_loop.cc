@@ -166,13 +166,15 @@ int ClaimScheduler::InFlight() const {
 }
 
 ClaimLoop::ClaimLoop(ClaimScheduler& scheduler, DispatchStore& store, absl::Duration lease,
-                     std::function<void(const ClaimBatch&)> dispatch, metrics::PgMetrics* pg_metrics, Pulls pulls)
+                     std::function<void(const ClaimBatch&)> dispatch, metrics::PgMetrics* pg_metrics, Pulls pulls,
+                     std::function<bool()> suspect_in_flight)
     : scheduler_(scheduler),
       store_(store),
       lease_(lease),
       dispatch_(std::move(dispatch)),
       pg_metrics_(pg_metrics),
-      pulls_(std::move(pulls)) {}
+      pulls_(std::move(pulls)),
+      suspect_in_flight_(std::move(suspect_in_flight)) {}
 
 void ClaimLoop::Start() {
   thread_ = std::thread([this] { Run(); });
@@ -187,7 +189,12 @@ void ClaimLoop::Run() {
   while (const int limit = scheduler_.AwaitClaim()) {
     const absl::Time t0 = absl::Now();
     const absl::Time claimed_at = scheduler_.Now();
-    absl::StatusOr<ClaimBatch> batch = store_.Claim(limit, lease_);
+    // The previous batch is dispatched by now (dispatch_ runs on this
+    // thread), so its suspect, if any, is in flight.
+    const DispatchStore::Suspects suspects = suspect_in_flight_ && suspect_in_flight_()
+                                                 ? DispatchStore::Suspects::kNone
+                                                 : DispatchStore::Suspects::kOneAlone;
+    absl::StatusOr<ClaimBatch> batch = store_.Claim(limit, lease_, suspects);
     const absl::Duration took = absl::Now() - t0;
     ++stats_.claims;
     stats_.claim_time += took;

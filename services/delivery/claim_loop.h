@@ -134,8 +134,11 @@ class ClaimLoop {
     std::function<std::vector<BacklogPull>()> take;
     std::function<void(const BacklogPull&, int pulled)> done;
   };
+  // `suspect_in_flight` says whether a suspect delivery of this process is
+  // being sent (DeliveryPipeline::SuspectInFlight): claims then take none.
   ClaimLoop(ClaimScheduler& scheduler, DispatchStore& store, absl::Duration lease,
-            std::function<void(const ClaimBatch&)> dispatch, metrics::PgMetrics* pg_metrics, Pulls pulls = {});
+            std::function<void(const ClaimBatch&)> dispatch, metrics::PgMetrics* pg_metrics, Pulls pulls = {},
+            std::function<bool()> suspect_in_flight = {});
   ~ClaimLoop() { Join(); }
   void Start();
   // Returns once the thread ended (after ClaimScheduler::Stop).
@@ -151,6 +154,7 @@ class ClaimLoop {
   const std::function<void(const ClaimBatch&)> dispatch_;
   metrics::PgMetrics* const pg_metrics_;
   const Pulls pulls_;
+  const std::function<bool()> suspect_in_flight_;
   Stats stats_;  // the thread's
   std::thread thread_;
 };

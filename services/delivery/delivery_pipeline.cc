@@ -87,7 +87,8 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
                                    std::vector<OutgoingRequest>& start, std::vector<DeliveryResult>& results,
                                    DispatchSummary& summary) {
   Job job{d.id,          d.webhook_id, d.lease_us,   d.attempt_count + 1,  d.retry_on_error,
-          false,         "",           absl::InfinitePast(), d.created_us, d.ordered_resource_id};
+          false,         "",           absl::InfinitePast(), d.created_us, d.ordered_resource_id,
+          d.suspect};
   if (!d.webhook_enabled) {  // disabled since it was enqueued: cancelled unsent
     results.push_back(NoAttempt(job, DeliveryResult::Action::kCancel));
     return;
@@ -287,6 +288,14 @@ void DeliveryPipeline::StopSending() {
   }
   StopTicking();
   recorder_.Add(std::move(released));
+}
+
+bool DeliveryPipeline::SuspectInFlight() const {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [tag, job] : jobs_) {
+    if (job.suspect) return true;
+  }
+  return false;
 }
 
 std::vector<BacklogPull> DeliveryPipeline::TakePulls() {

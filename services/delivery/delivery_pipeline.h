@@ -80,6 +80,9 @@ class DeliveryPipeline {
   // (DestinationAdmission::TakePulls; the claimer calls this after a claim
   // that found less than it asked for).
   std::vector<BacklogPull> TakePulls();
+  // Whether a suspect delivery (ClaimedDelivery::suspect) is being sent or
+  // waits to be: the claimer then takes no other (DispatchStore::Suspects).
+  bool SuspectInFlight() const;
   // What a pull made due (DestinationAdmission::PullDone).
   void PullDone(const BacklogPull& pull, int pulled);
   // Claimed deliveries handed on whose result has not come back.
@@ -100,6 +103,7 @@ class DeliveryPipeline {
     absl::Time event_created_at;
     int64_t created_us = 0;  // ClaimedDelivery::created_us
     int64_t ordered_resource_id = 0;  // ClaimedDelivery::ordered_resource_id
+    bool suspect = false;             // ClaimedDelivery::suspect
   };
   static DeliveryResult NoAttempt(const Job& job, DeliveryResult::Action action,
                                   absl::Duration delay = absl::ZeroDuration());

@@ -97,6 +97,7 @@ ClaimedDelivery DeliveryFromRow(const pqxx::row& row) {
   d.sequence = row[23].as<int64_t>();
   d.created_us = row[24].as<int64_t>();
   d.parked = row[25].as<bool>();
+  d.suspect = row[26].as<bool>();
   return d;
 }
 
@@ -285,14 +286,14 @@ absl::StatusOr<std::unique_ptr<PgDispatchStore>> PgDispatchStore::Connect(std::s
   return std::unique_ptr<PgDispatchStore>(new PgDispatchStore(std::move(impl)));
 }
 
-absl::StatusOr<ClaimBatch> PgDispatchStore::Claim(int limit, absl::Duration lease) {
+absl::StatusOr<ClaimBatch> PgDispatchStore::Claim(int limit, absl::Duration lease, Suspects suspects) {
   if (absl::Status s = impl_->EnsureConnected(); !s.ok()) return s;
   try {
     ClaimBatch batch;
     pqxx::work txn(*impl_->conn);
     const pqxx::result rows =
         txn.exec_prepared(kClaim.name, limit, static_cast<long long>(absl::ToInt64Milliseconds(lease)),
-                          impl_->options.max_unreported_claims);
+                          impl_->options.max_unreported_claims, suspects == Suspects::kOneAlone);
     batch.deliveries.reserve(rows.size());
     std::set<std::string> event_ids;
     std::set<int64_t> quarantined_ordered;

@@ -82,6 +82,10 @@ struct ClaimedDelivery {
   // (deliveries.parked_backlog): more of its destination's backlog may be
   // parked (DestinationAdmission::TakePulls).
   bool parked = false;
+  // Its last two claims ended without a result (OCTO_SUSPECT in the claim):
+  // it may be the delivery that crashes the process. While it is in flight
+  // the process claims no other suspect (DispatchStore::Suspects).
+  bool suspect = false;
 };
 
 struct ClaimBatch {
@@ -144,7 +148,17 @@ class DispatchStore {
   // (failed, the reason in the attempt log) and not returned. UNAVAILABLE
   // when the database cannot be reached; ABORTED for a transient refusal
   // (deadlock, timeout); INTERNAL otherwise.
-  virtual absl::StatusOr<ClaimBatch> Claim(int limit, absl::Duration lease) = 0;
+  //
+  // A suspect (a delivery whose last two claims ended without a result) is
+  // claimed alone, and only with kOneAlone: a process that has a suspect in
+  // flight claims with kNone, so that when one suspect crashes the process,
+  // no other suspect dies with it and moves towards quarantine for a crash
+  // that was not its own. Deliveries without suspicion are claimed either way.
+  enum class Suspects { kOneAlone, kNone };
+  virtual absl::StatusOr<ClaimBatch> Claim(int limit, absl::Duration lease, Suspects suspects) = 0;
+  absl::StatusOr<ClaimBatch> Claim(int limit, absl::Duration lease) {
+    return Claim(limit, lease, Suspects::kOneAlone);
+  }
 
   // Writes results in one transaction: inserts the attempt rows (under the
   // number reserved at claim time), updates the deliveries whose lease is
@@ -222,7 +236,8 @@ class PgDispatchStore final : public DispatchStore {
   }
   ~PgDispatchStore() override;
 
-  absl::StatusOr<ClaimBatch> Claim(int limit, absl::Duration lease) override;
+  using DispatchStore::Claim;
+  absl::StatusOr<ClaimBatch> Claim(int limit, absl::Duration lease, Suspects suspects) override;
   absl::Status WriteResults(const std::vector<DeliveryResult>& results) override;
   DisabledCounts TakeDisabledCounts() override;
   absl::StatusOr<int> PullForward(const std::vector<std::string>& webhook_ids, int limit) override;

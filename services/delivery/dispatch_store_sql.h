@@ -51,10 +51,12 @@ struct Statement {
   "    WHERE h.id = q.ordered_resource_id AND h.in_flight_until >= now())))"
 
 // $1 = batch size, $2 = lease in milliseconds, $3 = claims without a result
-// after which a delivery is quarantined. `picked` takes the due rows in
-// next_attempt_at order from the partial index, skipping rows another
+// after which a delivery is quarantined, $4 = whether a suspect may be taken
+// (false while the process has one in flight). `picked` takes the due rows
+// in next_attempt_at order from the partial index, skipping rows another
 // session holds locked; `chosen` keeps them all, or only one suspect (see
-// OCTO_SUSPECT: the others stay due, for the next claim); the UPDATE
+// OCTO_SUSPECT: the others stay due, for the next claim), or without $4
+// every picked row but the suspects; the UPDATE
 // leases them (found by primary key, an
 // array: the planner then never scans the whole table), reserves the
 // attempt number of this claim, and, for a row whose previous claim never
@@ -72,9 +74,11 @@ constexpr Statement kClaim{
     "    AND " OCTO_HEAD_OF_RESOURCE
     "  ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED),"
     " chosen AS MATERIALIZED ("
-    "  SELECT * FROM picked WHERE NOT EXISTS (SELECT 1 FROM picked WHERE " OCTO_SUSPECT ")"
+    "  SELECT * FROM picked WHERE $4::boolean AND NOT EXISTS (SELECT 1 FROM picked WHERE " OCTO_SUSPECT ")"
     "  UNION ALL"
-    "  (SELECT * FROM picked WHERE " OCTO_SUSPECT " ORDER BY id LIMIT 1)),"
+    "  (SELECT * FROM picked WHERE $4::boolean AND " OCTO_SUSPECT " ORDER BY id LIMIT 1)"
+    "  UNION ALL"
+    "  SELECT * FROM picked WHERE NOT $4::boolean AND NOT " OCTO_SUSPECT "),"
     // Ordered delivery: the resource of a chosen ordered row is taken for the
     // lease (ordered_resources.in_flight_until), unless a concurrent claim
     // holds or just took it (its lock is skipped; a committed take is seen by
@@ -116,7 +120,7 @@ constexpr Statement kClaim{
     "    AND d.created_at >= (SELECT min(created_at) FROM chosen)"
     "    AND d.created_at <= (SELECT max(created_at) FROM chosen)"
     "  RETURNING d.id, d.event_id, d.webhook_id, d.attempt_count, d.lease_expires_at, d.state,"
-    "    d.ordered_resource_id, d.sequence, d.created_at, d.parked_backlog),"
+    "    d.ordered_resource_id, d.sequence, d.created_at, d.parked_backlog, d.unreported_claims),"
     // The rows are locked by `picked`: its values are the ones the UPDATE saw.
     " lost AS ("
     "  INSERT INTO delivery_attempts (delivery_id, attempt_number, started_at, duration_ms,"
@@ -137,7 +141,9 @@ constexpr Statement kClaim{
     "  CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret ELSE '' END,"
     "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0), c.state <> 'pending', w.dialect,"
     "  COALESCE(c.ordered_resource_id, 0), COALESCE(c.sequence, 0), " OCTO_MICROS("c.created_at") ","
-    "  COALESCE(c.parked_backlog, false)"
+    "  COALESCE(c.parked_backlog, false),"
+    // A suspect before this claim (OCTO_SUSPECT) has now two unreported.
+    "  c.unreported_claims >= 2"
     " FROM claimed c"
     " JOIN webhooks w ON w.id = c.webhook_id"
     // By id alone, not also by created_at: a delivery's week is its event's

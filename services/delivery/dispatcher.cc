@@ -93,7 +93,8 @@ class DispatcherImpl final : public Dispatcher {
                 },
                 options.pg_metrics,
                 {[this] { return pipeline_.TakePulls(); },
-                 [this](const BacklogPull& pull, int pulled) { pipeline_.PullDone(pull, pulled); }}) {}
+                 [this](const BacklogPull& pull, int pulled) { pipeline_.PullDone(pull, pulled); }},
+                [this] { return pipeline_.SuspectInFlight(); }) {}
 
   ~DispatcherImpl() override { Stop(); }
 

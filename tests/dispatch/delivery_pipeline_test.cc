@@ -88,6 +88,25 @@ TEST_F(PipelineTest, ASuccessIsRecordedAsOneAttemptUnderItsLease) {
   EXPECT_EQ(pipeline_->Outstanding(), 0u);
 }
 
+// A suspect (its last two claims ended without a result: it may be the
+// delivery that crashes the process) counts as in flight from its dispatch
+// until its outcome is known, so that the claimer takes no other suspect
+// meanwhile; a delivery without suspicion does not count.
+TEST_F(PipelineTest, ASuspectIsInFlightUntilItsOutcome) {
+  ClaimedDelivery plain = TestDelivery(1, kUrl);
+  pipeline_->Dispatch(Claims({plain}));
+  EXPECT_FALSE(pipeline_->SuspectInFlight());
+  ClaimedDelivery suspect = TestDelivery(2, kUrl);
+  suspect.suspect = true;
+  pipeline_->Dispatch(Claims({suspect}));
+  EXPECT_TRUE(pipeline_->SuspectInFlight());
+  ASSERT_TRUE(transport_.Complete(TagOf(plain.id), Answered(204)));
+  EXPECT_TRUE(pipeline_->SuspectInFlight());
+  ASSERT_TRUE(transport_.Complete(TagOf(suspect.id), Answered(204)));
+  EXPECT_FALSE(pipeline_->SuspectInFlight());
+  EXPECT_EQ(Record().size(), 2u);
+}
+
 // The retry schedule with its +-20 % jitter, then failed when it runs out.
 TEST_F(PipelineTest, ServerErrorsFollowTheRetryScheduleThenFail) {
   ClaimedDelivery first = TestDelivery(1, kUrl);

@@ -43,9 +43,11 @@ class FakeDispatchStore final : public delivery::DispatchStore {
     disabled_ = counts;
   }
 
-  absl::StatusOr<delivery::ClaimBatch> Claim(int limit, absl::Duration lease) override {
+  using delivery::DispatchStore::Claim;
+  absl::StatusOr<delivery::ClaimBatch> Claim(int limit, absl::Duration lease, Suspects suspects) override {
     std::lock_guard lock(mu_);
     claim_limits_.push_back(limit);
+    claim_suspects_.push_back(suspects);
     last_lease_ = lease;
     if (claims_.empty()) return delivery::ClaimBatch{};
     absl::StatusOr<delivery::ClaimBatch> next = std::move(claims_.front());
@@ -85,6 +87,11 @@ class FakeDispatchStore final : public delivery::DispatchStore {
     std::lock_guard lock(mu_);
     return claim_limits_;
   }
+  // What each claim allowed of suspects, in order.
+  std::vector<Suspects> claim_suspects() const {
+    std::lock_guard lock(mu_);
+    return claim_suspects_;
+  }
   absl::Duration last_lease() const {
     std::lock_guard lock(mu_);
     return last_lease_;
@@ -105,6 +112,7 @@ class FakeDispatchStore final : public delivery::DispatchStore {
   std::vector<delivery::DeliveryResult> written_;
   std::vector<int> write_sizes_;
   std::vector<int> claim_limits_;
+  std::vector<Suspects> claim_suspects_;
   absl::Duration last_lease_;
   DisabledCounts disabled_;
 };

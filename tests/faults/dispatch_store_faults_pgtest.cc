@@ -193,6 +193,46 @@ TEST_F(DispatchStoreFaultsTest, ADeliveryInterruptedTwiceIsClaimedAloneSoItsNeig
   EXPECT_NE(next->deliveries[0].id, d.id);
 }
 
+// Claimed alone per claim is not enough: a process runs several claims at
+// once, and a second suspect in flight beside the one that crashes the
+// process would die with it again, towards quarantine. With kNone (the
+// process has a suspect in flight) suspects stay due; a delivery without
+// suspicion is still claimed.
+TEST_F(DispatchStoreFaultsTest, WhileASuspectIsInFlightNoOtherSuspectIsClaimed) {
+  for (int claim = 1; claim <= 2; ++claim) {  // both in flight at two crashes
+    absl::StatusOr<ClaimBatch> batch = store_->Claim(10, absl::Seconds(30));
+    ASSERT_TRUE(batch.ok()) << batch.status();
+    ASSERT_EQ(batch->deliveries.size(), 2u);
+    for (const ClaimedDelivery& d : batch->deliveries) EXPECT_FALSE(d.suspect) << d.id;
+    ExpireLeases();
+  }
+  absl::StatusOr<ClaimBatch> first = store_->Claim(10, absl::Seconds(30), DispatchStore::Suspects::kOneAlone);
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_EQ(first->deliveries.size(), 1u);
+  EXPECT_TRUE(first->deliveries[0].suspect);
+  absl::StatusOr<ClaimBatch> none = store_->Claim(10, absl::Seconds(30), DispatchStore::Suspects::kNone);
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_TRUE(none->deliveries.empty()) << "a second suspect was claimed beside the first";
+
+  const std::string event = Scalar(
+      "INSERT INTO events (supplier_id, idempotency_key, event, resource_kind, resource_key, resource, occurred_at)"
+      " SELECT id, 'k-fresh', 'booking_update', 'booking', 'b-fresh', '{}', now() FROM suppliers RETURNING id::text");
+  const std::string fresh = Scalar(absl::StrCat("INSERT INTO deliveries (event_id, webhook_id) VALUES ('", event,
+                                                "', '", webhook_, "') RETURNING id::text"));
+  absl::StatusOr<ClaimBatch> plain = store_->Claim(10, absl::Seconds(30), DispatchStore::Suspects::kNone);
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  ASSERT_EQ(plain->deliveries.size(), 1u);
+  EXPECT_EQ(plain->deliveries[0].id, fresh);
+  EXPECT_FALSE(plain->deliveries[0].suspect);
+
+  ASSERT_TRUE(store_->WriteResults({Result(first->deliveries[0], 200, DecisionKind::kSucceeded)}).ok());
+  absl::StatusOr<ClaimBatch> second = store_->Claim(10, absl::Seconds(30), DispatchStore::Suspects::kOneAlone);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ASSERT_EQ(second->deliveries.size(), 1u);
+  EXPECT_NE(second->deliveries[0].id, first->deliveries[0].id);
+  EXPECT_TRUE(second->deliveries[0].suspect);
+}
+
 TEST_F(DispatchStoreFaultsTest, ARedeliverDuringTheSendMakesItDueWhenTheResultIsWritten) {
   const ClaimedDelivery d = ClaimOne(ids_[0]);
   Exec(absl::StrCat("UPDATE deliveries SET redeliver_requested = true WHERE id = '", d.id, "'"));
