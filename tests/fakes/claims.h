@@ -9,9 +9,33 @@
 #include <vector>
 
 #include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "services/delivery/dispatch_store.h"
 
 namespace octo::testing {
+
+// The result of sending claimed delivery `d` once: answered `status`,
+// decided `kind` (a retry after `retry_delay`), under the claim's lease and
+// reserved attempt number, with its partition and ordered resource as the
+// dispatcher passes them on.
+inline delivery::DeliveryResult AttemptResult(const delivery::ClaimedDelivery& d, int status,
+                                              delivery::DecisionKind kind,
+                                              absl::Duration retry_delay = absl::ZeroDuration()) {
+  delivery::DeliveryResult r;
+  r.delivery_id = d.id;
+  r.webhook_id = d.webhook_id;
+  r.lease_us = d.lease_us;
+  r.created_us = d.created_us;
+  r.ordered_resource_id = d.ordered_resource_id;
+  r.attempt_number = d.attempt_count + 1;
+  r.started_at = absl::Now();
+  r.duration = absl::Milliseconds(5);
+  r.attempt.http_status = status;
+  r.decision.kind = kind;
+  if (kind == delivery::DecisionKind::kRetry) r.decision.retry_delay = retry_delay;
+  return r;
+}
 
 inline constexpr char kTestEventId[] = "00000000-0000-4000-8000-000000000001";
 

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "services/delivery/dispatch_store.h"
+#include "tests/fakes/claims.h"
 #include "services/delivery/operations_store.h"
 #include "services/delivery/retention.h"
 #include "tests/integration/delivery_fixture.h"
@@ -85,17 +86,7 @@ class RetentionTest : public DeliveryTest {
   }
 
   void Write(const ClaimedDelivery& d, int status, DecisionKind kind) {
-    DeliveryResult r;
-    r.delivery_id = d.id;
-    r.webhook_id = d.webhook_id;
-    r.lease_us = d.lease_us;
-    r.attempt_number = d.attempt_count + 1;
-    r.started_at = absl::Now();
-    r.duration = absl::Milliseconds(5);
-    r.attempt.http_status = status;
-    r.decision.kind = kind;
-    if (kind == DecisionKind::kRetry) r.decision.retry_delay = absl::Seconds(600);
-    ASSERT_THAT(dispatch_->WriteResults({r}), IsOk());
+    ASSERT_THAT(dispatch_->WriteResults({testing::AttemptResult(d, status, kind, absl::Seconds(600))}), IsOk());
   }
   void Send(const std::string& delivery, int status, DecisionKind kind) { Write(ClaimOne(delivery), status, kind); }
 
