@@ -37,6 +37,8 @@ using dispatch_sql::kLockOrdered;
 using dispatch_sql::kPromoteHeads;
 using dispatch_sql::kReleaseOrdered;
 using dispatch_sql::kPullForward;
+using dispatch_sql::kLockWebhooks;
+using dispatch_sql::kLockOrderedAndCancelled;
 using dispatch_sql::kStatements;
 using dispatch_sql::GoneWebhooks;
 using dispatch_sql::HealthJson;
@@ -158,18 +160,63 @@ struct PgDispatchStore::Impl {
     return status;
   }
 
+  // What a result write changes in webhooks rows, decided (and the rows
+  // locked) by kLockWebhooks before any other row.
+  struct WebhookWrites {
+    std::set<std::string> track;    // failing_since changes
+    std::set<std::string> failing;  // disabled: failing longer than the limit
+    std::set<std::string> gone;     // disabled: 410 Gone
+    std::set<std::string> cancel;   // pending deliveries cancelled (410 or failing)
+  };
+
+  // Locks, in id order, the webhooks rows the results will write
+  // (kLockWebhooks): the lock order is webhooks, ordered_resources,
+  // deliveries (docs/delivery.md, "Lock order"). `health` is HealthJson's.
+  WebhookWrites LockWebhooks(pqxx::work& txn, const std::string& health,
+                             const std::vector<std::pair<std::string, std::string>>& gone) {
+    WebhookWrites w;
+    std::set<std::string> gone_ids;
+    for (const auto& [id, reason] : gone) gone_ids.insert(id);
+    if (health == "[]" && gone_ids.empty()) return w;
+    for (const pqxx::row& row :
+         txn.exec_prepared(kLockWebhooks.name, health, UuidArray(gone_ids),
+                           static_cast<long long>(absl::ToInt64Milliseconds(options.disable_after)))) {
+      const std::string id = row[0].as<std::string>();
+      if (row[1].as<bool>(false)) w.track.insert(id);
+      if (row[2].as<bool>(false)) w.failing.insert(id);
+      if (row[3].as<bool>(false)) w.gone.insert(id);
+    }
+    // As before the lock order: a 410 cancels its webhook's pending
+    // deliveries even when the webhook was disabled already.
+    w.cancel = gone_ids;
+    w.cancel.insert(w.failing.begin(), w.failing.end());
+    return w;
+  }
+
   // The results' statements in `txn`; counts the webhooks disabled.
-  void Write(pqxx::work& txn, const std::vector<DeliveryResult>& results, DisabledCounts& disabled_here) {
+  // `locked`: the webhooks rows the caller locked already (LockWebhooks).
+  void Write(pqxx::work& txn, const std::vector<DeliveryResult>& results, DisabledCounts& disabled_here,
+             const WebhookWrites* locked_webhooks = nullptr) {
+    bool failing = false;
+    const std::string health = HealthJson(results, &failing);
+    const auto gone = GoneWebhooks(results);
+    const WebhookWrites writes =
+        locked_webhooks != nullptr ? *locked_webhooks : LockWebhooks(txn, health, gone);
     // Ordered results: their resources' rows are locked before any delivery
     // row, in kLockOrdered's order, as a redeliver, replay or enqueue takes
     // them (a claim never waits for either): locking the delivery first and
-    // the resource after deadlocked with a redeliver of that delivery. No
-    // statement for unordered results.
+    // the resource after deadlocked with a redeliver of that delivery. So
+    // are the resources of the webhooks whose pending deliveries this write
+    // cancels, in the same statement. No statement for unordered results.
     std::set<int64_t> locked;
     for (const DeliveryResult& r : results) {
       if (r.ordered_resource_id > 0) locked.insert(r.ordered_resource_id);
     }
-    if (!locked.empty()) txn.exec_prepared(kLockOrdered.name, IdArray(locked));
+    if (!writes.cancel.empty()) {
+      txn.exec_prepared(kLockOrderedAndCancelled.name, IdArray(locked), UuidArray(writes.cancel));
+    } else if (!locked.empty()) {
+      txn.exec_prepared(kLockOrdered.name, IdArray(locked));
+    }
     std::set<int64_t> ordered;  // ordered resources among the results
     std::vector<std::string> leases;  // their (resource, lease token), a JSON array per round
     for (const auto& round : Rounds(results)) {
@@ -181,15 +228,17 @@ struct PgDispatchStore::Impl {
     // it locked only now, as before.
     const bool all_locked = std::includes(locked.begin(), locked.end(), ordered.begin(), ordered.end());
     PromoteHeads(txn, ordered, leases, all_locked);
-    bool failing = false;
-    const std::string health = HealthJson(results, &failing);
-    if (health != "[]") txn.exec_prepared(kTrackFailing.name, health);
-    if (failing) {  // only a webhook whose last attempt failed can be disabled: skip the statement otherwise
-      const pqxx::result disabled = txn.exec_prepared(
-          kDisableFailing.name, health, static_cast<long long>(absl::ToInt64Milliseconds(options.disable_after)));
+    // Only the webhooks rows kLockWebhooks locked are written.
+    std::set<std::string> disabled_failing;
+    if (!writes.track.empty()) txn.exec_prepared(kTrackFailing.name, HealthOf(health, writes.track));
+    if (failing && !writes.failing.empty()) {
+      const pqxx::result disabled =
+          txn.exec_prepared(kDisableFailing.name, HealthOf(health, writes.failing),
+                            static_cast<long long>(absl::ToInt64Milliseconds(options.disable_after)));
       disabled_here.failing += static_cast<int>(disabled.size());
       for (const pqxx::row& row : disabled) {
         const std::string webhook_id = row[0].as<std::string>();
+        disabled_failing.insert(webhook_id);
         const pqxx::result cancelled = txn.exec_prepared(kCancelPending.name, webhook_id);
         log::Warn("webhook disabled: its endpoint has been failing for too long",
                   {{"webhook_id", webhook_id},
@@ -197,15 +246,26 @@ struct PgDispatchStore::Impl {
                    {"cancelled_deliveries", std::to_string(cancelled.affected_rows())}});
       }
     }
-    for (const auto& [webhook_id, reason] : GoneWebhooks(results)) {
-      const pqxx::result disabled = txn.exec_prepared(kDisableWebhook.name, webhook_id, reason);
+    for (const auto& [webhook_id, reason] : gone) {
+      const bool disables = writes.gone.count(webhook_id) > 0 && disabled_failing.count(webhook_id) == 0;
+      if (disables) txn.exec_prepared(kDisableWebhook.name, webhook_id, reason);
       const pqxx::result cancelled = txn.exec_prepared(kCancelPending.name, webhook_id);
-      if (disabled.affected_rows() > 0) {
+      if (disables) {
         ++disabled_here.gone;
         log::Warn("webhook disabled: its endpoint answered 410 Gone",
                   {{"webhook_id", webhook_id}, {"cancelled_deliveries", std::to_string(cancelled.affected_rows())}});
       }
     }
+  }
+
+  // The entries of the health JSON array `health` whose webhook is in `ids`.
+  static std::string HealthOf(const std::string& health, const std::set<std::string>& ids) {
+    const boost::json::value all = boost::json::parse(health);
+    boost::json::array kept;
+    for (const boost::json::value& v : all.as_array()) {
+      if (ids.count(std::string(v.at("id").as_string())) > 0) kept.push_back(v);
+    }
+    return boost::json::serialize(kept);
   }
 
   // `ids` as a bigint[] literal: '{1,2}'.
@@ -250,6 +310,10 @@ struct PgDispatchStore::Impl {
     for (const DeliveryResult& r : results) ids.insert(r.delivery_id);
     try {
       pqxx::work txn(*conn);
+      // The lock order holds here too: the webhooks rows first (waiting),
+      // then the delivery and resource rows no one holds (never waiting).
+      bool failing = false;
+      const WebhookWrites webhooks = LockWebhooks(txn, HealthJson(results, &failing), GoneWebhooks(results));
       std::set<std::string> free;
       for (const pqxx::row& row : txn.exec_prepared(kLockFree.name, UuidArray(ids))) free.insert(row[0].as<std::string>());
       // Deleted deliveries are neither free nor locked: not held back.
@@ -264,7 +328,7 @@ struct PgDispatchStore::Impl {
         // A result of a deleted delivery is dropped by the write either way.
         if (free.count(r.delivery_id) > 0) writable.push_back(r);
       }
-      Write(txn, writable, disabled_here);
+      Write(txn, writable, disabled_here, &webhooks);
       txn.commit();
       return held;
     } catch (const std::exception& e) {

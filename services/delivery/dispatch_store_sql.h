@@ -341,6 +341,50 @@ constexpr Statement kDisableFailing{
     " FROM a WHERE w.id = a.id AND a.first_failure IS NOT NULL AND w.status = 'enabled'"
     "  AND w.failing_since <= now() - $2::bigint * interval '1 millisecond'"
     " RETURNING w.id::text, w.disabled_reason"};
+// Lock order (docs/delivery.md, "Lock order"): webhooks rows, then
+// ordered_resources rows, then deliveries rows. A result write takes the
+// webhooks rows it will write first, in id order, in this one statement:
+// the webhooks whose failing_since the batch changes, those it disables
+// (failing longer than the limit, $3 ms) and the enabled ones a 410 Gone
+// disables ($2 = '{uuid,...}'). $1 = the health JSON (kTrackFailing). A
+// row that needs no write is not locked, so results of a healthy webhook
+// never wait for each other; kTrackFailing, kDisableFailing and
+// kDisableWebhook then write only the rows returned (locked, so what they
+// read is what was decided here). Taking them after the delivery rows
+// deadlocked: a writer holding a delivery row waited for the webhook row
+// that another writer held while it cancelled that webhook's pending
+// deliveries (after a 410, or past the failing limit).
+// Disabled for failing too long: the run of failures goes on with this
+// batch and began before the limit (kDisableFailing).
+#define OCTO_DISABLE_FAILING                                                   \
+  "(a.first_failure IS NOT NULL AND w.status = 'enabled' AND "                 \
+  OCTO_NEW_FAILING_SINCE " <= now() - $3::bigint * interval '1 millisecond')"
+constexpr Statement kLockWebhooks{
+    "dispatch_lock_webhooks",
+    "WITH a AS MATERIALIZED ("
+    "  SELECT * FROM json_to_recordset($1::json) AS x(id uuid, first_failure bigint, reset boolean)),"
+    " g AS MATERIALIZED (SELECT DISTINCT id FROM unnest($2::uuid[]) AS y(id))"
+    " SELECT w.id::text,"
+    "  a.id IS NOT NULL AND w.failing_since IS DISTINCT FROM " OCTO_NEW_FAILING_SINCE ","
+    "  " OCTO_DISABLE_FAILING ","
+    "  g.id IS NOT NULL AND w.status = 'enabled'"
+    " FROM webhooks w LEFT JOIN a ON a.id = w.id LEFT JOIN g ON g.id = w.id"
+    " WHERE w.id = ANY(ARRAY(SELECT id FROM a UNION SELECT id FROM g))"
+    "  AND ((a.id IS NOT NULL AND w.failing_since IS DISTINCT FROM " OCTO_NEW_FAILING_SINCE ")"
+    "    OR " OCTO_DISABLE_FAILING " OR (g.id IS NOT NULL AND w.status = 'enabled'))"
+    // Locked in id order (the sort comes before the lock); a row another
+    // writer changed meanwhile is judged again on its new version.
+    " ORDER BY w.id FOR NO KEY UPDATE OF w"};
+
+// Ordered delivery: $1 = '{id,...}' resources of the results, $2 =
+// '{uuid,...}' webhooks whose pending deliveries this write cancels (410,
+// failing): all those rows in kLockOrdered's order, before any delivery row.
+constexpr Statement kLockOrderedAndCancelled{
+    "dispatch_lock_ordered_and_cancelled",
+    "SELECT count(*) FROM (SELECT id FROM ordered_resources"
+    " WHERE id = ANY($1::bigint[]) OR webhook_id = ANY($2::uuid[])"
+    " ORDER BY webhook_id, resource_kind, resource_key FOR UPDATE) AS locked"};
+
 // A backlog pulled forward (docs/delivery.md, "Pulling a parked backlog
 // forward"): $1 = '{uuid,...}' webhooks of one destination that has spare
 // capacity again, $2 = at most this many. Their parked deliveries (released
@@ -371,6 +415,6 @@ constexpr Statement kPullForward{
 constexpr Statement kStatements[] = {kClaim,          kClaimEvents,   kWriteResults, kLockFree,
                                      kDisableWebhook, kCancelPending, kTrackFailing, kDisableFailing,
                                      kLockOrdered,    kPromoteHeads,  kReleaseOrdered, kLockFreeResources,
-                                     kPullForward};
+                                     kPullForward,    kLockWebhooks,  kLockOrderedAndCancelled};
 
 }  // namespace octo::delivery::dispatch_sql
