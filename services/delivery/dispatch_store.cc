@@ -295,11 +295,16 @@ struct PgDispatchStore::Impl {
     if (ordered.empty()) return;
     const std::string array = IdArray(ordered);
     if (!locked) txn.exec_prepared(kLockOrdered.name, array);
-    for (const std::string& json : leases) txn.exec_prepared(kReleaseOrdered.name, json);
+    bool due = false;  // a freed resource's next delivery was due already
+    for (const std::string& json : leases) {
+      for (const pqxx::row& row : txn.exec_prepared(kReleaseOrdered.name, json)) due = due || row[0].as<bool>();
+    }
     const pqxx::result promoted = txn.exec_prepared(kPromoteHeads.name, array);
     // Due now: every replica's claimer is woken (on commit), as after an
-    // enqueue, rather than finding them at its next poll.
-    if (promoted.affected_rows() > 0) txn.exec0(absl::StrCat("NOTIFY ", kDeliveryChannel));
+    // enqueue, rather than finding them at its next poll. That includes a
+    // delivery that was due already but held by its resource's send, which
+    // this result freed: nothing else would wake a claimer for it.
+    if (due || promoted.affected_rows() > 0) txn.exec0(absl::StrCat("NOTIFY ", kDeliveryChannel));
   }
 
   // After a lock timeout: commits the results whose delivery rows, and for

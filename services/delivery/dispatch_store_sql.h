@@ -263,12 +263,19 @@ constexpr Statement kWriteResults{
 // claim no longer holds the resource (its lease ran out and another claim
 // took it, e.g. a late success from another replica) frees nothing: the
 // delivery being sent meanwhile keeps the resource. Run after kLockOrdered.
+// Returns, per resource freed, whether its next delivery (the first
+// pending, as kPromoteHeads finds it) is due already: claimable now, with no
+// promotion to say so (it was made due while this send ran: an earlier-
+// occurred event published meanwhile, a redeliver), so the caller NOTIFYs.
 constexpr Statement kReleaseOrdered{
     "dispatch_release_ordered",
     "UPDATE ordered_resources o SET in_flight_until = NULL"
     " FROM json_to_recordset($1::json) AS x(id bigint, lease bigint)"
     " WHERE o.id = x.id AND o.id = ANY(ARRAY(SELECT id FROM json_to_recordset($1::json) AS y(id bigint, lease bigint)))"
-    "  AND o.in_flight_until IS NOT NULL AND " OCTO_MICROS("o.in_flight_until") " = x.lease"};
+    "  AND o.in_flight_until IS NOT NULL AND " OCTO_MICROS("o.in_flight_until") " = x.lease"
+    " RETURNING COALESCE((SELECT p.next_attempt_at <= now() FROM deliveries p"
+    "   WHERE p.ordered_resource_id = o.id AND p.state = 'pending' AND p.ordered_resource_id IS NOT NULL"
+    "   ORDER BY p.ordered_at, p.sequence LIMIT 1), false)"};
 
 // Ordered delivery: the next delivery of each resource (ordered_sql.h).
 constexpr Statement kLockOrdered{"dispatch_lock_ordered", ordered_sql::kLockOrdered};
