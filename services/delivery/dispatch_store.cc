@@ -20,6 +20,7 @@
 #include "services/common/strings.h"
 #include "services/delivery/dispatch_store_params.h"
 #include "services/delivery/dispatch_store_sql.h"
+#include "services/delivery/dispatch_store_webhooks.h"
 
 namespace octo::delivery {
 namespace {
@@ -37,8 +38,11 @@ using dispatch_sql::kLockOrdered;
 using dispatch_sql::kPromoteHeads;
 using dispatch_sql::kReleaseOrdered;
 using dispatch_sql::kPullForward;
-using dispatch_sql::kLockWebhooks;
 using dispatch_sql::kLockOrderedAndCancelled;
+using dispatch_sql::HealthOf;
+using dispatch_sql::LockWebhooks;
+using dispatch_sql::UuidArray;
+using dispatch_sql::WebhookWrites;
 using dispatch_sql::kStatements;
 using dispatch_sql::GoneWebhooks;
 using dispatch_sql::HealthJson;
@@ -60,16 +64,6 @@ bool IsTimeout(const std::exception& e) {
 bool IsLockTimeout(const std::exception& e) {
   const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
   return sql != nullptr && sql->sqlstate() == "55P03";
-}
-
-std::string UuidArray(const std::set<std::string>& ids) {
-  std::string array = "{";
-  for (const std::string& id : ids) {
-    if (array.size() > 1) array += ',';
-    array += id;  // canonical uuid text: nothing to quote
-  }
-  array += '}';
-  return array;
 }
 
 ClaimedDelivery DeliveryFromRow(const pqxx::row& row) {
@@ -160,39 +154,6 @@ struct PgDispatchStore::Impl {
     return status;
   }
 
-  // What a result write changes in webhooks rows, decided (and the rows
-  // locked) by kLockWebhooks before any other row.
-  struct WebhookWrites {
-    std::set<std::string> track;    // failing_since changes
-    std::set<std::string> failing;  // disabled: failing longer than the limit
-    std::set<std::string> gone;     // disabled: 410 Gone
-    std::set<std::string> cancel;   // pending deliveries cancelled (410 or failing)
-  };
-
-  // Locks, in id order, the webhooks rows the results will write
-  // (kLockWebhooks): the lock order is webhooks, ordered_resources,
-  // deliveries (docs/delivery.md, "Lock order"). `health` is HealthJson's.
-  WebhookWrites LockWebhooks(pqxx::work& txn, const std::string& health,
-                             const std::vector<std::pair<std::string, std::string>>& gone) {
-    WebhookWrites w;
-    std::set<std::string> gone_ids;
-    for (const auto& [id, reason] : gone) gone_ids.insert(id);
-    if (health == "[]" && gone_ids.empty()) return w;
-    for (const pqxx::row& row :
-         txn.exec_prepared(kLockWebhooks.name, health, UuidArray(gone_ids),
-                           static_cast<long long>(absl::ToInt64Milliseconds(options.disable_after)))) {
-      const std::string id = row[0].as<std::string>();
-      if (row[1].as<bool>(false)) w.track.insert(id);
-      if (row[2].as<bool>(false)) w.failing.insert(id);
-      if (row[3].as<bool>(false)) w.gone.insert(id);
-    }
-    // As before the lock order: a 410 cancels its webhook's pending
-    // deliveries even when the webhook was disabled already.
-    w.cancel = gone_ids;
-    w.cancel.insert(w.failing.begin(), w.failing.end());
-    return w;
-  }
-
   // The results' statements in `txn`; counts the webhooks disabled.
   // `locked`: the webhooks rows the caller locked already (LockWebhooks).
   void Write(pqxx::work& txn, const std::vector<DeliveryResult>& results, DisabledCounts& disabled_here,
@@ -201,7 +162,7 @@ struct PgDispatchStore::Impl {
     const std::string health = HealthJson(results, &failing);
     const auto gone = GoneWebhooks(results);
     const WebhookWrites writes =
-        locked_webhooks != nullptr ? *locked_webhooks : LockWebhooks(txn, health, gone);
+        locked_webhooks != nullptr ? *locked_webhooks : LockWebhooks(txn, health, gone, options.disable_after);
     // Ordered results: their resources' rows are locked before any delivery
     // row, in kLockOrdered's order, as a redeliver, replay or enqueue takes
     // them (a claim never waits for either): locking the delivery first and
@@ -258,16 +219,6 @@ struct PgDispatchStore::Impl {
     }
   }
 
-  // The entries of the health JSON array `health` whose webhook is in `ids`.
-  static std::string HealthOf(const std::string& health, const std::set<std::string>& ids) {
-    const boost::json::value all = boost::json::parse(health);
-    boost::json::array kept;
-    for (const boost::json::value& v : all.as_array()) {
-      if (ids.count(std::string(v.at("id").as_string())) > 0) kept.push_back(v);
-    }
-    return boost::json::serialize(kept);
-  }
-
   // `ids` as a bigint[] literal: '{1,2}'.
   static std::string IdArray(const std::set<int64_t>& ids) {
     std::string array = "{";
@@ -318,7 +269,8 @@ struct PgDispatchStore::Impl {
       // The lock order holds here too: the webhooks rows first (waiting),
       // then the delivery and resource rows no one holds (never waiting).
       bool failing = false;
-      const WebhookWrites webhooks = LockWebhooks(txn, HealthJson(results, &failing), GoneWebhooks(results));
+      const WebhookWrites webhooks =
+          LockWebhooks(txn, HealthJson(results, &failing), GoneWebhooks(results), options.disable_after);
       std::set<std::string> free;
       for (const pqxx::row& row : txn.exec_prepared(kLockFree.name, UuidArray(ids))) free.insert(row[0].as<std::string>());
       // Deleted deliveries are neither free nor locked: not held back.
