@@ -155,7 +155,8 @@ struct PgDispatchStore::Impl {
   }
 
   // The results' statements in `txn`; counts the webhooks disabled.
-  // `locked`: the webhooks rows the caller locked already (LockWebhooks).
+  // `locked_webhooks`: what the caller locked already (LockWebhooks); else
+  // they are locked here, before any other row.
   void Write(pqxx::work& txn, const std::vector<DeliveryResult>& results, DisabledCounts& disabled_here,
              const WebhookWrites* locked_webhooks = nullptr) {
     bool failing = false;
