@@ -28,6 +28,7 @@ set(OCTO_DISPATCH_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_render.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_store.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_store_params.cc
+  ${CMAKE_CURRENT_LIST_DIR}/dispatch_store_webhooks.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatcher.cc
   ${CMAKE_CURRENT_LIST_DIR}/pg_notification_source.cc
   ${CMAKE_CURRENT_LIST_DIR}/result_recorder.cc

@@ -20,6 +20,7 @@
 #include "services/common/strings.h"
 #include "services/delivery/dispatch_store_params.h"
 #include "services/delivery/dispatch_store_sql.h"
+#include "services/delivery/dispatch_store_webhooks.h"
 
 namespace octo::delivery {
 namespace {
@@ -37,6 +38,11 @@ using dispatch_sql::kLockOrdered;
 using dispatch_sql::kPromoteHeads;
 using dispatch_sql::kReleaseOrdered;
 using dispatch_sql::kPullForward;
+using dispatch_sql::kLockOrderedAndCancelled;
+using dispatch_sql::HealthOf;
+using dispatch_sql::LockWebhooks;
+using dispatch_sql::UuidArray;
+using dispatch_sql::WebhookWrites;
 using dispatch_sql::kStatements;
 using dispatch_sql::GoneWebhooks;
 using dispatch_sql::HealthJson;
@@ -58,16 +64,6 @@ bool IsTimeout(const std::exception& e) {
 bool IsLockTimeout(const std::exception& e) {
   const auto* sql = dynamic_cast<const pqxx::sql_error*>(&e);
   return sql != nullptr && sql->sqlstate() == "55P03";
-}
-
-std::string UuidArray(const std::set<std::string>& ids) {
-  std::string array = "{";
-  for (const std::string& id : ids) {
-    if (array.size() > 1) array += ',';
-    array += id;  // canonical uuid text: nothing to quote
-  }
-  array += '}';
-  return array;
 }
 
 ClaimedDelivery DeliveryFromRow(const pqxx::row& row) {
@@ -159,17 +155,30 @@ struct PgDispatchStore::Impl {
   }
 
   // The results' statements in `txn`; counts the webhooks disabled.
-  void Write(pqxx::work& txn, const std::vector<DeliveryResult>& results, DisabledCounts& disabled_here) {
+  // `locked_webhooks`: what the caller locked already (LockWebhooks); else
+  // they are locked here, before any other row.
+  void Write(pqxx::work& txn, const std::vector<DeliveryResult>& results, DisabledCounts& disabled_here,
+             const WebhookWrites* locked_webhooks = nullptr) {
+    bool failing = false;
+    const std::string health = HealthJson(results, &failing);
+    const auto gone = GoneWebhooks(results);
+    const WebhookWrites writes =
+        locked_webhooks != nullptr ? *locked_webhooks : LockWebhooks(txn, health, gone, options.disable_after);
     // Ordered results: their resources' rows are locked before any delivery
     // row, in kLockOrdered's order, as a redeliver, replay or enqueue takes
     // them (a claim never waits for either): locking the delivery first and
-    // the resource after deadlocked with a redeliver of that delivery. No
-    // statement for unordered results.
+    // the resource after deadlocked with a redeliver of that delivery. So
+    // are the resources of the webhooks whose pending deliveries this write
+    // cancels, in the same statement. No statement for unordered results.
     std::set<int64_t> locked;
     for (const DeliveryResult& r : results) {
       if (r.ordered_resource_id > 0) locked.insert(r.ordered_resource_id);
     }
-    if (!locked.empty()) txn.exec_prepared(kLockOrdered.name, IdArray(locked));
+    if (!writes.cancel.empty()) {
+      txn.exec_prepared(kLockOrderedAndCancelled.name, IdArray(locked), UuidArray(writes.cancel));
+    } else if (!locked.empty()) {
+      txn.exec_prepared(kLockOrdered.name, IdArray(locked));
+    }
     std::set<int64_t> ordered;  // ordered resources among the results
     std::vector<std::string> leases;  // their (resource, lease token), a JSON array per round
     for (const auto& round : Rounds(results)) {
@@ -181,15 +190,17 @@ struct PgDispatchStore::Impl {
     // it locked only now, as before.
     const bool all_locked = std::includes(locked.begin(), locked.end(), ordered.begin(), ordered.end());
     PromoteHeads(txn, ordered, leases, all_locked);
-    bool failing = false;
-    const std::string health = HealthJson(results, &failing);
-    if (health != "[]") txn.exec_prepared(kTrackFailing.name, health);
-    if (failing) {  // only a webhook whose last attempt failed can be disabled: skip the statement otherwise
-      const pqxx::result disabled = txn.exec_prepared(
-          kDisableFailing.name, health, static_cast<long long>(absl::ToInt64Milliseconds(options.disable_after)));
+    // Only the webhooks rows kLockWebhooks locked are written.
+    std::set<std::string> disabled_failing;
+    if (!writes.track.empty()) txn.exec_prepared(kTrackFailing.name, HealthOf(health, writes.track));
+    if (failing && !writes.failing.empty()) {
+      const pqxx::result disabled =
+          txn.exec_prepared(kDisableFailing.name, HealthOf(health, writes.failing),
+                            static_cast<long long>(absl::ToInt64Milliseconds(options.disable_after)));
       disabled_here.failing += static_cast<int>(disabled.size());
       for (const pqxx::row& row : disabled) {
         const std::string webhook_id = row[0].as<std::string>();
+        disabled_failing.insert(webhook_id);
         const pqxx::result cancelled = txn.exec_prepared(kCancelPending.name, webhook_id);
         log::Warn("webhook disabled: its endpoint has been failing for too long",
                   {{"webhook_id", webhook_id},
@@ -197,10 +208,11 @@ struct PgDispatchStore::Impl {
                    {"cancelled_deliveries", std::to_string(cancelled.affected_rows())}});
       }
     }
-    for (const auto& [webhook_id, reason] : GoneWebhooks(results)) {
-      const pqxx::result disabled = txn.exec_prepared(kDisableWebhook.name, webhook_id, reason);
+    for (const auto& [webhook_id, reason] : gone) {
+      const bool disables = writes.gone.count(webhook_id) > 0 && disabled_failing.count(webhook_id) == 0;
+      if (disables) txn.exec_prepared(kDisableWebhook.name, webhook_id, reason);
       const pqxx::result cancelled = txn.exec_prepared(kCancelPending.name, webhook_id);
-      if (disabled.affected_rows() > 0) {
+      if (disables) {
         ++disabled_here.gone;
         log::Warn("webhook disabled: its endpoint answered 410 Gone",
                   {{"webhook_id", webhook_id}, {"cancelled_deliveries", std::to_string(cancelled.affected_rows())}});
@@ -235,11 +247,16 @@ struct PgDispatchStore::Impl {
     if (ordered.empty()) return;
     const std::string array = IdArray(ordered);
     if (!locked) txn.exec_prepared(kLockOrdered.name, array);
-    for (const std::string& json : leases) txn.exec_prepared(kReleaseOrdered.name, json);
+    bool due = false;  // a freed resource's next delivery was due already
+    for (const std::string& json : leases) {
+      for (const pqxx::row& row : txn.exec_prepared(kReleaseOrdered.name, json)) due = due || row[0].as<bool>();
+    }
     const pqxx::result promoted = txn.exec_prepared(kPromoteHeads.name, array);
     // Due now: every replica's claimer is woken (on commit), as after an
-    // enqueue, rather than finding them at its next poll.
-    if (promoted.affected_rows() > 0) txn.exec0(absl::StrCat("NOTIFY ", kDeliveryChannel));
+    // enqueue, rather than finding them at its next poll. That includes a
+    // delivery that was due already but held by its resource's send, which
+    // this result freed: nothing else would wake a claimer for it.
+    if (due || promoted.affected_rows() > 0) txn.exec0(absl::StrCat("NOTIFY ", kDeliveryChannel));
   }
 
   // After a lock timeout: commits the results whose delivery rows, and for
@@ -250,6 +267,11 @@ struct PgDispatchStore::Impl {
     for (const DeliveryResult& r : results) ids.insert(r.delivery_id);
     try {
       pqxx::work txn(*conn);
+      // The lock order holds here too: the webhooks rows first (waiting),
+      // then the delivery and resource rows no one holds (never waiting).
+      bool failing = false;
+      const WebhookWrites webhooks =
+          LockWebhooks(txn, HealthJson(results, &failing), GoneWebhooks(results), options.disable_after);
       std::set<std::string> free;
       for (const pqxx::row& row : txn.exec_prepared(kLockFree.name, UuidArray(ids))) free.insert(row[0].as<std::string>());
       // Deleted deliveries are neither free nor locked: not held back.
@@ -264,7 +286,7 @@ struct PgDispatchStore::Impl {
         // A result of a deleted delivery is dropped by the write either way.
         if (free.count(r.delivery_id) > 0) writable.push_back(r);
       }
-      Write(txn, writable, disabled_here);
+      Write(txn, writable, disabled_here, &webhooks);
       txn.commit();
       return held;
     } catch (const std::exception& e) {

@@ -3,14 +3,10 @@
 // store's logic reads on its own. docs/delivery.md, "Queue and lease" and
 // "Faults", explains the columns they maintain.
 
+#include "services/delivery/dispatch_webhook_sql.h"
 #include "services/delivery/ordered_sql.h"
 
 namespace octo::delivery::dispatch_sql {
-
-struct Statement {
-  const char* name;
-  const char* sql;
-};
 
 // clang-format off
 // Microseconds since the Unix epoch: exact (extract() returns numeric).
@@ -263,12 +259,19 @@ constexpr Statement kWriteResults{
 // claim no longer holds the resource (its lease ran out and another claim
 // took it, e.g. a late success from another replica) frees nothing: the
 // delivery being sent meanwhile keeps the resource. Run after kLockOrdered.
+// Returns, per resource freed, whether its next delivery (the first
+// pending, as kPromoteHeads finds it) is due already: claimable now, with no
+// promotion to say so (it was made due while this send ran: an earlier-
+// occurred event published meanwhile, a redeliver), so the caller NOTIFYs.
 constexpr Statement kReleaseOrdered{
     "dispatch_release_ordered",
     "UPDATE ordered_resources o SET in_flight_until = NULL"
     " FROM json_to_recordset($1::json) AS x(id bigint, lease bigint)"
     " WHERE o.id = x.id AND o.id = ANY(ARRAY(SELECT id FROM json_to_recordset($1::json) AS y(id bigint, lease bigint)))"
-    "  AND o.in_flight_until IS NOT NULL AND " OCTO_MICROS("o.in_flight_until") " = x.lease"};
+    "  AND o.in_flight_until IS NOT NULL AND " OCTO_MICROS("o.in_flight_until") " = x.lease"
+    " RETURNING COALESCE((SELECT p.next_attempt_at <= now() FROM deliveries p"
+    "   WHERE p.ordered_resource_id = o.id AND p.state = 'pending' AND p.ordered_resource_id IS NOT NULL"
+    "   ORDER BY p.ordered_at, p.sequence LIMIT 1), false)"};
 
 // Ordered delivery: the next delivery of each resource (ordered_sql.h).
 constexpr Statement kLockOrdered{"dispatch_lock_ordered", ordered_sql::kLockOrdered};
@@ -297,50 +300,6 @@ constexpr Statement kLockFreeResources{
     "  ORDER BY o.id FOR UPDATE SKIP LOCKED)"
     " SELECT id::text FROM mine WHERE ordered_resource_id NOT IN (SELECT id FROM locked)"};
 
-// 410 Gone: $1 = webhook id, $2 = reason.
-constexpr Statement kDisableWebhook{
-    "dispatch_disable_webhook",
-    "UPDATE webhooks SET status = 'disabled', disabled_reason = $2, disabled_at = now(),"
-    "  updated_at = greatest(now(), created_at)"
-    " WHERE id = $1::uuid AND status = 'enabled'"};
-// The lease stays: a send still running keeps the delivery (a replay then
-// waits for its result, see ops_replay), and its result clears it.
-constexpr Statement kCancelPending{
-    "dispatch_cancel_pending",
-    "UPDATE deliveries SET state = 'cancelled', completed_at = now()"
-    " WHERE webhook_id = $1::uuid AND state = 'pending'"};
-
-// Endpoint health. $1 = a JSON array, one object
-// per webhook with attempts in the batch: first_failure = when the batch's
-// last run of failed attempts began (µs; null when its last attempt
-// succeeded), reset = a success came before that run. failing_since is set
-// on the first failure of a run and cleared by a success; unchanged rows
-// are not written.
-#define OCTO_NEW_FAILING_SINCE                                                  \
-  "(CASE WHEN a.first_failure IS NULL THEN NULL"                                \
-  "  WHEN a.reset THEN 'epoch'::timestamptz + a.first_failure * interval '1 microsecond'" \
-  "  ELSE COALESCE(w.failing_since,"                                           \
-  "    'epoch'::timestamptz + a.first_failure * interval '1 microsecond') END)"
-constexpr Statement kTrackFailing{
-    "dispatch_track_failing",
-    "WITH a AS MATERIALIZED ("
-    "  SELECT * FROM json_to_recordset($1::json) AS x(id uuid, first_failure bigint, reset boolean))"
-    " UPDATE webhooks w SET failing_since = " OCTO_NEW_FAILING_SINCE
-    " FROM a WHERE w.id = a.id AND w.failing_since IS DISTINCT FROM " OCTO_NEW_FAILING_SINCE};
-// $1 = the same array plus `error` (the last attempt's outcome), $2 = the
-// limit in milliseconds: enabled webhooks whose run of failures (still
-// going: the batch ended on a failure) is older than the limit are disabled.
-constexpr Statement kDisableFailing{
-    "dispatch_disable_failing",
-    "WITH a AS MATERIALIZED ("
-    "  SELECT * FROM json_to_recordset($1::json) AS x(id uuid, first_failure bigint, error text))"
-    " UPDATE webhooks w SET status = 'disabled', disabled_at = now(),"
-    "  updated_at = greatest(now(), w.created_at),"
-    "  disabled_reason = left('failing since ' ||"
-    "    to_char(w.failing_since AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') || ': ' || a.error, 1000)"
-    " FROM a WHERE w.id = a.id AND a.first_failure IS NOT NULL AND w.status = 'enabled'"
-    "  AND w.failing_since <= now() - $2::bigint * interval '1 millisecond'"
-    " RETURNING w.id::text, w.disabled_reason"};
 // A backlog pulled forward (docs/delivery.md, "Pulling a parked backlog
 // forward"): $1 = '{uuid,...}' webhooks of one destination that has spare
 // capacity again, $2 = at most this many. Their parked deliveries (released
@@ -371,6 +330,6 @@ constexpr Statement kPullForward{
 constexpr Statement kStatements[] = {kClaim,          kClaimEvents,   kWriteResults, kLockFree,
                                      kDisableWebhook, kCancelPending, kTrackFailing, kDisableFailing,
                                      kLockOrdered,    kPromoteHeads,  kReleaseOrdered, kLockFreeResources,
-                                     kPullForward};
+                                     kPullForward,    kLockWebhooks,  kLockOrderedAndCancelled};
 
 }  // namespace octo::delivery::dispatch_sql

@@ -61,13 +61,22 @@ PipelineOptions MakePipelineOptions(const DispatcherOptions& o) {
 }
 
 // When the results just written fall due again (ClaimScheduler::Finished):
-// releases without delay at once, deferred releases and retries later.
+// releases without delay at once, deferred releases and retries later. An
+// ordered delivery that finished (succeeded, failed, cancelled) freed its
+// resource, whose next delivery may be claimable now: claim at once (the
+// result's transaction NOTIFYs the other replicas when one is).
 std::vector<absl::Duration> DueIn(const std::vector<DeliveryResult>& written) {
   std::vector<absl::Duration> due;
   for (const DeliveryResult& r : written) {
     const bool released = r.action == DeliveryResult::Action::kRelease;
     const bool retry = r.action == DeliveryResult::Action::kAttempt && r.decision.kind == DecisionKind::kRetry;
-    if (released || (retry && r.decision.retry_delay > absl::ZeroDuration())) due.push_back(r.decision.retry_delay);
+    const bool finished = r.action == DeliveryResult::Action::kCancel ||
+                          (r.action == DeliveryResult::Action::kAttempt && !retry);
+    if (released || (retry && r.decision.retry_delay > absl::ZeroDuration())) {
+      due.push_back(r.decision.retry_delay);
+    } else if (finished && r.ordered_resource_id > 0) {
+      due.push_back(absl::ZeroDuration());
+    }
   }
   return due;
 }

@@ -388,14 +388,19 @@ absl::StatusOr<WebhookRecord> PgRepository::UpdateWebhook(std::string_view conne
 absl::StatusOr<WebhookRecord> PgRepository::DeleteWebhook(std::string_view connection_id,
                                                           std::string_view webhook_id) {
   if (!IsUuid(connection_id) || !IsUuid(webhook_id)) return WebhookNotFound();
-  // A deadlock that remains (e.g. with an operator's redeliver, which locks
-  // the webhook before its delivery) aborts one of the two: the delete is
-  // rerun, with a few more runs than the default.
+  // The lock order (webhook, its resources, its deliveries: see
+  // kLockWebhookForDelete). A deadlock that remains (with a result write
+  // holding two deliveries of the webhook in another order) aborts one of
+  // the two: the delete is rerun, with a few more runs than the default.
   return InTransaction<WebhookRecord>(
       pool_, {.operation = kDeleteWebhook.name, .max_attempts = 5}, kNoText,
       [&](pqxx::work& txn) -> absl::StatusOr<WebhookRecord> {
-        txn.exec_prepared(kLockWebhookDeliveries.name, std::string(webhook_id),
-                          std::string(connection_id));
+        if (txn.exec_prepared(kLockWebhookForDelete.name, std::string(webhook_id), std::string(connection_id))
+                .empty()) {
+          return WebhookNotFound();
+        }
+        txn.exec_prepared(kLockWebhookResources.name, std::string(webhook_id));
+        txn.exec_prepared(kLockWebhookDeliveries.name, std::string(webhook_id));
         const pqxx::result r = txn.exec_prepared(kDeleteWebhook.name, std::string(webhook_id),
                                                  std::string(connection_id));
         if (r.empty()) return WebhookNotFound();

@@ -127,16 +127,27 @@ inline constexpr PgStatement kUpdateWebhook{
     "ordered = COALESCE($12::boolean, ordered), "
     "updated_at = greatest(now(), created_at) "
     "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
-// Deleting a webhook deletes its deliveries (ON DELETE CASCADE). The result
-// recorder locks delivery rows first and then its webhook's row (the health
-// columns); a DELETE locks the webhook first and then cascades to the
-// deliveries: two transactions taking the same rows in opposite order
-// deadlock. So the delete locks the webhook's deliveries first, in id order,
-// as the recorder does, and only then the webhook. Returns how many.
+// Deleting a webhook deletes its ordered resources and deliveries (ON
+// DELETE CASCADE). Every writer takes webhooks rows before ordered_resources
+// rows before deliveries rows (docs/delivery.md, "Lock order"): a result
+// write locks the webhook rows it writes first, an enqueue, redeliver or
+// replay holds its webhook FOR KEY SHARE before it touches resources or
+// deliveries. So the delete locks the webhook first (FOR UPDATE: it waits
+// for those holders, and new ones wait for it), then its resources in the
+// enqueue's order, then its deliveries in id order, and only then deletes.
+// Locking the deliveries before the webhook deadlocked with a redeliver
+// (webhook, then delivery) and now would with a result write.
+inline constexpr PgStatement kLockWebhookForDelete{
+    "lock_webhook_for_delete",
+    "SELECT id FROM webhooks WHERE id = $1::uuid AND connection_id = $2::uuid FOR UPDATE"};
+inline constexpr PgStatement kLockWebhookResources{
+    "lock_webhook_resources",
+    "SELECT count(*) FROM (SELECT id FROM ordered_resources WHERE webhook_id = $1::uuid"
+    " ORDER BY webhook_id, resource_kind, resource_key FOR UPDATE) AS locked"};
 inline constexpr PgStatement kLockWebhookDeliveries{
     "lock_webhook_deliveries",
-    "SELECT count(*) FROM (SELECT d.id FROM deliveries d JOIN webhooks w ON w.id = d.webhook_id"
-    " WHERE w.id = $1::uuid AND w.connection_id = $2::uuid ORDER BY d.id FOR UPDATE OF d) AS locked"};
+    "SELECT count(*) FROM (SELECT id FROM deliveries WHERE webhook_id = $1::uuid"
+    " ORDER BY id FOR UPDATE) AS locked"};
 inline constexpr PgStatement kDeleteWebhook{
     "delete_webhook",
     "DELETE FROM webhooks WHERE id = $1::uuid AND connection_id = $2::uuid "
@@ -162,8 +173,8 @@ inline constexpr std::array kStatements = {
     kSelectConnection,  kListConnections,   kSupplierExists, kConnectionExists, kInsertApiKey,
     kListApiKeys,       kRevokeApiKey,      kAuthenticate,   kInsertWebhook,    kSelectWebhook,
     kSelectWebhooksById,
-    kListWebhooksFirst, kListWebhooksAfter, kUpdateWebhook,  kLockWebhookDeliveries, kDeleteWebhook,
-    kRotateWebhookSecret, kEnableWebhook,
+    kListWebhooksFirst, kListWebhooksAfter, kUpdateWebhook,  kLockWebhookForDelete, kLockWebhookResources,
+    kLockWebhookDeliveries, kDeleteWebhook, kRotateWebhookSecret, kEnableWebhook,
 };
 
 #undef OCTO_MICROS
