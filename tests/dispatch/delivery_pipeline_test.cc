@@ -277,6 +277,32 @@ TEST_F(PipelineTest, ARequestWaitingPastItsQueueWaitIsReleased) {
   EXPECT_EQ(transport_.submitted().size(), 1u);
 }
 
+// How a suspect may end its claim without a send: claimed alone while
+// another claim's request holds its destination (a restarted process's
+// first claims, while the suspect's old lease ran out), it waits in line
+// past max_queue_wait and is released into a backlog slot, no attempt. The
+// store keeps its count of claims without a result for that
+// (UnreportedClaimsTest); here, it is no longer in flight.
+TEST_F(PipelineTest, ASuspectWaitingPastItsQueueWaitIsReleasedUnsent) {
+  PipelineOptions o;
+  o.admission = {.max_per_host = 1, .max_queued_per_host = 10, .max_queue_wait = absl::Seconds(7)};
+  Reset(o);
+  pipeline_->Dispatch(Claims({TestDelivery(1, kUrl)}));
+  ClaimedDelivery suspect = TestDelivery(2, kUrl);
+  suspect.suspect = true;
+  pipeline_->Dispatch(Claims({suspect}));
+  EXPECT_TRUE(pipeline_->SuspectInFlight());
+  clock_.Advance(absl::Seconds(7) + absl::Milliseconds(1));
+  pipeline_->ExpireWaiting();
+  const std::vector<DeliveryResult> r = Record();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].delivery_id, suspect.id);
+  EXPECT_EQ(r[0].action, DeliveryResult::Action::kRelease);
+  EXPECT_TRUE(r[0].parked);
+  EXPECT_EQ(transport_.submitted().size(), 1u);  // never handed to the transport
+  EXPECT_FALSE(pipeline_->SuspectInFlight());
+}
+
 // A slot freed after the next request in line waited past max_queue_wait
 // does not start it (it could outlive its lease): it is released, and the
 // running one's result is recorded.
