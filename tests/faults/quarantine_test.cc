@@ -5,6 +5,7 @@
 // service forever. The test restarts the process each time it dies; other
 // deliveries keep flowing in between.
 #include <cstdlib>
+#include <iostream>
 
 #include <boost/json.hpp>
 
@@ -16,7 +17,23 @@ namespace {
 
 using testing::Reply;
 
-class QuarantineFaultTest : public FaultTest {};
+class QuarantineFaultTest : public FaultTest {
+ protected:
+  // The webhook's deliveries not succeeded, one a line, for a failure message.
+  std::string Unfinished(const CreatedWebhook& hook) {
+    std::string out;
+    for (const auto& row : db().Rows(absl::StrCat(
+             "SELECT state, attempt_count, unreported_claims, COALESCE(claimed_attempt::text, '-'),"
+             " COALESCE(last_error_class, '-'), COALESCE(parked_backlog::text, '-'),"
+             " extract(epoch FROM next_attempt_at - now())::text,"
+             " COALESCE(extract(epoch FROM lease_expires_at - now())::text, '-')"
+             " FROM deliveries WHERE webhook_id = ", SqlQuote(hook.id), " AND state <> 'succeeded'"))) {
+      absl::StrAppend(&out, "  state ", row[0], " attempts ", row[1], " unreported ", row[2], " claimed ", row[3],
+                      " last_error ", row[4], " parked ", row[5], " due_in_s ", row[6], " lease_in_s ", row[7], "\n");
+    }
+    return out;
+  }
+};
 
 TEST_F(QuarantineFaultTest, CrashingDeliveryIsQuarantinedAfterThreeClaims) {
   constexpr int kMaxUnreported = 3;
@@ -73,6 +90,13 @@ TEST_F(QuarantineFaultTest, CrashingDeliveryIsQuarantinedAfterThreeClaims) {
   EXPECT_NE(rows.back()[2].find("quarantined"), std::string::npos) << rows.back()[2];
   EXPECT_EQ(db().Scalar(absl::StrCat("SELECT last_error_class FROM deliveries WHERE id = ", SqlQuote(delivery_id))),
             "interrupted");
+  // A claim of it released unsent into a backlog slot (a restarted process's
+  // line was slow) leaves this mark, which only a result or a pull clears: the count
+  // went on through that release (docs/decisions.md, 116).
+  if (db().Scalar(absl::StrCat("SELECT COALESCE(parked_backlog, false)::text FROM deliveries WHERE id = ",
+                               SqlQuote(delivery_id))) == "true") {
+    std::cout << "note: the crashing delivery was released unsent into a backlog slot between its crashes\n";
+  }
 
   // GetDelivery over REST shows it.
   e2e::RestApi api(stack_->gateway_port(), crashing.api_key, stack_->base().options().base_path);
@@ -80,14 +104,21 @@ TEST_F(QuarantineFaultTest, CrashingDeliveryIsQuarantinedAfterThreeClaims) {
                            .target = absl::StrCat(api.base(), "/ext/webhooks/", bad.id, "/deliveries/", delivery_id),
                            .headers = {},
                            .body = std::nullopt};
-  const testing::HttpResponse shown = api.Send(get);
+  // 503 while octo-subscription's channel to the restarted octo-delivery
+  // still waits out its reconnect backoff (seen once): asked again.
+  testing::HttpResponse shown;
+  Eventually([&] { return (shown = api.Send(get)).status != 503; }, 20s, 200ms);
   ASSERT_EQ(shown.status, 200) << shown.body;
   EXPECT_NE(shown.body.find("quarantined"), std::string::npos) << shown.body;
   EXPECT_NE(shown.body.find("\"failed\""), std::string::npos) << shown.body;
 
-  // The other tenant's deliveries all arrived meanwhile.
-  EXPECT_TRUE(Eventually([&] { return CountInState(good, "succeeded") == published; }, 20s, 200ms))
-      << CountInState(good, "succeeded") << " of " << published;
+  // The other tenant's deliveries all arrived meanwhile: every one stored,
+  // which may be more than were acknowledged (a publish answered with an
+  // error when octo-delivery died after committing it).
+  EXPECT_TRUE(Eventually([&] { return Unfinished(good).empty(); }, 20s, 200ms))
+      << CountInState(good, "succeeded") << " succeeded, " << published << " acknowledged; the others:\n"
+      << Unfinished(good);
+  EXPECT_GE(CountInState(good, "succeeded"), published);
   EXPECT_GE(published, 20);
 }
 
