@@ -20,12 +20,13 @@ struct Statement {
 #define OCTO_UNREPORTED "(d.claimed_attempt IS NOT NULL)"
 // ... and this claim would be one unreported claim too many: quarantine.
 #define OCTO_QUARANTINE "(d.claimed_attempt IS NOT NULL AND d.unreported_claims + 1 >= $3::integer)"
-// A picked row whose claims since its last attempt ended without a result
-// at least twice, its previous claim's included (its process died with it
-// in flight twice; claims released unsent do not count, see OCTO_EVIDENCE,
-// nor do they clear the suspicion): it is claimed alone, so that when it is the one that crashes the process,
-// deliveries claimed beside it are not counted with it. The same test as
-// the claim's returned flag (its unreported_claims after the UPDATE >= 2).
+// A picked row whose claims ended without a result twice in a row, its
+// previous claim's included (its process died with it in flight twice), or
+// a suspect whose last claim was released unsent (that keeps the count, see
+// OCTO_EVIDENCE): it is claimed alone, so that when it is the one that
+// crashes the process, deliveries claimed beside it are not counted with
+// it. The same test as the claim's returned flag (its unreported_claims
+// after the UPDATE >= 2).
 #define OCTO_SUSPECT "(unreported_claims + (claimed_attempt IS NOT NULL)::int >= 2)"
 // The attempt number a claim reserves: after everything recorded or lost.
 #define OCTO_RESERVED "(greatest(d.attempt_count, COALESCE(d.claimed_attempt, 0)) + 1)"
@@ -187,14 +188,18 @@ constexpr Statement kClaimEvents{
 #define OCTO_NUM "(CASE WHEN r.num > 0 THEN r.num ELSE d.attempt_count + 1 END)"
 // This result is the report its claim owed (see kClaim).
 #define OCTO_REPORTS "(" OCTO_OWNED " OR d.claimed_attempt = " OCTO_NUM ")"
-// ... and it says the send did not crash the process: an attempt ran. A
-// release (or park, or cancel) sent nothing, so it proves nothing either
-// way: it ends its claim (claimed_attempt cleared, so the next claim does
-// not count it as lost) but leaves unreported_claims as it was. Resetting
-// it there let a crashing delivery that was once released from its
-// destination's line start its count again and crash the process more
-// than --max_unreported_claims times.
-#define OCTO_EVIDENCE "(" OCTO_REPORTS " AND r.act = 'attempt')"
+// ... and it starts the count of claims without a result again: an
+// attempt ran (the send did not crash the process), or a claim of a
+// delivery that is no suspect (OCTO_SUSPECT) ended without a send. A
+// suspect's claim released unsent (shutdown, its webhook's limits; the
+// pipeline sends a suspect past its destination's line) proves nothing
+// either way: its count stays, so it stays a suspect and its next crash
+// counts (a crashing delivery released once as a suspect needed 5 crashes
+// instead of 3). Before suspicion a release still resets: a kill -9 storm
+// leaves hundreds of deliveries claimed in their destinations' lines, and
+// keeping their counts through the releases that follow made some suspects
+// and quarantined them for kills not their own (KillFaultTest).
+#define OCTO_EVIDENCE "(" OCTO_REPORTS " AND (r.act = 'attempt' OR d.unreported_claims < 2))"
 // The outcome becomes the delivery's last one: not after it succeeded, and
 // not older than an attempt already recorded.
 #define OCTO_LAST \
