@@ -98,7 +98,12 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
     job.event_created_at = e->second.created_at;
   }
   // An unparsable URL is not admitted: the transport answers it as malformed.
-  const std::optional<std::string> destination = DestinationKey(d.url);
+  // Nor is a suspect: sent at once, past its destination's line and its
+  // webhook's limits, so that its claim is not released unsent and the
+  // test whether it crashes the process is not left open (the store keeps
+  // a released suspect's count, see OCTO_EVIDENCE). One request over the
+  // limits at most: a process has one suspect in flight (SuspectInFlight).
+  const std::optional<std::string> destination = d.suspect ? std::nullopt : DestinationKey(d.url);
   uint64_t tag = 0;
   Admission admission;
   {

@@ -16,10 +16,14 @@ namespace octo::delivery::dispatch_sql {
 #define OCTO_UNREPORTED "(d.claimed_attempt IS NOT NULL)"
 // ... and this claim would be one unreported claim too many: quarantine.
 #define OCTO_QUARANTINE "(d.claimed_attempt IS NOT NULL AND d.unreported_claims + 1 >= $3::integer)"
-// A picked row interrupted twice in a row already (its process died with
-// it in flight twice): it is claimed alone, so that when it is the one that
-// crashes the process, deliveries claimed beside it are not counted with it.
-#define OCTO_SUSPECT "(claimed_attempt IS NOT NULL AND unreported_claims >= 1)"
+// A picked row whose claims ended without a result twice in a row, its
+// previous claim's included (its process died with it in flight twice), or
+// a suspect whose last claim was released unsent (that keeps the count, see
+// OCTO_EVIDENCE): it is claimed alone, so that when it is the one that
+// crashes the process, deliveries claimed beside it are not counted with
+// it. The same test as the claim's returned flag (its unreported_claims
+// after the UPDATE >= 2).
+#define OCTO_SUSPECT "(unreported_claims + (claimed_attempt IS NOT NULL)::int >= 2)"
 // The attempt number a claim reserves: after everything recorded or lost.
 #define OCTO_RESERVED "(greatest(d.attempt_count, COALESCE(d.claimed_attempt, 0)) + 1)"
 
@@ -138,7 +142,7 @@ constexpr Statement kClaim{
     "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0), c.state <> 'pending', w.dialect,"
     "  COALESCE(c.ordered_resource_id, 0), COALESCE(c.sequence, 0), " OCTO_MICROS("c.created_at") ","
     "  COALESCE(c.parked_backlog, false),"
-    // A suspect before this claim (OCTO_SUSPECT) has now two unreported.
+    // A suspect (OCTO_SUSPECT): two or more unreported, this claim counted.
     "  c.unreported_claims >= 2"
     " FROM claimed c"
     " JOIN webhooks w ON w.id = c.webhook_id"
@@ -180,6 +184,18 @@ constexpr Statement kClaimEvents{
 #define OCTO_NUM "(CASE WHEN r.num > 0 THEN r.num ELSE d.attempt_count + 1 END)"
 // This result is the report its claim owed (see kClaim).
 #define OCTO_REPORTS "(" OCTO_OWNED " OR d.claimed_attempt = " OCTO_NUM ")"
+// ... and it starts the count of claims without a result again: an
+// attempt ran (the send did not crash the process), or a claim of a
+// delivery that is no suspect (OCTO_SUSPECT) ended without a send. A
+// suspect's claim released unsent (shutdown, its webhook's limits; the
+// pipeline sends a suspect past its destination's line) proves nothing
+// either way: its count stays, so it stays a suspect and its next crash
+// counts (a crashing delivery released once as a suspect needed 5 crashes
+// instead of 3). Before suspicion a release still resets: a kill -9 storm
+// leaves hundreds of deliveries claimed in their destinations' lines, and
+// keeping their counts through the releases that follow made some suspects
+// and quarantined them for kills not their own (KillFaultTest).
+#define OCTO_EVIDENCE "(" OCTO_REPORTS " AND (r.act = 'attempt' OR d.unreported_claims < 2))"
 // The outcome becomes the delivery's last one: not after it succeeded, and
 // not older than an attempt already recorded.
 #define OCTO_LAST \
@@ -227,7 +243,7 @@ constexpr Statement kWriteResults{
     "      WHEN " OCTO_LATE_SUCCESS " OR " OCTO_LATE_GONE " THEN now() ELSE d.completed_at END,"
     "    redeliver_requested = CASE WHEN " OCTO_OWNED " THEN false ELSE d.redeliver_requested END,"
     "    claimed_attempt = CASE WHEN " OCTO_REPORTS " THEN NULL ELSE d.claimed_attempt END,"
-    "    unreported_claims = CASE WHEN " OCTO_REPORTS " THEN 0 ELSE d.unreported_claims END,"
+    "    unreported_claims = CASE WHEN " OCTO_EVIDENCE " THEN 0 ELSE d.unreported_claims END,"
     "    last_http_status = CASE WHEN " OCTO_LAST " THEN r.status ELSE d.last_http_status END,"
     "    last_error_class = CASE WHEN " OCTO_LAST " THEN r.error ELSE d.last_error_class END"
     "  FROM r WHERE d.id = r.id AND d.id = ANY(ARRAY(SELECT id FROM r))"

@@ -277,6 +277,34 @@ TEST_F(PipelineTest, ARequestWaitingPastItsQueueWaitIsReleased) {
   EXPECT_EQ(transport_.submitted().size(), 1u);
 }
 
+// A suspect is sent at once, past its destination's line (here full: one
+// running, one waiting): were it left to wait there, its claim could be
+// released unsent, and whether it crashes the process would stay open (a
+// restarted process's first claims fill the line while the suspect's old
+// lease runs out). The delivery that waited is not held back by it.
+TEST_F(PipelineTest, ASuspectIsSentAtOncePastItsDestinationsLine) {
+  PipelineOptions o;
+  o.admission = {.max_per_host = 1, .max_queued_per_host = 1, .max_queue_wait = absl::Seconds(7)};
+  Reset(o);
+  const ClaimedDelivery running = TestDelivery(1, kUrl);
+  const ClaimedDelivery waiting = TestDelivery(2, kUrl);
+  pipeline_->Dispatch(Claims({running, waiting}));
+  ASSERT_EQ(transport_.submitted().size(), 1u);
+  ClaimedDelivery suspect = TestDelivery(3, kUrl);
+  suspect.suspect = true;
+  pipeline_->Dispatch(Claims({suspect}));
+  ASSERT_EQ(transport_.submitted().size(), 2u);
+  EXPECT_NE(TagOf(suspect.id), 0u);
+  EXPECT_TRUE(Record().empty());  // nothing released
+  ASSERT_TRUE(transport_.Complete(TagOf(suspect.id), Answered(204)));
+  EXPECT_FALSE(pipeline_->SuspectInFlight());
+  ASSERT_TRUE(transport_.Complete(TagOf(running.id), Answered(204)));
+  EXPECT_NE(TagOf(waiting.id), 0u);  // its line moved on as before
+  const std::vector<DeliveryResult> r = Record();
+  ASSERT_EQ(r.size(), 2u);
+  for (const DeliveryResult& x : r) EXPECT_EQ(x.action, DeliveryResult::Action::kAttempt) << x.delivery_id;
+}
+
 // A slot freed after the next request in line waited past max_queue_wait
 // does not start it (it could outlive its lease): it is released, and the
 // running one's result is recorded.

@@ -16,7 +16,23 @@ namespace {
 
 using testing::Reply;
 
-class QuarantineFaultTest : public FaultTest {};
+class QuarantineFaultTest : public FaultTest {
+ protected:
+  // The webhook's deliveries not succeeded, one a line, for a failure message.
+  std::string Unfinished(const CreatedWebhook& hook) {
+    std::string out;
+    for (const auto& row : db().Rows(absl::StrCat(
+             "SELECT state, attempt_count, unreported_claims, COALESCE(claimed_attempt::text, '-'),"
+             " COALESCE(last_error_class, '-'), COALESCE(parked_backlog::text, '-'),"
+             " extract(epoch FROM next_attempt_at - now())::text,"
+             " COALESCE(extract(epoch FROM lease_expires_at - now())::text, '-')"
+             " FROM deliveries WHERE webhook_id = ", SqlQuote(hook.id), " AND state <> 'succeeded'"))) {
+      absl::StrAppend(&out, "  state ", row[0], " attempts ", row[1], " unreported ", row[2], " claimed ", row[3],
+                      " last_error ", row[4], " parked ", row[5], " due_in_s ", row[6], " lease_in_s ", row[7], "\n");
+    }
+    return out;
+  }
+};
 
 TEST_F(QuarantineFaultTest, CrashingDeliveryIsQuarantinedAfterThreeClaims) {
   constexpr int kMaxUnreported = 3;
@@ -32,7 +48,12 @@ TEST_F(QuarantineFaultTest, CrashingDeliveryIsQuarantinedAfterThreeClaims) {
                           .extra_args = {absl::StrCat("--max_unreported_claims=", kMaxUnreported)}}));
   const e2e::Tenant crashing = NewTenant();
   const e2e::Tenant other = NewTenant();
-  const CreatedWebhook bad = Hook(crashing, "order_update", receiver_->Url("/crash-here"));
+  // A destination of its own (localhost, not 127.0.0.1: another line): it
+  // never waits in line behind the other tenant's deliveries, so no claim
+  // of it is released unsent. Before it is a suspect a release would start
+  // its count again (docs/decisions.md, 116) and it would need more crashes.
+  const CreatedWebhook bad =
+      Hook(crashing, "order_update", absl::StrCat("http://localhost:", receiver_->port(), "/crash-here"));
   const CreatedWebhook good = Hook(other, "booking_update", receiver_->Url("/fine"));
   int published = Publish(other, 20, "fine-before");
   ASSERT_EQ(published, 20);
@@ -80,14 +101,21 @@ TEST_F(QuarantineFaultTest, CrashingDeliveryIsQuarantinedAfterThreeClaims) {
                            .target = absl::StrCat(api.base(), "/ext/webhooks/", bad.id, "/deliveries/", delivery_id),
                            .headers = {},
                            .body = std::nullopt};
-  const testing::HttpResponse shown = api.Send(get);
+  // 503 while octo-subscription's channel to the restarted octo-delivery
+  // still waits out its reconnect backoff (seen once): asked again.
+  testing::HttpResponse shown;
+  Eventually([&] { return (shown = api.Send(get)).status != 503; }, 20s, 200ms);
   ASSERT_EQ(shown.status, 200) << shown.body;
   EXPECT_NE(shown.body.find("quarantined"), std::string::npos) << shown.body;
   EXPECT_NE(shown.body.find("\"failed\""), std::string::npos) << shown.body;
 
-  // The other tenant's deliveries all arrived meanwhile.
-  EXPECT_TRUE(Eventually([&] { return CountInState(good, "succeeded") == published; }, 20s, 200ms))
-      << CountInState(good, "succeeded") << " of " << published;
+  // The other tenant's deliveries all arrived meanwhile: every one stored,
+  // which may be more than were acknowledged (a publish answered with an
+  // error when octo-delivery died after committing it).
+  EXPECT_TRUE(Eventually([&] { return Unfinished(good).empty(); }, 20s, 200ms))
+      << CountInState(good, "succeeded") << " succeeded, " << published << " acknowledged; the others:\n"
+      << Unfinished(good);
+  EXPECT_GE(CountInState(good, "succeeded"), published);
   EXPECT_GE(published, 20);
 }
 
