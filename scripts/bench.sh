@@ -52,6 +52,10 @@
 # Environment: OCTO_BENCH_BUILD_DIR (default build/) is where it builds;
 # OCTO_BENCH_KEEP=1 keeps the work directory (logs, results.json,
 # callgrind output) instead of deleting it; it is always kept on failure.
+# OCTO_BENCH_KEEP_PG=1 stops the throwaway PostgreSQL cleanly at the end and
+# keeps its directory (data, postgresql.log) instead of deleting it: a large
+# database (e.g. after --flat) to study with EXPLAIN or to copy for the next
+# experiment (start it with pg_ctl -D DIR/data -o "-p PORT" as user postgres).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -98,7 +102,15 @@ stop_bench() {
 }
 
 stop_pg() {
-  remove_throwaway_pg "$PG_TMP" 60
+  if [[ ${OCTO_BENCH_KEEP_PG:-0} != 0 && -n $PG_TMP && -d $PG_TMP ]]; then
+    if [[ -f $PG_TMP/data/postmaster.pid ]]; then
+      as_pg "$PG_BIN/pg_ctl" -D "$PG_TMP/data" -m fast -w -t 120 stop >/dev/null 2>&1 ||
+        warn "pg_ctl stop failed; see $PG_TMP/postgresql.log"
+    fi
+    log "PostgreSQL data directory kept (stopped): $PG_TMP/data"
+  else
+    remove_throwaway_pg "$PG_TMP" 60
+  fi
   PG_TMP=""
 }
 

@@ -100,7 +100,7 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
   for (std::size_t i : fresh_) {
     const EventToStore& e = *flat_.events[i];
     const ValidEvent& v = *e.valid;
-    const std::string event_id = NewUuidV4();
+    const std::string event_id = NewUuidV7();  // time-ordered: see uuid.h
     const std::string supplier = Lower(e.supplier_id);
     const bool availability = v.kind == payload::ResourceKind::kAvailability;
     const std::string publish = availability ? publish_of(i) : std::string();

@@ -49,14 +49,22 @@ constexpr PgStatement kWebhook{
 
 // $1 webhook, $2 state or NULL, $3 event or NULL, $4/$5 the cursor or NULL,
 // $6 limit. Newest first along deliveries_webhook_created_idx.
-constexpr PgStatement kList{
-    "ops_list_deliveries",
-    "SELECT " OCTO_OPS_DELIVERY_COLUMNS " FROM deliveries d JOIN events e ON e.id = d.event_id"
-    " WHERE d.webhook_id = $1::uuid"
-    "   AND ($2::text IS NULL OR d.state = $2) AND ($3::text IS NULL OR e.event = $3)"
-    "   AND (d.created_at, d.id) < (COALESCE(" OCTO_OPS_TIMESTAMP("$4") ", 'infinity'),"
-    "                               COALESCE($5::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))"
-    " ORDER BY d.created_at DESC, d.id DESC LIMIT $6"};
+#define OCTO_OPS_LIST(extra_condition)                                                          \
+  "SELECT " OCTO_OPS_DELIVERY_COLUMNS " FROM deliveries d JOIN events e ON e.id = d.event_id"  \
+  " WHERE d.webhook_id = $1::uuid" extra_condition                                             \
+  "   AND ($2::text IS NULL OR d.state = $2) AND ($3::text IS NULL OR e.event = $3)"           \
+  "   AND (d.created_at, d.id) < (COALESCE(" OCTO_OPS_TIMESTAMP("$4") ", 'infinity'),"          \
+  "                               COALESCE($5::uuid, 'ffffffff-ffff-ffff-ffff-ffffffffffff'))" \
+  " ORDER BY d.created_at DESC, d.id DESC LIMIT $6"
+constexpr PgStatement kList{"ops_list_deliveries", OCTO_OPS_LIST("")};
+// The same for state failed or cancelled ($2): along deliveries_unsent_idx
+// (migration 0015), which holds only those (a few % of the history), and
+// whose predicate the literal condition lets the planner use whatever $2
+// is. Along deliveries_webhook_created_idx the page read the webhook's
+// succeeded deliveries too, newest first, until it had found a page of
+// failed ones: 58 ms p99 with 10 million attempt rows stored.
+constexpr PgStatement kListUnsent{"ops_list_unsent_deliveries",
+                                  OCTO_OPS_LIST(" AND d.state IN ('failed', 'cancelled')")};
 
 constexpr PgStatement kGet{
     "ops_get_delivery",
@@ -67,7 +75,11 @@ constexpr PgStatement kAttempts{
     "ops_delivery_attempts",
     "SELECT attempt_number, " OCTO_OPS_MICROS("started_at") ", duration_ms,"
     " COALESCE(http_status, 0), COALESCE(error_class, ''), response_snippet"
-    " FROM delivery_attempts WHERE delivery_id = $1::uuid ORDER BY attempt_number"};
+    " FROM delivery_attempts WHERE delivery_id = $1::uuid"
+    // The delivery's created_at ($2, µs), the attempts' partition key: the
+    // look-up reads one week's index, not every week's.
+    "   AND delivery_created_at = " OCTO_OPS_TIMESTAMP("$2")
+    " ORDER BY attempt_number"};
 
 // 9999-12-31T23:59:59.999999Z in microseconds since the epoch.
 constexpr int64_t kMaxCursorMicros = 253402300799999999;
@@ -127,7 +139,7 @@ constexpr PgStatement kReplayMore{
 
 constexpr PgStatement kInsertTest{"ops_insert_test", kInsertTestPing};
 
-constexpr std::array kStatements = {kWebhook, kList,       kGet,       kAttempts,
+constexpr std::array kStatements = {kWebhook, kList,       kListUnsent, kGet,       kAttempts,
                                     kRedeliver, kReplay, kReplayMore, kInsertTest,
                                     kLockOrdered, kPromoteHeads, kLockForRedeliver, kLockForReplay};
 
@@ -227,7 +239,8 @@ absl::StatusOr<pb::Delivery> ReadDelivery(pqxx::work& txn, std::string_view webh
   pb::Delivery delivery;
   DeliveryFromRow(r[0], &delivery);
   if (with_attempts) {
-    for (const pqxx::row& a : txn.exec_prepared(kAttempts.name, std::string(delivery_id))) {
+    const std::string created_micros = r[0][6].as<std::string>();
+    for (const pqxx::row& a : txn.exec_prepared(kAttempts.name, std::string(delivery_id), created_micros)) {
       pb::DeliveryAttempt* attempt = delivery.add_attempts();
       attempt->set_attempt_number(a[0].as<int>());
       SetTime(a[1], attempt->mutable_start_time());
@@ -291,8 +304,9 @@ absl::StatusOr<pb::ListDeliveriesResponse> PgOperationsStore::List(
         if (absl::StatusOr<WebhookRow> w = LockWebhook(txn, connection_id, webhook_id); !w.ok())
           return w.status();
         const std::string micros = after ? std::to_string(after->create_time_micros) : "";
+        const bool unsent = filter.state == "failed" || filter.state == "cancelled";
         const pqxx::result rows = txn.exec_prepared(
-            kList.name, std::string(webhook_id),
+            unsent ? kListUnsent.name : kList.name, std::string(webhook_id),
             filter.state.empty() ? nullptr : filter.state.c_str(),
             filter.event.empty() ? nullptr : filter.event.c_str(),
             after ? micros.c_str() : nullptr, after ? after->id.c_str() : nullptr,

@@ -14,6 +14,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "services/common/validation.h"
 #include "tests/integration/delivery_fixture.h"
 
@@ -60,6 +61,47 @@ TEST_F(DeliveryTest, EnqueueStoresEventSnapshotAndOneDeliveryPerWebhook) {
             2);
   EXPECT_EQ(
       Count("SELECT count(*) FROM deliveries WHERE webhook_id IN ('" + w1 + "', '" + w2 + "')"), 2);
+}
+
+// Event and delivery ids are time-ordered (UUID version 7, migration 0015):
+// the milliseconds of their creation first, so that new rows append to the
+// right edge of the id indexes whatever the size of the history.
+TEST_F(DeliveryTest, EventAndDeliveryIdsAreVersion7AndSortByCreationTime) {
+  NewWebhook(connection_a_);
+  std::vector<std::string> events;
+  for (int i = 0; i < 3; ++i) {
+    pb::PublishEventResponse result;
+    ASSERT_THAT(EnqueueOne(Booking(absl::StrCat("v7-", i), R"({"uuid":"b-v7"})"), &result), GrpcIsOk());
+    events.push_back(result.event_id());
+    absl::SleepFor(absl::Milliseconds(3));
+  }
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    EXPECT_EQ(events[i][14], '7') << events[i];
+    if (i > 0) {
+      EXPECT_LT(events[i - 1], events[i]);
+    }
+  }
+  // Delivery ids come from the column default; the ids' first 48 bits are
+  // the creation time's milliseconds (within the transaction's span).
+  EXPECT_EQ(Count("SELECT count(*) FROM deliveries WHERE substr(id::text, 15, 1) <> '7'"), 0);
+  EXPECT_EQ(Count("SELECT count(*) FROM deliveries d JOIN events e ON e.id = d.event_id"
+                  " WHERE ('x' || lpad(replace(left(d.id::text, 13), '-', ''), 16, '0'))::bit(64)::bigint"
+                  "   BETWEEN floor(extract(epoch FROM d.created_at) * 1000) - 5"
+                  "       AND floor(extract(epoch FROM d.created_at) * 1000) + 5000"
+                  "   AND ('x' || lpad(replace(left(e.id::text, 13), '-', ''), 16, '0'))::bit(64)::bigint"
+                  "   BETWEEN floor(extract(epoch FROM e.created_at) * 1000) - 5000"
+                  "       AND floor(extract(epoch FROM e.created_at) * 1000) + 5000"),
+            3);
+  EXPECT_EQ(Count("SELECT count(*) FROM (SELECT id FROM deliveries ORDER BY created_at) d"
+                  " WHERE substr(id::text, 20, 1) NOT IN ('8', '9', 'a', 'b')"),
+            0);
+  // The SQL generator: version 7, RFC variant, distinct, increasing with time.
+  EXPECT_EQ(Count("SELECT count(DISTINCT u) FROM (SELECT octo_uuid_v7() AS u FROM generate_series(1, 1000)) s"
+                  " WHERE substr(u::text, 15, 1) = '7' AND substr(u::text, 20, 1) IN ('8', '9', 'a', 'b')"),
+            1000);
+  EXPECT_EQ(Count("SELECT count(*) FROM (SELECT octo_uuid_v7() AS a, pg_sleep(0.002), octo_uuid_v7() AS b) s"
+                  " WHERE a < b"),
+            1);
 }
 
 TEST_F(DeliveryTest, EmptyRequestStoresNothing) {

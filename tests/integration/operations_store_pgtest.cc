@@ -1,8 +1,11 @@
 // PgOperationsStore (services/delivery/operations_store.h) on a real
 // database: scoping by connection, the cursor, redelivery of a delivery in
-// flight, concurrent replays, and what the test ping stores.
+// flight, concurrent replays, what the test ping stores, the pages of
+// failed and cancelled deliveries (their own statement and index) and a
+// delivery's attempts read with their partition key.
 #include <atomic>
 #include <limits>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -218,6 +221,78 @@ TEST_F(OperationsStoreTest, TestPingStoresAnEventAndADeliveryButNoSnapshot) {
   // Twice: two pings, two events.
   ASSERT_THAT(ops_->SendTest(connection_a_, availability), IsOk());
   EXPECT_EQ(Count("SELECT count(*) FROM events WHERE event = 'webhook_test'"), 2);
+}
+
+// The "failed" and "cancelled" pages are answered by their own statement
+// (kListUnsent, along deliveries_unsent_idx): the same rows, order and
+// cursor as the general one, never a delivery of another state.
+TEST_F(OperationsStoreTest, FailedAndCancelledPagesListOnlyThoseNewestFirst) {
+  FailedDeliveries(7);
+  const std::string where = absl::StrCat(" FROM deliveries WHERE webhook_id = '", webhook_, "'");
+  // 7 deliveries created a second apart: 2 succeeded, 2 cancelled, 3 failed.
+  Exec(absl::StrCat("UPDATE deliveries d SET created_at = now() - n * interval '1 second',"
+                    " state = CASE WHEN n < 2 THEN 'succeeded' WHEN n < 4 THEN 'cancelled' ELSE 'failed' END,"
+                    " last_http_status = CASE WHEN n < 4 AND n >= 2 THEN NULL ELSE d.last_http_status END,"
+                    " last_error_class = CASE WHEN n < 4 AND n >= 2 THEN 'http' END,"
+                    " attempt_count = 1"
+                    " FROM (SELECT id, row_number() OVER (ORDER BY id) - 1 AS n", where, ") o WHERE d.id = o.id"));
+  ASSERT_EQ(Count("SELECT count(*)" + where + " AND state = 'failed'"), 3);
+  const auto ids = [&](const std::string& state) {
+    std::vector<std::string> out;
+    auto conn = Raw();
+    pqxx::work txn(*conn);
+    for (const auto& r : txn.exec("SELECT id::text" + where + " AND state = '" + state +
+                                  "' ORDER BY created_at DESC, id DESC")) {
+      out.push_back(r[0].as<std::string>());
+    }
+    return out;
+  };
+  for (const std::string state : {"failed", "cancelled", "succeeded"}) {
+    std::vector<std::string> listed;
+    std::optional<DeliveryCursor> after;
+    for (int page = 0; page < 5; ++page) {  // pages of 2
+      absl::StatusOr<pb::ListDeliveriesResponse> r =
+          ops_->List(connection_a_, webhook_, 2, after, {.state = state, .event = ""});
+      ASSERT_THAT(r, IsOk());
+      for (const pb::Delivery& d : r->deliveries()) listed.push_back(d.id());
+      if (r->next_page_token().empty()) break;
+      absl::StatusOr<DeliveryCursor> c = DecodeDeliveryCursor(r->next_page_token());
+      ASSERT_THAT(c, IsOk());
+      after = *c;
+    }
+    EXPECT_EQ(listed, ids(state)) << state;
+  }
+  // Filtered by event too.
+  absl::StatusOr<pb::ListDeliveriesResponse> none =
+      ops_->List(connection_a_, webhook_, 10, std::nullopt, {.state = "failed", .event = "order_update"});
+  ASSERT_THAT(none, IsOk());
+  EXPECT_EQ(none->deliveries_size(), 0);
+}
+
+// GetDelivery reads the attempts with the delivery's created_at (their
+// partition key): a delivery of an older week gets its own attempts.
+TEST_F(OperationsStoreTest, GetReadsTheAttemptsOfADeliveryOfAnOlderWeek) {
+  FailedDeliveries(2);
+  const std::string where = absl::StrCat(" FROM deliveries WHERE webhook_id = '", webhook_, "'");
+  const std::string old = Text("SELECT min(id::text)" + where);
+  const std::string recent = Text("SELECT max(id::text)" + where);
+  // Moved three weeks back (rows move between partitions on update), with
+  // two attempts; the other delivery keeps one attempt in this week.
+  Exec("DO $$ BEGIN PERFORM octo_retention_create_partitions(now() - interval '22 days', now()); END $$");
+  Exec(absl::StrCat("UPDATE deliveries SET created_at = now() - interval '21 days', attempt_count = 2"
+                    " WHERE id = '", old, "'"));
+  Exec(absl::StrCat("INSERT INTO delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, http_status,"
+                    " delivery_created_at) SELECT id, n, created_at, 5, 500, created_at"
+                    " FROM deliveries, generate_series(1, 2) n WHERE id = '", old, "'"));
+  Exec(absl::StrCat("INSERT INTO delivery_attempts (delivery_id, attempt_number, started_at, duration_ms, http_status,"
+                    " delivery_created_at) SELECT id, 1, created_at, 5, 500, created_at FROM deliveries WHERE id = '",
+                    recent, "'"));
+  absl::StatusOr<pb::Delivery> d = ops_->Get(connection_a_, webhook_, old);
+  ASSERT_THAT(d, IsOk());
+  EXPECT_EQ(d->attempts_size(), 2);
+  d = ops_->Get(connection_a_, webhook_, recent);
+  ASSERT_THAT(d, IsOk());
+  EXPECT_EQ(d->attempts_size(), 1);
 }
 
 }  // namespace

@@ -108,10 +108,12 @@ void PrintPhase(const PhaseResult& r, const Config& c) {
   }
   if (!r.statements.empty()) {
     std::printf("   PostgreSQL statements by execution time (pg_stat_statements):\n");
-    std::printf("     %9s %10s %9s %9s  %s\n", "calls", "total ms", "mean ms", "rows", "query");
+    std::printf("     %9s %10s %9s %9s %9s %8s %7s %8s  %s\n", "calls", "total ms", "mean ms", "rows", "hit/call",
+                "rd/call", "fpi/cl", "walKB/cl", "query");
     for (const StatementStat& s : r.statements) {
-      std::printf("     %9lld %10.0f %9.3f %9lld  %s\n", static_cast<long long>(s.calls), s.total_ms,
-                  s.mean_ms, static_cast<long long>(s.rows), s.query.c_str());
+      std::printf("     %9lld %10.0f %9.3f %9lld %9.0f %8.1f %7.1f %8.1f  %s\n", static_cast<long long>(s.calls),
+                  s.total_ms, s.mean_ms, static_cast<long long>(s.rows), s.blks_hit, s.blks_read, s.wal_fpi,
+                  s.wal_kb, s.query.substr(0, 110).c_str());
     }
   }
 }
@@ -128,7 +130,8 @@ boost::json::object PhaseJson(const PhaseResult& r) {
   boost::json::array statements;
   for (const StatementStat& s : r.statements) {
     statements.push_back({{"calls", s.calls}, {"total_ms", s.total_ms}, {"mean_ms", s.mean_ms},
-                          {"rows", s.rows}, {"query", s.query}});
+                          {"rows", s.rows}, {"blks_hit_per_call", s.blks_hit}, {"blks_read_per_call", s.blks_read},
+                          {"wal_fpi_per_call", s.wal_fpi}, {"wal_kb_per_call", s.wal_kb}, {"query", s.query}});
   }
   return {{"complete", r.complete},
           {"problem", r.problem},

@@ -44,20 +44,41 @@ absl::Status DbProbe::StartPhase() {
 
 // The scope's deliveries (an index range scan of deliveries_webhook_created_idx)
 // and each one's attempts counted through the attempts' primary key: the
-// cost follows the phase's deliveries, never the size of the tables.
-#define OCTO_BENCH_SCOPED_DELIVERIES                                                        \
-  "WITH d AS MATERIALIZED (SELECT id, event_id, state FROM deliveries"                      \
+// cost follows the phase's deliveries, never the size of the tables. The
+// attempts are looked up with their partition key (the delivery's
+// created_at, when the schema has it) so that each look-up reads the index
+// of one weekly partition, not of every week stored: without it each
+// delivery probed all of them and a poll took 5.5 s at 10 million attempt
+// rows instead of 1.4 s on the empty database.
+#define OCTO_BENCH_SCOPED_DELIVERIES(attempt_key)                                           \
+  "WITH d AS MATERIALIZED (SELECT id, event_id, state, created_at FROM deliveries"          \
   " WHERE webhook_id = ANY($1::uuid[]) AND created_at >= $2::timestamptz),"                 \
   " da AS (SELECT d.*, a.n, a.ok FROM d CROSS JOIN LATERAL (SELECT count(*) AS n,"          \
   "  count(*) FILTER (WHERE http_status BETWEEN 200 AND 299) AS ok"                         \
-  "  FROM delivery_attempts WHERE delivery_id = d.id) AS a)"
+  "  FROM delivery_attempts WHERE delivery_id = d.id", attempt_key, ") AS a)"
+
+// " AND delivery_created_at = d.created_at" when delivery_attempts has the
+// column (a schema partitioned by week, migration 0013), else "". Asked
+// once per connection.
+namespace {
+const std::string& AttemptKey(pqxx::transaction_base& tx, std::optional<std::string>& cache) {
+  if (!cache) {
+    const bool has_key = tx.exec1("SELECT EXISTS (SELECT 1 FROM information_schema.columns"
+                                  " WHERE table_schema = current_schema() AND table_name = 'delivery_attempts'"
+                                  "   AND column_name = 'delivery_created_at')")[0]
+                             .as<bool>();
+    cache = has_key ? " AND delivery_created_at = d.created_at" : "";
+  }
+  return *cache;
+}
+}  // namespace
 
 absl::StatusOr<std::int64_t> DbProbe::CountAttempts() {
   try {
     pqxx::nontransaction tx(conn_->c);
     if (scoped()) {
-      return tx.exec_params1(OCTO_BENCH_SCOPED_DELIVERIES
-                             " SELECT coalesce(sum(n), 0)::bigint FROM da",
+      return tx.exec_params1(absl::StrCat(OCTO_BENCH_SCOPED_DELIVERIES(AttemptKey(tx, attempt_key_)),
+                                          " SELECT coalesce(sum(n), 0)::bigint FROM da"),
                              scope_webhooks_, scope_since_)[0]
           .as<std::int64_t>();
     }
@@ -73,11 +94,12 @@ absl::StatusOr<DbCounts> DbProbe::Counts() {
     pqxx::row r =
         scoped()
             ? tx.exec_params1(
-                  OCTO_BENCH_SCOPED_DELIVERIES
-                  " SELECT coalesce(sum(n), 0)::bigint, coalesce(sum(ok), 0)::bigint,"
-                  " count(*), count(*) FILTER (WHERE state = 'succeeded'),"
-                  " count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'failed'),"
-                  " count(DISTINCT event_id) FROM da",
+                  absl::StrCat(
+                      OCTO_BENCH_SCOPED_DELIVERIES(AttemptKey(tx, attempt_key_)),
+                      " SELECT coalesce(sum(n), 0)::bigint, coalesce(sum(ok), 0)::bigint,"
+                      " count(*), count(*) FILTER (WHERE state = 'succeeded'),"
+                      " count(*) FILTER (WHERE state = 'pending'), count(*) FILTER (WHERE state = 'failed'),"
+                      " count(DISTINCT event_id) FROM da"),
                   scope_webhooks_, scope_since_)
             : tx.exec1(
                   "SELECT (SELECT count(*) FROM delivery_attempts),"
@@ -120,7 +142,9 @@ absl::StatusOr<std::vector<StatementStat>> DbProbe::TopStatements(int n) {
     pqxx::nontransaction tx(conn_->c);
     pqxx::result r = tx.exec(absl::StrCat(
         "SELECT calls, total_exec_time, mean_exec_time, rows,"
-        " left(regexp_replace(query, '\\s+', ' ', 'g'), 160)"
+        " left(regexp_replace(query, '\\s+', ' ', 'g'), 160),"
+        " shared_blks_hit::float8 / greatest(calls, 1), shared_blks_read::float8 / greatest(calls, 1),"
+        " wal_fpi::float8 / greatest(calls, 1), wal_bytes::float8 / 1024 / greatest(calls, 1)"
         " FROM pg_stat_statements"
         " WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())"
         "   AND query NOT LIKE '%pg_stat_statements%'"
@@ -134,6 +158,10 @@ absl::StatusOr<std::vector<StatementStat>> DbProbe::TopStatements(int n) {
       s.mean_ms = row[2].as<double>();
       s.rows = row[3].as<std::int64_t>();
       s.query = row[4].c_str();
+      s.blks_hit = row[5].as<double>();
+      s.blks_read = row[6].as<double>();
+      s.wal_fpi = row[7].as<double>();
+      s.wal_kb = row[8].as<double>();
       out.push_back(std::move(s));
     }
     return out;

@@ -3,6 +3,7 @@
 // the server's settings and pg_stat_statements.
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,13 @@ struct StatementStat {
   double total_ms = 0;  // execution time, all calls (COMMIT includes the WAL flush)
   double mean_ms = 0;
   std::int64_t rows = 0;
+  // Per call: shared buffers found in / read into shared_buffers, and the
+  // WAL written (full-page images and bytes): what makes a statement's cost
+  // grow with the size of the tables (PostgreSQL 13 and later).
+  double blks_hit = 0;
+  double blks_read = 0;
+  double wal_fpi = 0;
+  double wal_kb = 0;
   std::string query;  // whitespace collapsed, cut to 160 characters
 };
 
@@ -60,6 +68,7 @@ class DbProbe {
   struct Conn;  // a pqxx::connection (a typedef in libpqxx 6: not declarable here)
   explicit DbProbe(std::unique_ptr<Conn> c);
   std::unique_ptr<Conn> conn_;
+  std::optional<std::string> attempt_key_;  // see AttemptKey
   std::string scope_webhooks_;  // a uuid[] literal, "" when unscoped
   std::string scope_since_;     // timestamptz text
 };
