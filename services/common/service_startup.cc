@@ -19,6 +19,11 @@ sigset_t BlockShutdownSignals() {
   return signals;
 }
 
+void KeepHandlerThreads(grpc::ServerBuilder& builder) {
+  builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
+                              kIdleHandlerThreads);
+}
+
 std::string WaitForShutdownSignal(const sigset_t& signals) {
   int signal_number = 0;
   sigwait(&signals, &signal_number);

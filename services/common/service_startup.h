@@ -15,6 +15,8 @@
 #include <memory>
 #include <string>
 
+#include <grpcpp/server_builder.h>
+
 #include "absl/status/statusor.h"
 #include "services/common/metrics.h"
 #include "services/common/pg_connection.h"
@@ -42,5 +44,13 @@ struct ServiceDatabase {
 absl::StatusOr<ServiceDatabase> OpenServiceDatabase(const std::string& database_url, int pool_size,
                                                     const PgConnectionOptions& pg,
                                                     metrics::PgMetrics* metrics);
+
+// gRPC's synchronous server runs each call on a thread of its pool and by
+// default keeps at most two threads waiting for the next call: with many
+// calls in flight (64 publishers, each blocked until its commit) a thread
+// was started for nearly every call and ended after it. This keeps up to
+// kIdleHandlerThreads threads waiting instead (each an idle stack).
+inline constexpr int kIdleHandlerThreads = 128;
+void KeepHandlerThreads(grpc::ServerBuilder& builder);
 
 }  // namespace octo

@@ -97,6 +97,7 @@ int Run(const Config& config) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  KeepHandlerThreads(builder);
   builder.SetMaxReceiveMessageSize(kMaxEnqueueRequestBytes);
   int port = 0;
   builder.AddListeningPort(config.listen, grpc_auth::ServerCredentials(*config.callers, &grpc_auth_metrics), &port);

@@ -211,6 +211,7 @@ int Run(const Config& config) {
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
+  KeepHandlerThreads(builder);
   int port = 0;
   builder.AddListeningPort(config.listen, grpc_auth::ServerCredentials(*config.callers, &grpc_auth_metrics), &port);
   builder.RegisterService(&subscription_service);

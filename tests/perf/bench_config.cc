@@ -70,6 +70,8 @@ ABSL_FLAG(bool, long_run, false,
           "latency phase: 10 minutes at 300 events/s (--latency_rates=300 --rate_seconds=600)");
 ABSL_FLAG(int, single_clients, 64, "single phase: concurrent PublishEvent clients, one event each");
 ABSL_FLAG(int, single_events, 20000, "single phase: events to publish");
+ABSL_FLAG(int, top_statements, 10,
+          "statements of pg_stat_statements printed per phase, by execution time");
 ABSL_FLAG(int, backlog_deliveries, 1000000,
           "backlog phase: deliveries stored with the dispatcher off, then drained");
 ABSL_FLAG(int, offer_rate, 1000, "offer phase: events per second offered");
@@ -189,6 +191,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
   c.json_out = absl::GetFlag(FLAGS_json_out);
   c.single_clients = absl::GetFlag(FLAGS_single_clients);
   c.single_events = absl::GetFlag(FLAGS_single_events);
+  c.top_statements = absl::GetFlag(FLAGS_top_statements);
   c.backlog_deliveries = absl::GetFlag(FLAGS_backlog_deliveries);
   c.offer_rate = absl::GetFlag(FLAGS_offer_rate);
   c.offer_batch = absl::GetFlag(FLAGS_offer_batch);
@@ -241,6 +244,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
            Range("sink_port", c.stack.sink_port, 0, 65535),
            Range("single_clients", c.single_clients, 1, 256),
            Range("single_events", c.single_events, 1, 2'000'000),
+           Range("top_statements", c.top_statements, 1, 100),
            Range("backlog_deliveries", c.backlog_deliveries, 1, 10'000'000),
            Range("offer_rate", c.offer_rate, 1, 100'000),
            Range("offer_batch", c.offer_batch, 1, 500),

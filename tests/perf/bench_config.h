@@ -34,6 +34,7 @@ struct Config {
   std::string json_out;
   int single_clients = 0;
   int single_events = 0;
+  int top_statements = 10;
   int backlog_deliveries = 0;
   int offer_rate = 0;
   int offer_batch = 0;

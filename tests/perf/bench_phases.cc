@@ -61,7 +61,7 @@ absl::Status Bench::Finish(PhaseResult& r, const DbCounts& before, const CpuTime
   r.cpu = CpuDelta(cpu_before, SampleCpu(stack_.Pids()));
   r.wall_seconds = Seconds(Clock::now() - t0);
   if (statements_) {
-    absl::StatusOr<std::vector<StatementStat>> top = db_.TopStatements(10);
+    absl::StatusOr<std::vector<StatementStat>> top = db_.TopStatements(config_.top_statements);
     if (top.ok()) r.statements = std::move(*top);
   }
   absl::StatusOr<SinkStats> s = sink_.Stats();
