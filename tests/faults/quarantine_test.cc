@@ -51,7 +51,7 @@ TEST_F(QuarantineFaultTest, CrashingDeliveryIsQuarantinedAfterThreeClaims) {
   // A destination of its own (localhost, not 127.0.0.1: another line): it
   // never waits in line behind the other tenant's deliveries, so no claim
   // of it is released unsent. Before it is a suspect a release would start
-  // its count again (docs/decisions.md, 116) and it would need more crashes.
+  // its count again (docs/decisions.md, 117) and it would need more crashes.
   const CreatedWebhook bad =
       Hook(crashing, "order_update", absl::StrCat("http://localhost:", receiver_->port(), "/crash-here"));
   const CreatedWebhook good = Hook(other, "booking_update", receiver_->Url("/fine"));

@@ -8,7 +8,7 @@
 // crashed it again needed five crashes instead of three to be quarantined
 // (QuarantineFaultTest, once, in the sanitized build, where a restarted
 // process's line was slow). Before suspicion a release still resets
-// (docs/decisions.md, 116).
+// (docs/decisions.md, 117).
 #include <string>
 
 #include <gtest/gtest.h>

@@ -37,9 +37,6 @@ LANGUAGE sql VOLATILE PARALLEL SAFE AS $$
            FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid
 $$;
 
-ALTER TABLE events ALTER COLUMN id SET DEFAULT octo_uuid_v7();
-ALTER TABLE deliveries ALTER COLUMN id SET DEFAULT octo_uuid_v7();
-
 -- 2. A webhook's failed and cancelled deliveries, newest first: the
 -- attempt log's "failed" page (PgOperationsStore::List with that state) and
 -- a replay's selection read them here instead of walking every delivery of
@@ -50,3 +47,10 @@ ALTER TABLE deliveries ALTER COLUMN id SET DEFAULT octo_uuid_v7();
 -- partition now (time proportional to the tables; writes wait meanwhile).
 CREATE INDEX deliveries_unsent_idx ON deliveries (webhook_id, created_at, id)
   WHERE state IN ('failed', 'cancelled');
+
+-- The defaults of 1, set last: ALTER TABLE takes an ACCESS EXCLUSIVE lock on
+-- events, deliveries and every partition until the migration commits, which
+-- would also block every read (claims, the attempt log) for the whole index
+-- build above if it came first; CREATE INDEX alone only makes writes wait.
+ALTER TABLE events ALTER COLUMN id SET DEFAULT octo_uuid_v7();
+ALTER TABLE deliveries ALTER COLUMN id SET DEFAULT octo_uuid_v7();
