@@ -13,6 +13,7 @@
 #include <set>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "tests/faults/fault_fixture.h"
 
@@ -101,6 +102,20 @@ class KillFaultTest : public FaultTest {
     CheckNothingLostAndEveryRequestLogged(hook, expected, run, kills);
   }
 
+  // A delivery's attempt rows, one per line, for a failure message.
+  std::string AttemptRowsOf(const std::string& webhook_message_id) {
+    std::string out;
+    for (const auto& row : db().Rows(absl::StrCat(
+             "SELECT a.attempt_number::text, COALESCE(a.error_class, ''), COALESCE(a.http_status::text, ''),"
+             " a.started_at::text, a.duration_ms::text, d.unreported_claims::text FROM deliveries d"
+             " JOIN delivery_attempts a ON a.delivery_id = d.id AND a.delivery_created_at = d.created_at"
+             " WHERE 'msg_' || replace(d.id::text, '-', '') = ",
+             SqlQuote(webhook_message_id), " ORDER BY a.attempt_number"))) {
+      absl::StrAppend(&out, "\n  attempt ", absl::StrJoin(row, " | "));
+    }
+    return out;
+  }
+
   // 0 lost: every delivery's webhook-id arrived and nothing else did;
   // duplicates only where a claim was interrupted by a kill, with the same
   // body; at least one attempt row per request seen.
@@ -123,7 +138,8 @@ class KillFaultTest : public FaultTest {
     for (const auto& [id, requests] : by_id) {
       duplicates += requests.size() - 1;
       if (requests.size() > 1) {
-        EXPECT_EQ(interrupted.count(id), 1u) << id << " was sent twice without a claim interrupted by a kill";
+        EXPECT_EQ(interrupted.count(id), 1u) << id << " was sent twice without a claim interrupted by a kill; its attempts:"
+                                             << AttemptRowsOf(id);
         for (const ReceivedRequest& r : requests) EXPECT_EQ(r.body, requests.front().body) << id;
       }
       const auto a = attempts.find(id);
