@@ -138,5 +138,81 @@ TEST(QueueStats, HeldOrderedDeliveriesAreNotDue) {
   EXPECT_LT(stats->oldest_due_age_seconds, 600) << "a held delivery aged the oldest due one";
 }
 
+// Every pending row counts in exactly one state, whichever way the query
+// reaches it (the ordered rule is evaluated only for unleased ordered rows
+// that are not waiting): leases, waiting rows, retrying heads, resources
+// whose send runs or whose lock expired, an earlier pending delivery in
+// another week's partition, finished rows of a resource.
+TEST(QueueStats, EveryPendingRowCountsInOneState) {
+  testing::TestDatabase db;
+  ASSERT_TRUE(ApplyMigrations(db.conninfo(), schema::Migrations(), schema::kMigrationLockKey).ok());
+  pqxx::connection conn(db.conninfo());
+  pqxx::work w(conn);
+  w.exec("INSERT INTO suppliers (name, endpoint, contact) VALUES ('S', 'https://s.example/octo', '{}')");
+  w.exec("INSERT INTO connections (supplier_id, name, max_webhooks) SELECT id, 'c', 100 FROM suppliers");
+  w.exec("INSERT INTO webhooks (connection_id, event, url, secret, ordered) SELECT id, 'booking_update',"
+         " 'http://127.0.0.1:9/x', 'whsec_' || repeat('A', 43) || '=', true FROM connections");
+  // in_flight_until of the resources: c's send runs, e's lock expired.
+  for (const char* key : {"a", "b", "c", "d", "e", "f"}) {
+    w.exec(absl::StrCat("INSERT INTO ordered_resources (webhook_id, resource_kind, resource_key, in_flight_until)"
+                        " SELECT id, 'booking', '", key, "', CASE '", key,
+                        "' WHEN 'c' THEN now() + interval '1 minute' WHEN 'e' THEN now() - interval '1 second'"
+                        " END FROM webhooks"));
+  }
+  // resource: "" for an unordered delivery; next/lease/created: SQL
+  // expressions; sequence also orders ordered_at (one second apart).
+  auto add = [&](const std::string& resource, int sequence, const std::string& next, const std::string& lease,
+                 const std::string& created = "now()", const std::string& state = "pending") {
+    const std::string finished = state == "pending" ? "NULL, 0, NULL" : "now(), 1, 200";
+    const std::string order = resource.empty()
+                                  ? "NULL, NULL, NULL"
+                                  : absl::StrCat("(SELECT id FROM ordered_resources WHERE resource_key = '", resource,
+                                                 "'), ", sequence, ", now() - interval '1 hour' + ", sequence,
+                                                 " * interval '1 second'");
+    w.exec(absl::StrCat("INSERT INTO deliveries (event_id, webhook_id, state, next_attempt_at, lease_expires_at,"
+                        " created_at, completed_at, attempt_count, last_http_status, ordered_resource_id, sequence,"
+                        " ordered_at) SELECT gen_random_uuid(), id, '", state, "', ", next, ", ", lease, ", ",
+                        created, ", ", finished, ", ", order, " FROM webhooks"));
+  };
+  const std::string kLive = "now() + interval '1 minute'";
+  const std::string kExpired = "now() - interval '1 second'";
+  const std::string kWaiting = "'infinity'";
+  auto ago = [](int s) { return absl::StrCat("now() - interval '", s, " seconds'"); };
+  auto in = [](int s) { return absl::StrCat("now() + interval '", s, " seconds'"); };
+  add("", 0, ago(30), "NULL");      // due (the oldest due: 30 s)
+  add("", 0, in(60), "NULL");       // retry_scheduled
+  add("", 0, kWaiting, "NULL");     // retry_scheduled: unordered rows are never held
+  add("", 0, ago(1), kLive);        // in_flight
+  add("", 0, ago(2), kExpired);     // due: its lease expired
+  add("a", 1, ago(99), "NULL", "now()", "succeeded");  // finished: holds nothing back
+  add("a", 2, ago(20), "NULL");     // the head: due
+  add("a", 3, kWaiting, "NULL");    // held
+  add("a", 4, kWaiting, kExpired);  // held
+  add("b", 1, in(120), "NULL");     // a retrying head: retry_scheduled
+  add("b", 2, kWaiting, "NULL");    // held
+  add("c", 1, ago(1), kLive);       // its resource's send: in_flight
+  add("c", 2, ago(40), "NULL");     // due, but its resource is taken: held
+  add("c", 3, in(60), "NULL");      // retrying, its resource taken: held
+  add("d", 1, in(300), "NULL", "now() - interval '7 days'");  // last week's partition: retry_scheduled
+  add("d", 2, ago(50), "NULL");     // due, after d1 (another partition): held
+  add("e", 1, ago(10), "NULL");     // its resource's lock expired: due
+  add("f", 1, ago(5), "NULL");      // the head: due
+  add("f", 2, ago(3), kLive);       // leased behind it (redelivered in flight): in_flight, not held
+  w.commit();
+  ASSERT_EQ(pqxx::nontransaction(conn).exec1("SELECT count(DISTINCT tableoid) FROM deliveries")[0].as<int>(), 2)
+      << "d1 is not in a partition of its own";
+
+  absl::StatusOr<std::unique_ptr<PgPool>> pool = PgPool::Create(db.conninfo(), 1);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  absl::StatusOr<delivery::QueueStats> stats = delivery::ReadQueueStats(**pool);
+  ASSERT_TRUE(stats.ok()) << stats.status();
+  EXPECT_EQ(stats->due, 5);
+  EXPECT_EQ(stats->retry_scheduled, 4);
+  EXPECT_EQ(stats->in_flight, 3);
+  EXPECT_EQ(stats->held, 6);
+  EXPECT_GE(stats->oldest_due_age_seconds, 30);
+  EXPECT_LT(stats->oldest_due_age_seconds, 40) << "a held delivery aged the oldest due one";
+}
+
 }  // namespace
 }  // namespace octo
