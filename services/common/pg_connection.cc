@@ -120,7 +120,11 @@ absl::StatusOr<std::string> PgConninfo(std::string_view conninfo,
   std::string session = absl::StrCat(
       "-c statement_timeout=", Millis(options.statement_timeout),
       " -c lock_timeout=", Millis(options.lock_timeout),
-      " -c idle_in_transaction_session_timeout=", Millis(options.idle_in_transaction_timeout));
+      " -c idle_in_transaction_session_timeout=", Millis(options.idle_in_transaction_timeout),
+      // Short statements, planned on estimates that grow with the tables: past
+      // jit_above_cost each call compiled its plan with LLVM (97 % of the queue
+      // gauge's read at 100,000 pending rows). An operator's options may set it.
+      " -c jit=off");
   if (auto it = kv.find("options"); it != kv.end()) {
     if (!it->second.empty()) absl::StrAppend(&session, " ", it->second);
   } else if (EnvSet("PGOPTIONS")) {

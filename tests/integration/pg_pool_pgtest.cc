@@ -76,6 +76,8 @@ TEST_F(PgLayerTest, EveryPooledConnectionCarriesTheDefaultTimeouts) {
   EXPECT_EQ(Show(*pool, "statement_timeout"), "30s");
   EXPECT_EQ(Show(*pool, "lock_timeout"), "5s");
   EXPECT_EQ(Show(*pool, "idle_in_transaction_session_timeout"), "1min");
+  // The server's default is on; no statement of ours is worth compiling.
+  EXPECT_EQ(Show(*pool, "jit"), "off");
   // The TCP settings are libpq's: visible in the conninfo it connects with.
   EXPECT_THAT(pool->conninfo(), HasSubstr("connect_timeout='5'"));
   EXPECT_THAT(pool->conninfo(), HasSubstr("keepalives_idle='30'"));

@@ -46,7 +46,7 @@ TEST(PgConninfo, AddsTheDefaultTimeoutsAndKeepalives) {
   EXPECT_EQ(kv["tcp_user_timeout"], "60000");
   EXPECT_EQ(kv["options"],
             "-c statement_timeout=30000 -c lock_timeout=5000 "
-            "-c idle_in_transaction_session_timeout=60000");
+            "-c idle_in_transaction_session_timeout=60000 -c jit=off");
 }
 
 TEST(PgConninfo, AcceptsUrisAndKeepsQuotedValues) {
@@ -66,7 +66,7 @@ TEST(PgConninfo, AcceptsUrisAndKeepsQuotedValues) {
   EXPECT_EQ(kv["connect_timeout"], "3");
   EXPECT_EQ(kv["options"],
             "-c statement_timeout=1500 -c lock_timeout=0 "
-            "-c idle_in_transaction_session_timeout=60000");
+            "-c idle_in_transaction_session_timeout=60000 -c jit=off");
 }
 
 TEST(PgConninfo, TheOperatorsOwnSettingsWin) {
@@ -79,7 +79,7 @@ TEST(PgConninfo, TheOperatorsOwnSettingsWin) {
   // Later -c settings win in PostgreSQL: the operator's come last.
   EXPECT_EQ(kv["options"],
             "-c statement_timeout=30000 -c lock_timeout=5000 "
-            "-c idle_in_transaction_session_timeout=60000 -c lock_timeout=100");
+            "-c idle_in_transaction_session_timeout=60000 -c jit=off -c lock_timeout=100");
 }
 
 TEST(PgConninfo, RefusesAnUnparsableConninfoWithoutEchoingIt) {
@@ -133,12 +133,12 @@ TEST(PgConninfo, PgoptionsFromTheEnvironmentIsKeptAfterOurs) {
   auto kv = Parsed(*PgConninfo("dbname=octo", {}));
   EXPECT_EQ(kv["options"],
             "-c statement_timeout=30000 -c lock_timeout=5000 "
-            "-c idle_in_transaction_session_timeout=60000 -c lock_timeout=2s -c search_path=octo");
+            "-c idle_in_transaction_session_timeout=60000 -c jit=off -c lock_timeout=2s -c search_path=octo");
   // The conninfo's own options replace PGOPTIONS, as libpq does.
   auto own = Parsed(*PgConninfo("dbname=octo options='-c work_mem=8MB'", {}));
   EXPECT_EQ(own["options"],
             "-c statement_timeout=30000 -c lock_timeout=5000 "
-            "-c idle_in_transaction_session_timeout=60000 -c work_mem=8MB");
+            "-c idle_in_transaction_session_timeout=60000 -c jit=off -c work_mem=8MB");
 }
 
 TEST(PgConninfo, PgconnectTimeoutFromTheEnvironmentApplies) {
@@ -154,7 +154,7 @@ TEST(PgConninfo, OverrideOptionsComeAfterTheOperatorsAndWin) {
   auto kv = Parsed(*PgConninfo("dbname=octo options='-c lock_timeout=2s'", o));
   EXPECT_EQ(kv["options"],
             "-c statement_timeout=30000 -c lock_timeout=5000 "
-            "-c idle_in_transaction_session_timeout=60000 -c lock_timeout=2s "
+            "-c idle_in_transaction_session_timeout=60000 -c jit=off -c lock_timeout=2s "
             "-c lock_timeout=0 -c statement_timeout=0");
 }
 
