@@ -267,11 +267,18 @@ struct PgDispatchStore::Impl {
     for (const DeliveryResult& r : results) ids.insert(r.delivery_id);
     try {
       pqxx::work txn(*conn);
-      // The lock order holds here too: the webhooks rows first (waiting),
-      // then the delivery and resource rows no one holds (never waiting).
+      // The lock order holds here too: the webhooks rows first, then the
+      // resources of the webhooks whose pending deliveries the write cancels
+      // (both waiting: a cancel needs them all), then the delivery rows, and
+      // the results' own resources, that no one holds (never waiting).
+      // Taking those resources after the delivery rows deadlocked with a
+      // redeliver holding one and waiting for a delivery of the batch.
       bool failing = false;
       const WebhookWrites webhooks =
           LockWebhooks(txn, HealthJson(results, &failing), GoneWebhooks(results), options.disable_after);
+      if (!webhooks.cancel.empty()) {
+        txn.exec_prepared(kLockOrderedAndCancelled.name, "{}", UuidArray(webhooks.cancel));
+      }
       std::set<std::string> free;
       for (const pqxx::row& row : txn.exec_prepared(kLockFree.name, UuidArray(ids))) free.insert(row[0].as<std::string>());
       // Deleted deliveries are neither free nor locked: not held back.
