@@ -41,6 +41,7 @@ using dispatch_sql::kPullForward;
 using dispatch_sql::kLockOrderedAndCancelled;
 using dispatch_sql::HealthOf;
 using dispatch_sql::LockWebhooks;
+using dispatch_sql::CancelOwnPending;
 using dispatch_sql::UuidArray;
 using dispatch_sql::WebhookWrites;
 using dispatch_sql::kStatements;
@@ -208,7 +209,10 @@ struct PgDispatchStore::Impl {
                    {"cancelled_deliveries", std::to_string(cancelled.affected_rows())}});
       }
     }
+    std::set<std::string> cancel_own;  // 410 of a webhook with nothing pending
     for (const auto& [webhook_id, reason] : gone) {
+      if (writes.cancel_own.count(webhook_id) > 0) cancel_own.insert(webhook_id);
+      if (writes.cancel.count(webhook_id) == 0) continue;  // deleted, or in cancel_own
       const bool disables = writes.gone.count(webhook_id) > 0 && disabled_failing.count(webhook_id) == 0;
       if (disables) txn.exec_prepared(kDisableWebhook.name, webhook_id, reason);
       const pqxx::result cancelled = txn.exec_prepared(kCancelPending.name, webhook_id);
@@ -218,6 +222,7 @@ struct PgDispatchStore::Impl {
                   {{"webhook_id", webhook_id}, {"cancelled_deliveries", std::to_string(cancelled.affected_rows())}});
       }
     }
+    CancelOwnPending(txn, results, cancel_own);
   }
 
   // `ids` as a bigint[] literal: '{1,2}'.

@@ -346,6 +346,7 @@ constexpr Statement kPullForward{
 constexpr Statement kStatements[] = {kClaim,          kClaimEvents,   kWriteResults, kLockFree,
                                      kDisableWebhook, kCancelPending, kTrackFailing, kDisableFailing,
                                      kLockOrdered,    kPromoteHeads,  kReleaseOrdered, kLockFreeResources,
-                                     kPullForward,    kLockWebhooks,  kLockOrderedAndCancelled};
+                                     kPullForward,    kLockWebhooks,  kLockOrderedAndCancelled,
+                                     kGonePending,    kCancelOwnPending};
 
 }  // namespace octo::delivery::dispatch_sql
