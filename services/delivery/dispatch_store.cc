@@ -188,7 +188,8 @@ struct PgDispatchStore::Impl {
       if (row[2].as<std::string>() != "[]") leases.push_back(row[2].as<std::string>());
     }
     // A result that did not say its resource (a caller that left it 0) has
-    // it locked only now, as before.
+    // it locked only now, out of the lock order (docs/delivery.md, "Lock
+    // order": the dispatcher always says it).
     const bool all_locked = std::includes(locked.begin(), locked.end(), ordered.begin(), ordered.end());
     PromoteHeads(txn, ordered, leases, all_locked);
     // Only the webhooks rows kLockWebhooks locked are written.
