@@ -48,6 +48,7 @@ using dispatch_sql::kStatements;
 using dispatch_sql::GoneWebhooks;
 using dispatch_sql::HealthJson;
 using dispatch_sql::ResultsJson;
+using dispatch_sql::CreatedSpan;
 using dispatch_sql::Rounds;
 
 bool IsBroken(const std::exception& e) {
@@ -285,12 +286,15 @@ struct PgDispatchStore::Impl {
       if (!webhooks.cancel.empty()) {
         txn.exec_prepared(kLockOrderedAndCancelled.name, "{}", UuidArray(webhooks.cancel));
       }
+      const auto [from, to] = CreatedSpan(results);  // the weeks to read
       std::set<std::string> free;
-      for (const pqxx::row& row : txn.exec_prepared(kLockFree.name, UuidArray(ids))) free.insert(row[0].as<std::string>());
+      for (const pqxx::row& row : txn.exec_prepared(kLockFree.name, UuidArray(ids), from, to)) {
+        free.insert(row[0].as<std::string>());
+      }
       // Deleted deliveries are neither free nor locked: not held back.
       std::size_t held = ids.size() - free.size();
       if (!free.empty()) {
-        for (const pqxx::row& row : txn.exec_prepared(kLockFreeResources.name, UuidArray(free))) {
+        for (const pqxx::row& row : txn.exec_prepared(kLockFreeResources.name, UuidArray(free), from, to)) {
           held += free.erase(row[0].as<std::string>());
         }
       }

@@ -91,6 +91,7 @@ class DispatchStoreFaultsTest : public ::testing::Test {
     r.delivery_id = d.id;
     r.webhook_id = d.webhook_id;
     r.lease_us = d.lease_us;
+    r.created_us = d.created_us;  // as the dispatcher passes it: the writes read only its week
     r.attempt_number = d.attempt_count + 1;
     r.action = DeliveryResult::Action::kAttempt;
     r.started_at = absl::Now();
