@@ -304,8 +304,9 @@ constexpr Statement kLockFree{
     " FOR UPDATE SKIP LOCKED"};
 
 // Ordered delivery, after a lock timeout: $1 = '{uuid,...}', deliveries
-// this transaction locked (kLockFree), $2, $3 as there. Locks their resources' rows that no
-// other session holds (in id order; never waiting), and returns the
+// this transaction locked (kLockFree), $2, $3 as there. Locks their
+// resources' rows that no other session holds (in id order; never
+// waiting), and returns the
 // deliveries whose resource row another session holds: their results wait
 // too, so that the write (kLockOrdered, kReleaseOrdered) cannot time out on
 // it again and hold back the whole batch.
