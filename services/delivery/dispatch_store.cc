@@ -41,12 +41,14 @@ using dispatch_sql::kPullForward;
 using dispatch_sql::kLockOrderedAndCancelled;
 using dispatch_sql::HealthOf;
 using dispatch_sql::LockWebhooks;
+using dispatch_sql::CancelOwnPending;
 using dispatch_sql::UuidArray;
 using dispatch_sql::WebhookWrites;
 using dispatch_sql::kStatements;
 using dispatch_sql::GoneWebhooks;
 using dispatch_sql::HealthJson;
 using dispatch_sql::ResultsJson;
+using dispatch_sql::CreatedSpan;
 using dispatch_sql::Rounds;
 
 bool IsBroken(const std::exception& e) {
@@ -187,7 +189,8 @@ struct PgDispatchStore::Impl {
       if (row[2].as<std::string>() != "[]") leases.push_back(row[2].as<std::string>());
     }
     // A result that did not say its resource (a caller that left it 0) has
-    // it locked only now, as before.
+    // it locked only now, out of the lock order (docs/delivery.md, "Lock
+    // order": the dispatcher always says it).
     const bool all_locked = std::includes(locked.begin(), locked.end(), ordered.begin(), ordered.end());
     PromoteHeads(txn, ordered, leases, all_locked);
     // Only the webhooks rows kLockWebhooks locked are written.
@@ -208,7 +211,10 @@ struct PgDispatchStore::Impl {
                    {"cancelled_deliveries", std::to_string(cancelled.affected_rows())}});
       }
     }
+    std::set<std::string> cancel_own;  // 410 of a webhook with nothing pending
     for (const auto& [webhook_id, reason] : gone) {
+      if (writes.cancel_own.count(webhook_id) > 0) cancel_own.insert(webhook_id);
+      if (writes.cancel.count(webhook_id) == 0) continue;  // deleted, or in cancel_own
       const bool disables = writes.gone.count(webhook_id) > 0 && disabled_failing.count(webhook_id) == 0;
       if (disables) txn.exec_prepared(kDisableWebhook.name, webhook_id, reason);
       const pqxx::result cancelled = txn.exec_prepared(kCancelPending.name, webhook_id);
@@ -218,6 +224,7 @@ struct PgDispatchStore::Impl {
                   {{"webhook_id", webhook_id}, {"cancelled_deliveries", std::to_string(cancelled.affected_rows())}});
       }
     }
+    CancelOwnPending(txn, results, cancel_own);
   }
 
   // `ids` as a bigint[] literal: '{1,2}'.
@@ -267,17 +274,27 @@ struct PgDispatchStore::Impl {
     for (const DeliveryResult& r : results) ids.insert(r.delivery_id);
     try {
       pqxx::work txn(*conn);
-      // The lock order holds here too: the webhooks rows first (waiting),
-      // then the delivery and resource rows no one holds (never waiting).
+      // The lock order holds here too: the webhooks rows first, then the
+      // resources of the webhooks whose pending deliveries the write cancels
+      // (both waiting: a cancel needs them all), then the delivery rows, and
+      // the results' own resources, that no one holds (never waiting).
+      // Taking those resources after the delivery rows deadlocked with a
+      // redeliver holding one and waiting for a delivery of the batch.
       bool failing = false;
       const WebhookWrites webhooks =
           LockWebhooks(txn, HealthJson(results, &failing), GoneWebhooks(results), options.disable_after);
+      if (!webhooks.cancel.empty()) {
+        txn.exec_prepared(kLockOrderedAndCancelled.name, "{}", UuidArray(webhooks.cancel));
+      }
+      const auto [from, to] = CreatedSpan(results);  // the weeks to read
       std::set<std::string> free;
-      for (const pqxx::row& row : txn.exec_prepared(kLockFree.name, UuidArray(ids))) free.insert(row[0].as<std::string>());
+      for (const pqxx::row& row : txn.exec_prepared(kLockFree.name, UuidArray(ids), from, to)) {
+        free.insert(row[0].as<std::string>());
+      }
       // Deleted deliveries are neither free nor locked: not held back.
       std::size_t held = ids.size() - free.size();
       if (!free.empty()) {
-        for (const pqxx::row& row : txn.exec_prepared(kLockFreeResources.name, UuidArray(free))) {
+        for (const pqxx::row& row : txn.exec_prepared(kLockFreeResources.name, UuidArray(free), from, to)) {
           held += free.erase(row[0].as<std::string>());
         }
       }

@@ -143,6 +143,18 @@ std::vector<std::pair<std::string, std::string>> GoneWebhooks(const std::vector<
   return gone;
 }
 
+std::pair<long long, long long> CreatedSpan(const std::vector<DeliveryResult>& results) {
+  if (results.empty()) return {0, 0};
+  long long from = results.front().created_us;
+  long long to = from;
+  for (const DeliveryResult& r : results) {
+    if (r.created_us <= 0) return {0, 0};
+    from = std::min<long long>(from, r.created_us);
+    to = std::max<long long>(to, r.created_us);
+  }
+  return {from, to};
+}
+
 // One UPDATE touches a row once: a delivery appearing twice (claimed again
 // after its lease expired) is written in a second round.
 std::vector<std::vector<const DeliveryResult*>> Rounds(const std::vector<DeliveryResult>& results) {

@@ -26,6 +26,9 @@ std::string HealthJson(const std::vector<DeliveryResult>& results, bool* failing
 std::string ResultsJson(const std::vector<const DeliveryResult*>& results);
 // 410 Gone among `results`, once per webhook: (webhook id, reason).
 std::vector<std::pair<std::string, std::string>> GoneWebhooks(const std::vector<DeliveryResult>& results);
+// The first and last DeliveryResult::created_us of `results` (the span
+// OCTO_CREATED_FROM / OCTO_CREATED_TO read), or {0, 0} when one lacks it.
+std::pair<long long, long long> CreatedSpan(const std::vector<DeliveryResult>& results);
 // One UPDATE touches a row once: a delivery appearing twice (claimed again
 // after its lease expired) is written in a second round.
 std::vector<std::vector<const DeliveryResult*>> Rounds(const std::vector<DeliveryResult>& results);

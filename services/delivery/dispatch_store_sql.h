@@ -295,13 +295,18 @@ constexpr Statement kPromoteHeads{"dispatch_promote_heads", ordered_sql::kPromot
 
 // The deliveries among $1 ('{uuid,...}') that no other session holds
 // locked, locked now for this transaction: written while the rest wait.
+// $2, $3 = the span of their created_at (OCTO_CREATED_FROM): only those
+// weeks' primary keys are read.
 constexpr Statement kLockFree{
     "dispatch_lock_free",
-    "SELECT id::text FROM deliveries WHERE id = ANY($1::uuid[]) FOR UPDATE SKIP LOCKED"};
+    "SELECT id::text FROM deliveries WHERE id = ANY($1::uuid[])"
+    "  AND created_at >= " OCTO_CREATED_FROM("$2") " AND created_at <= " OCTO_CREATED_TO("$3")
+    " FOR UPDATE SKIP LOCKED"};
 
 // Ordered delivery, after a lock timeout: $1 = '{uuid,...}', deliveries
-// this transaction locked (kLockFree). Locks their resources' rows that no
-// other session holds (in id order; never waiting), and returns the
+// this transaction locked (kLockFree), $2, $3 as there. Locks their
+// resources' rows that no other session holds (in id order; never
+// waiting), and returns the
 // deliveries whose resource row another session holds: their results wait
 // too, so that the write (kLockOrdered, kReleaseOrdered) cannot time out on
 // it again and hold back the whole batch.
@@ -309,7 +314,8 @@ constexpr Statement kLockFreeResources{
     "dispatch_lock_free_resources",
     "WITH mine AS MATERIALIZED ("
     "  SELECT id, ordered_resource_id FROM deliveries"
-    "  WHERE id = ANY($1::uuid[]) AND ordered_resource_id IS NOT NULL),"
+    "  WHERE id = ANY($1::uuid[]) AND ordered_resource_id IS NOT NULL"
+    "    AND created_at >= " OCTO_CREATED_FROM("$2") " AND created_at <= " OCTO_CREATED_TO("$3") "),"
     " locked AS MATERIALIZED ("
     "  SELECT o.id FROM ordered_resources o"
     "  WHERE EXISTS (SELECT 1 FROM mine) AND o.id = ANY(ARRAY(SELECT ordered_resource_id FROM mine))"
@@ -346,6 +352,7 @@ constexpr Statement kPullForward{
 constexpr Statement kStatements[] = {kClaim,          kClaimEvents,   kWriteResults, kLockFree,
                                      kDisableWebhook, kCancelPending, kTrackFailing, kDisableFailing,
                                      kLockOrdered,    kPromoteHeads,  kReleaseOrdered, kLockFreeResources,
-                                     kPullForward,    kLockWebhooks,  kLockOrderedAndCancelled};
+                                     kPullForward,    kLockWebhooks,  kLockOrderedAndCancelled,
+                                     kGonePending,    kCancelOwnPending};
 
 }  // namespace octo::delivery::dispatch_sql

@@ -13,6 +13,18 @@ struct Statement {
 };
 
 // clang-format off
+// The span of a batch's deliveries' created_at, the partition key (results
+// carry it, DeliveryResult::created_us): `p` = its first or last µs as a
+// parameter, 0 when some result lacks it (every week is then searched). A
+// range of such an expression prunes the other weeks at execution; the id
+// alone would probe every week's primary key. Used by dispatch_store_sql.h too.
+#define OCTO_CREATED_FROM(p) \
+  "(CASE WHEN " p "::bigint > 0 THEN 'epoch'::timestamptz + " p "::bigint * interval '1 microsecond'" \
+  " ELSE '-infinity' END)"
+#define OCTO_CREATED_TO(p) \
+  "(CASE WHEN " p "::bigint > 0 THEN 'epoch'::timestamptz + " p "::bigint * interval '1 microsecond'" \
+  " ELSE 'infinity' END)"
+
 // 410 Gone: $1 = webhook id, $2 = reason.
 constexpr Statement kDisableWebhook{
     "dispatch_disable_webhook",
@@ -25,6 +37,30 @@ constexpr Statement kCancelPending{
     "dispatch_cancel_pending",
     "UPDATE deliveries SET state = 'cancelled', completed_at = now()"
     " WHERE webhook_id = $1::uuid AND state = 'pending'"};
+
+// 410 Gone of webhooks disabled before this write: $1 = '{uuid,...}'. Those
+// with a pending delivery, whose deliveries the write cancels as when it
+// disables a webhook (kLockOrderedAndCancelled, kCancelPending). The others
+// had theirs cancelled already (by the first 410's write, or their claims):
+// a write then locks none of their resources, cancels nothing but what its
+// own results leave pending (kCancelOwnPending), and two such writes never
+// cancel each other's deliveries. Read after kLockWebhooks locked the rows
+// (a snapshot of its own: it sees what an earlier writer committed), before
+// any resource or delivery row; a plain read (no lock).
+constexpr Statement kGonePending{
+    "dispatch_gone_pending",
+    "SELECT w.id::text FROM unnest($1::uuid[]) AS w(id)"
+    " WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.webhook_id = w.id AND d.state = 'pending')"};
+// The results' deliveries among $1 ('{uuid,...}', rows this write holds)
+// that it left pending (a redeliver asked for during their send: due
+// again), of webhooks kGonePending found with nothing pending; $2, $3 = the
+// span of their created_at (OCTO_CREATED_FROM). Cancelled as kCancelPending
+// would have, without reading the webhook's other deliveries.
+constexpr Statement kCancelOwnPending{
+    "dispatch_cancel_own_pending",
+    "UPDATE deliveries SET state = 'cancelled', completed_at = now()"
+    " WHERE id = ANY($1::uuid[]) AND state = 'pending'"
+    "  AND created_at >= " OCTO_CREATED_FROM("$2") " AND created_at <= " OCTO_CREATED_TO("$3")};
 
 // Endpoint health. $1 = a JSON array, one object
 // per webhook with attempts in the batch: first_failure = when the batch's
@@ -62,15 +98,18 @@ constexpr Statement kDisableFailing{
 // ordered_resources rows, then deliveries rows. A result write takes the
 // webhooks rows it will write first, in id order, in this one statement:
 // the webhooks whose failing_since the batch changes, those it disables
-// (failing longer than the limit, $3 ms) and the enabled ones a 410 Gone
-// disables ($2 = '{uuid,...}'). $1 = the health JSON (kTrackFailing). A
+// (failing longer than the limit, $3 ms) and those a 410 Gone disables or
+// was answered by ($2 = '{uuid,...}'; the last column: enabled, so the 410
+// disables it). $1 = the health JSON (kTrackFailing). A
 // row that needs no write is not locked, so results of a healthy webhook
 // never wait for each other; kTrackFailing, kDisableFailing and
 // kDisableWebhook then write only the rows returned (locked, so what they
 // read is what was decided here). Taking them after the delivery rows
 // deadlocked: a writer holding a delivery row waited for the webhook row
 // that another writer held while it cancelled that webhook's pending
-// deliveries (after a 410, or past the failing limit).
+// deliveries (after a 410, or past the failing limit). A 410 of a webhook
+// disabled already locks its row too: two such writes would otherwise each
+// cancel the other's deliveries in flight (kGonePending).
 //
 // Disabled for failing too long: the run of failures goes on with this
 // batch and began before the limit (kDisableFailing).
@@ -89,7 +128,7 @@ constexpr Statement kLockWebhooks{
     " FROM webhooks w LEFT JOIN a ON a.id = w.id LEFT JOIN g ON g.id = w.id"
     " WHERE w.id = ANY(ARRAY(SELECT id FROM a UNION SELECT id FROM g))"
     "  AND ((a.id IS NOT NULL AND w.failing_since IS DISTINCT FROM " OCTO_NEW_FAILING_SINCE ")"
-    "    OR " OCTO_DISABLE_FAILING " OR (g.id IS NOT NULL AND w.status = 'enabled'))"
+    "    OR " OCTO_DISABLE_FAILING " OR g.id IS NOT NULL)"
     // Locked in id order (the sort comes before the lock); a row another
     // writer changed meanwhile is judged again on its new version.
     " ORDER BY w.id FOR NO KEY UPDATE OF w"};

@@ -197,18 +197,21 @@ absl::StatusOr<std::map<std::string, HealthCounts>> OperatorStore::Health(const 
     // requeued within the lookback, which covers every attempt that can
     // start in the window (octo-delivery refuses a retry configuration
     // that could outlast it). The pending count comes from the same rows.
+    // Each delivery's attempts are looked up with their partition key (its
+    // created_at), so a look-up reads one week's index, not every week's.
     const pqxx::result r = txn.exec_params(
         "WITH recent AS ("
-        "  SELECT id, webhook_id, state FROM deliveries WHERE webhook_id = ANY($1::uuid[])"
+        "  SELECT id, webhook_id, state, created_at FROM deliveries WHERE webhook_id = ANY($1::uuid[])"
         "    AND created_at > now() - make_interval(hours => $2)"
-        "  UNION SELECT id, webhook_id, state FROM deliveries WHERE webhook_id = ANY($1::uuid[])"
+        "  UNION SELECT id, webhook_id, state, created_at FROM deliveries WHERE webhook_id = ANY($1::uuid[])"
         "    AND requeued_at > now() - make_interval(hours => $2))"
         " SELECT webhook_id::text, -1, count(*), 0 FROM recent WHERE state = 'pending' GROUP BY 1"
         " UNION ALL"
         " SELECT r.webhook_id::text, floor(extract(epoch FROM now() - a.started_at) / 3600)::int, "
         "count(*) FILTER (WHERE a.http_status BETWEEN 200 AND 299), "
         "count(*) FILTER (WHERE a.http_status IS NULL OR a.http_status NOT BETWEEN 200 AND 299) "
-        "FROM recent r JOIN delivery_attempts a ON a.delivery_id = r.id "
+        "FROM recent r JOIN delivery_attempts a ON a.delivery_id = r.id"
+        " AND a.delivery_created_at = r.created_at "
         "WHERE a.started_at > now() - make_interval(hours => $3) "
         "GROUP BY 1, 2",
         array, kHealthLookbackHours, kHealthWindowHours);

@@ -4,8 +4,10 @@
 // webhook and two due deliveries of it, a PgDispatchStore quarantining after
 // 3 claims without a result, and SQL helpers. Leases are expired by SQL, not
 // by waiting.
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
@@ -89,6 +91,7 @@ class DispatchStoreFaultsTest : public ::testing::Test {
     r.delivery_id = d.id;
     r.webhook_id = d.webhook_id;
     r.lease_us = d.lease_us;
+    r.created_us = d.created_us;  // as the dispatcher passes it: the writes read only its week
     r.attempt_number = d.attempt_count + 1;
     r.action = DeliveryResult::Action::kAttempt;
     r.started_at = absl::Now();
@@ -107,6 +110,31 @@ class DispatchStoreFaultsTest : public ::testing::Test {
   std::string Attempts(const std::string& id) {
     return Scalar(absl::StrCat("SELECT string_agg(attempt_number || ':' || COALESCE(http_status::text, error_class), ','"
                                " ORDER BY attempt_number) FROM delivery_attempts WHERE delivery_id = '", id, "'"));
+  }
+
+  // Sessions of this database waiting for a lock reach `n` (a barrier).
+  bool WaitingReaches(int n) {
+    for (int i = 0; i < 500; ++i) {
+      if (std::stoi(Scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                           " AND wait_event_type = 'Lock'")) >= n) {
+        return true;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  }
+  // The start of the transaction of the session named `application` once it
+  // waits for a lock in a transaction other than `other_than` ("" if it never
+  // does within 10 s): tells a retry's wait from the first try's.
+  std::string WaitingTransaction(const std::string& application, const std::string& other_than) {
+    for (int i = 0; i < 1000; ++i) {
+      const std::string start = Scalar(absl::StrCat(
+          "SELECT COALESCE(max(xact_start)::text, '') FROM pg_stat_activity WHERE application_name = '",
+          application, "' AND wait_event_type = 'Lock'"));
+      if (!start.empty() && start != other_than) return start;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return "";
   }
 
   std::unique_ptr<testing::TestDatabase> db_;

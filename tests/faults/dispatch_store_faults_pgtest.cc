@@ -229,27 +229,16 @@ TEST_F(DispatchStoreFaultsTest, AResultAndARedeliverOfItsDeliveryTakeTheRowsInOn
   absl::StatusOr<std::unique_ptr<PgOperationsStore>> ops = PgOperationsStore::Create(pool->get());
   ASSERT_TRUE(ops.ok()) << ops.status();
 
-  // Sessions of this database waiting for a lock (the barrier's count).
-  auto waiting_reaches = [&](int n) {
-    for (int i = 0; i < 500; ++i) {
-      if (std::stoi(Scalar("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                           " AND wait_event_type = 'Lock'")) >= n) {
-        return true;
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-  };
   pqxx::connection other(db_->conninfo());
   pqxx::work hold(other);
   hold.exec(absl::StrCat("SELECT 1 FROM ordered_resources WHERE id = ", resource, " FOR UPDATE"));
   std::future<absl::Status> redeliver = std::async(std::launch::async, [&] {
     return (*ops)->Redeliver(connection, webhook_, d.id).status();
   });
-  ASSERT_TRUE(waiting_reaches(1)) << "the redeliver never waited for the resource row";
+  ASSERT_TRUE(WaitingReaches(1)) << "the redeliver never waited for the resource row";
   std::future<absl::Status> write =
       std::async(std::launch::async, [&] { return (*writer)->WriteResults({result}); });
-  ASSERT_TRUE(waiting_reaches(2)) << "the result write never waited";
+  ASSERT_TRUE(WaitingReaches(2)) << "the result write never waited";
   hold.commit();
 
   const absl::Status redelivered = redeliver.get();
@@ -264,6 +253,64 @@ TEST_F(DispatchStoreFaultsTest, AResultAndARedeliverOfItsDeliveryTakeTheRowsInOn
   EXPECT_EQ(Scalar(absl::StrCat("SELECT (next_attempt_at <= now() AND NOT redeliver_requested)::text"
                                 " FROM deliveries WHERE id = '", d.id, "'")),
             "true");
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT (in_flight_until IS NULL)::text FROM ordered_resources WHERE id = ", resource)),
+            "true");
+}
+
+// After a lock timeout the fallback write keeps the lock order too: the
+// resources of the webhooks whose pending deliveries it cancels (a 410)
+// are taken, waiting, before any delivery row. It took the delivery rows
+// first (never waiting), then waited for those resources: a redeliver
+// holding the resource and waiting for the delivery deadlocked with it.
+// The barrier: a third session holds the resource row; the redeliver, then
+// the writer queue for it; the writer's first try times out there, and its
+// fallback queues again. Then the row is released.
+TEST_F(DispatchStoreFaultsTest, TheFallbackWriteOfAGoneTakesTheResourcesBeforeTheDeliveries) {
+  Exec(absl::StrCat("UPDATE webhooks SET ordered = true WHERE id = '", webhook_, "'"));
+  const std::string resource = Scalar(absl::StrCat(
+      "INSERT INTO ordered_resources (webhook_id, resource_kind, resource_key, last_sequence) VALUES ('", webhook_,
+      "', 'booking', 'b0', 1) RETURNING id::text"));
+  Exec(absl::StrCat("UPDATE deliveries SET ordered_resource_id = ", resource,
+                    ", sequence = 1, ordered_at = now() WHERE id = '", ids_[0], "'"));
+  const ClaimedDelivery d = ClaimOne(ids_[0]);
+  DeliveryResult result = Result(d, 410, DecisionKind::kGone);
+  result.ordered_resource_id = d.ordered_resource_id;
+  const std::string connection = Scalar("SELECT id::text FROM connections");
+
+  DispatchStoreOptions o = Options();
+  o.lock_timeout = absl::Seconds(2);  // the first try times out behind the redeliver
+  auto writer = PgDispatchStore::Connect(db_->conninfo() + " application_name=fallback_writer", o);
+  ASSERT_TRUE(writer.ok()) << writer.status();
+  absl::StatusOr<std::unique_ptr<PgPool>> pool = PgPool::Create(db_->conninfo(), 2);
+  ASSERT_TRUE(pool.ok()) << pool.status();
+  absl::StatusOr<std::unique_ptr<PgOperationsStore>> ops = PgOperationsStore::Create(pool->get());
+  ASSERT_TRUE(ops.ok()) << ops.status();
+
+  pqxx::connection other(db_->conninfo());
+  pqxx::work hold(other);
+  hold.exec(absl::StrCat("SELECT 1 FROM ordered_resources WHERE id = ", resource, " FOR UPDATE"));
+  std::future<absl::Status> redeliver = std::async(std::launch::async, [&] {
+    return (*ops)->Redeliver(connection, webhook_, d.id).status();
+  });
+  ASSERT_TRUE(WaitingReaches(1)) << "the redeliver never waited for the resource row";
+  std::future<absl::Status> write =
+      std::async(std::launch::async, [&] { return (*writer)->WriteResults({result}); });
+  const std::string first_try = WaitingTransaction("fallback_writer", "");
+  ASSERT_FALSE(first_try.empty()) << "the result write never waited";
+  ASSERT_FALSE(WaitingTransaction("fallback_writer", first_try).empty()) << "the fallback write never waited";
+  hold.commit();
+
+  const absl::Status redelivered = redeliver.get();
+  const absl::Status written = write.get();
+  EXPECT_TRUE(redelivered.ok()) << redelivered;
+  // Before, the writer was aborted (40P01: ABORTED), or the redeliver was
+  // and the write then held the delivery back (ABORTED too).
+  EXPECT_TRUE(written.ok()) << written;
+  // The redeliver came first: the 410's result made the delivery due again,
+  // and the same write cancelled it with the webhook's other pending ones.
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT status FROM webhooks WHERE id = '", webhook_, "'")), "disabled");
+  EXPECT_EQ(Row(d.id), "cancelled 1 410 - true");
+  EXPECT_EQ(Row(ids_[1]), "cancelled 0 - - false");  // claimed with it: its send's lease stays
   EXPECT_EQ(Scalar(absl::StrCat("SELECT (in_flight_until IS NULL)::text FROM ordered_resources WHERE id = ", resource)),
             "true");
 }

@@ -67,10 +67,11 @@ class ResultLockOrderTest : public ::testing::Test {
                                " FROM deliveries WHERE id = '", id, "'"));
   }
 
-  std::unique_ptr<PgDispatchStore> Writer() {
+  // By default waits through the barrier.
+  std::unique_ptr<PgDispatchStore> Writer(absl::Duration lock_timeout = absl::Seconds(30)) {
     DispatchStoreOptions o;
     o.disable_after = absl::Hours(1);
-    o.lock_timeout = absl::Seconds(30);  // waits through the barrier
+    o.lock_timeout = lock_timeout;
     auto store = PgDispatchStore::Connect(db_->conninfo(), o);
     EXPECT_TRUE(store.ok()) << store.status();
     return store.ok() ? std::move(*store) : nullptr;
@@ -131,6 +132,26 @@ class ResultLockOrderTest : public ::testing::Test {
     EXPECT_EQ(Row(ids_[2]), "cancelled 0 -");
   }
 
+  // The two due deliveries, claimed: {ids_[0]'s, ids_[1]'s}.
+  std::vector<ClaimedDelivery> ClaimBoth() {
+    auto claimer = Writer();
+    if (claimer == nullptr) return {};
+    absl::StatusOr<ClaimBatch> batch = claimer->Claim(10, absl::Seconds(30));
+    EXPECT_TRUE(batch.ok()) << batch.status();
+    if (!batch.ok() || batch->deliveries.size() != 2) return {};
+    const bool first = batch->deliveries[0].id == ids_[0];
+    return {batch->deliveries[first ? 0 : 1], batch->deliveries[first ? 1 : 0]};
+  }
+
+  // The webhook disabled while its deliveries are in flight, as its owner
+  // does (UpdateWebhook): its pending deliveries stay pending, for the next
+  // claim or a 410's write to cancel. Its run of failures began long ago:
+  // a failure does not change failing_since (nor lock the row for it).
+  void DisableWebhook() {
+    Exec(absl::StrCat("UPDATE webhooks SET status = 'disabled', disabled_at = now(),"
+                      " failing_since = now() - interval '10 minutes' WHERE id = '", webhook_, "'"));
+  }
+
   std::unique_ptr<testing::TestDatabase> db_;
   std::unique_ptr<pqxx::connection> conn_;
   std::string webhook_;
@@ -149,6 +170,83 @@ TEST_F(ResultLockOrderTest, AGoneAndAFailureOfOneWebhookWrittenAtOnceDoNotDeadlo
 TEST_F(ResultLockOrderTest, TwoFailuresOfAWebhookPastItsFailingLimitWrittenAtOnceDoNotDeadlock) {
   Exec(absl::StrCat("UPDATE webhooks SET failing_since = now() - interval '2 hours' WHERE id = '", webhook_, "'"));
   Meet(500, DecisionKind::kFailed);
+}
+
+// Two batches each with a 410 of a webhook disabled already, their
+// deliveries in flight: each cancels the webhook's pending deliveries,
+// among them the one whose result the other is writing. The webhook row
+// was locked only while enabled, so they met delivery against delivery.
+// The barrier: a third session holds the delivery of the batch written
+// first; the second batch's cancel (before: after its own delivery's
+// update) then queues for it too.
+TEST_F(ResultLockOrderTest, TwoGonesOfAnAlreadyDisabledWebhookWrittenAtOnceDoNotDeadlock) {
+  const std::vector<ClaimedDelivery> claimed = ClaimBoth();
+  ASSERT_EQ(claimed.size(), 2u);
+  DisableWebhook();
+  auto writer1 = Writer();
+  auto writer2 = Writer();
+  ASSERT_NE(writer1, nullptr);
+  ASSERT_NE(writer2, nullptr);
+
+  pqxx::connection session(db_->conninfo());
+  pqxx::work hold(session);
+  hold.exec(absl::StrCat("SELECT 1 FROM deliveries WHERE id = '", claimed[1].id, "' FOR UPDATE"));
+  std::future<absl::Status> first = std::async(std::launch::async, [&] {
+    return writer1->WriteResults({testing::AttemptResult(claimed[1], 410, DecisionKind::kGone)});
+  });
+  ASSERT_TRUE(WaitingReaches(1)) << "the first write never waited";
+  std::future<absl::Status> second = std::async(std::launch::async, [&] {
+    return writer2->WriteResults({testing::AttemptResult(claimed[0], 410, DecisionKind::kGone)});
+  });
+  ASSERT_TRUE(WaitingReaches(2)) << "the second write never waited";
+  hold.commit();
+
+  const absl::Status first_written = first.get();
+  const absl::Status second_written = second.get();
+  EXPECT_TRUE(first_written.ok()) << first_written;  // one of them 40P01 (ABORTED) before
+  EXPECT_TRUE(second_written.ok()) << second_written;
+  // The first cancelled the webhook's pending deliveries, the second's in
+  // flight among them (its attempt is recorded all the same).
+  EXPECT_EQ(Row(claimed[1].id), "failed 1 410");
+  EXPECT_EQ(Row(claimed[0].id), "cancelled 1 410");
+  EXPECT_EQ(Row(ids_[2]), "cancelled 0 -");
+}
+
+// A 410 of a webhook disabled before, none of whose deliveries is pending
+// any more (a first 410 cancelled them), cancels nothing more and locks no
+// resource but its own: it waited for every resource row of the webhook,
+// on every such batch. What its own result leaves pending (a redeliver
+// asked for during the send makes it due again) it still cancels.
+TEST_F(ResultLockOrderTest, AGoneOfADisabledWebhookWithNothingPendingLocksOnlyItsOwnResource) {
+  Exec(absl::StrCat("UPDATE webhooks SET ordered = true WHERE id = '", webhook_, "'"));
+  std::vector<std::string> resources;
+  for (int i = 0; i < 3; ++i) {
+    resources.push_back(Scalar(absl::StrCat(
+        "INSERT INTO ordered_resources (webhook_id, resource_kind, resource_key, last_sequence) VALUES ('", webhook_,
+        "', 'booking', 'b", i, "', 1) RETURNING id::text")));
+    Exec(absl::StrCat("UPDATE deliveries SET ordered_resource_id = ", resources[i],
+                      ", sequence = 1, ordered_at = now() WHERE id = '", ids_[i], "'"));
+  }
+  const std::vector<ClaimedDelivery> claimed = ClaimBoth();
+  ASSERT_EQ(claimed.size(), 2u);
+  DisableWebhook();
+  // As the first 410's write leaves them: cancelled, the sends' leases kept.
+  Exec(absl::StrCat("UPDATE deliveries SET state = 'cancelled', completed_at = now() WHERE webhook_id = '",
+                    webhook_, "'"));
+  Exec(absl::StrCat("UPDATE deliveries SET redeliver_requested = true WHERE id = '", claimed[0].id, "'"));
+  auto writer = Writer(absl::Milliseconds(200));
+  ASSERT_NE(writer, nullptr);
+
+  pqxx::connection session(db_->conninfo());
+  pqxx::work hold(session);
+  hold.exec(absl::StrCat("SELECT 1 FROM ordered_resources WHERE id = ", resources[2], " FOR UPDATE"));
+  const absl::Status written = writer->WriteResults({testing::AttemptResult(claimed[0], 410, DecisionKind::kGone)});
+  EXPECT_TRUE(written.ok()) << written;  // a lock timeout (ABORTED) on the held resource before
+  hold.commit();
+  EXPECT_EQ(Row(claimed[0].id), "cancelled 1 410");
+  EXPECT_EQ(Scalar(absl::StrCat("SELECT (in_flight_until IS NULL)::text FROM ordered_resources WHERE id = ",
+                                resources[0])),
+            "true");
 }
 
 }  // namespace
