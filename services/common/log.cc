@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <limits>
 #include <cstdio>
 #include <mutex>
 #include <string>
@@ -29,24 +31,31 @@ const char* LevelName(Level level) {
   return "info";
 }
 
+bool NeedsEscape(unsigned char c) { return c == '"' || c == '\\' || c < 0x20; }
+
+// Runs of plain characters are appended at once; only the others one by one.
 void AppendJsonString(std::string& out, std::string_view s) {
   out.push_back('"');
-  for (unsigned char c : s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    std::size_t plain = i;
+    while (plain < s.size() && !NeedsEscape(static_cast<unsigned char>(s[plain]))) ++plain;
+    out.append(s.data() + i, plain - i);
+    if (plain == s.size()) break;
+    const unsigned char c = static_cast<unsigned char>(s[plain]);
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
       case '\n': out += "\\n"; break;
       case '\r': out += "\\r"; break;
       case '\t': out += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
+      default: {
+        char buf[8];
+        std::snprintf(buf, sizeof buf, "\\u%04x", c);
+        out += buf;
+      }
     }
+    i = plain + 1;
   }
   out.push_back('"');
 }
@@ -71,27 +80,54 @@ void CaptureGrpcLogs() {
   });
 }
 
+std::string LogTime(absl::Time t) {
+  // The seconds' text changes once a second: each thread keeps its last.
+  thread_local std::int64_t cached_second = std::numeric_limits<std::int64_t>::min();
+  thread_local std::string cached_prefix;  // "2026-12-03T13:30:50"
+  const std::int64_t millis = absl::ToUnixMillis(t);  // rounds toward -inf, as %E3S truncates
+  std::int64_t second = millis / 1000;
+  std::int64_t milli = millis % 1000;
+  if (milli < 0) {
+    milli += 1000;
+    second -= 1;
+  }
+  if (second != cached_second) {
+    cached_prefix = absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(second), absl::UTCTimeZone());
+    cached_second = second;
+  }
+  std::string out = cached_prefix;
+  const char digits[] = {'.', static_cast<char>('0' + milli / 100), static_cast<char>('0' + milli / 10 % 10),
+                         static_cast<char>('0' + milli % 10), 'Z'};
+  out.append(digits, sizeof digits);
+  return out;
+}
+
 void Write(Level level, std::string_view message, std::initializer_list<Field> fields) {
   if (static_cast<int>(level) < g_min_level.load(std::memory_order_relaxed)) return;
-  std::string line;
-  line.reserve(128);
-  line += "{\"time\":";
-  AppendJsonString(line, absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone()));
-  line += ",\"level\":";
-  AppendJsonString(line, LevelName(level));
-  std::lock_guard lock(g_mu);
-  line += ",\"component\":";
-  AppendJsonString(line, g_component);
-  line += ",\"msg\":";
-  AppendJsonString(line, message);
+  // Everything but the component is formatted before taking the lock, into
+  // buffers each thread reuses; the lock covers the component and the write.
+  thread_local std::string head;
+  thread_local std::string tail;
+  head.clear();
+  head += "{\"time\":";
+  AppendJsonString(head, LogTime(absl::Now()));
+  head += ",\"level\":";
+  AppendJsonString(head, LevelName(level));
+  head += ",\"component\":";
+  tail.clear();
+  tail += ",\"msg\":";
+  AppendJsonString(tail, message);
   for (const auto& [key, value] : fields) {
-    line.push_back(',');
-    AppendJsonString(line, key);
-    line.push_back(':');
-    AppendJsonString(line, value);
+    tail.push_back(',');
+    AppendJsonString(tail, key);
+    tail.push_back(':');
+    AppendJsonString(tail, value);
   }
-  line += "}\n";
-  std::fwrite(line.data(), 1, line.size(), stderr);
+  tail += "}\n";
+  std::lock_guard lock(g_mu);
+  AppendJsonString(head, g_component);
+  head += tail;
+  std::fwrite(head.data(), 1, head.size(), stderr);
   std::fflush(stderr);
 }
 

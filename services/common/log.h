@@ -3,8 +3,11 @@
 // component, message and caller-supplied fields. Callers must never pass
 // secrets, URL credentials or header values as fields.
 #include <initializer_list>
+#include <string>
 #include <string_view>
 #include <utility>
+
+#include "absl/time/time.h"
 
 namespace octo::log {
 
@@ -21,6 +24,11 @@ void SetMinLevel(Level level);
 void CaptureGrpcLogs();
 
 void Write(Level level, std::string_view message, std::initializer_list<Field> fields = {});
+
+// The "time" field: UTC with milliseconds, exactly what
+// absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", t, UTC) writes, with the text up
+// to the seconds formatted once a second per thread.
+std::string LogTime(absl::Time t);
 
 inline void Debug(std::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kDebug, m, f); }
 inline void Info(std::string_view m, std::initializer_list<Field> f = {}) { Write(Level::kInfo, m, f); }

@@ -18,6 +18,7 @@
 //   int port = (*server)->port();
 //
 // Every class is thread-safe.
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -95,9 +96,18 @@ std::string_view StatusClass(int http_status);
 // grpc_type, grpc_service, grpc_method, grpc_code). A method that is not in
 // the linked protobuf descriptors is labelled "unknown" (a client could
 // otherwise invent method names).
+//
+// The interceptors record on series looked up once per method and kept
+// (MethodSeries): a call costs a few atomic adds, not a descriptor look-up, a
+// label map and a throw-away Counter/Histogram per metric (prometheus-cpp's
+// Family::Add builds the metric before it finds the existing one).
 class GrpcMetrics {
  public:
-  explicit GrpcMetrics(prometheus::Registry& registry);
+  static constexpr std::size_t kMaxCachedSeries = 1024;
+
+  // `max_cached`: the cache's bound (kMaxCachedSeries; smaller in tests).
+  explicit GrpcMetrics(prometheus::Registry& registry, std::size_t max_cached = kMaxCachedSeries);
+  ~GrpcMetrics();
 
   // For ServerBuilder::experimental().SetInterceptorCreators.
   std::vector<std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
@@ -113,11 +123,29 @@ class GrpcMetrics {
   void Handled(Side side, std::string_view grpc_type, std::string_view full_method,
                std::string_view grpc_code, double seconds);
 
+  // The series of one (side, grpc_type, method): its labels resolved, each
+  // series created on its first use (as Started/Handled would create it).
+  class MethodSeries;
+  // Cached for methods in the linked descriptors and the grpc_type names of
+  // the interceptors; methods not in the descriptors share one "unknown"
+  // entry per side and type, so a client's method names never enter the
+  // cache. Bounded by kMaxCachedSeries all the same: past it, a series is
+  // resolved for the caller alone.
+  std::shared_ptr<const MethodSeries> Series(Side side, std::string_view grpc_type,
+                                             std::string_view full_method);
+  // Entries in the cache (for tests).
+  std::size_t CachedSeries() const;
+
  private:
+  std::shared_ptr<const MethodSeries> Resolve(Side side, std::string_view grpc_type,
+                                              std::string_view full_method);
   // Indexed by Side.
   prometheus::Family<prometheus::Counter>* started_[2];
   prometheus::Family<prometheus::Counter>* handled_[2];
   prometheus::Family<prometheus::Histogram>* handling_[2];
+  const std::size_t max_cached_;
+  struct Cache;
+  std::unique_ptr<Cache> cache_;
 };
 
 // "OK", "InvalidArgument", ... (the names go-grpc-prometheus uses).

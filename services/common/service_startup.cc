@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "absl/synchronization/mutex.h"
 #include "services/common/log.h"
 #include "services/common/migrations.h"
 #include "services/schema/migrations.h"
@@ -22,6 +23,15 @@ sigset_t BlockShutdownSignals() {
 void KeepHandlerThreads(grpc::ServerBuilder& builder) {
   builder.SetSyncServerOption(grpc::ServerBuilder::SyncServerOption::MAX_POLLERS,
                               kIdleHandlerThreads);
+}
+
+bool SkipMutexDeadlockChecks() {
+#if defined(__SANITIZE_ADDRESS__)
+  return false;  // the sanitized build is the one to find lock-order faults
+#else
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  return true;
+#endif
 }
 
 std::string WaitForShutdownSignal(const sigset_t& signals) {

@@ -53,4 +53,13 @@ absl::StatusOr<ServiceDatabase> OpenServiceDatabase(const std::string& database_
 inline constexpr int kIdleHandlerThreads = 128;
 void KeepHandlerThreads(grpc::ServerBuilder& builder);
 
+// Turns off absl::Mutex's lock-order (deadlock) check for the process. absl
+// runs it on every Lock when absl itself was built without NDEBUG, as
+// Debian's libabsl is: a look-up under one process-wide spin lock, ~170
+// instructions per Lock, and gRPC's own mutexes are absl's (~45 locks per
+// published event in octo-subscription). A debugging aid, not a production
+// check: the sanitized build keeps it (returns false there). Call early in
+// main. True when the check is now off.
+bool SkipMutexDeadlockChecks();
+
 }  // namespace octo

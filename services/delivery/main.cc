@@ -174,6 +174,7 @@ int main(int argc, char** argv) {
       "octo-delivery: stores published events and delivers them as signed webhooks.\n"
       "Every flag defaults from its OCTO_* environment variable.");
   absl::ParseCommandLine(argc, argv);
+  octo::SkipMutexDeadlockChecks();
   octo::log::SetComponent("delivery");
   octo::log::CaptureGrpcLogs();
   absl::StatusOr<octo::delivery::Config> config = octo::delivery::ConfigFromFlags();

@@ -275,6 +275,7 @@ int main(int argc, char** argv) {
       "octo-subscription: webhook subscriptions, connections and API keys over gRPC.\n"
       "Every flag defaults from its OCTO_* environment variable.");
   absl::ParseCommandLine(argc, argv);
+  octo::SkipMutexDeadlockChecks();
   octo::log::SetComponent("subscription");
   octo::log::CaptureGrpcLogs();
   absl::StatusOr<octo::subscription::Config> config = octo::subscription::ConfigFromFlags();
