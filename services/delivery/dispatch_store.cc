@@ -37,6 +37,7 @@ using dispatch_sql::kDisableFailing;
 using dispatch_sql::kLockOrdered;
 using dispatch_sql::kPromoteHeads;
 using dispatch_sql::kReleaseOrdered;
+using dispatch_sql::kReleaseOrderedQuiet;
 using dispatch_sql::kPullForward;
 using dispatch_sql::kLockOrderedAndCancelled;
 using dispatch_sql::HealthOf;
@@ -254,16 +255,23 @@ struct PgDispatchStore::Impl {
     if (ordered.empty()) return;
     const std::string array = IdArray(ordered);
     if (!locked) txn.exec_prepared(kLockOrdered.name, array);
+    // Promoted before the release: both run under the resources' row
+    // locks, so their order is not seen by anyone else, and when something
+    // became due the release need not look for due deliveries too.
+    const bool promoted = txn.exec_prepared(kPromoteHeads.name, array).affected_rows() > 0;
     bool due = false;  // a freed resource's next delivery was due already
     for (const std::string& json : leases) {
+      if (promoted) {
+        txn.exec_prepared(kReleaseOrderedQuiet.name, json);
+        continue;
+      }
       for (const pqxx::row& row : txn.exec_prepared(kReleaseOrdered.name, json)) due = due || row[0].as<bool>();
     }
-    const pqxx::result promoted = txn.exec_prepared(kPromoteHeads.name, array);
     // Due now: every replica's claimer is woken (on commit), as after an
     // enqueue, rather than finding them at its next poll. That includes a
     // delivery that was due already but held by its resource's send, which
     // this result freed: nothing else would wake a claimer for it.
-    if (due || promoted.affected_rows() > 0) txn.exec0(absl::StrCat("NOTIFY ", kDeliveryChannel));
+    if (due || promoted) txn.exec0(absl::StrCat("NOTIFY ", kDeliveryChannel));
   }
 
   // After a lock timeout: commits the results whose delivery rows, and for

@@ -289,6 +289,17 @@ constexpr Statement kReleaseOrdered{
     "   WHERE p.ordered_resource_id = o.id AND p.state = 'pending' AND p.ordered_resource_id IS NOT NULL"
     "   ORDER BY p.ordered_at, p.sequence LIMIT 1), false)"};
 
+// kReleaseOrdered without the probe, for a write whose promotion made a
+// delivery due already (it NOTIFYs anyway, so the probe of each freed
+// resource's next delivery, in every week's pending-ordered index, would
+// change nothing).
+constexpr Statement kReleaseOrderedQuiet{
+    "dispatch_release_ordered_quiet",
+    "UPDATE ordered_resources o SET in_flight_until = NULL"
+    " FROM json_to_recordset($1::json) AS x(id bigint, lease bigint)"
+    " WHERE o.id = x.id AND o.id = ANY(ARRAY(SELECT id FROM json_to_recordset($1::json) AS y(id bigint, lease bigint)))"
+    "  AND o.in_flight_until IS NOT NULL AND " OCTO_MICROS("o.in_flight_until") " = x.lease"};
+
 // Ordered delivery: the next delivery of each resource (ordered_sql.h).
 constexpr Statement kLockOrdered{"dispatch_lock_ordered", ordered_sql::kLockOrdered};
 constexpr Statement kPromoteHeads{"dispatch_promote_heads", ordered_sql::kPromoteHeads};
@@ -351,8 +362,8 @@ constexpr Statement kPullForward{
 
 constexpr Statement kStatements[] = {kClaim,          kClaimEvents,   kWriteResults, kLockFree,
                                      kDisableWebhook, kCancelPending, kTrackFailing, kDisableFailing,
-                                     kLockOrdered,    kPromoteHeads,  kReleaseOrdered, kLockFreeResources,
-                                     kPullForward,    kLockWebhooks,  kLockOrderedAndCancelled,
+                                     kLockOrdered,    kPromoteHeads,  kReleaseOrdered, kReleaseOrderedQuiet,
+                                     kLockFreeResources, kPullForward, kLockWebhooks,  kLockOrderedAndCancelled,
                                      kGonePending,    kCancelOwnPending};
 
 }  // namespace octo::delivery::dispatch_sql

@@ -96,7 +96,6 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
   Recordset rows;
   std::string delivery_events = "{";
   std::string delivery_webhooks = "{";
-  std::vector<OrderedDelivery> ordered;
   for (std::size_t i : fresh_) {
     const EventToStore& e = *flat_.events[i];
     const ValidEvent& v = *e.valid;
@@ -113,7 +112,7 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
     }
     for (const enqueue::WebhookRow* webhook : receivers) {
       if (webhook->ordered) {
-        ordered.push_back({event_id, webhook, &e});
+        ordered_.push_back({event_id, webhook, &e});
         continue;
       }
       if (delivery_events.size() > 1) {
@@ -153,7 +152,6 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
   where_.operation = enqueue::kInsertEvents.name;
   txn_.exec_prepared(enqueue::kInsertEvents.name, rows.Finish(), delivery_events,
                      delivery_webhooks);
-  if (!ordered.empty()) InsertOrderedDeliveries(ordered);
 }
 
 // Ordered delivery: each (webhook, resource) numbers its deliveries from 1

@@ -94,6 +94,10 @@ class EnqueueTxn {
       const enqueue::WebhookIndex webhooks = ResolveWebhooks();
       InsertEvents(diffs, webhooks);
       UpsertSnapshots();
+      // Last: the resource rows it locks hold back the result writers
+      // finishing deliveries of these resources until the commit, so they
+      // are taken as late as the transaction allows.
+      if (!ordered_.empty()) InsertOrderedDeliveries(ordered_);
     }
     AnswerRepeatedKeys();
     return absl::OkStatus();
@@ -197,6 +201,7 @@ class EnqueueTxn {
   const std::vector<std::size_t> first_;
   std::vector<std::optional<StoredEvent>> stored_;
   std::vector<std::size_t> fresh_;  // the events to insert, in request order
+  std::vector<OrderedDelivery> ordered_;  // of ordered webhooks, inserted after the snapshots
   enqueue::Snapshots snapshots_;
   int new_deliveries_ = 0;
 };

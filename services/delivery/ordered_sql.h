@@ -27,13 +27,23 @@ inline constexpr char kLockOrdered[] =
 // delivery made due while the resource is still taken (its delivery in
 // flight was cancelled, or finished by another replica's late result) waits
 // for that.
+// The heads are found with their partition key (created_at): the UPDATE
+// reads only the weeks between the earliest and the latest head (pruned at
+// execution), not every week's primary key; by id alone, each week's index
+// was searched for every id (22,500 buffers of an empty week's index for
+// 2,500 ids). Only the waiting heads are looked up again; the UPDATE
+// rechecks 'infinity' on the row's newest version.
 inline constexpr char kPromoteHeads[] =
-    "UPDATE deliveries n SET next_attempt_at = now()"
-    " WHERE n.id = ANY(ARRAY("
-    "   SELECT (SELECT p.id FROM deliveries p"
-    "     WHERE p.ordered_resource_id = r.id AND p.state = 'pending' AND p.ordered_resource_id IS NOT NULL"
-    "     ORDER BY p.ordered_at, p.sequence LIMIT 1)"
-    "   FROM unnest($1::bigint[]) AS r(id)))"
+    "WITH heads AS MATERIALIZED ("
+    "  SELECT h.id, h.created_at FROM unnest($1::bigint[]) AS r(id) CROSS JOIN LATERAL ("
+    "    SELECT p.id, p.created_at, p.next_attempt_at FROM deliveries p"
+    "    WHERE p.ordered_resource_id = r.id AND p.state = 'pending' AND p.ordered_resource_id IS NOT NULL"
+    "    ORDER BY p.ordered_at, p.sequence LIMIT 1) h"
+    "  WHERE h.next_attempt_at = 'infinity')"
+    " UPDATE deliveries n SET next_attempt_at = now()"
+    " WHERE n.id = ANY(ARRAY(SELECT id FROM heads))"
+    "  AND n.created_at >= (SELECT min(created_at) FROM heads)"
+    "  AND n.created_at <= (SELECT max(created_at) FROM heads)"
     "  AND n.next_attempt_at = 'infinity'";
 // A redeliver or replay takes the resource rows before it updates the
 // deliveries: updating a waiting delivery first, then waiting for the

@@ -45,18 +45,22 @@ constexpr char kQueueStatsSql[] =
     "               COALESCE(lease_expires_at >= now(), false) AS leased"
     "             FROM deliveries WHERE state = 'pending') AS q"
     "       OFFSET 0) AS s";
+// The planner costs the rule's probes for every pending row (not the few
+// that reach them), so the estimate passes the JIT thresholds: compiling took
+// seconds of CPU per read, the query itself tens of ms (docs/PERFORMANCE.md,
+// "The queue gauge"). Sessions have JIT off already (PgConninfo); this holds
+// even where an operator's options turn it back on.
+constexpr char kNoJit[] = "SET LOCAL jit = off";
 
 }  // namespace
+
+const char* QueueStatsSetting() { return kNoJit; }
+const char* QueueStatsQuery() { return kQueueStatsSql; }
 
 absl::StatusOr<QueueStats> ReadQueueStats(PgPool& pool) {
   return RunInTransaction(pool, {.operation = "queue_stats", .read_only = true},
                           [](pqxx::work& txn) -> absl::StatusOr<QueueStats> {
-                            // The planner costs the rule's probes for every
-                            // pending row (not the few that reach them), so the
-                            // estimate passes the JIT thresholds: compiling took
-                            // seconds of CPU per read, the query itself tens of
-                            // ms (docs/PERFORMANCE.md, "The queue gauge").
-                            txn.exec0("SET LOCAL jit = off");
+                            txn.exec0(kNoJit);
                             const pqxx::row row = txn.exec1(kQueueStatsSql);
                             QueueStats stats;
                             stats.due = row[0].as<long long>();

@@ -37,6 +37,11 @@ struct QueueStats {
 // INTERNAL on database errors.
 absl::StatusOr<QueueStats> ReadQueueStats(PgPool& pool);
 
+// What ReadQueueStats runs in its transaction: the setting first (JIT off,
+// see queue_stats.cc), then the query. For tests that look at its plan.
+const char* QueueStatsSetting();
+const char* QueueStatsQuery();
+
 class QueueStatsReporter {
  public:
   // Reads at once, then every `interval`. `pool` and `metrics` must outlive it.

@@ -277,5 +277,25 @@ TEST_F(OrderedDeliveryTest, AQuarantinedHeadReleasesTheNext) {
   EXPECT_EQ(Keys(Claim()), Set{"e#2/2"});
 }
 
+// The promotion finds each resource's next delivery with its partition key
+// and reads only the weeks between the earliest and the latest of them: a
+// result batch whose resources' next deliveries lie in two weeks promotes
+// them all (resource f's deliveries moved a week back, g's left in this one).
+TEST_F(OrderedDeliveryTest, NextDeliveriesInDifferentWeeksArePromotedByOneResultBatch) {
+  for (int n = 1; n <= 2; ++n) Publish("f", n, n);
+  for (int n = 1; n <= 2; ++n) Publish("g", n, n);
+  Exec(absl::StrCat("UPDATE deliveries SET created_at = created_at - interval '7 days' WHERE webhook_id = '",
+                    ordered_, "' AND ordered_resource_id = (SELECT id FROM ordered_resources WHERE resource_key = 'f')"));
+  ASSERT_EQ(Count(absl::StrCat("SELECT count(DISTINCT date_trunc('week', created_at)) FROM deliveries"
+                               " WHERE webhook_id = '", ordered_, "'")),
+            2);
+  auto heads = Claim();
+  ASSERT_EQ(Keys(heads), (Set{"f#1/1", "g#1/1"}));
+  ASSERT_THAT(dispatch_->WriteResults({testing::AttemptResult(heads["f#1/1"], 200, DecisionKind::kSucceeded),
+                                       testing::AttemptResult(heads["g#1/1"], 200, DecisionKind::kSucceeded)}),
+              IsOk());
+  EXPECT_EQ(Keys(Claim()), (Set{"f#2/2", "g#2/2"}));
+}
+
 }  // namespace
 }  // namespace octo::testing
