@@ -12,6 +12,16 @@ namespace {
 // next_attempt_at reached, no live lease, and for an ordered delivery the
 // claim's resource rule (OCTO_HEAD_OF_RESOURCE): one it would not take is
 // `held` (QueueStats::held). The rule is evaluated for ordered rows only.
+//
+// Read with JIT off (SET LOCAL). The planner charges the CASE's two
+// subqueries (each an Append over every weekly partition) to every row it
+// expects pending, so once an ANALYZE has seen a backlog the estimate passes
+// jit_above_cost and PostgreSQL compiles the query with inlining and
+// optimisation, every read (a cached plan is not kept here): 2.6-3.6 s of
+// CPU per read with 40,000 pending rows and 6 weekly partitions (1.1 s with
+// 3), for a scan that takes 12-28 ms without it; read every 5 s, that took
+// most of a CPU from the deliveries (docs/PERFORMANCE.md, "The claim at
+// scale").
 constexpr char kQueueStatsSql[] =
     "SELECT"
     "  count(*) FILTER (WHERE next_attempt_at <= now() AND NOT leased AND NOT held),"
@@ -36,6 +46,8 @@ constexpr char kQueueStatsSql[] =
 absl::StatusOr<QueueStats> ReadQueueStats(PgPool& pool) {
   return RunInTransaction(pool, {.operation = "queue_stats", .read_only = true},
                           [](pqxx::work& txn) -> absl::StatusOr<QueueStats> {
+                            // No JIT compilation (see kQueueStatsSql).
+                            txn.exec("SET LOCAL jit = off");
                             const pqxx::row row = txn.exec1(kQueueStatsSql);
                             QueueStats stats;
                             stats.due = row[0].as<long long>();
