@@ -35,6 +35,7 @@ struct Config {
   int single_clients = 0;
   int single_events = 0;
   int top_statements = 10;
+  bool scope_probe = false;
   int backlog_deliveries = 0;
   int offer_rate = 0;
   int offer_batch = 0;

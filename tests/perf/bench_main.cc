@@ -124,6 +124,7 @@ int Run(const Config& config) {
                  stack.LogTails().c_str());
     return 1;
   }
+  if (config.scope_probe) (*db)->ScopeTo(tenant->webhook_ids);
   EventFactory factory(tenant->supplier_id, RandomRunId(), config.resources);
   std::printf("workload: N=%d booking_update events x W=%d webhooks (capabilities %s), batches of %d, "
               "%d publishers; latency phase %s events/s for %d s; run %s\n",

@@ -58,7 +58,7 @@ absl::Status Bench::WaitRecorded(PhaseResult& r, std::int64_t baseline, Clock::t
 
 absl::Status Bench::Finish(PhaseResult& r, const DbCounts& before, const CpuTimes& cpu_before,
                            Clock::time_point t0) {
-  r.cpu = CpuDelta(cpu_before, SampleCpu(stack_.Pids()));
+  r.cpu = CpuDelta(cpu_before, SampleStackCpu());
   r.wall_seconds = Seconds(Clock::now() - t0);
   if (statements_) {
     absl::StatusOr<std::vector<StatementStat>> top = db_.TopStatements(config_.top_statements);
@@ -93,7 +93,7 @@ absl::StatusOr<PhaseResult> Bench::Throughput(const std::string& name, const Eve
   if (absl::Status s = db_.StartPhase(); !s.ok()) return s;
   absl::StatusOr<DbCounts> before = db_.Counts();
   if (!before.ok()) return before.status();
-  const CpuTimes cpu_before = SampleCpu(stack_.Pids());
+  const CpuTimes cpu_before = SampleStackCpu();
 
   const int batches = (config_.events + config_.batch - 1) / config_.batch;
   Publisher publisher(stack_.PublisherChannel(), factory != nullptr ? *factory : factory_, config_.publishers,
@@ -160,7 +160,7 @@ absl::StatusOr<PhaseResult> Bench::Latency(const std::string& name, int rate, in
   if (absl::Status s = db_.StartPhase(); !s.ok()) return s;
   absl::StatusOr<DbCounts> before = db_.Counts();
   if (!before.ok()) return before.status();
-  const CpuTimes cpu_before = SampleCpu(stack_.Pids());
+  const CpuTimes cpu_before = SampleStackCpu();
 
   const auto interval = std::chrono::milliseconds(interval_ms);
   const int per_batch = std::max(1, static_cast<int>(std::lround(rate * interval_ms / 1000.0)));
@@ -218,7 +218,7 @@ absl::StatusOr<std::pair<PhaseResult, PhaseResult>> Bench::Split(int events,
   if (absl::Status s = db_.StartPhase(); !s.ok()) return s;
   absl::StatusOr<DbCounts> before = db_.Counts();
   if (!before.ok()) return before.status();
-  CpuTimes cpu_before = SampleCpu(stack_.Pids());
+  CpuTimes cpu_before = SampleStackCpu();
 
   // 1. Publish everything; nothing is sent.
   const int batches = (events + config_.batch - 1) / config_.batch;
@@ -253,7 +253,7 @@ absl::StatusOr<std::pair<PhaseResult, PhaseResult>> Bench::Split(int events,
   if (!before.ok()) return before.status();
   const auto t1 = Clock::now();
   if (absl::Status s = stack_.RestartDelivery({}); !s.ok()) return s;
-  cpu_before = SampleCpu(stack_.Pids());  // the new process: counted from its start
+  cpu_before = SampleStackCpu();  // the new process: counted from its start
   cpu_before.erase("octo-delivery");
   std::vector<std::pair<double, std::uint64_t>> samples;
   absl::Status received = WaitReceived(
@@ -284,7 +284,7 @@ absl::StatusOr<PhaseResult> Bench::Single(const EventFactory& factory) {
   if (absl::Status s = db_.StartPhase(); !s.ok()) return s;
   absl::StatusOr<DbCounts> before = db_.Counts();
   if (!before.ok()) return before.status();
-  const CpuTimes cpu_before = SampleCpu(stack_.Pids());
+  const CpuTimes cpu_before = SampleStackCpu();
   const auto t0 = Clock::now();
   SinglePublishOptions options;
   options.clients = config_.single_clients;

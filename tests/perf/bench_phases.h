@@ -90,6 +90,16 @@ class Bench {
   }
   absl::Status Finish(PhaseResult& r, const DbCounts& before, const CpuTimes& cpu_before,
                       Clock::time_point t0);
+  // CPU times of the stack and of the benchmark's own PostgreSQL cluster
+  // (its postmaster found once, through the probe's backend): not the other
+  // clusters a shared machine runs.
+  CpuTimes SampleStackCpu() {
+    if (postmaster_ < 0) {
+      absl::StatusOr<int> backend = db_.BackendPid();
+      postmaster_ = backend.ok() ? ParentPid(*backend) : 0;
+    }
+    return SampleCpu(stack_.Pids(), postmaster_);
+  }
 
   const Config& config_;
   BenchStack& stack_;
@@ -98,6 +108,7 @@ class Bench {
   SinkClient sink_;
   char latency_phase_letter_ = 'A';  // per latency run: 'A', 'B', ...
   bool statements_ = false;  // pg_stat_statements available
+  pid_t postmaster_ = -1;    // -1: not looked up yet; 0: unknown (every postgres counted)
   bool statements_note_ = true;
 };
 

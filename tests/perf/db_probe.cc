@@ -170,6 +170,15 @@ absl::StatusOr<std::vector<StatementStat>> DbProbe::TopStatements(int n) {
   }
 }
 
+absl::StatusOr<int> DbProbe::BackendPid() {
+  try {
+    pqxx::nontransaction tx(conn_->c);
+    return tx.exec1("SELECT pg_backend_pid()")[0].as<int>();
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("backend pid: ", e.what()));
+  }
+}
+
 absl::StatusOr<std::string> DbProbe::Settings() {
   try {
     pqxx::nontransaction tx(conn_->c);

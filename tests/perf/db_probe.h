@@ -57,6 +57,8 @@ class DbProbe {
   // Scoped: from now on (the database's clock) counts start at zero. Whole
   // tables: nothing to do.
   absl::Status StartPhase();
+  // This connection's server process (pg_backend_pid()).
+  absl::StatusOr<int> BackendPid();
   // "fsync=on synchronous_commit=on shared_buffers=128MB ...", for the report.
   absl::StatusOr<std::string> Settings();
   // pg_stat_statements, when the server preloads it (scripts/bench.sh does):

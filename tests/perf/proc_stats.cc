@@ -29,7 +29,7 @@ std::string ReadFile(const std::string& path) {
 // `reaped_children`, plus the time of its children that exited and were
 // reaped (what PostgreSQL's postmaster collects from ended backends).
 bool ReadStat(const std::string& pid, std::string& comm, double& seconds,
-              bool reaped_children = false) {
+              bool reaped_children = false, pid_t* ppid = nullptr) {
   const std::string stat = ReadFile(absl::StrCat("/proc/", pid, "/stat"));
   const std::size_t open = stat.find('(');
   const std::size_t close = stat.rfind(')');
@@ -43,6 +43,8 @@ bool ReadStat(const std::string& pid, std::string& comm, double& seconds,
       !absl::SimpleAtoi(fields[13], &cutime) || !absl::SimpleAtoi(fields[14], &cstime)) {
     return false;
   }
+  long long parent = 0;
+  if (ppid != nullptr) *ppid = absl::SimpleAtoi(fields[1], &parent) ? static_cast<pid_t>(parent) : 0;
   long long ticks = utime + stime;
   if (reaped_children) ticks += cutime + cstime;
   seconds = static_cast<double>(ticks) / static_cast<double>(::sysconf(_SC_CLK_TCK));
@@ -80,10 +82,18 @@ MachineInfo ReadMachineInfo() {
   return m;
 }
 
-CpuTimes SampleCpu(const std::vector<std::pair<std::string, pid_t>>& processes) {
+pid_t ParentPid(pid_t pid) {
+  std::string comm;
+  double seconds = 0;
+  pid_t parent = 0;
+  return ReadStat(std::to_string(pid), comm, seconds, false, &parent) ? parent : 0;
+}
+
+CpuTimes SampleCpu(const std::vector<std::pair<std::string, pid_t>>& processes, pid_t postmaster) {
   CpuTimes out;
   std::string comm;
   double seconds = 0;
+  pid_t parent = 0;
   for (const auto& [name, pid] : processes) {
     if (ReadStat(std::to_string(pid), comm, seconds)) out[name] += seconds;
   }
@@ -92,7 +102,14 @@ CpuTimes SampleCpu(const std::vector<std::pair<std::string, pid_t>>& processes) 
     while (dirent* e = ::readdir(dir)) {
       std::string_view n = e->d_name;
       if (n.empty() || n.find_first_not_of("0123456789") != std::string_view::npos) continue;
-      if (ReadStat(std::string(n), comm, seconds, /*reaped_children=*/true) && comm == "postgres") {
+      if (postmaster > 0) {
+        // The postmaster with its reaped backends, then its live children.
+        const bool self = n == std::to_string(postmaster);
+        if (ReadStat(std::string(n), comm, seconds, /*reaped_children=*/self, &parent) &&
+            (self || parent == postmaster)) {
+          out["postgres"] += seconds;
+        }
+      } else if (ReadStat(std::string(n), comm, seconds, /*reaped_children=*/true) && comm == "postgres") {
         out["postgres"] += seconds;
       }
     }

@@ -26,12 +26,16 @@ struct MachineInfo {
 };
 MachineInfo ReadMachineInfo();
 
-// CPU seconds (user + system) consumed so far, by name. "postgres" sums
-// every process named postgres (server and backends alive at the time, plus
-// the backends that ended, through the postmaster's reaped-children time);
+// CPU seconds (user + system) consumed so far, by name. "postgres" sums the
+// cluster whose postmaster is `postmaster`: it, the backends that ended
+// (its reaped-children time) and its children alive at the time. With 0,
+// every process named postgres on the machine and their ended children:
+// other clusters too (another engineer's tests on a shared machine).
 // "octo-bench" is this process.
 using CpuTimes = std::map<std::string, double>;
-CpuTimes SampleCpu(const std::vector<std::pair<std::string, pid_t>>& processes);
+CpuTimes SampleCpu(const std::vector<std::pair<std::string, pid_t>>& processes, pid_t postmaster = 0);
+// The parent of `pid` (a backend's: its postmaster), 0 when unknown.
+pid_t ParentPid(pid_t pid);
 CpuTimes CpuDelta(const CpuTimes& before, const CpuTimes& after);
 
 }  // namespace octo::perf
