@@ -4,6 +4,7 @@
 
 #include <utility>
 
+#include "absl/base/config.h"
 #include "absl/synchronization/mutex.h"
 #include "services/common/log.h"
 #include "services/common/migrations.h"
@@ -26,8 +27,8 @@ void KeepHandlerThreads(grpc::ServerBuilder& builder) {
 }
 
 bool SkipMutexDeadlockChecks() {
-#if defined(__SANITIZE_ADDRESS__)
-  return false;  // the sanitized build is the one to find lock-order faults
+#if defined(ABSL_HAVE_ADDRESS_SANITIZER) || defined(ABSL_HAVE_THREAD_SANITIZER)
+  return false;  // a sanitized build (GCC or clang) is the one to find lock-order faults
 #else
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   return true;

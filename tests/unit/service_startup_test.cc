@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/base/config.h"
 #include "absl/synchronization/mutex.h"
 
 namespace octo {
@@ -35,7 +36,7 @@ TEST(SkipMutexDeadlockChecks, TheCheckIsOnByDefaultWithThisAbsl) {
 
 TEST(SkipMutexDeadlockChecks, AfterwardsALockOrderInversionIsNotChecked) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(ABSL_HAVE_ADDRESS_SANITIZER) || defined(ABSL_HAVE_THREAD_SANITIZER)
   // The sanitized build keeps the check.
   EXPECT_DEATH(
       {
