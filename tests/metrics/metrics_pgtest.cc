@@ -87,17 +87,22 @@ TEST(QueueStats, CountsAnErrorThenReadsAnEmptyQueue) {
 // Ordered delivery: deliveries that wait for their resource are `held`, not
 // due, and do not age the oldest due one (a healthy ordered webhook holds
 // many, some due by their time for long: the age alert must not fire).
+// One supplier, one connection and one ordered webhook; returns its id.
+std::string AddOrderedWebhook(pqxx::work& w) {
+  w.exec("INSERT INTO suppliers (name, endpoint, contact) VALUES ('S', 'https://s.example/octo', '{}')");
+  w.exec("INSERT INTO connections (supplier_id, name, max_webhooks) SELECT id, 'c', 100 FROM suppliers");
+  return w.exec1("INSERT INTO webhooks (connection_id, event, url, secret, ordered) SELECT id, 'booking_update',"
+                 " 'http://127.0.0.1:9/x', 'whsec_' || repeat('A', 43) || '=', true FROM connections"
+                 " RETURNING id::text")[0]
+      .as<std::string>();
+}
+
 TEST(QueueStats, HeldOrderedDeliveriesAreNotDue) {
   testing::TestDatabase db;
   ASSERT_TRUE(ApplyMigrations(db.conninfo(), schema::Migrations(), schema::kMigrationLockKey).ok());
   pqxx::connection conn(db.conninfo());
   pqxx::work w(conn);
-  w.exec("INSERT INTO suppliers (name, endpoint, contact) VALUES ('S', 'https://s.example/octo', '{}')");
-  w.exec("INSERT INTO connections (supplier_id, name, max_webhooks) SELECT id, 'c', 100 FROM suppliers");
-  const std::string webhook = w.exec1("INSERT INTO webhooks (connection_id, event, url, secret, ordered) SELECT id,"
-                                      " 'booking_update', 'http://127.0.0.1:9/x', 'whsec_' || repeat('A', 43) || '='"
-                                      ", true FROM connections RETURNING id::text")[0]
-                                  .as<std::string>();
+  const std::string webhook = AddOrderedWebhook(w);
   // key: resource key; due: seconds since it became due (NULL: 'infinity');
   // ordered_at: seconds ago; sequence.
   auto add = [&](const std::string& key, const std::string& due, int ordered_ago, int sequence, bool ordered) {
@@ -149,10 +154,7 @@ TEST(QueueStats, EveryPendingRowCountsInOneState) {
   ASSERT_TRUE(ApplyMigrations(db.conninfo(), schema::Migrations(), schema::kMigrationLockKey).ok());
   pqxx::connection conn(db.conninfo());
   pqxx::work w(conn);
-  w.exec("INSERT INTO suppliers (name, endpoint, contact) VALUES ('S', 'https://s.example/octo', '{}')");
-  w.exec("INSERT INTO connections (supplier_id, name, max_webhooks) SELECT id, 'c', 100 FROM suppliers");
-  w.exec("INSERT INTO webhooks (connection_id, event, url, secret, ordered) SELECT id, 'booking_update',"
-         " 'http://127.0.0.1:9/x', 'whsec_' || repeat('A', 43) || '=', true FROM connections");
+  AddOrderedWebhook(w);
   // in_flight_until of the resources: c's send runs, e's lock expired.
   for (const char* key : {"a", "b", "c", "d", "e", "f"}) {
     w.exec(absl::StrCat("INSERT INTO ordered_resources (webhook_id, resource_kind, resource_key, in_flight_until)"
