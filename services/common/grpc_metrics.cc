@@ -160,6 +160,12 @@ std::shared_ptr<const GrpcMetrics::MethodSeries> GrpcMetrics::Series(Side side, 
     if (auto it = known.find(Key(full_method)); it != known.end()) return it->second;
   }
   std::optional<std::pair<std::string, std::string>> names = KnownServiceAndMethod(full_method);
+  if (!names.has_value()) {
+    // Calls to methods no descriptor names share one series: read it shared,
+    // so that a flood of them does not serialise on the exclusive lock.
+    absl::ReaderMutexLock lock(&cache_->mu);
+    if (const auto& unknown = cache_->unknown[s][t]; unknown != nullptr) return unknown;
+  }
   absl::MutexLock lock(&cache_->mu);
   auto& known = cache_->known[s][t];
   std::shared_ptr<const MethodSeries>& unknown = cache_->unknown[s][t];

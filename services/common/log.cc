@@ -6,6 +6,7 @@
 #include <limits>
 #include <cstdio>
 #include <mutex>
+#include <optional>
 #include <string>
 
 #include <grpc/support/log.h>
@@ -18,7 +19,9 @@ namespace octo::log {
 namespace {
 
 std::mutex g_mu;
-std::string g_component = "octo";  // guarded by g_mu
+// Never destroyed: a line may be written while the process exits (a static
+// object's destructor, gRPC's own shutdown), after static destructors ran.
+std::string& g_component = *new std::string("octo");  // guarded by g_mu
 std::atomic<int> g_min_level{static_cast<int>(Level::kInfo)};
 
 const char* LevelName(Level level) {
@@ -80,10 +83,29 @@ void CaptureGrpcLogs() {
   });
 }
 
-std::string LogTime(absl::Time t) {
-  // The seconds' text changes once a second: each thread keeps its last.
-  thread_local std::int64_t cached_second = std::numeric_limits<std::int64_t>::min();
-  thread_local std::string cached_prefix;  // "2026-12-03T13:30:50"
+namespace {
+
+// What a thread reuses for every line it writes. A line written after the
+// thread's own thread_local objects were destroyed (at exit, from a
+// destructor that logs) gets buffers of its own instead: `t_buffers_gone`,
+// trivially destructible, stays readable until the thread ends.
+struct ThreadBuffers {
+  std::string head;
+  std::string tail;
+  std::int64_t cached_second = std::numeric_limits<std::int64_t>::min();
+  std::string cached_prefix;  // "2026-12-03T13:30:50"
+  ~ThreadBuffers();
+};
+thread_local bool t_buffers_gone = false;
+ThreadBuffers::~ThreadBuffers() { t_buffers_gone = true; }
+
+ThreadBuffers* ThisThreadsBuffers() {
+  if (t_buffers_gone) return nullptr;
+  thread_local ThreadBuffers buffers;
+  return &buffers;
+}
+
+std::string LogTimeWith(ThreadBuffers& b, absl::Time t) {
   const std::int64_t millis = absl::ToUnixMillis(t);  // rounds toward -inf, as %E3S truncates
   std::int64_t second = millis / 1000;
   std::int64_t milli = millis % 1000;
@@ -91,26 +113,38 @@ std::string LogTime(absl::Time t) {
     milli += 1000;
     second -= 1;
   }
-  if (second != cached_second) {
-    cached_prefix = absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(second), absl::UTCTimeZone());
-    cached_second = second;
+  // The seconds' text changes once a second: each thread keeps its last.
+  if (second != b.cached_second) {
+    b.cached_prefix = absl::FormatTime("%Y-%m-%dT%H:%M:%S", absl::FromUnixSeconds(second), absl::UTCTimeZone());
+    b.cached_second = second;
   }
-  std::string out = cached_prefix;
+  std::string out = b.cached_prefix;
   const char digits[] = {'.', static_cast<char>('0' + milli / 100), static_cast<char>('0' + milli / 10 % 10),
                          static_cast<char>('0' + milli % 10), 'Z'};
   out.append(digits, sizeof digits);
   return out;
 }
 
+}  // namespace
+
+std::string LogTime(absl::Time t) {
+  if (ThreadBuffers* b = ThisThreadsBuffers()) return LogTimeWith(*b, t);
+  ThreadBuffers own;
+  return LogTimeWith(own, t);
+}
+
 void Write(Level level, std::string_view message, std::initializer_list<Field> fields) {
   if (static_cast<int>(level) < g_min_level.load(std::memory_order_relaxed)) return;
   // Everything but the component is formatted before taking the lock, into
   // buffers each thread reuses; the lock covers the component and the write.
-  thread_local std::string head;
-  thread_local std::string tail;
+  std::optional<ThreadBuffers> own;
+  ThreadBuffers* b = ThisThreadsBuffers();
+  if (b == nullptr) b = &own.emplace();
+  std::string& head = b->head;
+  std::string& tail = b->tail;
   head.clear();
   head += "{\"time\":";
-  AppendJsonString(head, LogTime(absl::Now()));
+  AppendJsonString(head, LogTimeWith(*b, absl::Now()));
   head += ",\"level\":";
   AppendJsonString(head, LevelName(level));
   head += ",\"component\":";

@@ -4,6 +4,7 @@
 
 #include <cstdio>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/time/clock.h"
@@ -11,6 +12,26 @@
 
 namespace octo::log {
 namespace {
+
+// Constructed before the thread's first log line, so destroyed after the
+// log's own per-thread buffers: its destructor's line must not use them.
+struct LogsWhenDestroyed {
+  ~LogsWhenDestroyed() { Info("written from a thread_local destructor", {{"after", "the buffers"}}); }
+};
+
+TEST(Log, ALineWrittenAfterTheThreadsBuffersWereDestroyedIsWhole) {
+  testing::internal::CaptureStderr();
+  std::thread([] {
+    thread_local LogsWhenDestroyed logs_at_exit;
+    (void)&logs_at_exit;
+    Info("the thread's first line, long enough that its buffer is on the heap, not inline", {});
+  }).join();
+  const std::string out = testing::internal::GetCapturedStderr();
+  EXPECT_NE(out.find("\"msg\":\"the thread's first line"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"msg\":\"written from a thread_local destructor\",\"after\":\"the buffers\"}\n"),
+            std::string::npos)
+      << out;
+}
 
 TEST(Log, OneEscapedJsonObjectPerLine) {
   testing::internal::CaptureStderr();
