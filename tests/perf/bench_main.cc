@@ -184,7 +184,8 @@ int Run(const Config& config) {
       std::printf("\n== fanout phase: one event to %d webhooks of one connection, %d times\n",
                   options.webhooks, options.events);
       std::fflush(stdout);
-      absl::StatusOr<FanoutResult> r = RunFanout(stack.SubscriptionChannel(), stack.sink_port(), **db, options);
+      absl::StatusOr<FanoutResult> r = RunFanout(stack.SubscriptionChannel(), stack.PublisherChannel(),
+                                                 stack.sink_port(), **db, options);
       if (!r.ok()) {
         std::fprintf(stderr, "octo-bench: fanout phase: %s\n%s", r.status().ToString().c_str(),
                      stack.LogTails().c_str());

@@ -58,17 +58,20 @@ double Median(std::vector<double> values) {
   return n % 2 == 1 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
 }
 
-absl::StatusOr<FanoutResult> RunFanout(const std::shared_ptr<grpc::Channel>& channel, int sink_port,
+absl::StatusOr<FanoutResult> RunFanout(const std::shared_ptr<grpc::Channel>& admin_channel,
+                                       const std::shared_ptr<grpc::Channel>& publisher_channel, int sink_port,
                                        DbProbe& db, const FanoutOptions& options) {
   FanoutResult r;
   r.webhooks = options.webhooks;
   const auto setup_start = Clock::now();
   absl::StatusOr<Tenant> tenant =
-      CreateTenant(channel, sink_port, options.webhooks, options.capabilities);
+      CreateTenant(admin_channel, sink_port, options.webhooks, options.capabilities);
   if (!tenant.ok()) return tenant.status();
   r.setup_seconds = MsSince(setup_start) / 1000;
   const EventFactory factory(tenant->supplier_id, options.run_id, 0);
-  auto stub = v1::EventService::NewStub(channel);
+  // Provisioning is the admin's; publishing is a publisher's (internal
+  // authentication refuses EventService to the admin caller).
+  auto stub = v1::EventService::NewStub(publisher_channel);
   SinkClient sink(sink_port);
   for (int i = 0; i < options.events; ++i) {
     if (absl::Status s = sink.Reset(); !s.ok()) return s;

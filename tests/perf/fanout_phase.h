@@ -37,10 +37,12 @@ struct FanoutResult {
   bool complete() const { return problem.empty(); }
 };
 
-// Runs the phase against the stack behind `channel` and the sink on
+// Runs the phase against the stack (provisioning over `admin_channel`,
+// publishing over `publisher_channel`) and the sink on
 // `sink_port`; `db` counts the recorded attempts. A status for a setup
 // failure; a failure while publishing or draining is the result's problem.
-absl::StatusOr<FanoutResult> RunFanout(const std::shared_ptr<grpc::Channel>& channel, int sink_port,
+absl::StatusOr<FanoutResult> RunFanout(const std::shared_ptr<grpc::Channel>& admin_channel,
+                                       const std::shared_ptr<grpc::Channel>& publisher_channel, int sink_port,
                                        DbProbe& db, const FanoutOptions& options);
 
 // The median of `values` (0 when empty).
