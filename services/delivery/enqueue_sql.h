@@ -60,8 +60,9 @@ constexpr Statement kResolveWebhooks{
 // and their deliveries ($2 event ids, $3 webhook ids, pairwise), in one
 // statement without joins: the planner's row estimates for JSON input are
 // guesses, and a join between two of these CTEs became a nested loop (2.4 s
-// for 500 events x 5 webhooks). The documents travel as text[] elements,
-// each parsed once by its cast to json: inside $1 they were lexed twice
+// for 500 events x 5 webhooks). The documents travel as text[] elements (in
+// binary form: enqueue_recordset.h, JsonArray), each parsed once by its
+// cast to json: inside $1 they were lexed twice
 // (the parameter's validation, then json_to_recordset, which also copies
 // each), about a third of this statement's CPU (docs/PERFORMANCE.md, "Row
 // cost"). No ON CONFLICT: the key locks and kSelectEvents keep a key stored

@@ -824,6 +824,18 @@ TEST_F(DeliverySchemaTest, EventsRefuseInconsistentRows) {
             "23514");
   EXPECT_EQ(insert(", diff", "'booking_update', 'booking', 'b', '{}', now(), '[{\"op\":\"add\"}]'"),
             "23514");
+  // Migration 0017 answers the two common documents without a query: the
+  // empty object is no diff and the empty array no localizations, and
+  // other spellings of them still pass through the full rules.
+  EXPECT_EQ(insert(", localized", "'booking_update', 'booking', 'b', '{}', now(), '[]'"), "23514");
+  EXPECT_EQ(insert(", diff", "'booking_update', 'booking', 'b', '{}', now(), '{}'"), "23514");
+  EXPECT_EQ(insert(", localized, diff",
+                   "'booking_update', 'booking', 'b', '{}', now(), ' { } ', ' [ ] '"),
+            "");
+  EXPECT_EQ(insert(", localized, diff",
+                   "'booking_update', 'booking', 'b', '{}', now(), '{\"de\":{}}', "
+                   "'[{\"op\":\"add\",\"path\":\"/a\",\"value\":1}]'"),
+            "");
   EXPECT_EQ(insert("", "'availability_update', 'availability', 'a', '{}', now()"), "23514");
   EXPECT_EQ(
       insert(", product_id, option_id", "'booking_update', 'booking', 'b', '{}', now(), 'p', 'o'"),
