@@ -54,16 +54,22 @@ constexpr Statement kResolveWebhooks{
     "   AND w.status = 'enabled'"
     " ORDER BY w.id FOR KEY SHARE OF w"};
 
-// The batch's new events ($1, a JSON array: ids made by the caller, final
-// diffs, delivery counts) and their deliveries ($2 event ids, $3 webhook
-// ids, pairwise), in one statement without joins: the planner's row
-// estimates for JSON input are guesses, and a join between two of these
-// CTEs became a nested loop (2.4 s for 500 events x 5 webhooks). No ON
-// CONFLICT: the key locks and kSelectEvents keep a key stored once (since
-// migration 0013 events are partitioned by week and no unique constraint
-// backs this; a key is remembered while its event is kept). A delivery's
-// created_at is its event's (both default to this transaction's now()):
-// the partition key that keeps them in one weekly slice.
+// The batch's new events ($1, a JSON array: ids made by the caller, the
+// scalar fields, delivery counts; $4, $5, $6 text[]: their resources,
+// localizations and final diffs, zipped with $1 by position by ROWS FROM)
+// and their deliveries ($2 event ids, $3 webhook ids, pairwise), in one
+// statement without joins: the planner's row estimates for JSON input are
+// guesses, and a join between two of these CTEs became a nested loop (2.4 s
+// for 500 events x 5 webhooks). The documents travel as text[] elements (in
+// binary form: enqueue_recordset.h, JsonArray), each parsed once by its
+// cast to json: inside $1 they were lexed twice
+// (the parameter's validation, then json_to_recordset, which also copies
+// each), about a third of this statement's CPU (docs/PERFORMANCE.md, "Row
+// cost"). No ON CONFLICT: the key locks and kSelectEvents keep a key stored
+// once (since migration 0013 events are partitioned by week and no unique
+// constraint backs this; a key is remembered while its event is kept). A
+// delivery's created_at is its event's (both default to this transaction's
+// now()): the partition key that keeps them in one weekly slice.
 constexpr Statement kInsertEvents{
     "enqueue_insert_events",
     "WITH new_events AS ("
@@ -71,14 +77,17 @@ constexpr Statement kInsertEvents{
     "    resource_key, resource, localized, diff, diff_supplied, product_id, option_id,"
     "    occurred_at, delivery_count, notification_date_start, notification_date_end)"
     "  SELECT x.id, x.supplier_id, x.idempotency_key, x.connection_id, x.event, x.resource_kind,"
-    "    x.resource_key, x.resource, x.localized, x.diff, x.diff_supplied,"
+    "    x.resource_key, x.resource::json, x.localized::json, x.diff::json, x.diff_supplied,"
     "    x.product_id, x.option_id, " OCTO_TIMESTAMP("x.occurred_at") ", x.delivery_count,"
     "    x.notification_date_start, x.notification_date_end"
-    "  FROM json_to_recordset($1::json) AS x(id uuid, supplier_id uuid, idempotency_key text,"
-    "    connection_id uuid, event text, resource_kind text, resource_key text, resource json,"
-    "    localized json, diff json, diff_supplied boolean, product_id text, option_id text,"
-    "    occurred_at bigint, delivery_count integer, notification_date_start date,"
-    "    notification_date_end date)), "
+    "  FROM ROWS FROM (json_to_recordset($1::json) AS (id uuid, supplier_id uuid,"
+    "    idempotency_key text, connection_id uuid, event text, resource_kind text, resource_key text,"
+    "    diff_supplied boolean, product_id text, option_id text, occurred_at bigint,"
+    "    delivery_count integer, notification_date_start date, notification_date_end date),"
+    "    unnest($4::text[]), unnest($5::text[]), unnest($6::text[]))"
+    "   AS x(id, supplier_id, idempotency_key, connection_id, event, resource_kind, resource_key,"
+    "    diff_supplied, product_id, option_id, occurred_at, delivery_count,"
+    "    notification_date_start, notification_date_end, resource, localized, diff)), "
     "new_deliveries AS ("
     "  INSERT INTO deliveries (event_id, webhook_id)"
     "  SELECT * FROM unnest($2::uuid[], $3::uuid[])) "
@@ -131,15 +140,17 @@ constexpr Statement kLockSnapshots{
     "   AND s.resource_kind = x.resource_kind AND s.resource_key = x.resource_key"
     " ORDER BY s.supplier_id, s.resource_kind, s.resource_key FOR UPDATE OF s"};
 // The last state of each resource the batch changed; never replaces a newer
-// snapshot.
+// snapshot. $1: the resources' identities and times; $2 text[]: their
+// documents, zipped by position (as in kInsertEvents).
 constexpr Statement kUpsertSnapshots{
     "enqueue_upsert_snapshots",
     "INSERT INTO resource_snapshots AS s (supplier_id, resource_kind, resource_key, resource,"
     "  occurred_at)"
-    " SELECT x.supplier_id::uuid, x.resource_kind, x.resource_key, x.resource,"
+    " SELECT x.supplier_id::uuid, x.resource_kind, x.resource_key, x.resource::json,"
     "   " OCTO_TIMESTAMP("x.occurred_at")
-    " FROM json_to_recordset($1::json) AS x(supplier_id text, resource_kind text,"
-    "   resource_key text, resource json, occurred_at bigint)"
+    " FROM ROWS FROM (json_to_recordset($1::json) AS (supplier_id text, resource_kind text,"
+    "   resource_key text, occurred_at bigint), unnest($2::text[]))"
+    "  AS x(supplier_id, resource_kind, resource_key, occurred_at, resource)"
     " ON CONFLICT (supplier_id, resource_kind, resource_key) DO UPDATE"
     "  SET resource = EXCLUDED.resource, occurred_at = EXCLUDED.occurred_at, updated_at = now()"
     "  WHERE s.occurred_at <= EXCLUDED.occurred_at"};

@@ -94,6 +94,7 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
     ranges.Add(publish_of(i), e.product_id, e.valid->resource);
   }
   Recordset rows;
+  JsonArray resources, localized, final_diffs;
   std::string delivery_events = "{";
   std::string delivery_webhooks = "{";
   for (std::size_t i : fresh_) {
@@ -130,14 +131,14 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
         .Text("event", e.event)
         .Text("resource_kind", payload::ResourceKindName(v.kind))
         .Text("resource_key", v.resource_key)
-        .Json("resource", e.resource_json)
-        .Json("localized", v.localized_json)
-        .Json("diff", diffs[i])
         .Bool("diff_supplied", e.diff_json.has_value())
         .TextOrNull("product_id", e.product_id)
         .TextOrNull("option_id", e.option_id)
         .Int("occurred_at", v.occurred_at_micros)
         .Int("delivery_count", static_cast<std::int64_t>(receivers.size()));
+    resources.Add(e.resource_json);
+    localized.Add(v.localized_json);
+    final_diffs.Add(diffs[i]);
     const DateRange* range = availability ? ranges.Find(publish, e.product_id) : nullptr;
     rows.TextOrNull("notification_date_start", range != nullptr ? range->start : "")
         .TextOrNull("notification_date_end", range != nullptr ? range->end : "");
@@ -151,7 +152,8 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
   delivery_webhooks.push_back('}');
   where_.operation = enqueue::kInsertEvents.name;
   txn_.exec_prepared(enqueue::kInsertEvents.name, rows.Finish(), delivery_events,
-                     delivery_webhooks);
+                     delivery_webhooks, resources.Finish(), localized.Finish(),
+                     final_diffs.Finish());
 }
 
 // Ordered delivery: each (webhook, resource) numbers its deliveries from 1
@@ -206,18 +208,19 @@ void EnqueueTxn::InsertOrderedDeliveries(const std::vector<OrderedDelivery>& del
 // The last state of each resource the batch changed.
 void EnqueueTxn::UpsertSnapshots() {
   Recordset changed;
+  JsonArray documents;
   for (const auto& [id, s] : snapshots_) {
     if (!s.changed) continue;
     changed.Row()
         .Text("supplier_id", std::get<0>(id))
         .Text("resource_kind", std::get<1>(id))
         .Text("resource_key", std::get<2>(id))
-        .Json("resource", s.resource)
         .Int("occurred_at", s.occurred_at);
+    documents.Add(s.resource);
   }
   if (changed.empty()) return;
   where_.operation = enqueue::kUpsertSnapshots.name;
-  txn_.exec_prepared0(enqueue::kUpsertSnapshots.name, changed.Finish());
+  txn_.exec_prepared0(enqueue::kUpsertSnapshots.name, changed.Finish(), documents.Finish());
 }
 
 }  // namespace octo::delivery::enqueue

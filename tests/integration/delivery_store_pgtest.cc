@@ -63,6 +63,51 @@ TEST_F(DeliveryTest, EnqueueStoresEventSnapshotAndOneDeliveryPerWebhook) {
       Count("SELECT count(*) FROM deliveries WHERE webhook_id IN ('" + w1 + "', '" + w2 + "')"), 2);
 }
 
+// The JSON documents travel to PostgreSQL as text[] elements beside the
+// recordset of the other fields (enqueue_recordset.h, JsonArray): every
+// character the array literal quotes or escapes ("{},\ and spaces), JSON
+// escapes, non-ASCII text and the text "NULL" come back byte for byte, and
+// each event of a batch keeps its own documents and its snapshot its own.
+TEST_F(DeliveryTest, DocumentsAreStoredByteForByteWhateverTheyHold) {
+  NewWebhook(connection_a_);
+  const std::vector<std::string> resources = {
+      R"({"uuid":"b-1", "note":"a \"quoted\" {brace}, \\ back\\slash","x":"NULL"})",
+      R"({"uuid":"b-2","text":"caf\u00e9 \n \t","raw":"café ✓ 😀","e":[{},[],null]})",
+      R"({ "uuid" : "b-3" , "s":"\\\"" })",
+  };
+  pb::EnqueueRequest request;
+  for (std::size_t i = 0; i < resources.size(); ++i) {
+    pb::PublishEventRequest e = Booking(absl::StrCat("doc-", i), resources[i]);
+    (*e.mutable_localized_resource_json())["de"] =
+        absl::StrCat(R"({"uuid":"b-)", i + 1, R"(","note":"\"de\" {,}"})");
+    *request.add_events() = ToEnqueue(e);
+  }
+  // A supplied diff with the same characters, on the last event.
+  const std::string diff = R"([{"op":"replace","path":"/s","value":"\\\"{,}","was":"NULL"}])";
+  *request.mutable_events(2) = [&] {
+    pb::PublishEventRequest e = Booking("doc-2", resources[2]);
+    e.set_diff_json(diff);
+    return ToEnqueue(e);
+  }();
+  pb::EnqueueResponse response;
+  ASSERT_THAT(Enqueue(request, &response), GrpcIsOk());
+  ASSERT_THAT(response.results(), SizeIs(3));
+  for (std::size_t i = 0; i < resources.size(); ++i) {
+    const std::string id = response.results(static_cast<int>(i)).event_id();
+    const std::string key = absl::StrCat("b-", i + 1);
+    EXPECT_EQ(Text("SELECT resource::text FROM events WHERE id = '" + id + "'"), resources[i]);
+    EXPECT_EQ(Text("SELECT resource::text FROM resource_snapshots WHERE resource_key = '" + key +
+                   "'"),
+              resources[i]);
+    if (i < 2) {
+      EXPECT_EQ(Text("SELECT localized::text FROM events WHERE id = '" + id + "'"),
+                absl::StrCat(R"({"de":{"uuid":")", key, R"(","note":"\"de\" {,}"}})"));
+      EXPECT_EQ(Text("SELECT diff::text FROM events WHERE id = '" + id + "'"), "[]");
+    }
+  }
+  EXPECT_EQ(Text("SELECT diff::text FROM events WHERE idempotency_key = 'doc-2'"), diff);
+}
+
 // Event and delivery ids are time-ordered (UUID version 7, migration 0015):
 // the milliseconds of their creation first, so that new rows append to the
 // right edge of the id indexes whatever the size of the history.
@@ -779,6 +824,18 @@ TEST_F(DeliverySchemaTest, EventsRefuseInconsistentRows) {
             "23514");
   EXPECT_EQ(insert(", diff", "'booking_update', 'booking', 'b', '{}', now(), '[{\"op\":\"add\"}]'"),
             "23514");
+  // Migration 0017 answers the two common documents without a query: the
+  // empty object is no diff and the empty array no localizations, and
+  // other spellings of them still pass through the full rules.
+  EXPECT_EQ(insert(", localized", "'booking_update', 'booking', 'b', '{}', now(), '[]'"), "23514");
+  EXPECT_EQ(insert(", diff", "'booking_update', 'booking', 'b', '{}', now(), '{}'"), "23514");
+  EXPECT_EQ(insert(", localized, diff",
+                   "'booking_update', 'booking', 'b', '{}', now(), ' { } ', ' [ ] '"),
+            "");
+  EXPECT_EQ(insert(", localized, diff",
+                   "'booking_update', 'booking', 'b', '{}', now(), '{\"de\":{}}', "
+                   "'[{\"op\":\"add\",\"path\":\"/a\",\"value\":1}]'"),
+            "");
   EXPECT_EQ(insert("", "'availability_update', 'availability', 'a', '{}', now()"), "23514");
   EXPECT_EQ(
       insert(", product_id, option_id", "'booking_update', 'booking', 'b', '{}', now(), 'p', 'o'"),

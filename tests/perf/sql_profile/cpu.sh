@@ -20,7 +20,7 @@ for r in $(seq 1 "$ROUNDS"); do
   for i in $(seq 1 8); do echo "EXECUTE mkbatch \\gset b${i}_"; done
   echo "\\echo round $r"
   echo "\\! echo -n 'enqueue '; awk '{print \$14+\$15}' /proc/\$PGPID/stat"
-  for i in $(seq 1 8); do echo "EXECUTE ins_events(:'b${i}_ev', :'b${i}_eids', :'b${i}_wids') \\g /dev/null"; done
+  for i in $(seq 1 8); do echo "EXECUTE ins_events(:'b${i}_ev', :'b${i}_eids', :'b${i}_wids', :'b${i}_res', :'b${i}_loc', :'b${i}_dif') \\g /dev/null"; done
   echo "\\! echo -n 'claim '; awk '{print \$14+\$15}' /proc/\$PGPID/stat"
   for i in $(seq 1 100); do echo "EXECUTE claim(200, 15000, 3, true) \\g /dev/null"; done
   echo "\\! echo -n 'mkres '; awk '{print \$14+\$15}' /proc/\$PGPID/stat"

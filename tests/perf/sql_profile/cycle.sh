@@ -16,12 +16,15 @@ WITH g AS (SELECT g, octo_uuid_v7() AS id FROM generate_series(1, 500) g),
  ev AS (SELECT json_agg(json_build_object('id', g.id, 'supplier_id', '$S'::uuid,
    'idempotency_key', 'cs-' || g.g || '-' || (extract(epoch FROM clock_timestamp()) * 1e6)::bigint,
    'connection_id', '$C'::uuid, 'event', 'booking_update', 'resource_kind', 'booking',
-   'resource_key', 'bk-' || g.g, 'resource', '$RES'::json, 'localized', '{}'::json, 'diff', '[]'::json,
-   'diff_supplied', false, 'occurred_at', (extract(epoch FROM now()) * 1e6)::bigint, 'delivery_count', 5)
+   'resource_key', 'bk-' || g.g, 'diff_supplied', false,
+   'occurred_at', (extract(epoch FROM now()) * 1e6)::bigint, 'delivery_count', 5)
    ORDER BY g.g) AS j FROM g)
 SELECT (SELECT j FROM ev) AS ev,
   (SELECT array_agg(g.id ORDER BY g.g, w.n) FROM g CROSS JOIN w)::text AS eids,
-  (SELECT array_agg(w.id ORDER BY g.g, w.n) FROM g CROSS JOIN w)::text AS wids;
+  (SELECT array_agg(w.id ORDER BY g.g, w.n) FROM g CROSS JOIN w)::text AS wids,
+  (SELECT array_agg('$RES'::text) FROM g)::text AS res,
+  (SELECT array_agg('{}'::text) FROM g)::text AS loc,
+  (SELECT array_agg('[]'::text) FROM g)::text AS dif;
 PREPARE mkres AS
 SELECT COALESCE(json_agg(json_build_object('id', id, 'lease', (extract(epoch FROM lease_expires_at) * 1000000)::bigint,
   'created', (extract(epoch FROM created_at) * 1000000)::bigint, 'num', claimed_attempt, 'act', 'attempt',
@@ -35,7 +38,7 @@ cycle() {  # $1 = 1: the measured statements under EXPLAIN (ANALYZE, BUFFERS)
   local X="" G=" \\g /dev/null"
   if [[ $1 == 1 ]]; then X="EXPLAIN (ANALYZE, BUFFERS) "; G=";"; fi
   echo "EXECUTE mkbatch \\gset"
-  echo "${X}EXECUTE ins_events(:'ev', :'eids', :'wids')$G"
+  echo "${X}EXECUTE ins_events(:'ev', :'eids', :'wids', :'res', :'loc', :'dif')$G"
   for i in $(seq 1 13); do echo "${X}EXECUTE claim(200, 15000, 3, true)$G"; done
   for i in $(seq 1 5); do
     echo "EXECUTE mkres \\gset"

@@ -14,6 +14,6 @@ int main() {
   std::printf("PREPARE claim(int, bigint, int, boolean) AS %s;\n", d::kClaim.sql);
   std::printf("PREPARE wres(json) AS %s;\n", d::kWriteResults.sql);
   std::printf("PREPARE cevents(uuid[]) AS %s;\n", d::kClaimEvents.sql);
-  std::printf("PREPARE ins_events(json, uuid[], uuid[]) AS %s;\n", q::kInsertEvents.sql);
+  std::printf("PREPARE ins_events(json, uuid[], uuid[], text[], text[], text[]) AS %s;\n", q::kInsertEvents.sql);
   std::printf("PREPARE sel_events(json) AS %s;\n", q::kSelectEvents.sql);
 }
