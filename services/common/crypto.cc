@@ -100,7 +100,8 @@ const EVP_MAC_CTX* HmacSha256Template() {
     EVP_MAC_free(mac);  // the context holds its own reference
     char digest[] = "SHA256";
     const OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0), OSSL_PARAM_construct_end()};
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_end()};
     if (c == nullptr || EVP_MAC_CTX_set_params(c, params) != 1) {
       std::fputs("fatal: OpenSSL has no HMAC-SHA256\n", stderr);
       std::abort();
@@ -139,7 +140,8 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   std::size_t len = 0;
   const bool ok =
       ctx != nullptr &&
-      EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(), nullptr) == 1 &&
+      EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                   nullptr) == 1 &&
       EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
       EVP_MAC_final(ctx, reinterpret_cast<unsigned char*>(out.data()), &len, out.size()) == 1;
   EVP_MAC_CTX_free(ctx);

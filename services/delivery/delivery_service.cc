@@ -41,7 +41,8 @@ absl::Status Enqueue(EventStore* store, const pb::EnqueueRequest& request,
     const pb::EnqueueEvent& e = request.events(i);
     if (!e.has_event())
       return absl::InvalidArgumentError(absl::StrCat("events[", i, "].event: required"));
-    absl::StatusOr<ValidEvent> v = ValidateEvent(e.event(), absl::StrCat("events[", i, "].event."), storage);
+    absl::StatusOr<ValidEvent> v =
+        ValidateEvent(e.event(), absl::StrCat("events[", i, "].event."), storage);
     if (!v.ok()) return v.status();
     valid.push_back(*std::move(v));
   }
