@@ -1,5 +1,6 @@
 #include "services/common/crypto.h"
 
+#include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -71,19 +72,83 @@ std::string HexEncode(std::string_view bytes) {
   return out;
 }
 
+// OpenSSL 3's one-shot SHA256() and HMAC() look the algorithm up in the
+// provider store on every call (a fetch under a lock, reference counts up and
+// down): ~0.4 us of a 0.6 us hash of a token, ~2 us of an HMAC of a 2.6 KB
+// body. The algorithms are fetched once per process instead; each call still
+// has its own context, so concurrent callers share nothing mutable.
+namespace {
+
+const EVP_MD* FetchedSha256() {
+  static const EVP_MD* const md = [] {
+    EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    if (fetched == nullptr) {
+      std::fputs("fatal: OpenSSL has no SHA256\n", stderr);
+      std::abort();
+    }
+    return fetched;
+  }();
+  return md;
+}
+
+// An HMAC-SHA256 context without a key, duplicated by each call: the digest
+// is named once, here, instead of fetched again by every init.
+const EVP_MAC_CTX* HmacSha256Template() {
+  static const EVP_MAC_CTX* const ctx = []() -> const EVP_MAC_CTX* {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    EVP_MAC_CTX* c = mac == nullptr ? nullptr : EVP_MAC_CTX_new(mac);
+    EVP_MAC_free(mac);  // the context holds its own reference
+    char digest[] = "SHA256";
+    const OSSL_PARAM params[] = {
+        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+        OSSL_PARAM_construct_end()};
+    if (c == nullptr || EVP_MAC_CTX_set_params(c, params) != 1) {
+      std::fputs("fatal: OpenSSL has no HMAC-SHA256\n", stderr);
+      std::abort();
+    }
+    return c;
+  }();
+  return ctx;
+}
+
+}  // namespace
+
 std::string Sha256(std::string_view data) {
   std::string out(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-         reinterpret_cast<unsigned char*>(out.data()));
+  unsigned int len = 0;
+  if (EVP_Digest(data.data(), data.size(), reinterpret_cast<unsigned char*>(out.data()), &len,
+                 FetchedSha256(), nullptr) != 1 ||
+      len != SHA256_DIGEST_LENGTH) {
+    std::fputs("fatal: OpenSSL SHA256 failed\n", stderr);
+    std::abort();
+  }
   return out;
 }
 
 std::string HmacSha256(std::string_view key, std::string_view data) {
   std::string out(EVP_MAX_MD_SIZE, '\0');
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-       reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-       reinterpret_cast<unsigned char*>(out.data()), &len);
+  // An empty key: EVP_MAC_init takes a null key as "keep the previous one",
+  // which a fresh context has not got; the one-shot HMAC() handles it.
+  if (key.empty()) {
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.data(), 0, reinterpret_cast<const unsigned char*>(data.data()),
+         data.size(), reinterpret_cast<unsigned char*>(out.data()), &len);
+    out.resize(len);
+    return out;
+  }
+  EVP_MAC_CTX* ctx = EVP_MAC_CTX_dup(HmacSha256Template());
+  std::size_t len = 0;
+  const bool ok =
+      ctx != nullptr &&
+      EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(key.data()), key.size(),
+                   nullptr) == 1 &&
+      EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1 &&
+      EVP_MAC_final(ctx, reinterpret_cast<unsigned char*>(out.data()), &len, out.size()) == 1;
+  EVP_MAC_CTX_free(ctx);
+  if (!ok) {
+    std::fputs("fatal: OpenSSL HMAC-SHA256 failed\n", stderr);
+    std::abort();
+  }
   out.resize(len);
   return out;
 }

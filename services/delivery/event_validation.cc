@@ -71,12 +71,12 @@ absl::Status CheckText(const Errors& errors, std::string_view field, std::string
 
 // Parses `text` (at most kMaxResourceJsonBytes) into `out`.
 absl::Status ParseJson(const Errors& errors, std::string_view field, std::string_view text,
-                       boost::json::value& out) {
+                       const boost::json::storage_ptr& storage, boost::json::value& out) {
   if (text.size() > kMaxResourceJsonBytes) {
     return errors.Invalid(field, "at most ", kMaxResourceJsonBytes, " bytes, got ", text.size());
   }
   std::error_code ec;
-  out = payload::ParseJsonText(text, ec);
+  out = payload::ParseJsonText(text, ec, storage);
   if (ec) return errors.Invalid(field, "not valid JSON (", ec.message(), ")");
   return absl::OkStatus();
 }
@@ -132,7 +132,8 @@ bool IsLanguageTag(std::string_view tag) {
 }
 
 absl::StatusOr<ValidEvent> ValidateEvent(const pb::PublishEventRequest& event,
-                                         std::string_view field_prefix) {
+                                         std::string_view field_prefix,
+                                         const boost::json::storage_ptr& storage) {
   const Errors errors(field_prefix);
   ValidEvent valid;
 
@@ -171,11 +172,15 @@ absl::StatusOr<ValidEvent> ValidateEvent(const pb::PublishEventRequest& event,
   }
 
   if (event.resource_json().empty()) return errors.Invalid("resource_json", "required");
-  if (absl::Status s = ParseJson(errors, "resource_json", event.resource_json(), valid.resource);
+  // Parsed into its own value and moved into the result at the end: a
+  // boost::json assignment copies into the target's storage when the two
+  // differ, a move construction keeps the source's.
+  boost::json::value resource(storage);
+  if (absl::Status s = ParseJson(errors, "resource_json", event.resource_json(), storage, resource);
       !s.ok()) {
     return s;
   }
-  if (!valid.resource.is_object()) return errors.Invalid("resource_json", "must be a JSON object");
+  if (!resource.is_object()) return errors.Invalid("resource_json", "must be a JSON object");
 
   // Localized variants: sorted by tag (a protobuf map has no order) into one
   // object whose values are the publisher's texts byte for byte.
@@ -196,9 +201,9 @@ absl::StatusOr<ValidEvent> ValidateEvent(const pb::PublishEventRequest& event,
     if (auto [it, inserted] = lowercase_tags.emplace(absl::AsciiStrToLower(tag), tag); !inserted) {
       return errors.Invalid(field, "the same language as \"", it->second, "\"");
     }
-    boost::json::value parsed;
+    boost::json::value parsed(storage);
     if (text.empty()) return errors.Invalid(field, "required");
-    if (absl::Status s = ParseJson(errors, field, text, parsed); !s.ok()) return s;
+    if (absl::Status s = ParseJson(errors, field, text, storage, parsed); !s.ok()) return s;
     if (!parsed.is_object()) return errors.Invalid(field, "must be a JSON object");
     variants.emplace(tag, &text);
   }
@@ -212,8 +217,9 @@ absl::StatusOr<ValidEvent> ValidateEvent(const pb::PublishEventRequest& event,
   valid.localized_json.push_back('}');
 
   if (event.has_diff_json()) {
-    boost::json::value diff;
-    if (absl::Status s = ParseJson(errors, "diff_json", event.diff_json(), diff); !s.ok()) return s;
+    boost::json::value diff(storage);
+    if (absl::Status s = ParseJson(errors, "diff_json", event.diff_json(), storage, diff); !s.ok())
+      return s;
     if (absl::Status s = CheckDiff(errors, diff); !s.ok()) return s;
   }
 
@@ -234,7 +240,7 @@ absl::StatusOr<ValidEvent> ValidateEvent(const pb::PublishEventRequest& event,
     valid.resource_key = event.resource_key();
   } else {
     absl::StatusOr<std::string> key =
-        payload::ResourceKey(*kind, valid.resource, event.product_id(), event.option_id());
+        payload::ResourceKey(*kind, resource, event.product_id(), event.option_id());
     if (!key.ok()) {
       return errors.Invalid("resource_json", key.status().message(),
                             "; or set resource_key to identify the resource");
@@ -246,7 +252,8 @@ absl::StatusOr<ValidEvent> ValidateEvent(const pb::PublishEventRequest& event,
     }
     valid.resource_key = *std::move(key);
   }
-  return valid;
+  return ValidEvent{valid.kind, std::move(valid.resource_key), std::move(resource),
+                    std::move(valid.localized_json), valid.occurred_at_micros};
 }
 
 }  // namespace octo::delivery

@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include <boost/json/storage_ptr.hpp>
 #include <boost/json/value.hpp>
 
 #include "absl/status/statusor.h"
@@ -51,7 +52,7 @@ struct ValidEvent {
   // resource_key if the publisher set one, else derived from the resource
   // (octo::payload::ResourceKey).
   std::string resource_key;
-  boost::json::value resource;  // resource_json, parsed
+  boost::json::value resource;  // resource_json, parsed (in ValidateEvent's `storage`)
   // localized_resource_json as one JSON object text: tag -> the publisher's
   // text byte for byte, tags in sorted order; "{}" when there are none.
   std::string localized_json;
@@ -76,9 +77,14 @@ struct ValidEvent {
 //                    order/product id, availability id);
 //   product_id, option_id  required for availability_update (1..200 bytes, no
 //                    control characters), empty for the other events.
-// `field_prefix` is prepended to the field name in messages.
+// `field_prefix` is prepended to the field name in messages. `storage` is
+// where the parses are allocated (ValidEvent::resource included; the default
+// heap when empty): a caller that drops the result soon may pass a
+// boost::json::monotonic_resource that outlives it, and frees every node of
+// the parse at once instead of one by one.
 absl::StatusOr<ValidEvent> ValidateEvent(const ::octo::webhooks::v1::PublishEventRequest& event,
-                                         std::string_view field_prefix = {});
+                                         std::string_view field_prefix = {},
+                                         const boost::json::storage_ptr& storage = {});
 
 // "de", "en-GB", "zh-Hant-TW", "es-419": letters (2..8), then "-" subtags of
 // 1..8 letters or digits; at most 35 bytes.

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include <boost/json/monotonic_resource.hpp>
+
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -68,6 +70,21 @@ absl::Status FromEnqueueStatus(const grpc::Status& status, bool batch) {
   }
 }
 
+// Releases the events an EnqueueRequest borrowed (unsafe_arena_set_allocated)
+// when it goes out of scope, before the request itself.
+class BorrowedEvents {
+ public:
+  explicit BorrowedEvents(pb::EnqueueRequest* request) : request_(request) {}
+  BorrowedEvents(const BorrowedEvents&) = delete;
+  BorrowedEvents& operator=(const BorrowedEvents&) = delete;
+  ~BorrowedEvents() {
+    for (pb::EnqueueEvent& e : *request_->mutable_events()) e.unsafe_arena_release_event();
+  }
+
+ private:
+  pb::EnqueueRequest* request_;
+};
+
 // Validates and enqueues `events`; one result per event.
 absl::Status Publish(pb::DeliveryService::StubInterface* delivery,
                      std::chrono::milliseconds delivery_timeout, grpc::ServerContext* context,
@@ -81,17 +98,29 @@ absl::Status Publish(pb::DeliveryService::StubInterface* delivery,
   }
   if (count == 0) return absl::OkStatus();
 
-  // 1. Validate everything before touching the database.
+  // 1. Validate everything before touching the database. The parses are
+  //    only checked and dropped: each event's nodes come from a buffer on the
+  //    stack (a large document continues on the heap), released at once.
   for (int i = 0; i < count; ++i) {
-    absl::StatusOr<delivery::ValidEvent> valid =
-        delivery::ValidateEvent(*events[i], FieldPrefix(batch, i));
+    unsigned char buffer[8192];
+    boost::json::monotonic_resource parses(buffer, sizeof buffer);
+    absl::StatusOr<delivery::ValidEvent> valid = delivery::ValidateEvent(
+        *events[i], FieldPrefix(batch, i), boost::json::storage_ptr(&parses));
     if (!valid.ok()) return valid.status();
   }
 
   // 2. Enqueue: the delivery service resolves the webhooks and stores the
   //    events in one transaction.
+  //    The request borrows the caller's events instead of copying them
+  //    (~10 k instructions per event): gRPC owns them until this handler
+  //    returns, serializing reads them only, and every one is released
+  //    before the request is destroyed, so it never frees what it does not own.
   pb::EnqueueRequest request;
-  for (int i = 0; i < count; ++i) *request.add_events()->mutable_event() = *events[i];
+  for (int i = 0; i < count; ++i) {
+    request.add_events()->unsafe_arena_set_allocated_event(
+        const_cast<pb::PublishEventRequest*>(events[i]));
+  }
+  const BorrowedEvents borrowed(&request);
   if (request.ByteSizeLong() > static_cast<std::size_t>(delivery::kMaxEnqueueRequestBytes)) {
     return absl::ResourceExhaustedError("events: too large; publish fewer events per call");
   }

@@ -43,6 +43,28 @@ TEST(HmacSha256, StandardWebhooksSignatureVector) {
   EXPECT_EQ(Base64Encode(HmacSha256(secret, to_sign)), "g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=");
 }
 
+TEST(Sha256, EmptyInputAndLongInput) {
+  EXPECT_EQ(HexEncode(Sha256("")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(HexEncode(Sha256(std::string(1000000, 'a'))),
+            "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+}
+
+// RFC 4231: test case 2 (a key shorter than the block), test case 6 (a key
+// longer than the block, hashed first); and an empty key, which takes the
+// one-shot path.
+TEST(HmacSha256, Rfc4231VectorsAndEmptyKey) {
+  EXPECT_EQ(HexEncode(HmacSha256("Jefe", "what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(HexEncode(HmacSha256(std::string(131, '\xaa'),
+                                 "Test Using Larger Than Block-Size Key - Hash Key First")),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54");
+  EXPECT_EQ(HexEncode(HmacSha256("", "")),
+            "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+  // Consecutive calls with different keys do not share a key.
+  EXPECT_NE(HmacSha256("a", "x"), HmacSha256("b", "x"));
+  EXPECT_EQ(HmacSha256("a", "x"), HmacSha256("a", "x"));
+}
+
 TEST(NewSigningSecret, WhsecPrefixAnd32RandomBytes) {
   std::set<std::string> seen;
   for (int i = 0; i < 100; ++i) {

@@ -1,6 +1,7 @@
 #include "services/delivery/payload/json_parse.h"
 
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include <boost/json/parse.hpp>
@@ -24,15 +25,18 @@ void ZeroNaNs(boost::json::value& value) {
   }
 }
 
-boost::json::value ParseJsonText(std::string_view text, boost::system::error_code& ec) {
-  boost::json::value v = boost::json::parse(boost::json::string_view(text.data(), text.size()), ec);
+boost::json::value ParseJsonText(std::string_view text, boost::system::error_code& ec,
+                                 boost::json::storage_ptr storage) {
+  boost::json::value v =
+      boost::json::parse(boost::json::string_view(text.data(), text.size()), ec, std::move(storage));
   if (!ec) ZeroNaNs(v);
   return v;
 }
 
-boost::json::value ParseJsonText(std::string_view text, std::error_code& ec) {
+boost::json::value ParseJsonText(std::string_view text, std::error_code& ec,
+                                 boost::json::storage_ptr storage) {
   boost::system::error_code boost_ec;
-  boost::json::value v = ParseJsonText(text, boost_ec);
+  boost::json::value v = ParseJsonText(text, boost_ec, std::move(storage));
   ec = boost_ec;
   return v;
 }

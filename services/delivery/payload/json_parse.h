@@ -19,8 +19,13 @@
 
 namespace octo::payload {
 
-boost::json::value ParseJsonText(std::string_view text, boost::system::error_code& ec);
-boost::json::value ParseJsonText(std::string_view text, std::error_code& ec);
+// `storage` is where the value's nodes are allocated (the default heap when
+// empty); a caller that keeps the value only briefly may pass a
+// boost::json::monotonic_resource, whose nodes are released all at once.
+boost::json::value ParseJsonText(std::string_view text, boost::system::error_code& ec,
+                                 boost::json::storage_ptr storage = {});
+boost::json::value ParseJsonText(std::string_view text, std::error_code& ec,
+                                 boost::json::storage_ptr storage = {});
 
 // Replaces every NaN double in `value` by 0.0 (what ParseJsonText applies).
 void ZeroNaNs(boost::json::value& value);
