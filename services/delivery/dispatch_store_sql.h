@@ -62,7 +62,7 @@ namespace octo::delivery::dispatch_sql {
 // attempt number of this claim, and, for a row whose previous claim never
 // reported, records that attempt as `interrupted` (or quarantines the row:
 // failed, not returned for sending). The outer SELECT joins what the request
-// is rendered from (events are fetched apart, once each).
+// is rendered from but the event (fetched apart, once each: kClaimEvents).
 constexpr Statement kClaim{
     "dispatch_claim",
     "WITH picked AS ("
@@ -146,12 +146,17 @@ constexpr Statement kClaim{
     "  c.unreported_claims >= 2"
     " FROM claimed c"
     " JOIN webhooks w ON w.id = c.webhook_id"
-    // By id alone, not also by created_at: a delivery's week is its event's
-    // for every row the service writes, but not necessarily for rows
-    // written before migration 0013 or by hand, and the claim must send
-    // those too. The probes of the other weeks' indexes cost little.
-    " JOIN events e ON e.id = c.event_id"
-    " JOIN suppliers s ON s.id = e.supplier_id"};
+    // The supplier through the webhook's connection, not the event: the same
+    // row (an event reaches only webhooks of its supplier's connections, a
+    // webhook never changes connection nor a connection supplier), without
+    // reading events here. events is partitioned by week and joined by id
+    // alone it was probed in every week's primary key per claimed row; and
+    // the plan cached while a week's partition was small read it whole at
+    // every claim: 3,300-7,000 of a claim's 3,700-10,400 buffers in the
+    // benchmark (docs/PERFORMANCE.md, "The claim's cost and the history").
+    // The events themselves are read apart, once each (kClaimEvents).
+    " JOIN connections cn ON cn.id = w.connection_id"
+    " JOIN suppliers s ON s.id = cn.supplier_id"};
 
 // $1 = '{uuid,...}'.
 constexpr Statement kClaimEvents{
