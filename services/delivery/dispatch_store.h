@@ -69,7 +69,7 @@ struct ClaimedDelivery {
   int max_concurrency = 0;
   bool webhook_enabled = true;
   std::string dialect = "webhook";  // "notification": the thin body
-  // The event's supplier (its OCTO profile).
+  // The supplier of the webhook's connection, which is the event's (its OCTO profile).
   std::string supplier_id;
   std::string supplier_name;
   std::string supplier_endpoint;

@@ -62,7 +62,7 @@ namespace octo::delivery::dispatch_sql {
 // attempt number of this claim, and, for a row whose previous claim never
 // reported, records that attempt as `interrupted` (or quarantines the row:
 // failed, not returned for sending). The outer SELECT joins what the request
-// is rendered from (events are fetched apart, once each).
+// is rendered from but the event (fetched apart, once each: kClaimEvents).
 constexpr Statement kClaim{
     "dispatch_claim",
     "WITH picked AS ("
@@ -133,25 +133,35 @@ constexpr Statement kClaim{
     "    ELSE 'interrupted: the process stopped before the outcome of this attempt was recorded;"
     " whether the request reached the endpoint is unknown' END, created_at"
     "  FROM chosen WHERE claimed_attempt IS NOT NULL AND id IN (SELECT id FROM claimed)"
-    "  ON CONFLICT (delivery_id, attempt_number, delivery_created_at) DO NOTHING)"
+    "  ON CONFLICT (delivery_id, attempt_number, delivery_created_at) DO NOTHING),"
+    // The batch's webhooks (a few for many rows) with their supplier, each
+    // read once by primary key: joined per claimed row, the planner (which
+    // expects a handful of claimed rows) probed connections once per row.
+    // The supplier through the webhook's connection, not the event: the same
+    // row (an event reaches only webhooks of its supplier's connections, a
+    // webhook never changes connection nor a connection supplier), without
+    // reading events here. events is partitioned by week and joined by id
+    // alone it was probed in every week's primary key per claimed row; and
+    // the plan cached while a week's partition was small read it whole at
+    // every claim: 3,300-7,000 of a claim's 3,700-10,400 buffers in the
+    // benchmark (docs/PERFORMANCE.md, "The claim's cost and the history").
+    // The events themselves are read apart, once each (kClaimEvents).
+    " hooks AS MATERIALIZED ("
+    "  SELECT w.*, s.id AS supplier_id, s.name AS supplier_name, s.endpoint AS supplier_endpoint,"
+    "    s.contact AS supplier_contact"
+    "  FROM webhooks w JOIN connections cn ON cn.id = w.connection_id JOIN suppliers s ON s.id = cn.supplier_id"
+    "  WHERE w.id = ANY(ARRAY(SELECT DISTINCT webhook_id FROM claimed)))"
     " SELECT c.id::text, c.attempt_count, COALESCE(" OCTO_MICROS("c.lease_expires_at") ", 0), c.event_id::text,"
     "  w.id::text, w.event, w.url, w.retry_on_error, w.use_contact_language,"
     "  w.headers::text, w.capabilities::text, w.secret, w.status = 'enabled',"
-    "  s.id::text, s.name, s.endpoint, s.contact::text,"
+    "  w.supplier_id::text, w.supplier_name, w.supplier_endpoint, w.supplier_contact::text,"
     "  CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret ELSE '' END,"
     "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0), c.state <> 'pending', w.dialect,"
     "  COALESCE(c.ordered_resource_id, 0), COALESCE(c.sequence, 0), " OCTO_MICROS("c.created_at") ","
     "  COALESCE(c.parked_backlog, false),"
     // A suspect (OCTO_SUSPECT): two or more unreported, this claim counted.
     "  c.unreported_claims >= 2"
-    " FROM claimed c"
-    " JOIN webhooks w ON w.id = c.webhook_id"
-    // By id alone, not also by created_at: a delivery's week is its event's
-    // for every row the service writes, but not necessarily for rows
-    // written before migration 0013 or by hand, and the claim must send
-    // those too. The probes of the other weeks' indexes cost little.
-    " JOIN events e ON e.id = c.event_id"
-    " JOIN suppliers s ON s.id = e.supplier_id"};
+    " FROM claimed c JOIN hooks w ON w.id = c.webhook_id"};
 
 // $1 = '{uuid,...}'.
 constexpr Statement kClaimEvents{

@@ -38,10 +38,16 @@ TEST_F(RetentionTest, PartitionsAreCreatedAheadForAllThreeTables) {
   options.ahead = absl::Hours(24 * 42);
   ASSERT_THAT(delivery::CreatePartitionsAhead(db_->conninfo(), options), IsOk());
   EXPECT_NE(Text(PartitionFor("deliveries", 42)), "<null>");
-  // The deliveries partitions keep the fillfactor of migration 0004.
+  // The deliveries partitions have room for a claim of each row (HOT) and
+  // are vacuumed after a fixed number of dead rows (0016), new and old alike.
+  const std::string reloptions =
+      "fillfactor=50,autovacuum_vacuum_scale_factor=0,autovacuum_vacuum_threshold=10000,vacuum_index_cleanup=on";
   EXPECT_EQ(Text(absl::StrCat("SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = (",
                               PartitionFor("deliveries", 42), ")::regclass")),
-            "fillfactor=70");
+            reloptions);
+  EXPECT_EQ(Text(absl::StrCat("SELECT array_to_string(reloptions, ',') FROM pg_class WHERE oid = (",
+                              PartitionFor("deliveries", 0), ")::regclass")),
+            reloptions);
 }
 
 TEST_F(RetentionTest, ExpiredSlicesAreDroppedButAPendingDeliveryKeepsItsSliceAndStillDelivers) {
