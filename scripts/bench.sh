@@ -56,6 +56,9 @@
 # keeps its directory (data, postgresql.log) instead of deleting it: a large
 # database (e.g. after --flat) to study with EXPLAIN or to copy for the next
 # experiment (start it with pg_ctl -D DIR/data -o "-p PORT" as user postgres).
+# OCTO_BENCH_PG_EXTRA: lines appended to the throwaway cluster's
+# postgresql.conf, e.g. auto_explain to study a phase:
+#   OCTO_BENCH_PG_EXTRA=$'session_preload_libraries = auto_explain\nauto_explain.log_min_duration = 2s'
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -157,6 +160,7 @@ max_wal_size = 4GB
 max_connections = 200
 shared_preload_libraries = 'pg_stat_statements'
 EOF
+  [[ -z ${OCTO_BENCH_PG_EXTRA:-} ]] || printf '%s\n' "$OCTO_BENCH_PG_EXTRA" >>"$PG_TMP/data/postgresql.conf"
   local attempt
   for attempt in 1 2 3 4 5; do
     PG_PORT=$(pick_free_port)

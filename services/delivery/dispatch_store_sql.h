@@ -35,7 +35,8 @@ namespace octo::delivery::dispatch_sql {
 // flight may have stopped being pending (cancelled, or finished by a late
 // result) while its send still runs. Evaluated only for ordered rows (the
 // OR stops at the NULL test for the others); reads
-// deliveries_ordered_pending_idx. The resource's later deliveries wait with
+// deliveries_ordered_unfinished_idx (pending said `completed_at IS NULL`,
+// see ordered_sql.h kPromoteHeads: never the queue's index, migration 0018). The resource's later deliveries wait with
 // next_attempt_at = 'infinity' (never due: the claim does not even see
 // them) until kPromoteHeads makes the next one due. A head whose resource a
 // send still holds (in_flight_until not past: its delivery in flight was
@@ -44,7 +45,7 @@ namespace octo::delivery::dispatch_sql {
 // lock) from a due delivery of another resource. Read by primary key.
 #define OCTO_HEAD_OF_RESOURCE                                                     \
   "(q.ordered_resource_id IS NULL OR (NOT EXISTS (SELECT 1 FROM deliveries p"     \
-  "  WHERE p.ordered_resource_id = q.ordered_resource_id AND p.state = 'pending'" \
+  "  WHERE p.ordered_resource_id = q.ordered_resource_id AND p.completed_at IS NULL"  \
   "    AND p.ordered_resource_id IS NOT NULL AND p.id <> q.id"                     \
   "    AND (p.ordered_at, p.sequence) < (q.ordered_at, q.sequence))"              \
   "  AND NOT EXISTS (SELECT 1 FROM ordered_resources h"                           \
@@ -296,7 +297,7 @@ constexpr Statement kReleaseOrdered{
     " WHERE o.id = x.id AND o.id = ANY(ARRAY(SELECT id FROM json_to_recordset($1::json) AS y(id bigint, lease bigint)))"
     "  AND o.in_flight_until IS NOT NULL AND " OCTO_MICROS("o.in_flight_until") " = x.lease"
     " RETURNING COALESCE((SELECT p.next_attempt_at <= now() FROM deliveries p"
-    "   WHERE p.ordered_resource_id = o.id AND p.state = 'pending' AND p.ordered_resource_id IS NOT NULL"
+    "   WHERE p.ordered_resource_id = o.id AND p.completed_at IS NULL AND p.ordered_resource_id IS NOT NULL"
     "   ORDER BY p.ordered_at, p.sequence LIMIT 1), false)"};
 
 // kReleaseOrdered without the probe, for a write whose promotion made a

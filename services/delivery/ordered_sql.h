@@ -33,11 +33,16 @@ inline constexpr char kLockOrdered[] =
 // was searched for every id (22,500 buffers of an empty week's index for
 // 2,500 ids). Only the waiting heads are looked up again; the UPDATE
 // rechecks 'infinity' on the row's newest version.
+// "Pending" is said `completed_at IS NULL` (the same rows, by a CHECK of
+// deliveries) in every look-up of the resource rule: only then can the
+// planner use deliveries_ordered_unfinished_idx and never the queue's
+// deliveries_due_idx (WHERE state = 'pending'), which stale statistics made
+// it read whole per look-up (migration 0018).
 inline constexpr char kPromoteHeads[] =
     "WITH heads AS MATERIALIZED ("
     "  SELECT h.id, h.created_at FROM unnest($1::bigint[]) AS r(id) CROSS JOIN LATERAL ("
     "    SELECT p.id, p.created_at, p.next_attempt_at FROM deliveries p"
-    "    WHERE p.ordered_resource_id = r.id AND p.state = 'pending' AND p.ordered_resource_id IS NOT NULL"
+    "    WHERE p.ordered_resource_id = r.id AND p.completed_at IS NULL AND p.ordered_resource_id IS NOT NULL"
     "    ORDER BY p.ordered_at, p.sequence LIMIT 1) h"
     "  WHERE h.next_attempt_at = 'infinity')"
     " UPDATE deliveries n SET next_attempt_at = now()"

@@ -15,7 +15,8 @@ namespace {
 //
 // One pass over the pending rows. The rule costs index probes (the
 // resource's row, then every weekly partition's
-// deliveries_ordered_pending_idx), so the CASE reaches it only where it can
+// deliveries_ordered_unfinished_idx: pending said `completed_at IS NULL`,
+// as in the claim, migration 0018), so the CASE reaches it only where it can
 // change a count: ordered, unleased (a leased row is in_flight whatever the
 // rule says) and not waiting ('infinity' is held by the rule's first term):
 // about one row per resource, however many wait behind it. OFFSET 0 keeps
@@ -38,7 +39,7 @@ constexpr char kQueueStatsSql[] =
     "           ELSE COALESCE((SELECT h.in_flight_until >= now() FROM ordered_resources h"
     "                          WHERE h.id = q.ordered_resource_id), false)"
     "             OR EXISTS (SELECT 1 FROM deliveries p"
-    "                        WHERE p.ordered_resource_id = q.ordered_resource_id AND p.state = 'pending'"
+    "                        WHERE p.ordered_resource_id = q.ordered_resource_id AND p.completed_at IS NULL"
     "                          AND p.ordered_resource_id IS NOT NULL AND p.id <> q.id"
     "                          AND (p.ordered_at, p.sequence) < (q.ordered_at, q.sequence)) END AS held"
     "       FROM (SELECT id, next_attempt_at, ordered_resource_id, ordered_at, sequence,"

@@ -168,7 +168,8 @@ int Run(const Config& config) {
     } else if (phase == "ordered" || phase == "flat") {
       absl::Status s = phase == "flat"
                            ? RunFlat(bench, stack, **db, config, *tenant, json)
-                           : RunOrdered(bench, stack, **db, config, factory.run_id(), false, json).status();
+                           : RunOrdered(bench, stack, **db, config, factory.run_id(), config.scope_probe, json)
+                                 .status();
       if (!s.ok()) {
         std::fprintf(stderr, "octo-bench: %s phase: %s\n%s", phase.c_str(), s.ToString().c_str(),
                      stack.LogTails().c_str());
