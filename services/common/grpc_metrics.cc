@@ -177,7 +177,10 @@ std::shared_ptr<const GrpcMetrics::MethodSeries> GrpcMetrics::Series(Side side, 
   auto series = std::make_shared<const MethodSeries>(
       *started_[s], *handled_[s], *handling_[s], grpc_type, names ? names->first : "unknown",
       names ? names->second : "unknown");
-  if (cache_->size >= max_cached_) return series;  // for this call alone
+  // Past the bound a known method's series serves this call alone; the
+  // one shared series of unknown methods (one per side and type) is always
+  // kept, so that a flood of invented names keeps its reader-lock path.
+  if (names.has_value() && cache_->size >= max_cached_) return series;
   ++cache_->size;
   if (names.has_value()) {
     known.emplace(std::string(full_method), series);

@@ -94,15 +94,19 @@ struct ThreadBuffers {
   std::string tail;
   std::int64_t cached_second = std::numeric_limits<std::int64_t>::min();
   std::string cached_prefix;  // "2026-12-03T13:30:50"
-  ~ThreadBuffers();
 };
 thread_local bool t_buffers_gone = false;
-ThreadBuffers::~ThreadBuffers() { t_buffers_gone = true; }
+// The thread's own buffers; only their end marks them gone (not the end of
+// the stand-ins Write and LogTime make once they are).
+struct ThisThreadsOwn {
+  ThreadBuffers buffers;
+  ~ThisThreadsOwn() { t_buffers_gone = true; }
+};
 
 ThreadBuffers* ThisThreadsBuffers() {
   if (t_buffers_gone) return nullptr;
-  thread_local ThreadBuffers buffers;
-  return &buffers;
+  thread_local ThisThreadsOwn own;
+  return &own.buffers;
 }
 
 std::string LogTimeWith(ThreadBuffers& b, absl::Time t) {

@@ -155,6 +155,11 @@ void DeliveryPipeline::DispatchOne(const ClaimedDelivery& d, const ClaimBatch& b
     t.error_detail = StdString(request.status().message());
     t.started_at = clock_.Now();
     results.push_back(ToResult(job, std::move(t)));
+    // The event's row is gone (deleted by hand, or a week dropped around a
+    // delivery): no later claim could render it either, so the delivery
+    // fails now rather than running through its whole retry schedule (an
+    // ordered one holding its resource all that time).
+    if (!batch.events.contains(d.event_id)) results.back().decision = {DecisionKind::kFailed, {}};
     return;
   }
   request->tag = tag;

@@ -115,12 +115,15 @@ absl::Status Publish(pb::DeliveryService::StubInterface* delivery,
   //    (~10 k instructions per event): gRPC owns them until this handler
   //    returns, serializing reads them only, and every one is released
   //    before the request is destroyed, so it never frees what it does not own.
+  //    The guard comes first: should add_events() throw halfway, what was
+  //    borrowed so far is released before the request is destroyed.
   pb::EnqueueRequest request;
+  const BorrowedEvents borrowed(&request);
+  request.mutable_events()->Reserve(count);
   for (int i = 0; i < count; ++i) {
     request.add_events()->unsafe_arena_set_allocated_event(
         const_cast<pb::PublishEventRequest*>(events[i]));
   }
-  const BorrowedEvents borrowed(&request);
   if (request.ByteSizeLong() > static_cast<std::size_t>(delivery::kMaxEnqueueRequestBytes)) {
     return absl::ResourceExhaustedError("events: too large; publish fewer events per call");
   }

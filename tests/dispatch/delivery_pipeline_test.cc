@@ -174,6 +174,22 @@ TEST_F(PipelineTest, AnUnrenderableDeliveryIsAnInternalErrorAttempt) {
   ASSERT_EQ(r.size(), 1u);
   EXPECT_EQ(r[0].action, DeliveryResult::Action::kAttempt);
   EXPECT_EQ(r[0].attempt.error_class, ErrorClass::kInternal);
+  EXPECT_EQ(r[0].decision.kind, DecisionKind::kRetry);  // its event is there: a later attempt may render
+}
+
+// The claim returns a delivery whose event row is gone (deleted by hand from
+// its week) without the event: it fails for good at once, an internal-error
+// attempt, instead of being retried through the whole schedule.
+TEST_F(PipelineTest, ADeliveryWhoseEventIsGoneFailsAtOnce) {
+  ClaimBatch batch = Claims({TestDelivery(1, kUrl)});
+  batch.events.clear();
+  pipeline_->Dispatch(batch);
+  EXPECT_TRUE(transport_.submitted().empty());
+  const std::vector<DeliveryResult> r = Record();
+  ASSERT_EQ(r.size(), 1u);
+  EXPECT_EQ(r[0].action, DeliveryResult::Action::kAttempt);
+  EXPECT_EQ(r[0].attempt.error_class, ErrorClass::kInternal);
+  EXPECT_EQ(r[0].decision.kind, DecisionKind::kFailed);
 }
 
 // rate_limit_per_second and max_concurrency: the surplus is released

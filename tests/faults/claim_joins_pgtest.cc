@@ -42,7 +42,10 @@ class ClaimJoinsTest : public DispatchStoreFaultsTest {
   }
 };
 
-TEST_F(ClaimJoinsTest, EachDeliveryCarriesTheSupplierOfItsWebhooksConnection) {
+// The services store an event only for webhooks whose connection belongs to
+// the event's supplier, so the two agree for every row here: what this shows
+// is that a batch of two suppliers' deliveries never mixes their profiles.
+TEST_F(ClaimJoinsTest, ABatchOfTwoSuppliersKeepsEachDeliverysOwnSupplier) {
   const std::string other = AddOtherSupplierDelivery();
   const ClaimBatch batch = ClaimAll();
   ASSERT_EQ(batch.deliveries.size(), 3u);

@@ -99,6 +99,21 @@ TEST(GrpcMetricsCache, PastItsBoundASeriesIsResolvedForTheCallAlone) {
   EXPECT_EQ(Value(registry, "grpc_client_started_total", kCheckLabels), 3);
 }
 
+// The bound applies to known methods: the one series all unknown methods
+// share is kept past it (else every such call would build a series anew
+// under the exclusive lock).
+TEST(GrpcMetricsCache, TheUnknownMethodsSeriesIsKeptPastTheBound) {
+  prometheus::Registry registry;
+  GrpcMetrics metrics(registry, /*max_cached=*/1);
+  metrics.Started(GrpcMetrics::Side::kServer, "unary", kCheck);
+  for (int i = 0; i < 3; ++i) {
+    metrics.Started(GrpcMetrics::Side::kServer, "unary", absl::StrCat("/evil.Service/Method", i));
+  }
+  EXPECT_EQ(metrics.CachedSeries(), 2u);
+  const Labels unknown = {{"grpc_type", "unary"}, {"grpc_service", "unknown"}, {"grpc_method", "unknown"}};
+  EXPECT_EQ(Value(registry, "grpc_server_started_total", unknown), 3);
+}
+
 TEST(GrpcMetricsCache, ACodeNameOutsideTheTableIsCountedUnderThatName) {
   prometheus::Registry registry;
   GrpcMetrics metrics(registry);

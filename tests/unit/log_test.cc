@@ -15,6 +15,8 @@ namespace {
 
 // Constructed before the thread's first log line, so destroyed after the
 // log's own per-thread buffers: its destructor's line must not use them.
+// Using them is a use after free that the plain build may not notice: the
+// sanitized build (ASan) and valgrind do.
 struct LogsWhenDestroyed {
   ~LogsWhenDestroyed() { Info("written from a thread_local destructor", {{"after", "the buffers"}}); }
 };
