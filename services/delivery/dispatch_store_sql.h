@@ -36,9 +36,9 @@ namespace octo::delivery::dispatch_sql {
 // result) while its send still runs. Evaluated only for ordered rows (the
 // OR stops at the NULL test for the others); reads
 // deliveries_ordered_unfinished_idx (pending said `completed_at IS NULL`,
-// see ordered_sql.h kPromoteHeads: never the queue's index, migration 0018). The resource's later deliveries wait with
-// next_attempt_at = 'infinity' (never due: the claim does not even see
-// them) until kPromoteHeads makes the next one due. A head whose resource a
+// see ordered_sql.h kPromoteHeads: never the queue's index, migration
+// 0018). The resource's later deliveries wait with next_attempt_at =
+// 'infinity' (never due: the claim does not even see them) until kPromoteHeads makes the next one due. A head whose resource a
 // send still holds (in_flight_until not past: its delivery in flight was
 // cancelled, or finished by a late result) is not picked either: `free`
 // would drop it, and picked it would take a place of the batch (and a row
