@@ -38,9 +38,10 @@ namespace octo::delivery::dispatch_sql {
 // deliveries_ordered_unfinished_idx (pending said `completed_at IS NULL`,
 // see ordered_sql.h kPromoteHeads: never the queue's index, migration
 // 0018). The resource's later deliveries wait with next_attempt_at =
-// 'infinity' (never due: the claim does not even see them) until kPromoteHeads makes the next one due. A head whose resource a
-// send still holds (in_flight_until not past: its delivery in flight was
-// cancelled, or finished by a late result) is not picked either: `free`
+// 'infinity' (never due: the claim does not even see them) until
+// kPromoteHeads makes the next one due. A head whose resource a send still
+// holds (in_flight_until not past: its delivery in flight was cancelled,
+// or finished by a late result) is not picked either: `free`
 // would drop it, and picked it would take a place of the batch (and a row
 // lock) from a due delivery of another resource. Read by primary key.
 #define OCTO_HEAD_OF_RESOURCE                                                     \
