@@ -46,6 +46,26 @@ constexpr PgStatement kWebhook{
     "SELECT w.status, w.event, c.supplier_id::text FROM webhooks w"
     " JOIN connections c ON c.id = w.connection_id"
     " WHERE w.id = $1::uuid AND w.connection_id = $2::uuid FOR KEY SHARE OF w"};
+// The same check for the attempt log's reads (List, Get), which a user
+// waits for (docs/PERFORMANCE.md, "The attempt log's page"):
+// * without the lock: they write nothing that references the webhook. A row
+//   lock is a write: it gives the transaction an id and a WAL record, and
+//   makes its COMMIT wait for a WAL flush (an fsync per page read). Without
+//   it a read transaction has no id and its COMMIT writes nothing; nor does
+//   a read wait for a transaction updating the webhook (FOR UPDATE);
+// * with generic plans for the rest of the transaction (set_config(..., true)
+//   is SET LOCAL): the plan cache kept choosing a custom plan for these
+//   statements, so each call planned a join over every weekly partition of
+//   deliveries and events (~1 ms at 10 M attempt rows, more than the
+//   execution's 0.3 ms, and several times that on a busy machine) to arrive
+//   at the generic plan's shape: each statement is an index range or
+//   primary-key look-up whose conditions are all parameters (the attempts'
+//   partition is pruned at executor start-up), so no value of a parameter
+//   calls for another plan.
+constexpr PgStatement kWebhookInScope{
+    "ops_webhook_in_scope",
+    "SELECT set_config('plan_cache_mode', 'force_generic_plan', true)"
+    " FROM webhooks WHERE id = $1::uuid AND connection_id = $2::uuid"};
 
 // $1 webhook, $2 state or NULL, $3 event or NULL, $4/$5 the cursor or NULL,
 // $6 limit. Newest first along deliveries_webhook_created_idx.
@@ -139,9 +159,10 @@ constexpr PgStatement kReplayMore{
 
 constexpr PgStatement kInsertTest{"ops_insert_test", kInsertTestPing};
 
-constexpr std::array kStatements = {kWebhook, kList,       kListUnsent, kGet,       kAttempts,
-                                    kRedeliver, kReplay, kReplayMore, kInsertTest,
-                                    kLockOrdered, kPromoteHeads, kLockForRedeliver, kLockForReplay};
+constexpr std::array kStatements = {kWebhook,     kWebhookInScope, kList,         kListUnsent,
+                                    kGet,         kAttempts,       kRedeliver,    kReplay,
+                                    kReplayMore,  kInsertTest,     kLockOrdered,  kPromoteHeads,
+                                    kLockForRedeliver, kLockForReplay};
 
 // Makes the next delivery of the ordered resources in `ids` ('{...}') due.
 void PromoteHeads(pqxx::work& txn, const std::string& ids) {
@@ -231,6 +252,15 @@ absl::StatusOr<WebhookRow> LockWebhook(pqxx::work& txn, std::string_view connect
   return w;
 }
 
+// The attempt log's scope check: the webhook is the connection's (no lock);
+// the transaction's statements after it run with generic plans.
+absl::Status WebhookInScope(pqxx::work& txn, std::string_view connection_id,
+                            std::string_view webhook_id) {
+  const pqxx::result r = txn.exec_prepared(kWebhookInScope.name, std::string(webhook_id),
+                                           std::string(connection_id));
+  return r.empty() ? WebhookNotFound() : absl::OkStatus();
+}
+
 absl::StatusOr<pb::Delivery> ReadDelivery(pqxx::work& txn, std::string_view webhook_id,
                                           std::string_view delivery_id, bool with_attempts) {
   const pqxx::result r =
@@ -301,8 +331,7 @@ absl::StatusOr<pb::ListDeliveriesResponse> PgOperationsStore::List(
   return InTransaction<pb::ListDeliveriesResponse>(
       pool_, kList.name, /*read_only=*/true,
       [&](pqxx::work& txn) -> absl::StatusOr<pb::ListDeliveriesResponse> {
-        if (absl::StatusOr<WebhookRow> w = LockWebhook(txn, connection_id, webhook_id); !w.ok())
-          return w.status();
+        if (absl::Status s = WebhookInScope(txn, connection_id, webhook_id); !s.ok()) return s;
         const std::string micros = after ? std::to_string(after->create_time_micros) : "";
         const bool unsent = filter.state == "failed" || filter.state == "cancelled";
         const pqxx::result rows = txn.exec_prepared(
@@ -332,8 +361,7 @@ absl::StatusOr<pb::Delivery> PgOperationsStore::Get(std::string_view connection_
   return InTransaction<pb::Delivery>(
       pool_, kGet.name, /*read_only=*/true,
       [&](pqxx::work& txn) -> absl::StatusOr<pb::Delivery> {
-        if (absl::StatusOr<WebhookRow> w = LockWebhook(txn, connection_id, webhook_id); !w.ok())
-          return w.status();
+        if (absl::Status s = WebhookInScope(txn, connection_id, webhook_id); !s.ok()) return s;
         return ReadDelivery(txn, webhook_id, delivery_id, /*with_attempts=*/true);
       });
 }

@@ -1,9 +1,12 @@
 // PgOperationsStore (services/delivery/operations_store.h) on a real
 // database: scoping by connection, the cursor, redelivery of a delivery in
 // flight, concurrent replays, what the test ping stores, the pages of
-// failed and cancelled deliveries (their own statement and index) and a
-// delivery's attempts read with their partition key.
+// failed and cancelled deliveries (their own statement and index), a
+// delivery's attempts read with their partition key, and the attempt log's
+// reads writing nothing (no row lock: no transaction id, no WAL flush).
 #include <atomic>
+#include <chrono>
+#include <future>
 #include <limits>
 #include <optional>
 #include <string>
@@ -293,6 +296,61 @@ TEST_F(OperationsStoreTest, GetReadsTheAttemptsOfADeliveryOfAnOlderWeek) {
   d = ops_->Get(connection_a_, webhook_, recent);
   ASSERT_THAT(d, IsOk());
   EXPECT_EQ(d->attempts_size(), 1);
+}
+
+// The attempt log's reads lock nothing: a row lock would give each read a
+// transaction id and a WAL record, and make its COMMIT wait for an fsync.
+// The webhook's row keeps the xmax it had (the enqueue's foreign-key checks
+// set one), and a read answers while another transaction holds the row FOR
+// UPDATE (an operator updating the webhook).
+TEST_F(OperationsStoreTest, AttemptLogReadsLeaveTheWebhookRowUnlocked) {
+  FailedDeliveries(2);
+  const std::string delivery =
+      Text(absl::StrCat("SELECT min(id::text) FROM deliveries WHERE webhook_id = '", webhook_, "'"));
+  const std::string xmax_sql = absl::StrCat("SELECT xmax::text FROM webhooks WHERE id = '", webhook_, "'");
+  const std::string xmax = Text(xmax_sql);
+  ASSERT_THAT(ops_->List(connection_a_, webhook_, 10, std::nullopt, {}), IsOk());
+  ASSERT_THAT(ops_->List(connection_a_, webhook_, 10, std::nullopt, {.state = "failed", .event = ""}), IsOk());
+  ASSERT_THAT(ops_->Get(connection_a_, webhook_, delivery), IsOk());
+  EXPECT_EQ(Text(xmax_sql), xmax);
+
+  auto holder = Raw();
+  pqxx::work locked(*holder);
+  locked.exec(absl::StrCat("SELECT 1 FROM webhooks WHERE id = '", webhook_, "' FOR UPDATE"));
+  auto reads = std::async(std::launch::async, [&] {
+    absl::StatusOr<pb::ListDeliveriesResponse> page = ops_->List(connection_a_, webhook_, 10, std::nullopt, {});
+    absl::StatusOr<pb::Delivery> one = ops_->Get(connection_a_, webhook_, delivery);
+    return page.ok() && page->deliveries_size() == 2 && one.ok() && one->id() == delivery;
+  });
+  const bool answered = reads.wait_for(std::chrono::seconds(10)) == std::future_status::ready;
+  locked.abort();  // lets a blocked read finish either way
+  EXPECT_TRUE(answered) << "a read waited for the webhook's row lock";
+  EXPECT_TRUE(reads.get());
+}
+
+// The attempt log's statements run with generic plans: planned once per
+// connection, not at every call (a custom plan of the page's join over every
+// weekly partition cost more than running it).
+TEST_F(OperationsStoreTest, AttemptLogReadsAreNotReplannedAtEachCall) {
+  FailedDeliveries(2);
+  const std::string delivery =
+      Text(absl::StrCat("SELECT min(id::text) FROM deliveries WHERE webhook_id = '", webhook_, "'"));
+  for (int i = 0; i < 8; ++i) {  // the plan cache's custom plans are its first 5
+    ASSERT_THAT(ops_->List(connection_a_, webhook_, 10, std::nullopt, {}), IsOk());
+    ASSERT_THAT(ops_->Get(connection_a_, webhook_, delivery), IsOk());
+  }
+  // The connection the calls used: the pool hands out its most recent one.
+  absl::StatusOr<PgPool::Lease> lease = pool_->Acquire();
+  ASSERT_THAT(lease, IsOk());
+  pqxx::nontransaction tx(lease->conn());
+  for (const char* statement : {"ops_list_deliveries", "ops_get_delivery", "ops_delivery_attempts"}) {
+    const pqxx::row plans = tx.exec_params1(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = $1", statement);
+    EXPECT_EQ(plans[0].as<int>(), 8) << statement;
+    EXPECT_EQ(plans[1].as<int>(), 0) << statement;
+  }
+  // The setting is the transaction's (SET LOCAL): the pool's connection keeps its own.
+  EXPECT_EQ(tx.exec1("SHOW plan_cache_mode")[0].as<std::string>(), "auto");
 }
 
 }  // namespace

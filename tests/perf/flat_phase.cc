@@ -1,6 +1,7 @@
 #include "tests/perf/flat_phase.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <optional>
 #include <random>
@@ -11,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "tests/perf/attempt_log_probe.h"
 #include "tests/perf/bench_report.h"
+#include "tests/perf/flat_background.h"
 #include "tests/perf/flat_fill.h"
 #include "tests/perf/ordered_phase.h"
 #include "tests/perf/proc_stats.h"
@@ -29,20 +31,52 @@ struct Pair {
   PhaseResult latency;
 };
 
-// Steps 1 and 3: the batched throughput phase and the latency phase.
+constexpr auto kQuietWaitLimit = std::chrono::seconds(120);
+
+// A snapshot of PostgreSQL's background work (flat_background.h); an empty
+// one when the statistics cannot be read (the figures stand without it).
+BackgroundSnapshot Background(const Config& config) {
+  absl::StatusOr<BackgroundSnapshot> s = SnapshotBackground(config.stack.database_url);
+  if (!s.ok()) std::printf("   (%s)\n", std::string(s.status().message()).c_str());
+  return s.ok() ? *std::move(s) : BackgroundSnapshot{};
+}
+
+// Prints and records what ran beside a measurement.
+void ReportBackground(const char* what, const BackgroundSnapshot& before, const BackgroundSnapshot& after,
+                      boost::json::object& json) {
+  const std::string text = DescribeBackground(before, after);
+  std::printf("   background during %s: %s\n", what, text.c_str());
+  std::fflush(stdout);
+  json[absl::StrCat("flat: background during ", what)] = text;
+}
+
+// Steps 1 and 3: the batched throughput phase and the latency phase. Both
+// halves start the same way: once no autovacuum worker runs (at most
+// kQuietWaitLimit), so that neither half measures the tail of the step
+// before it (the fill's, or the database's set-up); a vacuum that the
+// measured work itself starts stays in the figures, and every one is
+// reported.
 absl::StatusOr<Pair> Measure(Bench& bench, const Config& config, const char* when, char letter,
                              boost::json::object& json) {
+  absl::StatusOr<std::chrono::milliseconds> waited = WaitForQuietDatabase(config.stack.database_url, kQuietWaitLimit);
+  if (!waited.ok()) return waited.status();
   // Other work on the machine moves both figures: the load says how much.
   const std::string load = ReadMachineInfo().loadavg;
-  std::printf("\n   (%s: load average %s)\n", when, load.c_str());
+  std::printf("\n   (%s: load average %s; waited %.1f s for autovacuum to finish%s)\n", when, load.c_str(),
+              static_cast<double>(waited->count()) / 1000, *waited >= kQuietWaitLimit ? ", gave up" : "");
   json[absl::StrCat("flat: load average, ", when)] = load;
+  json[absl::StrCat("flat: waited for autovacuum (ms), ", when)] = waited->count();
+  const BackgroundSnapshot start = Background(config);
   absl::StatusOr<PhaseResult> t = bench.Throughput(absl::StrCat("flat: throughput, ", when), nullptr, letter);
   if (!t.ok()) return t.status();
   PrintPhase(*t, config);
+  const BackgroundSnapshot middle = Background(config);
+  ReportBackground(t->name.c_str(), start, middle, json);
   absl::StatusOr<PhaseResult> l = bench.Latency(absl::StrCat("flat: latency, ", when), config.flat_latency_rate,
                                                 config.rate_seconds, config.rate_interval_ms);
   if (!l.ok()) return l.status();
   PrintPhase(*l, config);
+  ReportBackground(l->name.c_str(), middle, Background(config), json);
   json[t->name] = PhaseJson(*t);
   json[l->name] = PhaseJson(*l);
   return Pair{*std::move(t), *std::move(l)};
@@ -131,8 +165,10 @@ absl::StatusOr<LogFigures> MeasureAttemptLog(BenchStack& stack, const Config& co
               "webhooks, through octo-subscription to octo-delivery)\n",
               static_cast<long long>(fill.attempts), samples->size(), hooks.size());
   std::fflush(stdout);
+  const BackgroundSnapshot before = Background(config);
   const std::vector<LogCallStats> log =
       ProbeAttemptLog(stack.SubscriptionChannel(), *samples, config.flat_page_timeout);
+  ReportBackground("the attempt log", before, Background(config), out);
   boost::json::array log_json;
   LogFigures figures{.complete = !log.empty()};
   for (const LogCallStats& s : log) {
