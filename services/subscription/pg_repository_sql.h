@@ -127,8 +127,9 @@ inline constexpr PgStatement kUpdateWebhook{
     "ordered = COALESCE($12::boolean, ordered), "
     "updated_at = greatest(now(), created_at) "
     "WHERE id = $1::uuid AND connection_id = $2::uuid RETURNING " OCTO_WEBHOOK_COLUMNS};
-// Deleting a webhook deletes its ordered resources and deliveries (ON
-// DELETE CASCADE). Every writer takes webhooks rows before ordered_resources
+// Deleting a webhook deletes its ordered resources (ON DELETE CASCADE) and
+// deliveries (the statement trigger webhooks_delete_deliveries, migration
+// 0020). Every writer takes webhooks rows before ordered_resources
 // rows before deliveries rows (docs/delivery.md, "Lock order"): a result
 // write locks the webhook rows it writes first, an enqueue, redeliver or
 // replay holds its webhook FOR KEY SHARE before it touches resources or

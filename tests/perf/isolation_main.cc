@@ -265,7 +265,7 @@ int Run() {
     std::optional<Tenant> slow = add_slow_backlog(round);
     if (!slow) break;
     std::optional<PhaseResult> with_slow = run("slow", slow_sink->get());
-    // Gone with its deliveries (the foreign key cascades): the next baseline runs alone.
+    // Gone with its deliveries (the webhooks' delete trigger): the next baseline runs alone.
     v1::DeleteWebhookRequest del;
     del.set_connection_id(slow->connection_id);
     del.set_webhook_id(slow->webhook_ids.front());
