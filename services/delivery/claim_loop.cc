@@ -84,6 +84,22 @@ void ClaimScheduler::ResultsHeld(bool held) {
   signalled_ = true;
 }
 
+int ClaimScheduler::Reserve(int wanted) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || wanted <= 0) return 0;
+  const int keep = poll_due_ ? min_claim_ : 0;
+  const int slots = std::clamp(FreeSlots() - keep, 0, wanted);
+  in_flight_ += slots;
+  return slots;
+}
+
+void ClaimScheduler::Unreserve(int count) {
+  if (count <= 0) return;
+  absl::MutexLock lock(&mu_);
+  in_flight_ -= count;
+  signalled_ = true;  // a claim waiting for room may go
+}
+
 int ClaimScheduler::TakeClaim() {
   absl::MutexLock lock(&mu_);
   return TakeClaimLocked();

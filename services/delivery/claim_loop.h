@@ -71,6 +71,17 @@ class ClaimScheduler {
   // answered during an outage are written before their deliveries, whose
   // leases may have run out, could be claimed and sent again.
   void ResultsHeld(bool held);
+  // Hand-off (handoff.h): up to `wanted` free slots for deliveries leased
+  // at their insert, taken at once or not at all (never waiting, never
+  // beyond max_in_flight). While a claim is due but waits for room (slots
+  // were short when it came due), a quarter batch is left free for it, so
+  // that a steady stream of hand-offs cannot starve retries, releases and
+  // the rows inserted unleased. 0 once stopping. Results held through an
+  // outage do not stop hand-offs: a new row was never sent, so nothing
+  // answered could be sent again.
+  int Reserve(int wanted);
+  // `count` reserved slots were not used.
+  void Unreserve(int count);
 
   // How many to claim now (that many slots reserved), or 0: not yet.
   int TakeClaim();
