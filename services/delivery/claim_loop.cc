@@ -86,9 +86,9 @@ void ClaimScheduler::ResultsHeld(bool held) {
 
 int ClaimScheduler::Reserve(int wanted) {
   absl::MutexLock lock(&mu_);
-  if (stopping_ || wanted <= 0) return 0;
+  if (stopping_ || wanted <= 0 || backlogged_ || clock_.Now() < handoff_paused_until_) return 0;
   const int keep = poll_due_ ? min_claim_ : 0;
-  const int slots = std::clamp(FreeSlots() - keep, 0, wanted);
+  const int slots = std::clamp(FreeSlots() - keep, 0, std::min(wanted, options_.claim_batch));
   in_flight_ += slots;
   return slots;
 }
@@ -98,6 +98,11 @@ void ClaimScheduler::Unreserve(int count) {
   absl::MutexLock lock(&mu_);
   in_flight_ -= count;
   signalled_ = true;  // a claim waiting for room may go
+}
+
+void ClaimScheduler::HandoffBacklogged() {
+  absl::MutexLock lock(&mu_);
+  handoff_paused_until_ = clock_.Now() + options_.poll_interval;
 }
 
 int ClaimScheduler::TakeClaim() {

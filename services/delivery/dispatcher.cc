@@ -105,10 +105,13 @@ class DispatcherImpl final : public Dispatcher {
                 {[this] { return pipeline_.TakePulls(); },
                  [this](const BacklogPull& pull, int pulled) { pipeline_.PullDone(pull, pulled); }},
                 [this] { return pipeline_.SuspectInFlight(); }),
-        // Handed-off batches go through the same walk; they do not pace the
-        // claimer (ClaimScheduler::Admitted is about what claims find).
+        // Handed-off batches go through the same walk. They do not pace the
+        // claimer (ClaimScheduler::Admitted is about what claims find), but
+        // backlog released from one pauses hand-offs for a poll interval.
         handoff_(scheduler_, absl::FromChrono(options.request_timeout) + absl::FromChrono(options.lease_margin),
-                 [this](const ClaimBatch& batch) { pipeline_.Dispatch(batch); }) {}
+                 [this](const ClaimBatch& batch) {
+                   if (pipeline_.Dispatch(batch).backlogged > 0) scheduler_.HandoffBacklogged();
+                 }) {}
 
   ~DispatcherImpl() override { Stop(); }
 
