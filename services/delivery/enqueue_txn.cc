@@ -115,7 +115,7 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
       if (webhook->ordered) {
         ordered_.push_back({event_id, webhook, &e});
       } else {
-        unordered.push_back({event_id, webhook, i, range});
+        unordered.push_back({webhook, i, range});
       }
     }
     rows.Row()
@@ -164,14 +164,15 @@ void EnqueueTxn::SplitForHandoff(const std::vector<Unordered>& deliveries, const
   *ids = "{";
   for (std::size_t n = 0; n < deliveries.size(); ++n) {
     const Unordered& d = deliveries[n];
+    const std::string& event_id = stored_[d.index]->event_id;
     const char* sep = n > 0 ? "," : "";
-    absl::StrAppend(events, sep, d.event_id);
+    absl::StrAppend(events, sep, event_id);
     absl::StrAppend(webhooks, sep, d.webhook->id);
     if (static_cast<int>(n) >= slots) continue;
     // Leased: first in the arrays (unnest pads the shorter ids with NULLs).
     std::string id = NewUuidV7();
     absl::StrAppend(ids, sep, id);
-    leased->push_back({std::move(id), d.event_id, d.webhook->id, flat_.events[d.index], &diffs[d.index], d.range});
+    leased->push_back({std::move(id), event_id, d.webhook->id, flat_.events[d.index], &diffs[d.index], d.range});
   }
   events->push_back('}');
   webhooks->push_back('}');

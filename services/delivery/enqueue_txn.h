@@ -190,10 +190,9 @@ class EnqueueTxn {
   // An unordered delivery of InsertEvents, before it is known whether it
   // is handed off.
   struct Unordered {
-    std::string event_id;
     const enqueue::WebhookRow* webhook;
-    std::size_t index;         // in flat_
-    const DateRange* range;    // availability: its publish's dates
+    std::size_t index;       // of its event in flat_ (and stored_: the event's id)
+    const DateRange* range;  // availability: its publish's dates
   };
   // Leases the first of `deliveries` the hand-off has slots for (leased
   // first in the arrays: ids for those only) and fills the arrays.
