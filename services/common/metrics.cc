@@ -318,6 +318,12 @@ DeliveryMetrics::DeliveryMetrics(prometheus::Registry& registry)
                    .Help("Deliveries claimed by this process (each claim of a delivery counts once).")
                    .Register(registry)
                    .Add({})),
+      handed_off_(BuildCounter()
+                      .Name("octo_delivery_handed_off_total")
+                      .Help("Deliveries this process enqueued and sent without a claim: inserted leased to its "
+                            "dispatcher and handed over in memory after the commit.")
+                      .Register(registry)
+                      .Add({})),
       released_(BuildCounter()
                     .Name("octo_delivery_released_total")
                     .Help("Claimed deliveries released unsent, by reason (backlog, queue_wait, limit, shutdown).")
@@ -363,6 +369,8 @@ void DeliveryMetrics::SetQueue(double due, double retry_scheduled, double in_fli
 }
 
 void DeliveryMetrics::Claimed(int count) { claimed_.Increment(count); }
+
+void DeliveryMetrics::HandedOff(int count) { handed_off_.Increment(count); }
 
 void DeliveryMetrics::Released(std::string_view reason) { released_.Add({{"reason", Str(reason)}}).Increment(); }
 

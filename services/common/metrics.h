@@ -248,6 +248,9 @@ class DeliveryMetrics {
   void SetQueue(double due, double retry_scheduled, double in_flight, double held, double oldest_due_age_seconds);
   // `count` deliveries claimed by this process's dispatcher.
   void Claimed(int count);
+  // `count` deliveries this process enqueued and handed to its own
+  // dispatcher leased at their insert, without a claim (handoff.h).
+  void HandedOff(int count);
   // A claimed delivery released unsent (lease cleared, no attempt). reason:
   // backlog (its destination could not start it within the lease), queue_wait
   // (it waited in its destination's line too long), limit (its webhook's rate
@@ -264,6 +267,7 @@ class DeliveryMetrics {
   prometheus::Gauge& oldest_due_age_;
   prometheus::Family<prometheus::Counter>& disabled_;
   prometheus::Counter& claimed_;
+  prometheus::Counter& handed_off_;
   prometheus::Family<prometheus::Counter>& released_;
 };
 

@@ -84,6 +84,27 @@ void ClaimScheduler::ResultsHeld(bool held) {
   signalled_ = true;
 }
 
+int ClaimScheduler::Reserve(int wanted) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || wanted <= 0 || backlogged_ || clock_.Now() < handoff_paused_until_) return 0;
+  const int keep = poll_due_ ? min_claim_ : 0;
+  const int slots = std::clamp(FreeSlots() - keep, 0, std::min(wanted, options_.claim_batch));
+  in_flight_ += slots;
+  return slots;
+}
+
+void ClaimScheduler::Unreserve(int count) {
+  if (count <= 0) return;
+  absl::MutexLock lock(&mu_);
+  in_flight_ -= count;
+  signalled_ = true;  // a claim waiting for room may go
+}
+
+void ClaimScheduler::HandoffBacklogged() {
+  absl::MutexLock lock(&mu_);
+  handoff_paused_until_ = clock_.Now() + options_.poll_interval;
+}
+
 int ClaimScheduler::TakeClaim() {
   absl::MutexLock lock(&mu_);
   return TakeClaimLocked();

@@ -71,6 +71,25 @@ class ClaimScheduler {
   // answered during an outage are written before their deliveries, whose
   // leases may have run out, could be claimed and sent again.
   void ResultsHeld(bool held);
+  // Hand-off (handoff.h): up to `wanted` free slots for deliveries leased
+  // at their insert, taken at once or not at all (never waiting, never
+  // beyond max_in_flight). While a claim is due but waits for room (slots
+  // were short when it came due), a quarter batch is left free for it, so
+  // that a steady stream of hand-offs cannot starve retries, releases and
+  // the rows inserted unleased. 0 once stopping. Results held through an
+  // outage do not stop hand-offs: a new row was never sent, so nothing
+  // answered could be sent again.
+  // At most a claim batch per call (an enqueue hands off no more than a
+  // claim would take), and none while admission releases backlog: while
+  // the last claimed batch had deliveries released as backlog (Admitted),
+  // or for one poll interval after a handed-off batch had (HandoffBacklogged),
+  // new deliveries go to the queue, where claims follow what admission can
+  // dispose of, instead of being leased and released again at once.
+  int Reserve(int wanted);
+  // `count` reserved slots were not used.
+  void Unreserve(int count);
+  // A handed-off batch had deliveries released as backlog.
+  void HandoffBacklogged();
 
   // How many to claim now (that many slots reserved), or 0: not yet.
   int TakeClaim();
@@ -110,6 +129,7 @@ class ClaimScheduler {
   bool passing_backlog_ ABSL_GUARDED_BY(mu_) = false;  // the last batch was all refused as backlog
   int freed_since_claim_ ABSL_GUARDED_BY(mu_) = 0;  // slots freed (sent or not) since the last claim
   absl::Time last_claim_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Time handoff_paused_until_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   // When retries this process scheduled fall due (coalesced per kRetryHintStep).
   std::set<absl::Time> retry_hints_ ABSL_GUARDED_BY(mu_);
 };

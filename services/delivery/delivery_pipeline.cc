@@ -62,7 +62,13 @@ DispatchSummary DeliveryPipeline::Dispatch(const ClaimBatch& batch) {
   const absl::Time t0 = absl::Now();
   DispatchSummary summary;
   summary.claimed = static_cast<int>(batch.deliveries.size());
-  if (options_.metrics != nullptr) options_.metrics->Claimed(summary.claimed);
+  if (options_.metrics != nullptr) {
+    if (batch.handed_off) {
+      options_.metrics->HandedOff(summary.claimed);
+    } else {
+      options_.metrics->Claimed(summary.claimed);
+    }
+  }
   const int64_t timestamp = absl::ToUnixSeconds(clock_.Now());
   EventCache events;
   std::unordered_map<std::string, int> deferred;  // per webhook, in this batch

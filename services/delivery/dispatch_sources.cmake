@@ -10,7 +10,7 @@
 # dispatch_render.h, and the parts of the walk claim -> admit -> render ->
 # sign -> send -> record: claim_loop.h, destination_admission.h,
 # http_transport.h (curl_transport.h), result_recorder.h,
-# notification_source.h, delivery_pipeline.h.
+# notification_source.h, delivery_pipeline.h, handoff.h (handoff_queue.h).
 if(NOT TARGET CURL::libcurl)
   find_package(CURL REQUIRED)
 endif()
@@ -30,6 +30,7 @@ set(OCTO_DISPATCH_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_store_params.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatch_store_webhooks.cc
   ${CMAKE_CURRENT_LIST_DIR}/dispatcher.cc
+  ${CMAKE_CURRENT_LIST_DIR}/handoff_queue.cc
   ${CMAKE_CURRENT_LIST_DIR}/pg_notification_source.cc
   ${CMAKE_CURRENT_LIST_DIR}/result_recorder.cc
   ${CMAKE_CURRENT_LIST_DIR}/retry_policy.cc

@@ -95,6 +95,9 @@ struct ClaimBatch {
   // When the claim began (the dispatcher's clock; set by ClaimLoop): a
   // delivery's wait for its destination counts from then.
   absl::Time claimed_at = absl::InfinitePast();
+  // Inserted leased by this process's enqueue and handed over without a
+  // claim (handoff.h): counted as handed off, not as claimed.
+  bool handed_off = false;
 };
 
 // What to write for one claimed delivery.

@@ -12,6 +12,7 @@
 #include "services/delivery/claim_loop.h"
 #include "services/delivery/curl_transport.h"
 #include "services/delivery/delivery_pipeline.h"
+#include "services/delivery/handoff_queue.h"
 #include "services/delivery/result_recorder.h"
 
 namespace octo::delivery {
@@ -103,7 +104,14 @@ class DispatcherImpl final : public Dispatcher {
                 options.pg_metrics,
                 {[this] { return pipeline_.TakePulls(); },
                  [this](const BacklogPull& pull, int pulled) { pipeline_.PullDone(pull, pulled); }},
-                [this] { return pipeline_.SuspectInFlight(); }) {}
+                [this] { return pipeline_.SuspectInFlight(); }),
+        // Handed-off batches go through the same walk. They do not pace the
+        // claimer (ClaimScheduler::Admitted is about what claims find), but
+        // backlog released from one pauses hand-offs for a poll interval.
+        handoff_(scheduler_, absl::FromChrono(options.request_timeout) + absl::FromChrono(options.lease_margin),
+                 [this](const ClaimBatch& batch) {
+                   if (pipeline_.Dispatch(batch).backlogged > 0) scheduler_.HandoffBacklogged();
+                 }) {}
 
   ~DispatcherImpl() override { Stop(); }
 
@@ -114,6 +122,7 @@ class DispatcherImpl final : public Dispatcher {
     for (auto& s : parts_.write_stores) stores.push_back(s.get());
     recorder_.StartWriters(stores);
     claims_.Start();
+    handoff_.Start();
     if (parts_.notifications != nullptr) parts_.notifications->Start([this] { scheduler_.Wake(); });
   }
 
@@ -121,10 +130,15 @@ class DispatcherImpl final : public Dispatcher {
     std::call_once(stop_once_, [this] { StopOnce(); });
   }
 
+  DeliveryHandoff* handoff() override { return &handoff_; }
+
  private:
   void StopOnce() {
     scheduler_.Stop();
     claims_.Join();
+    // Enqueues still running hand over or give back their slots first; what
+    // they hand over goes through the walk like the claims before it.
+    handoff_.Stop(absl::Now() + absl::Seconds(10));
     parts_.notifications.reset();
     // Waiting requests are released; running ones finish (bounded by the
     // request timeout) and their results are written; results still
@@ -134,12 +148,15 @@ class DispatcherImpl final : public Dispatcher {
     parts_.transport->Shutdown(absl::Now() + absl::FromChrono(options_.request_timeout));
     recorder_.Stop(absl::Now() + absl::Seconds(10));
     const ClaimLoop::Stats claims = claims_.stats();
+    const HandoffQueue::Stats handed = handoff_.stats();
     const ResultRecorder::Stats writes = recorder_.stats();
     const ReleaseCounts released = pipeline_.releases();
     // Where the time went, for tuning (not metrics: those are the caller's).
     log::Info("dispatcher stopped", {{"claims", std::to_string(claims.claims)},
                                      {"claimed", std::to_string(claims.claimed)},
                                      {"claim_time", absl::FormatDuration(claims.claim_time)},
+                                     {"handoffs", std::to_string(handed.batches)},
+                                     {"handed_off", std::to_string(handed.deliveries)},
                                      {"backlog_pulls", std::to_string(claims.pulls)},
                                      {"backlog_pulled", std::to_string(claims.pulled)},
                                      {"render_time", absl::FormatDuration(pipeline_.render_time())},
@@ -158,6 +175,7 @@ class DispatcherImpl final : public Dispatcher {
   ResultRecorder recorder_;
   DeliveryPipeline pipeline_;
   ClaimLoop claims_;
+  HandoffQueue handoff_;
   std::once_flag stop_once_;
 };
 

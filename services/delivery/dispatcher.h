@@ -15,6 +15,7 @@
 // NotificationSource (notification_source.h), timed by a Clock.
 //
 // Threads: the claimer (claim, admit, render, sign, hand to the transport),
+// the hand-off's (the same walk for deliveries the enqueue leased at insert),
 // the transport's, result writers (batched transactions) and the LISTEN
 // connection's. A delivery holds one of max_in_flight slots from its claim
 // until its result is written, so claims never exceed the free capacity and
@@ -37,6 +38,7 @@
 #include "services/common/clock.h"
 #include "services/common/metrics.h"
 #include "services/delivery/dispatch_store.h"
+#include "services/delivery/handoff.h"
 #include "services/delivery/http_transport.h"
 #include "services/delivery/notification_source.h"
 #include "services/delivery/retry_policy.h"
@@ -106,6 +108,11 @@ class Dispatcher {
   // INVALID_ARGUMENT as Start, or when a part is missing.
   static absl::StatusOr<std::unique_ptr<Dispatcher>> Assemble(DispatcherOptions options, DispatcherParts parts);
   virtual ~Dispatcher() = default;
+  // Where this process's enqueue hands over the deliveries it inserts
+  // leased (handoff.h, docs/delivery.md "Hand-off at enqueue"): sent on a
+  // thread of its own, within the free slots. Lives as long as the
+  // dispatcher; after Stop it reserves nothing.
+  virtual DeliveryHandoff* handoff() = 0;
   // Stops claiming, lets in-flight transfers finish (bounded by the request
   // timeout), writes their results, then returns. Deliveries claimed but not
   // yet started are released (lease cleared) for the next claimer.

@@ -70,6 +70,19 @@ constexpr Statement kResolveWebhooks{
 // constraint backs this; a key is remembered while its event is kept). A
 // delivery's created_at is its event's (both default to this transaction's
 // now()): the partition key that keeps them in one weekly slice.
+//
+// Hand-off (handoff.h, docs/delivery.md "Hand-off at enqueue"): the first
+// deliveries of $2/$3, as many as $7 has ids (made here: unnest pads the
+// shorter array with NULLs, so the others keep the default id and no lease),
+// are inserted leased to this process's dispatcher exactly as a claim
+// leases a row: lease_expires_at = now() + $8 ms (its token), the attempt
+// number reserved (claimed_attempt 1; attempt_count and unreported_claims
+// stay 0, as a claim of a new row leaves them). The statement then returns
+// what the requests are rendered from, once per handed-off webhook ($9),
+// read by primary key with its connection's supplier, as the claim reads it
+// (kClaim's hooks; no join with the inserted rows, whose count the planner
+// can only guess), and the lease token and created_at (µs) of the rows:
+// the same now() as the insert's. $7, $9 empty: no rows returned.
 constexpr Statement kInsertEvents{
     "enqueue_insert_events",
     "WITH new_events AS ("
@@ -89,9 +102,20 @@ constexpr Statement kInsertEvents{
     "    diff_supplied, product_id, option_id, occurred_at, delivery_count,"
     "    notification_date_start, notification_date_end, resource, localized, diff)), "
     "new_deliveries AS ("
-    "  INSERT INTO deliveries (event_id, webhook_id)"
-    "  SELECT * FROM unnest($2::uuid[], $3::uuid[])) "
-    "SELECT 1"};
+    "  INSERT INTO deliveries (id, event_id, webhook_id, lease_expires_at, claimed_attempt)"
+    "  SELECT COALESCE(i, gen_random_uuid()), e, w,"
+    "    CASE WHEN i IS NOT NULL THEN now() + $8::bigint * interval '1 millisecond' END,"
+    "    CASE WHEN i IS NOT NULL THEN 1 END"
+    "  FROM unnest($2::uuid[], $3::uuid[], $7::uuid[]) AS x(e, w, i)) "
+    "SELECT w.id::text, w.event, w.url, w.retry_on_error, w.use_contact_language,"
+    "  w.headers::text, w.capabilities::text, w.secret, w.status = 'enabled',"
+    "  s.id::text, s.name, s.endpoint, s.contact::text,"
+    "  CASE WHEN w.previous_secret_expires_at > now() THEN w.previous_secret ELSE '' END,"
+    "  COALESCE(w.rate_limit_per_second, 0), COALESCE(w.max_concurrency, 0), w.dialect,"
+    "  (extract(epoch FROM now() + $8::bigint * interval '1 millisecond') * 1000000)::bigint,"
+    "  (extract(epoch FROM now()) * 1000000)::bigint"
+    " FROM webhooks w JOIN connections cn ON cn.id = w.connection_id JOIN suppliers s ON s.id = cn.supplier_id"
+    " WHERE w.id = ANY($9::uuid[])"};
 // Ordered delivery (docs/delivery.md, "Ordered delivery"), only when the
 // batch has deliveries of ordered webhooks. $1 = a JSON array of (webhook,
 // resource kind, resource key, n): each resource's counter advances by n

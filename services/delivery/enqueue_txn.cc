@@ -95,8 +95,7 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
   }
   Recordset rows;
   JsonArray resources, localized, final_diffs;
-  std::string delivery_events = "{";
-  std::string delivery_webhooks = "{";
+  std::vector<Unordered> unordered;
   for (std::size_t i : fresh_) {
     const EventToStore& e = *flat_.events[i];
     const ValidEvent& v = *e.valid;
@@ -104,6 +103,7 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
     const std::string supplier = Lower(e.supplier_id);
     const bool availability = v.kind == payload::ResourceKind::kAvailability;
     const std::string publish = availability ? publish_of(i) : std::string();
+    const DateRange* range = availability ? ranges.Find(publish, e.product_id) : nullptr;
     std::vector<const enqueue::WebhookRow*> receivers = webhooks.Receivers(e);
     if (availability) {
       std::erase_if(receivers, [&](const enqueue::WebhookRow* w) {
@@ -114,14 +114,9 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
     for (const enqueue::WebhookRow* webhook : receivers) {
       if (webhook->ordered) {
         ordered_.push_back({event_id, webhook, &e});
-        continue;
+      } else {
+        unordered.push_back({webhook, i, range});
       }
-      if (delivery_events.size() > 1) {
-        delivery_events.push_back(',');
-        delivery_webhooks.push_back(',');
-      }
-      delivery_events += event_id;
-      delivery_webhooks += webhook->id;
     }
     rows.Row()
         .Text("id", event_id)
@@ -139,7 +134,6 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
     resources.Add(e.resource_json);
     localized.Add(v.localized_json);
     final_diffs.Add(diffs[i]);
-    const DateRange* range = availability ? ranges.Find(publish, e.product_id) : nullptr;
     rows.TextOrNull("notification_date_start", range != nullptr ? range->start : "")
         .TextOrNull("notification_date_end", range != nullptr ? range->end : "");
     StoredEvent stored;
@@ -148,12 +142,41 @@ void EnqueueTxn::InsertEvents(const std::vector<std::string>& diffs,
     new_deliveries_ += stored.delivery_count;
     stored_[i] = std::move(stored);
   }
-  delivery_events.push_back('}');
-  delivery_webhooks.push_back('}');
+  std::vector<EnqueueHandoff::Leased> leased;
+  std::string delivery_events, delivery_webhooks, leased_ids;
+  SplitForHandoff(unordered, diffs, &leased, &delivery_events, &delivery_webhooks, &leased_ids);
+  std::set<std::string_view> handed_webhooks;
+  for (const EnqueueHandoff::Leased& l : leased) handed_webhooks.insert(l.webhook_id);
   where_.operation = enqueue::kInsertEvents.name;
-  txn_.exec_prepared(enqueue::kInsertEvents.name, rows.Finish(), delivery_events,
-                     delivery_webhooks, resources.Finish(), localized.Finish(),
-                     final_diffs.Finish());
+  const pqxx::result returned = txn_.exec_prepared(
+      enqueue::kInsertEvents.name, rows.Finish(), delivery_events, delivery_webhooks, resources.Finish(),
+      localized.Finish(), final_diffs.Finish(), leased_ids,
+      static_cast<long long>(handoff_ == nullptr ? 0 : handoff_->lease_ms()), PlainArray(handed_webhooks));
+  if (handoff_ != nullptr) handoff_->Build(leased, returned);
+}
+
+void EnqueueTxn::SplitForHandoff(const std::vector<Unordered>& deliveries, const std::vector<std::string>& diffs,
+                                 std::vector<EnqueueHandoff::Leased>* leased, std::string* events,
+                                 std::string* webhooks, std::string* ids) {
+  const int slots = handoff_ == nullptr ? 0 : handoff_->Slots(static_cast<int>(deliveries.size()));
+  *events = "{";
+  *webhooks = "{";
+  *ids = "{";
+  for (std::size_t n = 0; n < deliveries.size(); ++n) {
+    const Unordered& d = deliveries[n];
+    const std::string& event_id = stored_[d.index]->event_id;
+    const char* sep = n > 0 ? "," : "";
+    absl::StrAppend(events, sep, event_id);
+    absl::StrAppend(webhooks, sep, d.webhook->id);
+    if (static_cast<int>(n) >= slots) continue;
+    // Leased: first in the arrays (unnest pads the shorter ids with NULLs).
+    std::string id = NewUuidV7();
+    absl::StrAppend(ids, sep, id);
+    leased->push_back({std::move(id), event_id, d.webhook->id, flat_.events[d.index], &diffs[d.index], d.range});
+  }
+  events->push_back('}');
+  webhooks->push_back('}');
+  ids->push_back('}');
 }
 
 // Ordered delivery: each (webhook, resource) numbers its deliveries from 1

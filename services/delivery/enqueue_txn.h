@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "services/common/log.h"
+#include "services/delivery/enqueue_handoff.h"
 #include "services/delivery/enqueue_plan.h"
 #include "services/delivery/enqueue_recordset.h"
 #include "services/delivery/enqueue_sql.h"
@@ -69,10 +70,12 @@ std::vector<absl::Status> CheckOwners(pqxx::work& txn, const Flat& all, std::siz
 // webhooks, inserts. The commit is the caller's.
 class EnqueueTxn {
  public:
-  EnqueueTxn(pqxx::work& txn, Where& where, const Flat& flat)
+  // `handoff` (may be null: none) takes the deliveries inserted leased.
+  EnqueueTxn(pqxx::work& txn, Where& where, const Flat& flat, EnqueueHandoff* handoff = nullptr)
       : txn_(txn),
         where_(where),
         flat_(flat),
+        handoff_(handoff),
         first_(enqueue::FirstOfKey(flat.events)),
         stored_(flat.events.size()) {}
 
@@ -104,6 +107,8 @@ class EnqueueTxn {
   }
 
   int new_deliveries() const { return new_deliveries_; }
+  // Of those, inserted leased for the hand-off.
+  int leased_deliveries() const { return handoff_ == nullptr ? 0 : handoff_->leased(); }
   StoredEvent& result(std::size_t i) { return *stored_[i]; }
 
  private:
@@ -182,6 +187,18 @@ class EnqueueTxn {
   };
 
   void InsertEvents(const std::vector<std::string>& diffs, const enqueue::WebhookIndex& webhooks);
+  // An unordered delivery of InsertEvents, before it is known whether it
+  // is handed off.
+  struct Unordered {
+    const enqueue::WebhookRow* webhook;
+    std::size_t index;       // of its event in flat_ (and stored_: the event's id)
+    const DateRange* range;  // availability: its publish's dates
+  };
+  // Leases the first of `deliveries` the hand-off has slots for (leased
+  // first in the arrays: ids for those only) and fills the arrays.
+  void SplitForHandoff(const std::vector<Unordered>& deliveries, const std::vector<std::string>& diffs,
+                       std::vector<EnqueueHandoff::Leased>* leased, std::string* events, std::string* webhooks,
+                       std::string* ids);
   void InsertOrderedDeliveries(const std::vector<OrderedDelivery>& deliveries);
   void UpsertSnapshots();
 
@@ -198,6 +215,7 @@ class EnqueueTxn {
   pqxx::work& txn_;
   Where& where_;
   const Flat& flat_;
+  EnqueueHandoff* const handoff_;
   const std::vector<std::size_t> first_;
   std::vector<std::optional<StoredEvent>> stored_;
   std::vector<std::size_t> fresh_;  // the events to insert, in request order

@@ -90,6 +90,9 @@ int Run(const Config& config) {
       return 1;
     }
     dispatcher = *std::move(started);
+    // Before the server starts: every Enqueue it serves may hand off.
+    if (config.handoff) pg_store.SetHandoff(dispatcher->handoff());
+    log::Info("hand-off at enqueue", {{"handoff", config.handoff ? "true" : "false"}});
   } else {
     log::Info("dispatcher off (--dispatch=false): events are stored, not sent");
   }
@@ -161,6 +164,8 @@ int Run(const Config& config) {
   server->GetHealthCheckService()->Shutdown();  // every service NOT_SERVING
   server->Shutdown(std::chrono::system_clock::now() + kShutdownGrace);
   server->Wait();
+  // No Enqueue runs any more: the store hands nothing over after this.
+  pg_store.SetHandoff(nullptr);
   if (dispatcher) dispatcher->Stop();
   log::Info("stopped");
   return 0;

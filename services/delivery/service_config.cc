@@ -57,6 +57,10 @@ ABSL_FLAG(int, enqueue_group_max_concurrent,
 ABSL_FLAG(bool, dispatch, octo::EnvOr("OCTO_DELIVERY_DISPATCH", "true") != "false",
           "run the dispatcher; --dispatch=false only accepts and stores events, e.g. for tests "
           "or a replica dedicated to Enqueue (env OCTO_DELIVERY_DISPATCH=false)");
+ABSL_FLAG(bool, handoff, octo::EnvOr("OCTO_DELIVERY_HANDOFF", "true") != "false",
+          "hand the unordered deliveries this process enqueues straight to its dispatcher, leased at their "
+          "insert, as far as it has free slots (no claim); --handoff=false: every delivery is claimed "
+          "(env OCTO_DELIVERY_HANDOFF=false)");
 // The dispatcher (docs/delivery.md, "Queue and lease", "Request", "Outcomes").
 ABSL_FLAG(int, claim_batch, octo::EnvOrInt("OCTO_DELIVERY_CLAIM_BATCH", 200),
           "deliveries claimed per query (env OCTO_DELIVERY_CLAIM_BATCH)");
@@ -258,6 +262,7 @@ absl::StatusOr<Config> ConfigFromFlags() {
   c.db_pool_size = absl::GetFlag(FLAGS_db_pool_size);
   c.port_file = absl::GetFlag(FLAGS_port_file);
   c.dispatch = absl::GetFlag(FLAGS_dispatch);
+  c.handoff = absl::GetFlag(FLAGS_handoff);
   c.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   c.metrics_port_file = absl::GetFlag(FLAGS_metrics_port_file);
   c.queue_stats_interval = absl::GetFlag(FLAGS_queue_stats_interval);

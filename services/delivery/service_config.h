@@ -23,6 +23,9 @@ struct Config {
   int db_pool_size = 8;
   std::string port_file;
   bool dispatch = true;
+  // Deliveries this process enqueues go straight to its dispatcher, leased
+  // at their insert (handoff.h); only with dispatch.
+  bool handoff = true;
   DispatcherOptions dispatcher;
   std::string metrics_listen;
   std::string metrics_port_file;

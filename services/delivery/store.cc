@@ -84,19 +84,23 @@ bool AllEmpty(const std::vector<const std::vector<EventToStore>*>& batches) {
 // The statements of one enqueue transaction; the commit is the caller's.
 // `where` names the statement running, for messages.
 absl::StatusOr<std::vector<EnqueueResult>> RunStatements(
-    pqxx::work& txn, const std::vector<const std::vector<EventToStore>*>& batches, Where& where) {
+    pqxx::work& txn, const std::vector<const std::vector<EventToStore>*>& batches, Where& where,
+    enqueue::EnqueueHandoff& handoff) {
   std::vector<EnqueueResult> results(batches.size(), std::vector<StoredEvent>{});
   const Flat all = Flatten(batches);
   where.operation = enqueue::kLockKeys.name;
   txn.exec_prepared(enqueue::kLockKeys.name, LockKeys(all.events));
   const std::vector<absl::Status> owners = CheckOwners(txn, all, batches.size(), where);
   const Flat live = Flatten(batches, &owners);
-  EnqueueTxn run(txn, where, live);
+  EnqueueTxn run(txn, where, live, &handoff);
   if (!live.events.empty()) {
     if (absl::Status s = run.Run(); !s.ok()) return s;
   }
   where = Where{};
-  if (run.new_deliveries() > 0) {
+  // The claimers (this process's and the other replicas') are woken for
+  // deliveries they may claim: not for those handed off, which are leased
+  // to this process (a claim would skip them until the lease runs out).
+  if (run.new_deliveries() > run.leased_deliveries()) {
     where.operation = "notify";
     txn.exec0(absl::StrCat("NOTIFY ", kDeliveriesChannel));
   }
@@ -152,12 +156,14 @@ absl::StatusOr<std::vector<EnqueueResult>> PgEventStore::RunGroup(
     return std::vector<EnqueueResult>(batches.size(), std::vector<StoredEvent>{});
   }
   Where failed;  // the statement that threw, for EnqueueStatus
+  enqueue::EnqueueHandoff handoff(handoff_.load(std::memory_order_acquire));
   absl::StatusOr<std::vector<EnqueueResult>> group = RunInTransaction(
       *pool_, {.operation = "enqueue", .max_attempts = max_attempts_},
       [&](pqxx::work& txn) -> absl::StatusOr<std::vector<EnqueueResult>> {
         Where where;
+        handoff.Begin();
         try {
-          return RunStatements(txn, batches, where);
+          return RunStatements(txn, batches, where, handoff);
         } catch (const pqxx::sql_error& e) {
           // A key inserted despite the key locks (see kInsertEvents): an
           // ABORTED status reruns the transaction, which then answers it as
@@ -173,6 +179,10 @@ absl::StatusOr<std::vector<EnqueueResult>> PgEventStore::RunGroup(
           throw;  // the one table maps it (and a lost connection) in RunInTransaction
         }
       });
+  // Committed: the leased deliveries go to the dispatcher. Not committed,
+  // or in doubt: the slots come back (leased rows that may exist are the
+  // lease's, as after a claim whose process stopped).
+  handoff.Finish(group.ok());
   if (group.ok()) return group;
   return EnqueueStatus(group.status(), failed);
 }

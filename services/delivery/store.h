@@ -12,7 +12,10 @@
 // diffs computed in request order (a later event of a resource diffs against
 // an earlier one of the same batch), then one statement inserts the new
 // events and one `deliveries` row per webhook due now, one more upserts the
-// snapshots; then `NOTIFY octo_deliveries` and commit. A duplicate writes
+// snapshots; then `NOTIFY octo_deliveries` and commit. With a hand-off
+// (SetHandoff), unordered deliveries are inserted leased to this process's
+// dispatcher as far as it has free slots and handed to it after the commit
+// (handoff.h); NOTIFY only when some delivery was not handed off. A duplicate writes
 // nothing and answers the original {event_id, delivery_count} with
 // duplicate = true. The transaction first takes advisory locks on the
 // batch's idempotency keys and resources in one global order, so concurrent
@@ -55,6 +58,7 @@
 // Example:
 //   PgEventStore store(pool.get());
 //   absl::StatusOr<std::vector<StoredEvent>> r = store.Enqueue(events);
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -64,6 +68,7 @@
 #include "absl/status/statusor.h"
 #include "services/common/pg_pool.h"
 #include "services/delivery/event_validation.h"
+#include "services/delivery/handoff.h"
 
 namespace octo::delivery {
 
@@ -120,6 +125,12 @@ class PgEventStore final : public EventStore {
   std::vector<EnqueueResult> EnqueueGroup(
       const std::vector<const std::vector<EventToStore>*>& batches) override;
 
+  // Hand-off (handoff.h): from now on, unordered deliveries are inserted
+  // leased to `handoff` (this process's dispatcher) as far as it has free
+  // slots, and handed to it after the commit; null: none (the default).
+  // `handoff` must outlive the store's use of it.
+  void SetHandoff(DeliveryHandoff* handoff) { handoff_.store(handoff, std::memory_order_release); }
+
  private:
   // The group in one transaction (RunInTransaction: rerun while it aborts,
   // and once on a new connection lost before the commit). A status here is
@@ -130,6 +141,7 @@ class PgEventStore final : public EventStore {
   PgPool* const pool_;
   const int max_attempts_;
   const absl::Status registered_;  // of the enqueue statements with pool_
+  std::atomic<DeliveryHandoff*> handoff_{nullptr};
 };
 
 // The channel `NOTIFY`ed after a transaction that created deliveries.

@@ -204,5 +204,58 @@ TEST_F(ClaimSchedulerTest, StopEndsAwaitClaim) {
   EXPECT_FALSE(s.SleepUnlessStopped(absl::Hours(1)));
 }
 
+// Hand-off (handoff.h): slots for deliveries leased at their insert are
+// taken at once from the free ones, never beyond max_in_flight, and the
+// unused ones come back. While a claim is due but short of room, a quarter
+// batch is left for it.
+TEST_F(ClaimSchedulerTest, HandOffReservesOnlyFreeSlotsAndGivesBackTheUnusedOnes) {
+  ClaimScheduler s({.claim_batch = 40, .max_in_flight = 100, .poll_interval = absl::Seconds(1)}, clock_);
+  ASSERT_EQ(s.TakeClaim(), 40);
+  s.Claimed(40, 30);  // 30 in flight
+  EXPECT_EQ(s.Reserve(100), 40);  // at most a claim batch at once
+  EXPECT_EQ(s.Reserve(100), 30);
+  EXPECT_EQ(s.InFlight(), 100);
+  EXPECT_EQ(s.Reserve(1), 0);  // never beyond the cap
+  s.Unreserve(50);             // handed over 20 of 70
+  EXPECT_EQ(s.InFlight(), 50);
+  s.Finished(20, {});          // their results written
+  EXPECT_EQ(s.InFlight(), 30);
+  EXPECT_EQ(s.Reserve(5), 5);
+  s.Stop();
+  EXPECT_EQ(s.Reserve(5), 0);  // stopping: nothing
+}
+
+TEST_F(ClaimSchedulerTest, HandOffLeavesAQuarterBatchForAClaimWaitingForRoom) {
+  ClaimScheduler s({.claim_batch = 100, .max_in_flight = 100, .poll_interval = absl::Seconds(1)}, clock_);
+  ASSERT_EQ(s.Reserve(95), 95);
+  s.Wake();                     // NOTIFY: deliveries are due
+  EXPECT_EQ(s.TakeClaim(), 0);  // 5 free: less than a quarter batch (25)
+  s.Finished(40, {});           // 45 free
+  EXPECT_EQ(s.Reserve(100), 20);  // 25 left for the claim
+  EXPECT_EQ(s.TakeClaim(), 25);
+}
+
+// While admission releases backlog, new deliveries go to the queue, where
+// claims follow what admission disposes of: no hand-off while the last
+// claimed batch had backlog, nor for a poll interval after a handed-off one.
+TEST_F(ClaimSchedulerTest, HandOffPausesWhileAdmissionReleasesBacklog) {
+  ClaimScheduler s({.claim_batch = 40, .max_in_flight = 100, .poll_interval = absl::Seconds(1)}, clock_);
+  s.HandoffBacklogged();
+  EXPECT_EQ(s.Reserve(10), 0);
+  clock_.Advance(absl::Seconds(1));
+  EXPECT_EQ(s.Reserve(10), 10);
+  s.Unreserve(10);
+  ASSERT_EQ(s.TakeClaim(), 40);
+  s.Claimed(40, 40);
+  s.Admitted(40, 10);
+  EXPECT_EQ(s.Reserve(10), 0);
+  clock_.Advance(absl::Seconds(1));
+  const int n = s.TakeClaim();  // the poll
+  ASSERT_GT(n, 0);
+  s.Claimed(n, n);
+  s.Admitted(n, 0);  // admission took the whole batch: the backlog ended
+  EXPECT_EQ(s.Reserve(10), 10);
+}
+
 }  // namespace
 }  // namespace octo::delivery

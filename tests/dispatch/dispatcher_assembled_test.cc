@@ -9,6 +9,8 @@
 
 #include <gtest/gtest.h>
 
+#include "absl/time/clock.h"
+
 #include "tests/fakes/claims.h"
 #include "tests/fakes/fake_dispatch_store.h"
 #include "tests/fakes/fake_transport.h"
@@ -116,6 +118,50 @@ TEST_F(AssembledDispatcherTest, StopRecordsRunningTransfersAndReleasesUnstartedO
   EXPECT_EQ(attempts, 1);
   EXPECT_EQ(released, 4);
   EXPECT_EQ(transport_->submitted().size(), 1u);
+}
+
+// Waits until `n` slots are free and keeps them reserved (the dispatcher's
+// first claim holds slots while it runs).
+bool ReserveAll(DeliveryHandoff* handoff, int n) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while (absl::Now() < deadline) {
+    const int got = handoff->Reserve(n);
+    if (got == n) return true;
+    handoff->Unreserve(got);
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return false;
+}
+
+// Hand-off (handoff.h): a batch the enqueue leased at insert goes through
+// the walk without a claim, within the free slots; the unused reservations
+// and, once written, the sent ones' slots come back.
+TEST_F(AssembledDispatcherTest, AHandedOffBatchIsSentWithoutAClaimWithinTheFreeSlots) {
+  responder_ = [](const OutgoingRequest&) { return Answered(200); };
+  DispatcherOptions o;
+  o.max_in_flight = 4;
+  o.claim_batch = 4;
+  o.request_timeout = std::chrono::milliseconds(4000);
+  o.lease_margin = std::chrono::milliseconds(1000);
+  Start(o);
+  DeliveryHandoff* handoff = dispatcher_->handoff();
+  EXPECT_EQ(handoff->lease(), absl::Seconds(5));  // a claim's lease
+  EXPECT_EQ(handoff->Now(), clock_.Now());
+  ASSERT_TRUE(ReserveAll(handoff, 4));
+  EXPECT_EQ(handoff->Reserve(1), 0);  // never beyond max_in_flight
+  handoff->Unreserve(2);              // the enqueue leased 2 of its 4
+  handoff->Dispatch(Claims({TestDelivery(1, "http://a.example/"), TestDelivery(2, "http://b.example/")}));
+  ASSERT_TRUE(writes_->WaitForWritten(2));
+  for (const DeliveryResult& r : writes_->written()) {
+    EXPECT_EQ(r.action, DeliveryResult::Action::kAttempt);
+    EXPECT_EQ(r.decision.kind, DecisionKind::kSucceeded);
+  }
+  EXPECT_EQ(transport_->submitted().size(), 2u);
+  EXPECT_LE(claims_->claim_limits().size(), 1u);  // the start-up claim only
+  ASSERT_TRUE(ReserveAll(handoff, 4));            // every slot came back
+  handoff->Unreserve(4);
+  dispatcher_->Stop();
+  EXPECT_EQ(handoff->Reserve(1), 0);  // stopped: nothing more is handed off
 }
 
 }  // namespace

@@ -56,7 +56,9 @@ class PgOutageFaultTest : public FaultTest {
   // (--claim_batch 200), room for a loaded machine's slower sends (about
   // 1,200 measured for 401) while a loop still exceeds it.
   void ExpectClaimsFollowedSends(const std::string& metrics_port_file, int deliveries) {
-    const double claimed = DeliveryMetric(metrics_port_file, "octo_delivery_claimed_total");
+    // Taken on by claims or, for deliveries this process enqueued, handed off at their insert.
+    const double claimed = DeliveryMetric(metrics_port_file, "octo_delivery_claimed_total") +
+                           DeliveryMetric(metrics_port_file, "octo_delivery_handed_off_total");
     const double released = DeliveryMetric(metrics_port_file, "octo_delivery_released_total");
     std::cerr << "outage test: " << claimed << " claims, " << released << " released unsent, for " << deliveries
               << " deliveries\n";
