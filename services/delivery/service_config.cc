@@ -58,7 +58,7 @@ ABSL_FLAG(bool, dispatch, octo::EnvOr("OCTO_DELIVERY_DISPATCH", "true") != "fals
           "run the dispatcher; --dispatch=false only accepts and stores events, e.g. for tests "
           "or a replica dedicated to Enqueue (env OCTO_DELIVERY_DISPATCH=false)");
 // The dispatcher (docs/delivery.md, "Queue and lease", "Request", "Outcomes").
-ABSL_FLAG(int, claim_batch, octo::EnvOrInt("OCTO_DELIVERY_CLAIM_BATCH", 200),
+ABSL_FLAG(int, claim_batch, octo::EnvOrInt("OCTO_DELIVERY_CLAIM_BATCH", 500),
           "deliveries claimed per query (env OCTO_DELIVERY_CLAIM_BATCH)");
 ABSL_FLAG(int, max_in_flight, octo::EnvOrInt("OCTO_DELIVERY_MAX_IN_FLIGHT", 1000),
           "concurrent HTTP transfers at most (env OCTO_DELIVERY_MAX_IN_FLIGHT)");
@@ -108,7 +108,7 @@ ABSL_FLAG(absl::Duration, disable_after_failing_for,
           "(env OCTO_DELIVERY_DISABLE_AFTER_FAILING_FOR)");
 ABSL_FLAG(int, result_batch, octo::EnvOrInt("OCTO_DELIVERY_RESULT_BATCH", 500),
           "attempt results written per transaction at most (env OCTO_DELIVERY_RESULT_BATCH)");
-ABSL_FLAG(int, result_writers, octo::EnvOrInt("OCTO_DELIVERY_RESULT_WRITERS", 1),
+ABSL_FLAG(int, result_writers, octo::EnvOrInt("OCTO_DELIVERY_RESULT_WRITERS", 2),
           "threads writing attempt results, each with its own database connection "
           "(env OCTO_DELIVERY_RESULT_WRITERS)");
 ABSL_FLAG(int, max_unreported_claims, octo::EnvOrInt("OCTO_DELIVERY_MAX_UNREPORTED_CLAIMS", 3),
