@@ -111,6 +111,9 @@ ABSL_FLAG(int, result_batch, octo::EnvOrInt("OCTO_DELIVERY_RESULT_BATCH", 500),
 ABSL_FLAG(int, result_writers, octo::EnvOrInt("OCTO_DELIVERY_RESULT_WRITERS", 2),
           "threads writing attempt results, each with its own database connection "
           "(env OCTO_DELIVERY_RESULT_WRITERS)");
+ABSL_FLAG(int, claimers, octo::EnvOrInt("OCTO_DELIVERY_CLAIMERS", 2),
+          "threads claiming due deliveries, each with its own database connection: one claims while "
+          "another dispatches what it claimed (env OCTO_DELIVERY_CLAIMERS)");
 ABSL_FLAG(int, max_unreported_claims, octo::EnvOrInt("OCTO_DELIVERY_MAX_UNREPORTED_CLAIMS", 3),
           "a delivery whose claims end this many times in a row without a recorded result (the "
           "process stopped while sending it: a crash, kill -9) is quarantined: failed, the reason "
@@ -186,6 +189,8 @@ absl::StatusOr<DispatcherOptions> DispatcherFromFlags() {
   d.result_writers = absl::GetFlag(FLAGS_result_writers);
   d.max_queued_per_host = absl::GetFlag(FLAGS_max_queued_per_host);
   if (absl::Status s = CheckRange("result_writers", d.result_writers, 1, 16); !s.ok()) return s;
+  d.claimers = absl::GetFlag(FLAGS_claimers);
+  if (absl::Status s = CheckRange("claimers", d.claimers, 1, 8); !s.ok()) return s;
   d.max_unreported_claims = absl::GetFlag(FLAGS_max_unreported_claims);
   if (absl::Status s = CheckRange("max_unreported_claims", d.max_unreported_claims, 1, 1000); !s.ok())
     return s;
