@@ -111,7 +111,7 @@ ABSL_FLAG(int, result_batch, octo::EnvOrInt("OCTO_DELIVERY_RESULT_BATCH", 500),
 ABSL_FLAG(int, result_writers, octo::EnvOrInt("OCTO_DELIVERY_RESULT_WRITERS", 2),
           "threads writing attempt results, each with its own database connection "
           "(env OCTO_DELIVERY_RESULT_WRITERS)");
-ABSL_FLAG(int, claimers, octo::EnvOrInt("OCTO_DELIVERY_CLAIMERS", 2),
+ABSL_FLAG(int, claimers, octo::EnvOrInt("OCTO_DELIVERY_CLAIMERS", 1),
           "threads claiming due deliveries, each with its own database connection: one claims while "
           "another dispatches what it claimed (env OCTO_DELIVERY_CLAIMERS)");
 ABSL_FLAG(int, max_unreported_claims, octo::EnvOrInt("OCTO_DELIVERY_MAX_UNREPORTED_CLAIMS", 3),
