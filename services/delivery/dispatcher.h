@@ -67,7 +67,8 @@ struct DispatcherOptions {
   // Threads claiming (each with its own connection): one claims while
   // another dispatches what it claimed, so claims are not held up by
   // rendering and the claim's commit waits overlap. Only the first claims
-  // a suspect delivery (DispatchStore::Suspects).
+  // a suspect delivery (DispatchStore::Suspects). Start opens this many
+  // claim connections; Assemble runs one loop per claim store it is given.
   int claimers = 1;
   // Where recorded attempts, outcomes and the claim/write queries are
   // counted (docs/observability.md); null = not counted. Must outlive the
