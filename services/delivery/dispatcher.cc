@@ -4,8 +4,11 @@
 #include "services/delivery/dispatcher.h"
 
 #include <algorithm>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <utility>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "services/common/log.h"
@@ -20,9 +23,10 @@ namespace {
 
 absl::Status ValidateOptions(const DispatcherOptions& o) {
   if (o.claim_batch < 1 || o.max_in_flight < 1 || o.max_per_host < 1 || o.result_batch < 1 ||
-      o.result_writers < 1) {
+      o.result_writers < 1 || o.claimers < 1) {
     return absl::InvalidArgumentError(
-        "dispatcher: claim_batch, max_in_flight, max_per_host, result_batch and result_writers must be at least 1");
+        "dispatcher: claim_batch, max_in_flight, max_per_host, result_batch, result_writers and claimers must be at "
+        "least 1");
   }
   if (o.max_unreported_claims < 1) {
     return absl::InvalidArgumentError("dispatcher: max_unreported_claims must be at least 1");
@@ -95,23 +99,18 @@ class DispatcherImpl final : public Dispatcher {
                     scheduler_.Finished(static_cast<int>(count), DueIn(written));
                   }),
         pipeline_(MakePipelineOptions(options), *parts_.clock, *parts_.transport, recorder_),
-        claims_(scheduler_, *parts_.claim_store,
-                absl::FromChrono(options.request_timeout) + absl::FromChrono(options.lease_margin),
-                [this](const ClaimBatch& batch) {
-                  const DispatchSummary summary = pipeline_.Dispatch(batch);
-                  scheduler_.Admitted(summary.claimed, summary.backlogged);
-                },
-                options.pg_metrics,
-                {[this] { return pipeline_.TakePulls(); },
-                 [this](const BacklogPull& pull, int pulled) { pipeline_.PullDone(pull, pulled); }},
-                [this] { return pipeline_.SuspectInFlight(); }),
         // Handed-off batches go through the same walk. They do not pace the
         // claimer (ClaimScheduler::Admitted is about what claims find), but
         // backlog released from one pauses hand-offs for a poll interval.
         handoff_(scheduler_, absl::FromChrono(options.request_timeout) + absl::FromChrono(options.lease_margin),
                  [this](const ClaimBatch& batch) {
                    if (pipeline_.Dispatch(batch).backlogged > 0) scheduler_.HandoffBacklogged();
-                 }) {}
+                 }) {
+    AddClaimLoop(*parts_.claim_store, [this] { return pipeline_.SuspectInFlight(); });
+    // The further claimers claim no suspect: the first one's batch may hold
+    // one not yet dispatched, and a process sends one at a time.
+    for (auto& store : parts_.more_claim_stores) AddClaimLoop(*store, [] { return true; });
+  }
 
   ~DispatcherImpl() override { Stop(); }
 
@@ -121,7 +120,7 @@ class DispatcherImpl final : public Dispatcher {
     std::vector<DispatchStore*> stores;
     for (auto& s : parts_.write_stores) stores.push_back(s.get());
     recorder_.StartWriters(stores);
-    claims_.Start();
+    for (auto& loop : claims_) loop->Start();
     handoff_.Start();
     if (parts_.notifications != nullptr) parts_.notifications->Start([this] { scheduler_.Wake(); });
   }
@@ -133,9 +132,22 @@ class DispatcherImpl final : public Dispatcher {
   DeliveryHandoff* handoff() override { return &handoff_; }
 
  private:
+  void AddClaimLoop(DispatchStore& store, std::function<bool()> suspect_in_flight) {
+    claims_.push_back(std::make_unique<ClaimLoop>(
+        scheduler_, store, absl::FromChrono(options_.request_timeout) + absl::FromChrono(options_.lease_margin),
+        [this](const ClaimBatch& batch) {
+          const DispatchSummary summary = pipeline_.Dispatch(batch);
+          scheduler_.Admitted(summary.claimed, summary.backlogged);
+        },
+        options_.pg_metrics,
+        ClaimLoop::Pulls{[this] { return pipeline_.TakePulls(); },
+                         [this](const BacklogPull& pull, int pulled) { pipeline_.PullDone(pull, pulled); }},
+        std::move(suspect_in_flight)));
+  }
+
   void StopOnce() {
     scheduler_.Stop();
-    claims_.Join();
+    for (auto& loop : claims_) loop->Join();
     // Enqueues still running hand over or give back their slots first; what
     // they hand over goes through the walk like the claims before it.
     handoff_.Stop(absl::Now() + absl::Seconds(10));
@@ -147,8 +159,16 @@ class DispatcherImpl final : public Dispatcher {
     pipeline_.StopSending();
     parts_.transport->Shutdown(absl::Now() + absl::FromChrono(options_.request_timeout));
     recorder_.Stop(absl::Now() + absl::Seconds(10));
-    const ClaimLoop::Stats claims = claims_.stats();
     const HandoffQueue::Stats handed = handoff_.stats();
+    ClaimLoop::Stats claims;
+    for (const auto& loop : claims_) {
+      const ClaimLoop::Stats one = loop->stats();
+      claims.claims += one.claims;
+      claims.claimed += one.claimed;
+      claims.claim_time += one.claim_time;
+      claims.pulls += one.pulls;
+      claims.pulled += one.pulled;
+    }
     const ResultRecorder::Stats writes = recorder_.stats();
     const ReleaseCounts released = pipeline_.releases();
     // Where the time went, for tuning (not metrics: those are the caller's).
@@ -174,7 +194,7 @@ class DispatcherImpl final : public Dispatcher {
   ClaimScheduler scheduler_;
   ResultRecorder recorder_;
   DeliveryPipeline pipeline_;
-  ClaimLoop claims_;
+  std::vector<std::unique_ptr<ClaimLoop>> claims_;
   HandoffQueue handoff_;
   std::once_flag stop_once_;
 };
@@ -189,6 +209,11 @@ absl::StatusOr<DispatcherParts> RealParts(const DispatcherOptions& o) {
   absl::StatusOr<std::unique_ptr<PgDispatchStore>> claim_store = PgDispatchStore::Connect(o.database_url, store_options);
   if (!claim_store.ok()) return claim_store.status();
   parts.claim_store = std::move(*claim_store);
+  for (int i = 1; i < o.claimers; ++i) {
+    absl::StatusOr<std::unique_ptr<PgDispatchStore>> more = PgDispatchStore::Connect(o.database_url, store_options);
+    if (!more.ok()) return more.status();
+    parts.more_claim_stores.push_back(std::move(*more));
+  }
   // A result connection gives up on a row lock after 2 s (not the layer's
   // --pg_lock_timeout): the results that do not need the locked row are then
   // committed without it (docs/delivery.md, "Faults").

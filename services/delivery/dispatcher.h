@@ -66,6 +66,12 @@ struct DispatcherOptions {
   std::chrono::milliseconds poll_interval{1000};
   int result_batch = 500;  // results written per transaction at most
   int result_writers = 1;  // threads (each with its own connection) writing results
+  // Threads claiming (each with its own connection): one claims while
+  // another dispatches what it claimed, so claims are not held up by
+  // rendering and the claim's commit waits overlap. Only the first claims
+  // a suspect delivery (DispatchStore::Suspects). Start opens this many
+  // claim connections; Assemble runs one loop per claim store it is given.
+  int claimers = 1;
   // Where recorded attempts, outcomes and the claim/write queries are
   // counted (docs/observability.md); null = not counted. Must outlive the
   // dispatcher.
@@ -91,7 +97,8 @@ struct DispatcherOptions {
 // The parts a dispatcher is assembled from (Dispatcher::Assemble): what
 // Start builds from options.database_url, or fakes in unit tests.
 struct DispatcherParts {
-  std::unique_ptr<DispatchStore> claim_store;                // the claimer's
+  std::unique_ptr<DispatchStore> claim_store;                // the (first) claimer's
+  std::vector<std::unique_ptr<DispatchStore>> more_claim_stores;  // one per further claimer
   std::vector<std::unique_ptr<DispatchStore>> write_stores;  // one per result writer
   std::unique_ptr<HttpTransport> transport;
   std::unique_ptr<NotificationSource> notifications;  // null: polling only

@@ -17,7 +17,17 @@ std::string StatusText(const absl::Status& s) { return std::string(s.ToString())
 }  // namespace
 
 ResultRecorder::ResultRecorder(RecorderOptions options, DoneFn on_done)
-    : options_(options), on_done_(std::move(on_done)) {}
+    : options_(options), on_done_(std::move(on_done)), side_by_side_(std::max<std::size_t>(1, options.batch / 2)) {}
+
+// A writer with nothing of its own starts a round when results wait and no
+// other writer is writing, or, beside the others, once half a batch waits:
+// writers add commits running side by side only when one falls behind, and
+// otherwise keep their batches large (each commit costs the database as
+// much whatever its size).
+bool ResultRecorder::Ready() const {
+  if (stopping_) return true;
+  return !added_.empty() && (busy_writers_ == 0 || added_.size() >= side_by_side_);
+}
 
 ResultRecorder::~ResultRecorder() { Stop(absl::Now()); }
 
@@ -71,9 +81,14 @@ void ResultRecorder::WriterLoop(DispatchStore& store) {
       stopping = stopping_;
       deadline = deadline_;
       if (stopping && added_.empty() && backlog.empty()) return;
+      ++busy_writers_;
     }
     bool outage = false;
-    const bool ok = WriteOnce(store, backlog, &outage);
+    const bool ok = WriteOnce(store, backlog, &outage, static_cast<std::size_t>(options_.batch));
+    {
+      absl::MutexLock lock(&mu_);
+      --busy_writers_;
+    }
     SetHeld(holding, outage);
     last_failed = !ok;
     backoff = ok ? absl::Milliseconds(100) : std::min(backoff * 2, absl::Seconds(5));
@@ -96,12 +111,16 @@ void ResultRecorder::SetHeld(bool& holding, bool held) {
   if (options_.on_results_held) options_.on_results_held(held);
 }
 
-bool ResultRecorder::WriteOnce(DispatchStore& store, std::vector<Pending>& backlog, bool* outage) {
+bool ResultRecorder::WriteOnce(DispatchStore& store, std::vector<Pending>& backlog, bool* outage, std::size_t take) {
   if (outage != nullptr) *outage = false;
   {
     absl::MutexLock lock(&mu_);
-    for (DeliveryResult& r : added_) backlog.push_back({std::move(r), 0});
-    added_.clear();
+    // The oldest first, up to `take` in all: what is left is for the next
+    // writer free, so that writers commit side by side.
+    const std::size_t room = backlog.size() < take ? take - backlog.size() : 0;
+    const std::size_t n = std::min(room, added_.size());
+    for (std::size_t i = 0; i < n; ++i) backlog.push_back({std::move(added_[i]), 0});
+    added_.erase(added_.begin(), added_.begin() + static_cast<std::ptrdiff_t>(n));
   }
   const std::size_t chunk = static_cast<std::size_t>(options_.batch);
   std::vector<Pending> keep;

@@ -1,7 +1,10 @@
 #pragma once
 // Recording: the results of claimed deliveries (attempts, releases,
 // cancellations) written to the store in batches by writer threads, each
-// with its own DispatchStore (connection). A batch the database refuses
+// with its own DispatchStore (connection). Each round a writer takes at
+// most one batch, the oldest results first; a second writer starts beside
+// a busy one once half a batch waits, so commits overlap when one writer
+// falls behind and batches stay large when it does not. A batch the database refuses
 // for a lasting reason is written one result at a time so that one bad
 // result does not hold back the others; a result refused kMaxWriteFailures
 // times is given up (logged; its lease expires and the delivery is sent
@@ -61,11 +64,14 @@ class ResultRecorder {
 
   // Thread-safe.
   void Add(std::vector<DeliveryResult> results);
-  // One writing round: takes what was added into `backlog` and writes it in
+  // One writing round: takes what was added into `backlog`, the oldest
+  // first, until it holds `take` results (the writer threads take one
+  // batch each, so that several commit side by side), and writes it in
   // batches. True when `backlog` is empty afterwards. `outage` (optional):
   // set when what is left was kept for lack of a connection (UNAVAILABLE),
   // not for a lock or a refusal.
-  bool WriteOnce(DispatchStore& store, std::vector<Pending>& backlog, bool* outage = nullptr);
+  bool WriteOnce(DispatchStore& store, std::vector<Pending>& backlog, bool* outage = nullptr,
+                 std::size_t take = SIZE_MAX);
   // One thread per store (the stores must outlive Stop).
   void StartWriters(const std::vector<DispatchStore*>& stores);
   // Once nothing more will be added: the writers write what is left and end;
@@ -76,7 +82,7 @@ class ResultRecorder {
  private:
   void WriterLoop(DispatchStore& store);
   void SetHeld(bool& holding, bool held);
-  bool Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return !added_.empty() || stopping_; }
+  bool Ready() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Writes backlog[from, from + n) as one transaction.
   absl::Status WriteChunk(DispatchStore& store, const std::vector<Pending>& backlog, std::size_t from, std::size_t n);
   void Done(std::size_t count, const std::vector<DeliveryResult>& written);
@@ -86,7 +92,10 @@ class ResultRecorder {
   const DoneFn on_done_;
   std::vector<std::thread> writers_;
   mutable absl::Mutex mu_;
+  // Results waiting before another writer starts beside a busy one.
+  const std::size_t side_by_side_;
   std::vector<DeliveryResult> added_ ABSL_GUARDED_BY(mu_);
+  int busy_writers_ ABSL_GUARDED_BY(mu_) = 0;  // writers in a round
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   absl::Time deadline_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   Stats stats_ ABSL_GUARDED_BY(mu_);

@@ -62,7 +62,7 @@ ABSL_FLAG(bool, handoff, octo::EnvOr("OCTO_DELIVERY_HANDOFF", "true") != "false"
           "insert, as far as it has free slots (no claim); --handoff=false: every delivery is claimed "
           "(env OCTO_DELIVERY_HANDOFF=false)");
 // The dispatcher (docs/delivery.md, "Queue and lease", "Request", "Outcomes").
-ABSL_FLAG(int, claim_batch, octo::EnvOrInt("OCTO_DELIVERY_CLAIM_BATCH", 200),
+ABSL_FLAG(int, claim_batch, octo::EnvOrInt("OCTO_DELIVERY_CLAIM_BATCH", 500),
           "deliveries claimed per query (env OCTO_DELIVERY_CLAIM_BATCH)");
 ABSL_FLAG(int, max_in_flight, octo::EnvOrInt("OCTO_DELIVERY_MAX_IN_FLIGHT", 1000),
           "concurrent HTTP transfers at most (env OCTO_DELIVERY_MAX_IN_FLIGHT)");
@@ -112,9 +112,12 @@ ABSL_FLAG(absl::Duration, disable_after_failing_for,
           "(env OCTO_DELIVERY_DISABLE_AFTER_FAILING_FOR)");
 ABSL_FLAG(int, result_batch, octo::EnvOrInt("OCTO_DELIVERY_RESULT_BATCH", 500),
           "attempt results written per transaction at most (env OCTO_DELIVERY_RESULT_BATCH)");
-ABSL_FLAG(int, result_writers, octo::EnvOrInt("OCTO_DELIVERY_RESULT_WRITERS", 1),
+ABSL_FLAG(int, result_writers, octo::EnvOrInt("OCTO_DELIVERY_RESULT_WRITERS", 2),
           "threads writing attempt results, each with its own database connection "
           "(env OCTO_DELIVERY_RESULT_WRITERS)");
+ABSL_FLAG(int, claimers, octo::EnvOrInt("OCTO_DELIVERY_CLAIMERS", 1),
+          "threads claiming due deliveries, each with its own database connection: one claims while "
+          "another dispatches what it claimed (env OCTO_DELIVERY_CLAIMERS)");
 ABSL_FLAG(int, max_unreported_claims, octo::EnvOrInt("OCTO_DELIVERY_MAX_UNREPORTED_CLAIMS", 3),
           "a delivery whose claims end this many times in a row without a recorded result (the "
           "process stopped while sending it: a crash, kill -9) is quarantined: failed, the reason "
@@ -190,6 +193,8 @@ absl::StatusOr<DispatcherOptions> DispatcherFromFlags() {
   d.result_writers = absl::GetFlag(FLAGS_result_writers);
   d.max_queued_per_host = absl::GetFlag(FLAGS_max_queued_per_host);
   if (absl::Status s = CheckRange("result_writers", d.result_writers, 1, 16); !s.ok()) return s;
+  d.claimers = absl::GetFlag(FLAGS_claimers);
+  if (absl::Status s = CheckRange("claimers", d.claimers, 1, 8); !s.ok()) return s;
   d.max_unreported_claims = absl::GetFlag(FLAGS_max_unreported_claims);
   if (absl::Status s = CheckRange("max_unreported_claims", d.max_unreported_claims, 1, 1000); !s.ok())
     return s;

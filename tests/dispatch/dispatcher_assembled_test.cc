@@ -49,6 +49,7 @@ class AssembledDispatcherTest : public ::testing::Test {
     if (responder_) transport_->SetResponder(responder_);
     DispatcherParts parts;
     parts.claim_store = std::move(claim_store);
+    for (auto& more : more_claim_stores_) parts.more_claim_stores.push_back(std::move(more));
     parts.write_stores.push_back(std::move(write_store));
     parts.transport = std::move(transport);
     parts.notifications = std::make_unique<ManualNotifications>(&notify_);
@@ -60,6 +61,7 @@ class AssembledDispatcherTest : public ::testing::Test {
   }
 
   SimulatedClock clock_;
+  std::vector<std::unique_ptr<DispatchStore>> more_claim_stores_;  // further claimers
   std::vector<ClaimBatch> pending_claims_;
   FakeTransport::Responder responder_;
   std::function<void()> notify_;
@@ -162,6 +164,35 @@ TEST_F(AssembledDispatcherTest, AHandedOffBatchIsSentWithoutAClaimWithinTheFreeS
   handoff->Unreserve(4);
   dispatcher_->Stop();
   EXPECT_EQ(handoff->Reserve(1), 0);  // stopped: nothing more is handed off
+}
+
+}  // namespace
+}  // namespace octo::delivery
+
+namespace octo::delivery {
+namespace {
+
+// Two claimers, each with its own store: both claim, everything claimed is
+// sent and recorded, and only the first may claim a suspect delivery (the
+// other's batch could hold one beside the first's, not yet dispatched).
+TEST_F(AssembledDispatcherTest, TwoClaimersBothClaimAndOnlyTheFirstTakesSuspects) {
+  responder_ = [](const OutgoingRequest&) { return Answered(200); };
+  pending_claims_.push_back(Claims({TestDelivery(1, "http://a.example/"), TestDelivery(2, "http://a.example/")}));
+  auto second = std::make_unique<FakeDispatchStore>();
+  FakeDispatchStore* second_store = second.get();
+  second_store->AddClaim(Claims({TestDelivery(3, "http://b.example/"), TestDelivery(4, "http://b.example/")}));
+  more_claim_stores_.push_back(std::move(second));
+  DispatcherOptions o;
+  o.claim_batch = 2;  // a full batch: more may be due, another claim follows
+  Start(o);
+  // A claim that finds less than it asked for waits for a notification;
+  // which claimer takes it is up to the threads.
+  for (int i = 0; i < 2000 && !writes_->WaitForWritten(4, absl::Milliseconds(10)); ++i) notify_();
+  ASSERT_TRUE(writes_->WaitForWritten(4));
+  dispatcher_->Stop();
+  for (DispatchStore::Suspects s : claims_->claim_suspects()) EXPECT_EQ(s, DispatchStore::Suspects::kOneAlone);
+  ASSERT_FALSE(second_store->claim_suspects().empty());
+  for (DispatchStore::Suspects s : second_store->claim_suspects()) EXPECT_EQ(s, DispatchStore::Suspects::kNone);
 }
 
 }  // namespace
