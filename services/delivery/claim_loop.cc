@@ -86,7 +86,9 @@ void ClaimScheduler::ResultsHeld(bool held) {
 
 int ClaimScheduler::Reserve(int wanted) {
   absl::MutexLock lock(&mu_);
-  if (stopping_ || wanted <= 0 || backlogged_ || clock_.Now() < handoff_paused_until_) return 0;
+  if (stopping_ || wanted <= 0 || backlogged_ || writers_holding_ > 0 || clock_.Now() < handoff_paused_until_) {
+    return 0;
+  }
   const int keep = poll_due_ ? min_claim_ : 0;
   const int slots = std::clamp(FreeSlots() - keep, 0, std::min(wanted, options_.claim_batch));
   in_flight_ += slots;

@@ -72,13 +72,14 @@ class ClaimScheduler {
   // leases may have run out, could be claimed and sent again.
   void ResultsHeld(bool held);
   // Hand-off (handoff.h): up to `wanted` free slots for deliveries leased
-  // at their insert, taken at once or not at all (never waiting, never
-  // beyond max_in_flight). While a claim is due but waits for room (slots
-  // were short when it came due), a quarter batch is left free for it, so
-  // that a steady stream of hand-offs cannot starve retries, releases and
-  // the rows inserted unleased. 0 once stopping. Results held through an
-  // outage do not stop hand-offs: a new row was never sent, so nothing
-  // answered could be sent again.
+  // at their insert, as many as are free (never waiting, never beyond
+  // max_in_flight). While a claim is due but waits for room (slots were
+  // short when it came due), a quarter batch is left free for it, so that a
+  // steady stream of hand-offs cannot starve retries, releases and the rows
+  // inserted unleased. 0 once stopping, and while a result writer holds
+  // results through a lost connection (ResultsHeld): a delivery sent then
+  // could not have its result written before its lease ran out, and
+  // another replica would claim and send it again.
   // At most a claim batch per call (an enqueue hands off no more than a
   // claim would take), and none while admission releases backlog: while
   // the last claimed batch had deliveries released as backlog (Admitted),

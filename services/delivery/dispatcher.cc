@@ -177,6 +177,7 @@ class DispatcherImpl final : public Dispatcher {
                                      {"claim_time", absl::FormatDuration(claims.claim_time)},
                                      {"handoffs", std::to_string(handed.batches)},
                                      {"handed_off", std::to_string(handed.deliveries)},
+                                     {"handed_off_dropped", std::to_string(handed.dropped)},
                                      {"backlog_pulls", std::to_string(claims.pulls)},
                                      {"backlog_pulled", std::to_string(claims.pulled)},
                                      {"render_time", absl::FormatDuration(pipeline_.render_time())},
@@ -250,6 +251,9 @@ absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Start(DispatcherOptions 
 
 absl::StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::Assemble(DispatcherOptions options, DispatcherParts parts) {
   if (absl::Status s = ValidateOptions(options); !s.ok()) return s;
+  for (const auto& store : parts.more_claim_stores) {
+    if (store == nullptr) return absl::InvalidArgumentError("dispatcher: a further claim store is null");
+  }
   if (parts.claim_store == nullptr || parts.transport == nullptr || parts.clock == nullptr ||
       static_cast<int>(parts.write_stores.size()) < 1) {
     return absl::InvalidArgumentError("dispatcher: a claim store, write stores, a transport and a clock are required");

@@ -14,7 +14,7 @@
 // wired by DeliveryPipeline (delivery_pipeline.h), woken by a
 // NotificationSource (notification_source.h), timed by a Clock.
 //
-// Threads: the claimer (claim, admit, render, sign, hand to the transport),
+// Threads: the claimers (claim, admit, render, sign, hand to the transport),
 // the hand-off's (the same walk for deliveries the enqueue leased at insert),
 // the transport's, result writers (batched transactions) and the LISTEN
 // connection's. A delivery holds one of max_in_flight slots from its claim
@@ -45,6 +45,9 @@
 
 namespace octo::delivery {
 
+// The defaults here are the smallest sensible set-up, which the unit tests
+// build on; octo-delivery's flags (service_config.cc) default to what was
+// measured fastest (claim_batch 500, result_writers 2: docs/configuration.md).
 struct DispatcherOptions {
   std::string database_url;  // libpq conninfo
   int claim_batch = 200;

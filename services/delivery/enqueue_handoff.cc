@@ -68,7 +68,13 @@ void EnqueueHandoff::Begin() {
 
 int EnqueueHandoff::Slots(int wanted) {
   if (target_ == nullptr || wanted <= 0) return 0;
-  if (reserved_ < wanted) reserved_ += target_->Reserve(wanted - reserved_);
+  // Reserved once per enqueue: a rerun of the transaction (deadlock,
+  // serialization failure) uses what the first run got, so one enqueue never
+  // holds more than one claim batch (ClaimScheduler::Reserve).
+  if (!reserved_once_) {
+    reserved_once_ = true;
+    reserved_ = target_->Reserve(wanted);
+  }
   return std::min(reserved_, wanted);
 }
 

@@ -61,6 +61,7 @@ class EnqueueHandoff {
  private:
   DeliveryHandoff* const target_;
   int reserved_ = 0;
+  bool reserved_once_ = false;  // the scheduler was asked (once per enqueue)
   int leased_ = 0;
   ClaimBatch batch_;
 };

@@ -103,7 +103,7 @@ constexpr Statement kInsertEvents{
     "    notification_date_start, notification_date_end, resource, localized, diff)), "
     "new_deliveries AS ("
     "  INSERT INTO deliveries (id, event_id, webhook_id, lease_expires_at, claimed_attempt)"
-    "  SELECT COALESCE(i, gen_random_uuid()), e, w,"
+    "  SELECT COALESCE(i, octo_uuid_v7()), e, w,"
     "    CASE WHEN i IS NOT NULL THEN now() + $8::bigint * interval '1 millisecond' END,"
     "    CASE WHEN i IS NOT NULL THEN 1 END"
     "  FROM unnest($2::uuid[], $3::uuid[], $7::uuid[]) AS x(e, w, i)) "

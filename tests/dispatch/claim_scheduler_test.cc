@@ -258,4 +258,16 @@ TEST_F(ClaimSchedulerTest, HandOffPausesWhileAdmissionReleasesBacklog) {
 }
 
 }  // namespace
-}  // namespace octo::delivery
+
+// A delivery sent while a writer holds results through a lost connection
+// could not have its result written before its lease ran out: no hand-off
+// then, as no claim.
+TEST_F(ClaimSchedulerTest, HandOffWaitsWhileResultsAreHeld) {
+  ClaimScheduler s({.claim_batch = 40, .max_in_flight = 100, .poll_interval = absl::Seconds(1)}, clock_);
+  s.ResultsHeld(true);
+  EXPECT_EQ(s.Reserve(10), 0);
+  s.ResultsHeld(false);
+  EXPECT_EQ(s.Reserve(10), 10);
+}
+
+}  // namespace

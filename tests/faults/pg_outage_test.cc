@@ -22,6 +22,10 @@ namespace octo::faults {
 namespace {
 
 namespace v1 = ::octo::webhooks::v1;
+
+// octo-delivery's --claim_batch when a test stack does not set it.
+constexpr int kDefaultClaimBatch = 500;
+
 using testing::Reply;
 
 class PgOutageFaultTest : public FaultTest {
@@ -53,8 +57,9 @@ class PgOutageFaultTest : public FaultTest {
   // outage). A release/re-claim loop (thousands of claims for a few hundred
   // deliveries: 2,071 to 6,264 for 401 before) fails here even when
   // everything arrives. Bound: 4 claims a delivery plus two batches
-  // (--claim_batch 200), room for a loaded machine's slower sends (about
-  // 1,200 measured for 401) while a loop still exceeds it.
+  // (--claim_batch, 500 by default), room for a loaded machine's slower
+  // sends (about 1,200 measured for 401 with batches of 200) while a loop
+  // still exceeds it.
   void ExpectClaimsFollowedSends(const std::string& metrics_port_file, int deliveries) {
     // Taken on by claims or, for deliveries this process enqueued, handed off at their insert.
     const double claimed = DeliveryMetric(metrics_port_file, "octo_delivery_claimed_total") +
@@ -63,7 +68,7 @@ class PgOutageFaultTest : public FaultTest {
     std::cerr << "outage test: " << claimed << " claims, " << released << " released unsent, for " << deliveries
               << " deliveries\n";
     ASSERT_GE(claimed, deliveries) << "octo-delivery's metrics could not be read";
-    EXPECT_LE(claimed, 4 * deliveries + 2 * 200) << "deliveries were released and claimed again over and over\n"
+    EXPECT_LE(claimed, 4 * deliveries + 2 * kDefaultClaimBatch) << "deliveries were released and claimed again over and over\n"
                                                  << stack_->LogTails();
   }
 

@@ -300,7 +300,7 @@ TEST_F(OperationsStoreTest, GetReadsTheAttemptsOfADeliveryOfAnOlderWeek) {
 
 // The attempt log's reads lock nothing: a row lock would give each read a
 // transaction id and a WAL record, and make its COMMIT wait for an fsync.
-// The webhook's row keeps the xmax it had (the enqueue's foreign-key checks
+// The webhook's row keeps the xmax it had (the enqueue's webhook lock
 // set one), and a read answers while another transaction holds the row FOR
 // UPDATE (an operator updating the webhook).
 TEST_F(OperationsStoreTest, AttemptLogReadsLeaveTheWebhookRowUnlocked) {
