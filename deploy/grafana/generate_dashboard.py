@@ -101,8 +101,10 @@ ROWS = [
          "Webhooks disabled by the delivery service: gone (410) or failing (endpoint health)."),
         ("Claims and releases", "timeseries", "reqps", 12,
          [q(f"sum(rate(octo_delivery_claimed_total[{RATE}]))", "claimed"),
+          q(f"sum(rate(octo_delivery_handed_off_total[{RATE}]))", "handed off at enqueue"),
           q(f"sum by (reason) (rate(octo_delivery_released_total[{RATE}]))", "released {{reason}}")],
-         "Deliveries claimed by the dispatchers, and those released unsent (backlog: the "
+         "Deliveries claimed by the dispatchers or handed to them at enqueue (leased at "
+         "insert, no claim), and those released unsent (backlog: the "
          "destination could not start them within the lease; queue_wait, limit, shutdown). "
          "Releases near the claim rate mean a saturated destination."),
         ("Fan-out per event", "timeseries", "short", 12,
